@@ -1,0 +1,20 @@
+"""Backup step 2: create the recovery points of one batch of resources (tagged at creation)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lifeboat import runtime
+from lifeboat.backup import create_batch
+from lifeboat.models import CreateBatchEvent, validate_input
+from lifeboat.observability import logger, metrics, tracer
+from lifeboat.plans import default_plans
+from lifeboat.timeutil import utcnow
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = validate_input(CreateBatchEvent, event)
+    return create_batch(request, default_plans(), runtime.ports(), utcnow())

@@ -1,0 +1,178 @@
+"""DynamoDB catalog of recovery points and backup runs.
+
+Single table, keys ``pk``/``sk``:
+
+* recovery point: ``pk=RES#<source id>``, ``sk=RP#<run id>#<kind>`` (run ids start with their
+  UTC timestamp, so a resource's points sort by time); ``gsi1`` by run, ``gsi2`` by plan and rule.
+* backup run: ``pk=RUN#<run id>``, ``sk=RUN`` (the dedupe record of scheduled triggers), expiring
+  through the ``expires_at`` TTL attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from lifeboat.aws.clients import client, error_code
+from lifeboat.models import PointStatus, RecoveryPoint
+from lifeboat.timeutil import iso
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def _item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def _ints(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the catalog only stores integers."""
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    if type(value).__name__ == "Decimal":
+        return int(value)
+    return value
+
+
+def point_keys(point: RecoveryPoint) -> dict[str, str]:
+    return {
+        "pk": f"RES#{point.source_id}",
+        "sk": f"RP#{point.run_id}#{point.kind.value}",
+        "gsi1pk": f"RUN#{point.run_id}",
+        "gsi1sk": f"{point.source_id}#{point.kind.value}",
+        "gsi2pk": f"RULE#{point.plan}#{point.rule}",
+        "gsi2sk": f"{iso(point.created_at)}#{point.source_id}#{point.kind.value}",
+    }
+
+
+class Catalog:
+    def __init__(self, table: str, ddb: Any = None) -> None:
+        self.table = table
+        self.ddb = ddb or client("dynamodb")
+
+    # --- runs (dedupe of scheduled triggers) ----------------------------------------------
+    def claim_run(self, run_id: str, owner: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
+        """Claim ``run_id`` for execution ``owner``. Returns None when claimed (or already ours),
+        else the record of the execution that claimed it first."""
+        item = {"pk": f"RUN#{run_id}", "sk": "RUN", "owner": owner, "status": "running", **attrs}
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR #o = :o",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
+            return None
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key=_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _ints(_plain(found)) if found else None
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
+            UpdateExpression="SET #s = :s, summary = :m",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_item({":s": status, ":m": summary}),
+        )
+
+    # --- recovery points ------------------------------------------------------------------
+    def put_point(self, point: RecoveryPoint) -> None:
+        data = point.model_dump(mode="json", exclude_none=True)
+        self.ddb.put_item(TableName=self.table, Item=_item({**data, **point_keys(point)}))
+
+    def get_point(self, source_id: str, run_id: str, kind: str) -> RecoveryPoint | None:
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key=_item({"pk": f"RES#{source_id}", "sk": f"RP#{run_id}#{kind}"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _to_point(found) if found else None
+
+    def _query(self, **kwargs: Any) -> Iterator[RecoveryPoint]:
+        paginator = self.ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            for item in page["Items"]:
+                yield _to_point(item)
+
+    def points_for_run(self, run_id: str) -> list[RecoveryPoint]:
+        return list(
+            self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+            )
+        )
+
+    def points_for_resource(self, source_id: str) -> list[RecoveryPoint]:
+        return list(
+            self._query(
+                KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":p": {"S": f"RES#{source_id}"}, ":s": {"S": "RP#"}},
+            )
+        )
+
+    def points_for_rule(self, plan: str, rule: str) -> list[RecoveryPoint]:
+        return list(
+            self._query(
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"RULE#{plan}#{rule}"}},
+            )
+        )
+
+    def all_points(self) -> list[RecoveryPoint]:
+        paginator = self.ddb.get_paginator("scan")
+        points: list[RecoveryPoint] = []
+        for page in paginator.paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(sk, :s)",
+            ExpressionAttributeValues={":s": {"S": "RP#"}},
+        ):
+            points.extend(_to_point(item) for item in page["Items"])
+        return points
+
+    def mark(
+        self,
+        point: RecoveryPoint,
+        status: PointStatus,
+        *,
+        when: datetime,
+        error: str | None = None,
+        reason: str | None = None,
+    ) -> RecoveryPoint:
+        changes: dict[str, Any] = {"status": status}
+        if status is PointStatus.COMPLETED:
+            changes["completed_at"] = when
+        if status is PointStatus.FAILED:
+            changes["error"] = error
+        if status is PointStatus.DELETED:
+            changes["deleted_at"] = when
+            changes["deleted_reason"] = reason
+        updated = point.model_copy(update=changes)
+        self.put_point(updated)
+        return updated
+
+
+def _to_point(item: dict[str, Any]) -> RecoveryPoint:
+    return RecoveryPoint.model_validate(_ints(_plain(item)))

@@ -1,0 +1,108 @@
+"""boto3 clients with Lifeboat's retry policy, and retries for errors boto3 does not retry.
+
+boto3's ``standard`` mode retries ``RequestLimitExceeded`` and other throttles with capped
+exponential back-off. EC2's per-volume snapshot limits (``SnapshotCreationPerVolumeRateExceeded``,
+``ConcurrentSnapshotLimitExceeded``) are not retried by boto3, so :func:`call` retries them with
+full-jitter back-off and, if they persist, raises :class:`TransientAwsError` so that the Step
+Functions Task's own Retry takes over.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lifeboat.errors import TransientAwsError
+
+RETRYABLE_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "SnapshotCreationPerVolumeRateExceeded",
+        "ConcurrentSnapshotLimitExceeded",
+    }
+)
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    user_agent_extra="lifeboat",
+    connect_timeout=10,
+    read_timeout=60,
+)
+ClientHook = Callable[[Any], None]
+_hooks: list[ClientHook] = []
+_local = threading.local()
+
+
+def add_client_hook(hook: ClientHook) -> None:
+    """Run ``hook(client)`` on every client created from now on (fault injection, metering)."""
+    _hooks.append(hook)
+    reset_clients()
+
+
+def remove_client_hook(hook: ClientHook) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)
+    reset_clients()
+
+
+def reset_clients() -> None:
+    _local.__dict__.clear()
+
+
+def client(service: str) -> Any:
+    """A cached (per thread) client for ``service`` honouring AWS_ENDPOINT_URL and AWS_REGION."""
+    cache: dict[str, Any] = _local.__dict__.setdefault("clients", {})
+    if service not in cache:
+        created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+        for hook in _hooks:
+            hook(created)
+        cache[service] = created
+    return cache[service]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Retrier:
+    """Full-jitter exponential back-off for the codes boto3 leaves to the caller."""
+
+    def __init__(
+        self,
+        attempts: int = 6,
+        base_seconds: float = 1.0,
+        cap_seconds: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempts = attempts
+        self.base_seconds = base_seconds
+        self.cap_seconds = cap_seconds
+        self.sleep = sleep
+        self.retried = 0
+
+    def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        for attempt in range(self.attempts + 1):
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code not in RETRYABLE_CODES:
+                    raise
+                if attempt == self.attempts:
+                    raise TransientAwsError(
+                        f"{code} persisted after {self.attempts} retries: {exc}"
+                    ) from exc
+                self.retried += 1
+                delay = min(self.cap_seconds, self.base_seconds * (2**attempt))
+                self.sleep(random.uniform(0, delay))
+        raise AssertionError("unreachable")  # pragma: no cover

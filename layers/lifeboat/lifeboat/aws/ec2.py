@@ -1,0 +1,286 @@
+"""EC2 (and ELBv2) adapter for backups: discovery, creation with tags, completion checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lifeboat import tags as T
+from lifeboat.aws.clients import Retrier, client, error_code
+from lifeboat.models import BlockDevice, InstanceConfig, TargetGroupMembership
+
+PROTECTABLE_STATES = ["pending", "running", "stopping", "stopped"]
+FILTER_CHUNK = 200
+
+
+def chunks(items: list[str], size: int = FILTER_CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Ec2Gateway:
+    def __init__(self, retrier: Retrier | None = None, ec2: Any = None, elbv2: Any = None) -> None:
+        self.ec2 = ec2 or client("ec2")
+        self._elbv2 = elbv2
+        self.retrier = retrier or Retrier()
+
+    @property
+    def elbv2(self) -> Any:
+        if self._elbv2 is None:
+            self._elbv2 = client("elbv2")
+        return self._elbv2
+
+    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self.ec2.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+
+    # --- discovery ------------------------------------------------------------------------
+    def discover_instances(self, plan: str) -> list[str]:
+        ids: list[str] = []
+        for reservation in self._pages(
+            "describe_instances",
+            "Reservations",
+            Filters=[
+                {"Name": f"tag:{T.PLAN}", "Values": [plan]},
+                {"Name": "instance-state-name", "Values": PROTECTABLE_STATES},
+            ],
+            PaginationConfig={"PageSize": 1000},
+        ):
+            ids.extend(i["InstanceId"] for i in reservation["Instances"])
+        return sorted(ids)
+
+    def describe_instances(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Instances by id; ids that no longer exist are simply absent."""
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(ids):
+            for reservation in self._pages(
+                "describe_instances",
+                "Reservations",
+                Filters=[{"Name": "instance-id", "Values": part}],
+            ):
+                for instance in reservation["Instances"]:
+                    found[instance["InstanceId"]] = instance
+        return found
+
+    def _by_filter(self, operation: str, key: str, name: str, ids: list[str]) -> list[Any]:
+        out: list[Any] = []
+        for part in chunks(sorted(set(ids))):
+            out.extend(self._pages(operation, key, Filters=[{"Name": name, "Values": part}]))
+        return out
+
+    def volumes(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {
+            v["VolumeId"]: v
+            for v in self._by_filter("describe_volumes", "Volumes", "volume-id", ids)
+        }
+
+    def subnets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {
+            s["SubnetId"]: s
+            for s in self._by_filter("describe_subnets", "Subnets", "subnet-id", ids)
+        }
+
+    def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        for part in chunks(sorted(set(instance_ids))):
+            response = self.ec2.describe_addresses(
+                Filters=[{"Name": "instance-id", "Values": part}]
+            )
+            for address in response.get("Addresses", []):
+                found[address["InstanceId"]] = {
+                    "allocation_id": address.get("AllocationId", ""),
+                    "public_ip": address.get("PublicIp", ""),
+                }
+        return found
+
+    def target_groups(self, instance_ids: set[str]) -> dict[str, list[TargetGroupMembership]]:
+        """Target-group membership of the instances (one DescribeTargetHealth per group)."""
+        found: dict[str, list[TargetGroupMembership]] = {}
+        paginator = self.elbv2.get_paginator("describe_target_groups")
+        for page in paginator.paginate(PaginationConfig={"PageSize": 400}):
+            for group in page.get("TargetGroups", []):
+                if group.get("TargetType", "instance") != "instance":
+                    continue
+                arn = group["TargetGroupArn"]
+                health = self.elbv2.describe_target_health(TargetGroupArn=arn)
+                for desc in health.get("TargetHealthDescriptions", []):
+                    target = desc["Target"]
+                    if target["Id"] in instance_ids:
+                        found.setdefault(target["Id"], []).append(
+                            TargetGroupMembership(target_group_arn=arn, port=target.get("Port"))
+                        )
+        return found
+
+    def instance_config(
+        self,
+        instance: dict[str, Any],
+        volumes: dict[str, dict[str, Any]],
+        subnets: dict[str, dict[str, Any]],
+        addresses: dict[str, dict[str, str]],
+        groups: dict[str, list[TargetGroupMembership]],
+    ) -> InstanceConfig:
+        iid = instance["InstanceId"]
+        subnet = subnets.get(instance.get("SubnetId", ""), {})
+        az = instance.get("Placement", {}).get("AvailabilityZone", "")
+        devices: list[BlockDevice] = []
+        for mapping in instance.get("BlockDeviceMappings", []):
+            ebs = mapping.get("Ebs")
+            if not ebs:
+                continue
+            vol = volumes.get(ebs["VolumeId"], {})
+            devices.append(
+                BlockDevice(
+                    device_name=mapping["DeviceName"],
+                    volume_id=ebs["VolumeId"],
+                    size_gb=int(vol.get("Size", 0)),
+                    volume_type=vol.get("VolumeType"),
+                    iops=vol.get("Iops"),
+                    throughput=vol.get("Throughput"),
+                    encrypted=bool(vol.get("Encrypted", False)),
+                    kms_key_id=vol.get("KmsKeyId"),
+                    delete_on_termination=bool(ebs.get("DeleteOnTermination", True)),
+                )
+            )
+        return InstanceConfig(
+            instance_type=instance["InstanceType"],
+            availability_zone=az,
+            subnet_id=instance.get("SubnetId"),
+            subnet_tier=T.subnet_tier(T.to_dict(subnet.get("Tags")), az),
+            vpc_id=instance.get("VpcId"),
+            security_group_ids=[g["GroupId"] for g in instance.get("SecurityGroups", [])],
+            iam_instance_profile_arn=instance.get("IamInstanceProfile", {}).get("Arn"),
+            key_name=instance.get("KeyName"),
+            ebs_optimized=bool(instance.get("EbsOptimized", False)),
+            root_device_name=instance.get("RootDeviceName"),
+            tags=T.to_dict(instance.get("Tags")),
+            elastic_ip=addresses.get(iid),
+            target_groups=groups.get(iid, []),
+            block_devices=devices,
+        )
+
+    # --- existing artifacts of a run (idempotency) -----------------------------------------
+    def run_images(self, run_id: str) -> dict[str, dict[str, Any]]:
+        images = self._pages(
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            Filters=[{"Name": f"tag:{T.RUN}", "Values": [run_id]}],
+        )
+        return {T.to_dict(i.get("Tags"))[T.SOURCE]: i for i in images if _has_source(i)}
+
+    def run_snapshots(self, run_id: str, kind: str) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for snap in self._pages(
+            "describe_snapshots",
+            "Snapshots",
+            OwnerIds=["self"],
+            Filters=[
+                {"Name": f"tag:{T.RUN}", "Values": [run_id]},
+                {"Name": f"tag:{T.KIND}", "Values": [kind]},
+            ],
+            PaginationConfig={"PageSize": 1000},
+        ):
+            if _has_source(snap):
+                found.setdefault(T.to_dict(snap["Tags"])[T.SOURCE], []).append(snap)
+        return found
+
+    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {
+            i["ImageId"]: i for i in self._by_filter("describe_images", "Images", "image-id", ids)
+        }
+
+    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {
+            s["SnapshotId"]: s
+            for s in self._by_filter("describe_snapshots", "Snapshots", "snapshot-id", ids)
+        }
+
+    # --- creation -------------------------------------------------------------------------
+    def create_image(self, instance_id: str, name: str, reboot: bool, tags: dict[str, str]) -> str:
+        """One CreateImage, tagged at creation (image and its snapshots); a repeated call for the
+        same run finds the image by its unique name instead of making a second one."""
+        try:
+            response = self.retrier.call(
+                self.ec2.create_image,
+                InstanceId=instance_id,
+                Name=name,
+                Description=f"Lifeboat recovery point of {instance_id}",
+                NoReboot=not reboot,
+                TagSpecifications=[
+                    {"ResourceType": "image", "Tags": T.to_list(tags)},
+                    {"ResourceType": "snapshot", "Tags": T.to_list(tags)},
+                ],
+            )
+            return str(response["ImageId"])
+        except ClientError as exc:
+            if error_code(exc) != "InvalidAMIName.Duplicate":
+                raise
+            existing = self.ec2.describe_images(
+                Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
+            )["Images"]
+            if not existing:
+                raise
+            return str(existing[0]["ImageId"])
+
+    def create_snapshots(
+        self, instance_id: str, exclude_boot: bool, tags: dict[str, str], description: str
+    ) -> list[dict[str, Any]]:
+        response = self.retrier.call(
+            self.ec2.create_snapshots,
+            InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": exclude_boot},
+            Description=description,
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": T.to_list(tags)}],
+        )
+        return list(response.get("Snapshots", []))
+
+    # --- clean-up of failed artifacts (only Lifeboat's own) ---------------------------------
+    def deregister_image(self, image_id: str) -> list[str]:
+        """Deregister a managed image; returns the ids of its snapshots (to delete next)."""
+        images = self.images([image_id])
+        image = images.get(image_id)
+        if image is None:
+            return []
+        if not T.is_managed(T.to_dict(image.get("Tags"))):
+            from lifeboat.errors import NotOwnedError
+
+            raise NotOwnedError(f"{image_id} is not tagged {T.MANAGED}=true; refusing to touch it")
+        snapshot_ids = [
+            m["Ebs"]["SnapshotId"]
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        ]
+        try:
+            self.retrier.call(self.ec2.deregister_image, ImageId=image_id)
+        except ClientError as exc:
+            if error_code(exc) not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+                raise
+        return snapshot_ids
+
+    def delete_snapshot(self, snapshot_id: str) -> str:
+        """Delete a managed snapshot. Returns 'deleted', 'gone', 'in-use' or 'not-owned'."""
+        snaps = self.snapshots([snapshot_id])
+        snap = snaps.get(snapshot_id)
+        if snap is None:
+            return "gone"
+        if not T.is_managed(T.to_dict(snap.get("Tags"))):
+            return "not-owned"
+        try:
+            self.retrier.call(self.ec2.delete_snapshot, SnapshotId=snapshot_id)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "InvalidSnapshot.NotFound":
+                return "gone"
+            if code == "InvalidSnapshot.InUse":
+                return "in-use"
+            raise
+        return "deleted"
+
+
+def _has_source(resource: dict[str, Any]) -> bool:
+    return T.SOURCE in T.to_dict(resource.get("Tags"))
+
+
+def ids_of(items: Iterable[dict[str, Any]], key: str) -> list[str]:
+    return [str(i[key]) for i in items]

@@ -1,0 +1,155 @@
+"""RDS adapter: discovery by tag, DB and Aurora cluster snapshots tagged at creation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lifeboat import tags as T
+from lifeboat.aws.clients import Retrier, client, error_code
+from lifeboat.models import DatabaseConfig
+
+
+def snapshot_identifier(run_id: str, source_id: str) -> str:
+    """A valid, deterministic RDS snapshot identifier for one run and source (letters, digits,
+    single hyphens, starting with a letter, at most 255 characters)."""
+    raw = f"lifeboat-{source_id}-{run_id}".lower()
+    cleaned = re.sub(r"[^a-z0-9-]", "-", raw)
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")
+    return cleaned[:255].rstrip("-")
+
+
+class RdsGateway:
+    def __init__(self, retrier: Retrier | None = None, rds: Any = None) -> None:
+        self.rds = rds or client("rds")
+        self.retrier = retrier or Retrier()
+
+    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self.rds.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+
+    def discover(self, plan: str) -> list[tuple[str, str]]:
+        """(type, id) of DB instances and Aurora clusters tagged with the plan. Members of a
+        cluster are covered by the cluster snapshot."""
+        found: list[tuple[str, str]] = []
+        for db in self._pages("describe_db_instances", "DBInstances"):
+            if db.get("DBClusterIdentifier"):
+                continue
+            if T.to_dict(db.get("TagList")).get(T.PLAN) == plan:
+                found.append(("db", db["DBInstanceIdentifier"]))
+        for cluster in self._pages("describe_db_clusters", "DBClusters"):
+            if T.to_dict(cluster.get("TagList")).get(T.PLAN) == plan:
+                found.append(("cluster", cluster["DBClusterIdentifier"]))
+        return sorted(found)
+
+    def describe_db(self, db_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                self.rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DBInstanceNotFound":
+                return None
+            raise
+
+    def describe_cluster(self, cluster_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                self.rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DBClusterNotFoundFault":
+                return None
+            raise
+
+    @staticmethod
+    def db_config(db: dict[str, Any]) -> DatabaseConfig:
+        return DatabaseConfig(
+            engine=db.get("Engine"),
+            instance_class=db.get("DBInstanceClass"),
+            availability_zone=db.get("AvailabilityZone"),
+            multi_az=bool(db.get("MultiAZ", False)),
+            subnet_group=(db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+            parameter_group=next(
+                (p["DBParameterGroupName"] for p in db.get("DBParameterGroups", [])), None
+            ),
+            security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])],
+            port=(db.get("Endpoint") or {}).get("Port"),
+            tags=T.to_dict(db.get("TagList")),
+        )
+
+    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+        try:
+            self.retrier.call(
+                self.rds.create_db_snapshot,
+                DBSnapshotIdentifier=snapshot_id,
+                DBInstanceIdentifier=db_id,
+                Tags=T.to_list(tags),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "DBSnapshotAlreadyExists":
+                raise
+            self._check_same_run("db", snapshot_id, tags)
+        return snapshot_id
+
+    def create_cluster_snapshot(
+        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+    ) -> str:
+        try:
+            self.retrier.call(
+                self.rds.create_db_cluster_snapshot,
+                DBClusterSnapshotIdentifier=snapshot_id,
+                DBClusterIdentifier=cluster_id,
+                Tags=T.to_list(tags),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "DBClusterSnapshotAlreadyExistsFault":
+                raise
+            self._check_same_run("cluster", snapshot_id, tags)
+        return snapshot_id
+
+    def _check_same_run(self, kind: str, snapshot_id: str, tags: dict[str, str]) -> None:
+        """A repeated create for the same run is fine; a name clash with anything else is not."""
+        snap = self.snapshot(kind, snapshot_id)
+        existing = T.to_dict((snap or {}).get("TagList"))
+        if existing.get(T.RUN) != tags[T.RUN] or not T.is_managed(existing):
+            raise RuntimeError(f"snapshot {snapshot_id} exists and is not this run's")
+
+    def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
+        try:
+            if kind == "cluster":
+                found = self.rds.describe_db_cluster_snapshots(
+                    DBClusterSnapshotIdentifier=snapshot_id
+                )["DBClusterSnapshots"]
+            else:
+                found = self.rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)[
+                    "DBSnapshots"
+                ]
+        except ClientError as exc:
+            if error_code(exc) in ("DBSnapshotNotFound", "DBClusterSnapshotNotFoundFault"):
+                return None
+            raise
+        return dict(found[0]) if found else None
+
+    def delete_snapshot(self, kind: str, snapshot_id: str) -> str:
+        """Delete a managed DB or cluster snapshot: 'deleted', 'gone' or 'not-owned'."""
+        snap = self.snapshot(kind, snapshot_id)
+        if snap is None:
+            return "gone"
+        if not T.is_managed(T.to_dict(snap.get("TagList"))):
+            return "not-owned"
+        try:
+            if kind == "cluster":
+                self.retrier.call(
+                    self.rds.delete_db_cluster_snapshot, DBClusterSnapshotIdentifier=snapshot_id
+                )
+            else:
+                self.retrier.call(self.rds.delete_db_snapshot, DBSnapshotIdentifier=snapshot_id)
+        except ClientError as exc:
+            if error_code(exc) in ("DBSnapshotNotFound", "DBClusterSnapshotNotFoundFault"):
+                return "gone"
+            raise
+        return "deleted"

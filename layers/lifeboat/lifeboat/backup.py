@@ -1,0 +1,508 @@
+"""The backup run: begin (validate, dedupe, discover) → create (per batch) → check → finalize.
+
+Each function is one Lambda task of ``statemachines/backup.asl.json``; all are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lifeboat import tags as T
+from lifeboat.aws.catalog import Catalog
+from lifeboat.aws.clients import error_code
+from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.notify import Notifier
+from lifeboat.aws.rds import RdsGateway, snapshot_identifier
+from lifeboat.models import (
+    BackupInput,
+    BeginEvent,
+    CheckEvent,
+    CreateBatchEvent,
+    FinalizeEvent,
+    Outcome,
+    PointStatus,
+    RecoveryPoint,
+    ResourceRef,
+    VolumeSnapshot,
+    validate_input,
+)
+from lifeboat.plans import Kind, PlanSet, Rule
+from lifeboat.timeutil import iso, parse_iso
+
+GONE_STATES = {"shutting-down", "terminated"}
+FAILED_IMAGE_STATES = {"failed", "invalid", "deregistered", "error", "disabled"}
+FAILED_DB_SNAPSHOT_STATES = {"failed", "error", "incompatible-restore", "deleted"}
+MAX_OUTCOMES_IN_OUTPUT = 500
+MAX_FAILURES_IN_OUTPUT = 50
+DRY_RUN_LISTED = 200
+FIRST_POLL_SECONDS = 15
+MAX_POLL_SECONDS = 300
+
+
+@dataclass
+class Ports:
+    """The adapters a backup step needs (fakes in unit tests, AWS in Lambdas)."""
+
+    catalog: Catalog
+    ec2: Ec2Gateway
+    rds: RdsGateway
+    notifier: Notifier | None = None
+
+
+def make_run_id(inp: BackupInput, execution_name: str, start_time: datetime) -> str:
+    """Scheduled runs are named after their scheduled time, so the same trigger delivered again
+    maps to the same run; manual runs are unique per execution."""
+    if inp.scheduled_time is not None:
+        return (
+            f"{inp.scheduled_time.astimezone(start_time.tzinfo):%Y%m%dT%H%MZ}-{inp.plan}-{inp.rule}"
+        )
+    digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
+    return f"{start_time:%Y%m%dT%H%M%SZ}-{inp.plan}-{inp.rule}-m{digest}"
+
+
+def point_id(run_id: str, source_id: str, kind: Kind) -> str:
+    return f"{run_id}/{source_id}/{kind.value}"
+
+
+# --- begin -----------------------------------------------------------------------------------
+def begin_run(
+    event: BeginEvent, plans: PlanSet, ports: Ports, batch_size: int, ttl_days: int
+) -> dict[str, Any]:
+    inp = validate_input(BackupInput, event.input)
+    _plan, rule = plans.rule(inp.plan, inp.rule)
+    start = parse_iso(event.start_time)
+    run_id = make_run_id(inp, event.execution_name, start)
+    base = {"run_id": run_id, "plan": inp.plan, "rule": inp.rule, "dry_run": inp.dry_run}
+    if not inp.dry_run:
+        expires = int((start + timedelta(days=ttl_days)).timestamp())
+        first = ports.catalog.claim_run(
+            run_id,
+            event.execution_arn,
+            {"plan": inp.plan, "rule": inp.rule, "started_at": iso(start), "expires_at": expires},
+        )
+        if first is not None:
+            return {
+                **base,
+                "duplicate": True,
+                "original_execution": first.get("owner"),
+                "batches": [],
+            }
+    resources = discover(inp.plan, rule, ports)
+    batches = [
+        [r.model_dump() for r in resources[i : i + batch_size]]
+        for i in range(0, len(resources), batch_size)
+    ]
+    result: dict[str, Any] = {**base, "duplicate": False, "resource_count": len(resources)}
+    if inp.dry_run:
+        listed = [f"{r.type}:{r.id}" for r in resources[:DRY_RUN_LISTED]]
+        return {**result, "batches": [], "would_back_up": listed, "kinds": list(rule.kinds)}
+    return {**result, "batches": batches}
+
+
+def discover(plan: str, rule: Rule, ports: Ports) -> list[ResourceRef]:
+    found: list[ResourceRef] = []
+    if Kind.AMI in rule.kinds or Kind.EBS in rule.kinds:
+        found += [ResourceRef(type="instance", id=i) for i in ports.ec2.discover_instances(plan)]
+    if Kind.RDS in rule.kinds:
+        found += [ResourceRef(type=t, id=i) for t, i in ports.rds.discover(plan)]
+    return found
+
+
+# --- create ----------------------------------------------------------------------------------
+def create_batch(
+    event: CreateBatchEvent, plans: PlanSet, ports: Ports, now: datetime
+) -> dict[str, Any]:
+    _plan, rule = plans.rule(event.plan, event.rule)
+    counts = {"created": 0, "reused": 0, "failed": 0}
+    instances = [r.id for r in event.resources if r.type == "instance"]
+    instance_kinds = [k for k in rule.kinds if k in (Kind.AMI, Kind.EBS)]
+    if instances and instance_kinds:
+        _create_for_instances(event, rule, instance_kinds, instances, ports, now, counts)
+    if Kind.RDS in rule.kinds:
+        for ref in event.resources:
+            if ref.type in ("db", "cluster"):
+                _create_for_database(event, ref, ports, now, counts)
+    return {"run_id": event.run_id, **counts}
+
+
+def _new_point(
+    event: CreateBatchEvent, source: str, source_type: str, kind: Kind, now: datetime, **kw: Any
+) -> RecoveryPoint:
+    return RecoveryPoint(
+        recovery_point_id=point_id(event.run_id, source, kind),
+        run_id=event.run_id,
+        plan=event.plan,
+        rule=event.rule,
+        kind=kind,
+        source_id=source,
+        source_type=source_type,
+        created_at=now,
+        **kw,
+    )
+
+
+def _create_for_instances(
+    event: CreateBatchEvent,
+    rule: Rule,
+    kinds: Sequence[Kind],
+    instance_ids: list[str],
+    ports: Ports,
+    now: datetime,
+    counts: dict[str, int],
+) -> None:
+    ec2 = ports.ec2
+    described = ec2.describe_instances(instance_ids)
+    volume_ids = [
+        m["Ebs"]["VolumeId"]
+        for i in described.values()
+        for m in i.get("BlockDeviceMappings", [])
+        if m.get("Ebs")
+    ]
+    volumes = ec2.volumes(volume_ids) if volume_ids else {}
+    subnet_ids = [i["SubnetId"] for i in described.values() if i.get("SubnetId")]
+    subnets = ec2.subnets(subnet_ids) if subnet_ids else {}
+    addresses = ec2.addresses(list(described)) if described else {}
+    groups = ec2.target_groups(set(described)) if described else {}
+    images = ec2.run_images(event.run_id) if Kind.AMI in kinds else {}
+    snapsets = ec2.run_snapshots(event.run_id, Kind.EBS.value) if Kind.EBS in kinds else {}
+
+    for iid in instance_ids:
+        instance = described.get(iid)
+        for kind in kinds:
+            existing = ports.catalog.get_point(iid, event.run_id, kind.value)
+            if existing is not None and (
+                existing.artifact_ids() or existing.status is PointStatus.FAILED
+            ):
+                counts["reused"] += 1
+                continue
+            if instance is None or instance["State"]["Name"] in GONE_STATES:
+                state = "does not exist" if instance is None else instance["State"]["Name"]
+                _fail(
+                    ports,
+                    _new_point(event, iid, "instance", kind, now, status=PointStatus.FAILED),
+                    f"InstanceGone: instance {iid} {state}",
+                    counts,
+                )
+                continue
+            config = ec2.instance_config(instance, volumes, subnets, addresses, groups)
+            source_tags = T.to_dict(instance.get("Tags"))
+            tags = T.backup_tags(
+                source_id=iid,
+                plan=event.plan,
+                rule=event.rule,
+                run_id=event.run_id,
+                kind=kind.value,
+                source_tags=source_tags,
+            )
+            point = _new_point(
+                event, iid, "instance", kind, now, status=PointStatus.PENDING, instance=config
+            )
+            try:
+                if kind is Kind.AMI:
+                    image = images.get(iid)
+                    image_id = (
+                        image["ImageId"]
+                        if image
+                        else ec2.create_image(
+                            iid,
+                            name=f"lifeboat-{iid}-{event.run_id}",
+                            reboot=source_tags.get(T.REBOOT, "").lower() == "true",
+                            tags=tags,
+                        )
+                    )
+                    point = point.model_copy(update={"image_id": image_id})
+                else:
+                    snaps = snapsets.get(iid) or ec2.create_snapshots(
+                        iid,
+                        rule.exclude_boot_volume,
+                        tags,
+                        f"Lifeboat crash-consistent set of {iid} ({event.run_id})",
+                    )
+                    point = point.model_copy(
+                        update={
+                            "snapshots": _volume_snapshots(snaps, config),
+                            "size_gb": sum(int(s.get("VolumeSize", 0)) for s in snaps),
+                        }
+                    )
+            except ClientError as exc:
+                _fail(
+                    ports,
+                    point.model_copy(update={"status": PointStatus.FAILED}),
+                    f"{error_code(exc)}: {exc}",
+                    counts,
+                )
+                continue
+            ports.catalog.put_point(point)
+            counts["created"] += 1
+
+
+def _volume_snapshots(snaps: list[dict[str, Any]], config: Any) -> list[VolumeSnapshot]:
+    devices = {d.volume_id: d for d in config.block_devices}
+    out = []
+    for snap in snaps:
+        device = devices.get(snap.get("VolumeId", ""))
+        out.append(
+            VolumeSnapshot(
+                volume_id=snap.get("VolumeId", ""),
+                snapshot_id=snap["SnapshotId"],
+                device_name=device.device_name if device else None,
+                size_gb=int(snap.get("VolumeSize", 0)),
+                volume_type=device.volume_type if device else None,
+                iops=device.iops if device else None,
+                throughput=device.throughput if device else None,
+                encrypted=bool(snap.get("Encrypted", False)),
+                kms_key_id=snap.get("KmsKeyId"),
+                boot=bool(device and device.device_name == config.root_device_name),
+            )
+        )
+    return out
+
+
+def _create_for_database(
+    event: CreateBatchEvent, ref: ResourceRef, ports: Ports, now: datetime, counts: dict[str, int]
+) -> None:
+    existing = ports.catalog.get_point(ref.id, event.run_id, Kind.RDS.value)
+    if existing is not None and (existing.artifact_ids() or existing.status is PointStatus.FAILED):
+        counts["reused"] += 1
+        return
+    rds = ports.rds
+    described = rds.describe_cluster(ref.id) if ref.type == "cluster" else rds.describe_db(ref.id)
+    point = _new_point(event, ref.id, ref.type, Kind.RDS, now, status=PointStatus.PENDING)
+    if described is None:
+        _fail(
+            ports,
+            point.model_copy(update={"status": PointStatus.FAILED}),
+            f"DatabaseGone: {ref.type} {ref.id} does not exist",
+            counts,
+        )
+        return
+    source_tags = T.to_dict(described.get("TagList"))
+    tags = T.backup_tags(
+        source_id=ref.id,
+        plan=event.plan,
+        rule=event.rule,
+        run_id=event.run_id,
+        kind=Kind.RDS.value,
+        source_tags=source_tags,
+    )
+    snapshot_id = snapshot_identifier(event.run_id, ref.id)
+    try:
+        if ref.type == "cluster":
+            rds.create_cluster_snapshot(ref.id, snapshot_id, tags)
+            point = point.model_copy(update={"db_cluster_snapshot_id": snapshot_id})
+        else:
+            rds.create_db_snapshot(ref.id, snapshot_id, tags)
+            point = point.model_copy(
+                update={
+                    "db_snapshot_id": snapshot_id,
+                    "database": rds.db_config(described),
+                    "size_gb": int(described.get("AllocatedStorage", 0)),
+                }
+            )
+    except ClientError as exc:
+        _fail(
+            ports,
+            point.model_copy(update={"status": PointStatus.FAILED}),
+            f"{error_code(exc)}: {exc}",
+            counts,
+        )
+        return
+    ports.catalog.put_point(point)
+    counts["created"] += 1
+
+
+def _fail(ports: Ports, point: RecoveryPoint, error: str, counts: dict[str, int]) -> None:
+    ports.catalog.put_point(point.model_copy(update={"status": PointStatus.FAILED, "error": error}))
+    counts["failed"] += 1
+
+
+# --- check -----------------------------------------------------------------------------------
+def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
+    points = ports.catalog.points_for_run(event.run_id)
+    pending = [p for p in points if p.status is PointStatus.PENDING]
+    images = (
+        ports.ec2.images([p.image_id for p in pending if p.image_id])
+        if any(p.image_id for p in pending)
+        else {}
+    )
+    snap_ids = [s.snapshot_id for p in pending if p.kind is Kind.EBS for s in p.snapshots]
+    snaps = ports.ec2.snapshots(snap_ids) if snap_ids else {}
+    still = 0
+    for point in pending:
+        state, error, update = _state_of(point, images, snaps, ports.rds)
+        if state is PointStatus.PENDING:
+            still += 1
+            continue
+        ports.catalog.mark(point.model_copy(update=update), state, when=now, error=error)
+    done = len(points) - still
+    wait = min(MAX_POLL_SECONDS, FIRST_POLL_SECONDS * 2 ** min(event.attempt, 8))
+    return {
+        "run_id": event.run_id,
+        "pending": still,
+        "done": done,
+        "attempt": event.attempt + 1,
+        "wait_seconds": wait,
+    }
+
+
+def _state_of(
+    point: RecoveryPoint, images: dict[str, Any], snaps: dict[str, Any], rds: RdsGateway
+) -> tuple[PointStatus, str | None, dict[str, Any]]:
+    if point.kind is Kind.AMI:
+        image = images.get(point.image_id or "")
+        if image is None:
+            return PointStatus.FAILED, f"image {point.image_id} disappeared", {}
+        if image["State"] == "available":
+            snapshots = [
+                VolumeSnapshot(
+                    volume_id="",
+                    snapshot_id=m["Ebs"]["SnapshotId"],
+                    device_name=m["DeviceName"],
+                    size_gb=int(m["Ebs"].get("VolumeSize", 0)),
+                    volume_type=m["Ebs"].get("VolumeType"),
+                    encrypted=bool(m["Ebs"].get("Encrypted", False)),
+                    boot=m["DeviceName"] == image.get("RootDeviceName"),
+                )
+                for m in image.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")
+            ]
+            return (
+                PointStatus.COMPLETED,
+                None,
+                {"snapshots": snapshots, "size_gb": sum(s.size_gb for s in snapshots)},
+            )
+        if image["State"] in FAILED_IMAGE_STATES:
+            reason = image.get("StateReason", {}).get("Message", image["State"])
+            return PointStatus.FAILED, f"image {point.image_id} {image['State']}: {reason}", {}
+        return PointStatus.PENDING, None, {}
+    if point.kind is Kind.EBS:
+        states = [snaps.get(s.snapshot_id, {}).get("State", "missing") for s in point.snapshots]
+        if any(s in ("error", "missing") for s in states):
+            return PointStatus.FAILED, f"snapshot set incomplete: {sorted(set(states))}", {}
+        if all(s == "completed" for s in states):
+            return PointStatus.COMPLETED, None, {}
+        return PointStatus.PENDING, None, {}
+    kind = "cluster" if point.db_cluster_snapshot_id else "db"
+    snap_id = point.db_cluster_snapshot_id or point.db_snapshot_id or ""
+    snap = rds.snapshot(kind, snap_id)
+    if snap is None:
+        return PointStatus.FAILED, f"snapshot {snap_id} disappeared", {}
+    if snap.get("Status") == "available":
+        return (
+            PointStatus.COMPLETED,
+            None,
+            {"size_gb": int(snap.get("AllocatedStorage", point.size_gb))},
+        )
+    if snap.get("Status") in FAILED_DB_SNAPSHOT_STATES:
+        return PointStatus.FAILED, f"snapshot {snap_id} {snap.get('Status')}", {}
+    return PointStatus.PENDING, None, {}
+
+
+# --- finalize --------------------------------------------------------------------------------
+def finalize_run(
+    event: FinalizeEvent, plans: PlanSet, ports: Ports, now: datetime
+) -> dict[str, Any]:
+    run = ports.catalog.get_run(event.run_id) or {}
+    plan_name, rule_name = run.get("plan", ""), run.get("rule", "")
+    _record_failed_batches(event, plans, ports, now)
+    points = ports.catalog.points_for_run(event.run_id)
+    outcomes: list[Outcome] = []
+    for found in points:
+        point = found
+        if point.status is PointStatus.PENDING:
+            reason = "did not complete within the run's polling limit"
+            point = ports.catalog.mark(point, PointStatus.FAILED, when=now, error=reason)
+        if point.status is PointStatus.FAILED and point.artifact_ids():
+            cleanup_artifacts(point, ports)
+        outcomes.append(
+            Outcome(
+                resource_id=point.source_id,
+                resource_type=point.source_type,
+                kind=point.kind,
+                status=point.status,
+                recovery_point_id=point.recovery_point_id
+                if point.status is PointStatus.COMPLETED
+                else None,
+                artifact_ids=point.artifact_ids() if point.status is PointStatus.COMPLETED else [],
+                error=point.error,
+            )
+        )
+    failed = [o for o in outcomes if o.status is PointStatus.FAILED]
+    report: dict[str, Any] = {
+        "run_id": event.run_id,
+        "plan": plan_name,
+        "rule": rule_name,
+        "status": "failed" if failed else "succeeded",
+        "completed": len(outcomes) - len(failed),
+        "failed": len(failed),
+        "failures": [o.model_dump(mode="json") for o in failed[:MAX_FAILURES_IN_OUTPUT]],
+    }
+    if len(outcomes) <= MAX_OUTCOMES_IN_OUTPUT:
+        report["outcomes"] = [o.model_dump(mode="json", exclude_none=True) for o in outcomes]
+    else:
+        report["outcomes_note"] = "too many to list here: lifeboat recovery-points list"
+    ports.catalog.finish_run(
+        event.run_id,
+        report["status"],
+        {"completed": report["completed"], "failed": report["failed"]},
+    )
+    if failed and ports.notifier is not None:
+        ports.notifier.publish(
+            f"Lifeboat backup {plan_name}/{rule_name} failed for {len(failed)} resource(s)",
+            {k: v for k, v in report.items() if k != "outcomes"},
+        )
+    return report
+
+
+def _record_failed_batches(
+    event: FinalizeEvent, plans: PlanSet, ports: Ports, now: datetime
+) -> None:
+    """A batch whose task failed after every retry: each of its resources gets a failed point."""
+    for batch in event.batches:
+        if "error" not in batch:
+            continue
+        create = CreateBatchEvent.model_validate(
+            {k: batch[k] for k in ("run_id", "plan", "rule", "resources")}
+        )
+        _plan, rule = plans.rule(create.plan, create.rule)
+        cause = batch["error"].get("Error", "BatchFailed")
+        for ref in create.resources:
+            kinds = [k for k in rule.kinds if (k is Kind.RDS) == (ref.type != "instance")]
+            for kind in kinds:
+                if ports.catalog.get_point(ref.id, create.run_id, kind.value) is None:
+                    point = _new_point(
+                        create,
+                        ref.id,
+                        ref.type,
+                        kind,
+                        now,
+                        status=PointStatus.FAILED,
+                        error=f"{cause}: the create task failed after its retries",
+                    )
+                    ports.catalog.put_point(point)
+
+
+def cleanup_artifacts(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
+    """Remove what a failed recovery point left behind (never half-made backups)."""
+    results: dict[str, str] = {}
+    if point.image_id:
+        snapshot_ids = ports.ec2.deregister_image(point.image_id)
+        results[point.image_id] = "deregistered"
+        for snapshot_id in snapshot_ids:
+            results[snapshot_id] = ports.ec2.delete_snapshot(snapshot_id)
+    if point.kind is Kind.EBS:
+        for snap in point.snapshots:
+            results[snap.snapshot_id] = ports.ec2.delete_snapshot(snap.snapshot_id)
+    if point.db_snapshot_id:
+        results[point.db_snapshot_id] = ports.rds.delete_snapshot("db", point.db_snapshot_id)
+    if point.db_cluster_snapshot_id:
+        results[point.db_cluster_snapshot_id] = ports.rds.delete_snapshot(
+            "cluster", point.db_cluster_snapshot_id
+        )
+    return results

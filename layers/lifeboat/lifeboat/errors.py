@@ -1,0 +1,28 @@
+"""Typed errors. Their class names are the error names Step Functions Retry/Catch match on."""
+
+from __future__ import annotations
+
+
+class LifeboatError(Exception):
+    """Base class of every error Lifeboat raises on purpose."""
+
+
+class InvalidInputError(LifeboatError):
+    """Bad input: names the field and the fix. Raised before anything is changed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class TransientAwsError(LifeboatError):
+    """An AWS call still throttled or rate-limited after local retries: retry the task."""
+
+
+class NotOwnedError(LifeboatError):
+    """A destructive action was asked for on a resource Lifeboat did not create."""
+
+
+class StackNotFoundError(LifeboatError):
+    """The Lifeboat stack (or one of its outputs) could not be found."""

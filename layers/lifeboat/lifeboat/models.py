@@ -1,0 +1,195 @@
+"""Pydantic models at every boundary: execution input, Lambda events, catalog records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lifeboat.errors import InvalidInputError
+from lifeboat.plans import Kind, Name
+
+ResourceType = Literal["instance", "db", "cluster"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def validate_input(model: type[M], data: Any) -> M:
+    """Validate ``data`` or raise :class:`InvalidInputError` naming the first bad field."""
+    if not isinstance(data, dict):
+        raise InvalidInputError("input", f"must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "input"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields))
+            raise InvalidInputError(
+                field, f"unknown field; remove it (allowed fields: {allowed})"
+            ) from exc
+        raise InvalidInputError(field, str(err["msg"])) from exc
+
+
+# --- execution input -------------------------------------------------------------------------
+class BackupInput(Strict):
+    """Input of the backup state machine (DESIGN §4)."""
+
+    plan: Name
+    rule: Name
+    dry_run: bool = False
+    scheduled_time: datetime | None = Field(
+        None, description="Set by EventBridge Scheduler (<aws.scheduler.scheduled-time>)"
+    )
+
+
+# --- Lambda events ---------------------------------------------------------------------------
+class BeginEvent(Strict):
+    input: dict[str, Any]
+    execution_name: str
+    execution_arn: str
+    start_time: str
+
+
+class ResourceRef(Strict):
+    type: ResourceType
+    id: str = Field(min_length=1, max_length=255)
+
+
+class CreateBatchEvent(Strict):
+    run_id: str
+    plan: Name
+    rule: Name
+    resources: list[ResourceRef] = Field(max_length=500)
+
+
+class CheckEvent(Strict):
+    run_id: str
+    attempt: int = Field(0, ge=0)
+
+
+class FinalizeEvent(Strict):
+    run_id: str
+    batches: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --- catalog records -------------------------------------------------------------------------
+class PointStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class VolumeSnapshot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    volume_id: str
+    snapshot_id: str
+    device_name: str | None = None
+    size_gb: int = 0
+    volume_type: str | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    boot: bool = False
+
+
+class BlockDevice(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    device_name: str
+    volume_id: str
+    size_gb: int = 0
+    volume_type: str | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    delete_on_termination: bool = True
+
+
+class TargetGroupMembership(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    target_group_arn: str
+    port: int | None = None
+
+
+class InstanceConfig(BaseModel):
+    """Everything a restore needs when the original instance is gone (DESIGN §3)."""
+
+    model_config = ConfigDict(extra="ignore")
+    instance_type: str
+    availability_zone: str
+    subnet_id: str | None = None
+    subnet_tier: str | None = None
+    vpc_id: str | None = None
+    security_group_ids: list[str] = Field(default_factory=list)
+    iam_instance_profile_arn: str | None = None
+    key_name: str | None = None
+    ebs_optimized: bool = False
+    root_device_name: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    elastic_ip: dict[str, str] | None = None
+    target_groups: list[TargetGroupMembership] = Field(default_factory=list)
+    block_devices: list[BlockDevice] = Field(default_factory=list)
+
+
+class DatabaseConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    engine: str | None = None
+    instance_class: str | None = None
+    availability_zone: str | None = None
+    multi_az: bool = False
+    subnet_group: str | None = None
+    parameter_group: str | None = None
+    security_group_ids: list[str] = Field(default_factory=list)
+    port: int | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RecoveryPoint(BaseModel):
+    """One catalog entry: one kind of backup of one resource in one run."""
+
+    model_config = ConfigDict(extra="ignore")
+    recovery_point_id: str
+    run_id: str
+    plan: str
+    rule: str
+    kind: Kind
+    source_id: str
+    source_type: ResourceType
+    status: PointStatus
+    created_at: datetime
+    completed_at: datetime | None = None
+    error: str | None = None
+    image_id: str | None = None
+    snapshots: list[VolumeSnapshot] = Field(default_factory=list)
+    db_snapshot_id: str | None = None
+    db_cluster_snapshot_id: str | None = None
+    size_gb: int = 0
+    instance: InstanceConfig | None = None
+    database: DatabaseConfig | None = None
+    deleted_at: datetime | None = None
+    deleted_reason: str | None = None
+
+    def artifact_ids(self) -> list[str]:
+        ids = [self.image_id, self.db_snapshot_id, self.db_cluster_snapshot_id]
+        ids += [s.snapshot_id for s in self.snapshots]
+        return [i for i in ids if i]
+
+
+class Outcome(BaseModel):
+    """What happened to one resource and kind in a run (execution output)."""
+
+    resource_id: str
+    resource_type: ResourceType
+    kind: Kind
+    status: PointStatus
+    recovery_point_id: str | None = None
+    artifact_ids: list[str] = Field(default_factory=list)
+    error: str | None = None

@@ -1,0 +1,146 @@
+"""Backup plans and rules (DESIGN §4), validated with pydantic.
+
+A plan is selected by resources through the ``lifeboat:plan`` tag and has one or more rules.
+Plans ship inside the package (``plans.yaml``) so the Lambdas, the CLI and the template tests
+read the same declaration.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from lifeboat.errors import InvalidInputError
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+_RATE = re.compile(r"^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
+
+
+class Kind(StrEnum):
+    AMI = "ami"
+    EBS = "ebs"
+    RDS = "rds"
+
+
+class Retention(BaseModel):
+    """Grandfather-father-son retention: keep the newest point of each of the last N periods."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hourly: int = Field(0, ge=0, le=10_000)
+    daily: int = Field(0, ge=0, le=10_000)
+    weekly: int = Field(0, ge=0, le=10_000)
+    monthly: int = Field(0, ge=0, le=10_000)
+    yearly: int = Field(0, ge=0, le=1_000)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schedule: str = Field(description="EventBridge Scheduler expression: cron(...) or rate(...)")
+    timezone: str = Field(description="IANA timezone of the schedule and of retention periods")
+    kinds: tuple[Kind, ...] = Field(min_length=1)
+    retention: Retention
+    exclude_boot_volume: bool = False
+    instance_types: tuple[str, ...] = ()
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not (_CRON.match(value) or _RATE.match(value)):
+            raise ValueError(
+                "must be 'cron(min hour day-of-month month day-of-week year)' or "
+                "'rate(N minutes|hours|days)', e.g. 'cron(45 2 * * ? *)'"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}, e.g. 'Europe/London'") from exc
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique(cls, value: tuple[Kind, ...]) -> tuple[Kind, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("kinds must not repeat")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def interval_seconds(self) -> int:
+        """The longest gap between two runs of this rule (used to tell that backups fail)."""
+        rate = _RATE.match(self.schedule)
+        if rate:
+            number = int(self.schedule[5:].split()[0])
+            unit = rate.group(1).rstrip("s")
+            return number * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+        _minute, hour, dom, _month, dow, _year = self.schedule[5:-1].split()
+        if dom not in ("*", "?"):
+            return 31 * 86400
+        if dow not in ("*", "?"):
+            return 7 * 86400
+        if hour == "*":
+            return 3600
+        if hour.startswith("*/") and hour[2:].isdigit():
+            return int(hour[2:]) * 3600
+        if "," in hour and all(part.isdigit() for part in hour.split(",")):
+            hours = sorted(int(part) for part in hour.split(","))
+            gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
+            gaps.append(24 - hours[-1] + hours[0])
+            return max(gaps) * 3600
+        return 86400
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: str = ""
+    min_keep: int = Field(3, ge=1, le=1000)
+    rules: dict[Name, Rule] = Field(min_length=1)
+
+
+class PlanSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    plans: dict[Name, Plan] = Field(min_length=1)
+
+    def rule(self, plan: str, rule: str) -> tuple[Plan, Rule]:
+        """Return the plan and rule, or raise an error naming the field and the choices."""
+        if plan not in self.plans:
+            raise InvalidInputError(
+                "plan", f"unknown plan {plan!r}; declared plans: {sorted(self.plans)}"
+            )
+        found = self.plans[plan]
+        if rule not in found.rules:
+            raise InvalidInputError(
+                "rule", f"plan {plan!r} has no rule {rule!r}; its rules: {sorted(found.rules)}"
+            )
+        return found, found.rules[rule]
+
+
+def parse_plans(data: Any) -> PlanSet:
+    return PlanSet.model_validate(data)
+
+
+def load_plans_file(path: Path) -> PlanSet:
+    return parse_plans(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@cache
+def default_plans() -> PlanSet:
+    """The plans shipped with this deployment (``lifeboat/plans.yaml``)."""
+    text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
+    return parse_plans(yaml.safe_load(text))

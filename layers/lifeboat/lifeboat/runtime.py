@@ -1,0 +1,31 @@
+"""Wiring for the Lambda handlers: settings and adapters built once per cold start."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from lifeboat.aws.catalog import Catalog
+from lifeboat.aws.clients import Retrier
+from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.notify import Notifier
+from lifeboat.aws.rds import RdsGateway
+from lifeboat.backup import Ports
+from lifeboat.settings import get_settings
+
+
+@cache
+def ports() -> Ports:
+    settings = get_settings()
+    retrier = Retrier(attempts=settings.max_local_retries, base_seconds=settings.retry_base_seconds)
+    return Ports(
+        catalog=Catalog(settings.catalog_table),
+        ec2=Ec2Gateway(retrier),
+        rds=RdsGateway(retrier),
+        notifier=Notifier(settings.topic_arn),
+    )
+
+
+def reset() -> None:
+    """Forget cached settings and adapters (local mode redeploys; tests)."""
+    ports.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,34 @@
+"""Environment of the Lambda functions, validated once at cold start (domain code never reads
+``os.environ``)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lifeboat.errors import InvalidInputError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    catalog_table: str = Field(alias="CATALOG_TABLE", min_length=3)
+    topic_arn: str = Field(alias="TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    stack_name: str = Field("lifeboat", alias="LIFEBOAT_STACK_NAME")
+    batch_size: int = Field(25, alias="BATCH_SIZE", ge=1, le=200)
+    run_record_days: int = Field(35, alias="RUN_RECORD_DAYS", ge=1, le=400)
+    max_local_retries: int = Field(6, alias="MAX_LOCAL_RETRIES", ge=0, le=20)
+    retry_base_seconds: float = Field(1.0, alias="RETRY_BASE_SECONDS", ge=0, le=60)
+
+
+@cache
+def get_settings() -> Settings:
+    """Read and validate the environment; a missing or bad variable is named in the error."""
+    try:
+        return Settings.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(field, f"environment variable {first['msg']}") from exc

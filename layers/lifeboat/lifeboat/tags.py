@@ -1,0 +1,76 @@
+"""The ownership contract (DESIGN §2): tag keys and the tags Lifeboat writes at creation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+PLAN = "lifeboat:plan"
+MANAGED = "lifeboat:managed"
+SOURCE = "lifeboat:source"
+RULE = "lifeboat:rule"
+RUN = "lifeboat:run"
+KIND = "lifeboat:kind"
+TIER = "lifeboat:tier"
+REBOOT = "lifeboat:reboot"
+MAX_TAGS = 50
+
+_AZ_SUFFIX = re.compile(r"^(?P<tier>.+?)[-_](?P<suffix>\d?[a-z]|[a-z]{2}(?:-[a-z]+)+-\d+[a-z])$")
+
+
+def to_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in tags or []}
+
+
+def to_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def is_managed(tags: Mapping[str, str]) -> bool:
+    return tags.get(MANAGED) == "true"
+
+
+def copyable(source_tags: Mapping[str, str]) -> dict[str, str]:
+    """User tags that may be copied onto a backup (never aws:* nor Lifeboat's own)."""
+    return {
+        k: v
+        for k, v in source_tags.items()
+        if not k.lower().startswith("aws:") and not k.startswith("lifeboat:")
+    }
+
+
+def backup_tags(
+    *,
+    source_id: str,
+    plan: str,
+    rule: str,
+    run_id: str,
+    kind: str,
+    source_tags: Mapping[str, str],
+) -> dict[str, str]:
+    """Tags written at creation (in TagSpecifications) on every recovery point artifact."""
+    own = {
+        MANAGED: "true",
+        SOURCE: source_id,
+        PLAN: plan,
+        RULE: rule,
+        RUN: run_id,
+        KIND: kind,
+    }
+    copies = copyable(source_tags)
+    room = MAX_TAGS - len(own)
+    kept = dict(list(copies.items())[:room])
+    return {**kept, **own}
+
+
+def subnet_tier(tags: Mapping[str, str], availability_zone: str) -> str | None:
+    """A subnet's tier: its ``lifeboat:tier`` tag, else its Name without the AZ suffix
+    (``web-a`` in ``eu-west-1a`` and ``web-1b`` in ``eu-west-1b`` are tier ``web``)."""
+    if tags.get(TIER):
+        return tags[TIER]
+    name = tags.get("Name", "")
+    match = _AZ_SUFFIX.match(name)
+    if match and availability_zone.endswith(match.group("suffix")):
+        return match.group("tier")
+    return None
