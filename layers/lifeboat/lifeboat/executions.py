@@ -1,0 +1,111 @@
+"""Starting and following Step Functions executions (CLI progress and summaries)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifeboat.aws.clients import client
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def start(state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload)}
+    if name:
+        kwargs["name"] = name[:80]
+    return str(client("stepfunctions").start_execution(**kwargs)["executionArn"])
+
+
+def describe(execution_arn: str) -> dict[str, Any]:
+    found = client("stepfunctions").describe_execution(executionArn=execution_arn)
+    result: dict[str, Any] = {
+        "execution_arn": execution_arn,
+        "state_machine_arn": found["stateMachineArn"],
+        "status": found["status"],
+        "started_at": found["startDate"].isoformat(),
+        "stopped_at": found["stopDate"].isoformat() if found.get("stopDate") else None,
+        "input": _json(found.get("input")),
+        "output": _json(found.get("output")),
+        "error": found.get("error"),
+        "cause": _json(found.get("cause")),
+    }
+    return result
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@dataclass
+class HistoryReader:
+    """Reads an execution's history incrementally (paginated), yielding only new events."""
+
+    execution_arn: str
+    seen: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def new_events(self) -> Iterator[dict[str, Any]]:
+        paginator = client("stepfunctions").get_paginator("get_execution_history")
+        collected: list[dict[str, Any]] = []
+        for page in paginator.paginate(executionArn=self.execution_arn, includeExecutionData=False):
+            collected.extend(page["events"])
+        fresh = collected[self.seen :]
+        self.seen = len(collected)
+        self.events.extend(fresh)
+        yield from fresh
+
+
+def progress_line(event: dict[str, Any]) -> str | None:
+    """A readable line for the history events an on-call engineer cares about."""
+    kind = event["type"]
+    if kind.endswith("StateEntered"):
+        return f"→ {event['stateEnteredEventDetails']['name']}"
+    if kind in ("TaskFailed", "LambdaFunctionFailed"):
+        details = (
+            event.get("taskFailedEventDetails")
+            or event.get("lambdaFunctionFailedEventDetails")
+            or {}
+        )
+        return f"  ✗ {details.get('error', 'error')}: {str(details.get('cause', ''))[:200]}"
+    if kind == "MapIterationFailed":
+        return "  ✗ a batch failed"
+    if kind == "ExecutionFailed":
+        details = event.get("executionFailedEventDetails", {})
+        return f"✗ execution failed: {details.get('error', '')}"
+    if kind == "ExecutionSucceeded":
+        return "✓ execution succeeded"
+    return None
+
+
+def wait(
+    execution_arn: str,
+    *,
+    timeout: float = 3600,
+    poll: float = 1.0,
+    on_line: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Follow an execution until it ends (or ``timeout`` seconds pass), reporting progress."""
+    reader = HistoryReader(execution_arn)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = describe(execution_arn)
+        if on_line is not None:
+            for event in reader.new_events():
+                line = progress_line(event)
+                if line:
+                    on_line(line)
+        if status["status"] in TERMINAL:
+            return status
+        if time.monotonic() > deadline:
+            status["status"] = "STILL_RUNNING"
+            return status
+        time.sleep(poll)

@@ -1,0 +1,170 @@
+"""The one place where local mode reaches into moto's internals.
+
+moto runs Lambda functions in Docker, which local mode does not have, so invocations of the
+functions that ``template.yaml`` declares are bridged to their real handlers, in-process. Wait
+states and Retry back-offs of moto's Step Functions engine are compressed so a demo takes
+seconds. moto 5.2.x cannot tag an AMI's snapshots in CreateImage (``TagSpecifications`` with
+``ResourceType: snapshot``, which real EC2 supports and Lifeboat relies on): that is filled in.
+
+``tests/integration/test_bridge.py`` fails loudly if anything patched here changes in moto.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import moto.awslambda.models as lambda_models
+import moto.ec2.models.amis as ami_models
+import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
+import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
+from moto.core.config import default_user_config
+
+# What this module patches (checked by the bridge test).
+PATCHED = {
+    "lambda invoke": (lambda_models.LambdaFunction, "invoke"),
+    "wait state": (wait_fn.WaitFunction, "_wait_interval"),
+    "create image": (ami_models.AmiBackend, "create_image"),
+}
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    code_dir: Path
+    handler: str
+    timeout: int = 300
+    memory: int = 512
+    arn: str = ""
+    _module: ModuleType | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def entry_point(self) -> Callable[[Any, Any], Any]:
+        module_name, func_name = self.handler.rsplit(".", 1)
+        with self._lock:
+            if self._module is None:
+                path = self.code_dir / f"{module_name.replace('.', '/')}.py"
+                spec = importlib.util.spec_from_file_location(f"lifeboat_fn_{self.name}", path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load handler {self.handler} from {self.code_dir}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._module = module
+        handler: Callable[[Any, Any], Any] = getattr(self._module, func_name)
+        return handler
+
+
+class LocalContext:
+    """The parts of a Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, fn: LocalFunction) -> None:
+        self.function_name = fn.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = fn.arn
+        self.memory_limit_in_mb = fn.memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{fn.name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + fn.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Bridge:
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    time_scale: float = 0.001
+    invocations: dict[str, int] = field(default_factory=dict)
+    _originals: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, fn: LocalFunction) -> None:
+        self.functions[fn.name] = fn
+
+    def invoke(self, name: str, event: Any) -> tuple[bytes, bool]:
+        """Run the handler; returns (payload, errored) exactly as Lambda would."""
+        fn = self.functions[name]
+        with self._lock:
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+        try:
+            result = fn.entry_point()(event, LocalContext(fn))
+            return json.dumps(result, default=str).encode(), False
+        except Exception as exc:  # noqa: BLE001 - reported as Lambda does: errorType + message
+            payload = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+            }
+            return json.dumps(payload).encode(), True
+
+    def install(self) -> None:
+        if self._originals:
+            return
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        bridge = self
+        original_invoke = lambda_models.LambdaFunction.invoke
+        original_wait = wait_fn.WaitFunction._wait_interval
+        original_create_image = ami_models.AmiBackend.create_image
+        self._originals = {
+            "invoke": original_invoke,
+            "wait": original_wait,
+            "create_image": original_create_image,
+            "retrier_time": retrier_decl.time,
+        }
+
+        def invoke(fn_self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+            if fn_self.function_name not in bridge.functions:
+                return original_invoke(fn_self, body, request_headers, response_headers)
+            event = json.loads(body) if body else {}
+            payload, errored = bridge.invoke(fn_self.function_name, event)
+            if errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return payload
+
+        def wait_interval(wf_self: Any, env: Any, wait_seconds: int) -> None:
+            scaled = wait_seconds * bridge.time_scale
+            if scaled > 0:
+                time.sleep(min(scaled, 5.0))
+
+        def create_image(
+            backend: Any, instance_id: str, name: str, description: str, tag_specifications: Any
+        ) -> Any:
+            image_specs = [s for s in tag_specifications if s["ResourceType"] != "snapshot"]
+            snapshot_tags = [
+                t for s in tag_specifications if s["ResourceType"] == "snapshot" for t in s["Tags"]
+            ]
+            ami = original_create_image(backend, instance_id, name, description, image_specs)
+            for tag in snapshot_tags:
+                ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+            return ami
+
+        lambda_models.LambdaFunction.invoke = invoke
+        wait_fn.WaitFunction._wait_interval = wait_interval
+        ami_models.AmiBackend.create_image = create_image
+        real_sleep = time.sleep
+        retrier_decl.time = SimpleNamespace(  # type: ignore[assignment]
+            sleep=lambda seconds: real_sleep(min(seconds * bridge.time_scale, 5.0)),
+            time=time.time,
+        )
+
+    def uninstall(self) -> None:
+        if not self._originals:
+            return
+        lambda_models.LambdaFunction.invoke = self._originals["invoke"]
+        wait_fn.WaitFunction._wait_interval = self._originals["wait"]
+        ami_models.AmiBackend.create_image = self._originals["create_image"]
+        retrier_decl.time = self._originals["retrier_time"]
+        self._originals = {}
+
+
+BRIDGE = Bridge()

@@ -1,0 +1,152 @@
+"""Seed an eLearn-like platform in the emulator: web and app servers in two AZs with root and
+data volumes, an Elastic IP, a target group, an RDS database, and resources Lifeboat must not
+touch (an untagged instance, an instance of another plan, an untagged database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifeboat.aws.clients import client
+
+AZ_A, AZ_B = "us-east-1a", "us-east-1b"
+
+
+@dataclass
+class Seeded:
+    vpc_id: str
+    subnets: dict[str, str]
+    protected_instances: dict[str, str]
+    other_instances: dict[str, str]
+    databases: list[str]
+    other_databases: list[str]
+    elastic_ip: dict[str, str]
+    target_group_arn: str
+    security_groups: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _tags(resource_type: str, **tags: str) -> list[dict[str, Any]]:
+    return [
+        {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    ]
+
+
+def seed_elearn(plan: str = "standard") -> Seeded:
+    ec2 = client("ec2")
+    vpc_id = ec2.create_vpc(
+        CidrBlock="10.20.0.0/16", TagSpecifications=_tags("vpc", Name="elearn")
+    )["Vpc"]["VpcId"]
+    subnets: dict[str, str] = {}
+    for index, (tier, az) in enumerate(
+        [("web", AZ_A), ("web", AZ_B), ("app", AZ_A), ("app", AZ_B), ("db", AZ_A), ("db", AZ_B)]
+    ):
+        name = f"{tier}-{az[-1]}"
+        subnets[name] = ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=f"10.20.{index}.0/24",
+            AvailabilityZone=az,
+            TagSpecifications=_tags("subnet", Name=name),
+        )["Subnet"]["SubnetId"]
+    groups = {
+        tier: ec2.create_security_group(
+            GroupName=f"elearn-{tier}", Description=f"eLearn {tier}", VpcId=vpc_id
+        )["GroupId"]
+        for tier in ("web", "app", "db")
+    }
+    image_id = ec2.register_image(
+        Name="elearn-lamp-base",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}
+        ],
+        VirtualizationType="hvm",
+        Architecture="x86_64",
+    )["ImageId"]
+
+    def launch(name: str, subnet: str, tier: str, **extra_tags: str) -> str:
+        return str(
+            ec2.run_instances(
+                ImageId=image_id,
+                InstanceType="t3.medium",
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnets[subnet],
+                SecurityGroupIds=[groups[tier]],
+                KeyName="elearn-ops",
+                BlockDeviceMappings=[
+                    {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}},
+                    {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3"}},
+                ],
+                TagSpecifications=_tags(
+                    "instance", Name=name, app="elearn", tier=tier, **extra_tags
+                ),
+            )["Instances"][0]["InstanceId"]
+        )
+
+    ec2.create_key_pair(KeyName="elearn-ops")
+    protected = {
+        "web-1": launch("web-1", "web-a", "web", **{"lifeboat:plan": plan}),
+        "web-2": launch("web-2", "web-b", "web", **{"lifeboat:plan": plan}),
+        "app-1": launch("app-1", "app-a", "app", **{"lifeboat:plan": plan}),
+    }
+    others = {
+        "bastion (untagged)": launch("bastion", "web-a", "web"),
+        "reporting (plan other)": launch("reporting", "app-b", "app", **{"lifeboat:plan": "other"}),
+    }
+    allocation = ec2.allocate_address(
+        Domain="vpc", TagSpecifications=_tags("elastic-ip", Name="elearn-web")
+    )
+    ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=protected["web-1"])
+
+    elbv2 = client("elbv2")
+    group_arn = elbv2.create_target_group(
+        Name="elearn-web", Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(
+        TargetGroupArn=group_arn,
+        Targets=[{"Id": protected["web-1"], "Port": 80}, {"Id": protected["web-2"], "Port": 80}],
+    )
+
+    rds = client("rds")
+    rds.create_db_subnet_group(
+        DBSubnetGroupName="elearn-db",
+        DBSubnetGroupDescription="eLearn database",
+        SubnetIds=[subnets["db-a"], subnets["db-b"]],
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="elearn-db",
+        DBInstanceClass="db.t3.medium",
+        Engine="mysql",
+        AllocatedStorage=50,
+        MasterUsername="elearn",
+        MasterUserPassword="not-a-real-password-1",
+        DBSubnetGroupName="elearn-db",
+        VpcSecurityGroupIds=[groups["db"]],
+        AvailabilityZone=AZ_A,
+        Tags=[{"Key": "lifeboat:plan", "Value": plan}, {"Key": "Name", "Value": "elearn-db"}],
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="analytics-db",
+        DBInstanceClass="db.t3.small",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="analytics",
+        MasterUserPassword="not-a-real-password-2",
+    )
+    return Seeded(
+        vpc_id=vpc_id,
+        subnets=subnets,
+        protected_instances=protected,
+        other_instances=others,
+        databases=["elearn-db"],
+        other_databases=["analytics-db"],
+        elastic_ip={
+            "allocation_id": allocation["AllocationId"],
+            "public_ip": allocation["PublicIp"],
+        },
+        target_group_arn=group_arn,
+        security_groups=groups,
+    )

@@ -1,0 +1,377 @@
+"""Deploy this repository's ``template.yaml`` and ``statemachines/*.asl.json`` into the local
+emulator: every resource the template declares is created through the AWS APIs (moto), state
+machines from the real ASL files with their ``DefinitionSubstitutions`` resolved, functions
+registered with their real handlers (run in-process by :mod:`lifeboat.local.bridge`), and a
+CloudFormation stack carrying the template's Outputs, so ``lifeboat stack outputs`` works the
+same locally and on AWS. Nothing here is a parallel copy of the stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lifeboat.local.bridge import BRIDGE, Bridge, LocalFunction
+from lifeboat.local.cfn import Resolver, load_template
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+# Local-only environment: tracing and metrics off, Lifeboat's own back-offs compressed.
+LOCAL_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": os.environ.get("LIFEBOAT_LOCAL_LOG_LEVEL", "WARNING"),
+    "RETRY_BASE_SECONDS": "0.01",
+}
+
+
+def repo_root() -> Path:
+    """The repository holding template.yaml (LIFEBOAT_ROOT, else found upwards from here)."""
+    if os.environ.get("LIFEBOAT_ROOT"):
+        return Path(os.environ["LIFEBOAT_ROOT"]).resolve()
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "template.yaml").is_file() and (parent / "statemachines").is_dir():
+            return parent
+    for parent in [Path.cwd(), *Path.cwd().parents]:
+        if (parent / "template.yaml").is_file():
+            return parent
+    raise FileNotFoundError("template.yaml not found: run from the repository or set LIFEBOAT_ROOT")
+
+
+@dataclass
+class LocalStack:
+    name: str
+    endpoint: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    physical: dict[str, str] = field(default_factory=dict)
+    schedules: list[str] = field(default_factory=list)
+    event_rules: list[str] = field(default_factory=list)
+
+
+def _dependencies(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+            found |= _dependencies(arg)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _dependencies(item)
+    return found
+
+
+def _order(resources: dict[str, Any], function_globals: Any) -> list[str]:
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ValueError(f"circular dependency at {name}")
+        visiting.add(name)
+        deps = _dependencies(resources[name])
+        if resources[name]["Type"] == "AWS::Serverless::Function":
+            deps |= _dependencies(function_globals)
+        for dep in sorted(deps & set(resources)):
+            visit(dep)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in sorted(resources):
+        visit(name)
+    return ordered
+
+
+class Deployer:
+    def __init__(
+        self,
+        root: Path,
+        endpoint: str,
+        stack_name: str = "lifeboat",
+        parameters: dict[str, str] | None = None,
+        bridge: Bridge = BRIDGE,
+    ) -> None:
+        self.root = root
+        self.endpoint = endpoint
+        self.stack_name = stack_name
+        self.template = load_template(root / "template.yaml")
+        self.resolver = Resolver(
+            self.template,
+            stack_name=stack_name,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            parameters=parameters,
+        )
+        self.bridge = bridge
+        self.stack = LocalStack(stack_name, endpoint)
+        self._role_arn = ""
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def name_of(self, logical_id: str) -> str:
+        return f"{self.stack_name}-{logical_id}"
+
+    def deploy(self) -> LocalStack:
+        resources: dict[str, Any] = self.template["Resources"]
+        handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "AWS::Serverless::LayerVersion": self._layer,
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::Serverless::Function": self._function,
+            "AWS::Serverless::StateMachine": self._state_machine,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::Events::Rule": self._event_rule,
+            "AWS::Lambda::Permission": lambda _l, _s: None,
+        }
+        function_globals = self.template.get("Globals", {}).get("Function", {})
+        for logical_id in _order(resources, function_globals):
+            spec = resources[logical_id]
+            condition = spec.get("Condition")
+            if condition and not self.resolver.condition(condition):
+                continue
+            handler = handlers.get(spec["Type"])
+            if handler is None:
+                raise NotImplementedError(
+                    f"{logical_id}: local mode cannot deploy {spec['Type']}; add it to "
+                    "lifeboat/local/stack.py"
+                )
+            handler(logical_id, spec)
+        self._outputs()
+        return self.stack
+
+    # --- resources ------------------------------------------------------------------------
+    def _set(self, logical_id: str, ref: str, **attrs: str) -> None:
+        self.resolver.refs[logical_id] = ref
+        self.stack.physical[logical_id] = ref
+        for key, value in attrs.items():
+            self.resolver.attrs[(logical_id, key)] = value
+
+    def _props(self, spec: dict[str, Any]) -> dict[str, Any]:
+        props = self.resolver.resolve(spec.get("Properties", {}))
+        return {k: v for k, v in props.items() if v is not None}
+
+    def _layer(self, logical_id: str, spec: dict[str, Any]) -> None:
+        # The lifeboat package is installed in this environment (editable): nothing to upload.
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{self.name_of(logical_id)}:1"
+        self._set(logical_id, arn)
+
+    def _table(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        name = self.name_of(logical_id)
+        ddb = self.client("dynamodb")
+        ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        if "TimeToLiveSpecification" in props:
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
+        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+        self._set(logical_id, name, Arn=arn)
+
+    def _topic(self, logical_id: str, spec: dict[str, Any]) -> None:
+        name = self.name_of(logical_id)
+        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        self._set(logical_id, arn, TopicArn=arn, TopicName=name)
+
+    def _subscription(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        self.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )
+
+    def _queue(self, logical_id: str, spec: dict[str, Any]) -> None:
+        name = self.name_of(logical_id)
+        url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+        self._set(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+
+    def _log_group(self, logical_id: str, spec: dict[str, Any]) -> None:
+        name = f"/lifeboat/{self.stack_name}/{logical_id}"
+        self.client("logs").create_log_group(logGroupName=name)
+        self._set(logical_id, name, Arn=f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*")
+
+    def _role(self) -> str:
+        if not self._role_arn:
+            iam = self.client("iam")
+            name = f"{self.stack_name}-local-execution"
+            trust = {"Version": "2012-10-17", "Statement": []}
+            self._role_arn = iam.create_role(
+                RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+            )["Role"]["Arn"]
+        return self._role_arn
+
+    def _function(self, logical_id: str, spec: dict[str, Any]) -> None:
+        globals_ = self.resolver.resolve(self.template.get("Globals", {}).get("Function", {}))
+        props = {**globals_, **self._props(spec)}
+        env = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        env = {k: str(v) for k, v in env.items()}
+        os.environ.update(env)
+        os.environ.update(LOCAL_ENVIRONMENT)
+        name = self.name_of(logical_id)
+        buffer = io.BytesIO()
+        code_dir = self.root / props["CodeUri"]
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.write(code_dir / "app.py", "app.py")
+        arn = self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=props["Runtime"],
+            Role=self._role(),
+            Handler=props["Handler"],
+            Code={"ZipFile": buffer.getvalue()},
+            Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)),
+            Architectures=props.get("Architectures", ["x86_64"]),
+            Environment={"Variables": env},
+        )["FunctionArn"]
+        self.bridge.register(
+            LocalFunction(
+                name=name,
+                code_dir=code_dir,
+                handler=props["Handler"],
+                timeout=int(props.get("Timeout", 3)),
+                memory=int(props.get("MemorySize", 128)),
+                arn=arn,
+            )
+        )
+        self._set(logical_id, name, Arn=arn)
+
+    def _state_machine(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        definition = (self.root / props["DefinitionUri"]).read_text(encoding="utf-8")
+        for key, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        leftover = re.findall(r"\$\{(\w+)\}", definition)
+        if leftover:
+            raise ValueError(f"{logical_id}: unresolved substitutions {sorted(set(leftover))}")
+        json.loads(definition)
+        name = self.name_of(logical_id)
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=self._role(),
+            type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        self._set(logical_id, arn, Arn=arn, Name=name)
+        for event_id, event in spec.get("Properties", {}).get("Events", {}).items():
+            event_props = self.resolver.resolve(event.get("Properties", {}))
+            if event["Type"] == "ScheduleV2":
+                self._schedule(f"{name}-{event_id}", arn, event_props)
+            elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+                self._rule_to_target(f"{name}-{event_id}", arn, event_props)
+            else:
+                raise NotImplementedError(f"{logical_id}.{event_id}: event type {event['Type']}")
+
+    def _schedule(self, name: str, target_arn: str, props: dict[str, Any]) -> None:
+        target: dict[str, Any] = {
+            "Arn": target_arn,
+            "RoleArn": self._role(),
+            "Input": props.get("Input", "{}"),
+        }
+        if "RetryPolicy" in props:
+            target["RetryPolicy"] = props["RetryPolicy"]
+        if "DeadLetterConfig" in props:
+            target["DeadLetterConfig"] = {"Arn": props["DeadLetterConfig"]["Arn"]}
+        self.client("scheduler").create_schedule(
+            Name=name,
+            ScheduleExpression=props["ScheduleExpression"],
+            ScheduleExpressionTimezone=props.get("ScheduleExpressionTimezone", "UTC"),
+            FlexibleTimeWindow=props.get("FlexibleTimeWindow", {"Mode": "OFF"}),
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+            Target=target,
+        )
+        self.stack.schedules.append(name)
+
+    def _rule_to_target(self, name: str, target_arn: str, props: dict[str, Any]) -> None:
+        events = self.client("events")
+        events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
+        target: dict[str, Any] = {"Id": "target", "Arn": target_arn, "RoleArn": self._role()}
+        if "InputPath" in props:
+            target["InputPath"] = props["InputPath"]
+        events.put_targets(Rule=name, Targets=[target])
+        self.stack.event_rules.append(name)
+
+    def _event_rule(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        name = self.name_of(logical_id)
+        events = self.client("events")
+        events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+        )
+        targets = [
+            {"Id": t["Id"], "Arn": t["Arn"], **({"Input": t["Input"]} if "Input" in t else {})}
+            for t in props.get("Targets", [])
+        ]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
+        self.stack.event_rules.append(name)
+        self._set(logical_id, name, Arn=f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}")
+
+    def _alarm(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        name = props.pop("AlarmName", self.name_of(logical_id))
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+        self._set(logical_id, name, Arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}")
+
+    def _outputs(self) -> None:
+        outputs = {
+            key: str(self.resolver.resolve(spec["Value"]))
+            for key, spec in self.template.get("Outputs", {}).items()
+            if not spec.get("Condition") or self.resolver.condition(spec["Condition"])
+        }
+        self.stack.outputs = outputs
+        body = {
+            "Description": "Lifeboat (local mode): resources deployed by lifeboat.local.stack",
+            "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.client("cloudformation").create_stack(
+                StackName=self.stack_name, TemplateBody=json.dumps(body)
+            )
+
+
+def deploy(
+    endpoint: str,
+    root: Path | None = None,
+    stack_name: str = "lifeboat",
+    parameters: dict[str, str] | None = None,
+) -> LocalStack:
+    return Deployer(root or repo_root(), endpoint, stack_name, parameters).deploy()
