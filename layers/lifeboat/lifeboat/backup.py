@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
@@ -32,6 +33,7 @@ from lifeboat.models import (
     VolumeSnapshot,
     validate_input,
 )
+from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet, Rule
 from lifeboat.timeutil import iso, parse_iso
 
@@ -98,6 +100,7 @@ def begin_run(
         [r.model_dump() for r in resources[i : i + batch_size]]
         for i in range(0, len(resources), batch_size)
     ]
+    metrics.add_metric(name="ResourcesDiscovered", unit=MetricUnit.Count, value=len(resources))
     result: dict[str, Any] = {**base, "duplicate": False, "resource_count": len(resources)}
     if inp.dry_run:
         listed = [f"{r.type}:{r.id}" for r in resources[:DRY_RUN_LISTED]]
@@ -128,6 +131,8 @@ def create_batch(
         for ref in event.resources:
             if ref.type in ("db", "cluster"):
                 _create_for_database(event, ref, ports, now, counts)
+    metrics.add_metric(name="RecoveryPointsStarted", unit=MetricUnit.Count, value=counts["created"])
+    metrics.add_metric(name="RecoveryPointsRefused", unit=MetricUnit.Count, value=counts["failed"])
     return {"run_id": event.run_id, **counts}
 
 
@@ -341,6 +346,7 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             continue
         ports.catalog.mark(point.model_copy(update=update), state, when=now, error=error)
     done = len(points) - still
+    metrics.add_metric(name="RecoveryPointsPending", unit=MetricUnit.Count, value=still)
     wait = min(MAX_POLL_SECONDS, FIRST_POLL_SECONDS * 2 ** min(event.attempt, 8))
     return {
         "run_id": event.run_id,
@@ -447,6 +453,8 @@ def finalize_run(
         report["outcomes"] = [o.model_dump(mode="json", exclude_none=True) for o in outcomes]
     else:
         report["outcomes_note"] = "too many to list here: lifeboat recovery-points list"
+    metrics.add_metric(name="RecoveryPointsCompleted", unit=MetricUnit.Count, value=report["completed"])
+    metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
     ports.catalog.finish_run(
         event.run_id,
         report["status"],

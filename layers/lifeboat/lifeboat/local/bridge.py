@@ -25,9 +25,9 @@ from typing import Any
 
 import moto.awslambda.models as lambda_models
 import moto.ec2.models.amis as ami_models
-import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 # What this module patches (checked by the bridge test).
 PATCHED = {

@@ -1,0 +1,292 @@
+"""The ``lifeboat`` command line (DESIGN §5): for on-call engineers and for scripts.
+
+Works against a deployed stack (found by name, ``--stack``) or the local emulator, through the
+standard boto3 settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Every command has
+``--json``. Exit codes: 0 success, 1 the work failed, 2 bad input, 3 stack not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lifeboat import executions
+from lifeboat.aws.catalog import Catalog
+from lifeboat.errors import InvalidInputError, StackNotFoundError
+from lifeboat.models import BackupInput, validate_input
+from lifeboat.output import emit_json, say, table, warn
+from lifeboat.plans import default_plans
+from lifeboat.stack import require, stack_outputs
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STACK = 0, 1, 2, 3
+Command = Callable[[argparse.Namespace], int]
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, str]:
+    return stack_outputs(args.stack)
+
+
+def _follow(args: argparse.Namespace, arn: str, timeout: float) -> dict[str, Any]:
+    on_line = None if args.json else (lambda line: say(f"  {line}"))
+    return executions.wait(arn, timeout=timeout, poll=args.poll, on_line=on_line)
+
+
+def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    if args.json:
+        emit_json(result)
+    else:
+        say(f"status: {result['status']}")
+        if result.get("error"):
+            say(f"error:  {result['error']}")
+            say(f"cause:  {result['cause']}")
+    return EXIT_OK if result["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+# --- stack -----------------------------------------------------------------------------------
+def cmd_stack_outputs(args: argparse.Namespace) -> int:
+    outputs = _outputs(args)
+    if args.json:
+        emit_json(outputs)
+    else:
+        say(table(["OUTPUT", "VALUE"], sorted(outputs.items())))
+    return EXIT_OK
+
+
+# --- backup ----------------------------------------------------------------------------------
+def cmd_backup_start(args: argparse.Namespace) -> int:
+    payload = {"plan": args.plan, "rule": args.rule, "dry_run": args.dry_run}
+    validate_input(BackupInput, payload)
+    default_plans().rule(args.plan, args.rule)
+    arn = require(_outputs(args), "BackupStateMachineArn", args.stack)
+    name = f"backup-{args.plan}-{args.rule}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    execution = executions.start(arn, payload, name)
+    if not args.wait:
+        if args.json:
+            emit_json({"execution_arn": execution, "input": payload})
+        else:
+            say(f"started {execution}")
+            say(f"follow it with: lifeboat executions show {execution} --wait")
+        return EXIT_OK
+    if not args.json:
+        say(f"backup {args.plan}/{args.rule}{' (dry run)' if args.dry_run else ''}: {execution}")
+    result = _follow(args, execution, args.timeout)
+    if not args.json:
+        _print_backup_report(result)
+    return _finish(args, result)
+
+
+def _print_backup_report(result: dict[str, Any]) -> None:
+    report = result.get("output") or {}
+    if report.get("dry_run"):
+        say(
+            f"dry run: would back up {report.get('resource_count', 0)} resource(s) "
+            f"as {', '.join(report.get('kinds', []))}; nothing was created"
+        )
+        for item in report.get("would_back_up", []):
+            say(f"  - {item}")
+        return
+    if report.get("duplicate"):
+        say(
+            f"duplicate trigger: run {report['run_id']} was already taken by "
+            f"{report.get('original_execution')}; nothing was created"
+        )
+        return
+    rows = [
+        (
+            o["resource_id"],
+            o["kind"],
+            o["status"],
+            ", ".join(o.get("artifact_ids", [])) or o.get("error", ""),
+        )
+        for o in report.get("outcomes", [])
+    ]
+    if rows:
+        say(table(["RESOURCE", "KIND", "STATUS", "ARTIFACTS / ERROR"], rows))
+    cause = result.get("cause")
+    if isinstance(cause, str) and cause:
+        say(cause)
+
+
+# --- recovery points -------------------------------------------------------------------------
+def cmd_recovery_points_list(args: argparse.Namespace) -> int:
+    catalog = Catalog(require(_outputs(args), "CatalogTableName", args.stack))
+    points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
+    if args.status:
+        points = [p for p in points if p.status.value == args.status]
+    points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
+    if args.json:
+        emit_json([p.model_dump(mode="json", exclude_none=True) for p in points])
+        return EXIT_OK
+    if not points:
+        say("no recovery points" + (f" for {args.resource}" if args.resource else ""))
+        return EXIT_OK
+    rows = [
+        (
+            p.source_id,
+            p.kind.value,
+            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            p.status.value,
+            f"{p.plan}/{p.rule}",
+            ", ".join(p.artifact_ids()) or (p.error or ""),
+        )
+        for p in points
+    ]
+    say(
+        table(
+            ["RESOURCE", "KIND", "CREATED (UTC)", "STATUS", "PLAN/RULE", "ARTIFACTS / ERROR"], rows
+        )
+    )
+    say(f"{len(points)} recovery point(s)")
+    return EXIT_OK
+
+
+# --- executions ------------------------------------------------------------------------------
+def cmd_executions_show(args: argparse.Namespace) -> int:
+    if args.wait:
+        result = _follow(args, args.arn, args.timeout)
+    else:
+        result = executions.describe(args.arn)
+        if not args.json:
+            reader = executions.HistoryReader(args.arn)
+            for event in reader.new_events():
+                line = executions.progress_line(event)
+                if line:
+                    say(f"  {line}")
+    if args.json:
+        emit_json(result)
+        return EXIT_OK if result["status"] in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
+    say(f"execution: {result['execution_arn']}")
+    say(f"started:   {result['started_at']}  stopped: {result['stopped_at'] or '-'}")
+    if isinstance(result.get("output"), dict) and "outcomes" in result["output"]:
+        _print_backup_report(result)
+    return _finish(args, result) if result["status"] != "RUNNING" else EXIT_OK
+
+
+# --- local mode ------------------------------------------------------------------------------
+def cmd_local_serve(args: argparse.Namespace) -> int:
+    from lifeboat.local.seed import seed_elearn
+    from lifeboat.local.server import Emulator
+
+    emulator = Emulator(port=args.port).start()
+    stack = emulator.deploy()
+    seeded = seed_elearn() if args.seed else None
+    env = emulator.environment()
+    if args.json:
+        emit_json(
+            {
+                "environment": env,
+                "outputs": stack.outputs,
+                "seeded": seeded.as_dict() if seeded else None,
+            }
+        )
+    else:
+        say(f"Lifeboat local emulator on {emulator.endpoint} with stack '{stack.name}' deployed.")
+        say("In another shell:")
+        for key, value in env.items():
+            say(f"  export {key}={value}")
+        say(
+            "then e.g.: lifeboat stack outputs; lifeboat backup start --plan standard --rule daily --wait"
+        )
+        say("Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.stop()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lifeboat.demo import run_demo
+
+    return run_demo(json_output=args.json)
+
+
+# --- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", default="lifeboat", help="stack name (default: lifeboat)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait at most")
+    waiting.add_argument("--poll", type=float, default=2.0, help="seconds between progress checks")
+
+    parser = argparse.ArgumentParser(
+        prog="lifeboat", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser(
+        "demo", parents=[common], help="the whole lifecycle in the local emulator"
+    ).set_defaults(func=cmd_demo)
+
+    local = sub.add_parser("local", help="the local emulator").add_subparsers(
+        dest="local_command", required=True
+    )
+    serve = local.add_parser(
+        "serve", parents=[common], help="run the emulator with the stack deployed"
+    )
+    serve.add_argument("--port", type=int, default=4566)
+    serve.add_argument("--seed", action="store_true", help="also seed the eLearn example platform")
+    serve.set_defaults(func=cmd_local_serve)
+
+    stack = sub.add_parser("stack", help="the deployed stack").add_subparsers(
+        dest="stack_command", required=True
+    )
+    stack.add_parser("outputs", parents=[common], help="the stack's Outputs").set_defaults(
+        func=cmd_stack_outputs
+    )
+
+    backup = sub.add_parser("backup", help="backup runs").add_subparsers(
+        dest="backup_command", required=True
+    )
+    start = backup.add_parser(
+        "start", parents=[common, waiting], help="start a backup run of a plan's rule now"
+    )
+    start.add_argument("--plan", required=True)
+    start.add_argument("--rule", required=True)
+    start.add_argument(
+        "--dry-run", action="store_true", help="list what would be backed up; create nothing"
+    )
+    start.add_argument("--wait", action="store_true", help="follow progress until the run ends")
+    start.set_defaults(func=cmd_backup_start)
+
+    points = sub.add_parser("recovery-points", help="the catalog").add_subparsers(
+        dest="rp_command", required=True
+    )
+    listing = points.add_parser("list", parents=[common], help="list recovery points")
+    listing.add_argument("--resource", help="instance id or DB identifier")
+    listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
+    listing.set_defaults(func=cmd_recovery_points_list)
+
+    execs = sub.add_parser("executions", help="Step Functions executions").add_subparsers(
+        dest="exec_command", required=True
+    )
+    show = execs.add_parser(
+        "show", parents=[common, waiting], help="status and progress of an execution"
+    )
+    show.add_argument("arn")
+    show.add_argument("--wait", action="store_true")
+    show.set_defaults(func=cmd_executions_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except InvalidInputError as exc:
+        warn(f"error: {exc}")
+        return EXIT_INPUT
+    except StackNotFoundError as exc:
+        warn(f"error: {exc}")
+        return EXIT_STACK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
