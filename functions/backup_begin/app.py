@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from lifeboat import runtime
 from lifeboat.backup import begin_run
 from lifeboat.models import BeginEvent, validate_input

@@ -453,7 +453,9 @@ def finalize_run(
         report["outcomes"] = [o.model_dump(mode="json", exclude_none=True) for o in outcomes]
     else:
         report["outcomes_note"] = "too many to list here: lifeboat recovery-points list"
-    metrics.add_metric(name="RecoveryPointsCompleted", unit=MetricUnit.Count, value=report["completed"])
+    metrics.add_metric(
+        name="RecoveryPointsCompleted", unit=MetricUnit.Count, value=report["completed"]
+    )
     metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
     ports.catalog.finish_run(
         event.run_id,

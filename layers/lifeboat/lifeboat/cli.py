@@ -189,7 +189,8 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
         for key, value in env.items():
             say(f"  export {key}={value}")
         say(
-            "then e.g.: lifeboat stack outputs; lifeboat backup start --plan standard --rule daily --wait"
+            "then e.g.: lifeboat stack outputs; "
+            "lifeboat backup start --plan standard --rule daily --wait"
         )
         say("Ctrl-C to stop.")
     try:

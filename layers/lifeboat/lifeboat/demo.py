@@ -62,7 +62,7 @@ def run_demo(json_output: bool = False) -> int:
         )
         stack = emulator.deploy()
         story.line(
-            f"   state machines, functions, catalog table, topic and {len(stack.schedules)} schedules deployed"
+            f"   state machines, functions, catalog, topic and {len(stack.schedules)} schedules"
         )
         story.check("stack outputs readable like on AWS", "BackupStateMachineArn" in stack.outputs)
 
@@ -83,7 +83,8 @@ def run_demo(json_output: bool = False) -> int:
         for name in stack.schedules:
             rule = name.rsplit("-", 1)[-1].lower().removeprefix("standard")
             story.step(
-                f"Schedule '{rule}' fires (the payload EventBridge Scheduler sends, scheduled {scheduled:%H:%M}Z)"
+                f"Schedule '{rule}' fires (EventBridge Scheduler's payload, "
+                f"scheduled {scheduled:%H:%M}Z)"
             )
             result = _follow(story, fire_schedule(name, scheduled))
             reports[rule] = result.get("output") or {}
@@ -142,7 +143,8 @@ def run_demo(json_output: bool = False) -> int:
         emit_json(summary)
     else:
         say(
-            f"\n{'All checks passed' if story.ok else 'SOME CHECKS FAILED'} in {summary['seconds']} s."
+            f"\n{'All checks passed' if story.ok else 'SOME CHECKS FAILED'} "
+            f"in {summary['seconds']} s."
         )
     return 0 if story.ok else 1
 

@@ -108,7 +108,7 @@ class FaultInjector:
         def before_send(request: Any, **_: Any) -> AWSResponse | None:
             return self._before_send(request, protocol)
 
-        client.meta.events.register("before-call", self._before_call)
+        client.meta.events.register("before-parameter-build", self._before_call)
         client.meta.events.register("before-send", before_send)
 
     # lifecycle ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ RETRYABLE_CODES = frozenset(
 )
 
 _CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 5},
     user_agent_extra="lifeboat",
     connect_timeout=10,
     read_timeout=60,

@@ -152,7 +152,7 @@ class Bridge:
         wait_fn.WaitFunction._wait_interval = wait_interval
         ami_models.AmiBackend.create_image = create_image
         real_sleep = time.sleep
-        retrier_decl.time = SimpleNamespace(  # type: ignore[assignment]
+        retrier_decl.time = SimpleNamespace(
             sleep=lambda seconds: real_sleep(min(seconds * bridge.time_scale, 5.0)),
             time=time.time,
         )

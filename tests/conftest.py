@@ -1,0 +1,59 @@
+"""Shared fixtures: sample events, a Lambda context, and the local emulator on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+os.environ["LIFEBOAT_ROOT"] = str(ROOT)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """Read ``events/<name>.json``: the same files serve ``sam local invoke -e`` and pytest."""
+    data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    from lifeboat.local.bridge import LocalContext, LocalFunction
+
+    return LocalContext(
+        LocalFunction(
+            name="test-function",
+            code_dir=ROOT,
+            handler="app.lambda_handler",
+            arn="arn:aws:lambda:us-east-1:123456789012:function:test-function",
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Any]:
+    from lifeboat.local.server import Emulator
+
+    with Emulator(time_scale=0.0005) as emu:
+        yield emu
+
+
+@pytest.fixture
+def stack(emulator: Any) -> Any:
+    """A fresh emulator state with this repository's stack deployed."""
+    emulator.reset()
+    return emulator.deploy(root=ROOT)
+
+
+@pytest.fixture
+def elearn(stack: Any) -> Any:
+    from lifeboat.local.seed import seed_elearn
+
+    return seed_elearn()

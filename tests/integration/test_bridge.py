@@ -1,0 +1,52 @@
+"""Local mode leans on a few moto internals; fail loudly here if moto changes them."""
+
+from __future__ import annotations
+
+import inspect
+
+import moto
+import pytest
+from lifeboat.local import bridge
+from lifeboat.local.bridge import retrier_decl  # type: ignore[attr-defined]
+
+pytestmark = pytest.mark.integration
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert moto.__version__ == "5.2.5", (
+        "local mode was verified against moto 5.2.5; re-check bridge.py"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(bridge.PATCHED))
+def test_patched_members_exist_with_expected_signatures(name: str) -> None:
+    owner, attribute = bridge.PATCHED[name]
+    member = getattr(owner, attribute, None)
+    assert callable(member), f"moto no longer has {owner.__name__}.{attribute}"
+    expected = {
+        "lambda invoke": ["self", "body", "request_headers", "response_headers"],
+        "wait state": ["self", "env", "wait_seconds"],
+        "create image": ["self", "instance_id", "name", "description", "tag_specifications"],
+    }[name]
+    original = bridge.BRIDGE._originals.get(
+        {"lambda invoke": "invoke", "wait state": "wait", "create image": "create_image"}[name],
+        member,
+    )
+    assert list(inspect.signature(original).parameters) == expected
+
+
+def test_retrier_still_sleeps_through_time_module() -> None:
+    source = inspect.getsource(retrier_decl)
+    assert "time.sleep(" in source
+
+
+def test_handlers_run_in_process(stack: object) -> None:
+    assert "lifeboat-BackupBeginFunction" in bridge.BRIDGE.functions
+    payload, errored = bridge.BRIDGE.invoke(
+        "lifeboat-BackupCheckFunction", {"run_id": "nothing", "attempt": 0}
+    )
+    assert not errored and b'"pending": 0' in payload
+    payload, errored = bridge.BRIDGE.invoke(
+        "lifeboat-BackupCheckFunction", {"run_id": "x", "bogus": 1}
+    )
+    assert errored and b"InvalidInputError" in payload

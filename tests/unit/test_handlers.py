@@ -1,0 +1,52 @@
+"""Handlers are thin: they validate the event and reject bad input before any AWS call."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from lifeboat.errors import InvalidInputError
+
+from tests.conftest import load_event
+
+pytestmark = pytest.mark.unit
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def _handler(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"handler_{name}", FUNCTIONS / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").exists())
+)
+def test_handlers_are_thin(name: str) -> None:
+    source = (FUNCTIONS / name / "app.py").read_text(encoding="utf-8")
+    assert "boto3" not in source and "os.environ" not in source
+    assert len([line for line in source.splitlines() if line.strip()]) <= 25
+    assert "validate_input(" in source
+
+
+@pytest.mark.parametrize(
+    ("name", "event"),
+    [
+        ("backup_create", {**load_event("backup_create"), "resources": "all"}),
+        ("backup_check", {"attempt": 0}),
+        ("backup_finalize", {"run_id": 1, "extra": True}),
+        ("backup_begin", {"input": {}}),
+    ],
+)
+def test_bad_events_are_rejected_by_the_handler(
+    name: str, event: dict[str, Any], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LifeboatTest")
+    with pytest.raises(InvalidInputError):
+        _handler(name).lambda_handler(event, lambda_context)

@@ -1,0 +1,191 @@
+"""template.yaml and the ASL files: least privilege, plans in step with schedules, runtime."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lifeboat.local.cfn import load_template
+from lifeboat.plans import default_plans
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet|Query|Scan)[A-Za-z]*$")
+# Mutating actions AWS offers no resource-level permission for (checked against the Service
+# Authorization Reference). Each needs a reason here.
+NO_RESOURCE_LEVEL = {
+    "logs:CreateLogDelivery": "vended log delivery APIs take no resource",
+    "logs:UpdateLogDelivery": "vended log delivery APIs take no resource",
+    "logs:DeleteLogDelivery": "vended log delivery APIs take no resource",
+    "logs:PutResourcePolicy": "resource policies are account-wide",
+}
+DESTRUCTIVE = {
+    "ec2:DeregisterImage",
+    "ec2:DeleteSnapshot",
+    "rds:DeleteDBSnapshot",
+    "rds:DeleteDBClusterSnapshot",
+    "ec2:TerminateInstances",
+    "ec2:StopInstances",
+    "ec2:DisassociateAddress",
+}
+
+
+def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in RESOURCES.items():
+        props = resource.get("Properties", {})
+        for policy in props.get("Policies", []) if isinstance(props.get("Policies"), list) else []:
+            if isinstance(policy, dict) and "Statement" in policy:
+                for statement in policy["Statement"]:
+                    yield name, statement
+        if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+            if "PolicyDocument" in props:
+                documents.append(props["PolicyDocument"])
+            for document in documents:
+                for statement in document["Statement"]:
+                    yield name, statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_there_are_policies_to_check() -> None:
+    assert sum(1 for _ in _statements()) >= 10
+
+
+def test_no_wildcard_resource_on_mutating_actions() -> None:
+    offenders = []
+    for name, statement in _statements():
+        if "*" not in _as_list(statement.get("Resource", [])):
+            continue
+        for action in _as_list(statement["Action"]):
+            if not READ_ONLY.match(action) and action not in NO_RESOURCE_LEVEL:
+                offenders.append(f"{name}: {action}")
+    assert offenders == [], "mutating actions on Resource '*': " + ", ".join(offenders)
+
+
+def test_no_service_wildcards() -> None:
+    for name, statement in _statements():
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, f"{name}: {action}"
+
+
+def test_create_tags_only_inside_a_create_call() -> None:
+    found = False
+    for name, statement in _statements():
+        if "ec2:CreateTags" in _as_list(statement["Action"]):
+            found = True
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert "ec2:CreateAction" in condition, f"{name}: CreateTags without ec2:CreateAction"
+    assert found
+
+
+def test_destructive_actions_only_on_lifeboat_managed_resources() -> None:
+    found = False
+    for name, statement in _statements():
+        actions = set(_as_list(statement["Action"])) & DESTRUCTIVE
+        if not actions:
+            continue
+        found = True
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        assert condition.get("aws:ResourceTag/lifeboat:managed") == "true", f"{name}: {actions}"
+        assert "*" not in _as_list(statement["Resource"])
+    assert found
+
+
+def test_creates_must_tag_lifeboat_managed() -> None:
+    for name, statement in _statements():
+        actions = set(_as_list(statement["Action"]))
+        if actions & {"ec2:CreateImage", "ec2:CreateSnapshots"} and any(
+            "image/" in str(r) or "snapshot/" in str(r) for r in _as_list(statement["Resource"])
+        ):
+            condition = statement["Condition"]["StringEquals"]
+            assert condition["aws:RequestTag/lifeboat:managed"] == "true", name
+
+
+def test_one_schedule_per_rule_in_step_with_plans_yaml() -> None:
+    schedules = {
+        event_id: event["Properties"]
+        for event_id, event in RESOURCES["BackupStateMachine"]["Properties"]["Events"].items()
+        if event["Type"] == "ScheduleV2"
+    }
+    expected = {(p, r) for p, plan in default_plans().plans.items() for r in plan.rules}
+    seen = set()
+    for event_id, props in schedules.items():
+        payload = json.loads(props["Input"])
+        plan, rule = default_plans().rule(payload["plan"], payload["rule"])
+        assert props["ScheduleExpression"] == rule.schedule, event_id
+        assert props["ScheduleExpressionTimezone"] == rule.timezone, event_id
+        assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
+        assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert "Arn" in props["DeadLetterConfig"]
+        seen.add((payload["plan"], payload["rule"]))
+    assert seen == expected
+
+
+def test_runtime_architecture_and_build_method() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion"):
+            assert resource["Metadata"]["BuildMethod"] == "makefile", name
+            assert (
+                "Runtime" not in resource["Properties"]
+                or resource["Properties"]["Runtime"] == "python3.13"
+            )
+
+
+def _state_machines() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            props = resource["Properties"]
+            definition = json.loads((ROOT / props["DefinitionUri"]).read_text(encoding="utf-8"))
+            yield name, props, definition
+
+
+def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in definition["States"].items():
+        yield name, state
+        for nested in ("ItemProcessor", "Iterator"):
+            if nested in state:
+                yield from _states(state[nested])
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+
+
+def test_state_machines_have_timeouts_retries_and_catches() -> None:
+    machines = list(_state_machines())
+    assert machines
+    for name, _props, definition in machines:
+        assert definition.get("TimeoutSeconds", 0) > 0, name
+        for state_name, state in _states(definition):
+            if state["Type"] == "Task":
+                assert state.get("Retry"), f"{name}.{state_name} has no Retry"
+                assert state.get("Catch"), f"{name}.{state_name} has no Catch"
+                for retry in state["Retry"]:
+                    assert retry.get("JitterStrategy") == "FULL", f"{name}.{state_name}"
+
+
+def test_substitutions_match_and_no_literal_arns() -> None:
+    for name, props, _definition in _state_machines():
+        text = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+        used = set(re.findall(r"\$\{(\w+)\}", text))
+        assert used == set(props["DefinitionSubstitutions"]), name
+        literal = re.findall(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]+:\d{12}:", text)
+        assert literal == [], f"{name}: literal ARNs {literal}"
+        assert not re.search(r"(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central)-\d", text)
+
+
+def test_backup_poll_loop_is_bounded() -> None:
+    definition = next(d for n, _p, d in _state_machines() if n == "BackupStateMachine")
+    choice = definition["States"]["AllComplete"]
+    limits = [c for c in choice["Choices"] if c.get("Variable") == "$.poll.attempt"]
+    assert limits and limits[0]["NumericGreaterThanEquals"] <= 100
