@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lifeboat import runtime
 from lifeboat.backup import begin_run
 from lifeboat.models import BeginEvent, validate_input

@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lifeboat import runtime
 from lifeboat.backup import finalize_run
 from lifeboat.models import FinalizeEvent, validate_input

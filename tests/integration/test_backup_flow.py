@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.models import PointStatus, ResourceRef
-
 from tests.integration.helpers import (
     history,
     managed_images,
@@ -192,9 +192,7 @@ def test_repeated_create_task_reuses_what_exists(stack: Any, elearn: Any) -> Non
         run_id="20261127T0245Z-standard-daily",
         plan="standard",
         rule="daily",
-        resources=[
-            ResourceRef(type="instance", id=i) for i in elearn.protected_instances.values()
-        ],
+        resources=[ResourceRef(type="instance", id=i) for i in elearn.protected_instances.values()],
     )
     first = create_batch(event, default_plans(), runtime.ports(), utcnow())
     second = create_batch(event, default_plans(), runtime.ports(), utcnow())

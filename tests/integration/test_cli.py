@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from lifeboat.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_STACK, main
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from lifeboat.errors import InvalidInputError
 
+from lifeboat.errors import InvalidInputError
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.unit

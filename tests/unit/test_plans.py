@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import Kind, default_plans, parse_plans
-from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

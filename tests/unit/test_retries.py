@@ -7,6 +7,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from lifeboat.aws import clients
 from lifeboat.aws.clients import Retrier
 from lifeboat.errors import TransientAwsError

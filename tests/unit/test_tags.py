@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lifeboat import tags as T
 
 pytestmark = pytest.mark.unit

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lifeboat.local.cfn import load_template
 from lifeboat.plans import default_plans
 

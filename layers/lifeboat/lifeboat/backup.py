@@ -504,11 +504,9 @@ def cleanup_artifacts(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
     if point.image_id:
         snapshot_ids = ports.ec2.deregister_image(point.image_id)
         results[point.image_id] = "deregistered"
-        for snapshot_id in snapshot_ids:
-            results[snapshot_id] = ports.ec2.delete_snapshot(snapshot_id)
+        results.update(ports.ec2.delete_snapshots(snapshot_ids, ignore_image=point.image_id))
     if point.kind is Kind.EBS:
-        for snap in point.snapshots:
-            results[snap.snapshot_id] = ports.ec2.delete_snapshot(snap.snapshot_id)
+        results.update(ports.ec2.delete_snapshots([s.snapshot_id for s in point.snapshots]))
     if point.db_snapshot_id:
         results[point.db_snapshot_id] = ports.rds.delete_snapshot("db", point.db_snapshot_id)
     if point.db_cluster_snapshot_id:

@@ -8,6 +8,7 @@ standard boto3 settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Every comma
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import uuid
@@ -16,10 +17,12 @@ from typing import Any
 
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
+from lifeboat.aws.clients import long_call_client
 from lifeboat.errors import InvalidInputError, StackNotFoundError
 from lifeboat.models import BackupInput, validate_input
 from lifeboat.output import emit_json, say, table, warn
 from lifeboat.plans import default_plans
+from lifeboat.prune import PruneRequest
 from lifeboat.stack import require, stack_outputs
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STACK = 0, 1, 2, 3
@@ -144,6 +147,106 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- prune -----------------------------------------------------------------------------------
+def _invoke(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    response = long_call_client("lambda").invoke(
+        FunctionName=function_name, Payload=json.dumps(payload).encode()
+    )
+    body = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        if isinstance(body, dict) and body.get("errorType") == "InvalidInputError":
+            message = str(body.get("errorMessage", ""))
+            field, _, text = message.partition(": ")
+            raise InvalidInputError(field, text)
+        raise RemoteError(f"{function_name} failed: {body}")
+    return dict(body)
+
+
+class RemoteError(Exception):
+    """A Lifeboat function answered with an error."""
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {
+        "plan": args.plan,
+        "dry_run": True,
+        "delete_orphans": args.delete_orphans,
+    }
+    if args.rule:
+        payload["rule"] = args.rule
+    request = validate_input(PruneRequest, payload)
+    default_plans().rule_names(request.plan, request.rule)
+    function = require(_outputs(args), "PruneFunctionName", args.stack)
+    plan = _invoke(function, payload)
+    if args.dry_run:
+        if args.json:
+            emit_json(plan)
+        else:
+            _print_prune(plan, dry_run=True)
+        return EXIT_OK
+    if not plan["expired"] and not (args.delete_orphans and plan["orphans"]):
+        if args.json:
+            emit_json(plan)
+        else:
+            _print_prune(plan, dry_run=False)
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            warn("error: --yes: pruning deletes recovery points; pass --yes (or --dry-run first)")
+            return EXIT_INPUT
+        _print_prune(plan, dry_run=True)
+        answer = input(f"Delete {len(plan['expired'])} recovery point(s)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            say("nothing deleted")
+            return EXIT_OK
+    result = _invoke(function, {**payload, "dry_run": False})
+    if args.json:
+        emit_json(result)
+    else:
+        _print_prune(result, dry_run=False)
+    return EXIT_OK
+
+
+def _print_prune(report: dict[str, Any], dry_run: bool) -> None:
+    verb = "would delete" if dry_run else "deleted"
+    rows = [
+        (
+            e["source_id"],
+            e["kind"],
+            e["rule"],
+            e["created_at"][:16].replace("T", " "),
+            e["size_gb"],
+            ", ".join(e["artifacts"]),
+            e["reason"] if dry_run else ", ".join(f"{k}: {v}" for k, v in e["outcome"].items()),
+        )
+        for e in report["expired"]
+    ]
+    if rows:
+        header = ["RESOURCE", "KIND", "RULE", "CREATED (UTC)", "GiB", "ARTIFACTS"]
+        say(table([*header, "WHY" if dry_run else "OUTCOME"], rows))
+    summary = report.get("summary", report)
+    say(
+        f"plan {report['plan']} ({', '.join(report['rules'])}): {summary['evaluated']} evaluated, "
+        f"{summary['kept']} kept, {len(report['expired'])} {verb}, "
+        f"frees up to {report['frees_gb']} GiB (snapshot sizes; EBS snapshots are incremental)"
+    )
+    for group in report.get("stale", []):
+        say(f"  ! no recent completed backup for {group}: nothing of it expires (check backups)")
+    for item in report.get("skipped", []):
+        say(f"  ! skipped {item}")
+    orphans = report.get("orphans", [])
+    if orphans:
+        say(f"{len(orphans)} orphan(s) (managed by Lifeboat, unreachable by retention):")
+        for orphan in orphans:
+            outcome = f" -> {orphan['outcome']}" if orphan.get("outcome") else ""
+            what = f"{orphan['artifact_type']} {orphan['artifact_id']}"
+            say(f"  - {what}: {orphan['reason']}{outcome}")
+        if not any(o.get("outcome") for o in orphans):
+            say("  remove them with: lifeboat prune --plan PLAN --delete-orphans")
+    if dry_run:
+        say("dry run: nothing was deleted")
+
+
 # --- executions ------------------------------------------------------------------------------
 def cmd_executions_show(args: argparse.Namespace) -> int:
     if args.wait:
@@ -264,6 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
     listing.set_defaults(func=cmd_recovery_points_list)
 
+    pruning = sub.add_parser(
+        "prune", parents=[common], help="apply retention to a plan's recovery points"
+    )
+    pruning.add_argument("--plan", required=True)
+    pruning.add_argument("--rule", help="only this rule (default: every rule of the plan)")
+    pruning.add_argument(
+        "--dry-run", action="store_true", help="print the deletion plan; delete nothing"
+    )
+    pruning.add_argument(
+        "--delete-orphans", action="store_true", help="also remove orphans it reports"
+    )
+    pruning.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    pruning.set_defaults(func=cmd_prune)
+
     execs = sub.add_parser("executions", help="Step Functions executions").add_subparsers(
         dest="exec_command", required=True
     )
@@ -286,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackNotFoundError as exc:
         warn(f"error: {exc}")
         return EXIT_STACK
+    except RemoteError as exc:
+        warn(f"error: {exc}")
+        return EXIT_FAILED
     return code
 
 

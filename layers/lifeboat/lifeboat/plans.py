@@ -130,6 +130,17 @@ class PlanSet(BaseModel):
             )
         return found, found.rules[rule]
 
+    def rule_names(self, plan: str, rule: str | None) -> list[str]:
+        """The rules a command applies to (one, or all of the plan), validated."""
+        if rule is not None:
+            self.rule(plan, rule)
+            return [rule]
+        if plan not in self.plans:
+            raise InvalidInputError(
+                "plan", f"unknown plan {plan!r}; declared plans: {sorted(self.plans)}"
+            )
+        return sorted(self.plans[plan].rules)
+
 
 def parse_plans(data: Any) -> PlanSet:
     return PlanSet.model_validate(data)

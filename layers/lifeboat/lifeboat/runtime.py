@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 from lifeboat.aws.catalog import Catalog
@@ -10,13 +11,20 @@ from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.backup import Ports
+from lifeboat.pacing import Pacer
 from lifeboat.settings import get_settings
 
 
 @cache
 def ports() -> Ports:
     settings = get_settings()
-    retrier = Retrier(attempts=settings.max_local_retries, base_seconds=settings.retry_base_seconds)
+    scale = settings.pace_time_scale
+    pacer = Pacer(share=settings.pace_share, sleep=lambda seconds: time.sleep(seconds * scale))
+    retrier = Retrier(
+        attempts=settings.max_local_retries,
+        base_seconds=settings.retry_base_seconds,
+        pacer=pacer,
+    )
     return Ports(
         catalog=Catalog(settings.catalog_table),
         ec2=Ec2Gateway(retrier),

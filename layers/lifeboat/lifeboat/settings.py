@@ -21,6 +21,8 @@ class Settings(BaseModel):
     run_record_days: int = Field(35, alias="RUN_RECORD_DAYS", ge=1, le=400)
     max_local_retries: int = Field(6, alias="MAX_LOCAL_RETRIES", ge=0, le=20)
     retry_base_seconds: float = Field(1.0, alias="RETRY_BASE_SECONDS", ge=0, le=60)
+    pace_share: float = Field(0.8, alias="PACE_SHARE", gt=0, le=1)
+    pace_time_scale: float = Field(1.0, alias="PACE_TIME_SCALE", ge=0, le=1)
 
 
 @cache

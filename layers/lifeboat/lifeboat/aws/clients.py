@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lifeboat.errors import TransientAwsError
+from lifeboat.pacing import Pacer
 
 RETRYABLE_CODES = frozenset(
     {
@@ -70,12 +71,24 @@ def client(service: str) -> Any:
     return cache[service]
 
 
+def long_call_client(service: str, read_timeout: int = 910) -> Any:
+    """A client for synchronous calls that may run for up to 15 minutes (Lambda invoke);
+    never retried by boto3, so a slow answer is not taken for a lost one."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        read_timeout=read_timeout,
+        user_agent_extra="lifeboat",
+    )
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class Retrier:
-    """Full-jitter exponential back-off for the codes boto3 leaves to the caller."""
+    """Full-jitter exponential back-off for the codes boto3 leaves to the caller, with client-side
+    pacing of mutating calls (one token per attempt)."""
 
     def __init__(
         self,
@@ -83,15 +96,19 @@ class Retrier:
         base_seconds: float = 1.0,
         cap_seconds: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: Pacer | None = None,
     ) -> None:
         self.attempts = attempts
         self.base_seconds = base_seconds
         self.cap_seconds = cap_seconds
         self.sleep = sleep
+        self.pacer = pacer or Pacer()
         self.retried = 0
 
     def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        api = _api_name(fn)
         for attempt in range(self.attempts + 1):
+            self.pacer.acquire(api)
             try:
                 return fn(**kwargs)
             except ClientError as exc:
@@ -106,3 +123,9 @@ class Retrier:
                 delay = min(self.cap_seconds, self.base_seconds * (2**attempt))
                 self.sleep(random.uniform(0, delay))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _api_name(fn: Callable[..., Any]) -> str:
+    """``ec2.create_snapshots`` → ``CreateSnapshots`` (the name AWS's rate buckets use)."""
+    name = getattr(fn, "__name__", "")
+    return "".join(part.capitalize() for part in name.split("_")).replace("Db", "DB")

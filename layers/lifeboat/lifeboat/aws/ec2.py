@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client, error_code
+from lifeboat.errors import NotOwnedError
 from lifeboat.models import BlockDevice, InstanceConfig, TargetGroupMembership
 
 PROTECTABLE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -236,16 +237,20 @@ class Ec2Gateway:
         return list(response.get("Snapshots", []))
 
     # --- clean-up of failed artifacts (only Lifeboat's own) ---------------------------------
-    def deregister_image(self, image_id: str) -> list[str]:
+    def deregister_image(
+        self, image_id: str, owner_tags: dict[str, str] | None = None
+    ) -> list[str]:
         """Deregister a managed image; returns the ids of its snapshots (to delete next)."""
         images = self.images([image_id])
         image = images.get(image_id)
         if image is None:
             return []
-        if not T.is_managed(T.to_dict(image.get("Tags"))):
-            from lifeboat.errors import NotOwnedError
-
-            raise NotOwnedError(f"{image_id} is not tagged {T.MANAGED}=true; refusing to touch it")
+        tags = T.to_dict(image.get("Tags"))
+        if not T.is_managed(tags) or any(tags.get(k) != v for k, v in (owner_tags or {}).items()):
+            raise NotOwnedError(
+                f"{image_id} is not a Lifeboat recovery point of this plan and rule "
+                f"({T.MANAGED}=true and matching tags); refusing to touch it"
+            )
         snapshot_ids = [
             m["Ebs"]["SnapshotId"]
             for m in image.get("BlockDeviceMappings", [])
@@ -258,14 +263,51 @@ class Ec2Gateway:
                 raise
         return snapshot_ids
 
-    def delete_snapshot(self, snapshot_id: str) -> str:
-        """Delete a managed snapshot. Returns 'deleted', 'gone', 'in-use' or 'not-owned'."""
-        snaps = self.snapshots([snapshot_id])
-        snap = snaps.get(snapshot_id)
-        if snap is None:
-            return "gone"
-        if not T.is_managed(T.to_dict(snap.get("Tags"))):
-            return "not-owned"
+    def delete_snapshot(
+        self,
+        snapshot_id: str,
+        owner_tags: dict[str, str] | None = None,
+        ignore_image: str | None = None,
+    ) -> str:
+        """Delete one managed snapshot (see :meth:`delete_snapshots`)."""
+        return self.delete_snapshots([snapshot_id], owner_tags, ignore_image)[snapshot_id]
+
+    def delete_snapshots(
+        self,
+        snapshot_ids: list[str],
+        owner_tags: dict[str, str] | None = None,
+        ignore_image: str | None = None,
+    ) -> dict[str, str]:
+        """Delete managed snapshots; each gets 'deleted', 'gone', 'in-use', 'locked' or
+        'not-owned'. ``owner_tags`` must all match a snapshot's tags (plan and rule); a snapshot
+        still used by an AMI (other than ``ignore_image``, being deregistered) or locked is
+        skipped. Three Describe calls for the whole set, then one delete per snapshot."""
+        found = self.snapshots(snapshot_ids)
+        outcome: dict[str, str] = {}
+        candidates: list[str] = []
+        for sid in snapshot_ids:
+            snap = found.get(sid)
+            tags = T.to_dict((snap or {}).get("Tags"))
+            if snap is None:
+                outcome[sid] = "gone"
+            elif not T.is_managed(tags) or any(
+                tags.get(k) != v for k, v in (owner_tags or {}).items()
+            ):
+                outcome[sid] = "not-owned"
+            else:
+                candidates.append(sid)
+        locked = self.locked_snapshots(candidates) if candidates else set()
+        in_use = self.snapshots_in_use(candidates, ignore_image) if candidates else set()
+        for sid in candidates:
+            if sid in locked:
+                outcome[sid] = "locked"
+            elif sid in in_use:
+                outcome[sid] = "in-use"
+            else:
+                outcome[sid] = self._delete(sid)
+        return outcome
+
+    def _delete(self, snapshot_id: str) -> str:
         try:
             self.retrier.call(self.ec2.delete_snapshot, SnapshotId=snapshot_id)
         except ClientError as exc:
@@ -274,8 +316,68 @@ class Ec2Gateway:
                 return "gone"
             if code == "InvalidSnapshot.InUse":
                 return "in-use"
+            if "Lock" in code:
+                return "locked"
             raise
         return "deleted"
+
+    def snapshots_in_use(
+        self, snapshot_ids: list[str], ignore_image: str | None = None
+    ) -> set[str]:
+        """Which of the snapshots back a registered AMI (other than ``ignore_image``)."""
+        used: set[str] = set()
+        wanted = set(snapshot_ids)
+        for part in chunks(sorted(wanted)):
+            for image in self._pages(
+                "describe_images",
+                "Images",
+                Owners=["self"],
+                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": part}],
+            ):
+                if image["ImageId"] == ignore_image:
+                    continue
+                for mapping in image.get("BlockDeviceMappings", []):
+                    sid = mapping.get("Ebs", {}).get("SnapshotId")
+                    if sid in wanted:
+                        used.add(sid)
+        return used
+
+    def locked_snapshots(self, ids: list[str]) -> set[str]:
+        """Snapshots under an EBS snapshot lock (governance, compliance or its cooling-off)."""
+        locked: set[str] = set()
+        for part in chunks(ids):
+            response = self.ec2.describe_locked_snapshots(SnapshotIds=part)
+            for info in response.get("Snapshots", []):
+                if info.get("LockState") in ("governance", "compliance", "compliance-cooloff"):
+                    locked.add(info["SnapshotId"])
+        return locked
+
+    def managed_images(self, plan: str) -> list[dict[str, Any]]:
+        return list(
+            self._pages(
+                "describe_images",
+                "Images",
+                Owners=["self"],
+                Filters=[
+                    {"Name": f"tag:{T.MANAGED}", "Values": ["true"]},
+                    {"Name": f"tag:{T.PLAN}", "Values": [plan]},
+                ],
+            )
+        )
+
+    def managed_snapshots(self, plan: str) -> list[dict[str, Any]]:
+        return list(
+            self._pages(
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[
+                    {"Name": f"tag:{T.MANAGED}", "Values": ["true"]},
+                    {"Name": f"tag:{T.PLAN}", "Values": [plan]},
+                ],
+                PaginationConfig={"PageSize": 1000},
+            )
+        )
 
 
 def _has_source(resource: dict[str, Any]) -> bool:

@@ -45,6 +45,21 @@ class RdsGateway:
                 found.append(("cluster", cluster["DBClusterIdentifier"]))
         return sorted(found)
 
+    def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, snapshot) of every manual DB and cluster snapshot Lifeboat made for a plan."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for snap in self._pages("describe_db_snapshots", "DBSnapshots", SnapshotType="manual"):
+            tags = T.to_dict(snap.get("TagList"))
+            if T.is_managed(tags) and tags.get(T.PLAN) == plan:
+                found.append(("db", snap))
+        for snap in self._pages(
+            "describe_db_cluster_snapshots", "DBClusterSnapshots", SnapshotType="manual"
+        ):
+            tags = T.to_dict(snap.get("TagList"))
+            if T.is_managed(tags) and tags.get(T.PLAN) == plan:
+                found.append(("cluster", snap))
+        return found
+
     def describe_db(self, db_id: str) -> dict[str, Any] | None:
         try:
             return dict(
@@ -134,12 +149,15 @@ class RdsGateway:
             raise
         return dict(found[0]) if found else None
 
-    def delete_snapshot(self, kind: str, snapshot_id: str) -> str:
+    def delete_snapshot(
+        self, kind: str, snapshot_id: str, owner_tags: dict[str, str] | None = None
+    ) -> str:
         """Delete a managed DB or cluster snapshot: 'deleted', 'gone' or 'not-owned'."""
         snap = self.snapshot(kind, snapshot_id)
         if snap is None:
             return "gone"
-        if not T.is_managed(T.to_dict(snap.get("TagList"))):
+        tags = T.to_dict(snap.get("TagList"))
+        if not T.is_managed(tags) or any(tags.get(k) != v for k, v in (owner_tags or {}).items()):
             return "not-owned"
         try:
             if kind == "cluster":

@@ -5,6 +5,11 @@ functions that ``template.yaml`` declares are bridged to their real handlers, in
 states and Retry back-offs of moto's Step Functions engine are compressed so a demo takes
 seconds. moto 5.2.x cannot tag an AMI's snapshots in CreateImage (``TagSpecifications`` with
 ``ResourceType: snapshot``, which real EC2 supports and Lifeboat relies on): that is filled in.
+moto's CreateImage snapshots only the root volume; the bridge snapshots every attached EBS
+volume as EC2 does, lists them in the image's block-device mappings, and answers DescribeImages'
+``block-device-mapping.snapshot-id`` filter. moto has no snapshot locks at all:
+``DescribeLockedSnapshots`` answers, truthfully for the emulator, that no snapshot is locked (the
+locked path is tested with botocore's Stubber).
 
 ``tests/integration/test_bridge.py`` fails loudly if anything patched here changes in moto.
 """
@@ -25,8 +30,10 @@ from typing import Any
 
 import moto.awslambda.models as lambda_models
 import moto.ec2.models.amis as ami_models
+import moto.ec2.responses as ec2_responses
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
+from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 # What this module patches (checked by the bridge test).
@@ -34,6 +41,9 @@ PATCHED = {
     "lambda invoke": (lambda_models.LambdaFunction, "invoke"),
     "wait state": (wait_fn.WaitFunction, "_wait_interval"),
     "create image": (ami_models.AmiBackend, "create_image"),
+    "ec2 responses": (ec2_responses.EC2Response, "call_action"),
+    "ami mappings": (ami_models.Ami, "block_device_mappings"),
+    "ami filters": (ami_models.Ami, "get_filter_value"),
 }
 
 
@@ -111,6 +121,10 @@ class Bridge:
         if self._originals:
             return
         default_user_config["stepfunctions"]["execute_state_machine"] = True
+        self._patch_lambda_and_waits()
+        self._patch_ec2()
+
+    def _patch_lambda_and_waits(self) -> None:
         bridge = self
         original_invoke = lambda_models.LambdaFunction.invoke
         original_wait = wait_fn.WaitFunction._wait_interval
@@ -136,6 +150,17 @@ class Bridge:
             if scaled > 0:
                 time.sleep(min(scaled, 5.0))
 
+        lambda_models.LambdaFunction.invoke = invoke
+        wait_fn.WaitFunction._wait_interval = wait_interval
+        real_sleep = time.sleep
+        retrier_decl.time = SimpleNamespace(
+            sleep=lambda seconds: real_sleep(min(seconds * bridge.time_scale, 5.0)),
+            time=time.time,
+        )
+
+    def _patch_ec2(self) -> None:
+        original_create_image = self._originals["create_image"]
+
         def create_image(
             backend: Any, instance_id: str, name: str, description: str, tag_specifications: Any
         ) -> Any:
@@ -144,18 +169,57 @@ class Bridge:
                 t for s in tag_specifications if s["ResourceType"] == "snapshot" for t in s["Tags"]
             ]
             ami = original_create_image(backend, instance_id, name, description, image_specs)
+            instance = backend.get_instance(instance_id)
+            extra = []
+            for device, mapping in instance.get_block_device_mapping:
+                if device == instance.root_device_name:
+                    continue
+                volume = backend.get_volume(mapping.volume_id)
+                snapshot = backend.create_snapshot(
+                    volume.id,
+                    f"Created by CreateImage({instance_id}) for {ami.id}",
+                    from_ami=ami.id,
+                )
+                extra.append(
+                    {
+                        "DeviceName": device,
+                        "Ebs": {
+                            "SnapshotId": snapshot.id,
+                            "VolumeSize": volume.size,
+                            "DeleteOnTermination": False,
+                            "VolumeType": volume.volume_type,
+                        },
+                    }
+                )
+                for tag in snapshot_tags:
+                    snapshot.add_tag(tag["Key"], tag["Value"])
+            ami.lifeboat_mappings = extra
             for tag in snapshot_tags:
                 ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
             return ami
 
-        lambda_models.LambdaFunction.invoke = invoke
-        wait_fn.WaitFunction._wait_interval = wait_interval
+        original_mappings = ami_models.Ami.block_device_mappings
+        original_filter = ami_models.Ami.get_filter_value
+
+        def block_device_mappings(ami: Any) -> list[dict[str, Any]]:
+            mappings: list[dict[str, Any]] = original_mappings.fget(ami)
+            return mappings + list(getattr(ami, "lifeboat_mappings", []))
+
+        def get_filter_value(ami: Any, filter_name: str, method_name: str | None = None) -> Any:
+            if filter_name == "block-device-mapping.snapshot-id":
+                return [m["Ebs"]["SnapshotId"] for m in block_device_mappings(ami)]
+            return original_filter(ami, filter_name, method_name)
+
+        self._originals["mappings"] = original_mappings
+        self._originals["filter"] = original_filter
+        ami_models.Ami.block_device_mappings = property(block_device_mappings)
+        ami_models.Ami.get_filter_value = get_filter_value
+
+        def describe_locked_snapshots(response: Any) -> Any:
+            return ActionResult({"Snapshots": []})
+
+        ec2_responses.EC2Response.describe_locked_snapshots = describe_locked_snapshots
         ami_models.AmiBackend.create_image = create_image
-        real_sleep = time.sleep
-        retrier_decl.time = SimpleNamespace(
-            sleep=lambda seconds: real_sleep(min(seconds * bridge.time_scale, 5.0)),
-            time=time.time,
-        )
 
     def uninstall(self) -> None:
         if not self._originals:
@@ -164,6 +228,10 @@ class Bridge:
         wait_fn.WaitFunction._wait_interval = self._originals["wait"]
         ami_models.AmiBackend.create_image = self._originals["create_image"]
         retrier_decl.time = self._originals["retrier_time"]
+        ami_models.Ami.block_device_mappings = self._originals["mappings"]
+        ami_models.Ami.get_filter_value = self._originals["filter"]
+        if hasattr(ec2_responses.EC2Response, "describe_locked_snapshots"):
+            del ec2_responses.EC2Response.describe_locked_snapshots
         self._originals = {}
 
 

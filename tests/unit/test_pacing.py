@@ -1,0 +1,43 @@
+"""Client-side pacing keeps sustained calls at the configured share of AWS's refill rate."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifeboat.pacing import Pacer
+
+pytestmark = pytest.mark.unit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_burst_then_80_percent_of_refill() -> None:
+    clock = FakeClock()
+    pacer = Pacer(share=0.8, sleep=clock.sleep, clock=clock)
+    for _ in range(80):  # 80 % of the 100-token burst goes at once
+        pacer.acquire("DeleteSnapshot")
+    assert clock.now == 0.0
+    for _ in range(400):
+        pacer.acquire("DeleteSnapshot")
+    # then 4 per second (80 % of 5/s)
+    assert clock.now == pytest.approx(400 / 4.0)
+
+
+def test_buckets_are_per_api() -> None:
+    clock = FakeClock()
+    pacer = Pacer(share=0.8, sleep=clock.sleep, clock=clock)
+    for _ in range(6):  # burst 4 (80 % of 5), then 1.6 per second
+        pacer.acquire("RunInstances")
+    assert clock.now > 0
+    before = clock.now
+    pacer.acquire("CreateSnapshots")
+    assert clock.now == before
