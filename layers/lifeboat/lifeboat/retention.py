@@ -69,39 +69,102 @@ def _month_back(year: int, month: int, steps: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+WINDOWS = ("hourly", "daily", "weekly", "monthly", "yearly")
+_EPOCH = date(1970, 1, 1)
+_QUARTER = 900  # current UTC offsets and DST transitions fall on quarter hours
+DayKeys = tuple[date, tuple[int, int], tuple[int, int], int]
+
+
+def _seconds(delta: timedelta | None) -> int:
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+class Calendar:
+    """Period keys of instants in one timezone: the hour (local date, wall-clock hour and UTC
+    offset, so the repeated hour at a DST fall-back is two hours), the local day, ISO week,
+    month and year. Offsets are cached per UTC quarter hour, only where the offset is the same
+    at both ends of it (a transition is never smeared), and calendar keys per local day: a
+    100,000-point catalog costs hundreds of time-zone conversions, not 100,000."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offsets: dict[int, int] = {}
+        self._days: dict[int, DayKeys] = {}
+
+    def _offset(self, moment: datetime, ts: int) -> int:
+        quarter = ts // _QUARTER
+        cached = self._offsets.get(quarter)
+        if cached is not None:
+            return cached
+        offset = _seconds(moment.astimezone(self.tz).utcoffset())
+        start = _seconds(datetime.fromtimestamp(quarter * _QUARTER, self.tz).utcoffset())
+        end = _seconds(datetime.fromtimestamp((quarter + 1) * _QUARTER - 1, self.tz).utcoffset())
+        if start == end == offset:
+            self._offsets[quarter] = offset
+        return offset
+
+    def keys(self, moment: datetime) -> tuple[object, ...]:
+        ts = int(moment.timestamp() // 1)
+        offset = self._offset(moment, ts)
+        local = ts + offset
+        day_number = local // 86400
+        day_keys = self._days.get(day_number)
+        if day_keys is None:
+            day = _EPOCH + timedelta(days=day_number)
+            iso = day.isocalendar()
+            day_keys = (day, (iso[0], iso[1]), (day.year, day.month), day.year)
+            self._days[day_number] = day_keys
+        return ((day_keys[0], (local % 86400) // 3600, offset), *day_keys)
+
+
 def slots(now: datetime, tz: ZoneInfo, retention: Retention) -> dict[str, set[object]]:
     """The period keys inside each GFS window, counted back from ``now``."""
-    local_now = now.astimezone(tz)
-    today: date = local_now.date()
-    found: dict[str, set[object]] = {}
+    calendar = Calendar(tz)
+    today: date = now.astimezone(tz).date()
     hour_start = now.replace(minute=0, second=0, microsecond=0)
-    found["hourly"] = {
-        _hour_key((hour_start - timedelta(hours=k)).astimezone(tz)) for k in range(retention.hourly)
+    return {
+        "hourly": {
+            calendar.keys(hour_start - timedelta(hours=k))[0] for k in range(retention.hourly)
+        },
+        "daily": {today - timedelta(days=k) for k in range(retention.daily)},
+        "weekly": {
+            tuple((today - timedelta(weeks=k)).isocalendar())[:2] for k in range(retention.weekly)
+        },
+        "monthly": {_month_back(today.year, today.month, k) for k in range(retention.monthly)},
+        "yearly": {today.year - k for k in range(retention.yearly)},
     }
-    found["daily"] = {today - timedelta(days=k) for k in range(retention.daily)}
-    found["weekly"] = {
-        tuple((today - timedelta(weeks=k)).isocalendar())[:2] for k in range(retention.weekly)
-    }
-    found["monthly"] = {_month_back(today.year, today.month, k) for k in range(retention.monthly)}
-    found["yearly"] = {today.year - k for k in range(retention.yearly)}
-    return found
-
-
-def _hour_key(local: datetime) -> tuple[object, ...]:
-    # Wall-clock hour plus UTC offset: the repeated hour at a DST fall-back is two hours.
-    return (local.date(), local.hour, local.utcoffset())
 
 
 def _keys(created: datetime, tz: ZoneInfo) -> dict[str, object]:
-    local = created.astimezone(tz)
-    day = local.date()
-    return {
-        "hourly": _hour_key(local),
-        "daily": day,
-        "weekly": tuple(day.isocalendar())[:2],
-        "monthly": (day.year, day.month),
-        "yearly": day.year,
-    }
+    return dict(zip(WINDOWS, Calendar(tz).keys(created), strict=True))
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def window_starts(now: datetime, tz: ZoneInfo, retention: Retention) -> dict[str, datetime]:
+    """The earliest instant of each window's oldest slot (windows with no slot are absent)."""
+    today = now.astimezone(tz).date()
+    starts: dict[str, datetime] = {}
+    if retention.hourly:
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        starts["hourly"] = hour - timedelta(hours=retention.hourly)  # generous by an hour
+    if retention.daily:
+        starts["daily"] = _local_midnight(today - timedelta(days=retention.daily - 1), tz)
+    if retention.weekly:
+        oldest = today - timedelta(weeks=retention.weekly - 1)
+        starts["weekly"] = _local_midnight(oldest - timedelta(days=oldest.weekday()), tz)
+    if retention.monthly:
+        year, month = _month_back(today.year, today.month, retention.monthly - 1)
+        starts["monthly"] = _local_midnight(date(year, month, 1), tz)
+    if retention.yearly:
+        starts["yearly"] = _local_midnight(date(today.year - retention.yearly + 1, 1, 1), tz)
+    return starts
+
+
+_EXPIRED = ("outside every retention window",)
+_STALE = "no recent completed backup: nothing expires until backups succeed again"
 
 
 def decide(
@@ -114,13 +177,17 @@ def decide(
     now: datetime,
 ) -> RetentionResult:
     tz = ZoneInfo(timezone)
+    calendar = Calendar(tz)
     windows = slots(now, tz, retention)
+    starts = window_starts(now, tz, retention)
+    position = {name: index for index, name in enumerate(WINDOWS)}
     stale_after = timedelta(seconds=interval_seconds) + STALE_GRACE
     groups: dict[tuple[str, str], list[PointLike]] = defaultdict(list)
     result = RetentionResult()
+    decisions = result.decisions
     for point in points:
         if point.status is not PointStatus.COMPLETED:
-            result.decisions[point.recovery_point_id] = Decision(
+            decisions[point.recovery_point_id] = Decision(
                 point.recovery_point_id, True, (f"not completed ({point.status.value})",)
             )
             continue
@@ -129,32 +196,39 @@ def decide(
     for (source, kind), members in sorted(groups.items()):
         # Newest first; ties broken by id so the result does not depend on input order.
         members.sort(key=lambda p: (p.created_at, p.recovery_point_id), reverse=True)
-        reasons: dict[str, list[str]] = {p.recovery_point_id: [] for p in members}
-        for rank, point in enumerate(members[:min_keep]):
-            reasons[point.recovery_point_id].append(f"min_keep: newest {rank + 1} of {min_keep}")
         stale = now - members[0].created_at > stale_after
         if stale:
             result.stale_groups.append(f"{source}/{kind}")
-            for point in members:
-                reasons[point.recovery_point_id].append(
-                    "no recent completed backup: nothing expires until backups succeed again"
-                )
-        seen: dict[str, set[object]] = {name: set() for name in windows}
-        for point in members:
-            if point.created_at > now:
-                reasons[point.recovery_point_id].append("created in the future (clock skew)")
-                continue
-            for name, key in _keys(point.created_at, tz).items():
-                if key in windows[name] and key not in seen[name]:
-                    seen[name].add(key)
-                    reasons[point.recovery_point_id].append(f"{name} {_label(name, key)}")
-        for point in members:
-            why = reasons[point.recovery_point_id]
+        seen: dict[str, set[object]] = {name: set() for name in starts}
+        last: dict[str, object] = {}
+        # Latest-starting window first: windows are left in this order as points get older.
+        active = sorted((n for n in starts if windows[n]), key=starts.__getitem__, reverse=True)
+        for rank, point in enumerate(members):
+            why: list[str] = []
+            if rank < min_keep:
+                why.append(f"min_keep: newest {rank + 1} of {min_keep}")
+            if stale:
+                why.append(_STALE)
+            created = point.created_at
+            if created > now:
+                why.append("created in the future (clock skew)")
+            elif active:
+                # A window is left for good once points are older than its oldest slot.
+                while active and created < starts[active[0]]:
+                    active.pop(0)
+                keys = calendar.keys(created) if active else ()
+                for name in active:
+                    key = keys[position[name]]
+                    # Newest first: only the first point with a new key can be its slot's newest.
+                    if key == last.get(name):
+                        continue
+                    last[name] = key
+                    if key in windows[name] and key not in seen[name]:
+                        seen[name].add(key)
+                        why.append(f"{name} {_label(name, key)}")
             keep = bool(why)
-            result.decisions[point.recovery_point_id] = Decision(
-                point.recovery_point_id,
-                keep,
-                tuple(why) if keep else ("outside every retention window",),
+            decisions[point.recovery_point_id] = Decision(
+                point.recovery_point_id, keep, tuple(why) if keep else _EXPIRED
             )
     return result
 
