@@ -14,9 +14,9 @@ from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
+from lifeboat.local.history import fabricate
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
-from tests.integration.fabricate import fabricate
 from tests.integration.helpers import managed_images, managed_snapshots, run_schedule
 
 pytestmark = pytest.mark.integration

@@ -4,6 +4,7 @@ Every step states what it expects and the demo exits non-zero if anything did no
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,8 +14,14 @@ from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.local.history import fabricate_history
+from lifeboat.local.seed import Seeded
+from lifeboat.local.stack import LocalStack
 from lifeboat.models import PointStatus
 from lifeboat.output import emit_json, say, table
+
+HISTORY_DAYS = 14
+HISTORY_HOURS = 30
 
 
 @dataclass
@@ -22,6 +29,7 @@ class Story:
     json_output: bool
     checks: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def step(self, title: str) -> None:
@@ -44,109 +52,182 @@ class Story:
     def ok(self) -> bool:
         return all(c["ok"] for c in self.checks)
 
+    def follow(self, arn: str) -> dict[str, Any]:
+        on_line = None if self.json_output else (lambda text: say(f"     {text}"))
+        return executions.wait(arn, timeout=120, poll=0.1, on_line=on_line)
 
-def _follow(story: Story, arn: str) -> dict[str, Any]:
-    on_line = None if story.json_output else (lambda text: say(f"     {text}"))
-    return executions.wait(arn, timeout=120, poll=0.1, on_line=on_line)
+
+@dataclass
+class Scene:
+    story: Story
+    stack: LocalStack
+    seeded: Seeded
+    catalog: Catalog
+    now: datetime
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_demo(json_output: bool = False) -> int:
-    from lifeboat.local.harness import fire_schedule
     from lifeboat.local.seed import seed_elearn
     from lifeboat.local.server import Emulator
 
     story = Story(json_output)
     with Emulator() as emulator:
-        story.step(
-            f"Local AWS emulator on {emulator.endpoint}: deploying template.yaml and statemachines/"
-        )
+        story.step(f"Local AWS emulator on {emulator.endpoint}: deploying template.yaml + ASL")
         stack = emulator.deploy()
         story.line(
-            f"   state machines, functions, catalog, topic and {len(stack.schedules)} schedules"
+            f"   state machines, functions, catalog, topic, {len(stack.schedules)} schedules"
         )
         story.check("stack outputs readable like on AWS", "BackupStateMachineArn" in stack.outputs)
 
-        story.step(
-            "Seeding the eLearn platform (web and app servers in two AZs, an Elastic IP, RDS)"
-        )
+        story.step("Seeding the eLearn platform (web and app servers in two AZs, an EIP, RDS)")
         seeded = seed_elearn()
-        rows = [
-            (name, iid, "lifeboat:plan=standard")
-            for name, iid in seeded.protected_instances.items()
-        ]
-        rows += [(name, iid, "-") for name, iid in seeded.other_instances.items()]
+        rows = [(n, i, "lifeboat:plan=standard") for n, i in seeded.protected_instances.items()]
+        rows += [(n, i, "-") for n, i in seeded.other_instances.items()]
         rows += [("elearn-db", "rds", "lifeboat:plan=standard"), ("analytics-db", "rds", "-")]
         story.line(table(["RESOURCE", "ID", "PROTECTED BY"], rows))
 
-        scheduled = datetime.now(UTC).replace(minute=45, second=0, microsecond=0)
-        reports: dict[str, dict[str, Any]] = {}
-        for name in stack.schedules:
-            rule = name.rsplit("-", 1)[-1].lower().removeprefix("standard")
-            story.step(
-                f"Schedule '{rule}' fires (EventBridge Scheduler's payload, "
-                f"scheduled {scheduled:%H:%M}Z)"
-            )
-            result = _follow(story, fire_schedule(name, scheduled))
-            reports[rule] = result.get("output") or {}
-            story.check(
-                f"backup run '{rule}' succeeded",
-                result["status"] == "SUCCEEDED",
-                str(result.get("cause")),
-            )
-
-        story.step("The daily trigger is delivered twice more (Scheduler delivers at least once)")
-        daily = next(n for n in stack.schedules if n.lower().endswith("daily"))
-        duplicates = [_follow(story, fire_schedule(daily, scheduled)) for _ in range(2)]
-        story.check(
-            "repeated triggers create nothing",
-            all((d.get("output") or {}).get("duplicate") is True for d in duplicates),
+        scene = Scene(
+            story, stack, seeded, Catalog(stack.outputs["CatalogTableName"]), datetime.now(UTC)
         )
-
-        story.step("Recovery points in the catalog (lifeboat recovery-points list)")
-        catalog = Catalog(stack.outputs["CatalogTableName"])
-        points = catalog.all_points()
-        story.line(
-            table(
-                ["RESOURCE", "KIND", "STATUS", "ARTIFACTS"],
-                [
-                    (p.source_id, p.kind.value, p.status.value, ", ".join(p.artifact_ids()))
-                    for p in sorted(points, key=lambda p: (p.source_id, p.kind.value))
-                ],
-            )
-        )
-        completed = {
-            (p.source_id, p.kind.value) for p in points if p.status is PointStatus.COMPLETED
-        }
-        for name, iid in seeded.protected_instances.items():
-            story.check(
-                f"{name}: AMI and crash-consistent EBS snapshot set",
-                {(iid, "ami"), (iid, "ebs")} <= completed,
-            )
-        story.check("elearn-db: RDS snapshot", ("elearn-db", "rds") in completed)
-        story.check(
-            "exactly one recovery point per resource and kind",
-            len(points) == len(completed) == 3 * 2 + 1,
-        )
-        untouched = _untouched(seeded.other_instances.values(), seeded.other_databases)
-        story.check(
-            "untagged and other-plan resources untouched", untouched == [], ", ".join(untouched)
-        )
+        _history_and_dry_run(scene)
+        _scheduled_backups(scene)
+        _this_runs_points(scene)
+        _retention_after_pruning(scene)
 
     summary = {
         "ok": story.ok,
         "steps": story.steps,
         "checks": story.checks,
-        "backups": reports,
+        "backups": scene.reports,
+        "facts": story.facts,
         "seconds": round(time.monotonic() - story.started, 1),
     }
     if json_output:
         emit_json(summary)
     else:
-        say(
-            f"\n{'All checks passed' if story.ok else 'SOME CHECKS FAILED'} "
-            f"in {summary['seconds']} s."
-        )
+        verdict = "All checks passed" if story.ok else "SOME CHECKS FAILED"
+        say(f"\n{verdict} in {summary['seconds']} s.")
     return 0 if story.ok else 1
+
+
+def _history_and_dry_run(scene: Scene) -> None:
+    story = scene.story
+    story.step(f"History: the platform has been protected for {HISTORY_DAYS} days (back-dated)")
+    protected = list(scene.seeded.protected_instances.values())
+    history = fabricate_history(scene.catalog, protected, scene.now, HISTORY_DAYS, HISTORY_HOURS)
+    story.line(
+        f"   {len(history)} recovery points: {HISTORY_DAYS} daily AMIs and {HISTORY_HOURS} hourly "
+        "snapshot sets per instance, tagged as backup runs tag them"
+    )
+    story.step("lifeboat prune --plan standard --dry-run (the deletion plan; nothing deleted)")
+    before = _inventory()
+    plan = _invoke_prune(scene.stack.outputs["PruneFunctionName"], dry_run=True)
+    summary = plan["summary"]
+    story.line(
+        f"   {summary['evaluated']} evaluated, {summary['kept']} kept, {summary['expired']} would "
+        f"be deleted, freeing up to {summary['frees_gb']} GiB"
+    )
+    for item in plan["expired"][:3]:
+        when = item["created_at"][:16].replace("T", " ")
+        story.line(f"   e.g. {item['source_id']} {item['kind']} of {when}: {item['reason']}")
+    story.check("the dry run deleted nothing", _inventory() == before and summary["deleted"] == 0)
+
+
+def _scheduled_backups(scene: Scene) -> None:
+    from lifeboat.local.harness import fire_schedule
+
+    story = scene.story
+    scheduled = scene.now.replace(minute=45, second=0, microsecond=0)
+    for name in scene.stack.schedules:
+        rule = name.rsplit("-", 1)[-1].lower().removeprefix("standard")
+        story.step(f"Schedule '{rule}' fires (Scheduler's payload, scheduled {scheduled:%H:%M}Z)")
+        result = story.follow(fire_schedule(name, scheduled))
+        report = result.get("output") or {}
+        scene.reports[rule] = report
+        ok = result["status"] == "SUCCEEDED"
+        story.check(f"backup run '{rule}' succeeded", ok, str(result.get("cause")))
+        pruned = report.get("prune", {})
+        story.line(
+            f"   then pruned: {pruned.get('deleted', 0)} expired recovery points deleted, "
+            f"up to {pruned.get('frees_gb', 0)} GiB freed"
+        )
+
+    story.step("The daily trigger is delivered twice more (Scheduler delivers at least once)")
+    daily = next(n for n in scene.stack.schedules if n.lower().endswith("daily"))
+    duplicates = [story.follow(fire_schedule(daily, scheduled)) for _ in range(2)]
+    story.check(
+        "repeated triggers create nothing",
+        all((d.get("output") or {}).get("duplicate") is True for d in duplicates),
+    )
+
+
+def _this_runs_points(scene: Scene) -> None:
+    story, seeded = scene.story, scene.seeded
+    story.step("This run's recovery points (lifeboat recovery-points list)")
+    points = [
+        p
+        for report in scene.reports.values()
+        for p in scene.catalog.points_for_run(report.get("run_id", ""))
+    ]
+    points.sort(key=lambda p: (p.source_id, p.kind.value))
+    story.line(
+        table(
+            ["RESOURCE", "KIND", "STATUS", "ARTIFACTS"],
+            [
+                (p.source_id, p.kind.value, p.status.value, ", ".join(p.artifact_ids()))
+                for p in points
+            ],
+        )
+    )
+    completed = {(p.source_id, p.kind.value) for p in points if p.status is PointStatus.COMPLETED}
+    for name, iid in seeded.protected_instances.items():
+        story.check(
+            f"{name}: AMI and crash-consistent EBS snapshot set",
+            {(iid, "ami"), (iid, "ebs")} <= completed,
+        )
+    story.check("elearn-db: RDS snapshot", ("elearn-db", "rds") in completed)
+    story.check("one recovery point per resource and kind", len(points) == len(completed) == 7)
+    untouched = _untouched(seeded.other_instances.values(), seeded.other_databases)
+    story.check(
+        "untagged and other-plan resources untouched", untouched == [], ", ".join(untouched)
+    )
+
+
+def _retention_after_pruning(scene: Scene) -> None:
+    story = scene.story
+    story.step("Retention after pruning (24 hourly; 7 daily, 4 weekly, 12 monthly; min_keep 3)")
+    live = [p for p in scene.catalog.all_points() if p.status is PointStatus.COMPLETED]
+    for name, iid in scene.seeded.protected_instances.items():
+        hourly = sum(1 for p in live if p.source_id == iid and p.rule == "hourly")
+        daily = sum(1 for p in live if p.source_id == iid and p.rule == "daily")
+        story.line(f"   {name}: {hourly} hourly snapshot sets and {daily} daily AMIs kept")
+        story.check(f"{name}: the hourly rule keeps its 24 hourly slots", hourly == 24)
+        story.check(f"{name}: the daily rule keeps 7 days plus older weeks", 8 <= daily <= 11)
+    kept = {a for p in live for a in p.artifact_ids()}
+    images, snapshots = _inventory()
+    story.check(
+        "every remaining AMI and snapshot belongs to a kept point", images | snapshots <= kept
+    )
+    orphans = _invoke_prune(scene.stack.outputs["PruneFunctionName"], dry_run=True)["orphans"]
+    story.check("expired AMIs' snapshots went with them (no orphans)", orphans == [])
+
+
+def _inventory() -> tuple[set[str], set[str]]:
+    """Managed AMIs and snapshots now in EC2."""
+    ec2 = client("ec2")
+    flt = [{"Name": f"tag:{T.MANAGED}", "Values": ["true"]}]
+    images = {i["ImageId"] for i in ec2.describe_images(Owners=["self"], Filters=flt)["Images"]}
+    snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"]
+    return images, {s["SnapshotId"] for s in snaps}
+
+
+def _invoke_prune(function_name: str, dry_run: bool) -> dict[str, Any]:
+    response = client("lambda").invoke(
+        FunctionName=function_name,
+        Payload=json.dumps({"plan": "standard", "dry_run": dry_run}).encode(),
+    )
+    return dict(json.loads(response["Payload"].read()))
 
 
 def _untouched(instance_ids: Any, databases: list[str]) -> list[str]:
@@ -155,10 +236,9 @@ def _untouched(instance_ids: Any, databases: list[str]) -> list[str]:
     touched: list[str] = []
     for iid in instance_ids:
         flt = [{"Name": f"tag:{T.SOURCE}", "Values": [iid]}]
-        if (
-            ec2.describe_images(Owners=["self"], Filters=flt)["Images"]
-            or ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"]
-        ):
+        images = ec2.describe_images(Owners=["self"], Filters=flt)["Images"]
+        snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"]
+        if images or snaps:
             touched.append(iid)
     rds = client("rds")
     for db in databases:

@@ -1,5 +1,6 @@
-"""Fabricate back-dated recovery points: real AMIs and snapshots in the emulator, with catalog
-entries dated in the past (as if the schedules had run for months)."""
+"""Back-dated history for the emulator: real AMIs and snapshot sets, tagged exactly as a backup
+run tags them, with catalog entries dated in the past, as if the schedules had run for months.
+Used by the demo and the pruning tests (EC2 cannot make a snapshot in the past)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,28 @@ def fabricate(
         )
     catalog.put_point(point)
     return point
+
+
+def fabricate_history(
+    catalog: Catalog, instance_ids: list[str], now: datetime, days: int = 30, hours: int = 36
+) -> list[RecoveryPoint]:
+    """``days`` daily AMIs (at 02:45 UTC) and ``hours`` hourly snapshot sets per instance."""
+    made: list[RecoveryPoint] = []
+    last_daily = now.replace(hour=2, minute=45, second=0, microsecond=0)
+    if last_daily > now:
+        last_daily -= timedelta(days=1)
+    last_hourly = now.replace(minute=15, second=0, microsecond=0)
+    if last_hourly > now:
+        last_hourly -= timedelta(hours=1)
+    for instance_id in instance_ids:
+        for day in range(1, days + 1):
+            made.append(
+                fabricate(catalog, instance_id, "daily", Kind.AMI, last_daily - timedelta(days=day))
+            )
+        for hour in range(1, hours + 1):
+            made.append(
+                fabricate(
+                    catalog, instance_id, "hourly", Kind.EBS, last_hourly - timedelta(hours=hour)
+                )
+            )
+    return made
