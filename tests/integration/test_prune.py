@@ -4,6 +4,7 @@ never touching what Lifeboat did not make, AMIs and their snapshots together."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,16 +43,17 @@ def _expected_daily(points: list[RecoveryPoint], now: datetime) -> set[str]:
     keep = {p.recovery_point_id for p in newest_first[:3]}
     days = {today - timedelta(days=k) for k in range(7)}
     weeks = {(today - timedelta(weeks=k)).isocalendar()[:2] for k in range(4)}
-    months = set()
+    months: set[tuple[int, int]] = set()
     year, month = today.year, today.month
     for _ in range(12):
         months.add((year, month))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    for window, key in [
+    windows: list[tuple[set[Any], Callable[[Any], Any]]] = [
         (days, lambda d: d),
         (weeks, lambda d: d.isocalendar()[:2]),
         (months, lambda d: (d.year, d.month)),
-    ]:
+    ]
+    for window, key in windows:
         taken = set()
         for point in newest_first:
             slot = key(point.created_at.astimezone(LONDON).date())

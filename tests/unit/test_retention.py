@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -154,7 +156,7 @@ def test_ninety_days_of_hourly_points_prune_to_the_gfs_set() -> None:
     assert len(days) >= 7
     assert {"h0", "h1", "h2"} <= kept
     expected: set[str] = {"h0", "h1", "h2"}
-    for window, keyf in [
+    windows: list[tuple[set[Any], Callable[[P], Any]]] = [
         ({(NOW - timedelta(days=d)).date() for d in range(7)}, lambda p: p.created_at.date()),
         (
             {tuple((NOW - timedelta(weeks=w)).date().isocalendar())[:2] for w in range(4)},
@@ -164,7 +166,8 @@ def test_ninety_days_of_hourly_points_prune_to_the_gfs_set() -> None:
             {(2026, m) for m in range(1, 12)} | {(2025, 12)},
             lambda p: (p.created_at.year, p.created_at.month),
         ),
-    ]:
+    ]
+    for window, keyf in windows:
         for key in window:
             inside = [p for p in points if keyf(p) == key]
             if inside:
