@@ -75,8 +75,8 @@ def test_catalog_holds_what_a_restore_needs(stack: Any, elearn: Any) -> None:
     assert config.security_group_ids == [elearn.security_groups["web"]]
     assert config.elastic_ip == elearn.elastic_ip
     assert [g.target_group_arn for g in config.target_groups] == [elearn.target_group_arn]
-    assert {d.device_name for d in config.block_devices} == {"/dev/xvda", "/dev/sdf"}
-    assert {s.device_name for s in point.snapshots} == {"/dev/xvda", "/dev/sdf"}
+    assert {d.device_name for d in config.block_devices} == {"/dev/sda1", "/dev/sdf"}
+    assert {s.device_name for s in point.snapshots} == {"/dev/sda1", "/dev/sdf"}
     assert config.tags["Name"] == "web-1"
 
 

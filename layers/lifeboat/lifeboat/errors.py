@@ -26,3 +26,23 @@ class NotOwnedError(LifeboatError):
 
 class StackNotFoundError(LifeboatError):
     """The Lifeboat stack (or one of its outputs) could not be found."""
+
+
+class RestoreInProgressError(LifeboatError):
+    """Another restore of the same resource holds its lock."""
+
+
+class NoTargetError(LifeboatError):
+    """No eligible target (AZ and subnet of the same tier) for a restore: nothing was launched."""
+
+
+class NoCapacityError(LifeboatError):
+    """Every instance type in every eligible AZ answered InsufficientInstanceCapacity."""
+
+
+class ReplacementFailedError(LifeboatError):
+    """The replacement did not become healthy in time, or stopped."""
+
+
+class CutOverError(LifeboatError):
+    """Moving the address or traffic to the replacement was refused or failed."""

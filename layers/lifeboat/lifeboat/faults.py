@@ -80,6 +80,7 @@ class FaultInjector:
         self.rules = rules
         self._lock = threading.Lock()
         self._armed = threading.local()
+        self._registered: list[tuple[Any, str, Any]] = []
 
     # botocore handlers --------------------------------------------------------------------
     def _before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
@@ -110,6 +111,9 @@ class FaultInjector:
 
         client.meta.events.register("before-parameter-build", self._before_call)
         client.meta.events.register("before-send", before_send)
+        with self._lock:
+            self._registered.append((client, "before-parameter-build", self._before_call))
+            self._registered.append((client, "before-send", before_send))
 
     # lifecycle ----------------------------------------------------------------------------
     def install(self) -> FaultInjector:
@@ -118,6 +122,10 @@ class FaultInjector:
 
     def uninstall(self) -> None:
         clients.remove_client_hook(self._hook)
+        with self._lock:
+            registered, self._registered = self._registered, []
+        for client, event, handler in registered:
+            client.meta.events.unregister(event, handler)
 
     def __enter__(self) -> FaultInjector:
         return self.install()

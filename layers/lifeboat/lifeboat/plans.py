@@ -50,7 +50,6 @@ class Rule(BaseModel):
     kinds: tuple[Kind, ...] = Field(min_length=1)
     retention: Retention
     exclude_boot_volume: bool = False
-    instance_types: tuple[str, ...] = ()
 
     @field_validator("schedule")
     @classmethod
@@ -110,6 +109,9 @@ class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     description: str = ""
     min_keep: int = Field(3, ge=1, le=1000)
+    fallback_instance_types: tuple[str, ...] = Field(
+        (), description="tried in order when a restore meets InsufficientInstanceCapacity"
+    )
     rules: dict[Name, Rule] = Field(min_length=1)
 
 

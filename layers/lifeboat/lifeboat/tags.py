@@ -14,6 +14,9 @@ RUN = "lifeboat:run"
 KIND = "lifeboat:kind"
 TIER = "lifeboat:tier"
 REBOOT = "lifeboat:reboot"
+FENCED = "lifeboat:fenced"
+RESTORED_FROM = "lifeboat:restored-from"
+RESTORE_EXECUTION = "lifeboat:restore-execution"
 MAX_TAGS = 50
 
 _AZ_SUFFIX = re.compile(r"^(?P<tier>.+?)[-_](?P<suffix>\d?[a-z]|[a-z]{2}(?:-[a-z]+)+-\d+[a-z])$")

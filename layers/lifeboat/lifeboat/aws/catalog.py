@@ -96,6 +96,69 @@ class Catalog:
             ExpressionAttributeValues=_item({":s": status, ":m": summary}),
         )
 
+    # --- locks (one restore per resource at a time) ----------------------------------------
+    def acquire_lock(
+        self, resource_id: str, owner: str, now: int, ttl_seconds: int, attrs: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Take the lock of ``resource_id`` for ``owner`` (idempotent for the same owner; an
+        expired lock is taken over). Returns None when held, else the current holder's record."""
+        item = {
+            "pk": f"LOCK#{resource_id}",
+            "sk": "LOCK",
+            "owner": owner,
+            "acquired_at": now,
+            "expires_at": now + ttl_seconds,
+            **attrs,
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR #o = :o OR expires_at < :now",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":o": {"S": owner}, ":now": {"N": str(now)}},
+            )
+            return None
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key=_item({"pk": f"LOCK#{resource_id}", "sk": "LOCK"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _ints(_plain(found)) if found else {"owner": "unknown"}
+
+    def release_lock(self, resource_id: str, owner: str) -> bool:
+        """Release the lock if ``owner`` holds it (safe to repeat)."""
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=_item({"pk": f"LOCK#{resource_id}", "sk": "LOCK"}),
+                ConditionExpression="attribute_not_exists(pk) OR #o = :o",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+
+    def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
+        self.ddb.put_item(TableName=self.table, Item=_item({"pk": pk, "sk": sk, **attrs}))
+
+    def records(self, pk: str) -> list[dict[str, Any]]:
+        paginator = self.ddb.get_paginator("query")
+        found: list[dict[str, Any]] = []
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": pk}},
+        ):
+            found.extend(_ints(_plain(item)) for item in page["Items"])
+        return found
+
     # --- recovery points ------------------------------------------------------------------
     def put_point(self, point: RecoveryPoint) -> None:
         data = point.model_dump(mode="json", exclude_none=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -44,16 +45,21 @@ _hooks: list[ClientHook] = []
 _local = threading.local()
 
 
+_created: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def add_client_hook(hook: ClientHook) -> None:
-    """Run ``hook(client)`` on every client created from now on (fault injection, metering)."""
+    """Run ``hook(client)`` on every client Lifeboat has created or creates from now on (fault
+    injection, metering); clients cached inside long-lived adapters get it too."""
     _hooks.append(hook)
-    reset_clients()
+    for existing in list(_created):
+        hook(existing)
 
 
 def remove_client_hook(hook: ClientHook) -> None:
+    """Stop applying ``hook`` to new clients (the hook's owner unregisters its handlers)."""
     if hook in _hooks:
         _hooks.remove(hook)
-    reset_clients()
 
 
 def reset_clients() -> None:
@@ -65,6 +71,7 @@ def client(service: str) -> Any:
     cache: dict[str, Any] = _local.__dict__.setdefault("clients", {})
     if service not in cache:
         created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+        _created.add(created)
         for hook in _hooks:
             hook(created)
         cache[service] = created
@@ -79,7 +86,11 @@ def long_call_client(service: str, read_timeout: int = 910) -> Any:
         read_timeout=read_timeout,
         user_agent_extra="lifeboat",
     )
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    created = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    _created.add(created)
+    for hook in _hooks:
+        hook(created)
+    return created
 
 
 def error_code(exc: ClientError) -> str:

@@ -58,9 +58,9 @@ def seed_elearn(plan: str = "standard") -> Seeded:
     }
     image_id = ec2.register_image(
         Name="elearn-lamp-base",
-        RootDeviceName="/dev/xvda",
+        RootDeviceName="/dev/sda1",
         BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}
         ],
         VirtualizationType="hvm",
         Architecture="x86_64",
@@ -77,7 +77,7 @@ def seed_elearn(plan: str = "standard") -> Seeded:
                 SecurityGroupIds=[groups[tier]],
                 KeyName="elearn-ops",
                 BlockDeviceMappings=[
-                    {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}},
+                    {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}},
                     {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3"}},
                 ],
                 TagSpecifications=_tags(
