@@ -34,12 +34,14 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ec2 responses": ["self"],
         "ami mappings": [],
         "ami filters": ["self", "filter_name", "method_name"],
+        "event targets": ["self", "original_event", "transform_input"],
     }[name]
     keys = {
         "lambda invoke": "invoke",
         "wait state": "wait",
         "create image": "create_image",
         "ami filters": "filter",
+        "event targets": "send",
     }
     original = bridge.BRIDGE._originals.get(keys.get(name, ""), member)
     assert list(inspect.signature(original).parameters) == expected

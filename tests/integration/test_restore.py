@@ -18,17 +18,6 @@ from tests.integration.helpers import history, run_schedule
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def backed_up(stack: Any, elearn: Any) -> Any:
-    """The eLearn stack with a daily AMI and, after it, an hourly snapshot set."""
-    from datetime import UTC, datetime, timedelta
-
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    assert run_schedule(stack, "daily", now - timedelta(minutes=30))["status"] == "SUCCEEDED"
-    assert run_schedule(stack, "hourly", now)["status"] == "SUCCEEDED"
-    return elearn
-
-
 def restore(stack: Any, payload: dict[str, Any], name: str = "restore-test") -> dict[str, Any]:
     arn = executions.start(stack.outputs["RestoreStateMachineArn"], payload, name)
     return executions.wait(arn, timeout=120, poll=0.05)
@@ -348,5 +337,17 @@ def test_cli_restore_dry_run_then_wait(
     assert main(["restore", "start", "--instance", "i-nothere"]) == EXIT_INPUT
     capsys.readouterr()
     with FaultInjector([FaultRule("RunInstances", "InsufficientInstanceCapacity", times=99)]):
-        code = main(["restore", "start", "--instance", web1, "--wait", "--json", "--poll", "0.05"])
+        code = main(
+            [
+                "restore",
+                "start",
+                "--instance",
+                web1,
+                "--force",
+                "--wait",
+                "--json",
+                "--poll",
+                "0.05",
+            ]
+        )
     assert code == EXIT_FAILED and json.loads(capsys.readouterr().out)["error"] == "NoCapacityError"

@@ -26,15 +26,18 @@ NO_RESOURCE_LEVEL = {
     "logs:DeleteLogDelivery": "vended log delivery APIs take no resource",
     "logs:PutResourcePolicy": "resource policies are account-wide",
 }
+# Deleting: only what Lifeboat created (lifeboat:managed=true).
 DESTRUCTIVE = {
     "ec2:DeregisterImage",
     "ec2:DeleteSnapshot",
     "rds:DeleteDBSnapshot",
     "rds:DeleteDBClusterSnapshot",
     "ec2:TerminateInstances",
-    "ec2:StopInstances",
-    "ec2:DisassociateAddress",
+    "rds:DeleteDBInstance",
 }
+# Acting on the user's own instances (fence, give back, move the address onto): only instances
+# protected by a plan (lifeboat:plan is set).
+ON_PROTECTED_INSTANCES = {"ec2:StopInstances", "ec2:StartInstances"}
 
 
 def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -78,13 +81,25 @@ def test_no_service_wildcards() -> None:
             assert "*" not in action, f"{name}: {action}"
 
 
-def test_create_tags_only_inside_a_create_call() -> None:
+def test_tags_only_inside_a_create_call_or_the_fence_tag() -> None:
     found = False
     for name, statement in _statements():
-        if "ec2:CreateTags" in _as_list(statement["Action"]):
+        if {"ec2:CreateTags", "ec2:DeleteTags"} & set(_as_list(statement["Action"])):
             found = True
-            condition = statement.get("Condition", {}).get("StringEquals", {})
-            assert "ec2:CreateAction" in condition, f"{name}: CreateTags without ec2:CreateAction"
+            condition = statement.get("Condition", {})
+            in_create = "ec2:CreateAction" in condition.get("StringEquals", {})
+            keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
+            assert in_create or keys == ["lifeboat:fenced"], f"{name}: tags outside a create call"
+    assert found
+
+
+def test_user_instances_are_touched_only_when_protected() -> None:
+    found = False
+    for name, statement in _statements():
+        if set(_as_list(statement["Action"])) & ON_PROTECTED_INSTANCES:
+            found = True
+            condition = statement.get("Condition", {}).get("StringLike", {})
+            assert condition.get("aws:ResourceTag/lifeboat:plan") == "?*", name
     assert found
 
 

@@ -22,12 +22,14 @@ from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client, long_call_client
 from lifeboat.errors import InvalidInputError, StackNotFoundError
+from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import BackupInput, validate_input
 from lifeboat.output import emit_json, say, table, warn
 from lifeboat.plans import default_plans
 from lifeboat.prune import PruneRequest
 from lifeboat.restore import RestoreInput
 from lifeboat.stack import require, stack_outputs
+from lifeboat.timeutil import utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STACK = 0, 1, 2, 3
 Command = Callable[[argparse.Namespace], int]
@@ -391,6 +393,42 @@ def _duration(seconds: int) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+# --- circuit breaker -------------------------------------------------------------------------
+def _guardrails(args: argparse.Namespace) -> Guardrails:
+    catalog = Catalog(require(_outputs(args), "CatalogTableName", args.stack))
+    return Guardrails(catalog, GuardConfig())
+
+
+def cmd_breaker_status(args: argparse.Namespace) -> int:
+    guard = _guardrails(args)
+    state = {**guard.breaker(), "running_automatic_restores": guard.running()}
+    state.pop("threshold", None)
+    if args.json:
+        emit_json(state)
+        return EXIT_OK
+    say(f"circuit breaker: {state['state'].upper()}")
+    say(f"  failed automatic restores in a row: {state['consecutive_failures']}")
+    if state.get("opened_at"):
+        say(f"  opened at {state['opened_at']}; last failure: {state.get('last_failure')}")
+    if state.get("reset_by"):
+        say(f"  last reset by {state['reset_by']}")
+    say(f"  automatic restores running: {', '.join(state['running_automatic_restores']) or 'none'}")
+    if state["state"] == "open":
+        say("  automatic restores are refused; check the failures, then: lifeboat breaker reset")
+    return EXIT_OK
+
+
+def cmd_breaker_reset(args: argparse.Namespace) -> int:
+    guard = _guardrails(args)
+    by = f"{_caller()}{f' ({args.reason})' if args.reason else ''}"
+    state = guard.reset_breaker(by, utcnow())
+    if args.json:
+        emit_json(state)
+    else:
+        say(f"circuit breaker closed by {by}; automatic restores resume")
+    return EXIT_OK
+
+
 # --- executions ------------------------------------------------------------------------------
 def cmd_executions_show(args: argparse.Namespace) -> int:
     if args.wait:
@@ -526,6 +564,15 @@ def build_parser() -> argparse.ArgumentParser:
     pruning.set_defaults(func=cmd_prune)
 
     _add_restore(sub, common, waiting)
+
+    breaker = sub.add_parser("breaker", help="the circuit breaker of automatic restores")
+    breaker_sub = breaker.add_subparsers(dest="breaker_command", required=True)
+    breaker_sub.add_parser("status", parents=[common], help="open or closed, and why").set_defaults(
+        func=cmd_breaker_status
+    )
+    reset = breaker_sub.add_parser("reset", parents=[common], help="close it (after checking)")
+    reset.add_argument("--reason", help="what was checked (recorded)")
+    reset.set_defaults(func=cmd_breaker_reset)
 
     execs = sub.add_parser("executions", help="Step Functions executions").add_subparsers(
         dest="exec_command", required=True

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import error_code
@@ -28,6 +28,7 @@ from lifeboat.errors import (
     ReplacementFailedError,
     RestoreInProgressError,
 )
+from lifeboat.guardrails import Guardrails
 from lifeboat.models import PointStatus, RecoveryPoint, TargetGroupMembership, validate_input
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.timeutil import iso, parse_iso
@@ -53,6 +54,9 @@ class RestoreInput(BaseModel):
     requested_by: str = Field("unknown", max_length=300)
     trigger: Literal["manual", "alarm"] = "manual"
     force: bool = False
+    avoid_azs: list[Annotated[str, StringConstraints(pattern=AZ_PATTERN)]] = Field(
+        default_factory=list, max_length=10, description="AZs with trouble (set by the router)"
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> RestoreInput:
@@ -155,6 +159,9 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
         plan: BaseModel = plan_instance(request, plans, ports, ec2, now)
     else:
         plan = plan_database(request, ports, ec2, event.execution_name, now)
+    if not request.dry_run and request.trigger == "manual" and not request.force:
+        guard = guardrails_for(ports)
+        guard.check_cooldown(request.resource_id, now)
     if not request.dry_run:
         holder = ports.catalog.acquire_lock(
             request.resource_id,
@@ -173,6 +180,12 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
         "kind": "instance" if request.instance_id else "db",
         **plan.model_dump(mode="json"),
     }
+
+
+def guardrails_for(ports: Ports) -> Guardrails:
+    from lifeboat.runtime import guardrails
+
+    return guardrails()
 
 
 def _points(ports: Ports, source_id: str) -> list[RecoveryPoint]:
@@ -320,6 +333,8 @@ def _candidates(
         eligible = [s for s in eligible if s["AvailabilityZone"] == request.target_az]
     else:
         eligible = [s for s in eligible if s["AvailabilityZone"] != failed_az]
+        healthy = [s for s in eligible if s["AvailabilityZone"] not in request.avoid_azs]
+        eligible = healthy or eligible  # AZ-wide trouble: prefer AZs without firing alarms
     if not eligible:
         where = request.target_az or f"an AZ other than {failed_az}"
         raise NoTargetError(
@@ -729,6 +744,12 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             "expires_at": int((now + timedelta(days=90)).timestamp()),
         },
     )
+    if request.trigger == "alarm":
+        guard = guardrails_for(ports)
+        guard.release_running(event.execution_name)
+        result["breaker"] = guard.record_outcome(
+            False, f"{event.execution_arn}: {result['error']}", now
+        )
     if ports.notifier is not None:
         ports.notifier.publish(f"Lifeboat restore of {request.resource_id} FAILED", result)
     return result

@@ -11,6 +11,7 @@ from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.backup import Ports
+from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.pacing import Pacer
 from lifeboat.settings import get_settings
 
@@ -37,3 +38,14 @@ def reset() -> None:
     """Forget cached settings and adapters (local mode redeploys; tests)."""
     ports.cache_clear()
     get_settings.cache_clear()
+
+
+def guardrails() -> Guardrails:
+    settings = get_settings()
+    config = GuardConfig(
+        cooldown_minutes=settings.cooldown_minutes,
+        max_concurrent=settings.max_concurrent_auto_restores,
+        max_per_hour=settings.max_auto_restores_per_hour,
+        breaker_threshold=settings.breaker_threshold,
+    )
+    return Guardrails(ports().catalog, config)

@@ -23,6 +23,13 @@ class Settings(BaseModel):
     retry_base_seconds: float = Field(1.0, alias="RETRY_BASE_SECONDS", ge=0, le=60)
     pace_share: float = Field(0.8, alias="PACE_SHARE", gt=0, le=1)
     pace_time_scale: float = Field(1.0, alias="PACE_TIME_SCALE", ge=0, le=1)
+    cooldown_minutes: int = Field(30, alias="COOLDOWN_MINUTES", ge=0, le=24 * 60)
+    max_concurrent_auto_restores: int = Field(2, alias="MAX_CONCURRENT_AUTO_RESTORES", ge=1, le=50)
+    max_auto_restores_per_hour: int = Field(5, alias="MAX_AUTO_RESTORES_PER_HOUR", ge=1, le=500)
+    breaker_threshold: int = Field(3, alias="BREAKER_THRESHOLD", ge=1, le=50)
+    alarm_periods: int = Field(3, alias="ALARM_EVALUATION_PERIODS", ge=1, le=30)
+    alarm_instance_check: bool = Field(False, alias="ALARM_INSTANCE_CHECK")
+    restore_state_machine_arn: str = Field("", alias="RESTORE_STATE_MACHINE_ARN")
 
 
 @cache

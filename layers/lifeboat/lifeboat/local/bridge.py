@@ -9,7 +9,9 @@ moto's CreateImage snapshots only the root volume; the bridge snapshots every at
 volume as EC2 does, lists them in the image's block-device mappings, and answers DescribeImages'
 ``block-device-mapping.snapshot-id`` filter. moto has no snapshot locks at all:
 ``DescribeLockedSnapshots`` answers, truthfully for the emulator, that no snapshot is locked (the
-locked path is tested with botocore's Stubber).
+locked path is tested with botocore's Stubber). moto's EventBridge matches rules but cannot
+deliver to Lambda targets: a matching rule's Lambda targets are invoked here, asynchronously as
+EventBridge does, with the event moto matched.
 
 ``tests/integration/test_bridge.py`` fails loudly if anything patched here changes in moto.
 """
@@ -24,6 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -31,6 +34,7 @@ from typing import Any
 import moto.awslambda.models as lambda_models
 import moto.ec2.models.amis as ami_models
 import moto.ec2.responses as ec2_responses
+import moto.events.models as events_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult
@@ -44,6 +48,7 @@ PATCHED = {
     "ec2 responses": (ec2_responses.EC2Response, "call_action"),
     "ami mappings": (ami_models.Ami, "block_device_mappings"),
     "ami filters": (ami_models.Ami, "get_filter_value"),
+    "event targets": (events_models.Rule, "send_to_targets"),
 }
 
 
@@ -95,6 +100,8 @@ class Bridge:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     time_scale: float = 0.001
     invocations: dict[str, int] = field(default_factory=dict)
+    _async: list[threading.Thread] = field(default_factory=list)
+    async_results: list[tuple[str, Any, bool]] = field(default_factory=list)
     _originals: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -116,6 +123,26 @@ class Bridge:
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
             }
             return json.dumps(payload).encode(), True
+
+    def invoke_async(self, name: str, event: Any) -> None:
+        """An asynchronous invocation (EventBridge targets): runs in its own thread."""
+
+        def run() -> None:
+            payload, errored = self.invoke(name, event)
+            with self._lock:
+                self.async_results.append((name, json.loads(payload), errored))
+
+        thread = threading.Thread(target=run, daemon=True)
+        with self._lock:
+            self._async.append(thread)
+        thread.start()
+
+    def wait_async(self, timeout: float = 60) -> None:
+        """Wait for every asynchronous invocation started so far."""
+        with self._lock:
+            threads, self._async = self._async, []
+        for thread in threads:
+            thread.join(timeout)
 
     def install(self) -> None:
         if self._originals:
@@ -220,6 +247,30 @@ class Bridge:
 
         ec2_responses.EC2Response.describe_locked_snapshots = describe_locked_snapshots
         ami_models.AmiBackend.create_image = create_image
+        self._patch_event_targets()
+
+    def _patch_event_targets(self) -> None:
+        bridge = self
+        original_send = events_models.Rule.send_to_targets
+        self._originals["send"] = original_send
+
+        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+            lambdas = [t for t in rule.targets if ":lambda:" in t["Arn"]]
+            others = [t for t in rule.targets if ":lambda:" not in t["Arn"]]
+            if lambdas and rule.event_pattern.matches_event(original_event):
+                for target in lambdas:
+                    name = target["Arn"].split(":function:")[-1].split(":")[0]
+                    if name in bridge.functions:
+                        bridge.invoke_async(name, _as_delivered(original_event))
+            if others:
+                kept = rule.targets
+                rule.targets = others
+                try:
+                    original_send(rule, original_event, transform_input)
+                finally:
+                    rule.targets = kept
+
+        events_models.Rule.send_to_targets = send_to_targets
 
     def uninstall(self) -> None:
         if not self._originals:
@@ -230,9 +281,21 @@ class Bridge:
         retrier_decl.time = self._originals["retrier_time"]
         ami_models.Ami.block_device_mappings = self._originals["mappings"]
         ami_models.Ami.get_filter_value = self._originals["filter"]
+        events_models.Rule.send_to_targets = self._originals["send"]
         if hasattr(ec2_responses.EC2Response, "describe_locked_snapshots"):
             del ec2_responses.EC2Response.describe_locked_snapshots
         self._originals = {}
+
+
+def _as_delivered(event: Any) -> dict[str, Any]:
+    """The event as EventBridge delivers it to Lambda (``time`` as an ISO-8601 string)."""
+    delivered: dict[str, Any] = json.loads(json.dumps(event, default=str))
+    moment = event.get("time")
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    if isinstance(moment, datetime):
+        delivered["time"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return delivered
 
 
 BRIDGE = Bridge()

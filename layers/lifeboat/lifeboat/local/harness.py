@@ -32,3 +32,48 @@ def fire_schedule(name: str, scheduled_time: datetime, attempt: int = 1) -> str:
         stateMachineArn=target["Arn"], input=payload, name=str(uuid.uuid4())
     )
     return str(response["executionArn"])
+
+
+def alarm_state_change(alarm_name: str, value: str, reason: str, when: datetime) -> dict[str, Any]:
+    """Move a CloudWatch alarm to ``value`` and deliver the "CloudWatch Alarm State Change"
+    event AWS sends (shape of ``events/alarm_state_change.json``) to the default event bus,
+    where the template's own rule matches it and targets the alarm router."""
+    cloudwatch = client("cloudwatch")
+    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    previous = alarm.get("StateValue", "INSUFFICIENT_DATA")
+    cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=value, StateReason=reason)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    detail = {
+        "alarmName": alarm_name,
+        "state": {"value": value, "reason": reason, "timestamp": stamp},
+        "previousState": {"value": previous, "reason": "", "timestamp": stamp},
+        "configuration": {
+            "description": alarm.get("AlarmDescription", ""),
+            "metrics": [
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, alarm["AlarmArn"])),
+                    "metricStat": {
+                        "metric": {
+                            "namespace": alarm["Namespace"],
+                            "name": alarm["MetricName"],
+                            "dimensions": {
+                                d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])
+                            },
+                        },
+                        "period": alarm["Period"],
+                        "stat": alarm.get("Statistic", "Maximum"),
+                    },
+                    "returnData": True,
+                }
+            ],
+        },
+    }
+    entry = {
+        "Source": "aws.cloudwatch",
+        "DetailType": "CloudWatch Alarm State Change",
+        "Resources": [alarm["AlarmArn"]],
+        "Detail": json.dumps(detail),
+        "Time": when,
+    }
+    response = client("events").put_events(Entries=[entry])
+    return {"event_id": response["Entries"][0].get("EventId"), "detail": detail}

@@ -269,6 +269,11 @@ class Deployer:
             )
         )
         self._set(logical_id, name, Arn=arn)
+        for event_id, event in spec.get("Properties", {}).get("Events", {}).items():
+            if event["Type"] not in ("EventBridgeRule", "CloudWatchEvent"):
+                raise NotImplementedError(f"{logical_id}.{event_id}: event type {event['Type']}")
+            event_props = self.resolver.resolve(event.get("Properties", {}))
+            self._rule_to_target(f"{name}-{event_id}", arn, event_props, with_role=False)
 
     def _state_machine(self, logical_id: str, spec: dict[str, Any]) -> None:
         props = self._props(spec)
@@ -317,10 +322,18 @@ class Deployer:
         )
         self.stack.schedules.append(name)
 
-    def _rule_to_target(self, name: str, target_arn: str, props: dict[str, Any]) -> None:
+    def _rule_to_target(
+        self, name: str, target_arn: str, props: dict[str, Any], with_role: bool = True
+    ) -> None:
         events = self.client("events")
-        events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
-        target: dict[str, Any] = {"Id": "target", "Arn": target_arn, "RoleArn": self._role()}
+        events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(props["Pattern"]),
+            State=props.get("State", "ENABLED"),
+        )
+        target: dict[str, Any] = {"Id": "target", "Arn": target_arn}
+        if with_role:
+            target["RoleArn"] = self._role()
         if "InputPath" in props:
             target["InputPath"] = props["InputPath"]
         events.put_targets(Rule=name, Targets=[target])
