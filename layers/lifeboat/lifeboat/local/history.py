@@ -92,11 +92,11 @@ def fabricate_history(
     if last_hourly > now:
         last_hourly -= timedelta(hours=1)
     for instance_id in instance_ids:
-        for day in range(1, days + 1):
+        for day in range(days):
             made.append(
                 fabricate(catalog, instance_id, "daily", Kind.AMI, last_daily - timedelta(days=day))
             )
-        for hour in range(1, hours + 1):
+        for hour in range(hours):
             made.append(
                 fabricate(
                     catalog, instance_id, "hourly", Kind.EBS, last_hourly - timedelta(hours=hour)
