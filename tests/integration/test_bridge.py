@@ -35,6 +35,7 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ami mappings": [],
         "ami filters": ["self", "filter_name", "method_name"],
         "event targets": ["self", "original_event", "transform_input"],
+        "ec2 tags": ["self"],
     }[name]
     keys = {
         "lambda invoke": "invoke",
@@ -42,6 +43,7 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "create image": "create_image",
         "ami filters": "filter",
         "event targets": "send",
+        "ec2 tags": "tags",
     }
     original = bridge.BRIDGE._originals.get(keys.get(name, ""), member)
     assert list(inspect.signature(original).parameters) == expected
@@ -62,3 +64,18 @@ def test_handlers_run_in_process(stack: object) -> None:
         "lifeboat-BackupCheckFunction", {"run_id": "x", "bogus": 1}
     )
     assert errored and b"InvalidInputError" in payload
+
+
+def test_indexed_tag_lookup_matches_moto(stack: object) -> None:
+    from lifeboat.aws.clients import client
+
+    ec2 = client("ec2")
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    snap = ec2.create_snapshot(
+        VolumeId=volume,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "a", "Value": "1"}]}],
+    )["SnapshotId"]
+    found = ec2.describe_snapshots(Filters=[{"Name": "tag:a", "Values": ["1"]}])["Snapshots"]
+    assert [s["SnapshotId"] for s in found] == [snap] and found[0]["Tags"] == [
+        {"Key": "a", "Value": "1"}
+    ]

@@ -228,7 +228,9 @@ def _az_failure_and_automatic_restore(scene: Scene) -> None:
     BRIDGE.async_results.clear()
     alarm_state_change(alarm, "ALARM", reason, datetime.now(UTC))
     BRIDGE.wait_async()
-    routed = next((p for n, p, _e in BRIDGE.async_results if n.endswith("AlarmRouterFunction")), {})
+    routed: dict[str, Any] = next(
+        (p for n, p, _e in BRIDGE.async_results if n.endswith("AlarmRouterFunction")), {}
+    )
     story.line("   EventBridge rule (from template.yaml) -> alarm router -> guardrails -> restore")
     ok = story.check(
         "the alarm router started a restore", routed.get("action") == "started", str(routed)
@@ -263,7 +265,9 @@ def _az_failure_and_automatic_restore(scene: Scene) -> None:
     BRIDGE.async_results.clear()
     alarm_state_change(alarm, "ALARM", reason, datetime.now(UTC) + timedelta(minutes=5))
     BRIDGE.wait_async()
-    again = next((p for n, p, _e in BRIDGE.async_results if n.endswith("AlarmRouterFunction")), {})
+    again: dict[str, Any] = next(
+        (p for n, p, _e in BRIDGE.async_results if n.endswith("AlarmRouterFunction")), {}
+    )
     story.line(f"   {again.get('action')}: {again.get('reason', '')}")
     story.check("refused by the cooldown (no restore storm)", again.get("guard") == "cooldown")
 

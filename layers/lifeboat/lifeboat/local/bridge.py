@@ -11,7 +11,9 @@ volume as EC2 does, lists them in the image's block-device mappings, and answers
 ``DescribeLockedSnapshots`` answers, truthfully for the emulator, that no snapshot is locked (the
 locked path is tested with botocore's Stubber). moto's EventBridge matches rules but cannot
 deliver to Lambda targets: a matching rule's Lambda targets are invoked here, asynchronously as
-EventBridge does, with the event moto matched.
+EventBridge does, with the event moto matched. moto looks a resource's tags up by scanning every
+tag it holds (tens of seconds per filtered Describe over thousands of snapshots): the lookup is
+answered from moto's own per-resource tag dict instead.
 
 ``tests/integration/test_bridge.py`` fails loudly if anything patched here changes in moto.
 """
@@ -33,6 +35,8 @@ from typing import Any
 
 import moto.awslambda.models as lambda_models
 import moto.ec2.models.amis as ami_models
+import moto.ec2.models.core as ec2_core
+import moto.ec2.models.tags as ec2_tags
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
@@ -49,6 +53,7 @@ PATCHED = {
     "ami mappings": (ami_models.Ami, "block_device_mappings"),
     "ami filters": (ami_models.Ami, "get_filter_value"),
     "event targets": (events_models.Rule, "send_to_targets"),
+    "ec2 tags": (ec2_core.TaggedEC2Resource, "get_tags"),
 }
 
 
@@ -248,6 +253,19 @@ class Bridge:
         ec2_responses.EC2Response.describe_locked_snapshots = describe_locked_snapshots
         ami_models.AmiBackend.create_image = create_image
         self._patch_event_targets()
+        self._originals["tags"] = ec2_core.TaggedEC2Resource.get_tags
+
+        def get_tags(resource: Any) -> list[dict[str, str]]:
+            resource_id = getattr(resource, "id", None)
+            if not resource_id:
+                return []
+            kind = ec2_tags.EC2_PREFIX_TO_RESOURCE.get(ec2_tags.get_prefix(resource_id), "")
+            return [
+                {"resource_id": resource_id, "key": k, "value": v, "resource_type": kind}
+                for k, v in resource.ec2_backend.tags.get(resource_id, {}).items()
+            ]
+
+        ec2_core.TaggedEC2Resource.get_tags = get_tags
 
     def _patch_event_targets(self) -> None:
         bridge = self
@@ -282,6 +300,7 @@ class Bridge:
         ami_models.Ami.block_device_mappings = self._originals["mappings"]
         ami_models.Ami.get_filter_value = self._originals["filter"]
         events_models.Rule.send_to_targets = self._originals["send"]
+        ec2_core.TaggedEC2Resource.get_tags = self._originals["tags"]
         if hasattr(ec2_responses.EC2Response, "describe_locked_snapshots"):
             del ec2_responses.EC2Response.describe_locked_snapshots
         self._originals = {}
