@@ -36,6 +36,7 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ami filters": ["self", "filter_name", "method_name"],
         "event targets": ["self", "original_event", "transform_input"],
         "ec2 tags": ["self"],
+        "measure": ["self"],
     }[name]
     keys = {
         "lambda invoke": "invoke",
@@ -44,6 +45,8 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ami filters": "filter",
         "event targets": "send",
         "ec2 tags": "tags",
+        "measure": "call_action",
+        "ec2 responses": "call_action",
     }
     original = bridge.BRIDGE._originals.get(keys.get(name, ""), member)
     assert list(inspect.signature(original).parameters) == expected
@@ -79,3 +82,30 @@ def test_indexed_tag_lookup_matches_moto(stack: object) -> None:
     assert [s["SnapshotId"] for s in found] == [snap] and found[0]["Tags"] == [
         {"Key": "a", "Value": "1"}
     ]
+
+
+def test_measuring_mode_throttles_like_ec2(stack: object) -> None:
+    from botocore.exceptions import ClientError
+
+    from lifeboat.aws.clients import client
+
+    ec2 = client("ec2")
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    bridge.BRIDGE.meter.start(latency=0.0)
+    try:
+        bridge.BRIDGE.meter.buckets["CreateSnapshot"].tokens = 1
+        bridge.BRIDGE.meter.buckets["CreateSnapshot"].rate = 0.001
+        ec2.create_snapshot(VolumeId=volume)
+        try:
+            ec2.create_snapshot(VolumeId=volume)
+            raise AssertionError("expected RequestLimitExceeded")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "RequestLimitExceeded"
+        assert bridge.BRIDGE.meter.throttled["CreateSnapshot"] == 5  # boto3 tried 5 times
+        assert (
+            bridge.BRIDGE.meter.calls["CreateVolume"]
+            if "CreateVolume" in bridge.BRIDGE.meter.calls
+            else True
+        )
+    finally:
+        bridge.BRIDGE.meter.stop()

@@ -104,8 +104,14 @@ def begin_run(
     result: dict[str, Any] = {**base, "duplicate": False, "resource_count": len(resources)}
     if inp.dry_run:
         listed = [f"{r.type}:{r.id}" for r in resources[:DRY_RUN_LISTED]]
-        return {**result, "batches": [], "would_back_up": listed, "kinds": list(rule.kinds)}
-    return {**result, "batches": batches}
+        return {
+            **result,
+            "batches": [],
+            "batch_count": 0,
+            "would_back_up": listed,
+            "kinds": list(rule.kinds),
+        }
+    return {**result, "batches": batches, "batch_count": len(batches)}
 
 
 def discover(plan: str, rule: Rule, ports: Ports) -> list[ResourceRef]:
@@ -236,12 +242,7 @@ def _create_for_instances(
                         }
                     )
             except ClientError as exc:
-                _fail(
-                    ports,
-                    point.model_copy(update={"status": PointStatus.FAILED}),
-                    f"{error_code(exc)}: {exc}",
-                    counts,
-                )
+                _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
                 continue
             ports.catalog.put_point(point)
             counts["created"] += 1
@@ -311,12 +312,7 @@ def _create_for_database(
                 }
             )
     except ClientError as exc:
-        _fail(
-            ports,
-            point.model_copy(update={"status": PointStatus.FAILED}),
-            f"{error_code(exc)}: {exc}",
-            counts,
-        )
+        _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
         return
     ports.catalog.put_point(point)
     counts["created"] += 1
@@ -329,15 +325,20 @@ def _fail(ports: Ports, point: RecoveryPoint, error: str, counts: dict[str, int]
 
 # --- check -----------------------------------------------------------------------------------
 def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
+    """One check for the whole run: the run's AMIs and snapshot sets by its tag (paginated,
+    filtered Describe calls: pages, not items), DB snapshots one by one."""
     points = ports.catalog.points_for_run(event.run_id)
     pending = [p for p in points if p.status is PointStatus.PENDING]
-    images = (
-        ports.ec2.images([p.image_id for p in pending if p.image_id])
-        if any(p.image_id for p in pending)
-        else {}
-    )
-    snap_ids = [s.snapshot_id for p in pending if p.kind is Kind.EBS for s in p.snapshots]
-    snaps = ports.ec2.snapshots(snap_ids) if snap_ids else {}
+    images: dict[str, Any] = {}
+    snaps: dict[str, Any] = {}
+    if any(p.kind is Kind.AMI for p in pending):
+        images = {i["ImageId"]: i for i in ports.ec2.run_images(event.run_id).values()}
+    if any(p.kind is Kind.EBS for p in pending):
+        snaps = {
+            s["SnapshotId"]: s
+            for group in ports.ec2.run_snapshots(event.run_id, Kind.EBS.value).values()
+            for s in group
+        }
     still = 0
     for point in pending:
         state, error, update = _state_of(point, images, snaps, ports.rds)

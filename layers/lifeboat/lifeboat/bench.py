@@ -1,5 +1,11 @@
 """Benchmarks (``make bench``), reported as JSON, never as timed unit tests.
 
+``fleet``: the real backup state machine in the AWS-shaped emulator (50 ms per API call, EC2's
+token buckets enforced) for N protected instances (2 EBS volumes each) and 5 databases, a rule
+with ``ami``, ``ebs`` and ``rds``: API calls by action, state transitions, Lambda invocations,
+wall time, peak memory, throttled calls, the create phase against the floor AWS's refill rates
+impose, and the estimated AWS cost of one run.
+
 ``retention``: CPU time of the retention function over N catalogued recovery points (default
 100,000), for two catalog shapes: an hourly rule (1,000 resources x 100 points, the last 100
 hours, as scheduled with a few minutes of jitter) and a daily rule (1,000 resources x 100
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.models import PointStatus
+from lifeboat.output import table
 from lifeboat.plans import Kind, Retention
 from lifeboat.retention import decide
 
@@ -87,14 +94,193 @@ def _measure(
     }
 
 
+PER_TRANSITION = 0.000025
+PER_REQUEST = 0.0000002
+PER_GB_SECOND = 0.0000133334
+PRICES: dict[str, Any] = {
+    "step_functions_standard_per_transition_usd": PER_TRANSITION,
+    "lambda_per_request_usd": PER_REQUEST,
+    "lambda_arm64_per_gb_second_usd": PER_GB_SECOND,
+    "source": (
+        "AWS public prices (us-east-1): Step Functions Standard $0.025 per 1,000 state "
+        "transitions; Lambda arm64 $0.20 per 1M requests and $0.0000133334 per GB-second"
+    ),
+}
+BENCH_PLANS = """
+plans:
+  bench:
+    description: benchmark fleet
+    min_keep: 3
+    rules:
+      all:
+        schedule: cron(0 3 * * ? *)
+        timezone: UTC
+        kinds: [ami, ebs, rds]
+        retention: {daily: 7}
+"""
+OBSERVER_CALLS = {"DescribeExecution", "GetExecutionHistory"}
+CREATE_ACTIONS = ("CreateImage", "CreateSnapshots", "CreateDBSnapshot")
+
+
+def _seed_fleet(instances: int, databases: int) -> None:
+    from lifeboat.aws.clients import client
+
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.30.{i}.0/24", AvailabilityZone=az)["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate(("us-east-1a", "us-east-1b"))
+    ]
+    image = ec2.register_image(Name="bench-base", RootDeviceName="/dev/sda1")["ImageId"]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "lifeboat:plan", "Value": "bench"}]}]
+    mappings = [
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3"}},
+    ]
+    launched = 0
+    while launched < instances:
+        count = min(100, instances - launched)
+        ec2.run_instances(
+            ImageId=image,
+            InstanceType="t3.medium",
+            MinCount=count,
+            MaxCount=count,
+            SubnetId=subnets[(launched // 100) % 2],
+            BlockDeviceMappings=mappings,
+            TagSpecifications=tags,
+        )
+        launched += count
+    rds = client("rds")
+    for index in range(databases):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"bench-db-{index}",
+            DBInstanceClass="db.t3.medium",
+            Engine="mysql",
+            AllocatedStorage=20,
+            MasterUsername="bench",
+            MasterUserPassword="not-a-real-password",
+            Tags=[{"Key": "lifeboat:plan", "Value": "bench"}],
+        )
+
+
+def bench_fleet(instances: int, databases: int = 5, latency: float = 0.05) -> dict[str, Any]:
+    import resource
+    import tempfile
+
+    from lifeboat import executions
+    from lifeboat.local.bridge import BRIDGE
+    from lifeboat.local.server import Emulator
+    from lifeboat.pacing import AWS_BUCKETS
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        handle.write(BENCH_PLANS)
+    os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
+    try:
+        with Emulator() as emulator:
+            stack = emulator.deploy()
+            _seed_fleet(instances, databases)
+            BRIDGE.invocations.clear()
+            BRIDGE.seconds.clear()
+            BRIDGE.meter.start(latency=latency, enforce=True)
+            started = time.perf_counter()
+            arn = executions.start(
+                stack.outputs["BackupStateMachineArn"],
+                {"plan": "bench", "rule": "all"},
+                f"bench-{instances}",
+            )
+            result = executions.wait(arn, timeout=3600, poll=1.0)
+            wall = time.perf_counter() - started
+            BRIDGE.meter.stop()
+            events = list(executions.HistoryReader(arn).new_events())
+            meter = BRIDGE.meter
+            invocations = dict(BRIDGE.invocations)
+            seconds = dict(BRIDGE.seconds)
+    finally:
+        os.environ.pop("LIFEBOAT_PLANS_FILE", None)
+    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    distributed = any(e["type"] == "MapRunStarted" for e in events)
+    creates = invocations.get("lifeboat-BackupCreateFunction", 0)
+    # A Distributed Map's child executions are billed too: each enters CreateBatch once.
+    transitions = entered + (creates if distributed else 0)
+    lambda_requests = sum(invocations.values())
+    gb_seconds = sum(seconds.values()) * 0.5  # MemorySize 512 MB
+    cost = transitions * PER_TRANSITION + lambda_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
+    present = [a for a in CREATE_ACTIONS if a in meter.first]
+    create_phase = (
+        max(meter.last[a] for a in present) - min(meter.first[a] for a in present)
+        if present
+        else 0.0
+    )
+    floors = {
+        a: max(0.0, (meter.calls.get(a, 0) - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1])
+        for a in ("CreateImage", "CreateSnapshots")
+        if a in meter.calls
+    }
+    floor = max(floors.values(), default=0.0)
+    rates = {a: round(meter.calls[a] / max(create_phase, 1e-9), 2) for a in present}
+    return {
+        "instances": instances,
+        "databases": databases,
+        "status": result["status"],
+        # The benchmark follows the execution with DescribeExecution/GetExecutionHistory;
+        # those are the observer's calls, not the run's.
+        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in OBSERVER_CALLS},
+        "throttled_calls": sum(meter.throttled.values()),
+        "state_transitions": transitions,
+        "distributed_map": distributed,
+        "lambda_invocations": lambda_requests,
+        "lambda_invocations_by_function": {
+            k.removeprefix("lifeboat-"): v for k, v in sorted(invocations.items())
+        },
+        "wall_seconds": round(wall, 1),
+        "create_phase_seconds": round(create_phase, 1),
+        "rate_floor_seconds": round(floor, 1),
+        "create_phase_vs_floor": round(create_phase / floor, 2) if floor else None,
+        "create_calls_per_second": rates,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "lambda_gb_seconds": round(gb_seconds, 2),
+        "estimated_cost_usd": round(cost, 5),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lifeboat.bench")
     parser.add_argument("--retention-points", type=int, default=100_000)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per emulated API call")
     args = parser.parse_args(argv)
-    results = {"retention": bench_retention(args.retention_points)}
+    sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "50,200,1000").split(",") if x.strip()]
+    fleet = []
+    for size in sizes:
+        print(f"fleet of {size} instances ...", flush=True)
+        fleet.append(bench_fleet(size, latency=args.latency))
+    results: dict[str, Any] = {
+        "prices": PRICES,
+        "sizes": fleet,
+        "retention": bench_retention(args.retention_points),
+    }
     out = Path(os.environ.get("BENCH_OUT", "bench-results.json"))
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    ok = True
+    columns = ["instances", "status", "API calls", "throttled", "transitions", "lambdas"]
+    columns += ["wall s", "create s", "floor s", "cost $"]
+    rows = [
+        (
+            r["instances"],
+            r["status"],
+            sum(r["api_calls"].values()),
+            r["throttled_calls"],
+            r["state_transitions"],
+            r["lambda_invocations"],
+            r["wall_seconds"],
+            r["create_phase_seconds"],
+            r["rate_floor_seconds"],
+            r["estimated_cost_usd"],
+        )
+        for r in fleet
+    ]
+    print(table(columns, rows))
+    ok = all(row["status"] == "SUCCEEDED" for row in fleet)
     for name, r in results["retention"].items():
         ok = ok and r["within_target"]
         print(

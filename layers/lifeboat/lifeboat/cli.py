@@ -55,6 +55,15 @@ def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
     return EXIT_OK if result["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
+def _started(args: argparse.Namespace, execution: str, payload: dict[str, Any]) -> int:
+    if args.json:
+        emit_json({"execution_arn": execution, "input": payload})
+    else:
+        say(f"started {execution}")
+        say(f"follow it with: lifeboat executions show {execution} --wait")
+    return EXIT_OK
+
+
 # --- stack -----------------------------------------------------------------------------------
 def cmd_stack_outputs(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
@@ -74,12 +83,7 @@ def cmd_backup_start(args: argparse.Namespace) -> int:
     name = f"backup-{args.plan}-{args.rule}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     execution = executions.start(arn, payload, name)
     if not args.wait:
-        if args.json:
-            emit_json({"execution_arn": execution, "input": payload})
-        else:
-            say(f"started {execution}")
-            say(f"follow it with: lifeboat executions show {execution} --wait")
-        return EXIT_OK
+        return _started(args, execution, payload)
     if not args.json:
         say(f"backup {args.plan}/{args.rule}{' (dry run)' if args.dry_run else ''}: {execution}")
     result = _follow(args, execution, args.timeout)
@@ -282,12 +286,7 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     name = f"restore-{resource}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     execution = executions.start(arn, payload, name)
     if not (args.wait or args.dry_run):
-        if args.json:
-            emit_json({"execution_arn": execution, "input": payload})
-        else:
-            say(f"started {execution}")
-            say(f"follow it with: lifeboat executions show {execution} --wait")
-        return EXIT_OK
+        return _started(args, execution, payload)
     if not args.json:
         say(f"restore of {resource}{' (dry run)' if args.dry_run else ''}: {execution}")
     result = _follow(args, execution, args.timeout)

@@ -7,6 +7,7 @@ read the same declaration.
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from functools import cache
@@ -152,8 +153,15 @@ def load_plans_file(path: Path) -> PlanSet:
     return parse_plans(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-@cache
 def default_plans() -> PlanSet:
-    """The plans shipped with this deployment (``lifeboat/plans.yaml``)."""
+    """The plans shipped with this deployment (``lifeboat/plans.yaml``), or those of the file
+    named by ``LIFEBOAT_PLANS_FILE`` (the benchmark's; never set in a deployed stack)."""
+    return _plans(os.environ.get("LIFEBOAT_PLANS_FILE"))
+
+
+@cache
+def _plans(path: str | None) -> PlanSet:
+    if path:
+        return load_plans_file(Path(path))
     text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
     return parse_plans(yaml.safe_load(text))

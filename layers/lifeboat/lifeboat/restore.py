@@ -211,20 +211,7 @@ def plan_instance(
             f"{source_id} is not protected by any plan (no {T.PLAN} tag, no recovery points)",
         )
     images = [p for p in points if p.kind is Kind.AMI and p.image_id]
-    if request.recovery_point != "latest":
-        chosen = [p for p in images if request.recovery_point in (p.recovery_point_id, p.image_id)]
-        if not chosen:
-            raise InvalidInputError(
-                "recovery_point",
-                f"{request.recovery_point} is not a completed AMI recovery point of {source_id}",
-            )
-        image_point = chosen[0]
-    elif images:
-        image_point = max(images, key=lambda p: p.created_at)
-    else:
-        raise InvalidInputError(
-            "instance_id", f"{source_id} has no completed AMI recovery point to launch from"
-        )
+    image_point = _choose(images, request, "instance_id", f"AMI recovery point of {source_id}")
     config = image_point.instance
     if config is None:
         raise InvalidInputError(
@@ -263,6 +250,24 @@ def plan_instance(
         elastic_ip=config.elastic_ip,
         target_groups=config.target_groups,
     )
+
+
+def _choose(
+    points: list[RecoveryPoint], request: RestoreInput, field: str, what: str
+) -> RecoveryPoint:
+    """The recovery point asked for (by id or artifact id), else the latest completed one."""
+    if request.recovery_point != "latest":
+        chosen = [
+            p for p in points if request.recovery_point in (p.recovery_point_id, *p.artifact_ids())
+        ]
+        if not chosen:
+            raise InvalidInputError(
+                "recovery_point", f"{request.recovery_point} is not a completed {what}"
+            )
+        return chosen[0]
+    if not points:
+        raise InvalidInputError(field, f"there is no completed {what}")
+    return max(points, key=lambda p: p.created_at)
 
 
 def _volumes(
@@ -384,20 +389,8 @@ def plan_database(
             raise InvalidInputError(
                 "restore_time", f"latest restorable time of {source_id} is {iso(latest_dt)}"
             )
-    elif request.recovery_point != "latest":
-        chosen = [
-            p for p in points if request.recovery_point in (p.recovery_point_id, p.db_snapshot_id)
-        ]
-        if not chosen:
-            raise InvalidInputError(
-                "recovery_point",
-                f"{request.recovery_point} is not a completed snapshot of {source_id}",
-            )
-        point = chosen[0]
-    elif points:
-        point = max(points, key=lambda p: p.created_at)
     else:
-        raise InvalidInputError("db_instance_id", f"{source_id} has no completed snapshot")
+        point = _choose(points, request, "db_instance_id", f"snapshot of {source_id}")
     target_az = request.target_az
     if target_az is None and not config.multi_az:
         others = [z for z in ec2.availability_zones() if z != config.availability_zone]

@@ -17,10 +17,15 @@ from lifeboat.settings import get_settings
 
 
 @cache
-def ports() -> Ports:
+def ports(concurrent_tasks: int = 1) -> Ports:
+    """Adapters for one task. ``concurrent_tasks`` tasks running at once (the create Map's
+    MaxConcurrency) share AWS's rate: each paces at ``PACE_SHARE / concurrent_tasks``."""
     settings = get_settings()
     scale = settings.pace_time_scale
-    pacer = Pacer(share=settings.pace_share, sleep=lambda seconds: time.sleep(seconds * scale))
+    pacer = Pacer(
+        share=settings.pace_share / concurrent_tasks,
+        sleep=lambda seconds: time.sleep(seconds * scale),
+    )
     retrier = Retrier(
         attempts=settings.max_local_retries,
         base_seconds=settings.retry_base_seconds,
@@ -38,6 +43,11 @@ def reset() -> None:
     """Forget cached settings and adapters (local mode redeploys; tests)."""
     ports.cache_clear()
     get_settings.cache_clear()
+
+
+def create_ports() -> Ports:
+    """Adapters for a create task (one of the Map's concurrent iterations)."""
+    return ports(get_settings().create_concurrency)
 
 
 def guardrails() -> Guardrails:

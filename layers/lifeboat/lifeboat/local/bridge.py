@@ -15,6 +15,10 @@ EventBridge does, with the event moto matched. moto looks a resource's tags up b
 tag it holds (tens of seconds per filtered Describe over thousands of snapshots): the lookup is
 answered from moto's own per-resource tag dict instead.
 
+Measuring mode (off by default, on in the benchmark) makes the emulator AWS-shaped: a fixed
+latency per API call and EC2's published token buckets enforced per API, answering
+``RequestLimitExceeded`` exactly as EC2 does when a bucket is empty; it counts every call.
+
 ``tests/integration/test_bridge.py`` fails loudly if anything patched here changes in moto.
 """
 
@@ -34,6 +38,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import moto.awslambda.models as lambda_models
+import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
 import moto.ec2.models.core as ec2_core
 import moto.ec2.models.tags as ec2_tags
@@ -54,6 +59,7 @@ PATCHED = {
     "ami filters": (ami_models.Ami, "get_filter_value"),
     "event targets": (events_models.Rule, "send_to_targets"),
     "ec2 tags": (ec2_core.TaggedEC2Resource, "get_tags"),
+    "measure": (core_responses.BaseResponse, "call_action"),
 }
 
 
@@ -100,13 +106,61 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+EC2_THROTTLE_BODY = (
+    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit "
+    "exceeded.</Message></Error></Errors><RequestID>lifeboat-measure</RequestID></Response>"
+)
+
+
+@dataclass
+class Meter:
+    """What the emulator answered, per API action, while measuring."""
+
+    latency: float = 0.05
+    enforce: bool = True
+    active: bool = False
+    calls: dict[str, int] = field(default_factory=dict)
+    throttled: dict[str, int] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    buckets: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, latency: float = 0.05, enforce: bool = True) -> None:
+        from lifeboat.pacing import AWS_BUCKETS, TokenBucket
+
+        with self._lock:
+            self.latency, self.enforce, self.active = latency, enforce, True
+            self.calls, self.throttled, self.first, self.last = {}, {}, {}, {}
+            self.buckets = {name: TokenBucket(b, r) for name, (b, r) in AWS_BUCKETS.items()}
+
+    def stop(self) -> None:
+        self.active = False
+
+    def admit(self, action: str, is_ec2: bool) -> bool:
+        """Count the call; False when EC2 would throttle it."""
+        now = time.monotonic()
+        with self._lock:
+            self.calls[action] = self.calls.get(action, 0) + 1
+            self.first.setdefault(action, now)
+            self.last[action] = now
+            bucket = self.buckets.get(action) if is_ec2 and self.enforce else None
+            if bucket is not None and bucket.delay() > 0:
+                bucket.tokens += 1  # a refused call takes no token
+                self.throttled[action] = self.throttled.get(action, 0) + 1
+                return False
+        return True
+
+
 @dataclass
 class Bridge:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     time_scale: float = 0.001
     invocations: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
     _async: list[threading.Thread] = field(default_factory=list)
     async_results: list[tuple[str, Any, bool]] = field(default_factory=list)
+    meter: Meter = field(default_factory=Meter)
     _originals: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -118,6 +172,7 @@ class Bridge:
         fn = self.functions[name]
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
+        started = time.monotonic()
         try:
             result = fn.entry_point()(event, LocalContext(fn))
             return json.dumps(result, default=str).encode(), False
@@ -128,6 +183,9 @@ class Bridge:
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
             }
             return json.dumps(payload).encode(), True
+        finally:
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
 
     def invoke_async(self, name: str, event: Any) -> None:
         """An asynchronous invocation (EventBridge targets): runs in its own thread."""
@@ -266,6 +324,25 @@ class Bridge:
             ]
 
         ec2_core.TaggedEC2Resource.get_tags = get_tags
+        self._patch_meter()
+
+    def _patch_meter(self) -> None:
+        meter = self.meter
+        original_call = core_responses.BaseResponse.call_action
+        self._originals["call_action"] = original_call
+
+        def call_action(response: Any) -> Any:
+            if not meter.active:
+                return original_call(response)
+            action = response._get_action() or "unknown"
+            is_ec2 = isinstance(response, ec2_responses.EC2Response)
+            if meter.latency:
+                time.sleep(meter.latency)
+            if not meter.admit(action, is_ec2):
+                return 503, {"Content-Type": "text/xml"}, EC2_THROTTLE_BODY
+            return original_call(response)
+
+        core_responses.BaseResponse.call_action = call_action
 
     def _patch_event_targets(self) -> None:
         bridge = self
@@ -301,6 +378,7 @@ class Bridge:
         ami_models.Ami.get_filter_value = self._originals["filter"]
         events_models.Rule.send_to_targets = self._originals["send"]
         ec2_core.TaggedEC2Resource.get_tags = self._originals["tags"]
+        core_responses.BaseResponse.call_action = self._originals["call_action"]
         if hasattr(ec2_responses.EC2Response, "describe_locked_snapshots"):
             del ec2_responses.EC2Response.describe_locked_snapshots
         self._originals = {}

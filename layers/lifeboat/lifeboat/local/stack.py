@@ -284,7 +284,7 @@ class Deployer:
         if leftover:
             raise ValueError(f"{logical_id}: unresolved substitutions {sorted(set(leftover))}")
         json.loads(definition)
-        name = self.name_of(logical_id)
+        name = str(props.get("Name") or self.name_of(logical_id))
         arn = self.client("stepfunctions").create_state_machine(
             name=name,
             definition=definition,
