@@ -182,11 +182,14 @@ def _create_for_instances(
     groups = ec2.target_groups(set(described)) if described else {}
     images = ec2.run_images(event.run_id) if Kind.AMI in kinds else {}
     snapsets = ec2.run_snapshots(event.run_id, Kind.EBS.value) if Kind.EBS in kinds else {}
+    recorded = ports.catalog.get_points(
+        [(iid, event.run_id, kind.value) for iid in instance_ids for kind in kinds]
+    )
 
     for iid in instance_ids:
         instance = described.get(iid)
         for kind in kinds:
-            existing = ports.catalog.get_point(iid, event.run_id, kind.value)
+            existing = recorded.get((iid, kind.value))
             if existing is not None and (
                 existing.artifact_ids() or existing.status is PointStatus.FAILED
             ):

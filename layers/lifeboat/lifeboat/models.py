@@ -66,6 +66,7 @@ class CreateBatchEvent(Strict):
     plan: Name
     rule: Name
     resources: list[ResourceRef] = Field(max_length=500)
+    batch_index: int = Field(0, ge=0, description="$$.Map.Item.Index: pacing of the first wave")
 
 
 class CheckEvent(Strict):

@@ -47,9 +47,11 @@ class TokenBucket:
 
 @dataclass
 class Pacer:
-    """One bucket per API at ``share`` of AWS's rate (and burst)."""
+    """One bucket per API at ``share`` of AWS's rate, and ``burst_share`` of its burst
+    (defaults to ``share``; at least one token)."""
 
     share: float = 0.8
+    burst_share: float | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -61,7 +63,8 @@ class Pacer:
             bucket = self.buckets.get(api)
             if bucket is None:
                 burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-                bucket = TokenBucket(burst * self.share, rate * self.share, self.clock)
+                burst_share = self.share if self.burst_share is None else self.burst_share
+                bucket = TokenBucket(max(1.0, burst * burst_share), rate * self.share, self.clock)
                 self.buckets[api] = bucket
             wait = bucket.delay()
             self.waited += wait

@@ -17,13 +17,21 @@ from lifeboat.settings import get_settings
 
 
 @cache
-def ports(concurrent_tasks: int = 1) -> Ports:
-    """Adapters for one task. ``concurrent_tasks`` tasks running at once (the create Map's
-    MaxConcurrency) share AWS's rate: each paces at ``PACE_SHARE / concurrent_tasks``."""
+def ports() -> Ports:
+    """Adapters of this process (cached across warm invocations)."""
+    return build_ports(1)
+
+
+def build_ports(concurrent_tasks: int, use_burst: bool = True) -> Ports:
+    """Adapters with a fresh pacer. ``concurrent_tasks`` tasks running at once (the create
+    Map's MaxConcurrency) share AWS's rate: each paces at ``PACE_SHARE / concurrent_tasks``;
+    only the first wave of tasks shares the burst (``use_burst``), later ones start empty."""
     settings = get_settings()
     scale = settings.pace_time_scale
+    share = settings.pace_share / concurrent_tasks
     pacer = Pacer(
-        share=settings.pace_share / concurrent_tasks,
+        share=share,
+        burst_share=share if use_burst else 0.0,
         sleep=lambda seconds: time.sleep(seconds * scale),
     )
     retrier = Retrier(
@@ -45,9 +53,12 @@ def reset() -> None:
     get_settings.cache_clear()
 
 
-def create_ports() -> Ports:
-    """Adapters for a create task (one of the Map's concurrent iterations)."""
-    return ports(get_settings().create_concurrency)
+def create_ports(batch_index: int) -> Ports:
+    """Adapters for one create task (one of the Map's concurrent iterations), with its own
+    pacer (clients are shared and cached): the first wave of batches spends AWS's burst, the
+    later ones only its refill, so the run as a whole never outruns EC2's bucket."""
+    concurrency = get_settings().create_concurrency
+    return build_ports(concurrency, use_burst=batch_index < concurrency)
 
 
 def guardrails() -> Guardrails:

@@ -172,6 +172,29 @@ class Catalog:
         ).get("Item")
         return _to_point(found) if found else None
 
+    def get_points(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str], RecoveryPoint]:
+        """Points by (source id, run id, kind), 100 keys per BatchGetItem (one call per batch
+        of resources instead of one per resource and kind)."""
+        found: dict[tuple[str, str], RecoveryPoint] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        _item({"pk": f"RES#{source}", "sk": f"RP#{run}#{kind}"})
+                        for source, run, kind in unique[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    point = _to_point(item)
+                    found[(point.source_id, point.kind.value)] = point
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def _query(self, **kwargs: Any) -> Iterator[RecoveryPoint]:
         paginator = self.ddb.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, **kwargs):

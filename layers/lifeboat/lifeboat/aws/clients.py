@@ -9,6 +9,7 @@ Functions Task's own Retry takes over.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -42,7 +43,8 @@ _CONFIG = Config(
 )
 ClientHook = Callable[[Any], None]
 _hooks: list[ClientHook] = []
-_local = threading.local()
+_cache: dict[tuple[str, str, str], Any] = {}
+_cache_lock = threading.Lock()
 
 
 _created: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -63,19 +65,26 @@ def remove_client_hook(hook: ClientHook) -> None:
 
 
 def reset_clients() -> None:
-    _local.__dict__.clear()
+    with _cache_lock:
+        _cache.clear()
 
 
 def client(service: str) -> Any:
-    """A cached (per thread) client for ``service`` honouring AWS_ENDPOINT_URL and AWS_REGION."""
-    cache: dict[str, Any] = _local.__dict__.setdefault("clients", {})
-    if service not in cache:
-        created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
-        _created.add(created)
-        for hook in _hooks:
-            hook(created)
-        cache[service] = created
-    return cache[service]
+    """A client for ``service`` honouring AWS_ENDPOINT_URL and AWS_REGION, created once per
+    process (boto3 clients are thread-safe; creating one loads its service model, which is the
+    costly part) and shared by every invocation of a warm Lambda."""
+    key = (service, os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_REGION", ""))
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    with _cache_lock:
+        if key not in _cache:
+            created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+            _created.add(created)
+            for hook in _hooks:
+                hook(created)
+            _cache[key] = created
+        return _cache[key]
 
 
 def long_call_client(service: str, read_timeout: int = 910) -> Any:
