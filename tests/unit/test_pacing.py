@@ -41,3 +41,15 @@ def test_buckets_are_per_api() -> None:
     before = clock.now
     pacer.acquire("CreateSnapshots")
     assert clock.now == before
+
+
+def test_a_later_wave_starts_empty_and_banks_only_its_refill() -> None:
+    clock = FakeClock()
+    pacer = Pacer(share=0.2, start_empty=True, sleep=clock.sleep, clock=clock)
+    pacer.acquire("CreateImage")
+    assert clock.now == pytest.approx(1.0)  # no burst: one token per second at 20 %
+    clock.now += 5  # busy elsewhere for 5 s: 5 tokens banked (capacity 10)
+    before = clock.now
+    for _ in range(5):
+        pacer.acquire("CreateImage")
+    assert clock.now == before

@@ -185,70 +185,75 @@ def _create_for_instances(
     recorded = ports.catalog.get_points(
         [(iid, event.run_id, kind.value) for iid in instance_ids for kind in kinds]
     )
-
-    for iid in instance_ids:
-        instance = described.get(iid)
-        for kind in kinds:
-            existing = recorded.get((iid, kind.value))
-            if existing is not None and (
-                existing.artifact_ids() or existing.status is PointStatus.FAILED
-            ):
-                counts["reused"] += 1
-                continue
-            if instance is None or instance["State"]["Name"] in GONE_STATES:
-                state = "does not exist" if instance is None else instance["State"]["Name"]
-                _fail(
-                    ports,
-                    _new_point(event, iid, "instance", kind, now, status=PointStatus.FAILED),
-                    f"InstanceGone: instance {iid} {state}",
-                    counts,
+    made: list[RecoveryPoint] = []
+    try:
+        for iid in instance_ids:
+            instance = described.get(iid)
+            for kind in kinds:
+                existing = recorded.get((iid, kind.value))
+                if existing is not None and (
+                    existing.artifact_ids() or existing.status is PointStatus.FAILED
+                ):
+                    counts["reused"] += 1
+                    continue
+                if instance is None or instance["State"]["Name"] in GONE_STATES:
+                    state = "does not exist" if instance is None else instance["State"]["Name"]
+                    _fail(
+                        ports,
+                        _new_point(event, iid, "instance", kind, now, status=PointStatus.FAILED),
+                        f"InstanceGone: instance {iid} {state}",
+                        counts,
+                    )
+                    continue
+                config = ec2.instance_config(instance, volumes, subnets, addresses, groups)
+                source_tags = T.to_dict(instance.get("Tags"))
+                tags = T.backup_tags(
+                    source_id=iid,
+                    plan=event.plan,
+                    rule=event.rule,
+                    run_id=event.run_id,
+                    kind=kind.value,
+                    source_tags=source_tags,
                 )
-                continue
-            config = ec2.instance_config(instance, volumes, subnets, addresses, groups)
-            source_tags = T.to_dict(instance.get("Tags"))
-            tags = T.backup_tags(
-                source_id=iid,
-                plan=event.plan,
-                rule=event.rule,
-                run_id=event.run_id,
-                kind=kind.value,
-                source_tags=source_tags,
-            )
-            point = _new_point(
-                event, iid, "instance", kind, now, status=PointStatus.PENDING, instance=config
-            )
-            try:
-                if kind is Kind.AMI:
-                    image = images.get(iid)
-                    image_id = (
-                        image["ImageId"]
-                        if image
-                        else ec2.create_image(
-                            iid,
-                            name=f"lifeboat-{iid}-{event.run_id}",
-                            reboot=source_tags.get(T.REBOOT, "").lower() == "true",
-                            tags=tags,
+                point = _new_point(
+                    event, iid, "instance", kind, now, status=PointStatus.PENDING, instance=config
+                )
+                try:
+                    if kind is Kind.AMI:
+                        image = images.get(iid)
+                        image_id = (
+                            image["ImageId"]
+                            if image
+                            else ec2.create_image(
+                                iid,
+                                name=f"lifeboat-{iid}-{event.run_id}",
+                                reboot=source_tags.get(T.REBOOT, "").lower() == "true",
+                                tags=tags,
+                            )
                         )
-                    )
-                    point = point.model_copy(update={"image_id": image_id})
-                else:
-                    snaps = snapsets.get(iid) or ec2.create_snapshots(
-                        iid,
-                        rule.exclude_boot_volume,
-                        tags,
-                        f"Lifeboat crash-consistent set of {iid} ({event.run_id})",
-                    )
-                    point = point.model_copy(
-                        update={
-                            "snapshots": _volume_snapshots(snaps, config),
-                            "size_gb": sum(int(s.get("VolumeSize", 0)) for s in snaps),
-                        }
-                    )
-            except ClientError as exc:
-                _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
-                continue
-            ports.catalog.put_point(point)
-            counts["created"] += 1
+                        point = point.model_copy(update={"image_id": image_id})
+                    else:
+                        snaps = snapsets.get(iid) or ec2.create_snapshots(
+                            iid,
+                            rule.exclude_boot_volume,
+                            tags,
+                            f"Lifeboat crash-consistent set of {iid} ({event.run_id})",
+                        )
+                        point = point.model_copy(
+                            update={
+                                "snapshots": _volume_snapshots(snaps, config),
+                                "size_gb": sum(int(s.get("VolumeSize", 0)) for s in snaps),
+                            }
+                        )
+                except ClientError as exc:
+                    _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
+                    continue
+                made.append(point)
+                counts["created"] += 1
+    finally:
+        # One BatchWriteItem per 25 points, also when the task fails half-way (a retried
+        # task finds what it made by the run's tag), so no artifact escapes the catalog.
+        ports.catalog.put_points(made)
 
 
 def _volume_snapshots(snaps: list[dict[str, Any]], config: Any) -> list[VolumeSnapshot]:
@@ -343,12 +348,19 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             for s in group
         }
     still = 0
+    settled: list[RecoveryPoint] = []
     for point in pending:
         state, error, update = _state_of(point, images, snaps, ports.rds)
         if state is PointStatus.PENDING:
             still += 1
             continue
-        ports.catalog.mark(point.model_copy(update=update), state, when=now, error=error)
+        changes: dict[str, Any] = {**update, "status": state}
+        if state is PointStatus.COMPLETED:
+            changes["completed_at"] = now
+        else:
+            changes["error"] = error
+        settled.append(point.model_copy(update=changes))
+    ports.catalog.put_points(settled)
     done = len(points) - still
     metrics.add_metric(name="RecoveryPointsPending", unit=MetricUnit.Count, value=still)
     wait = min(MAX_POLL_SECONDS, FIRST_POLL_SECONDS * 2 ** min(event.attempt, 8))

@@ -33,7 +33,8 @@ class TokenBucket:
     updated: float = 0.0
 
     def __post_init__(self) -> None:
-        self.tokens = self.capacity
+        if self.tokens < 0:  # full unless told otherwise
+            self.tokens = self.capacity
         self.updated = self.clock()
 
     def delay(self) -> float:
@@ -48,10 +49,12 @@ class TokenBucket:
 @dataclass
 class Pacer:
     """One bucket per API at ``share`` of AWS's rate, and ``burst_share`` of its burst
-    (defaults to ``share``; at least one token)."""
+    (defaults to ``share``; at least one token), full at first unless ``start_empty``: then
+    it only holds what refills while the task is busy elsewhere (no new burst)."""
 
     share: float = 0.8
     burst_share: float | None = None
+    start_empty: bool = False
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -64,7 +67,9 @@ class Pacer:
             if bucket is None:
                 burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
                 burst_share = self.share if self.burst_share is None else self.burst_share
-                bucket = TokenBucket(max(1.0, burst * burst_share), rate * self.share, self.clock)
+                capacity = max(1.0, burst * burst_share)
+                tokens = 0.0 if self.start_empty else capacity
+                bucket = TokenBucket(capacity, rate * self.share, self.clock, tokens)
                 self.buckets[api] = bucket
             wait = bucket.delay()
             self.waited += wait

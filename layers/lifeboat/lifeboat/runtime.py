@@ -25,13 +25,14 @@ def ports() -> Ports:
 def build_ports(concurrent_tasks: int, use_burst: bool = True) -> Ports:
     """Adapters with a fresh pacer. ``concurrent_tasks`` tasks running at once (the create
     Map's MaxConcurrency) share AWS's rate: each paces at ``PACE_SHARE / concurrent_tasks``;
-    only the first wave of tasks shares the burst (``use_burst``), later ones start empty."""
+    only the first wave of tasks shares the burst (``use_burst``); later ones start empty and
+    bank only what refills while they are busy with Describe calls."""
     settings = get_settings()
     scale = settings.pace_time_scale
     share = settings.pace_share / concurrent_tasks
     pacer = Pacer(
         share=share,
-        burst_share=share if use_burst else 0.0,
+        start_empty=not use_burst,
         sleep=lambda seconds: time.sleep(seconds * scale),
     )
     retrier = Retrier(

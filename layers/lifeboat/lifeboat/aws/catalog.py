@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from lifeboat.aws.clients import client, error_code
+from lifeboat.errors import TransientAwsError
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.timeutil import iso
 
@@ -163,6 +164,28 @@ class Catalog:
     def put_point(self, point: RecoveryPoint) -> None:
         data = point.model_dump(mode="json", exclude_none=True)
         self.ddb.put_item(TableName=self.table, Item=_item({**data, **point_keys(point)}))
+
+    def put_points(self, points: list[RecoveryPoint]) -> None:
+        """Write many points, 25 per BatchWriteItem (unprocessed items are sent again)."""
+        for start in range(0, len(points), 25):
+            requests = [
+                {
+                    "PutRequest": {
+                        "Item": _item(
+                            {**p.model_dump(mode="json", exclude_none=True), **point_keys(p)}
+                        )
+                    }
+                }
+                for p in points[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self.table: requests}
+            for _attempt in range(8):
+                response = self.ddb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise TransientAwsError("DynamoDB left items unprocessed after 8 attempts")
 
     def get_point(self, source_id: str, run_id: str, kind: str) -> RecoveryPoint | None:
         found = self.ddb.get_item(

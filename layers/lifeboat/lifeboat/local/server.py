@@ -49,6 +49,8 @@ class Emulator:
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(self.environment())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto warns that ToleratedFailurePercentage has no effect in its engine; not news.
+        logging.getLogger("moto").setLevel(logging.ERROR)
         BRIDGE.time_scale = self.time_scale
         BRIDGE.install()
         from moto.server import ThreadedMotoServer
