@@ -203,7 +203,15 @@ def _retention_after_pruning(scene: Scene) -> None:
         hourly = sum(1 for p in live if p.source_id == iid and p.rule == "hourly")
         daily = sum(1 for p in live if p.source_id == iid and p.rule == "daily")
         story.line(f"   {name}: {hourly} hourly snapshot sets and {daily} daily AMIs kept")
-        story.check(f"{name}: the hourly rule keeps its 24 hourly slots", hourly == 24)
+        hours = {
+            p.created_at.strftime("%Y%m%d%H")
+            for p in live
+            if p.source_id == iid and p.rule == "hourly"
+        }
+        story.check(
+            f"{name}: one hourly set in each of the 24 hourly slots (+ min_keep)",
+            len(hours) == 24 and hourly <= 24 + 2,
+        )
         story.check(
             f"{name}: the daily rule keeps 7 days (+ older weeks, months)", 7 <= daily <= 11
         )
