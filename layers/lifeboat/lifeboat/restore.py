@@ -183,9 +183,10 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
 
 
 def guardrails_for(ports: Ports) -> Guardrails:
-    from lifeboat.runtime import guardrails
+    """The guardrails over this task's catalog, configured from the function's environment."""
+    from lifeboat.runtime import guard_config
 
-    return guardrails()
+    return Guardrails(ports.catalog, guard_config())
 
 
 def _points(ports: Ports, source_id: str) -> list[RecoveryPoint]:

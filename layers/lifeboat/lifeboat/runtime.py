@@ -62,12 +62,15 @@ def create_ports(batch_index: int) -> Ports:
     return build_ports(concurrency, use_burst=batch_index < concurrency)
 
 
-def guardrails() -> Guardrails:
+def guard_config() -> GuardConfig:
     settings = get_settings()
-    config = GuardConfig(
+    return GuardConfig(
         cooldown_minutes=settings.cooldown_minutes,
         max_concurrent=settings.max_concurrent_auto_restores,
         max_per_hour=settings.max_auto_restores_per_hour,
         breaker_threshold=settings.breaker_threshold,
     )
-    return Guardrails(ports().catalog, config)
+
+
+def guardrails() -> Guardrails:
+    return Guardrails(ports().catalog, guard_config())

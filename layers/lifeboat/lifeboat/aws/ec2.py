@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -382,7 +382,3 @@ class Ec2Gateway:
 
 def _has_source(resource: dict[str, Any]) -> bool:
     return T.SOURCE in T.to_dict(resource.get("Tags"))
-
-
-def ids_of(items: Iterable[dict[str, Any]], key: str) -> list[str]:
-    return [str(i[key]) for i in items]
