@@ -17,6 +17,4 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(CreateBatchEvent, event)
-    return create_batch(
-        request, default_plans(), runtime.create_ports(request.batch_index), utcnow()
-    )
+    return create_batch(request, default_plans(), runtime.create_ports(request), utcnow())

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lifeboat import alarms
+from lifeboat import alarms, runtime
 from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.settings import get_settings
@@ -16,4 +16,10 @@ from lifeboat.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(alarms.SyncRequest, event)
     settings = get_settings()
-    return alarms.sync_alarms(request, settings.alarm_periods, settings.alarm_instance_check)
+    return alarms.sync_alarms(
+        request,
+        settings.alarm_periods,
+        settings.alarm_instance_check,
+        retrier=runtime.retrier(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )

@@ -120,6 +120,29 @@ def test_backup_runs_keep_one_alarm_per_protected_instance(stack: Any, backed_up
     assert "lifeboat-standard-i-0000000000000000a-system" in names
 
 
+def test_alarm_sync_is_paced_and_leaves_what_does_not_fit_to_the_next_run(stack: Any) -> None:
+    # A first run over a large fleet: PutMetricAlarm is 3/s per account, so the sync paces its
+    # calls and, when the function's time runs short, stops and reports the rest as pending.
+    from lifeboat.alarms import SYNC_RESERVE_SECONDS, SyncRequest, sync_alarms
+    from lifeboat.aws.clients import Retrier
+    from lifeboat.pacing import Pacer
+
+    slept: list[float] = []
+    retrier = Retrier(pacer=Pacer(share=0.8, sleep=slept.append))
+    batch = [{"type": "instance", "id": f"i-{n:017x}"} for n in range(1, 8)]
+    batch.append({"type": "db", "id": "elearn-db"})
+    request = SyncRequest(plan="fleet", batches=[batch])
+    budget = iter([60.0, 50.0, 40.0, SYNC_RESERVE_SECONDS - 1])
+
+    first = sync_alarms(request, 3, False, retrier=retrier, time_left=lambda: next(budget))
+    assert (first["alarms"], first["created"], first["pending"]) == (7, 3, 4)
+    assert slept and all(s > 0 for s in slept)  # 2.4 calls/s: the third call waited
+    second = sync_alarms(request, 3, False, retrier=retrier, time_left=lambda: 600.0)
+    assert (second["created"], second["pending"]) == (4, 0)
+    names = client("cloudwatch").describe_alarms(AlarmNamePrefix="lifeboat-fleet-")["MetricAlarms"]
+    assert len(names) == 7
+
+
 def test_alarm_restores_into_another_az_once_then_cooldown(stack: Any, backed_up: Any) -> None:
     web1 = backed_up.protected_instances["web-1"]
     when = datetime.now(UTC)

@@ -89,6 +89,21 @@ def test_same_scheduled_trigger_three_times_makes_one_set(stack: Any, elearn: An
     assert len(_catalog(stack).all_points()) == 4
 
 
+def test_the_run_s_create_start_is_claimed_once_for_every_task(stack: Any, elearn: Any) -> None:
+    # The run-wide pacing schedule starts when the run's first create call was ready; every
+    # later task (and a retried one) reads that moment instead of starting its own.
+    result = run_schedule(stack, "daily")
+    run_id = result["output"]["run_id"]
+    catalog = _catalog(stack)
+    record = catalog.get_run(run_id)
+    assert record is not None and record["create_started_at"] > 0
+    started = record["create_started_at"]
+    assert catalog.claim_create_start(run_id, started + 600.0) == pytest.approx(started)
+    assert (catalog.get_run(run_id) or {}).get("create_started_at") == started
+    assert catalog.claim_create_start("20990101T0000Z-none-none", 42.5) == 42.5
+    assert catalog.get_run("20990101T0000Z-none-none") is None
+
+
 def test_vanished_instance_and_busy_database_fail_alone(stack: Any, elearn: Any) -> None:
     # Given an instance terminated between discovery and creation, and a database that refuses
     # a snapshot (the real error codes, injected at the API)

@@ -9,6 +9,7 @@ transitions to the alarm-router function, which applies the guardrails and start
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +17,13 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import client, error_code
+from lifeboat.aws.clients import Retrier, client, error_code
 from lifeboat.backup import Ports
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.timeutil import iso
 
 PREFIX = "lifeboat-"
+SYNC_RESERVE_SECONDS = 20  # stop creating alarms this long before the Lambda's timeout
 CHECKS = {"system": "StatusCheckFailed_System", "instance": "StatusCheckFailed_Instance"}
 _NAME = re.compile(
     r"^lifeboat-(?P<plan>[a-z][a-z0-9-]*?)-(?P<instance>i-[0-9a-f]+)-(?P<check>system|instance)$"
@@ -39,11 +41,23 @@ class SyncRequest(BaseModel):
 
 
 def sync_alarms(
-    request: SyncRequest, periods: int, instance_check: bool, cloudwatch: Any = None
+    request: SyncRequest,
+    periods: int,
+    instance_check: bool,
+    cloudwatch: Any = None,
+    retrier: Retrier | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Create missing alarms for the plan's protected instances, delete those of instances that
-    are gone (only Lifeboat's own: name prefix and ``lifeboat:managed`` tag)."""
+    are gone (only Lifeboat's own: name prefix and ``lifeboat:managed`` tag).
+
+    Calls go through ``retrier``, whose pacer keeps them under CloudWatch's quotas
+    (``PutMetricAlarm`` 3 per second per account): a first run over a large fleet takes minutes,
+    so the run creates alarms after its recovery points, and stops creating when
+    ``time_left()`` (seconds of the Lambda's time) nears the end: the rest are reported as
+    ``pending`` and the next run goes on from there."""
     cw = cloudwatch or client("cloudwatch")
+    calls = retrier or Retrier()
     instances = sorted(
         {r["id"] for batch in request.batches for r in batch if r.get("type") == "instance"}
     )
@@ -55,11 +69,14 @@ def sync_alarms(
     ):
         for alarm in page["MetricAlarms"]:
             existing[alarm["AlarmName"]] = alarm
-    created, deleted = [], []
-    for name, (instance_id, check) in sorted(wanted.items()):
-        if name in existing:
-            continue
-        cw.put_metric_alarm(
+    missing = [name for name in sorted(wanted) if name not in existing]
+    created: list[str] = []
+    for name in missing:
+        if time_left is not None and time_left() < SYNC_RESERVE_SECONDS:
+            break
+        instance_id, check = wanted[name]
+        calls.call(
+            cw.put_metric_alarm,
             AlarmName=name,
             AlarmDescription=(
                 f"Lifeboat: {CHECKS[check]} of {instance_id} (plan {request.plan}); "
@@ -79,16 +96,19 @@ def sync_alarms(
         )
         created.append(name)
     stale = [name for name in existing if name not in wanted and _NAME.match(name)]
+    deleted = []
     for name in stale:
         arn = existing[name]["AlarmArn"]
-        tags = T.to_dict(cw.list_tags_for_resource(ResourceARN=arn).get("Tags"))
+        tags = T.to_dict(calls.call(cw.list_tags_for_resource, ResourceARN=arn).get("Tags"))
         if T.is_managed(tags):
-            cw.delete_alarms(AlarmNames=[name])
             deleted.append(name)
+    for start in range(0, len(deleted), 100):  # DeleteAlarms takes up to 100 names
+        calls.call(cw.delete_alarms, AlarmNames=deleted[start : start + 100])
     return {
         "plan": request.plan,
         "alarms": len(wanted),
         "created": len(created),
+        "pending": len(missing) - len(created),
         "deleted": deleted,
     }
 

@@ -111,7 +111,7 @@ def begin_run(
             "would_back_up": listed,
             "kinds": list(rule.kinds),
         }
-    return {**result, "batches": batches, "batch_count": len(batches)}
+    return {**result, "batches": batches, "batch_count": len(batches), "batch_size": batch_size}
 
 
 def discover(plan: str, rule: Rule, ports: Ports) -> list[ResourceRef]:

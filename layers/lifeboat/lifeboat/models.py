@@ -66,7 +66,10 @@ class CreateBatchEvent(Strict):
     plan: Name
     rule: Name
     resources: list[ResourceRef] = Field(max_length=500)
-    batch_index: int = Field(0, ge=0, description="$$.Map.Item.Index: pacing of the first wave")
+    batch_index: int = Field(0, ge=0, description="$$.Map.Item.Index: the batch's place in the run")
+    batch_size: int | None = Field(
+        None, ge=1, le=500, description="size of the run's batches (begin's BATCH_SIZE)"
+    )
 
 
 class CheckEvent(Strict):

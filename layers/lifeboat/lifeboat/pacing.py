@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-# AWS's published buckets (burst, refill per second); see ../shared/AWS-FACTS.md.
+# AWS's published buckets (burst, refill per second): EC2's from ../shared/AWS-FACTS.md.
 AWS_BUCKETS: dict[str, tuple[float, float]] = {
     "CreateSnapshot": (100, 5),
     "CreateSnapshots": (100, 5),
@@ -20,6 +21,10 @@ AWS_BUCKETS: dict[str, tuple[float, float]] = {
     "CreateImage": (50, 5),
     "CopySnapshot": (50, 5),
     "RunInstances": (5, 2),
+    # CloudWatch's per-account quotas (requests per second, no separate burst).
+    "PutMetricAlarm": (3, 3),
+    "DeleteAlarms": (3, 3),
+    "ListTagsForResource": (10, 10),
 }
 DEFAULT_BUCKET = (50.0, 5.0)
 
@@ -48,12 +53,11 @@ class TokenBucket:
 
 @dataclass
 class Pacer:
-    """One bucket per API at ``share`` of AWS's rate, and ``burst_share`` of its burst
-    (defaults to ``share``; at least one token), full at first unless ``start_empty``: then
-    it only holds what refills while the task is busy elsewhere (no new burst)."""
+    """One bucket per API at ``share`` of AWS's rate and of its burst (at least one token),
+    full at first unless ``start_empty``: then it only holds what refills while the task is
+    busy elsewhere (no burst)."""
 
     share: float = 0.8
-    burst_share: float | None = None
     start_empty: bool = False
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -66,12 +70,72 @@ class Pacer:
             bucket = self.buckets.get(api)
             if bucket is None:
                 burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-                burst_share = self.share if self.burst_share is None else self.burst_share
-                capacity = max(1.0, burst * burst_share)
+                capacity = max(1.0, burst * self.share)
                 tokens = 0.0 if self.start_empty else capacity
                 bucket = TokenBucket(capacity, rate * self.share, self.clock, tokens)
                 self.buckets[api] = bucket
             wait = bucket.delay()
             self.waited += wait
         if wait > 0:
+            self.sleep(wait)
+
+
+class Pacing(Protocol):
+    def acquire(self, api: str) -> None: ...
+
+
+def slot_offset(api: str, slot: int, share: float, burst_share: float) -> float:
+    """Seconds after the run's start at which the run's ``slot``-th call of ``api`` may go: the
+    first ``burst`` calls at once, then ``rate`` per second (shares of AWS's bucket)."""
+    burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
+    allowed_at_once = max(1, int(burst * burst_share))
+    return max(0.0, (slot - allowed_at_once + 1) / (rate * share))
+
+
+@dataclass
+class RunSchedule:
+    """One token bucket for a whole run, kept by tasks that never talk to each other.
+
+    The run's calls of one API are numbered 0, 1, 2, … across all its create tasks (the task of
+    batch ``b`` owns the numbers from ``first_slot`` = b × batch size, one per instance), and
+    call ``k`` may go at ``start + slot_offset(k)``. However the tasks interleave, by any time t
+    at most ``burst + rate × (t − start)`` calls have gone, which is a bucket that started full
+    at ``start``: the moment the run's first create call was ready, claimed once (in the catalog)
+    by whichever task got there first (``claim_start``, called lazily). Unlike a static split
+    of the rate between concurrent tasks, nothing is lost while a task is busy with Describe
+    calls or when the last wave runs alone: the numbers, not the tasks, carry the rate.
+
+    Calls beyond a task's own numbers (a retried attempt) and APIs without numbers go through
+    ``fallback``, the task's own small bucket."""
+
+    claim_start: Callable[[], float]
+    first_slot: int
+    slots: int
+    apis: frozenset[str]
+    fallback: Pacing
+    share: float = 0.8
+    burst_share: float = 1.0
+    time_scale: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+    used: dict[str, int] = field(default_factory=dict)
+    waited: float = 0.0
+    _start: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self, api: str) -> None:
+        with self._lock:
+            taken = self.used.get(api, 0)
+            scheduled = api in self.apis and taken < self.slots
+            if scheduled:
+                self.used[api] = taken + 1
+                if self._start is None:
+                    self._start = self.claim_start()
+                offset = slot_offset(api, self.first_slot + taken, self.share, self.burst_share)
+                wait = self._start + offset * self.time_scale - self.clock()
+        if not scheduled:
+            self.fallback.acquire(api)
+            return
+        if wait > 0:
+            self.waited += wait
             self.sleep(wait)

@@ -12,38 +12,41 @@ from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.backup import Ports
 from lifeboat.guardrails import GuardConfig, Guardrails
-from lifeboat.pacing import Pacer
+from lifeboat.models import CreateBatchEvent
+from lifeboat.pacing import Pacer, Pacing, RunSchedule
 from lifeboat.settings import get_settings
+
+
+def pacer() -> Pacer:
+    """One bucket per API at ``PACE_SHARE`` of AWS's rates (sleeps compressed in local mode)."""
+    settings = get_settings()
+    scale = settings.pace_time_scale
+    return Pacer(share=settings.pace_share, sleep=lambda seconds: time.sleep(seconds * scale))
 
 
 @cache
 def ports() -> Ports:
     """Adapters of this process (cached across warm invocations)."""
-    return build_ports(1)
+    return _ports(pacer())
 
 
-def build_ports(concurrent_tasks: int, use_burst: bool = True) -> Ports:
-    """Adapters with a fresh pacer. ``concurrent_tasks`` tasks running at once (the create
-    Map's MaxConcurrency) share AWS's rate: each paces at ``PACE_SHARE / concurrent_tasks``;
-    only the first wave of tasks shares the burst (``use_burst``); later ones start empty and
-    bank only what refills while they are busy with Describe calls."""
+def retrier(pacing: Pacing | None = None) -> Retrier:
+    """Lifeboat's retry policy, pacing with ``pacing`` (default: :func:`pacer`)."""
     settings = get_settings()
-    scale = settings.pace_time_scale
-    share = settings.pace_share / concurrent_tasks
-    pacer = Pacer(
-        share=share,
-        start_empty=not use_burst,
-        sleep=lambda seconds: time.sleep(seconds * scale),
-    )
-    retrier = Retrier(
+    return Retrier(
         attempts=settings.max_local_retries,
         base_seconds=settings.retry_base_seconds,
-        pacer=pacer,
+        pacer=pacing or pacer(),
     )
+
+
+def _ports(pacing: Pacing) -> Ports:
+    settings = get_settings()
+    calls = retrier(pacing)
     return Ports(
         catalog=Catalog(settings.catalog_table),
-        ec2=Ec2Gateway(retrier),
-        rds=RdsGateway(retrier),
+        ec2=Ec2Gateway(calls),
+        rds=RdsGateway(calls),
         notifier=Notifier(settings.topic_arn),
     )
 
@@ -54,12 +57,37 @@ def reset() -> None:
     get_settings.cache_clear()
 
 
-def create_ports(batch_index: int) -> Ports:
-    """Adapters for one create task (one of the Map's concurrent iterations), with its own
-    pacer (clients are shared and cached): the first wave of batches spends AWS's burst, the
-    later ones only its refill, so the run as a whole never outruns EC2's bucket."""
-    concurrency = get_settings().create_concurrency
-    return build_ports(concurrency, use_burst=batch_index < concurrency)
+SCHEDULED_APIS = frozenset({"CreateImage", "CreateSnapshots"})
+
+
+def create_ports(event: CreateBatchEvent) -> Ports:
+    """Adapters for one create task (one of the Map's iterations). Its ``CreateImage`` and
+    ``CreateSnapshots`` calls follow the run's schedule (:class:`~lifeboat.pacing.RunSchedule`:
+    batch ``b``'s instances own call numbers ``b × batch size`` onwards), so the run as a whole
+    keeps to ``PACE_SHARE`` of EC2's refill after spending ``PACE_BURST_SHARE`` of its burst,
+    whichever tasks run when. Anything else (database snapshots, retried attempts) goes through
+    the task's own bucket: ``PACE_SHARE`` split between ``CREATE_CONCURRENCY`` tasks, no burst."""
+    settings = get_settings()
+    batch_size = event.batch_size or settings.batch_size
+    catalog = Catalog(settings.catalog_table)
+    instances = sum(1 for r in event.resources if r.type == "instance")
+    scale = settings.pace_time_scale
+    fallback = Pacer(
+        share=settings.pace_share / settings.create_concurrency,
+        start_empty=True,
+        sleep=lambda seconds: time.sleep(seconds * scale),
+    )
+    schedule = RunSchedule(
+        claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
+        first_slot=event.batch_index * batch_size,
+        slots=instances,
+        apis=SCHEDULED_APIS,
+        fallback=fallback,
+        share=settings.pace_share,
+        burst_share=settings.pace_burst_share,
+        time_scale=scale,
+    )
+    return _ports(schedule)
 
 
 def guard_config() -> GuardConfig:

@@ -22,6 +22,7 @@ class Settings(BaseModel):
     max_local_retries: int = Field(6, alias="MAX_LOCAL_RETRIES", ge=0, le=20)
     retry_base_seconds: float = Field(1.0, alias="RETRY_BASE_SECONDS", ge=0, le=60)
     pace_share: float = Field(0.8, alias="PACE_SHARE", gt=0, le=1)
+    pace_burst_share: float = Field(1.0, alias="PACE_BURST_SHARE", ge=0, le=1)
     create_concurrency: int = Field(4, alias="CREATE_CONCURRENCY", ge=1, le=40)
     pace_time_scale: float = Field(1.0, alias="PACE_TIME_SCALE", ge=0, le=1)
     cooldown_minutes: int = Field(30, alias="COOLDOWN_MINUTES", ge=0, le=24 * 60)

@@ -35,13 +35,14 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ints(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the catalog only stores integers."""
+    """DynamoDB numbers come back as Decimal; the catalog stores integers (and a run's
+    fractional create_started_at)."""
     if isinstance(value, dict):
         return {k: _ints(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_ints(v) for v in value]
     if type(value).__name__ == "Decimal":
-        return int(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 
@@ -87,6 +88,25 @@ class Catalog:
             ConsistentRead=True,
         ).get("Item")
         return _ints(_plain(found)) if found else None
+
+    def claim_create_start(self, run_id: str, now: float) -> float:
+        """The moment the run's create calls started (epoch seconds): ``now`` for the first task
+        to ask, the first task's time for every later one (one atomic write per task). A run
+        without a record (never claimed) starts now."""
+        try:
+            found = self.ddb.update_item(
+                TableName=self.table,
+                Key=_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
+                UpdateExpression="SET create_started_at = if_not_exists(create_started_at, :n)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":n": {"N": f"{now:.3f}"}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return now
+        return float(found["Attributes"]["create_started_at"]["N"])
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.ddb.update_item(

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lifeboat.errors import TransientAwsError
-from lifeboat.pacing import Pacer
+from lifeboat.pacing import Pacer, Pacing
 
 RETRYABLE_CODES = frozenset(
     {
@@ -116,13 +116,13 @@ class Retrier:
         base_seconds: float = 1.0,
         cap_seconds: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
-        pacer: Pacer | None = None,
+        pacer: Pacing | None = None,
     ) -> None:
         self.attempts = attempts
         self.base_seconds = base_seconds
         self.cap_seconds = cap_seconds
         self.sleep = sleep
-        self.pacer = pacer or Pacer()
+        self.pacer: Pacing = pacer or Pacer()
         self.retried = 0
 
     def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:

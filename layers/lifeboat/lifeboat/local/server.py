@@ -62,8 +62,14 @@ class Emulator:
         runtime.reset()
         return self
 
-    def deploy(self, root: Path | None = None, stack_name: str = "lifeboat") -> LocalStack:
-        self.stack = deploy(self.endpoint, root=root, stack_name=stack_name)
+    def deploy(
+        self,
+        root: Path | None = None,
+        stack_name: str = "lifeboat",
+        parameters: dict[str, str] | None = None,
+    ) -> LocalStack:
+        """Deploy ``template.yaml`` (``parameters`` override its parameters' defaults)."""
+        self.stack = deploy(self.endpoint, root=root, stack_name=stack_name, parameters=parameters)
         runtime.reset()
         return self.stack
 
