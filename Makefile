@@ -16,7 +16,7 @@ export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 help:
 	@echo "make demo   - the whole lifecycle against the local AWS emulator"
 	@echo "make test   - ruff, mypy, pytest, sam validate --lint, sam build"
-	@echo "make bench  - the fleet benchmark (JSON in \$$BENCH_OUT)"
+	@echo "make bench  - the fleet benchmark (JSON in \$$BENCH_OUT; BENCH_SIZES=50,200 BENCH_ARGS=--batch-size 10)"
 	@echo "make build  - sam build;  make deploy - sam deploy --guided"
 
 $(BIN)/.installed: pyproject.toml
@@ -61,7 +61,7 @@ build: $(SAM_BIN)/.installed
 test: lint typecheck pytest validate build
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m lifeboat.bench
+	$(BIN)/python -m lifeboat.bench $(BENCH_ARGS)
 
 deploy: build
 	$(SAM_BIN)/sam deploy --guided

@@ -213,3 +213,32 @@ def test_repeated_create_task_reuses_what_exists(stack: Any, elearn: Any) -> Non
     second = create_batch(event, default_plans(), runtime.ports(), utcnow())
     assert first["created"] == 3 and second == {**second, "created": 0, "reused": 3}
     assert len(managed_images()) == 3
+
+
+def test_a_task_that_died_before_recording_finds_its_artifacts_by_tag(
+    stack: Any, elearn: Any
+) -> None:
+    # The AMIs were made but the catalog write failed (the Lambda died): the retried task finds
+    # them by the run's and its own instances' tags and records them instead of making more.
+    from lifeboat import runtime
+    from lifeboat.backup import create_batch
+    from lifeboat.models import CreateBatchEvent
+    from lifeboat.plans import default_plans
+    from lifeboat.timeutil import utcnow
+
+    event = CreateBatchEvent(
+        run_id="20261127T0345Z-standard-daily",
+        plan="standard",
+        rule="daily",
+        resources=[ResourceRef(type="instance", id=i) for i in elearn.protected_instances.values()],
+    )
+    with FaultInjector([FaultRule("BatchWriteItem", "InternalServerError", times=20, status=500)]):
+        with pytest.raises(Exception, match="InternalServerError"):
+            create_batch(event, default_plans(), runtime.ports(), utcnow())
+    assert len(managed_images()) == 3 and _catalog(stack).all_points() == []
+
+    again = create_batch(event, default_plans(), runtime.ports(), utcnow())
+    assert again["created"] == 3  # recorded now, with the AMIs the first attempt made
+    assert len(managed_images()) == 3
+    recorded = {p.image_id for p in _catalog(stack).all_points()}
+    assert recorded == {i["ImageId"] for i in managed_images()}

@@ -56,3 +56,16 @@ def test_create_concurrency_matches_the_map() -> None:
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     for name in ("CreateRecoveryPoints", "CreateRecoveryPointsDistributed"):
         assert ASL["States"][name]["MaxConcurrency"] == int(env["CREATE_CONCURRENCY"])
+
+
+def test_every_create_task_knows_its_place_in_the_run_s_schedule() -> None:
+    # The run-wide pacing schedule numbers batch b's calls from b x batch size: both Maps hand
+    # the task its index and the run's batch size, and the task's event model accepts them.
+    from lifeboat.models import CreateBatchEvent
+
+    for name in ("CreateRecoveryPoints", "CreateRecoveryPointsDistributed"):
+        selector = ASL["States"][name]["ItemSelector"]
+        assert selector["batch_index.$"] == "$$.Map.Item.Index"
+        assert selector["batch_size.$"] == "$.run.batch_size"
+        fields = {key.removesuffix(".$") for key in selector}
+        assert fields <= set(CreateBatchEvent.model_fields)

@@ -180,8 +180,11 @@ def _create_for_instances(
     subnets = ec2.subnets(subnet_ids) if subnet_ids else {}
     addresses = ec2.addresses(list(described)) if described else {}
     groups = ec2.target_groups(set(described)) if described else {}
-    images = ec2.run_images(event.run_id) if Kind.AMI in kinds else {}
-    snapsets = ec2.run_snapshots(event.run_id, Kind.EBS.value) if Kind.EBS in kinds else {}
+    # What a previous attempt of this task already made (found by the run's and sources' tags).
+    images = ec2.run_images(event.run_id, instance_ids) if Kind.AMI in kinds else {}
+    snapsets = (
+        ec2.run_snapshots(event.run_id, Kind.EBS.value, instance_ids) if Kind.EBS in kinds else {}
+    )
     recorded = ports.catalog.get_points(
         [(iid, event.run_id, kind.value) for iid in instance_ids for kind in kinds]
     )

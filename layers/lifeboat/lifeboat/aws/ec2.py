@@ -162,29 +162,39 @@ class Ec2Gateway:
         )
 
     # --- existing artifacts of a run (idempotency) -----------------------------------------
-    def run_images(self, run_id: str) -> dict[str, dict[str, Any]]:
-        images = self._pages(
-            "describe_images",
-            "Images",
-            Owners=["self"],
-            Filters=[{"Name": f"tag:{T.RUN}", "Values": [run_id]}],
-        )
-        return {T.to_dict(i.get("Tags"))[T.SOURCE]: i for i in images if _has_source(i)}
+    def run_images(
+        self, run_id: str, sources: list[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The run's AMIs by source instance (only those of ``sources`` when given: a create
+        task looks for its own batch, so its calls do not grow with the run)."""
+        found: dict[str, dict[str, Any]] = {}
+        for filters in _run_filters(run_id, sources):
+            for image in self._pages(
+                "describe_images",
+                "Images",
+                Owners=["self"],
+                Filters=filters,
+                PaginationConfig={"PageSize": 1000},
+            ):
+                if _has_source(image):
+                    found[T.to_dict(image.get("Tags"))[T.SOURCE]] = image
+        return found
 
-    def run_snapshots(self, run_id: str, kind: str) -> dict[str, list[dict[str, Any]]]:
+    def run_snapshots(
+        self, run_id: str, kind: str, sources: list[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The run's snapshots of ``kind`` by source instance (of ``sources`` when given)."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for snap in self._pages(
-            "describe_snapshots",
-            "Snapshots",
-            OwnerIds=["self"],
-            Filters=[
-                {"Name": f"tag:{T.RUN}", "Values": [run_id]},
-                {"Name": f"tag:{T.KIND}", "Values": [kind]},
-            ],
-            PaginationConfig={"PageSize": 1000},
-        ):
-            if _has_source(snap):
-                found.setdefault(T.to_dict(snap["Tags"])[T.SOURCE], []).append(snap)
+        for filters in _run_filters(run_id, sources):
+            for snap in self._pages(
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[*filters, {"Name": f"tag:{T.KIND}", "Values": [kind]}],
+                PaginationConfig={"PageSize": 1000},
+            ):
+                if _has_source(snap):
+                    found.setdefault(T.to_dict(snap["Tags"])[T.SOURCE], []).append(snap)
         return found
 
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -382,3 +392,10 @@ class Ec2Gateway:
 
 def _has_source(resource: dict[str, Any]) -> bool:
     return T.SOURCE in T.to_dict(resource.get("Tags"))
+
+
+def _run_filters(run_id: str, sources: list[str] | None) -> list[list[dict[str, Any]]]:
+    run = {"Name": f"tag:{T.RUN}", "Values": [run_id]}
+    if sources is None:
+        return [[run]]
+    return [[run, {"Name": f"tag:{T.SOURCE}", "Values": part}] for part in chunks(sources)]
