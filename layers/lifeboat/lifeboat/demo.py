@@ -66,6 +66,18 @@ class Scene:
     now: datetime
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def scheduled(self) -> datetime:
+        return demo_schedule(self.now)[0]
+
+
+def demo_schedule(now: datetime) -> tuple[datetime, datetime]:
+    """The scheduled time the demo's triggers carry (this hour, minute 45), and the moment its
+    back-dated history ends: before those runs, which would otherwise find their slot taken
+    (between 02:45 and 03:00 UTC the daily run's slot is today's history slot)."""
+    scheduled = now.replace(minute=45, second=0, microsecond=0)
+    return scheduled, min(now, scheduled) - timedelta(seconds=1)
+
 
 def run_demo(json_output: bool = False) -> int:
     from lifeboat.local.seed import seed_elearn
@@ -116,7 +128,8 @@ def _history_and_dry_run(scene: Scene) -> None:
     story = scene.story
     story.step(f"History: the platform has been protected for {HISTORY_DAYS} days (back-dated)")
     protected = list(scene.seeded.protected_instances.values())
-    history = fabricate_history(scene.catalog, protected, scene.now, HISTORY_DAYS, HISTORY_HOURS)
+    until = demo_schedule(scene.now)[1]
+    history = fabricate_history(scene.catalog, protected, until, HISTORY_DAYS, HISTORY_HOURS)
     story.line(
         f"   {len(history)} recovery points: {HISTORY_DAYS} daily AMIs and {HISTORY_HOURS} hourly "
         "snapshot sets per instance, tagged as backup runs tag them"
@@ -139,7 +152,7 @@ def _scheduled_backups(scene: Scene) -> None:
     from lifeboat.local.harness import fire_schedule
 
     story = scene.story
-    scheduled = scene.now.replace(minute=45, second=0, microsecond=0)
+    scheduled = scene.scheduled
     for name in scene.stack.schedules:
         rule = name.rsplit("-", 1)[-1].lower().removeprefix("standard")
         story.step(f"Schedule '{rule}' fires (Scheduler's payload, scheduled {scheduled:%H:%M}Z)")

@@ -80,17 +80,23 @@ def fabricate(
     return point
 
 
-def fabricate_history(
-    catalog: Catalog, instance_ids: list[str], now: datetime, days: int = 30, hours: int = 36
-) -> list[RecoveryPoint]:
-    """``days`` daily AMIs (at 02:45 UTC) and ``hours`` hourly snapshot sets per instance."""
-    made: list[RecoveryPoint] = []
+def last_slots(now: datetime) -> tuple[datetime, datetime]:
+    """The newest daily (02:45 UTC) and hourly (minute 15) slots at or before ``now``."""
     last_daily = now.replace(hour=2, minute=45, second=0, microsecond=0)
     if last_daily > now:
         last_daily -= timedelta(days=1)
     last_hourly = now.replace(minute=15, second=0, microsecond=0)
     if last_hourly > now:
         last_hourly -= timedelta(hours=1)
+    return last_daily, last_hourly
+
+
+def fabricate_history(
+    catalog: Catalog, instance_ids: list[str], now: datetime, days: int = 30, hours: int = 36
+) -> list[RecoveryPoint]:
+    """``days`` daily AMIs (at 02:45 UTC) and ``hours`` hourly snapshot sets per instance."""
+    made: list[RecoveryPoint] = []
+    last_daily, last_hourly = last_slots(now)
     for instance_id in instance_ids:
         for day in range(days):
             made.append(
