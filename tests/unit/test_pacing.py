@@ -158,3 +158,12 @@ def test_calls_beyond_the_task_s_own_numbers_and_other_apis_use_its_own_bucket()
     schedule.acquire("CreateDBSnapshot")
     assert fallback.calls == ["CreateSnapshots", "CreateDBSnapshot"]
     assert schedule.used == {"CreateSnapshots": 2}
+
+
+def test_the_bench_reports_the_rate_after_the_burst() -> None:
+    from lifeboat.bench import sustained_rate
+
+    # 1,000 calls on the run's schedule, the first one 0.1 s late: 4.0 per second after 50
+    times = [0.1] + [slot_offset("CreateImage", k, 0.8, 1.0) + 3.0 for k in range(1, 1000)]
+    assert sustained_rate(times, 50) == pytest.approx(4.0)
+    assert sustained_rate([0.0] * 50, 50) == 0.0
