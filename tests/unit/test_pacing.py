@@ -160,10 +160,13 @@ def test_calls_beyond_the_task_s_own_numbers_and_other_apis_use_its_own_bucket()
     assert schedule.used == {"CreateSnapshots": 2}
 
 
-def test_the_bench_reports_the_rate_after_the_burst() -> None:
+def test_the_bench_reports_the_pace_beyond_the_burst_since_the_run_s_start() -> None:
     from lifeboat.bench import sustained_rate
 
-    # 1,000 calls on the run's schedule, the first one 0.1 s late: 4.0 per second after 50
-    times = [0.1] + [slot_offset("CreateImage", k, 0.8, 1.0) + 3.0 for k in range(1, 1000)]
-    assert sustained_rate(times, 50) == pytest.approx(4.0)
-    assert sustained_rate([0.0] * 50, 50) == 0.0
+    # 1,000 calls on the run's schedule (each 50 ms after its time): never beyond 4 per second
+    on_time = [100.0 + slot_offset("CreateImage", k, 0.8, 1.0) + 0.05 for k in range(1000)]
+    assert 3.9 < sustained_rate(on_time, 50, 100.0) <= 4.0
+    # a pacer that ran at 5 per second after the burst is seen as such
+    fast = [100.0 + max(0, k - 49) / 5.0 + 0.05 for k in range(1000)]
+    assert sustained_rate(fast, 50, 100.0) > 4.9
+    assert sustained_rate([100.0] * 50, 50, 100.0) == 0.0

@@ -123,7 +123,7 @@ class Meter:
     throttled: dict[str, int] = field(default_factory=dict)
     first: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
-    times: dict[str, list[float]] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)  # epoch seconds of each call
     buckets: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -146,7 +146,7 @@ class Meter:
             self.calls[action] = self.calls.get(action, 0) + 1
             self.first.setdefault(action, now)
             self.last[action] = now
-            self.times.setdefault(action, []).append(now)
+            self.times.setdefault(action, []).append(time.time())  # wall clock, like the run's
             bucket = self.buckets.get(action) if is_ec2 and self.enforce else None
             if bucket is not None and bucket.delay() > 0:
                 bucket.tokens += 1  # a refused call takes no token
