@@ -4,6 +4,8 @@ answered by the hook)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -105,3 +107,27 @@ def test_unmatched_rule_does_not_fire() -> None:
     assert not rule.matches("CreateImage", {"InstanceId": "i-2"})
     assert rule.matches("CreateImage", {"InstanceId": "i-1"})
     assert boto3 is not None
+
+
+def test_what_dynamodb_leaves_unprocessed_is_sent_again_after_a_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifeboat.aws import catalog
+
+    pauses: list[float] = []
+    monkeypatch.setattr("lifeboat.aws.catalog.time.sleep", pauses.append)
+    sent: list[dict[str, Any]] = []
+    answers: list[dict[str, Any]] = [{"UnprocessedItems": {"t": ["b"]}}, {"UnprocessedItems": {}}]
+
+    def call(request: dict[str, Any]) -> dict[str, Any]:
+        sent.append(request)
+        return answers[len(sent) - 1]
+
+    responses = catalog._until_processed(call, {"t": ["a", "b"]}, "UnprocessedItems")
+    assert sent == [{"t": ["a", "b"]}, {"t": ["b"]}] and len(responses) == 2
+    assert len(pauses) == 1 and pauses[0] > 0
+
+    with pytest.raises(TransientAwsError):
+        catalog._until_processed(
+            lambda r: {"UnprocessedItems": r}, {"t": ["c"]}, "UnprocessedItems"
+        )

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.aws.catalog import Catalog
+from lifeboat.aws.catalog import Catalog, marked
 from lifeboat.aws.clients import error_code
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.notify import Notifier
@@ -357,12 +357,7 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         if state is PointStatus.PENDING:
             still += 1
             continue
-        changes: dict[str, Any] = {**update, "status": state}
-        if state is PointStatus.COMPLETED:
-            changes["completed_at"] = now
-        else:
-            changes["error"] = error
-        settled.append(point.model_copy(update=changes))
+        settled.append(marked(point.model_copy(update=update), state, when=now, error=error))
     ports.catalog.put_points(settled)
     done = len(points) - still
     metrics.add_metric(name="RecoveryPointsPending", unit=MetricUnit.Count, value=still)
@@ -501,20 +496,28 @@ def _record_failed_batches(
         )
         _plan, rule = plans.rule(create.plan, create.rule)
         cause = batch["error"].get("Error", "BatchFailed")
-        for ref in create.resources:
-            kinds = [k for k in rule.kinds if (k is Kind.RDS) == (ref.type != "instance")]
-            for kind in kinds:
-                if ports.catalog.get_point(ref.id, create.run_id, kind.value) is None:
-                    point = _new_point(
-                        create,
-                        ref.id,
-                        ref.type,
-                        kind,
-                        now,
-                        status=PointStatus.FAILED,
-                        error=f"{cause}: the create task failed after its retries",
-                    )
-                    ports.catalog.put_point(point)
+        wanted = [
+            (ref, kind)
+            for ref in create.resources
+            for kind in rule.kinds
+            if (kind is Kind.RDS) == (ref.type != "instance")
+        ]
+        recorded = ports.catalog.get_points([(r.id, create.run_id, k.value) for r, k in wanted])
+        ports.catalog.put_points(
+            [
+                _new_point(
+                    create,
+                    ref.id,
+                    ref.type,
+                    kind,
+                    now,
+                    status=PointStatus.FAILED,
+                    error=f"{cause}: the create task failed after its retries",
+                )
+                for ref, kind in wanted
+                if (ref.id, kind.value) not in recorded
+            ]
+        )
 
 
 def cleanup_artifacts(point: RecoveryPoint, ports: Ports) -> dict[str, str]:

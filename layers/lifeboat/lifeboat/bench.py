@@ -241,12 +241,9 @@ def bench_fleet(
     lambda_requests = sum(invocations.values())
     gb_seconds = sum(seconds.values()) * 0.5  # MemorySize 512 MB
     cost = transitions * PER_TRANSITION + lambda_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
-    present = [a for a in CREATE_ACTIONS if a in meter.first]
-    create_phase = (
-        max(meter.last[a] for a in present) - min(meter.first[a] for a in present)
-        if present
-        else 0.0
-    )
+    present = [a for a in CREATE_ACTIONS if meter.times.get(a)]
+    moments = [t for a in present for t in meter.times[a]]
+    create_phase = max(moments) - min(moments) if moments else 0.0
     floors = {
         a: max(0.0, (meter.calls.get(a, 0) - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1])
         for a in ("CreateImage", "CreateSnapshots")
@@ -256,11 +253,9 @@ def bench_fleet(
     rates = {a: round(meter.calls[a] / max(create_phase, 1e-9), 2) for a in present}
     # After the burst EC2 lets through at once: the pace since the run's start (the moment its
     # first create call was ready, on the run record), target <= 4/s.
-    started = float((run or {}).get("create_started_at", 0.0)) or min(
-        (t for a in CREATE_ACTIONS for t in meter.times.get(a, [])), default=0.0
-    )
+    run_start = float((run or {}).get("create_started_at", 0.0)) or min(moments, default=0.0)
     sustained = {
-        a: sustained_rate(meter.times.get(a, []), int(AWS_BUCKETS[a][0]), started)
+        a: sustained_rate(meter.times.get(a, []), int(AWS_BUCKETS[a][0]), run_start)
         for a in ("CreateImage", "CreateSnapshots")
         if a in meter.calls
     }

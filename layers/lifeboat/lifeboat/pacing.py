@@ -119,7 +119,6 @@ class RunSchedule:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
     used: dict[str, int] = field(default_factory=dict)
-    waited: float = 0.0
     _start: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -137,5 +136,4 @@ class RunSchedule:
             self.fallback.acquire(api)
             return
         if wait > 0:
-            self.waited += wait
             self.sleep(wait)

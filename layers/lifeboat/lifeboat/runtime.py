@@ -17,11 +17,16 @@ from lifeboat.pacing import Pacer, Pacing, RunSchedule
 from lifeboat.settings import get_settings
 
 
-def pacer() -> Pacer:
-    """One bucket per API at ``PACE_SHARE`` of AWS's rates (sleeps compressed in local mode)."""
+def pacer(tasks: int = 1, start_empty: bool = False) -> Pacer:
+    """One bucket per API at ``PACE_SHARE`` of AWS's rates, split between ``tasks`` running at
+    once (sleeps compressed in local mode)."""
     settings = get_settings()
     scale = settings.pace_time_scale
-    return Pacer(share=settings.pace_share, sleep=lambda seconds: time.sleep(seconds * scale))
+    return Pacer(
+        share=settings.pace_share / tasks,
+        start_empty=start_empty,
+        sleep=lambda seconds: time.sleep(seconds * scale),
+    )
 
 
 @cache
@@ -71,21 +76,15 @@ def create_ports(event: CreateBatchEvent) -> Ports:
     batch_size = event.batch_size or settings.batch_size
     catalog = Catalog(settings.catalog_table)
     instances = sum(1 for r in event.resources if r.type == "instance")
-    scale = settings.pace_time_scale
-    fallback = Pacer(
-        share=settings.pace_share / settings.create_concurrency,
-        start_empty=True,
-        sleep=lambda seconds: time.sleep(seconds * scale),
-    )
     schedule = RunSchedule(
         claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
         first_slot=event.batch_index * batch_size,
         slots=instances,
         apis=SCHEDULED_APIS,
-        fallback=fallback,
+        fallback=pacer(settings.create_concurrency, start_empty=True),
         share=settings.pace_share,
         burst_share=settings.pace_burst_share,
-        time_scale=scale,
+        time_scale=settings.pace_time_scale,
     )
     return _ports(schedule)
 

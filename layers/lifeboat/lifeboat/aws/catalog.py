@@ -10,7 +10,8 @@ Single table, keys ``pk``/``sk``:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -182,30 +183,20 @@ class Catalog:
 
     # --- recovery points ------------------------------------------------------------------
     def put_point(self, point: RecoveryPoint) -> None:
-        data = point.model_dump(mode="json", exclude_none=True)
-        self.ddb.put_item(TableName=self.table, Item=_item({**data, **point_keys(point)}))
+        self.ddb.put_item(TableName=self.table, Item=_point_item(point))
 
     def put_points(self, points: list[RecoveryPoint]) -> None:
         """Write many points, 25 per BatchWriteItem (unprocessed items are sent again)."""
         for start in range(0, len(points), 25):
-            requests = [
-                {
-                    "PutRequest": {
-                        "Item": _item(
-                            {**p.model_dump(mode="json", exclude_none=True), **point_keys(p)}
-                        )
-                    }
-                }
-                for p in points[start : start + 25]
-            ]
-            pending: dict[str, Any] = {self.table: requests}
-            for _attempt in range(8):
-                response = self.ddb.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise TransientAwsError("DynamoDB left items unprocessed after 8 attempts")
+            part = points[start : start + 25]
+            pending: dict[str, Any] = {
+                self.table: [{"PutRequest": {"Item": _point_item(p)}} for p in part]
+            }
+            _until_processed(
+                lambda request: self.ddb.batch_write_item(RequestItems=request),
+                pending,
+                "UnprocessedItems",
+            )
 
     def get_point(self, source_id: str, run_id: str, kind: str) -> RecoveryPoint | None:
         found = self.ddb.get_item(
@@ -230,12 +221,14 @@ class Catalog:
                     "ConsistentRead": True,
                 }
             }
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
+            for response in _until_processed(
+                lambda request: self.ddb.batch_get_item(RequestItems=request),
+                request,
+                "UnprocessedKeys",
+            ):
                 for item in response.get("Responses", {}).get(self.table, []):
                     point = _to_point(item)
                     found[(point.source_id, point.kind.value)] = point
-                request = response.get("UnprocessedKeys") or {}
         return found
 
     def _query(self, **kwargs: Any) -> Iterator[RecoveryPoint]:
@@ -290,17 +283,51 @@ class Catalog:
         error: str | None = None,
         reason: str | None = None,
     ) -> RecoveryPoint:
-        changes: dict[str, Any] = {"status": status}
-        if status is PointStatus.COMPLETED:
-            changes["completed_at"] = when
-        if status is PointStatus.FAILED:
-            changes["error"] = error
-        if status is PointStatus.DELETED:
-            changes["deleted_at"] = when
-            changes["deleted_reason"] = reason
-        updated = point.model_copy(update=changes)
+        updated = marked(point, status, when=when, error=error, reason=reason)
         self.put_point(updated)
         return updated
+
+
+def marked(
+    point: RecoveryPoint,
+    status: PointStatus,
+    *,
+    when: datetime,
+    error: str | None = None,
+    reason: str | None = None,
+) -> RecoveryPoint:
+    """``point`` in ``status``: completed when, failed why, deleted when and why."""
+    changes: dict[str, Any] = {"status": status}
+    if status is PointStatus.COMPLETED:
+        changes["completed_at"] = when
+    if status is PointStatus.FAILED:
+        changes["error"] = error
+    if status is PointStatus.DELETED:
+        changes["deleted_at"] = when
+        changes["deleted_reason"] = reason
+    return point.model_copy(update=changes)
+
+
+def _until_processed(
+    call: Callable[[dict[str, Any]], dict[str, Any]],
+    request: dict[str, Any],
+    unprocessed: str,
+    attempts: int = 8,
+) -> list[dict[str, Any]]:
+    """Send a batch request again with what DynamoDB left ``unprocessed`` (after a growing
+    pause, as DynamoDB asks) until nothing is left; the responses, in order."""
+    responses = []
+    for attempt in range(attempts):
+        responses.append(call(request))
+        request = responses[-1].get(unprocessed) or {}
+        if not request:
+            return responses
+        time.sleep(min(2.0, 0.05 * 2**attempt))
+    raise TransientAwsError(f"DynamoDB left items unprocessed after {attempts} attempts")
+
+
+def _point_item(point: RecoveryPoint) -> dict[str, Any]:
+    return _item({**point.model_dump(mode="json", exclude_none=True), **point_keys(point)})
 
 
 def _to_point(item: dict[str, Any]) -> RecoveryPoint:

@@ -121,8 +121,6 @@ class Meter:
     active: bool = False
     calls: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
-    first: dict[str, float] = field(default_factory=dict)
-    last: dict[str, float] = field(default_factory=dict)
     times: dict[str, list[float]] = field(default_factory=dict)  # epoch seconds of each call
     buckets: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,8 +130,7 @@ class Meter:
 
         with self._lock:
             self.latency, self.enforce, self.active = latency, enforce, True
-            self.calls, self.throttled, self.first, self.last = {}, {}, {}, {}
-            self.times = {}
+            self.calls, self.throttled, self.times = {}, {}, {}
             self.buckets = {name: TokenBucket(b, r) for name, (b, r) in AWS_BUCKETS.items()}
 
     def stop(self) -> None:
@@ -141,12 +138,10 @@ class Meter:
 
     def admit(self, action: str, is_ec2: bool) -> bool:
         """Count the call; False when EC2 would throttle it."""
-        now = time.monotonic()
+        now = time.time()  # wall clock, like the run's create_started_at
         with self._lock:
             self.calls[action] = self.calls.get(action, 0) + 1
-            self.first.setdefault(action, now)
-            self.last[action] = now
-            self.times.setdefault(action, []).append(time.time())  # wall clock, like the run's
+            self.times.setdefault(action, []).append(now)
             bucket = self.buckets.get(action) if is_ec2 and self.enforce else None
             if bucket is not None and bucket.delay() > 0:
                 bucket.tokens += 1  # a refused call takes no token
