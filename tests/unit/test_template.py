@@ -26,15 +26,16 @@ NO_RESOURCE_LEVEL = {
     "logs:DeleteLogDelivery": "vended log delivery APIs take no resource",
     "logs:PutResourcePolicy": "resource policies are account-wide",
 }
-# Deleting: only what Lifeboat created (lifeboat:managed=true).
+# Deleting backups: only what Lifeboat created (lifeboat:managed=true).
 DESTRUCTIVE = {
     "ec2:DeregisterImage",
     "ec2:DeleteSnapshot",
     "rds:DeleteDBSnapshot",
     "rds:DeleteDBClusterSnapshot",
-    "ec2:TerminateInstances",
-    "rds:DeleteDBInstance",
 }
+# Removing a replacement: only what a restore launched (lifeboat:restore-execution), which
+# never carries lifeboat:managed (a restored resource is not a backup).
+REPLACEMENT_REMOVAL = {"ec2:TerminateInstances", "rds:DeleteDBInstance"}
 # Acting on the user's own instances (fence, give back, move the address onto): only instances
 # protected by a plan (lifeboat:plan is set).
 ON_PROTECTED_INSTANCES = {"ec2:StopInstances", "ec2:StartInstances"}
@@ -114,6 +115,32 @@ def test_destructive_actions_only_on_lifeboat_managed_resources() -> None:
         assert condition.get("aws:ResourceTag/lifeboat:managed") == "true", f"{name}: {actions}"
         assert "*" not in _as_list(statement["Resource"])
     assert found
+
+
+def test_replacements_removed_only_if_a_restore_launched_them() -> None:
+    found = False
+    for name, statement in _statements():
+        actions = set(_as_list(statement["Action"])) & REPLACEMENT_REMOVAL
+        if not actions:
+            continue
+        found = True
+        condition = statement.get("Condition", {}).get("StringLike", {})
+        assert condition.get("aws:ResourceTag/lifeboat:restore-execution") == "arn:*:states:*", (
+            f"{name}: {actions}"
+        )
+        assert "*" not in _as_list(statement["Resource"])
+    assert found
+
+
+def test_restores_never_tag_lifeboat_managed() -> None:
+    for name, statement in _statements():
+        actions = set(_as_list(statement["Action"]))
+        resources = " ".join(str(r) for r in _as_list(statement["Resource"]))
+        if actions & {"ec2:RunInstances", "rds:AddTagsToResource"} and (
+            "instance/" in resources or ":db:" in resources
+        ):
+            conditions = json.dumps(statement.get("Condition", {}))
+            assert "RequestTag/lifeboat:managed" not in conditions, name
 
 
 def test_creates_must_tag_lifeboat_managed() -> None:

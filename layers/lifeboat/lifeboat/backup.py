@@ -26,6 +26,7 @@ from lifeboat.models import (
     CheckEvent,
     CreateBatchEvent,
     FinalizeEvent,
+    Intent,
     Outcome,
     PointStatus,
     RecoveryPoint,
@@ -128,7 +129,7 @@ def create_batch(
     event: CreateBatchEvent, plans: PlanSet, ports: Ports, now: datetime
 ) -> dict[str, Any]:
     _plan, rule = plans.rule(event.plan, event.rule)
-    counts = {"created": 0, "reused": 0, "failed": 0}
+    counts = {"created": 0, "reused": 0, "failed": 0, "skipped": 0}
     instances = [r.id for r in event.resources if r.type == "instance"]
     instance_kinds = [k for k in rule.kinds if k in (Kind.AMI, Kind.EBS)]
     if instances and instance_kinds:
@@ -188,75 +189,126 @@ def _create_for_instances(
     recorded = ports.catalog.get_points(
         [(iid, event.run_id, kind.value) for iid in instance_ids for kind in kinds]
     )
+    # Work out what to make, and record the intent of each artifact *before* any create call:
+    # whatever happens after the call, the catalog knows Lifeboat made it (provenance).
+    todo: list[tuple[RecoveryPoint, dict[str, str], dict[str, str]]] = []
+    for iid in instance_ids:
+        instance = described.get(iid)
+        for kind in kinds:
+            existing = recorded.get((iid, kind.value))
+            if existing is not None and (
+                existing.artifact_ids() or existing.status is not PointStatus.PENDING
+            ):
+                counts["reused"] += 1
+                continue
+            if instance is not None and T.FENCED in T.to_dict(instance.get("Tags")):
+                counts["skipped"] += 1  # replaced by a restore: its replacement is backed up
+                continue
+            refusal = _not_backed_up_because(iid, instance, event.plan)
+            if refusal is not None:
+                failed = _new_point(event, iid, "instance", kind, now, status=PointStatus.FAILED)
+                _fail(ports, failed, refusal, counts)
+                continue
+            assert instance is not None
+            config = ec2.instance_config(instance, volumes, subnets, addresses, groups)
+            source_tags = T.to_dict(instance.get("Tags"))
+            tags = T.backup_tags(
+                source_id=iid,
+                plan=event.plan,
+                rule=event.rule,
+                run_id=event.run_id,
+                kind=kind.value,
+                source_tags=source_tags,
+            )
+            intent = Intent(
+                at=now,
+                image_name=image_name(iid, event.run_id) if kind is Kind.AMI else None,
+                volume_ids=[d.volume_id for d in config.block_devices],
+            )
+            point = _new_point(
+                event,
+                iid,
+                "instance",
+                kind,
+                now,
+                status=PointStatus.PENDING,
+                instance=config,
+                intent=intent,
+            )
+            todo.append((point, tags, source_tags))
+    ports.catalog.put_points([p for p, _, _ in todo if (p.source_id, p.kind.value) not in recorded])
     made: list[RecoveryPoint] = []
     try:
-        for iid in instance_ids:
-            instance = described.get(iid)
-            for kind in kinds:
-                existing = recorded.get((iid, kind.value))
-                if existing is not None and (
-                    existing.artifact_ids() or existing.status is PointStatus.FAILED
-                ):
-                    counts["reused"] += 1
-                    continue
-                if instance is None or instance["State"]["Name"] in GONE_STATES:
-                    state = "does not exist" if instance is None else instance["State"]["Name"]
-                    _fail(
-                        ports,
-                        _new_point(event, iid, "instance", kind, now, status=PointStatus.FAILED),
-                        f"InstanceGone: instance {iid} {state}",
-                        counts,
+        for intended, tags, source_tags in todo:
+            try:
+                made.append(
+                    _create_artifact(
+                        intended, tags, source_tags, rule, event.run_id, ec2, images, snapsets
                     )
-                    continue
-                config = ec2.instance_config(instance, volumes, subnets, addresses, groups)
-                source_tags = T.to_dict(instance.get("Tags"))
-                tags = T.backup_tags(
-                    source_id=iid,
-                    plan=event.plan,
-                    rule=event.rule,
-                    run_id=event.run_id,
-                    kind=kind.value,
-                    source_tags=source_tags,
                 )
-                point = _new_point(
-                    event, iid, "instance", kind, now, status=PointStatus.PENDING, instance=config
-                )
-                try:
-                    if kind is Kind.AMI:
-                        image = images.get(iid)
-                        image_id = (
-                            image["ImageId"]
-                            if image
-                            else ec2.create_image(
-                                iid,
-                                name=f"lifeboat-{iid}-{event.run_id}",
-                                reboot=source_tags.get(T.REBOOT, "").lower() == "true",
-                                tags=tags,
-                            )
-                        )
-                        point = point.model_copy(update={"image_id": image_id})
-                    else:
-                        snaps = snapsets.get(iid) or ec2.create_snapshots(
-                            iid,
-                            rule.exclude_boot_volume,
-                            tags,
-                            f"Lifeboat crash-consistent set of {iid} ({event.run_id})",
-                        )
-                        point = point.model_copy(
-                            update={
-                                "snapshots": _volume_snapshots(snaps, config),
-                                "size_gb": sum(int(s.get("VolumeSize", 0)) for s in snaps),
-                            }
-                        )
-                except ClientError as exc:
-                    _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
-                    continue
-                made.append(point)
-                counts["created"] += 1
+            except ClientError as exc:
+                _fail(ports, intended, f"{error_code(exc)}: {exc}", counts)
+                continue
+            counts["created"] += 1
     finally:
         # One BatchWriteItem per 25 points, also when the task fails half-way (a retried
-        # task finds what it made by the run's tag), so no artifact escapes the catalog.
+        # task, or the check, finds what it made by the run's tag and the intent).
         ports.catalog.put_points(made)
+
+
+def _create_artifact(
+    point: RecoveryPoint,
+    tags: dict[str, str],
+    source_tags: dict[str, str],
+    rule: Rule,
+    run_id: str,
+    ec2: Ec2Gateway,
+    images: dict[str, dict[str, Any]],
+    snapsets: dict[str, list[dict[str, Any]]],
+) -> RecoveryPoint:
+    """One create call for ``point`` (or what a previous attempt's call made): the point with
+    its artifacts."""
+    iid = point.source_id
+    if point.kind is Kind.AMI:
+        image = images.get(iid)
+        image_id = (
+            image["ImageId"]
+            if image and image.get("Name") == image_name(iid, run_id)
+            else ec2.create_image(
+                iid,
+                name=image_name(iid, run_id),
+                reboot=source_tags.get(T.REBOOT, "").lower() == "true",
+                tags=tags,
+            )
+        )
+        return point.model_copy(update={"image_id": image_id})
+    snaps = snapsets.get(iid) or ec2.create_snapshots(
+        iid, rule.exclude_boot_volume, tags, f"Lifeboat crash-consistent set of {iid} ({run_id})"
+    )
+    assert point.instance is not None
+    return point.model_copy(
+        update={
+            "snapshots": _volume_snapshots(snaps, point.instance),
+            "size_gb": sum(int(s.get("VolumeSize", 0)) for s in snaps),
+        }
+    )
+
+
+def image_name(instance_id: str, run_id: str) -> str:
+    """The deterministic AMI name of an instance's point in a run (unique per region)."""
+    return f"lifeboat-{instance_id}-{run_id}"
+
+
+def _not_backed_up_because(iid: str, instance: dict[str, Any] | None, plan: str) -> str | None:
+    """Why an instance of a batch is not backed up (None: it is). Re-checked in every task: a
+    batch names instances, but only those still carrying the plan's tag are imaged."""
+    if instance is None or instance["State"]["Name"] in GONE_STATES:
+        state = "does not exist" if instance is None else instance["State"]["Name"]
+        return f"InstanceGone: instance {iid} {state}"
+    tags = T.to_dict(instance.get("Tags"))
+    if tags.get(T.PLAN) != plan:
+        return f"NotProtected: instance {iid} does not carry {T.PLAN}={plan}"
+    return None
 
 
 def _volume_snapshots(snaps: list[dict[str, Any]], config: Any) -> list[VolumeSnapshot]:
@@ -285,21 +337,21 @@ def _create_for_database(
     event: CreateBatchEvent, ref: ResourceRef, ports: Ports, now: datetime, counts: dict[str, int]
 ) -> None:
     existing = ports.catalog.get_point(ref.id, event.run_id, Kind.RDS.value)
-    if existing is not None and (existing.artifact_ids() or existing.status is PointStatus.FAILED):
+    if existing is not None and (
+        existing.artifact_ids() or existing.status is not PointStatus.PENDING
+    ):
         counts["reused"] += 1
         return
     rds = ports.rds
     described = rds.describe_cluster(ref.id) if ref.type == "cluster" else rds.describe_db(ref.id)
     point = _new_point(event, ref.id, ref.type, Kind.RDS, now, status=PointStatus.PENDING)
     if described is None:
-        _fail(
-            ports,
-            point.model_copy(update={"status": PointStatus.FAILED}),
-            f"DatabaseGone: {ref.type} {ref.id} does not exist",
-            counts,
-        )
+        _fail(ports, point, f"DatabaseGone: {ref.type} {ref.id} does not exist", counts)
         return
     source_tags = T.to_dict(described.get("TagList"))
+    if source_tags.get(T.PLAN) != event.plan:
+        _fail(ports, point, f"NotProtected: {ref.id} does not carry {T.PLAN}={event.plan}", counts)
+        return
     tags = T.backup_tags(
         source_id=ref.id,
         plan=event.plan,
@@ -309,19 +361,23 @@ def _create_for_database(
         source_tags=source_tags,
     )
     snapshot_id = snapshot_identifier(event.run_id, ref.id)
+    if ref.type == "db":
+        point = point.model_copy(
+            update={
+                "database": rds.db_config(described),
+                "size_gb": int(described.get("AllocatedStorage", 0)),
+            }
+        )
+    point = point.model_copy(update={"intent": Intent(at=now, db_snapshot_id=snapshot_id)})
+    if existing is None:
+        ports.catalog.put_point(point)  # the intent, before the create call
     try:
         if ref.type == "cluster":
             rds.create_cluster_snapshot(ref.id, snapshot_id, tags)
             point = point.model_copy(update={"db_cluster_snapshot_id": snapshot_id})
         else:
             rds.create_db_snapshot(ref.id, snapshot_id, tags)
-            point = point.model_copy(
-                update={
-                    "db_snapshot_id": snapshot_id,
-                    "database": rds.db_config(described),
-                    "size_gb": int(described.get("AllocatedStorage", 0)),
-                }
-            )
+            point = point.model_copy(update={"db_snapshot_id": snapshot_id})
     except ClientError as exc:
         _fail(ports, point, f"{error_code(exc)}: {exc}", counts)
         return
@@ -340,22 +396,30 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     filtered Describe calls: pages, not items), DB snapshots one by one."""
     points = ports.catalog.points_for_run(event.run_id)
     pending = [p for p in points if p.status is PointStatus.PENDING]
-    images: dict[str, Any] = {}
-    snaps: dict[str, Any] = {}
+    by_source: dict[str, Any] = {}
+    snaps_by_source: dict[str, list[dict[str, Any]]] = {}
     if any(p.kind is Kind.AMI for p in pending):
-        images = {i["ImageId"]: i for i in ports.ec2.run_images(event.run_id).values()}
+        by_source = ports.ec2.run_images(event.run_id)
     if any(p.kind is Kind.EBS for p in pending):
-        snaps = {
-            s["SnapshotId"]: s
-            for group in ports.ec2.run_snapshots(event.run_id, Kind.EBS.value).values()
-            for s in group
-        }
+        snaps_by_source = ports.ec2.run_snapshots(event.run_id, Kind.EBS.value)
+    images = {i["ImageId"]: i for i in by_source.values()}
+    snaps = {s["SnapshotId"]: s for group in snaps_by_source.values() for s in group}
+    # A point whose create task died after the create call has only its intent: adopt what the
+    # call made (found by the run's tags, matched against the intent), or fail the point.
+    adopted = {
+        p.recovery_point_id: adopt(p, by_source, snaps_by_source, ports.rds)
+        for p in pending
+        if not p.artifact_ids()
+    }
+    pending = [adopted.get(p.recovery_point_id, p) for p in pending]
     still = 0
     settled: list[RecoveryPoint] = []
     for point in pending:
         state, error, update = _state_of(point, images, snaps, ports.rds)
         if state is PointStatus.PENDING:
             still += 1
+            if point.recovery_point_id in adopted:
+                settled.append(point)  # record what was adopted
             continue
         settled.append(marked(point.model_copy(update=update), state, when=now, error=error))
     ports.catalog.put_points(settled)
@@ -371,9 +435,70 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     }
 
 
+INTENT_SKEW = timedelta(minutes=10)
+
+
+def adopt(
+    point: RecoveryPoint,
+    images_by_source: dict[str, Any],
+    snaps_by_source: dict[str, list[dict[str, Any]]],
+    rds: RdsGateway,
+) -> RecoveryPoint:
+    """``point`` with the artifacts its intent names, when they exist (a create task died after
+    its create call, before recording what it made). Matched on what only Lifeboat's call could
+    have produced: the AMI's deterministic name, the snapshots' volumes and start time, the DB
+    snapshot's deterministic identifier and run tag."""
+    intent = point.intent
+    if intent is None:
+        return point
+    if point.kind is Kind.AMI:
+        image = images_by_source.get(point.source_id)
+        if image is not None and image.get("Name") == intent.image_name:
+            return point.model_copy(update={"image_id": image["ImageId"]})
+    elif point.kind is Kind.EBS:
+        found = snaps_by_source.get(point.source_id, [])
+        if found and all(made_by_intent(s, intent) for s in found):
+            snapshots = (
+                _volume_snapshots(found, point.instance)
+                if point.instance is not None
+                else [
+                    VolumeSnapshot(volume_id=s.get("VolumeId", ""), snapshot_id=s["SnapshotId"])
+                    for s in found
+                ]
+            )
+            return point.model_copy(
+                update={
+                    "snapshots": snapshots,
+                    "size_gb": sum(int(s.get("VolumeSize", 0)) for s in found),
+                }
+            )
+    elif intent.db_snapshot_id:
+        kind = "cluster" if point.source_type == "cluster" else "db"
+        snap = rds.snapshot(kind, intent.db_snapshot_id)
+        if snap is not None and T.to_dict(snap.get("TagList")).get(T.RUN) == point.run_id:
+            field = "db_cluster_snapshot_id" if kind == "cluster" else "db_snapshot_id"
+            return point.model_copy(update={field: intent.db_snapshot_id})
+    return point
+
+
+def made_by_intent(snapshot: dict[str, Any], intent: Intent) -> bool:
+    """Whether an EBS snapshot is what an intent's create call made: one of the instance's
+    volumes, started no earlier than the intent (a tag alone proves nothing)."""
+    started = snapshot.get("StartTime")
+    if isinstance(started, str):
+        started = parse_iso(started)
+    return (
+        snapshot.get("VolumeId") in intent.volume_ids
+        and isinstance(started, datetime)
+        and started >= intent.at - INTENT_SKEW
+    )
+
+
 def _state_of(
     point: RecoveryPoint, images: dict[str, Any], snaps: dict[str, Any], rds: RdsGateway
 ) -> tuple[PointStatus, str | None, dict[str, Any]]:
+    if not point.artifact_ids():
+        return PointStatus.FAILED, "the create task ended before the create call", {}
     if point.kind is Kind.AMI:
         image = images.get(point.image_id or "")
         if image is None:
@@ -431,7 +556,7 @@ def finalize_run(
     run = ports.catalog.get_run(event.run_id) or {}
     plan_name, rule_name = run.get("plan", ""), run.get("rule", "")
     _record_failed_batches(event, plans, ports, now)
-    points = ports.catalog.points_for_run(event.run_id)
+    points = _adopt_leftovers(event.run_id, ports.catalog.points_for_run(event.run_id), ports)
     outcomes: list[Outcome] = []
     for found in points:
         point = found
@@ -482,6 +607,34 @@ def finalize_run(
             {k: v for k, v in report.items() if k != "outcomes"},
         )
     return report
+
+
+def _adopt_leftovers(run_id: str, points: list[RecoveryPoint], ports: Ports) -> list[RecoveryPoint]:
+    """Points of the run with an intent and nothing recorded (their task died after the create
+    call, or EC2 answered the check before listing what it made): what the call made, found by
+    the run's tags and matched to the intent, so that the clean-up below removes it."""
+    bare = [
+        p
+        for p in points
+        if p.intent is not None
+        and not p.artifact_ids()
+        and p.status in (PointStatus.PENDING, PointStatus.FAILED)
+    ]
+    if not bare:
+        return points
+    sources = sorted({p.source_id for p in bare if p.source_type == "instance"})
+    kinds = {p.kind for p in bare}
+    images = ports.ec2.run_images(run_id, sources) if sources and Kind.AMI in kinds else {}
+    snaps = (
+        ports.ec2.run_snapshots(run_id, Kind.EBS.value, sources)
+        if sources and Kind.EBS in kinds
+        else {}
+    )
+    found = {p.recovery_point_id: adopt(p, images, snaps, ports.rds) for p in bare}
+    ports.catalog.put_points(
+        [p for i, p in found.items() if p.artifact_ids()]  # recorded before anything is undone
+    )
+    return [found.get(p.recovery_point_id, p) for p in points]
 
 
 def _record_failed_batches(

@@ -46,3 +46,7 @@ class ReplacementFailedError(LifeboatError):
 
 class CutOverError(LifeboatError):
     """Moving the address or traffic to the replacement was refused or failed."""
+
+
+class UnsafeToDeleteError(LifeboatError):
+    """Deleting would rest on a catalog that cannot prove what Lifeboat made: nothing deleted."""

@@ -87,7 +87,22 @@ class PointStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
     FAILED = "failed"
+    DELETING = "deleting"  # write-ahead: no longer offered for restore, artifacts going
     DELETED = "deleted"
+
+
+LIVE_STATUSES = frozenset({PointStatus.PENDING, PointStatus.COMPLETED, PointStatus.DELETING})
+
+
+class Intent(BaseModel):
+    """What Lifeboat is about to create for a point, written to the catalog *before* the create
+    call: the provenance of every artifact, even when the task dies right after the call."""
+
+    model_config = ConfigDict(extra="ignore")
+    at: datetime
+    image_name: str | None = None
+    db_snapshot_id: str | None = None
+    volume_ids: list[str] = Field(default_factory=list)
 
 
 class VolumeSnapshot(BaseModel):
@@ -180,6 +195,7 @@ class RecoveryPoint(BaseModel):
     database: DatabaseConfig | None = None
     deleted_at: datetime | None = None
     deleted_reason: str | None = None
+    intent: Intent | None = None
 
     def artifact_ids(self) -> list[str]:
         ids = [self.image_id, self.db_snapshot_id, self.db_cluster_snapshot_id]

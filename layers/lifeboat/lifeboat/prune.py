@@ -2,32 +2,43 @@
 
 * only points of the plan and rule, and only artifacts tagged ``lifeboat:managed=true`` with the
   same plan and rule tags (checked here; IAM enforces ``lifeboat:managed`` too);
+* write-ahead: a point is marked ``deleting`` (no longer offered for restore) before its
+  artifacts go and ``deleted`` after; a point left ``deleting`` by an interrupted prune is
+  finished by the next one; a point of a resource under restore (its lock held) is put back;
 * an AMI is deregistered first, then the snapshots it owned are deleted, so none is orphaned;
   a snapshot still used by another AMI, or under a snapshot lock, is skipped and reported;
   ``NotFound`` is treated as already done;
 * the dry run computes the same plan (what, why, how much storage it frees) and changes nothing;
-* pruned points stay in the catalog, marked deleted with when and why;
-* orphans (managed snapshots whose AMI is gone, artifacts with no catalog entry) are reported,
-  and removed only when asked.
+* orphans are artifacts the catalog proves Lifeboat made (an intent or a point of the plan)
+  that nothing live references, older than :data:`ORPHAN_GRACE`; tagged artifacts the catalog
+  never heard of are ``foreign-tagged`` and never deleted. Orphans are removed only when asked,
+  and never on a catalog that is empty or lacks the plan's history (fail closed).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.backup import Ports
-from lifeboat.errors import NotOwnedError
-from lifeboat.models import PointStatus, RecoveryPoint
+from lifeboat.aws.catalog import marked
+from lifeboat.backup import INTENT_SKEW, Ports, made_by_intent
+from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
+from lifeboat.models import LIVE_STATUSES, PointStatus, RecoveryPoint
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, Name, PlanSet
 from lifeboat.retention import decide
+from lifeboat.timeutil import parse_iso
 
 MAX_LISTED = 200
+BACKUP_TIMEOUT = timedelta(seconds=21600)  # the backup state machine's TimeoutSeconds
+# An artifact younger than this may belong to a run still in progress (its points not yet
+# recorded): it is never an orphan. Longer than the longest run (a unit test reads the ASL).
+ORPHAN_GRACE = BACKUP_TIMEOUT + timedelta(hours=1)
 
 
 class PruneRequest(BaseModel):
@@ -56,6 +67,7 @@ class Orphan(BaseModel):
     artifact_type: str
     reason: str
     size_gb: int = 0
+    recovery_point_id: str | None = Field(None, description="the catalog record that proves it")
     outcome: str | None = None
 
 
@@ -71,6 +83,8 @@ class PruneReport(BaseModel):
     stale: list[str] = Field(default_factory=list)
     frees_gb: int = 0
     orphans: list[Orphan] = Field(default_factory=list)
+    foreign_tagged: list[Orphan] = Field(default_factory=list)
+    orphans_refused: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -85,6 +99,8 @@ class PruneReport(BaseModel):
             "stale": self.stale[:50],
             "frees_gb": self.frees_gb,
             "orphans": len(self.orphans),
+            "foreign_tagged": len(self.foreign_tagged),
+            "orphans_refused": self.orphans_refused,
         }
 
 
@@ -98,15 +114,13 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     rule_names = plans.rule_names(request.plan, request.rule)
     plan = plans.plans[request.plan]
     report = PruneReport(plan=request.plan, rules=rule_names, dry_run=request.dry_run)
-    catalog_points: list[RecoveryPoint] = []
+    # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
+    plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
+    work: list[tuple[RecoveryPoint, Deletion]] = []
     for name in rule_names:
         rule = plan.rules[name]
-        points = [
-            p
-            for p in ports.catalog.points_for_rule(request.plan, name)
-            if p.status is not PointStatus.DELETED
-        ]
-        catalog_points.extend(points)
+        ours = [p for p in plan_points if p.rule == name]
+        points = [p for p in ours if p.status not in (PointStatus.DELETED, PointStatus.DELETING)]
         result = decide(
             points,
             retention=rule.retention,
@@ -119,33 +133,99 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.kept += len(result.kept)
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
         by_id = {p.recovery_point_id: p for p in points}
-        for point_id in result.expired:
-            point = by_id[point_id]
-            report.expired.append(
-                Deletion(
-                    recovery_point_id=point_id,
-                    source_id=point.source_id,
-                    kind=point.kind,
-                    rule=name,
-                    created_at=point.created_at,
-                    reason=result.decisions[point_id].reasons[0],
-                    artifacts=point.artifact_ids(),
-                    size_gb=_size(point),
-                )
+        expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
+        interrupted = [
+            (p, "completing an interrupted prune") for p in ours if p.status is PointStatus.DELETING
+        ]
+        for point, reason in [*interrupted, *expired]:
+            deletion = Deletion(
+                recovery_point_id=point.recovery_point_id,
+                source_id=point.source_id,
+                kind=point.kind,
+                rule=name,
+                created_at=point.created_at,
+                reason=reason,
+                artifacts=point.artifact_ids(),
+                size_gb=_size(point),
             )
-            report.frees_gb += _size(point)
-            if not request.dry_run:
-                _delete_point(point, report, report.expired[-1], ports, now)
-    report.orphans = find_orphans(request.plan, catalog_points, ports)
-    if request.delete_orphans and not request.dry_run:
+            report.expired.append(deletion)
+            report.frees_gb += deletion.size_gb
+            work.append((point, deletion))
+    census = find_orphans(request.plan, rule_names, plan_points, ports, now)
+    report.orphans, report.foreign_tagged = census.orphans, census.foreign
+    if request.delete_orphans:
+        report.orphans_refused = census.refusal
+        if census.refusal and not request.dry_run:
+            raise UnsafeToDeleteError(census.refusal)
+    if request.dry_run:
+        held = ports.catalog.active_locks([p.source_id for p, _ in work], _epoch(now))
+        for point, deletion in work:
+            if point.source_id in held:
+                deletion.outcome = {"pinned": _pinned(point, held)}
+        return report
+    _delete_points(work, report, ports, now)
+    if request.delete_orphans:
         for orphan in report.orphans:
             orphan.outcome = _delete_orphan(orphan, ports)
     return report
 
 
-def _delete_point(
-    point: RecoveryPoint, report: PruneReport, deletion: Deletion, ports: Ports, now: datetime
+def _epoch(now: datetime) -> int:
+    return int(now.timestamp())
+
+
+def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
+    owner = held[point.source_id].get("owner", "unknown")
+    return f"a restore of {point.source_id} holds its lock ({owner}): kept until it ends"
+
+
+def _delete_points(
+    work: list[tuple[RecoveryPoint, Deletion]], report: PruneReport, ports: Ports, now: datetime
 ) -> None:
+    """Write-ahead: mark each point ``deleting`` (only if still completed), then read the
+    restore locks (a restore takes its lock before it chooses a point, so one of the two sees
+    the other), put pinned points back, delete the rest and mark them ``deleted``."""
+    catalog = ports.catalog
+    claimed: list[tuple[RecoveryPoint, Deletion]] = []
+    for point, deletion in work:
+        if point.status is PointStatus.DELETING or catalog.transition(
+            point, PointStatus.COMPLETED, PointStatus.DELETING
+        ):
+            claimed.append((point.model_copy(update={"status": PointStatus.DELETING}), deletion))
+        else:
+            deletion.outcome = {"skipped": "its status changed since it was read"}
+            report.skipped.append(f"{point.recovery_point_id}: status changed; left alone")
+    held = catalog.active_locks([p.source_id for p, _ in claimed], _epoch(now))
+    done: list[RecoveryPoint] = []
+    try:
+        for point, deletion in claimed:
+            if point.source_id in held:
+                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+                deletion.outcome = {"pinned": _pinned(point, held)}
+                report.skipped.append(f"{point.recovery_point_id}: {_pinned(point, held)}")
+                continue
+            if _delete_artifacts(point, report, deletion, ports):
+                why = deletion.reason
+                problems = {k: v for k, v in deletion.outcome.items() if v not in _DONE}
+                if problems:
+                    why += f"; skipped {problems}"
+                done.append(marked(point, PointStatus.DELETED, when=now, reason=f"pruned: {why}"))
+                report.deleted += 1
+            else:
+                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+    finally:
+        # A failure here leaves points 'deleting' (never offered for restore): the next prune
+        # finishes them.
+        catalog.put_points(done)
+
+
+_DONE = ("deleted", "gone", "deregistered")
+
+
+def _delete_artifacts(
+    point: RecoveryPoint, report: PruneReport, deletion: Deletion, ports: Ports
+) -> bool:
+    """Delete a point's artifacts; False when they turned out not to be Lifeboat's."""
     owner = {T.PLAN: point.plan, T.RULE: point.rule}
     outcome: dict[str, str] = {}
     try:
@@ -170,68 +250,218 @@ def _delete_point(
     except NotOwnedError as exc:
         outcome["refused"] = str(exc)
     deletion.outcome = outcome
-    problems = {k: v for k, v in outcome.items() if v not in ("deleted", "gone", "deregistered")}
-    if problems:
-        report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
-    if "refused" in outcome:
-        return
-    report.deleted += 1
-    why = deletion.reason + (f"; skipped {problems}" if problems else "")
-    ports.catalog.mark(point, PointStatus.DELETED, when=now, reason=f"pruned: {why}")
+    problems = {k: v for k, v in outcome.items() if v not in _DONE}
+    report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
+    return "refused" not in outcome
 
 
-def find_orphans(plan: str, points: list[RecoveryPoint], ports: Ports) -> list[Orphan]:
-    """Managed artifacts of the plan that pruning would never reach on its own."""
-    known = {a for p in points for a in p.artifact_ids()}
+# --- orphans ---------------------------------------------------------------------------------
+@dataclass
+class Provenance:
+    """What the catalog proves Lifeboat made: every point of the plan, whatever its status,
+    with the intents written before each create call."""
+
+    images: dict[str, RecoveryPoint] = field(default_factory=dict)
+    image_names: dict[str, RecoveryPoint] = field(default_factory=dict)
+    snapshots: dict[str, RecoveryPoint] = field(default_factory=dict)
+    intents: dict[tuple[str, str, str], RecoveryPoint] = field(default_factory=dict)
+    db_snapshots: dict[str, RecoveryPoint] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, points: list[RecoveryPoint]) -> Provenance:
+        found = cls()
+        for p in points:
+            if p.image_id:
+                found.images[p.image_id] = p
+            for snap in p.snapshots:
+                found.snapshots[snap.snapshot_id] = p
+            for sid in (p.db_snapshot_id, p.db_cluster_snapshot_id):
+                if sid:
+                    found.db_snapshots[sid] = p
+            if p.intent is not None:
+                found.intents[(p.run_id, p.source_id, p.kind.value)] = p
+                if p.intent.image_name:
+                    found.image_names[p.intent.image_name] = p
+                if p.intent.db_snapshot_id:
+                    found.db_snapshots.setdefault(p.intent.db_snapshot_id, p)
+            if p.status in LIVE_STATUSES:
+                found.live.update(p.artifact_ids())
+        return found
+
+    def of_image(self, image: dict[str, Any]) -> RecoveryPoint | None:
+        point = self.images.get(image["ImageId"])
+        if point is not None:
+            return point
+        point = self.image_names.get(str(image.get("Name", "")))
+        created = _when(image.get("CreationDate"))
+        if point is not None and point.intent is not None and created is not None:
+            return point if created >= point.intent.at - INTENT_SKEW else None
+        return None
+
+    def of_snapshot(self, snap: dict[str, Any]) -> RecoveryPoint | None:
+        point = self.snapshots.get(snap["SnapshotId"])
+        if point is not None:
+            return point
+        tags = T.to_dict(snap.get("Tags"))
+        point = self.intents.get(
+            (tags.get(T.RUN, ""), tags.get(T.SOURCE, ""), tags.get(T.KIND, ""))
+        )
+        if point is not None and point.intent is not None and made_by_intent(snap, point.intent):
+            return point
+        return None
+
+
+@dataclass
+class Census:
+    orphans: list[Orphan] = field(default_factory=list)
+    foreign: list[Orphan] = field(default_factory=list)
+    refusal: str | None = None
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return parse_iso(value)
+    return None
+
+
+def find_orphans(
+    plan: str,
+    rule_names: list[str],
+    plan_points: list[RecoveryPoint],
+    ports: Ports,
+    now: datetime,
+) -> Census:
+    """Orphans of ``rule_names``: artifacts the catalog proves Lifeboat made for the plan, that
+    no live point (pending, completed, deleting) and no registered AMI references, whose
+    resource is not under restore, older than :data:`ORPHAN_GRACE` (so no run in progress can
+    own them). Managed-tagged artifacts without such proof are ``foreign-tagged``."""
+    proof = Provenance.of(plan_points)
     images = ports.ec2.managed_images(plan)
-    image_snapshots = {
+    in_images = {
         m["Ebs"]["SnapshotId"]
         for i in images
         for m in i.get("BlockDeviceMappings", [])
         if m.get("Ebs", {}).get("SnapshotId")
     }
-    orphans: list[Orphan] = []
+    # (artifact type, artifact, its owner or None, its creation time, size)
+    found: list[tuple[str, str, RecoveryPoint | None, datetime | None, int, dict[str, str]]] = []
     for image in images:
-        if image["ImageId"] not in known:
-            orphans.append(
-                Orphan(
-                    artifact_id=image["ImageId"], artifact_type="image", reason="no catalog entry"
-                )
+        found.append(
+            (
+                "image",
+                image["ImageId"],
+                proof.of_image(image),
+                _when(image.get("CreationDate")),
+                0,
+                T.to_dict(image.get("Tags")),
             )
+        )
     for snap in ports.ec2.managed_snapshots(plan):
-        tags = T.to_dict(snap.get("Tags"))
-        sid = snap["SnapshotId"]
-        size = int(snap.get("VolumeSize", 0))
-        if tags.get(T.KIND) == Kind.AMI.value and sid not in image_snapshots:
-            orphans.append(
-                Orphan(
-                    artifact_id=sid,
-                    artifact_type="snapshot",
-                    reason="its AMI is gone",
-                    size_gb=size,
-                )
+        found.append(
+            (
+                "snapshot",
+                snap["SnapshotId"],
+                proof.of_snapshot(snap),
+                _when(snap.get("StartTime")),
+                int(snap.get("VolumeSize", 0)),
+                T.to_dict(snap.get("Tags")),
             )
-        elif sid not in known and sid not in image_snapshots:
-            orphans.append(
-                Orphan(
-                    artifact_id=sid,
-                    artifact_type="snapshot",
-                    reason="no catalog entry",
-                    size_gb=size,
-                )
-            )
+        )
     for kind, snap in ports.rds.managed_snapshots(plan):
         sid = snap.get("DBSnapshotIdentifier") or snap.get("DBClusterSnapshotIdentifier") or ""
-        if sid not in known:
-            orphans.append(
-                Orphan(
-                    artifact_id=sid,
-                    artifact_type=f"{kind}-snapshot",
-                    reason="no catalog entry",
-                    size_gb=int(snap.get("AllocatedStorage", 0)),
-                )
+        found.append(
+            (
+                f"{kind}-snapshot",
+                sid,
+                proof.db_snapshots.get(sid),
+                _when(snap.get("SnapshotCreateTime")),
+                int(snap.get("AllocatedStorage", 0)),
+                T.to_dict(snap.get("TagList")),
             )
-    return orphans
+        )
+    owners = [o for _, _, o, _, _, _ in found if o is not None]
+    held = ports.catalog.active_locks(sorted({o.source_id for o in owners}), _epoch(now))
+    census = Census()
+    for kind, artifact, owner, created, size, tags in found:
+        if owner is None:
+            if tags.get(T.RULE, "") in rule_names or T.RULE not in tags:
+                census.foreign.append(
+                    Orphan(
+                        artifact_id=artifact,
+                        artifact_type=kind,
+                        size_gb=size,
+                        reason="foreign-tagged: tagged as Lifeboat's, but no catalog record "
+                        "proves Lifeboat made it; never deleted",
+                    )
+                )
+            continue
+        if owner.rule not in rule_names:
+            continue
+        if (
+            artifact in proof.live
+            or artifact in in_images
+            or owner.source_id in held
+            or created is None
+            or now - created < ORPHAN_GRACE
+        ):
+            continue
+        census.orphans.append(
+            Orphan(
+                artifact_id=artifact,
+                artifact_type=kind,
+                size_gb=size,
+                recovery_point_id=owner.recovery_point_id,
+                reason=f"made by run {owner.run_id} for {owner.source_id} (point "
+                f"{owner.status.value}); no live recovery point uses it",
+            )
+        )
+    census.refusal = _refusal(plan, plan_points, census.foreign, found)
+    return census
+
+
+def _refusal(
+    plan: str,
+    plan_points: list[RecoveryPoint],
+    foreign: list[Orphan],
+    found: list[tuple[str, str, RecoveryPoint | None, datetime | None, int, dict[str, str]]],
+) -> str | None:
+    """Why deleting orphans is unsafe on this catalog (fail closed), or None."""
+    if not plan_points:
+        return (
+            f"the catalog holds no recovery points of plan {plan!r}: it is new, emptied or not "
+            "the one these backups were recorded in (a re-created stack makes a new table; the "
+            "old one is retained). Lifeboat deletes nothing it cannot prove it made: point the "
+            "stack at the old catalog, or prune without --delete-orphans"
+        )
+    first = min(p.created_at for p in plan_points)
+    foreign_ids = {o.artifact_id for o in foreign}
+    older = sorted(
+        run
+        for _, artifact, _, _, _, tags in found
+        if artifact in foreign_ids
+        for run in [tags.get(T.RUN, "")]
+        if (started := _run_started(run)) is not None and started < first - timedelta(days=1)
+    )
+    if older:
+        return (
+            f"the catalog's history of plan {plan!r} starts {first:%Y-%m-%d %H:%M} UTC, but "
+            f"artifacts tagged with older runs exist (e.g. {older[0]}): the catalog lacks the "
+            "plan's run history, so what is an orphan cannot be proven; nothing is deleted"
+        )
+    return None
+
+
+def _run_started(run_id: str) -> datetime | None:
+    stamp = run_id.split("-", 1)[0]
+    for fmt in ("%Y%m%dT%H%M%SZ", "%Y%m%dT%H%MZ"):
+        try:
+            return datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def _delete_orphan(orphan: Orphan, ports: Ports) -> str:

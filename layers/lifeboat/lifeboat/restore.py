@@ -155,14 +155,13 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
             f"{request.target_az} is not an Availability Zone of this region; "
             f"choose one of {ec2.availability_zones()}",
         )
-    if request.instance_id:
-        plan: BaseModel = plan_instance(request, plans, ports, ec2, now)
-    else:
-        plan = plan_database(request, ports, ec2, event.execution_name, now)
     if not request.dry_run and request.trigger == "manual" and not request.force:
         guard = guardrails_for(ports)
         guard.check_cooldown(request.resource_id, now)
     if not request.dry_run:
+        # The lock comes before the choice of a recovery point: a prune marks a point
+        # 'deleting' before it reads the locks, so either it sees this lock and keeps the
+        # point, or this restore sees the point leaving and does not choose it.
         holder = ports.catalog.acquire_lock(
             request.resource_id,
             event.execution_arn,
@@ -175,6 +174,15 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
                 f"a restore of {request.resource_id} is already running: {holder.get('owner')} "
                 f"(requested by {holder.get('requested_by', 'unknown')}); wait for it or stop it"
             )
+    try:
+        if request.instance_id:
+            plan: BaseModel = plan_instance(request, plans, ports, ec2, now)
+        else:
+            plan = plan_database(request, ports, ec2, event.execution_name, now)
+    except Exception:
+        if not request.dry_run:
+            ports.catalog.release_lock(request.resource_id, event.execution_arn)
+        raise
     return {
         "dry_run": request.dry_run,
         "kind": "instance" if request.instance_id else "db",
@@ -438,7 +446,6 @@ def launch(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     tags = {
         **T.copyable(plan.tags),
         **({T.PLAN: plan.tags[T.PLAN]} if T.PLAN in plan.tags else {}),
-        T.MANAGED: "true",
         T.RESTORED_FROM: plan.source_id,
         T.RESTORE_EXECUTION: event.execution_arn,
     }
@@ -523,7 +530,6 @@ def _launch_database(event: StepEvent, plan: DatabasePlan, ports: Ports) -> dict
     tags = {
         **T.copyable(plan.tags),
         **({T.PLAN: plan.tags[T.PLAN]} if T.PLAN in plan.tags else {}),
-        T.MANAGED: "true",
         T.RESTORED_FROM: plan.source_id,
         T.RESTORE_EXECUTION: event.execution_arn,
     }

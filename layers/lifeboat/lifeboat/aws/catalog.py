@@ -167,6 +167,34 @@ class Catalog:
                 raise
             return False
 
+    def active_locks(self, resource_ids: list[str], now: int) -> dict[str, dict[str, Any]]:
+        """The restore locks held (not expired) on any of ``resource_ids``, by resource; 100
+        keys per BatchGetItem, consistent reads (prune reads them after marking its points
+        ``deleting``, a restore takes its lock before choosing a point: one of the two sees
+        the other)."""
+        held: dict[str, dict[str, Any]] = {}
+        unique = sorted(set(resource_ids))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        _item({"pk": f"LOCK#{rid}", "sk": "LOCK"})
+                        for rid in unique[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for response in _until_processed(
+                lambda request: self.ddb.batch_get_item(RequestItems=request),
+                request,
+                "UnprocessedKeys",
+            ):
+                for item in response.get("Responses", {}).get(self.table, []):
+                    lock = _ints(_plain(item))
+                    if int(lock.get("expires_at", 0)) >= now:
+                        held[str(lock["pk"]).removeprefix("LOCK#")] = lock
+        return held
+
     def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
         self.ddb.put_item(TableName=self.table, Item=_item({"pk": pk, "sk": sk, **attrs}))
 
@@ -262,6 +290,28 @@ class Catalog:
                 ExpressionAttributeValues={":p": {"S": f"RULE#{plan}#{rule}"}},
             )
         )
+
+    def points_for_plan(self, plan: str, rules: list[str]) -> list[RecoveryPoint]:
+        """Every point of the plan's ``rules``, whatever its status (provenance for prune)."""
+        return [p for rule in rules for p in self.points_for_rule(plan, rule)]
+
+    def transition(self, point: RecoveryPoint, old: PointStatus, new: PointStatus) -> bool:
+        """Move ``point`` from ``old`` to ``new`` status only if the catalog still says ``old``
+        (a conditional write); False when it does not (someone else moved it first)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_item({k: v for k, v in point_keys(point).items() if k in ("pk", "sk")}),
+                UpdateExpression="SET #s = :new",
+                ConditionExpression="#s = :old",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":new": {"S": new.value}, ":old": {"S": old.value}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def all_points(self) -> list[RecoveryPoint]:
         paginator = self.ddb.get_paginator("scan")

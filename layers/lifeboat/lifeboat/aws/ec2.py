@@ -49,7 +49,12 @@ class Ec2Gateway:
             ],
             PaginationConfig={"PageSize": 1000},
         ):
-            ids.extend(i["InstanceId"] for i in reservation["Instances"])
+            ids.extend(
+                i["InstanceId"]
+                for i in reservation["Instances"]
+                # A fenced original was replaced by a restore: its replacement is protected.
+                if T.FENCED not in T.to_dict(i.get("Tags"))
+            )
         return sorted(ids)
 
     def describe_instances(self, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -126,7 +126,7 @@ class Ec2Restorer:
         if instance is None:
             return "gone"
         tags = T.to_dict(instance.get("Tags"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or not T.is_managed(tags):
+        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
         self.gw.retrier.call(self.ec2.terminate_instances, InstanceIds=[instance_id])
         return "terminated"
@@ -172,7 +172,7 @@ class RdsRestorer:
         if existing is None:
             return "gone"
         tags = T.to_dict(existing.get("TagList"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or not T.is_managed(tags):
+        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
         try:
             self.gw.retrier.call(
