@@ -11,13 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lifeboat import runtime
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
 from lifeboat.local.history import fabricate
 from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.plans import Kind
+from lifeboat.plans import Kind, default_plans
+from lifeboat.prune import ORPHAN_GRACE, PruneRequest, prune
 from tests.integration.helpers import managed_images, managed_snapshots, run_schedule
 
 pytestmark = pytest.mark.integration
@@ -211,16 +213,23 @@ def test_orphans_are_reported_and_removed_only_when_asked(
         ],
     )["Snapshots"]
 
-    report = _prune(capsys, "--dry-run")
-    reasons = {o["artifact_id"]: o["reason"] for o in report["orphans"]}
-    assert reasons[left] == "its AMI is gone"
-    assert all(reasons[s["SnapshotId"]] == "no catalog entry" for s in stray)
+    # When pruned much later (orphans must be older than the grace period)
+    later = datetime.now(UTC) + ORPHAN_GRACE + timedelta(hours=1)
+    request = {"plan": "standard", "dry_run": True}
+    report = prune(PruneRequest(**request), default_plans(), runtime.ports(), later)
+    reasons = {o.artifact_id: o.reason for o in report.orphans}
+    # Then the deregistered AMI's snapshot is an orphan (its point is no longer offered), and
+    # the snapshot no catalog record proves Lifeboat made is foreign-tagged, never an orphan
+    assert reasons[left].startswith("its AMI") and report.broken == [point.recovery_point_id]
+    assert {o.artifact_id for o in report.foreign_tagged} == {s["SnapshotId"] for s in stray}
     assert left in {s["SnapshotId"] for s in managed_snapshots()}
 
-    report = _prune(capsys, "--delete-orphans", "--yes")
-    assert {o["outcome"] for o in report["orphans"]} == {"deleted"}
+    request = {"plan": "standard", "delete_orphans": True}
+    report = prune(PruneRequest(**request), default_plans(), runtime.ports(), later)
+    assert {o.outcome for o in report.orphans} == {"deleted"}
     remaining = {s["SnapshotId"] for s in managed_snapshots()}
-    assert left not in remaining and not remaining & {s["SnapshotId"] for s in stray}
+    assert left not in remaining and {s["SnapshotId"] for s in stray} <= remaining
+    assert catalog.get_point(web1, point.run_id, "ami").status is PointStatus.FAILED  # type: ignore[union-attr]
 
 
 def test_nothing_expires_while_backups_are_failing(

@@ -435,7 +435,8 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     }
 
 
-INTENT_SKEW = timedelta(minutes=10)
+INTENT_SKEW = timedelta(minutes=10)  # clock skew between the task and EC2
+TASK_LIMIT = timedelta(minutes=15)  # a Lambda task runs at most 15 minutes
 
 
 def adopt(
@@ -483,14 +484,15 @@ def adopt(
 
 def made_by_intent(snapshot: dict[str, Any], intent: Intent) -> bool:
     """Whether an EBS snapshot is what an intent's create call made: one of the instance's
-    volumes, started no earlier than the intent (a tag alone proves nothing)."""
+    volumes, started while the task that wrote the intent could still run (at most a Lambda's
+    15 minutes after it, give or take clock skew). A tag alone proves nothing."""
     started = snapshot.get("StartTime")
     if isinstance(started, str):
         started = parse_iso(started)
     return (
         snapshot.get("VolumeId") in intent.volume_ids
         and isinstance(started, datetime)
-        and started >= intent.at - INTENT_SKEW
+        and intent.at - INTENT_SKEW <= started <= intent.at + TASK_LIMIT + INTENT_SKEW
     )
 
 

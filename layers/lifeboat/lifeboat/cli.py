@@ -188,6 +188,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     default_plans().rule_names(request.plan, request.rule)
     function = require(_outputs(args), "PruneFunctionName", args.stack)
     plan = _invoke(function, payload)
+    refused = plan.get("orphans_refused") if args.delete_orphans else None
+    if refused and not args.dry_run:
+        warn(f"error: --delete-orphans refused, nothing was deleted: {refused}")
+        return EXIT_INPUT
     if args.dry_run:
         if args.json:
             emit_json(plan)
@@ -215,6 +219,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     else:
         _print_prune(result, dry_run=False)
     return EXIT_OK
+
+
+MAX_FOREIGN_LISTED = 50
 
 
 def _print_prune(report: dict[str, Any], dry_run: bool) -> None:
@@ -253,6 +260,18 @@ def _print_prune(report: dict[str, Any], dry_run: bool) -> None:
             say(f"  - {what}: {orphan['reason']}{outcome}")
         if not any(o.get("outcome") for o in orphans):
             say("  remove them with: lifeboat prune --plan PLAN --delete-orphans")
+    foreign = report.get("foreign_tagged", [])
+    if foreign:
+        say(
+            f"{len(foreign)} foreign-tagged artifact(s): tagged as Lifeboat's, but the catalog "
+            "never recorded making them; never deleted (check who tagged them):"
+        )
+        for item in foreign[:MAX_FOREIGN_LISTED]:
+            say(f"  - {item['artifact_type']} {item['artifact_id']}")
+    for point in report.get("broken", []):
+        say(f"  ! {point}: its AMI was deregistered outside Lifeboat; no longer offered")
+    if report.get("orphans_refused"):
+        say(f"  ! --delete-orphans would be refused: {report['orphans_refused']}")
     if dry_run:
         say("dry run: nothing was deleted")
 

@@ -85,6 +85,9 @@ class PruneReport(BaseModel):
     orphans: list[Orphan] = Field(default_factory=list)
     foreign_tagged: list[Orphan] = Field(default_factory=list)
     orphans_refused: str | None = None
+    broken: list[str] = Field(
+        default_factory=list, description="points whose AMI was deregistered outside Lifeboat"
+    )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -101,6 +104,7 @@ class PruneReport(BaseModel):
             "orphans": len(self.orphans),
             "foreign_tagged": len(self.foreign_tagged),
             "orphans_refused": self.orphans_refused,
+            "broken": len(self.broken),
         }
 
 
@@ -153,6 +157,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             work.append((point, deletion))
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
+    report.broken = census.broken
     if request.delete_orphans:
         report.orphans_refused = census.refusal
         if census.refusal and not request.dry_run:
@@ -164,6 +169,20 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
                 deletion.outcome = {"pinned": _pinned(point, held)}
         return report
     _delete_points(work, report, ports, now)
+    pruned = {p.recovery_point_id for p, _ in work}
+    broken = [
+        p
+        for p in plan_points
+        if p.recovery_point_id in set(census.broken) and p.recovery_point_id not in pruned
+    ]
+    ports.catalog.put_points(
+        [
+            marked(
+                p, PointStatus.FAILED, when=now, error="its AMI was deregistered outside Lifeboat"
+            )
+            for p in broken
+        ]
+    )
     if request.delete_orphans:
         for orphan in report.orphans:
             orphan.outcome = _delete_orphan(orphan, ports)
@@ -317,6 +336,7 @@ class Census:
     orphans: list[Orphan] = field(default_factory=list)
     foreign: list[Orphan] = field(default_factory=list)
     refusal: str | None = None
+    broken: list[str] = field(default_factory=list)
 
 
 def _when(value: Any) -> datetime | None:
@@ -382,6 +402,14 @@ def find_orphans(
                 T.to_dict(snap.get("TagList")),
             )
         )
+    # Live AMI points whose AMI someone deregistered by hand: their snapshots are orphans.
+    listed = {i["ImageId"] for i in images}
+    missing = [
+        p.image_id
+        for p in plan_points
+        if p.status in LIVE_STATUSES and p.image_id and p.image_id not in listed
+    ]
+    gone = {i for i in missing if i} - set(ports.ec2.images([i for i in missing if i]))
     owners = [o for _, _, o, _, _, _ in found if o is not None]
     held = ports.catalog.active_locks(sorted({o.source_id for o in owners}), _epoch(now))
     census = Census()
@@ -400,8 +428,9 @@ def find_orphans(
             continue
         if owner.rule not in rule_names:
             continue
+        ami_gone = owner.image_id in gone and kind == "snapshot"
         if (
-            artifact in proof.live
+            ((artifact in proof.live or owner.status in LIVE_STATUSES) and not ami_gone)
             or artifact in in_images
             or owner.source_id in held
             or created is None
@@ -414,11 +443,16 @@ def find_orphans(
                 artifact_type=kind,
                 size_gb=size,
                 recovery_point_id=owner.recovery_point_id,
-                reason=f"made by run {owner.run_id} for {owner.source_id} (point "
+                reason=f"its AMI {owner.image_id} is gone (deregistered outside Lifeboat)"
+                if ami_gone
+                else f"made by run {owner.run_id} for {owner.source_id} (point "
                 f"{owner.status.value}); no live recovery point uses it",
             )
         )
     census.refusal = _refusal(plan, plan_points, census.foreign, found)
+    census.broken = sorted(
+        p.recovery_point_id for p in plan_points if p.image_id in gone and p.rule in rule_names
+    )
     return census
 
 
@@ -492,5 +526,7 @@ def run_prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime
     data = report.model_dump(mode="json")
     data["expired"] = data["expired"][:MAX_LISTED]
     data["orphans"] = data["orphans"][:MAX_LISTED]
+    data["foreign_tagged"] = data["foreign_tagged"][:MAX_LISTED]
+    data["broken"] = data["broken"][:MAX_LISTED]
     data["summary"] = report.summary()
     return data
