@@ -72,7 +72,8 @@ def test_restores_into_another_az_with_newer_data_and_moves_traffic(
     ]
     tags = T.to_dict(replacement["Tags"])
     assert tags[T.RESTORED_FROM] == web1 and tags[T.RESTORE_EXECUTION] == result["execution_arn"]
-    assert tags["Name"] == "web-1" and tags[T.PLAN] == "standard" and tags[T.MANAGED] == "true"
+    # protected (the plan), but not a backup: a restored instance never carries lifeboat:managed
+    assert tags["Name"] == "web-1" and tags[T.PLAN] == "standard" and T.MANAGED not in tags
     # the data volume comes from the hourly set, newer than the AMI
     volumes = client("ec2").describe_volumes(
         Filters=[{"Name": "attachment.instance-id", "Values": [new]}]

@@ -282,7 +282,9 @@ def _create_artifact(
             )
         )
         return point.model_copy(update={"image_id": image_id})
-    snaps = snapsets.get(iid) or ec2.create_snapshots(
+    # What a previous attempt's call made, as its intent proves (a tag alone proves nothing).
+    earlier = [s for s in snapsets.get(iid, []) if point.intent and made_by_intent(s, point.intent)]
+    snaps = earlier or ec2.create_snapshots(
         iid, rule.exclude_boot_volume, tags, f"Lifeboat crash-consistent set of {iid} ({run_id})"
     )
     assert point.instance is not None
@@ -294,9 +296,7 @@ def _create_artifact(
     )
 
 
-def image_name(instance_id: str, run_id: str) -> str:
-    """The deterministic AMI name of an instance's point in a run (unique per region)."""
-    return f"lifeboat-{instance_id}-{run_id}"
+image_name = T.image_name
 
 
 def _not_backed_up_because(iid: str, instance: dict[str, Any] | None, plan: str) -> str | None:
@@ -457,8 +457,8 @@ def adopt(
         if image is not None and image.get("Name") == intent.image_name:
             return point.model_copy(update={"image_id": image["ImageId"]})
     elif point.kind is Kind.EBS:
-        found = snaps_by_source.get(point.source_id, [])
-        if found and all(made_by_intent(s, intent) for s in found):
+        found = [s for s in snaps_by_source.get(point.source_id, []) if made_by_intent(s, intent)]
+        if found:
             snapshots = (
                 _volume_snapshots(found, point.instance)
                 if point.instance is not None

@@ -206,10 +206,12 @@ def _delete_points(
     the other), put pinned points back, delete the rest and mark them ``deleted``."""
     catalog = ports.catalog
     claimed: list[tuple[RecoveryPoint, Deletion]] = []
+    fresh: set[str] = set()  # marked by this prune: nothing of them is deleted yet
     for point, deletion in work:
-        if point.status is PointStatus.DELETING or catalog.transition(
-            point, PointStatus.COMPLETED, PointStatus.DELETING
-        ):
+        if point.status is PointStatus.DELETING:
+            claimed.append((point, deletion))
+        elif catalog.transition(point, PointStatus.COMPLETED, PointStatus.DELETING):
+            fresh.add(point.recovery_point_id)
             claimed.append((point.model_copy(update={"status": PointStatus.DELETING}), deletion))
         else:
             deletion.outcome = {"skipped": "its status changed since it was read"}
@@ -219,7 +221,10 @@ def _delete_points(
     try:
         for point, deletion in claimed:
             if point.source_id in held:
-                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+                # Put back only what this prune marked (all its artifacts still there); an
+                # interrupted deletion may have lost some: it stays 'deleting', untouched.
+                if point.recovery_point_id in fresh:
+                    catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
                 deletion.outcome = {"pinned": _pinned(point, held)}
                 report.skipped.append(f"{point.recovery_point_id}: {_pinned(point, held)}")
                 continue

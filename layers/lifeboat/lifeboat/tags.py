@@ -67,6 +67,12 @@ def backup_tags(
     return {**kept, **own}
 
 
+def image_name(instance_id: str, run_id: str) -> str:
+    """The deterministic name of an instance's AMI in a run: AMI names are unique per account
+    and region, so the name written in the catalog's intent identifies Lifeboat's AMI."""
+    return f"lifeboat-{instance_id}-{run_id}"
+
+
 def subnet_tier(tags: Mapping[str, str], availability_zone: str) -> str | None:
     """A subnet's tier: its ``lifeboat:tier`` tag, else its Name without the AZ suffix
     (``web-a`` in ``eu-west-1a`` and ``web-1b`` in ``eu-west-1b`` are tier ``web``)."""

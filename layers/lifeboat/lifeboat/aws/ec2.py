@@ -182,7 +182,10 @@ class Ec2Gateway:
                 PaginationConfig={"PageSize": 1000},
             ):
                 if _has_source(image):
-                    found[T.to_dict(image.get("Tags"))[T.SOURCE]] = image
+                    source = T.to_dict(image.get("Tags"))[T.SOURCE]
+                    # Tags can be copied onto any AMI: Lifeboat's own carries its name.
+                    if source not in found or image.get("Name") == T.image_name(source, run_id):
+                        found[source] = image
         return found
 
     def run_snapshots(

@@ -1,0 +1,420 @@
+"""In-memory fakes of the catalog and the EC2 and RDS gateways, with the same methods and
+ownership checks as the adapters, for fast unit and model-based tests (no sockets).
+
+Each fake keeps what exists and records what Lifeboat's calls made (``made_by_lifeboat``), so a
+test can tell Lifeboat's artifacts from ones it planted itself. ``die_after_create`` makes the
+next create call succeed at AWS and then kill the task (the Lambda time-out after the call);
+``fail_after_writes`` makes catalog writes fail like an unavailable table after N more.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lifeboat import tags as T
+from lifeboat.aws.catalog import marked
+from lifeboat.errors import NotOwnedError
+from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids):017x}"
+
+
+class TaskKilled(Exception):
+    """The Lambda running the task was killed (time-out) right after an AWS call returned."""
+
+
+class CatalogUnavailable(Exception):
+    """DynamoDB refused a write (the table unavailable, throttled beyond retries)."""
+
+
+@dataclass
+class FakeCatalog:
+    points: dict[tuple[str, str, str], RecoveryPoint] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_after_writes: int | None = None  # writes that still succeed before the table fails
+
+    def _write(self) -> None:
+        if self.fail_after_writes is None:
+            return
+        if self.fail_after_writes <= 0:
+            raise CatalogUnavailable("InternalServerError")
+        self.fail_after_writes -= 1
+
+    @staticmethod
+    def _key(p: RecoveryPoint) -> tuple[str, str, str]:
+        return (p.source_id, p.run_id, p.kind.value)
+
+    # runs
+    def claim_run(self, run_id: str, owner: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
+        self._write()
+        found = self.runs.get(run_id)
+        if found is None or found["owner"] == owner:
+            self.runs[run_id] = {"owner": owner, "status": "running", **attrs}
+            return None
+        return found
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self.runs.get(run_id)
+
+    def claim_create_start(self, run_id: str, now: float) -> float:
+        return float(self.runs.setdefault(run_id, {}).setdefault("create_started_at", now))
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self._write()
+        self.runs.setdefault(run_id, {}).update(status=status, summary=summary)
+
+    # locks
+    def acquire_lock(
+        self, resource_id: str, owner: str, now: int, ttl_seconds: int, attrs: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        self._write()
+        held = self.locks.get(resource_id)
+        if held is None or held["owner"] == owner or held["expires_at"] < now:
+            self.locks[resource_id] = {
+                "pk": f"LOCK#{resource_id}",
+                "owner": owner,
+                "expires_at": now + ttl_seconds,
+                **attrs,
+            }
+            return None
+        return held
+
+    def release_lock(self, resource_id: str, owner: str) -> bool:
+        self._write()
+        if self.locks.get(resource_id, {}).get("owner") == owner:
+            del self.locks[resource_id]
+            return True
+        return False
+
+    def active_locks(self, resource_ids: list[str], now: int) -> dict[str, dict[str, Any]]:
+        return {
+            r: self.locks[r]
+            for r in set(resource_ids)
+            if r in self.locks and self.locks[r]["expires_at"] >= now
+        }
+
+    # points
+    def put_point(self, point: RecoveryPoint) -> None:
+        self._write()
+        self.points[self._key(point)] = point
+
+    def put_points(self, points: list[RecoveryPoint]) -> None:
+        if points:
+            self._write()
+        for p in points:
+            self.points[self._key(p)] = p
+
+    def get_point(self, source_id: str, run_id: str, kind: str) -> RecoveryPoint | None:
+        return self.points.get((source_id, run_id, kind))
+
+    def get_points(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str], RecoveryPoint]:
+        return {(s, k): self.points[(s, r, k)] for s, r, k in keys if (s, r, k) in self.points}
+
+    def points_for_run(self, run_id: str) -> list[RecoveryPoint]:
+        return [p for p in self.points.values() if p.run_id == run_id]
+
+    def points_for_resource(self, source_id: str) -> list[RecoveryPoint]:
+        return sorted(
+            (p for p in self.points.values() if p.source_id == source_id),
+            key=lambda p: (p.run_id, p.kind.value),
+        )
+
+    def points_for_rule(self, plan: str, rule: str) -> list[RecoveryPoint]:
+        return [p for p in self.points.values() if p.plan == plan and p.rule == rule]
+
+    def points_for_plan(self, plan: str, rules: list[str]) -> list[RecoveryPoint]:
+        return [p for r in rules for p in self.points_for_rule(plan, r)]
+
+    def all_points(self) -> list[RecoveryPoint]:
+        return list(self.points.values())
+
+    def transition(self, point: RecoveryPoint, old: PointStatus, new: PointStatus) -> bool:
+        self._write()
+        current = self.points.get(self._key(point))
+        if current is None or current.status is not old:
+            return False
+        self.points[self._key(point)] = current.model_copy(update={"status": new})
+        return True
+
+    def mark(
+        self,
+        point: RecoveryPoint,
+        status: PointStatus,
+        *,
+        when: datetime,
+        error: str | None = None,
+        reason: str | None = None,
+    ) -> RecoveryPoint:
+        updated = marked(point, status, when=when, error=error, reason=reason)
+        self.put_point(updated)
+        return updated
+
+
+def _owned(tags: dict[str, str], owner: dict[str, str] | None) -> bool:
+    return T.is_managed(tags) and all(tags.get(k) == v for k, v in (owner or {}).items())
+
+
+@dataclass
+class FakeEc2:
+    """Instances with volumes; AMIs (with a snapshot per volume) and snapshots, tagged."""
+
+    clock: Callable[[], datetime]
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    amis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    made_by_lifeboat: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    run_of: dict[str, str] = field(default_factory=dict)  # Lifeboat's artifacts by their run
+    die_after_create: bool = False
+
+    def add_instance(self, plan: str, volumes: int = 2) -> str:
+        iid = new_id("i")
+        self.instances[iid] = {
+            "InstanceId": iid,
+            "InstanceType": "t3.medium",
+            "State": {"Name": "running"},
+            "Placement": {"AvailabilityZone": "us-east-1a"},
+            "RootDeviceName": "/dev/xvda",
+            "Tags": [{"Key": T.PLAN, "Value": plan}],
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/xvda" if n == 0 else f"/dev/sd{chr(102 + n)}",
+                    "Ebs": {"VolumeId": new_id("vol")},
+                }
+                for n in range(volumes)
+            ],
+        }
+        return iid
+
+    def _volumes_of(self, iid: str) -> list[dict[str, Any]]:
+        return [m for m in self.instances[iid]["BlockDeviceMappings"] if m.get("Ebs")]
+
+    # discovery and description
+    def discover_instances(self, plan: str) -> list[str]:
+        return sorted(
+            i
+            for i, d in self.instances.items()
+            if T.to_dict(d["Tags"]).get(T.PLAN) == plan and T.FENCED not in T.to_dict(d["Tags"])
+        )
+
+    def describe_instances(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: self.instances[i] for i in ids if i in self.instances}
+
+    def volumes(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {v: {"VolumeId": v, "Size": 8, "VolumeType": "gp3"} for v in ids}
+
+    def subnets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+        return {}
+
+    def target_groups(self, instance_ids: set[str]) -> dict[str, list[Any]]:
+        return {}
+
+    def instance_config(
+        self, instance: dict[str, Any], volumes: Any, subnets: Any, addresses: Any, groups: Any
+    ) -> InstanceConfig:
+        from lifeboat.aws.ec2 import Ec2Gateway
+
+        return Ec2Gateway.instance_config(
+            self,  # type: ignore[arg-type]
+            instance,
+            volumes,
+            subnets,
+            addresses,
+            groups,
+        )
+
+    # creation (tagged at creation, like TagSpecifications)
+    def _killed(self) -> None:
+        if self.die_after_create:
+            self.die_after_create = False
+            raise TaskKilled("Task timed out after 900.00 seconds")
+
+    def create_image(self, instance_id: str, name: str, reboot: bool, tags: dict[str, str]) -> str:
+        if any(i["Name"] == name for i in self.amis.values()):
+            raise RuntimeError(f"InvalidAMIName.Duplicate: {name}")
+        image_id = new_id("ami")
+        mappings = []
+        for m in self._volumes_of(instance_id):
+            sid = self._snapshot(m["Ebs"]["VolumeId"], tags)
+            mappings.append({"DeviceName": m["DeviceName"], "Ebs": {"SnapshotId": sid}})
+        self.amis[image_id] = {
+            "ImageId": image_id,
+            "Name": name,
+            "State": "available",
+            "CreationDate": self.clock().isoformat(),
+            "RootDeviceName": "/dev/xvda",
+            "Tags": T.to_list(tags),
+            "BlockDeviceMappings": mappings,
+        }
+        self.made_by_lifeboat.add(image_id)
+        self.run_of[image_id] = tags[T.RUN]
+        self._killed()
+        return image_id
+
+    def _snapshot(self, volume_id: str, tags: dict[str, str]) -> str:
+        sid = new_id("snap")
+        self.snaps[sid] = {
+            "SnapshotId": sid,
+            "VolumeId": volume_id,
+            "VolumeSize": 8,
+            "State": "completed",
+            "StartTime": self.clock(),
+            "Tags": T.to_list(tags),
+        }
+        self.made_by_lifeboat.add(sid)
+        self.run_of[sid] = tags[T.RUN]
+        return sid
+
+    def create_snapshots(
+        self, instance_id: str, exclude_boot: bool, tags: dict[str, str], description: str
+    ) -> list[dict[str, Any]]:
+        made = [
+            self.snaps[self._snapshot(m["Ebs"]["VolumeId"], tags)]
+            for m in self._volumes_of(instance_id)
+        ]
+        self._killed()
+        return made
+
+    def plant_foreign(self, kind: str, tags: dict[str, str], volume_id: str) -> str:
+        """Someone else's artifact, tagged to look like Lifeboat's."""
+        if kind == "image":
+            image_id = new_id("ami")
+            self.amis[image_id] = {
+                "ImageId": image_id,
+                "Name": f"theirs-{image_id}",
+                "State": "available",
+                "CreationDate": self.clock().isoformat(),
+                "Tags": T.to_list(tags),
+                "BlockDeviceMappings": [],
+            }
+            return image_id
+        sid = new_id("snap")
+        self.snaps[sid] = {
+            "SnapshotId": sid,
+            "VolumeId": volume_id,
+            "VolumeSize": 8,
+            "State": "completed",
+            "StartTime": self.clock(),
+            "Tags": T.to_list(tags),
+        }
+        return sid
+
+    # reading artifacts
+    def run_images(self, run_id: str, sources: list[str] | None = None) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for image in self.amis.values():
+            tags = T.to_dict(image["Tags"])
+            if tags.get(T.RUN) == run_id and T.SOURCE in tags:
+                source = tags[T.SOURCE]
+                if (sources is None or source in sources) and (
+                    source not in found or image["Name"] == T.image_name(source, run_id)
+                ):
+                    found[source] = image
+        return found
+
+    def run_snapshots(
+        self, run_id: str, kind: str, sources: list[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for snap in self.snaps.values():
+            tags = T.to_dict(snap["Tags"])
+            if tags.get(T.RUN) == run_id and tags.get(T.KIND) == kind and T.SOURCE in tags:
+                if sources is None or tags[T.SOURCE] in sources:
+                    found.setdefault(tags[T.SOURCE], []).append(snap)
+        return found
+
+    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: self.amis[i] for i in ids if i in self.amis}
+
+    def managed_images(self, plan: str) -> list[dict[str, Any]]:
+        return [
+            i
+            for i in self.amis.values()
+            if T.is_managed(T.to_dict(i["Tags"])) and T.to_dict(i["Tags"]).get(T.PLAN) == plan
+        ]
+
+    def managed_snapshots(self, plan: str) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in self.snaps.values()
+            if T.is_managed(T.to_dict(s["Tags"])) and T.to_dict(s["Tags"]).get(T.PLAN) == plan
+        ]
+
+    # deletion (only Lifeboat's own, by tag, like the adapter)
+    def deregister_image(
+        self, image_id: str, owner_tags: dict[str, str] | None = None
+    ) -> list[str]:
+        image = self.amis.get(image_id)
+        if image is None:
+            return []
+        if not _owned(T.to_dict(image["Tags"]), owner_tags):
+            raise NotOwnedError(f"{image_id} is not Lifeboat's")
+        del self.amis[image_id]
+        self.deleted.add(image_id)
+        return [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]]
+
+    def delete_snapshot(
+        self, snapshot_id: str, owner_tags: dict[str, str] | None = None, ignore_image: Any = None
+    ) -> str:
+        return self.delete_snapshots([snapshot_id], owner_tags, ignore_image)[snapshot_id]
+
+    def delete_snapshots(
+        self,
+        snapshot_ids: list[str],
+        owner_tags: dict[str, str] | None = None,
+        ignore_image: str | None = None,
+    ) -> dict[str, str]:
+        used = {
+            m["Ebs"]["SnapshotId"]
+            for i in self.amis.values()
+            if i["ImageId"] != ignore_image
+            for m in i["BlockDeviceMappings"]
+        }
+        outcome: dict[str, str] = {}
+        for sid in snapshot_ids:
+            snap = self.snaps.get(sid)
+            if snap is None:
+                outcome[sid] = "gone"
+            elif not _owned(T.to_dict(snap["Tags"]), owner_tags):
+                outcome[sid] = "not-owned"
+            elif sid in used:
+                outcome[sid] = "in-use"
+            else:
+                del self.snaps[sid]
+                self.deleted.add(sid)
+                outcome[sid] = "deleted"
+        return outcome
+
+    def exists(self, artifact_id: str) -> bool:
+        return artifact_id in self.amis or artifact_id in self.snaps
+
+
+@dataclass
+class FakeRds:
+    """No databases in the model (the adapter's RDS paths are covered in the emulator)."""
+
+    def discover(self, plan: str) -> list[tuple[str, str]]:
+        return []
+
+    def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
+        return []
+
+    def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
+        return None
+
+    def delete_snapshot(
+        self, kind: str, snapshot_id: str, owner_tags: dict[str, str] | None = None
+    ) -> str:
+        return "gone"
