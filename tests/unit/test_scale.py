@@ -29,7 +29,8 @@ def _task_events(state: dict[str, Any]) -> int:
 def _create_map() -> dict[str, Any]:
     maps = [s for s in ASL["States"].values() if s["Type"] == "Map"]
     assert len(maps) == 1, "one Map processor for the create step"
-    return maps[0]
+    create_map: dict[str, Any] = maps[0]
+    return create_map
 
 
 def _worst_case() -> tuple[int, int]:
