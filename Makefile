@@ -7,15 +7,27 @@ BIN := $(VENV)/bin
 SAM_BIN := $(SAM_VENV)/bin
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
+# AWS's own rules, checked before anything reaches an account (see README "How to test").
+# asl-validator's version is pinned (with its dependencies) in .node/package-lock.json.
+CFN_LINT_SERVERLESS_VERSION := 0.3.6
+PARLIAMENT_VERSION := 1.6.4
+CHECKOV_VERSION := 3.3.30
+NODE_DIR := .node
+ASL_VALIDATOR := $(NODE_DIR)/node_modules/.bin/asl-validator
+SAM_GATES := $(SAM_BIN)/.gates-$(CFN_LINT_SERVERLESS_VERSION)-$(PARLIAMENT_VERSION)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_BIN := $(CHECKOV_VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 
-.PHONY: help demo test lint typecheck unit integration pytest validate build bench deploy clean
+.PHONY: help demo test lint typecheck unit integration pytest validate build bench deploy clean \
+	gates asl serverless-rules iam checkov
 
 help:
 	@echo "make demo   - the whole lifecycle against the local AWS emulator"
-	@echo "make test   - ruff, mypy, pytest, sam validate --lint, sam build"
+	@echo "make test   - ruff, mypy, AWS's rules (make gates), pytest, sam validate --lint, sam build"
+	@echo "make gates  - asl-validator, cfn-lint + serverless rules, IAM reference check, checkov"
 	@echo "make bench  - the fleet benchmark (JSON in \$$BENCH_OUT; BENCH_SIZES=50,200 BENCH_ARGS=--batch-size 10)"
 	@echo "make build  - sam build;  make deploy - sam deploy --guided"
 
@@ -32,6 +44,25 @@ $(SAM_BIN)/.installed:
 	$(SAM_BIN)/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)"
 	touch $@
 
+# The SAM venv also runs the serverless rules (a cfn-lint plugin) and the IAM check (parliament,
+# with the SAM translator that venv already has).
+$(SAM_GATES): $(SAM_BIN)/.installed
+	$(SAM_BIN)/pip install --quiet "cfn-lint==$(CFN_LINT_VERSION)" \
+		"cfn-lint-serverless==$(CFN_LINT_SERVERLESS_VERSION)" "parliament==$(PARLIAMENT_VERSION)"
+	touch $@
+
+# Checkov in a venv of its own: its pins clash with the SAM CLI's.
+$(CHECKOV_BIN)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_BIN)/pip install --quiet --upgrade pip
+	$(CHECKOV_BIN)/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
+# Node tools in the project (nothing global), exactly as locked.
+$(ASL_VALIDATOR): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/lifeboat demo
 
@@ -43,10 +74,11 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/lifeboat/lifeboat tests
 	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
-pytest: $(BIN)/.installed
+# The unit tier runs the gates' tools on broken inputs (local subprocesses, no sockets).
+pytest: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
 	$(BIN)/pytest
 
-unit: $(BIN)/.installed
+unit: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
 	$(BIN)/pytest -m unit
 
 integration: $(BIN)/.installed
@@ -58,7 +90,27 @@ validate: $(SAM_BIN)/.installed
 build: $(SAM_BIN)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_BIN)/sam build
 
-test: lint typecheck pytest validate build
+# AWS's own rules. State names unique and the ASL schema (CloudFormation rejects the rest):
+asl: $(ASL_VALIDATOR)
+	@for definition in statemachines/*.asl.json; do \
+		$(ASL_VALIDATOR) --json-path "$$definition" || exit 1; echo; done
+
+# cfn-lint with the Serverless Rules (log retention, DLQs, redrive policies, ...):
+serverless-rules: $(SAM_GATES)
+	$(SAM_BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+
+# Every IAM action, condition key and resource ARN against IAM's reference, after the SAM transform:
+iam: $(SAM_GATES)
+	$(SAM_BIN)/python tools/check_iam.py template.yaml
+
+# Checkov's CloudFormation checks (offline: no Prisma Cloud download):
+checkov: $(CHECKOV_BIN)/.installed
+	$(CHECKOV_BIN)/checkov --file template.yaml --framework cloudformation --skip-download \
+		--compact --quiet
+
+gates: asl serverless-rules iam checkov
+
+test: lint typecheck gates pytest validate build
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m lifeboat.bench $(BENCH_ARGS)
@@ -67,4 +119,4 @@ deploy: build
 	$(SAM_BIN)/sam deploy --guided
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis $(NODE_DIR)/node_modules

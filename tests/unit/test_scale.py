@@ -26,46 +26,63 @@ def _task_events(state: dict[str, Any]) -> int:
     return 5 + 3 * retries
 
 
-def _worst_case(instances: int, batch_size: int) -> tuple[str, int]:
+def _create_map() -> dict[str, Any]:
+    maps = [s for s in ASL["States"].values() if s["Type"] == "Map"]
+    assert len(maps) == 1, "one Map processor for the create step"
+    create_map: dict[str, Any] = maps[0]
+    return create_map
+
+
+def _worst_case() -> tuple[int, int]:
+    """(events in the run's own history, events in the longest child execution's history)."""
     states = ASL["States"]
-    batches = math.ceil(instances / batch_size)
-    threshold = states["FanOut"]["Choices"][0]["NumericGreaterThan"]
     fixed = 2 + sum(
         _task_events(states[n]) for n in ("BeginRun", "SyncAlarms", "Finalize", "Prune")
     )
     fixed += 2 * 5  # choices, passes and the final state
     polls = states["AllComplete"]["Choices"][1]["NumericGreaterThanEquals"]
     fixed += polls * (_task_events(states["CheckCompletion"]) + 2 + 2)  # task, choice, wait
-    if batches > threshold:
-        return "distributed", fixed + 8  # Map entered/started/MapRun started/succeeded/…
-    create = states["CreateRecoveryPoints"]["ItemProcessor"]["States"]["CreateBatch"]
-    per_iteration = 2 + _task_events(create) + 2  # iteration started/succeeded, task, pass
-    return "inline", fixed + 4 + batches * per_iteration
+    processor = _create_map()["ItemProcessor"]
+    # A Distributed Map's batches run as child executions: the run's history holds the Map
+    # state and its Map Run (entered, started, MapRun started/succeeded, exited...), whatever
+    # the number of batches; each child holds one batch's task (every retry taken) and the
+    # Pass state its Catch leads to.
+    assert processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    child = 2 + _task_events(processor["States"]["CreateBatch"]) + 2
+    return fixed + 8, child
 
 
-@pytest.mark.parametrize("instances", [50, 1_000, 1_001, 10_000, 100_000])
+@pytest.mark.parametrize("instances", [1, 50, 1_000, 1_001, 10_000, 100_000])
 def test_worst_case_history_stays_far_below_the_limit(instances: int) -> None:
+    # Given any fleet (batches of BatchSize resources), the run's history does not grow with it
     batch_size = int(TEMPLATE["Parameters"]["BatchSize"]["Default"])
-    path, events = _worst_case(instances, batch_size)
-    assert events < HISTORY_LIMIT // 2, (path, events)
-    if instances >= 10_000:
-        assert path == "distributed"
+    assert math.ceil(instances / batch_size) >= 1
+    run, child = _worst_case()
+    assert run < HISTORY_LIMIT // 2, run
+    assert child < HISTORY_LIMIT // 2, child
 
 
 def test_create_concurrency_matches_the_map() -> None:
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    for name in ("CreateRecoveryPoints", "CreateRecoveryPointsDistributed"):
-        assert ASL["States"][name]["MaxConcurrency"] == int(env["CREATE_CONCURRENCY"])
+    assert _create_map()["MaxConcurrency"] == int(env["CREATE_CONCURRENCY"])
 
 
 def test_every_create_task_knows_its_place_in_the_run_s_schedule() -> None:
-    # The run-wide pacing schedule numbers batch b's calls from b x batch size: both Maps hand
+    # The run-wide pacing schedule numbers batch b's calls from b x batch size: the Map hands
     # the task its index and the run's batch size, and the task's event model accepts them.
     from lifeboat.models import CreateBatchEvent
 
-    for name in ("CreateRecoveryPoints", "CreateRecoveryPointsDistributed"):
-        selector = ASL["States"][name]["ItemSelector"]
-        assert selector["batch_index.$"] == "$$.Map.Item.Index"
-        assert selector["batch_size.$"] == "$.run.batch_size"
-        fields = {key.removesuffix(".$") for key in selector}
-        assert fields <= set(CreateBatchEvent.model_fields)
+    selector = _create_map()["ItemSelector"]
+    assert selector["batch_index.$"] == "$$.Map.Item.Index"
+    assert selector["batch_size.$"] == "$.run.batch_size"
+    fields = {key.removesuffix(".$") for key in selector}
+    assert fields <= set(CreateBatchEvent.model_fields)
+
+
+def test_a_failed_batch_never_fails_the_map() -> None:
+    # Finalize records a failed point for each resource of a batch that failed after its
+    # retries: the Map must hand every batch on, whatever fails.
+    create_map = _create_map()
+    assert float(create_map["ToleratedFailurePercentage"]) == 100.0
+    task = create_map["ItemProcessor"]["States"]["CreateBatch"]
+    assert [c["ErrorEquals"] for c in task["Catch"]] == [["States.ALL"]]

@@ -5,9 +5,12 @@ Every step states what it expects and the demo exits non-zero if anything did no
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lifeboat import executions
@@ -84,7 +87,12 @@ def run_demo(json_output: bool = False) -> int:
     from lifeboat.local.server import Emulator
 
     story = Story(json_output)
-    with Emulator() as emulator:
+    # The functions' own log lines go to a file, as they would go to CloudWatch Logs: the
+    # narration is what the on-call engineer sees (the CLI, notifications, executions).
+    handle, name = tempfile.mkstemp(prefix="lifeboat-demo-", suffix=".log")
+    os.close(handle)
+    log_path = Path(name)
+    with Emulator(log_path=log_path) as emulator:
         story.step(f"Local AWS emulator on {emulator.endpoint}: deploying template.yaml + ASL")
         stack = emulator.deploy()
         story.line(
@@ -115,12 +123,14 @@ def run_demo(json_output: bool = False) -> int:
         "backups": scene.reports,
         "facts": story.facts,
         "seconds": round(time.monotonic() - story.started, 1),
+        "function_logs": str(log_path),
     }
     if json_output:
         emit_json(summary)
     else:
         verdict = "All checks passed" if story.ok else "SOME CHECKS FAILED"
         say(f"\n{verdict} in {summary['seconds']} s.")
+        say(f"The functions' logs (JSON, as CloudWatch Logs would hold them): {log_path}")
     return 0 if story.ok else 1
 
 

@@ -8,8 +8,9 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
-from lifeboat import runtime
+from lifeboat import observability, runtime
 from lifeboat.aws import clients
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.local.stack import REGION, LocalStack, deploy
@@ -32,10 +33,16 @@ def free_port() -> int:
 class Emulator:
     """``with Emulator() as emu: emu.deploy()`` — moto on 127.0.0.1 with the stack deployed."""
 
-    def __init__(self, port: int = 0, time_scale: float = 0.001) -> None:
+    def __init__(
+        self, port: int = 0, time_scale: float = 0.001, log_path: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.time_scale = time_scale
+        # The handlers' log lines: to this file (at LIFEBOAT_LOCAL_LOG_LEVEL, default INFO),
+        # else to stdout at LIFEBOAT_LOCAL_LOG_LEVEL, default ERROR.
+        self.log_path = log_path
+        self._log_stream: TextIO | None = None
         self._server: object | None = None
         self.stack: LocalStack | None = None
 
@@ -51,6 +58,11 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto warns that ToleratedFailurePercentage has no effect in its engine; not news.
         logging.getLogger("moto").setLevel(logging.ERROR)
+        level = os.environ.get("LIFEBOAT_LOCAL_LOG_LEVEL")
+        if self.log_path is not None:
+            self._log_stream = observability.log_to_file(self.log_path, level or "INFO")
+        else:
+            observability.log_to(None, level or "ERROR")
         BRIDGE.time_scale = self.time_scale
         BRIDGE.install()
         from moto.server import ThreadedMotoServer
@@ -90,6 +102,10 @@ class Emulator:
         if self._server is not None:
             self._server.stop()  # type: ignore[attr-defined]
             self._server = None
+        if self._log_stream is not None:
+            observability.log_to(None)
+            self._log_stream.close()
+            self._log_stream = None
 
     def __enter__(self) -> Emulator:
         return self.start()

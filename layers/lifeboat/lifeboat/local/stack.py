@@ -148,7 +148,10 @@ class Deployer:
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::CloudWatch::Alarm": self._alarm,
             "AWS::Events::Rule": self._event_rule,
+            # Resource policies: moto does not enforce them (nor IAM); tools/check_iam.py and
+            # the unit tests check them.
             "AWS::Lambda::Permission": lambda _l, _s: None,
+            "AWS::SQS::QueuePolicy": lambda _l, _s: None,
         }
         function_globals = self.template.get("Globals", {}).get("Function", {})
         for logical_id in _order(resources, function_globals):
@@ -207,8 +210,14 @@ class Deployer:
 
     def _subscription(self, logical_id: str, spec: dict[str, Any]) -> None:
         props = self._props(spec)
+        attributes = {}
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         self.client("sns").subscribe(
-            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+            TopicArn=props["TopicArn"],
+            Protocol=props["Protocol"],
+            Endpoint=props["Endpoint"],
+            Attributes=attributes,
         )
 
     def _queue(self, logical_id: str, spec: dict[str, Any]) -> None:
@@ -218,8 +227,14 @@ class Deployer:
         self._set(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
 
     def _log_group(self, logical_id: str, spec: dict[str, Any]) -> None:
-        name = f"/lifeboat/{self.stack_name}/{logical_id}"
-        self.client("logs").create_log_group(logGroupName=name)
+        props = self._props(spec)
+        name = str(props.get("LogGroupName") or f"/lifeboat/{self.stack_name}/{logical_id}")
+        logs = self.client("logs")
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=int(props["RetentionInDays"])
+            )
         self._set(logical_id, name, Arn=f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*")
 
     def _role(self) -> str:
@@ -336,6 +351,10 @@ class Deployer:
             target["RoleArn"] = self._role()
         if "InputPath" in props:
             target["InputPath"] = props["InputPath"]
+        if "RetryPolicy" in props:
+            target["RetryPolicy"] = props["RetryPolicy"]
+        if "DeadLetterConfig" in props:
+            target["DeadLetterConfig"] = {"Arn": props["DeadLetterConfig"]["Arn"]}
         events.put_targets(Rule=name, Targets=[target])
         self.stack.event_rules.append(name)
 
