@@ -257,3 +257,15 @@ BackupAndPrune.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestBackupAndPrune = BackupAndPrune.TestCase
+
+
+def test_orphan_grace_outlasts_the_longest_backup_run() -> None:
+    import json
+    from pathlib import Path
+
+    from lifeboat.prune import BACKUP_TIMEOUT, ORPHAN_GRACE
+
+    asl = Path(__file__).resolve().parents[2] / "statemachines" / "backup.asl.json"
+    timeout = json.loads(asl.read_text(encoding="utf-8"))["TimeoutSeconds"]
+    assert BACKUP_TIMEOUT == timedelta(seconds=timeout)
+    assert ORPHAN_GRACE > BACKUP_TIMEOUT
