@@ -264,6 +264,12 @@ class FakeEc2:
         return image_id
 
     def _snapshot(self, volume_id: str, tags: dict[str, str]) -> str:
+        sid = self._store_snapshot(volume_id, tags)
+        self.made_by_lifeboat.add(sid)
+        self.run_of[sid] = tags[T.RUN]
+        return sid
+
+    def _store_snapshot(self, volume_id: str, tags: dict[str, str]) -> str:
         sid = new_id("snap")
         self.snaps[sid] = {
             "SnapshotId": sid,
@@ -273,8 +279,6 @@ class FakeEc2:
             "StartTime": self.clock(),
             "Tags": T.to_list(tags),
         }
-        self.made_by_lifeboat.add(sid)
-        self.run_of[sid] = tags[T.RUN]
         return sid
 
     def create_snapshots(
@@ -300,16 +304,7 @@ class FakeEc2:
                 "BlockDeviceMappings": [],
             }
             return image_id
-        sid = new_id("snap")
-        self.snaps[sid] = {
-            "SnapshotId": sid,
-            "VolumeId": volume_id,
-            "VolumeSize": 8,
-            "State": "completed",
-            "StartTime": self.clock(),
-            "Tags": T.to_list(tags),
-        }
-        return sid
+        return self._store_snapshot(volume_id, tags)
 
     # reading artifacts
     def run_images(self, run_id: str, sources: list[str] | None = None) -> dict[str, Any]:

@@ -173,26 +173,11 @@ class Catalog:
         ``deleting``, a restore takes its lock before choosing a point: one of the two sees
         the other)."""
         held: dict[str, dict[str, Any]] = {}
-        unique = sorted(set(resource_ids))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [
-                        _item({"pk": f"LOCK#{rid}", "sk": "LOCK"})
-                        for rid in unique[start : start + 100]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            for response in _until_processed(
-                lambda request: self.ddb.batch_get_item(RequestItems=request),
-                request,
-                "UnprocessedKeys",
-            ):
-                for item in response.get("Responses", {}).get(self.table, []):
-                    lock = _ints(_plain(item))
-                    if int(lock.get("expires_at", 0)) >= now:
-                        held[str(lock["pk"]).removeprefix("LOCK#")] = lock
+        keys = [{"pk": f"LOCK#{rid}", "sk": "LOCK"} for rid in sorted(set(resource_ids))]
+        for item in self._batch_get(keys):
+            lock = _ints(_plain(item))
+            if int(lock.get("expires_at", 0)) >= now:
+                held[str(lock["pk"]).removeprefix("LOCK#")] = lock
         return held
 
     def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
@@ -238,14 +223,22 @@ class Catalog:
         """Points by (source id, run id, kind), 100 keys per BatchGetItem (one call per batch
         of resources instead of one per resource and kind)."""
         found: dict[tuple[str, str], RecoveryPoint] = {}
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), 100):
+        wanted = [
+            {"pk": f"RES#{source}", "sk": f"RP#{run}#{kind}"}
+            for source, run, kind in sorted(set(keys))
+        ]
+        for item in self._batch_get(wanted):
+            point = _to_point(item)
+            found[(point.source_id, point.kind.value)] = point
+        return found
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """Items by key, 100 keys per BatchGetItem, consistent reads (unprocessed keys sent
+        again)."""
+        for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
                 self.table: {
-                    "Keys": [
-                        _item({"pk": f"RES#{source}", "sk": f"RP#{run}#{kind}"})
-                        for source, run, kind in unique[start : start + 100]
-                    ],
+                    "Keys": [_item(k) for k in keys[start : start + 100]],
                     "ConsistentRead": True,
                 }
             }
@@ -254,10 +247,7 @@ class Catalog:
                 request,
                 "UnprocessedKeys",
             ):
-                for item in response.get("Responses", {}).get(self.table, []):
-                    point = _to_point(item)
-                    found[(point.source_id, point.kind.value)] = point
-        return found
+                yield from response.get("Responses", {}).get(self.table, [])
 
     def _query(self, **kwargs: Any) -> Iterator[RecoveryPoint]:
         paginator = self.ddb.get_paginator("query")
