@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifeboat import executions
 from lifeboat.aws.clients import client
 from lifeboat.local.harness import fire_schedule
 
-SCHEDULED = datetime(2026, 11, 27, 2, 45, tzinfo=UTC)
+# The daily slot (02:45 UTC) at or before now: a scheduled_time must lie within Scheduler's
+# delivery window (never in the future, at most 25 hours old).
+_NOW = datetime.now(UTC)
+SCHEDULED = _NOW.replace(hour=2, minute=45, second=0, microsecond=0) - timedelta(
+    days=1 if _NOW.hour * 60 + _NOW.minute < 2 * 60 + 45 else 0
+)
 
 
 def schedule_name(stack: Any, rule: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,6 +20,7 @@ from lifeboat.aws.clients import error_code
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway, snapshot_identifier
+from lifeboat.errors import InvalidInputError
 from lifeboat.models import (
     BackupInput,
     BeginEvent,
@@ -74,12 +75,45 @@ def point_id(run_id: str, source_id: str, kind: Kind) -> str:
 
 
 # --- begin -----------------------------------------------------------------------------------
+SLOT_EARLY = timedelta(minutes=5)  # clock skew between Scheduler and Step Functions
+SLOT_LATE = timedelta(hours=25)  # Scheduler retries a delivery for up to 24 hours
+
+
+def check_slot(scheduled_time: datetime | None, start: datetime) -> None:
+    """A ``scheduled_time`` is a schedule's own slot, delivered (or redelivered) by EventBridge
+    Scheduler: never in the future (a run started by hand with a future slot would claim it,
+    and the real trigger would then make nothing), never older than Scheduler's retries."""
+    if scheduled_time is None:
+        return
+    fix = "remove it to start a run now (a manual run gets its own run id)"
+    try:
+        if scheduled_time.tzinfo is None:
+            raise InvalidInputError(
+                "scheduled_time", "needs a timezone, e.g. 2026-11-27T02:45:00Z (Scheduler's)"
+            )
+        when = scheduled_time.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInputError("scheduled_time", f"not a representable time; {fix}") from exc
+    if when > start + SLOT_EARLY:
+        raise InvalidInputError(
+            "scheduled_time",
+            f"{iso(when)} is in the future (the run started {iso(start)}): only EventBridge "
+            f"Scheduler sets it, for the slot it is delivering; {fix}",
+        )
+    if when < start - SLOT_LATE:
+        raise InvalidInputError(
+            "scheduled_time",
+            f"{iso(when)} is older than Scheduler's 24-hour retry window; {fix}",
+        )
+
+
 def begin_run(
     event: BeginEvent, plans: PlanSet, ports: Ports, batch_size: int, ttl_days: int
 ) -> dict[str, Any]:
     inp = validate_input(BackupInput, event.input)
     _plan, rule = plans.rule(inp.plan, inp.rule)
     start = parse_iso(event.start_time)
+    check_slot(inp.scheduled_time, start)
     run_id = make_run_id(inp, event.execution_name, start)
     base = {"run_id": run_id, "plan": inp.plan, "rule": inp.rule, "dry_run": inp.dry_run}
     if not inp.dry_run:
