@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
@@ -291,20 +291,25 @@ class FakeEc2:
         self._killed()
         return made
 
-    def plant_foreign(self, kind: str, tags: dict[str, str], volume_id: str) -> str:
-        """Someone else's artifact, tagged to look like Lifeboat's."""
+    def plant_foreign(
+        self, kind: str, tags: dict[str, str], volume_id: str, age: timedelta = timedelta(days=1)
+    ) -> str:
+        """Someone else's artifact (made ``age`` ago), tagged later to look like Lifeboat's."""
+        made_at = self.clock() - age
         if kind == "image":
             image_id = new_id("ami")
             self.amis[image_id] = {
                 "ImageId": image_id,
                 "Name": f"theirs-{image_id}",
                 "State": "available",
-                "CreationDate": self.clock().isoformat(),
+                "CreationDate": made_at.isoformat(),
                 "Tags": T.to_list(tags),
                 "BlockDeviceMappings": [],
             }
             return image_id
-        return self._store_snapshot(volume_id, tags)
+        sid = self._store_snapshot(volume_id, tags)
+        self.snaps[sid]["StartTime"] = made_at
+        return sid
 
     # reading artifacts
     def run_images(self, run_id: str, sources: list[str] | None = None) -> dict[str, Any]:

@@ -184,8 +184,15 @@ class BackupAndPrune(RuleBasedStateMachine):
             self.catalog.release_lock(source, f"restore-{source}")
             self.pinned.pop(source, None)
 
-    @rule(kind=st.sampled_from(["image", "snapshot"]), rule_name=st.sampled_from(RULES))
-    def someone_tags_their_own_artifact(self, kind: str, rule_name: str) -> None:
+    @rule(
+        kind=st.sampled_from(["image", "snapshot"]),
+        rule_name=st.sampled_from(RULES),
+        age_hours=st.sampled_from([1, 24, 24 * 30]),
+    )
+    def someone_tags_their_own_artifact(self, kind: str, rule_name: str, age_hours: int) -> None:
+        """Someone copies the tags of Lifeboat's newest run onto an artifact of their own made
+        ``age_hours`` ago (the residual risk the README names: a copy made within the
+        minutes a killed create task could have run, of the same volume, is not modelled)."""
         source = self.instances[0]
         volume = self.ec2.instances[source]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
         runs = sorted(p.run_id for p in self.catalog.all_points()) or ["none"]
@@ -197,7 +204,8 @@ class BackupAndPrune(RuleBasedStateMachine):
             kind="ami" if kind == "image" else "ebs",
             source_tags={},
         )
-        self.foreign.add(self.ec2.plant_foreign(kind, tags, volume))
+        age = timedelta(hours=age_hours)
+        self.foreign.add(self.ec2.plant_foreign(kind, tags, volume, age))
 
     @rule(hours=st.sampled_from([1, 1, 2, 8, 24]))
     def time_passes(self, hours: int) -> None:

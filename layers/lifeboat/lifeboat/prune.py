@@ -317,9 +317,13 @@ class Provenance:
         point = self.images.get(image["ImageId"])
         if point is not None:
             return point
+        # The intent proves only what its point never recorded (the task died after the call):
+        # once a point records its artifacts, nothing else can claim to be them.
         point = self.image_names.get(str(image.get("Name", "")))
         created = _when(image.get("CreationDate"))
         if point is not None and point.intent is not None and created is not None:
+            if point.image_id:
+                return None
             return point if created >= point.intent.at - INTENT_SKEW else None
         return None
 
@@ -331,7 +335,12 @@ class Provenance:
         point = self.intents.get(
             (tags.get(T.RUN, ""), tags.get(T.SOURCE, ""), tags.get(T.KIND, ""))
         )
-        if point is not None and point.intent is not None and made_by_intent(snap, point.intent):
+        if (
+            point is not None
+            and point.intent is not None
+            and not point.artifact_ids()
+            and made_by_intent(snap, point.intent)
+        ):
             return point
         return None
 
