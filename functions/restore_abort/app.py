@@ -1,4 +1,8 @@
-"""Restore failure path: undo this execution's changes, release the lock, notify."""
+"""Restore failure path: undo this execution's changes, release its locks, notify.
+
+Invoked by the restore state machine's Abort step, and by EventBridge when a restore execution
+times out or is stopped by a person (it never reaches Abort: "Step Functions Execution Status
+Change", TIMED_OUT or ABORTED)."""
 
 from typing import Any
 
@@ -14,5 +18,8 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.states":
+        change = validate_input(restore.ExecutionStatusChange, event)
+        return restore.clean_up(change, runtime.ports(), utcnow())
     request = validate_input(restore.StepEvent, event)
     return restore.abort(request, runtime.ports(), utcnow())

@@ -1,5 +1,6 @@
 """Restore step 3: is the replacement running with both status checks passing?"""
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -7,6 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lifeboat import restore, runtime
 from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
+from lifeboat.settings import get_settings
+from lifeboat.timeutil import utcnow
 
 
 @logger.inject_lambda_context
@@ -14,4 +17,10 @@ from lifeboat.observability import logger, metrics, tracer
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(restore.StepEvent, event)
-    return restore.check(request, runtime.ports())
+    settings = get_settings()
+    minutes = (
+        settings.database_health_minutes
+        if (request.launched or {}).get("kind") == "db"
+        else settings.instance_health_minutes
+    )
+    return restore.check(request, runtime.ports(), utcnow(), timedelta(minutes=minutes))

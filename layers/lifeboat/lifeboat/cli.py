@@ -295,6 +295,7 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "keep_on_failure": args.keep_on_failure,
         "force": args.force,
+        "allow_same_az": args.same_az or None,
         "reason": args.reason or "",
     }
     payload = {k: v for k, v in payload.items() if v is not None}
@@ -343,6 +344,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
             f"parameter group {plan.get('parameter_group')}, security groups "
             f"{', '.join(plan.get('security_group_ids', []))}.",
             "  The application must then be pointed at the new endpoint.",
+            *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
         ]
     first = plan["candidates"][0]
     lines = [
@@ -376,7 +378,10 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         lines.append("then fence the original (stop it, tag lifeboat:fenced)")
     for group in plan.get("target_groups", []):
         lines.append(f"  and move target-group membership of {group['target_group_arn']}")
-    return lines
+    lineage = plan.get("lineage") or []
+    if len(lineage) > 1:
+        lines.append(f"  (this server has been restored before: {' -> '.join(lineage)})")
+    return [*lines, *(f"  ! WARNING: {w}" for w in plan.get("warnings", []))]
 
 
 def describe_result(result: dict[str, Any]) -> list[str]:
@@ -639,7 +644,14 @@ def _add_restore(
     rstart.add_argument(
         "--force",
         action="store_true",
-        help="bypass automatic-restore cooldown and caps (never the lock)",
+        help="bypass the cooldown (never the lock); for a server already replaced, restore "
+        "the instance that stands for it now",
+    )
+    rstart.add_argument(
+        "--same-az",
+        action="store_true",
+        help="allow --target-az (or --target-subnet) in the original's own AZ: a failed host, "
+        "not a failed AZ",
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)

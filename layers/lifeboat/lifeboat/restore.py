@@ -9,8 +9,9 @@ release the lock, notify).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -33,7 +34,12 @@ from lifeboat.models import PointStatus, RecoveryPoint, TargetGroupMembership, v
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.timeutil import iso, parse_iso
 
-LOCK_SECONDS = 3 * 3600  # longer than the state machine's TimeoutSeconds
+# Deadlines, nested: a replacement's health deadline (instances 1 h, databases 6 h by default,
+# at most 7 h) < the restore state machine's TimeoutSeconds (8 h) < a lock's expiry (9 h), so
+# every deadline is met by the rollback path and no lock outlives its execution unnoticed.
+MAX_HEALTH_DEADLINE = timedelta(hours=7)
+RESTORE_TIMEOUT = timedelta(hours=8)  # statemachines/restore.asl.json TimeoutSeconds
+LOCK_SECONDS = 9 * 3600
 CAPACITY_CODES = {"InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"}
 AZ_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
 
@@ -54,6 +60,10 @@ class RestoreInput(BaseModel):
     requested_by: str = Field("unknown", max_length=300)
     trigger: Literal["manual", "alarm"] = "manual"
     force: bool = False
+    allow_same_az: bool = Field(
+        False,
+        description="restore into the original's own AZ (a failed host, not a failed AZ)",
+    )
     avoid_azs: list[Annotated[str, StringConstraints(pattern=AZ_PATTERN)]] = Field(
         default_factory=list, max_length=10, description="AZs with trouble (set by the router)"
     )
@@ -125,6 +135,8 @@ class InstancePlan(BaseModel):
     tags: dict[str, str]
     elastic_ip: dict[str, str] | None = None
     target_groups: list[TargetGroupMembership] = Field(default_factory=list)
+    same_az: bool = False
+    warnings: list[str] = Field(default_factory=list)
 
 
 class DatabasePlan(BaseModel):
@@ -143,6 +155,29 @@ class DatabasePlan(BaseModel):
     parameter_group: str | None
     security_group_ids: list[str]
     tags: dict[str, str]
+    same_az: bool = False
+    warnings: list[str] = Field(default_factory=list)
+
+
+SAME_AZ_WARNING = (
+    "the replacement goes into {az}, the AZ the original ran in: right for a failed host, "
+    "wrong if the AZ itself is failing"
+)
+
+
+def _same_az(request: RestoreInput, field: str, az: str | None, original_az: str | None) -> bool:
+    """Another AZ means another AZ: an explicit target in the original's AZ is refused unless
+    the operator says so (``allow_same_az``); True when it is allowed."""
+    if az is None or az != original_az:
+        return False
+    if not request.allow_same_az:
+        raise InvalidInputError(
+            field,
+            f"{az} is the AZ {request.resource_id} ran in: a restore goes to another AZ. Choose "
+            "another --target-az, or, if only the host failed and not the AZ, pass --same-az "
+            "(allow_same_az: true)",
+        )
+    return True
 
 
 # --- begin: validate, lock, plan ---------------------------------------------------------------
@@ -155,39 +190,62 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
             f"{request.target_az} is not an Availability Zone of this region; "
             f"choose one of {ec2.availability_zones()}",
         )
+    chain = [request.resource_id]
+    if request.instance_id:
+        chain = lineage(ports, request.instance_id)
+        current = chain[-1]
+        if current != request.instance_id:
+            if not request.force:
+                raise InvalidInputError(
+                    "instance_id",
+                    f"{request.instance_id} was already replaced: {current} stands for this "
+                    f"server now. Restore {current}, or pass --force to restore the server's "
+                    f"current instance ({current})",
+                )
+            request = request.model_copy(update={"instance_id": current})
     if not request.dry_run and request.trigger == "manual" and not request.force:
         guard = guardrails_for(ports)
         guard.check_cooldown(request.resource_id, now)
-    if not request.dry_run:
-        # The lock comes before the choice of a recovery point: a prune marks a point
-        # 'deleting' before it reads the locks, so either it sees this lock and keeps the
-        # point, or this restore sees the point leaving and does not choose it.
-        holder = ports.catalog.acquire_lock(
-            request.resource_id,
+    locked = [] if request.dry_run else chain
+    if locked:
+        # The locks come before the choice of a recovery point: a prune marks a point
+        # 'deleting' before it reads the locks, so either it sees a lock and keeps the
+        # server's points, or this restore sees the point leaving and does not choose it.
+        _lock_all(
+            ports,
+            locked,
             event.execution_arn,
-            int(now.timestamp()),
-            LOCK_SECONDS,
+            now,
             {"reason": request.reason, "requested_by": request.requested_by},
         )
-        if holder is not None:
-            raise RestoreInProgressError(
-                f"a restore of {request.resource_id} is already running: {holder.get('owner')} "
-                f"(requested by {holder.get('requested_by', 'unknown')}); wait for it or stop it"
-            )
     try:
         if request.instance_id:
-            plan: BaseModel = plan_instance(request, plans, ports, ec2, now)
+            plan: BaseModel = plan_instance(request, plans, ports, ec2, now, chain)
         else:
             plan = plan_database(request, ports, ec2, event.execution_name, now)
     except Exception:
-        if not request.dry_run:
-            ports.catalog.release_lock(request.resource_id, event.execution_arn)
+        for resource_id in locked:
+            ports.catalog.release_lock(resource_id, event.execution_arn)
         raise
-    return {
+    planned = {
         "dry_run": request.dry_run,
         "kind": "instance" if request.instance_id else "db",
+        "locked": locked,
+        "lineage": chain,
         **plan.model_dump(mode="json"),
     }
+    if locked:
+        # Kept for the clean-up of an execution that times out or is stopped by a person
+        # (it never reaches Abort; its status change event does).
+        ports.catalog.put_record(
+            f"EXEC#{event.execution_name}",
+            "PLAN",
+            {
+                "plan": planned,
+                "expires_at": int((now + timedelta(days=30)).timestamp()),
+            },
+        )
+    return planned
 
 
 def guardrails_for(ports: Ports) -> Guardrails:
@@ -197,18 +255,82 @@ def guardrails_for(ports: Ports) -> Guardrails:
     return Guardrails(ports.catalog, guard_config())
 
 
-def _points(ports: Ports, source_id: str) -> list[RecoveryPoint]:
+def _points(ports: Ports, *source_ids: str) -> list[RecoveryPoint]:
     return [
-        p for p in ports.catalog.points_for_resource(source_id) if p.status is PointStatus.COMPLETED
+        p
+        for source_id in source_ids
+        for p in ports.catalog.points_for_resource(source_id)
+        if p.status is PointStatus.COMPLETED
     ]
 
 
+MAX_LINEAGE = 50
+
+
+def lineage(ports: Ports, instance_id: str) -> list[str]:
+    """The instances that have stood for one protected server, oldest first (original → R1 →
+    R2 …), as restores recorded them; the last is the one that stands for it now."""
+    chain = [instance_id]
+    while len(chain) < MAX_LINEAGE:
+        before = _replacement_record(ports, "REPLACEMENT", chain[0])
+        if before is None or before["of"] in chain:
+            break
+        chain.insert(0, str(before["of"]))
+    while len(chain) < MAX_LINEAGE:
+        after = _replacement_record(ports, "REPLACED", chain[-1])
+        if after is None or after["by"] in chain:
+            break
+        chain.append(str(after["by"]))
+    return chain
+
+
+def _replacement_record(ports: Ports, kind: str, instance_id: str) -> dict[str, Any] | None:
+    found = ports.catalog.records(f"{kind}#{instance_id}")
+    return found[0] if found else None
+
+
+def record_replacement(ports: Ports, old: str, new: str, execution_arn: str, now: datetime) -> None:
+    """``new`` now stands for the server ``old`` stood for (written when a restore finishes)."""
+    attrs = {"of": old, "by": new, "execution_arn": execution_arn, "at": iso(now)}
+    ports.catalog.put_record(f"REPLACED#{old}", "LINEAGE", attrs)
+    ports.catalog.put_record(f"REPLACEMENT#{new}", "LINEAGE", attrs)
+
+
+def _lock_all(
+    ports: Ports, ids: list[str], owner: str, now: datetime, attrs: dict[str, Any]
+) -> None:
+    """Lock every instance of the server's lineage (their points may be chosen), or none."""
+    taken: list[str] = []
+    for resource_id in ids:
+        holder = ports.catalog.acquire_lock(
+            resource_id, owner, int(now.timestamp()), LOCK_SECONDS, attrs
+        )
+        if holder is not None:
+            for done in taken:
+                ports.catalog.release_lock(done, owner)
+            raise RestoreInProgressError(
+                f"a restore of {resource_id} is already running: {holder.get('owner')} "
+                f"(requested by {holder.get('requested_by', 'unknown')}); wait for it or stop it"
+            )
+        taken.append(resource_id)
+
+
+def release_all(ports: Ports, plan: dict[str, Any] | None, resource_id: str, owner: str) -> None:
+    for locked in (plan or {}).get("locked") or [resource_id]:
+        ports.catalog.release_lock(str(locked), owner)
+
+
 def plan_instance(
-    request: RestoreInput, plans: PlanSet, ports: Ports, ec2: Ec2Restorer, now: datetime
+    request: RestoreInput,
+    plans: PlanSet,
+    ports: Ports,
+    ec2: Ec2Restorer,
+    now: datetime,
+    chain: list[str] | None = None,
 ) -> InstancePlan:
     source_id = request.instance_id or ""
     original = ec2.instance(source_id)
-    points = _points(ports, source_id)
+    points = _points(ports, *(chain or [source_id]))  # the server's, whichever instance
     live_tags = T.to_dict((original or {}).get("Tags"))
     if original is None and not points:
         raise InvalidInputError(
@@ -231,11 +353,15 @@ def plan_instance(
     fallbacks = (
         list(plans.plans[plan_name].fallback_instance_types) if plan_name in plans.plans else []
     )
+    # The AZ that failed is where the server runs now (a replacement may be elsewhere).
+    running_in = (original or {}).get("Placement", {}).get("AvailabilityZone")
+    config = config.model_copy(update={"availability_zone": running_in or config.availability_zone})
     candidates = _candidates(
         request, config.vpc_id, config.subnet_tier, config.availability_zone, ec2
     )
     data_volumes = [v for v in volumes if v.device_name != config.root_device_name] or volumes
     tags = dict(config.tags)
+    same_az = any(c.availability_zone == config.availability_zone for c in candidates)
     return InstancePlan(
         source_id=source_id,
         name=tags.get("Name", source_id),
@@ -258,6 +384,8 @@ def plan_instance(
         tags=tags,
         elastic_ip=config.elastic_ip,
         target_groups=config.target_groups,
+        same_az=same_az,
+        warnings=[SAME_AZ_WARNING.format(az=config.availability_zone)] if same_az else [],
     )
 
 
@@ -335,7 +463,9 @@ def _candidates(
             raise InvalidInputError(
                 "target_subnet", f"{request.target_subnet} is in {az}, not {request.target_az}"
             )
+        _same_az(request, "target_subnet", az, failed_az)
         return [Candidate(availability_zone=az, subnet_id=request.target_subnet)]
+    _same_az(request, "target_az", request.target_az, failed_az)
     eligible = [
         s
         for s in subnets
@@ -401,6 +531,7 @@ def plan_database(
     else:
         point = _choose(points, request, "db_instance_id", f"snapshot of {source_id}")
     target_az = request.target_az
+    same_az = _same_az(request, "target_az", target_az, config.availability_zone)
     if target_az is None and not config.multi_az:
         others = [z for z in ec2.availability_zones() if z != config.availability_zone]
         target_az = others[0] if others else None
@@ -419,6 +550,8 @@ def plan_database(
         parameter_group=config.parameter_group,
         security_group_ids=config.security_group_ids,
         tags=config.tags,
+        same_az=same_az,
+        warnings=[SAME_AZ_WARNING.format(az=target_az)] if same_az else [],
     )
 
 
@@ -570,10 +703,22 @@ def _launch_database(event: StepEvent, plan: DatabasePlan, ports: Ports) -> dict
 
 
 # --- health -----------------------------------------------------------------------------------
-def check(event: StepEvent, ports: Ports) -> dict[str, Any]:
+def check(
+    event: StepEvent, ports: Ports, now: datetime, deadline: timedelta | None = None
+) -> dict[str, Any]:
+    """Health of the replacement; ``deadline_passed`` once the kind's deadline (counted from
+    the execution's start) is over without it being healthy."""
     assert event.launched is not None
     attempt = event.attempt
     wait = min(60, 10 * 2 ** min(attempt, 3))
+    limit = min(deadline or timedelta(hours=1), MAX_HEALTH_DEADLINE)
+    late = now - parse_iso(event.start_time) > limit
+    result = _health(event, ports, attempt, wait)
+    return {**result, "deadline_passed": late and not result["healthy"]}
+
+
+def _health(event: StepEvent, ports: Ports, attempt: int, wait: int) -> dict[str, Any]:
+    assert event.launched is not None
     if event.launched["kind"] == "db":
         db = ports.rds.describe_db(event.launched["id"])
         status = (db or {}).get("DBInstanceStatus", "missing")
@@ -617,7 +762,14 @@ def cut_over(event: StepEvent, ports: Ports) -> dict[str, Any]:
         "target_groups": [],
     }
     original = ec2.instance(plan.source_id)
-    if original is not None and original["State"]["Name"] not in ("terminated", "shutting-down"):
+    previous_fence = T.to_dict((original or {}).get("Tags")).get(T.FENCED)
+    if previous_fence and previous_fence != event.execution_name:
+        # Fenced by another restore: never fenced again (its fence is not ours to undo).
+        done["previous_fence"] = previous_fence
+    elif original is not None and original["State"]["Name"] not in (
+        "terminated",
+        "shutting-down",
+    ):
         # Fence first: the old instance must not keep serving once the address moves.
         ec2.set_fence(plan.source_id, event.execution_name)
         done["fenced"] = original["State"]["Name"]
@@ -631,6 +783,7 @@ def cut_over(event: StepEvent, ports: Ports) -> dict[str, Any]:
         if address is None:
             raise CutOverError(f"Elastic IP {allocation} no longer exists")
         holder = address.get("InstanceId")
+        done["eip_previous_holder"] = holder
         if holder not in (None, plan.source_id, new_id):
             raise CutOverError(
                 f"Elastic IP {allocation} is now attached to {holder}, not to "
@@ -671,6 +824,8 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "replacement_id": event.launched["id"],
         "availability_zone": event.launched.get("availability_zone"),
         "from_availability_zone": event.plan.get("source_az"),
+        "same_az": bool(event.plan.get("same_az")),
+        "warnings": event.plan.get("warnings", []),
         "recovery_point_id": event.plan.get("recovery_point_id"),
         "data_taken_at": iso(data_time),
         "rpo_seconds": int((started - data_time).total_seconds()),
@@ -693,7 +848,13 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             "expires_at": int((now + timedelta(days=90)).timestamp()),
         },
     )
-    ports.catalog.release_lock(request.resource_id, event.execution_arn)
+    if event.plan["kind"] == "instance":
+        # The replacement stands for the server from now on (a later restore of the old
+        # instance is refused, or with --force restores the replacement).
+        record_replacement(
+            ports, str(event.plan["source_id"]), event.launched["id"], event.execution_arn, now
+        )
+    release_all(ports, event.plan, request.resource_id, event.execution_arn)
     if ports.notifier is not None:
         ports.notifier.publish(
             f"Lifeboat restored {request.resource_id} as {event.launched['id']}", result
@@ -710,20 +871,26 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     if launched is None and event.plan is not None and event.plan.get("kind") == "instance":
         found = Ec2Restorer(ports.ec2).replacement_of(event.execution_arn)
         launched = {"kind": "instance", "id": found["InstanceId"]} if found else None
+    if launched is None and event.plan is not None and event.plan.get("kind") == "db":
+        identifier = str(event.plan.get("new_identifier", ""))
+        if identifier and ports.rds.describe_db(identifier) is not None:
+            launched = {"kind": "db", "id": identifier}
     if event.plan is not None and event.plan.get("kind") == "instance":
         undone.update(_roll_back_cut_over(event, launched, ports))
-    if launched is not None and not request.keep_on_failure:
-        if launched["kind"] == "db":
-            undone["replacement"] = RdsRestorer(ports.rds).delete_replacement(
-                launched["id"], event.execution_arn
-            )
-        else:
-            undone["replacement"] = Ec2Restorer(ports.ec2).terminate_replacement(
-                launched["id"], event.execution_arn
-            )
+    if launched is not None and launched["kind"] == "db":
+        # A restored database is never deleted automatically (it may be the only copy of
+        # hours of restore work): kept, reported, and a person decides.
+        undone["replacement"] = (
+            f"kept database {launched['id']}: delete it yourself if it is not wanted "
+            f"(aws rds delete-db-instance --db-instance-identifier {launched['id']} ...)"
+        )
+    elif launched is not None and not request.keep_on_failure:
+        undone["replacement"] = Ec2Restorer(ports.ec2).terminate_replacement(
+            launched["id"], event.execution_arn
+        )
     elif launched is not None:
         undone["replacement"] = f"kept {launched['id']} (keep_on_failure)"
-    ports.catalog.release_lock(request.resource_id, event.execution_arn)
+    release_all(ports, event.plan, request.resource_id, event.execution_arn)
     error = event.error or {}
     result = {
         "status": "failed",
@@ -799,3 +966,75 @@ def _roll_back_cut_over(
             )
     _attempt(undone, "unfence", lambda: ec2.set_fence(plan.source_id, None))
     return undone
+
+
+# --- executions that never reached Abort (timed out, or stopped by a person) ------------------
+class ExecutionStatusDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    executionArn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")  # noqa: N815 (AWS's names)
+    stateMachineArn: str  # noqa: N815
+    name: str = Field(min_length=1, max_length=80)
+    status: Literal["TIMED_OUT", "ABORTED", "FAILED"]
+    startDate: int  # noqa: N815 (epoch milliseconds)
+    input: str | None = None
+
+
+class ExecutionStatusChange(BaseModel):
+    """EventBridge's "Step Functions Execution Status Change" event (events/)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    source: Literal["aws.states"]
+    detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
+    detail: ExecutionStatusDetail
+
+
+def clean_up(change: ExecutionStatusChange, ports: Ports, now: datetime) -> dict[str, Any]:
+    """A restore execution that timed out or was stopped never ran its Abort step: its locks
+    would stay held and the original could stay fenced with nothing serving. Finish it here:
+    if the cut-over had completed (the replacement holds the address and traffic), the
+    restore stands; otherwise roll back exactly as Abort does (a database replacement is
+    kept). Safe to repeat; an execution that never locked anything has nothing to clean."""
+    detail = change.detail
+    found = ports.catalog.records(f"EXEC#{detail.name}")
+    if not found:
+        return {"status": "nothing-to-clean", "execution_arn": detail.executionArn}
+    plan = dict(found[0]["plan"])
+    started = datetime.fromtimestamp(detail.startDate / 1000, tz=UTC)
+    event = StepEvent(
+        input=json.loads(detail.input or "{}"),
+        execution_name=detail.name,
+        execution_arn=detail.executionArn,
+        start_time=iso(started),
+        plan=plan,
+        error={
+            "Error": f"Execution{detail.status.title().replace('_', '')}",
+            "Cause": f"the restore execution ended {detail.status} before it finished",
+        },
+    )
+    if plan.get("kind") == "instance":
+        replacement = Ec2Restorer(ports.ec2).replacement_of(detail.executionArn)
+        if replacement is not None and _cut_over_complete(
+            plan, replacement["InstanceId"], ports, detail.name
+        ):
+            launched = {"kind": "instance", "id": replacement["InstanceId"]}
+            done = finish(event.model_copy(update={"launched": launched}), ports, now)
+            return {**done, "note": f"the execution ended {detail.status} after its cut-over"}
+    return abort(event, ports, now)
+
+
+def _cut_over_complete(plan: dict[str, Any], new_id: str, ports: Ports, execution: str) -> bool:
+    """Whether the replacement serves: it holds the address and traffic (verified), or, for a
+    server without either, the original is fenced by this execution (the cut-over's first
+    step) or gone."""
+    ec2 = Ec2Restorer(ports.ec2)
+    parsed = InstancePlan.model_validate(plan)
+    if parsed.elastic_ip or parsed.target_groups:
+        try:
+            verify_cut_over(parsed, new_id, ec2)
+        except CutOverError:
+            return False
+        return True
+    original = ec2.instance(parsed.source_id)
+    if original is None or original["State"]["Name"] in ("terminated", "shutting-down"):
+        return True
+    return T.to_dict(original.get("Tags")).get(T.FENCED) == execution

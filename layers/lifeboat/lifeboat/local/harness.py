@@ -77,3 +77,32 @@ def alarm_state_change(alarm_name: str, value: str, reason: str, when: datetime)
     }
     response = client("events").put_events(Entries=[entry])
     return {"event_id": response["Entries"][0].get("EventId"), "detail": detail}
+
+
+def execution_status_change(execution_arn: str, status: str | None = None) -> dict[str, Any]:
+    """Deliver the "Step Functions Execution Status Change" event AWS sends when an execution
+    ends (shape of ``events/restore_execution_aborted.json``) to the default event bus, where
+    the template's rule for unfinished restores matches it (``status`` overrides the
+    execution's own, e.g. TIMED_OUT, which the emulator cannot reach in seconds)."""
+    sfn = client("stepfunctions")
+    found = sfn.describe_execution(executionArn=execution_arn)
+    started = found["startDate"]
+    stopped = found.get("stopDate") or started
+    detail = {
+        "executionArn": execution_arn,
+        "stateMachineArn": found["stateMachineArn"],
+        "name": found["name"],
+        "status": status or found["status"],
+        "startDate": int(started.timestamp() * 1000),
+        "stopDate": int(stopped.timestamp() * 1000),
+        "input": found.get("input", "{}"),
+        "output": None,
+    }
+    entry = {
+        "Source": "aws.states",
+        "DetailType": "Step Functions Execution Status Change",
+        "Resources": [execution_arn],
+        "Detail": json.dumps(detail),
+    }
+    response = client("events").put_events(Entries=[entry])
+    return {"event_id": response["Entries"][0].get("EventId"), "detail": detail}

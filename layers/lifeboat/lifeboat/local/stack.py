@@ -15,6 +15,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,13 @@ def _order(resources: dict[str, Any], function_globals: Any) -> list[str]:
         if name in visiting:
             raise ValueError(f"circular dependency at {name}")
         visiting.add(name)
-        deps = _dependencies(resources[name])
+        # A SAM resource's Events become resources of their own (rules, schedules) that depend
+        # on it: deployed after everything (see Deployer.deploy), not before it.
+        spec = resources[name]
+        if "Events" in spec.get("Properties", {}):
+            properties = {k: v for k, v in spec["Properties"].items() if k != "Events"}
+            spec = {**spec, "Properties": properties}
+        deps = _dependencies(spec)
         if resources[name]["Type"] == "AWS::Serverless::Function":
             deps |= _dependencies(function_globals)
         for dep in sorted(deps & set(resources)):
@@ -111,6 +118,7 @@ class Deployer:
         self.root = root
         self.endpoint = endpoint
         self.stack_name = stack_name
+        self.event_sources: list[Callable[[], None]] = []
         self.template = load_template(root / "template.yaml")
         self.resolver = Resolver(
             self.template,
@@ -166,6 +174,8 @@ class Deployer:
                     "lifeboat/local/stack.py"
                 )
             handler(logical_id, spec)
+        for event_source in self.event_sources:
+            event_source()
         self._outputs()
         return self.stack
 
@@ -177,7 +187,9 @@ class Deployer:
             self.resolver.attrs[(logical_id, key)] = value
 
     def _props(self, spec: dict[str, Any]) -> dict[str, Any]:
-        props = self.resolver.resolve(spec.get("Properties", {}))
+        # Events are deployed after every resource (see deploy): resolved then, not now.
+        mine = {k: v for k, v in spec.get("Properties", {}).items() if k != "Events"}
+        props = self.resolver.resolve(mine)
         return {k: v for k, v in props.items() if v is not None}
 
     def _layer(self, logical_id: str, spec: dict[str, Any]) -> None:
@@ -287,8 +299,9 @@ class Deployer:
         for event_id, event in spec.get("Properties", {}).get("Events", {}).items():
             if event["Type"] not in ("EventBridgeRule", "CloudWatchEvent"):
                 raise NotImplementedError(f"{logical_id}.{event_id}: event type {event['Type']}")
-            event_props = self.resolver.resolve(event.get("Properties", {}))
-            self._rule_to_target(f"{name}-{event_id}", arn, event_props, with_role=False)
+            self.event_sources.append(
+                partial(self._event_source, f"{name}-{event_id}", arn, event, with_role=False)
+            )
 
     def _state_machine(self, logical_id: str, spec: dict[str, Any]) -> None:
         props = self._props(spec)
@@ -308,13 +321,18 @@ class Deployer:
         )["stateMachineArn"]
         self._set(logical_id, arn, Arn=arn, Name=name)
         for event_id, event in spec.get("Properties", {}).get("Events", {}).items():
-            event_props = self.resolver.resolve(event.get("Properties", {}))
-            if event["Type"] == "ScheduleV2":
-                self._schedule(f"{name}-{event_id}", arn, event_props)
-            elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
-                self._rule_to_target(f"{name}-{event_id}", arn, event_props)
-            else:
+            if event["Type"] not in ("ScheduleV2", "EventBridgeRule", "CloudWatchEvent"):
                 raise NotImplementedError(f"{logical_id}.{event_id}: event type {event['Type']}")
+            self.event_sources.append(partial(self._event_source, f"{name}-{event_id}", arn, event))
+
+    def _event_source(
+        self, name: str, target_arn: str, event: dict[str, Any], with_role: bool = True
+    ) -> None:
+        props = self.resolver.resolve(event.get("Properties", {}))
+        if event["Type"] == "ScheduleV2":
+            self._schedule(name, target_arn, props)
+        else:
+            self._rule_to_target(name, target_arn, props, with_role=with_role)
 
     def _schedule(self, name: str, target_arn: str, props: dict[str, Any]) -> None:
         target: dict[str, Any] = {
