@@ -496,7 +496,7 @@ def cmd_executions_show(args: argparse.Namespace) -> int:
         if not args.json:
             reader = executions.HistoryReader(args.arn)
             for event in reader.new_events():
-                line = executions.progress_line(event)
+                line = reader.line(event)
                 if line:
                     say(f"  {line}")
     if args.json:

@@ -70,6 +70,7 @@ class HistoryReader:
     execution_arn: str
     seen: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    refused: bool = False
 
     def new_events(self) -> Iterator[dict[str, Any]]:
         paginator = client("stepfunctions").get_paginator("get_execution_history")
@@ -79,11 +80,18 @@ class HistoryReader:
         fresh = collected[self.seen :]
         self.seen = len(collected)
         self.events.extend(fresh)
-        yield from fresh
+        for event in fresh:
+            entered = (event.get("stateEnteredEventDetails") or {}).get("name")
+            self.refused = self.refused or entered == REFUSAL_STATE
+            yield event
+
+    def line(self, event: dict[str, Any]) -> str | None:
+        return progress_line(event, self.refused)
 
 
-def progress_line(event: dict[str, Any]) -> str | None:
-    """A readable line for the history events an on-call engineer cares about."""
+def progress_line(event: dict[str, Any], refused: bool = False) -> str | None:
+    """A readable line for the history events an on-call engineer cares about (``refused``: the
+    execution entered the refusal path, so its success is not a restore's)."""
     kind = event["type"]
     if kind.endswith("StateEntered"):
         name = event["stateEnteredEventDetails"]["name"]
@@ -96,14 +104,15 @@ def progress_line(event: dict[str, Any]) -> str | None:
             or event.get("lambdaFunctionFailedEventDetails")
             or {}
         )
-        return f"  ✗ {details.get('error', 'error')}: {str(details.get('cause', ''))[:200]}"
+        cause = error_message(details.get("cause"))[:200]
+        return f"  ✗ {details.get('error', 'error')}: {cause}"
     if kind == "MapIterationFailed":
         return "  ✗ a batch failed"
     if kind == "ExecutionFailed":
         details = event.get("executionFailedEventDetails", {})
         return f"✗ execution failed: {details.get('error', '')}"
     if kind == "ExecutionSucceeded":
-        return "✓ execution succeeded"
+        return "✓ execution ended" if refused else "✓ execution succeeded"
     return None
 
 
@@ -121,7 +130,7 @@ def wait(
         status = describe(execution_arn)
         if on_line is not None:
             for event in reader.new_events():
-                line = progress_line(event)
+                line = reader.line(event)
                 if line:
                     on_line(line)
         if status["status"] in TERMINAL:
@@ -149,7 +158,7 @@ def wait_until_entered(
         entered = False
         for event in reader.new_events():
             if on_line is not None:
-                line = progress_line(event)
+                line = reader.line(event)
                 if line:
                     on_line(line)
             details = event.get("stateEnteredEventDetails") or {}
