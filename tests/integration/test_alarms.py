@@ -372,7 +372,7 @@ def test_only_lifeboats_own_alarm_on_an_impaired_protected_instance_starts_a_res
     _put_alarm(f"lifeboat-standard-{bastion}-system", bastion)  # untagged instance
     _put_alarm(f"lifeboat-standard-{other}-system", other)  # instance of another plan
     # a person's alarm under Lifeboat's name, on CPU (moto keeps a deleted alarm's tags, so the
-    # untagged case cannot be set up here; unit-tested instead)
+    # untagged case cannot be set up here: the router checks the tag the same way)
     client("cloudwatch").delete_alarms(AlarmNames=[f"lifeboat-standard-{web2}-system"])
     _put_alarm(f"lifeboat-standard-{web2}-system", web2, metric="CPUUtilization")
     expected = [

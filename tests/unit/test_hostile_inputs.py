@@ -159,7 +159,7 @@ def events_of(model: type[BaseModel], nested: dict[str, type[BaseModel]] | None 
     return st.one_of(events, events, events, events, hostile)
 
 
-STEP = {"input": RestoreInput}
+STEP: dict[str, type[BaseModel]] = {"input": RestoreInput}
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
     ("backup_begin", events_of(BeginEvent, {"input": BackupInput})),
