@@ -1,4 +1,4 @@
-"""Keep one status-check alarm per protected instance of a plan (create new, delete gone)."""
+"""Keep one status-check alarm per protected instance of a plan (create new, delete gone/fenced)."""
 
 from typing import Any
 
@@ -20,6 +20,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request,
         settings.alarm_periods,
         settings.alarm_instance_check,
+        runtime.ports().ec2,
         retrier=runtime.retrier(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )

@@ -131,7 +131,7 @@ def test_second_restore_is_refused_while_one_runs(stack: Any, backed_up: Any) ->
     # When another is started
     result = restore(stack, {"instance_id": web1}, "second")
     # Then it is refused, naming the running one, and nothing changes
-    assert result["status"] == "FAILED" and result["error"] == "RestoreInProgressError"
+    assert result["status"] == "REFUSED" and result["error"] == "RestoreInProgressError"
     assert "first" in str(result["cause"]) and "alice" in str(result["cause"])
     assert live_instances() == before
     # and the first restore's lock is untouched
@@ -246,7 +246,7 @@ def test_rejected_before_anything_changes(
     payload = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
     before = live_instances()
     result = restore(stack, payload, "rejected")
-    assert result["status"] == "FAILED" and result["error"] == error
+    assert result["status"] == "REFUSED" and result["error"] == error
     assert fragment in str(result["cause"])
     assert live_instances() == before
     catalog = Catalog(stack.outputs["CatalogTableName"])
@@ -289,7 +289,7 @@ def test_no_matching_subnet_stops_before_launching(stack: Any, backed_up: Any) -
     run_schedule(stack, "daily")
     before = live_instances()
     result = restore(stack, {"instance_id": lone}, "no-subnet")
-    assert result["status"] == "FAILED" and result["error"] == "NoTargetError"
+    assert result["status"] == "REFUSED" and result["error"] == "NoTargetError"
     assert "--target-az" in str(result["cause"]) and live_instances() == before
     explicit = restore(
         stack,

@@ -3,11 +3,14 @@
 Lifeboat keeps, for every protected instance, a CloudWatch alarm on ``StatusCheckFailed_System``
 (optionally ``StatusCheckFailed_Instance``) named ``lifeboat-<plan>-<instance>-system`` that
 needs several consecutive failed periods. The template's EventBridge rule sends their ``ALARM``
-transitions to the alarm-router function, which applies the guardrails and starts a restore.
+transitions to the alarm-router function, which checks that the alarm is exactly the one
+Lifeboat made for a protected instance, applies the guardrails and starts a restore.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -20,55 +23,102 @@ from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client, error_code
 from lifeboat.backup import Ports
 from lifeboat.guardrails import Guardrails, Refused
+from lifeboat.models import ResourceRef
+from lifeboat.plans import Kind, Name, PlanSet, default_plans
 from lifeboat.timeutil import iso
 
 PREFIX = "lifeboat-"
 SYNC_RESERVE_SECONDS = 20  # stop creating alarms this long before the Lambda's timeout
 CHECKS = {"system": "StatusCheckFailed_System", "instance": "StatusCheckFailed_Instance"}
+INSTANCE_KINDS = frozenset({Kind.AMI, Kind.EBS})
+GONE = frozenset({"shutting-down", "terminated"})
+# The instance id is the last "-i-<hex>" before the check, so the plan parses unambiguously
+# (plan "standard-eu" is never read as plan "standard").
 _NAME = re.compile(
-    r"^lifeboat-(?P<plan>[a-z][a-z0-9-]*?)-(?P<instance>i-[0-9a-f]+)-(?P<check>system|instance)$"
+    r"^lifeboat-(?P<plan>[a-z][a-z0-9-]*)-(?P<instance>i-[0-9a-f]+)-(?P<check>system|instance)$"
 )
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")  # Step Functions execution names: 1-80 of these
 
 
 def alarm_name(plan: str, instance_id: str, check: str = "system") -> str:
     return f"{PREFIX}{plan}-{instance_id}-{check}"
 
 
+def parse_alarm_name(name: str) -> tuple[str, str, str] | None:
+    """(plan, instance id, check) of a name Lifeboat gives its alarms, else None."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return match.group("plan"), match.group("instance"), match.group("check")
+
+
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    plan: str
-    batches: list[list[dict[str, Any]]] = Field(default_factory=list)
+    """Input of the sync-alarms function (the backup run's plan, rule and batches)."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan: Name
+    rule: Name
+    batches: list[list[ResourceRef]] = Field(min_length=1, max_length=10_000)
+
+
+def _live(instance: dict[str, Any] | None, plan: str) -> bool:
+    """Protected by ``plan`` now: exists, not terminated, tagged with the plan, not fenced."""
+    if instance is None or instance.get("State", {}).get("Name") in GONE:
+        return False
+    tags = T.to_dict(instance.get("Tags"))
+    return tags.get(T.PLAN) == plan and T.FENCED not in tags
 
 
 def sync_alarms(
     request: SyncRequest,
     periods: int,
     instance_check: bool,
+    ec2: Any,
+    plans: PlanSet | None = None,
     cloudwatch: Any = None,
     retrier: Retrier | None = None,
     time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Create missing alarms for the plan's protected instances, delete those of instances that
-    are gone (only Lifeboat's own: name prefix and ``lifeboat:managed`` tag).
+    are no longer protected by the plan (gone, untagged, of another plan, or fenced) — only
+    Lifeboat's own: exact name of this plan and ``lifeboat:managed`` tag.
+
+    The batches say which instances the run found; EC2 (``ec2.describe_instances``) has the last
+    word: an alarm is created only for an instance that carries the plan's tag and is not
+    fenced, and deleted only when EC2 says the instance is not (so a partial or hostile batch
+    list deletes nothing). A rule without instance kinds (``ami``/``ebs``) touches no alarm.
 
     Calls go through ``retrier``, whose pacer keeps them under CloudWatch's quotas
     (``PutMetricAlarm`` 3 per second per account): a first run over a large fleet takes minutes,
     so the run creates alarms after its recovery points, and stops creating when
     ``time_left()`` (seconds of the Lambda's time) nears the end: the rest are reported as
     ``pending`` and the next run goes on from there."""
+    _plan, rule = (plans or default_plans()).rule(request.plan, request.rule)
+    base = {"plan": request.plan, "rule": request.rule}
+    if not INSTANCE_KINDS & set(rule.kinds):
+        return {**base, "alarms": 0, "created": 0, "pending": 0, "deleted": [], "skipped": True}
     cw = cloudwatch or client("cloudwatch")
     calls = retrier or Retrier()
-    instances = sorted(
-        {r["id"] for batch in request.batches for r in batch if r.get("type") == "instance"}
-    )
-    checks = ["system", "instance"] if instance_check else ["system"]
-    wanted = {alarm_name(request.plan, i, c): (i, c) for i in instances for c in checks}
+    listed = {
+        r.id
+        for batch in request.batches
+        for r in batch
+        if r.type == "instance" and INSTANCE_ID.match(r.id)
+    }
     existing: dict[str, dict[str, Any]] = {}
     for page in cw.get_paginator("describe_alarms").paginate(
         AlarmNamePrefix=f"{PREFIX}{request.plan}-", AlarmTypes=["MetricAlarm"]
     ):
         for alarm in page["MetricAlarms"]:
-            existing[alarm["AlarmName"]] = alarm
+            parsed = parse_alarm_name(alarm["AlarmName"])
+            if parsed is not None and parsed[0] == request.plan:  # exact plan, not a prefix
+                existing[alarm["AlarmName"]] = alarm
+    alarmed = {parse_alarm_name(name)[1] for name in existing}  # type: ignore[index]
+    live = ec2.describe_instances(sorted(listed | alarmed))
+    protected = sorted(i for i in listed if _live(live.get(i), request.plan))
+    checks = ["system", "instance"] if instance_check else ["system"]
+    wanted = {alarm_name(request.plan, i, c): (i, c) for i in protected for c in checks}
     missing = [name for name in sorted(wanted) if name not in existing]
     created: list[str] = []
     for name in missing:
@@ -95,17 +145,21 @@ def sync_alarms(
             Tags=T.to_list({T.MANAGED: "true", T.SOURCE: instance_id, T.PLAN: request.plan}),
         )
         created.append(name)
-    stale = [name for name in existing if name not in wanted and _NAME.match(name)]
+    stale = [
+        name
+        for name in sorted(existing)
+        if name not in wanted and not _live(live.get(parse_alarm_name(name)[1]), request.plan)  # type: ignore[index]
+    ]
     deleted = []
     for name in stale:
         arn = existing[name]["AlarmArn"]
         tags = T.to_dict(calls.call(cw.list_tags_for_resource, ResourceARN=arn).get("Tags"))
-        if T.is_managed(tags):
+        if T.is_managed(tags) and tags.get(T.PLAN, request.plan) == request.plan:
             deleted.append(name)
     for start in range(0, len(deleted), 100):  # DeleteAlarms takes up to 100 names
         calls.call(cw.delete_alarms, AlarmNames=deleted[start : start + 100])
     return {
-        "plan": request.plan,
+        **base,
         "alarms": len(wanted),
         "created": len(created),
         "pending": len(missing) - len(created),
@@ -151,48 +205,67 @@ class AlarmStateChange(BaseModel):
         return match.group("instance") if match else None
 
 
+def execution_name(alarm: str, timestamp: str) -> str:
+    """The restore's execution name, derived from the alarm transition alone (alarm name and the
+    state's timestamp), so that the same transition delivered again maps to the same execution
+    and ``StartExecution`` itself is the dedupe. Step Functions names: at most 80 characters of
+    letters, digits, ``-`` and ``_``; the digest keeps names distinct after sanitizing."""
+    parsed = parse_alarm_name(alarm)
+    who = parsed[1] if parsed else _UNSAFE.sub("-", alarm)[:19]
+    digits = re.sub(r"[^0-9]", "", timestamp)[:17]
+    digest = hashlib.sha256(f"{alarm}\n{timestamp}".encode()).hexdigest()[:12]
+    return f"alarm-{who}-{digits}-{digest}"[:80]
+
+
 def route(
     event: AlarmStateChange, ports: Ports, guard: Guardrails, restore_arn: str, now: datetime
 ) -> dict[str, Any]:
+    """Start a restore for an ALARM transition of a Lifeboat alarm, or say why not.
+
+    Order: a Lifeboat alarm name → already started (dedupe by execution name) → the alarm is
+    exactly the one Lifeboat made for that instance and plan, and the instance still carries
+    the plan's tag → breaker → cooldown → not fenced, and EC2 reports its status checks
+    impaired → caps (a slot taken only now, so a refusal consumes none) → provenance record →
+    ``StartExecution``. A failed ``StartExecution`` raises, so EventBridge delivers the event
+    again; the retry finds its own slot and record (same execution name)."""
     name = event.detail.alarm_name
     base = {"alarm": name, "state": event.detail.state.value}
-    if event.detail.state.value != "ALARM" or not _NAME.match(name):
+    parsed = parse_alarm_name(name)
+    if event.detail.state.value != "ALARM" or parsed is None:
         return {
             **base,
             "action": "ignored",
             "reason": "not an ALARM transition of a Lifeboat alarm",
         }
-    instance_id = event.instance_id()
-    if instance_id is None:
-        return {**base, "action": "ignored", "reason": "no InstanceId in the alarm"}
-    if not guard.first_delivery(f"{name}#{event.detail.state.timestamp}", now):
-        return {**base, "action": "duplicate", "instance_id": instance_id}
+    plan, instance_id, check = parsed
     sfn = client("stepfunctions")
-    execution_name = (
-        f"alarm-{instance_id}-{re.sub(r'[^0-9]', '', event.detail.state.timestamp)[:14]}"
-    )
+    execution = execution_name(name, event.detail.state.timestamp)
+    arn = restore_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
+    if _status(sfn, arn) is not None:
+        return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
+        instance = _identify(event, ports, plan, instance_id, check)
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
-        guard.take_slots(execution_name, now, lambda n: _running(sfn, restore_arn, n))
+        _check_impaired(instance, ports, instance_id)
+        guard.take_slots(execution, now, lambda n: _status(sfn, arn.rsplit(":", 1)[0] + f":{n}"))
     except Refused as refused:
         return _refuse(base, instance_id, refused, ports, guard, now)
     payload = {
         "instance_id": instance_id,
-        "trigger": "alarm",
         "reason": f"{name}: {event.detail.state.reason}"[:500],
-        "requested_by": f"alarm:{name}",
+        "requested_by": f"alarm:{name}"[:300],
         "avoid_azs": impaired_azs(ports, exclude=instance_id),
     }
-    import json
-
+    guard.record_alarm_execution(execution, instance_id, name, now)
     try:
         response = sfn.start_execution(
-            stateMachineArn=restore_arn, name=execution_name, input=json.dumps(payload)
+            stateMachineArn=restore_arn, name=execution, input=json.dumps(payload)
         )
-    except ClientError:
-        guard.release_running(execution_name)
-        raise
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":  # started by an earlier delivery
+            return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
+        raise  # the slot stays "starting" for the redelivery (or is reclaimed after the grace)
     return {
         **base,
         "action": "started",
@@ -202,13 +275,72 @@ def route(
     }
 
 
-def _running(sfn: Any, restore_arn: str, execution_name: str) -> bool:
-    arn = restore_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
+def _identify(
+    event: AlarmStateChange, ports: Ports, plan: str, instance_id: str, check: str
+) -> dict[str, Any]:
+    """The instance, if the alarm is exactly the one Lifeboat made for it and its plan: the
+    name is ``alarm_name(plan, instance, check)`` for the instance of its ``InstanceId``
+    dimension (in the event and in CloudWatch), on the right metric, tagged
+    ``lifeboat:managed``; and the instance still carries ``lifeboat:plan=<plan>``."""
+    dimension = event.instance_id()
+    if dimension != instance_id:
+        raise Refused(
+            "not_lifeboat_alarm",
+            f"the alarm's InstanceId dimension is {dimension!r}, not {instance_id}",
+        )
+    cw = client("cloudwatch")
+    found = cw.describe_alarms(AlarmNames=[event.detail.alarm_name], AlarmTypes=["MetricAlarm"])
+    alarms = found.get("MetricAlarms", [])
+    alarm = alarms[0] if alarms else {}
+    dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+    if (
+        alarm.get("Namespace") != "AWS/EC2"
+        or alarm.get("MetricName") != CHECKS[check]
+        or dimensions != {"InstanceId": instance_id}
+    ):
+        raise Refused(
+            "not_lifeboat_alarm",
+            f"{event.detail.alarm_name} is not Lifeboat's {CHECKS[check]} alarm of {instance_id}",
+        )
+    tags = T.to_dict(cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
+    if not T.is_managed(tags):
+        raise Refused("not_lifeboat_alarm", f"{event.detail.alarm_name} was not made by Lifeboat")
+    instance = ports.ec2.describe_instances([instance_id]).get(instance_id)
+    if instance is None or instance.get("State", {}).get("Name") in GONE:
+        raise Refused("not_protected", f"{instance_id} does not exist (or is terminated)")
+    carried = T.to_dict(instance.get("Tags")).get(T.PLAN)
+    if carried != plan:
+        raise Refused(
+            "not_protected",
+            f"{instance_id} carries {T.PLAN}={carried!r}, not {plan!r}: not protected by it",
+        )
+    return instance
+
+
+def _check_impaired(instance: dict[str, Any], ports: Ports, instance_id: str) -> None:
+    """EC2 must itself report a failed status check (``DescribeInstanceStatus``)."""
+    if T.FENCED in T.to_dict(instance.get("Tags")):
+        raise Refused("fenced", f"{instance_id} is fenced (already replaced by a restore)")
+    found = ports.ec2.ec2.describe_instance_status(
+        InstanceIds=[instance_id], IncludeAllInstances=True
+    )["InstanceStatuses"]
+    status = found[0] if found else {}
+    system = status.get("SystemStatus", {}).get("Status", "unknown")
+    own = status.get("InstanceStatus", {}).get("Status", "unknown")
+    if "impaired" not in (system, own):
+        raise Refused(
+            "not_impaired",
+            f"EC2 reports {instance_id}'s status checks as system {system}, instance {own}",
+        )
+
+
+def _status(sfn: Any, execution_arn: str) -> str | None:
+    """The execution's status, None if it does not exist (yet)."""
     try:
-        return str(sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING"
+        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
     except ClientError as exc:
         if error_code(exc) == "ExecutionDoesNotExist":
-            return False
+            return None
         raise
 
 

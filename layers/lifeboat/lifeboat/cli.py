@@ -1,21 +1,26 @@
 """The ``lifeboat`` command line (DESIGN §5): for on-call engineers and for scripts.
 
 Works against a deployed stack (found by name, ``--stack``) or the local emulator, through the
-standard boto3 settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Every command has
-``--json``. Exit codes: 0 success, 1 the work failed, 2 bad input, 3 stack not found.
+standard AWS settings (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL). Every
+command has ``--json``. Exit codes: 0 success, 1 the work failed, 2 bad input or refused
+(nothing was started or changed), 3 stack not found, 4 AWS not reachable or not configured
+(no region, no credentials, endpoint unreachable).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lifeboat import executions
@@ -31,8 +36,34 @@ from lifeboat.restore import RestoreInput
 from lifeboat.stack import require, stack_outputs
 from lifeboat.timeutil import utcnow
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STACK = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STACK, EXIT_AWS = 0, 1, 2, 3, 4
 Command = Callable[[argparse.Namespace], int]
+EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+$")
+LOCAL_COMMANDS = ("demo", "local")  # they start the emulator and set their own environment
+NOT_FOUND_CODES = {"ExecutionDoesNotExist", "InvalidArn", "StateMachineDoesNotExist"}
+
+
+class AwsSetupError(Exception):
+    """No region, no credentials, or the endpoint cannot be reached."""
+
+
+def resolve_region(environ: dict[str, str] | None = None) -> str:
+    """The region the way AWS tools find it: ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then
+    the profile (``AWS_PROFILE`` or default, in ~/.aws/config). boto3 itself reads only the last
+    two, so the one found is exported as ``AWS_DEFAULT_REGION`` for every client of this run."""
+    env = os.environ if environ is None else environ
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        try:
+            region = boto3.session.Session().region_name
+        except BotoCoreError as exc:
+            raise AwsSetupError(str(exc)) from exc
+    if not region:
+        raise AwsSetupError(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your profile"
+        )
+    env["AWS_DEFAULT_REGION"] = region
+    return region
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, str]:
@@ -52,7 +83,13 @@ def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
         if result.get("error"):
             say(f"error:  {result['error']}")
             say(f"cause:  {result['cause']}")
-    return EXIT_OK if result["status"] == "SUCCEEDED" else EXIT_FAILED
+    return _code(result["status"])
+
+
+def _code(status: str) -> int:
+    if status == "REFUSED":
+        return EXIT_INPUT
+    return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
 
 
 def _started(args: argparse.Namespace, execution: str, payload: dict[str, Any]) -> int:
@@ -305,14 +342,22 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     resource = args.instance or args.db
     name = f"restore-{resource}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     execution = executions.start(arn, payload, name)
-    if not (args.wait or args.dry_run):
-        return _started(args, execution, payload)
     if not args.json:
         say(f"restore of {resource}{' (dry run)' if args.dry_run else ''}: {execution}")
-    result = _follow(args, execution, args.timeout)
+    # Some refusals only the state machine can decide (tags, AZs, recovery points, the lock):
+    # wait for its validation step's verdict before saying "started".
+    on_line = None if args.json else (lambda line: say(f"  {line}"))
+    verdict = executions.wait_until_entered(
+        execution, "IsDryRun", timeout=args.timeout, poll=args.poll, on_line=on_line
+    )
+    if verdict is not None and verdict["status"] == "REFUSED":
+        return _refused(args, verdict)
+    if verdict is None and not (args.wait or args.dry_run):
+        return _started(args, execution, payload)
+    result = verdict or _follow(args, execution, args.timeout)
     if args.json:
         emit_json(result)
-        return EXIT_OK if result["status"] == "SUCCEEDED" else EXIT_FAILED
+        return _code(result["status"])
     output = result.get("output") or {}
     if result["status"] == "SUCCEEDED" and output.get("dry_run"):
         for line in describe_plan(output):
@@ -330,6 +375,15 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
         "message, or re-run with --dry-run to see the plan"
     )
     return EXIT_FAILED
+
+
+def _refused(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """A restore refused before anything changed: exit 2 with the message, no stack trace."""
+    if args.json:
+        emit_json(result)
+    else:
+        warn(f"refused ({result.get('error')}): {result.get('cause')}")
+    return EXIT_INPUT
 
 
 def describe_plan(plan: dict[str, Any]) -> list[str]:
@@ -454,6 +508,11 @@ def cmd_breaker_reset(args: argparse.Namespace) -> int:
 
 # --- executions ------------------------------------------------------------------------------
 def cmd_executions_show(args: argparse.Namespace) -> int:
+    if not EXECUTION_ARN.match(args.arn):
+        raise InvalidInputError(
+            "arn",
+            f"{args.arn!r} is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:…)",
+        )
     if args.wait:
         result = _follow(args, args.arn, args.timeout)
     else:
@@ -461,12 +520,12 @@ def cmd_executions_show(args: argparse.Namespace) -> int:
         if not args.json:
             reader = executions.HistoryReader(args.arn)
             for event in reader.new_events():
-                line = executions.progress_line(event)
+                line = reader.line(event)
                 if line:
                     say(f"  {line}")
     if args.json:
         emit_json(result)
-        return EXIT_OK if result["status"] in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
+        return EXIT_OK if result["status"] == "RUNNING" else _code(result["status"])
     say(f"execution: {result['execution_arn']}")
     say(f"started:   {result['started_at']}  stopped: {result['stopped_at'] or '-'}")
     if isinstance(result.get("output"), dict) and "outcomes" in result["output"]:
@@ -657,9 +716,20 @@ def _add_restore(
     rstart.set_defaults(func=cmd_restore_start)
 
 
+def _check_waiting(args: argparse.Namespace) -> None:
+    for option in ("poll", "timeout"):
+        value = getattr(args, option, None)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InvalidInputError(f"--{option}", f"must be a positive number of seconds: {value}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error ends in one line on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
     try:
+        _check_waiting(args)
+        if args.command not in LOCAL_COMMANDS:
+            resolve_region()
         code: int = args.func(args)
     except InvalidInputError as exc:
         warn(f"error: {exc}")
@@ -670,6 +740,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RemoteError as exc:
         warn(f"error: {exc}")
         return EXIT_FAILED
+    except AwsSetupError as exc:
+        warn(f"error: {exc}")
+        return EXIT_AWS
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code_name = str(error.get("Code", ""))
+        warn(f"error: {code_name}: {error.get('Message', '')}".rstrip(": "))
+        return EXIT_INPUT if code_name in NOT_FOUND_CODES else EXIT_FAILED
+    except BotoCoreError as exc:  # no credentials, endpoint unreachable, no region, …
+        warn(f"error: {exc}")
+        return EXIT_AWS
+    except KeyboardInterrupt:
+        warn("interrupted")
+        return 130
     return code
 
 

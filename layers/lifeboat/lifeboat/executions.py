@@ -10,7 +10,8 @@ from typing import Any
 
 from lifeboat.aws.clients import client
 
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "REFUSED"}
+REFUSAL_STATE = "Refused"  # the restore machine's refusal path (a Succeed, not a failure)
 
 
 def start(state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
@@ -33,7 +34,24 @@ def describe(execution_arn: str) -> dict[str, Any]:
         "error": found.get("error"),
         "cause": _json(found.get("cause")),
     }
+    output = result["output"]
+    if result["status"] == "SUCCEEDED" and isinstance(output, dict):
+        if output.get("status") == "refused":
+            # Refused before anything changed: Step Functions says SUCCEEDED (a refusal is not
+            # a failure and fires no alarm); the CLI reports it as REFUSED with the message.
+            result["status"] = "REFUSED"
+            result["error"] = output.get("error")
+            result["cause"] = error_message(output.get("cause"))
     return result
+
+
+def error_message(cause: Any) -> str:
+    """The message of a Lambda error's cause (``{"errorMessage", "errorType", "stackTrace"}``),
+    without the stack trace; other causes as they are."""
+    parsed = _json(cause) if isinstance(cause, str) else cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])
+    return "" if parsed is None else str(parsed)
 
 
 def _json(text: str | None) -> Any:
@@ -52,6 +70,7 @@ class HistoryReader:
     execution_arn: str
     seen: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    refused: bool = False
 
     def new_events(self) -> Iterator[dict[str, Any]]:
         paginator = client("stepfunctions").get_paginator("get_execution_history")
@@ -61,28 +80,39 @@ class HistoryReader:
         fresh = collected[self.seen :]
         self.seen = len(collected)
         self.events.extend(fresh)
-        yield from fresh
+        for event in fresh:
+            entered = (event.get("stateEnteredEventDetails") or {}).get("name")
+            self.refused = self.refused or entered == REFUSAL_STATE
+            yield event
+
+    def line(self, event: dict[str, Any]) -> str | None:
+        return progress_line(event, self.refused)
 
 
-def progress_line(event: dict[str, Any]) -> str | None:
-    """A readable line for the history events an on-call engineer cares about."""
+def progress_line(event: dict[str, Any], refused: bool = False) -> str | None:
+    """A readable line for the history events an on-call engineer cares about (``refused``: the
+    execution entered the refusal path, so its success is not a restore's)."""
     kind = event["type"]
     if kind.endswith("StateEntered"):
-        return f"→ {event['stateEnteredEventDetails']['name']}"
+        name = event["stateEnteredEventDetails"]["name"]
+        if name == REFUSAL_STATE:
+            return "✗ refused: nothing was changed"
+        return f"→ {name}"
     if kind in ("TaskFailed", "LambdaFunctionFailed"):
         details = (
             event.get("taskFailedEventDetails")
             or event.get("lambdaFunctionFailedEventDetails")
             or {}
         )
-        return f"  ✗ {details.get('error', 'error')}: {str(details.get('cause', ''))[:200]}"
+        cause = error_message(details.get("cause"))[:200]
+        return f"  ✗ {details.get('error', 'error')}: {cause}"
     if kind == "MapIterationFailed":
         return "  ✗ a batch failed"
     if kind == "ExecutionFailed":
         details = event.get("executionFailedEventDetails", {})
         return f"✗ execution failed: {details.get('error', '')}"
     if kind == "ExecutionSucceeded":
-        return "✓ execution succeeded"
+        return "✓ execution ended" if refused else "✓ execution succeeded"
     return None
 
 
@@ -100,11 +130,43 @@ def wait(
         status = describe(execution_arn)
         if on_line is not None:
             for event in reader.new_events():
-                line = progress_line(event)
+                line = reader.line(event)
                 if line:
                     on_line(line)
         if status["status"] in TERMINAL:
             return status
+        if time.monotonic() > deadline:
+            status["status"] = "STILL_RUNNING"
+            return status
+        time.sleep(poll)
+
+
+def wait_until_entered(
+    execution_arn: str,
+    state: str,
+    *,
+    timeout: float = 600,
+    poll: float = 1.0,
+    on_line: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
+    """Follow an execution until it enters ``state`` (None: it did) or ends (its description):
+    the restore CLI waits for the validation step's verdict this way."""
+    reader = HistoryReader(execution_arn)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = describe(execution_arn)
+        entered = False
+        for event in reader.new_events():
+            if on_line is not None:
+                line = reader.line(event)
+                if line:
+                    on_line(line)
+            details = event.get("stateEnteredEventDetails") or {}
+            entered = entered or details.get("name") == state
+        if status["status"] in TERMINAL:
+            return status
+        if entered:
+            return None
         if time.monotonic() > deadline:
             status["status"] = "STILL_RUNNING"
             return status

@@ -1,17 +1,26 @@
 """Guardrails of automatic recovery, each a DynamoDB item changed only by conditional writes:
 
-* dedupe: the same alarm transition delivered again starts nothing;
+* dedupe: the same alarm transition delivered again starts nothing (the router names the
+  execution after the transition, so ``StartExecution`` itself is the dedupe);
 * cooldown: no automatic restore of an instance restored in the last N minutes;
-* caps: at most M automatic restores running at once, and H per hour, fleet-wide;
-* circuit breaker: opens after K failed automatic restores in a row, and stays open until a
-  person closes it (``lifeboat breaker reset``).
+* caps: at most M automatic restores starting or running at once, and H started per hour,
+  fleet-wide. A slot is taken before ``StartExecution`` and counts as *starting* until its
+  execution is seen (at most :data:`START_GRACE_SECONDS`), then as running until the execution
+  ends; finishing (or aborting) releases it, and a slot of an execution that ended without
+  releasing it (timed out, stopped) is reclaimed;
+* circuit breaker: opens after K failed automatic restores in a row (a success resets the
+  count), and stays open until a person closes it (``lifeboat breaker reset``);
+* provenance: the router records each execution it starts (``AUTO#<execution name>``) before
+  starting it; a restore is alarm-triggered only if that record exists for its own execution
+  name and resource (never because its input says so).
 
-Manual restores are held to the cooldown and the caps too, unless forced (``--force``); the
-per-resource lock is never bypassed.
+Manual restores are held to the cooldown unless forced (``--force``); the per-resource lock is
+never bypassed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,8 +31,12 @@ from lifeboat.aws.catalog import Catalog, _ints, _item, _plain
 from lifeboat.aws.clients import error_code
 from lifeboat.timeutil import iso, parse_iso
 
-RUNNING_KEY = {"pk": "GUARD#running", "sk": "GUARD"}
+RUNNING_KEY = {"pk": "GUARD#slots", "sk": "GUARD"}
 BREAKER_KEY = {"pk": "GUARD#breaker", "sk": "GUARD"}
+START_GRACE_SECONDS = 600  # a slot whose execution is not seen yet counts as starting this long
+AUTO_RECORD_DAYS = 30  # provenance of an alarm-triggered execution (above any restore's length)
+ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+ExecutionStatus = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -68,17 +81,7 @@ class Guardrails:
                 raise
             return False
 
-    # --- dedupe -------------------------------------------------------------------------------
-    def first_delivery(self, key: str, now: datetime) -> bool:
-        """True the first time ``key`` is seen (kept for a day)."""
-        item = {
-            "pk": f"DEDUPE#{key}",
-            "sk": "DEDUPE",
-            "seen_at": iso(now),
-            "expires_at": int((now + timedelta(days=1)).timestamp()),
-        }
-        return self._conditional_put(item, "attribute_not_exists(pk)")
-
+    # --- anti-flood ---------------------------------------------------------------------------
     def notify_once(self, key: str, now: datetime, minutes: int) -> bool:
         """True if no notification with ``key`` went out in the last ``minutes`` (anti-flood)."""
         until = int((now + timedelta(minutes=minutes)).timestamp())
@@ -100,30 +103,33 @@ class Guardrails:
                 )
 
     # --- caps ---------------------------------------------------------------------------------
-    def take_slots(self, execution_name: str, now: datetime, is_running: Any) -> None:
-        """Take a running slot and an hourly slot for ``execution_name``, or refuse."""
-        if not self._take_running(execution_name):
-            self._forget_finished(is_running)
-            if not self._take_running(execution_name):
+    def take_slots(self, execution_name: str, now: datetime, status: ExecutionStatus) -> None:
+        """Take a slot (starting or running) and an hourly slot for ``execution_name``, or
+        refuse. Idempotent for the same name (a redelivered alarm retakes its own slots).
+        ``status(name)`` is the execution's status, None while it does not exist."""
+        if not self._take_running(execution_name, now):
+            self._forget_finished(now, status)
+            if not self._take_running(execution_name, now):
                 raise Refused(
                     "max_concurrent",
-                    f"{self.config.max_concurrent} automatic restores already running",
+                    f"{self.config.max_concurrent} automatic restores already starting or running",
                 )
         hour = now.strftime("%Y%m%d%H")
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=_item({"pk": f"GUARD#hour#{hour}", "sk": "GUARD"}),
-                UpdateExpression="ADD #c :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(#c) OR #c < :max",
-                ExpressionAttributeNames={"#c": "count"},
-                ExpressionAttributeValues=_item(
-                    {
-                        ":one": 1,
-                        ":max": self.config.max_per_hour,
-                        ":exp": int((now + timedelta(days=2)).timestamp()),
-                    }
+                UpdateExpression="ADD started :name SET expires_at = :exp",
+                ConditionExpression=(
+                    "attribute_not_exists(started) OR size(started) < :max "
+                    "OR contains(started, :one)"
                 ),
+                ExpressionAttributeValues={
+                    ":name": {"SS": [execution_name]},
+                    ":one": {"S": execution_name},
+                    ":max": {"N": str(self.config.max_per_hour)},
+                    ":exp": {"N": str(int((now + timedelta(days=2)).timestamp()))},
+                },
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
@@ -134,18 +140,19 @@ class Guardrails:
                 f"{self.config.max_per_hour} automatic restores already started this hour",
             ) from exc
 
-    def _take_running(self, execution_name: str) -> bool:
+    def _take_running(self, execution_name: str, now: datetime) -> bool:
+        # The slots live in one item (a map name -> taken_at), so the cap is one conditional
+        # write; the item is created empty first (a map path cannot be set in a missing map).
+        self._conditional_put({**RUNNING_KEY, "slots": {}}, "attribute_not_exists(pk)")
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=_item(RUNNING_KEY),
-                UpdateExpression="ADD active :name",
-                ConditionExpression=(
-                    "attribute_not_exists(active) OR size(active) < :max OR contains(active, :one)"
-                ),
+                UpdateExpression="SET slots.#n = if_not_exists(slots.#n, :now)",
+                ConditionExpression="size(slots) < :max OR attribute_exists(slots.#n)",
+                ExpressionAttributeNames={"#n": execution_name},
                 ExpressionAttributeValues={
-                    ":name": {"SS": [execution_name]},
-                    ":one": {"S": execution_name},
+                    ":now": {"N": str(int(now.timestamp()))},
                     ":max": {"N": str(self.config.max_concurrent)},
                 },
             )
@@ -155,25 +162,73 @@ class Guardrails:
                 raise
             return False
 
-    def running(self) -> list[str]:
+    def slots(self) -> dict[str, int]:
+        """Slots held: execution name -> when it was taken (epoch seconds)."""
         found = self.ddb.get_item(
             TableName=self.table, Key=_item(RUNNING_KEY), ConsistentRead=True
         ).get("Item")
-        return sorted(_plain(found).get("active", set())) if found else []
+        held = _ints(_plain(found)).get("slots", {}) if found else {}
+        return {str(k): int(v) for k, v in held.items()}
 
-    def _forget_finished(self, is_running: Any) -> None:
-        """Drop slots of executions that ended without releasing them (timed out)."""
-        for name in self.running():
-            if not is_running(name):
-                self.release_running(name)
+    def running(self) -> list[str]:
+        return sorted(self.slots())
 
-    def release_running(self, execution_name: str) -> None:
-        self.ddb.update_item(
+    def _forget_finished(self, now: datetime, status: ExecutionStatus) -> None:
+        """Reclaim slots of executions that ended without releasing them (timed out, stopped)
+        and of executions never started within the grace period. A slot whose execution is not
+        seen yet but was taken less than :data:`START_GRACE_SECONDS` ago is *starting*: kept."""
+        for name, taken in self.slots().items():
+            state = status(name)
+            if state in ENDED or (state is None and now.timestamp() - taken > START_GRACE_SECONDS):
+                self.release_running(name, taken)
+
+    def release_running(self, execution_name: str, taken: int | None = None) -> None:
+        """Release ``execution_name``'s slot (only if still taken at ``taken``, when given)."""
+        kwargs: dict[str, Any] = {}
+        if taken is not None:
+            kwargs = {
+                "ConditionExpression": "slots.#n = :t",
+                "ExpressionAttributeValues": {":t": {"N": str(taken)}},
+            }
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_item(RUNNING_KEY),
+                UpdateExpression="REMOVE slots.#n",
+                ExpressionAttributeNames={"#n": execution_name},
+                **kwargs,
+            )
+        except ClientError as exc:
+            if error_code(exc) not in ("ConditionalCheckFailedException", "ValidationException"):
+                raise
+
+    # --- provenance of alarm-triggered executions ---------------------------------------------
+    def record_alarm_execution(
+        self, execution_name: str, resource_id: str, alarm: str, now: datetime
+    ) -> None:
+        """Written by the router before ``StartExecution`` (idempotent)."""
+        self.ddb.put_item(
             TableName=self.table,
-            Key=_item(RUNNING_KEY),
-            UpdateExpression="DELETE active :name",
-            ExpressionAttributeValues={":name": {"SS": [execution_name]}},
+            Item=_item(
+                {
+                    "pk": f"AUTO#{execution_name}",
+                    "sk": "AUTO",
+                    "resource_id": resource_id,
+                    "alarm": alarm,
+                    "recorded_at": iso(now),
+                    "expires_at": int((now + timedelta(days=AUTO_RECORD_DAYS)).timestamp()),
+                }
+            ),
         )
+
+    def is_alarm_execution(self, execution_name: str, resource_id: str) -> bool:
+        """True only if the router recorded ``execution_name`` for ``resource_id``."""
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key=_item({"pk": f"AUTO#{execution_name}", "sk": "AUTO"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return bool(found) and _plain(found).get("resource_id") == resource_id
 
     # --- circuit breaker ----------------------------------------------------------------------
     def breaker(self) -> dict[str, Any]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import Kind, Name
@@ -36,6 +43,35 @@ def validate_input(model: type[M], data: Any) -> M:
         raise InvalidInputError(field, str(err["msg"])) from exc
 
 
+def _in_utc_range(moment: datetime) -> datetime:
+    """A moment that exists in UTC (``0001-01-01T00:00:00+14:00`` does not: converting it
+    overflows), with its time zone (a naive time would be read in the machine's)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("give a time zone (e.g. 2026-11-27T02:45:00Z)")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range: not a representable UTC time") from exc
+    return moment
+
+
+def _iso(text: str) -> str:
+    try:
+        _in_utc_range(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 time with a time zone: {exc}") from exc
+    return text
+
+
+UtcTime = Annotated[datetime, AfterValidator(_in_utc_range)]
+IsoText = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iso)]
+RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")]
+ExecutionName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,80}$")]
+ExecutionArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:states:[^\s]{1,2000}$", max_length=2048)
+]
+
+
 # --- execution input -------------------------------------------------------------------------
 class BackupInput(Strict):
     """Input of the backup state machine (DESIGN §4)."""
@@ -43,7 +79,7 @@ class BackupInput(Strict):
     plan: Name
     rule: Name
     dry_run: bool = False
-    scheduled_time: datetime | None = Field(
+    scheduled_time: UtcTime | None = Field(
         None, description="Set by EventBridge Scheduler (<aws.scheduler.scheduled-time>)"
     )
 
@@ -51,9 +87,9 @@ class BackupInput(Strict):
 # --- Lambda events ---------------------------------------------------------------------------
 class BeginEvent(Strict):
     input: dict[str, Any]
-    execution_name: str
-    execution_arn: str
-    start_time: str
+    execution_name: ExecutionName
+    execution_arn: ExecutionArn
+    start_time: IsoText
 
 
 class ResourceRef(Strict):
@@ -62,7 +98,7 @@ class ResourceRef(Strict):
 
 
 class CreateBatchEvent(Strict):
-    run_id: str
+    run_id: RunId
     plan: Name
     rule: Name
     resources: list[ResourceRef] = Field(max_length=500)
@@ -73,12 +109,12 @@ class CreateBatchEvent(Strict):
 
 
 class CheckEvent(Strict):
-    run_id: str
-    attempt: int = Field(0, ge=0)
+    run_id: RunId
+    attempt: int = Field(0, ge=0, le=10_000)
 
 
 class FinalizeEvent(Strict):
-    run_id: str
+    run_id: RunId
     batches: list[dict[str, Any]] = Field(default_factory=list)
 
 

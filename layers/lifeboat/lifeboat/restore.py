@@ -190,6 +190,7 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
             f"{request.target_az} is not an Availability Zone of this region; "
             f"choose one of {ec2.availability_zones()}",
         )
+    asked = request.resource_id
     chain = [request.resource_id]
     if request.instance_id:
         chain = lineage(ports, request.instance_id)
@@ -203,7 +204,14 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
                     f"current instance ({current})",
                 )
             request = request.model_copy(update={"instance_id": current})
-    if not request.dry_run and request.trigger == "manual" and not request.force:
+    # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
+    # router recorded this execution's name for this resource before starting it.
+    alarm = guardrails_for(ports).is_alarm_execution(event.execution_name, asked)
+    if request.trigger == "alarm" and not alarm:
+        raise InvalidInputError(
+            "trigger", "set only by Lifeboat's alarm router; remove it (restores are manual)"
+        )
+    if not request.dry_run and not alarm and not request.force:
         guard = guardrails_for(ports)
         guard.check_cooldown(request.resource_id, now)
     locked = [] if request.dry_run else chain
@@ -837,6 +845,13 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "requested_by": request.requested_by,
         "trigger": request.trigger,
     }
+    guard = guardrails_for(ports)
+    request.trigger = "manual"  # from the router's record, never from the input
+    if guard.is_alarm_execution(event.execution_name, request.resource_id):
+        request.trigger = "alarm"
+        guard.release_running(event.execution_name)
+        result["breaker"] = guard.record_outcome(True, event.execution_arn, now)
+    result["trigger"] = request.trigger
     ports.catalog.put_record(
         f"RESTORE#{request.resource_id}",
         f"{iso(started)}#{event.execution_name}",
@@ -911,8 +926,8 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             "expires_at": int((now + timedelta(days=90)).timestamp()),
         },
     )
-    if request.trigger == "alarm":
-        guard = guardrails_for(ports)
+    guard = guardrails_for(ports)
+    if guard.is_alarm_execution(event.execution_name, request.resource_id):  # not the input
         guard.release_running(event.execution_name)
         result["breaker"] = guard.record_outcome(
             False, f"{event.execution_arn}: {result['error']}", now

@@ -13,7 +13,9 @@ locked path is tested with botocore's Stubber). moto's EventBridge matches rules
 deliver to Lambda targets: a matching rule's Lambda targets are invoked here, asynchronously as
 EventBridge does, with the event moto matched. moto looks a resource's tags up by scanning every
 tag it holds (tens of seconds per filtered Describe over thousands of snapshots): the lookup is
-answered from moto's own per-resource tag dict instead.
+answered from moto's own per-resource tag dict instead. moto's status checks are always ``ok``:
+the harness marks an instance's system or instance check ``impaired`` (:meth:`Bridge.impair`),
+as EC2 reports when a status-check alarm fires.
 
 Measuring mode (off by default, on in the benchmark) makes the emulator AWS-shaped: a fixed
 latency per API call and EC2's published token buckets enforced per API, answering
@@ -41,6 +43,7 @@ import moto.awslambda.models as lambda_models
 import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
 import moto.ec2.models.core as ec2_core
+import moto.ec2.models.instances as instance_models
 import moto.ec2.models.tags as ec2_tags
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
@@ -60,6 +63,8 @@ PATCHED = {
     "event targets": (events_models.Rule, "send_to_targets"),
     "ec2 tags": (ec2_core.TaggedEC2Resource, "get_tags"),
     "measure": (core_responses.BaseResponse, "call_action"),
+    "system status": (instance_models.Instance, "system_status"),
+    "instance status": (instance_models.Instance, "instance_status"),
 }
 
 
@@ -161,6 +166,16 @@ class Bridge:
     meter: Meter = field(default_factory=Meter)
     _originals: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    impaired: dict[str, set[str]] = field(default_factory=dict)  # instance id -> checks
+
+    def impair(self, instance_id: str, check: str = "system", impaired: bool = True) -> None:
+        """Make EC2 report ``check`` (``system`` or ``instance``) of a running instance as
+        ``impaired`` (or ``ok`` again) in DescribeInstanceStatus."""
+        checks = self.impaired.setdefault(instance_id, set())
+        if impaired:
+            checks.add(check)
+        else:
+            checks.discard(check)
 
     def register(self, fn: LocalFunction) -> None:
         self.functions[fn.name] = fn
@@ -322,7 +337,25 @@ class Bridge:
             ]
 
         ec2_core.TaggedEC2Resource.get_tags = get_tags
+        self._patch_status_checks()
         self._patch_meter()
+
+    def _patch_status_checks(self) -> None:
+        bridge = self
+        for check in ("system", "instance"):
+            original = getattr(instance_models.Instance, f"{check}_status")
+            self._originals[f"{check}_status"] = original
+
+            def status(instance: Any, check: str = check, original: Any = original) -> Any:
+                found: dict[str, Any] = original.fget(instance)
+                if found.get("Status") == "ok" and check in bridge.impaired.get(instance.id, ()):
+                    return {
+                        "Details": [{"Name": "reachability", "Status": "failed"}],
+                        "Status": "impaired",
+                    }
+                return found
+
+            setattr(instance_models.Instance, f"{check}_status", property(status))
 
     def _patch_meter(self) -> None:
         meter = self.meter
@@ -377,6 +410,8 @@ class Bridge:
         events_models.Rule.send_to_targets = self._originals["send"]
         ec2_core.TaggedEC2Resource.get_tags = self._originals["tags"]
         core_responses.BaseResponse.call_action = self._originals["call_action"]
+        instance_models.Instance.system_status = self._originals["system_status"]
+        instance_models.Instance.instance_status = self._originals["instance_status"]
         if hasattr(ec2_responses.EC2Response, "describe_locked_snapshots"):
             del ec2_responses.EC2Response.describe_locked_snapshots
         self._originals = {}

@@ -34,12 +34,26 @@ def fire_schedule(name: str, scheduled_time: datetime, attempt: int = 1) -> str:
     return str(response["executionArn"])
 
 
-def alarm_state_change(alarm_name: str, value: str, reason: str, when: datetime) -> dict[str, Any]:
+STATUS_METRICS = {"StatusCheckFailed_System": "system", "StatusCheckFailed_Instance": "instance"}
+
+
+def alarm_state_change(
+    alarm_name: str, value: str, reason: str, when: datetime, impair: bool = True
+) -> dict[str, Any]:
     """Move a CloudWatch alarm to ``value`` and deliver the "CloudWatch Alarm State Change"
     event AWS sends (shape of ``events/alarm_state_change.json``) to the default event bus,
-    where the template's own rule matches it and targets the alarm router."""
+    where the template's own rule matches it and targets the alarm router. A status-check
+    alarm fires because EC2's check failed: with ``impair`` (the default) the instance of its
+    ``InstanceId`` dimension is reported ``impaired`` by DescribeInstanceStatus from then on
+    (``ok`` again when the alarm returns to ``OK``)."""
+    from lifeboat.local.bridge import BRIDGE
+
     cloudwatch = client("cloudwatch")
     alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    check = STATUS_METRICS.get(alarm.get("MetricName", ""))
+    instance_id = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("InstanceId")
+    if impair and check and instance_id and value in ("ALARM", "OK"):
+        BRIDGE.impair(instance_id, check, impaired=value == "ALARM")
     previous = alarm.get("StateValue", "INSUFFICIENT_DATA")
     cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=value, StateReason=reason)
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
