@@ -75,8 +75,10 @@ typecheck: $(BIN)/.installed
 	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
 # The unit tier runs the gates' tools on broken inputs (local subprocesses, no sockets).
+# Two workers (pytest-xdist), one per core: each runs its own emulator on its own port.
+PYTEST_WORKERS ?= 2
 pytest: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 unit: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
 	$(BIN)/pytest -m unit

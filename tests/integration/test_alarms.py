@@ -127,7 +127,7 @@ def test_backup_runs_keep_one_alarm_per_protected_instance(stack: Any, backed_up
     # When web-2 is gone, the next run removes its alarm
     web2 = backed_up.protected_instances["web-2"]
     client("ec2").terminate_instances(InstanceIds=[web2])
-    run_schedule(stack, "hourly", datetime.now(UTC) + timedelta(hours=1))
+    run_schedule(stack, "hourly", datetime.now(UTC) - timedelta(hours=1))
     names = {
         a["AlarmName"]
         for a in cloudwatch.describe_alarms(AlarmNamePrefix="lifeboat-standard-")["MetricAlarms"]
@@ -204,14 +204,26 @@ def test_manual_restore_respects_the_cooldown_unless_forced(stack: Any, backed_u
         executions.start(stack.outputs["RestoreStateMachineArn"], {"instance_id": web1}, "manual-1")
     )
     assert first["status"] == "SUCCEEDED"
+    # the server is now its replacement, which carries the cooldown
+    current = first["output"]["replacement_id"]
     again = _wait(
-        executions.start(stack.outputs["RestoreStateMachineArn"], {"instance_id": web1}, "manual-2")
+        executions.start(
+            stack.outputs["RestoreStateMachineArn"], {"instance_id": current}, "manual-2"
+        )
     )
     assert (
         again["status"] == "REFUSED"
         and again["error"] == "Refused"
         and "cooldown" in str(again["cause"])
     )
+    forced = _wait(
+        executions.start(
+            stack.outputs["RestoreStateMachineArn"],
+            {"instance_id": current, "force": True},
+            "manual-3",
+        )
+    )
+    assert forced["status"] == "SUCCEEDED"
 
 
 def test_circuit_breaker_opens_after_three_failures_and_a_person_closes_it(
@@ -405,11 +417,13 @@ def test_trigger_is_never_taken_from_the_callers_input(stack: Any, backed_up: An
     # A caller claiming to be the alarm is refused, naming the field; nothing changes
     forged = _wait(executions.start(arn, {"instance_id": web1, "trigger": "alarm"}, "forged"))
     assert forged["status"] == "REFUSED" and "trigger" in str(forged["cause"])
-    assert _wait(executions.start(arn, {"instance_id": web1}, "manual"))["status"] == "SUCCEEDED"
+    manual = _wait(executions.start(arn, {"instance_id": web1}, "manual"))
+    assert manual["status"] == "SUCCEEDED"
+    current = manual["output"]["replacement_id"]
     # A caller naming its execution the way the router does is still manual: held to the
     # cooldown, and it never feeds the breaker
-    name = execution_name(_alarm_of(web1), "2026-11-27T03:00:00.000+0000")
-    mimic = _wait(executions.start(arn, {"instance_id": web1}, name))
+    name = execution_name(_alarm_of(current), "2026-11-27T03:00:00.000+0000")
+    mimic = _wait(executions.start(arn, {"instance_id": current}, name))
     assert mimic["status"] == "REFUSED" and "cooldown" in str(mimic["cause"])
     assert guard.breaker()["consecutive_failures"] == 0 and guard.running() == []
 
@@ -437,7 +451,7 @@ def test_alarm_sync_deletes_only_its_plans_alarms_of_unprotected_instances(
     _put_alarm(f"lifeboat-standard-eu-{eu}-system", eu)
     before = _alarm_names()
     # When plan standard syncs, with the template's rules
-    assert run_schedule(stack, "hourly", datetime.now(UTC) + timedelta(hours=1))["status"] == (
+    assert run_schedule(stack, "hourly", datetime.now(UTC) - timedelta(hours=1))["status"] == (
         "SUCCEEDED"
     )
     # Then standard-eu's alarm is untouched
@@ -475,7 +489,7 @@ def test_fenced_instances_lose_their_alarms_and_replacements_gain_them(
     restored = _wait(executions.start(arn, {"instance_id": web1}, "fence-then-sync"))
     assert restored["status"] == "SUCCEEDED"
     replacement = restored["output"]["replacement_id"]
-    assert run_schedule(stack, "hourly", datetime.now(UTC) + timedelta(hours=2))["status"] == (
+    assert run_schedule(stack, "hourly", datetime.now(UTC) - timedelta(hours=2))["status"] == (
         "SUCCEEDED"
     )
     names = _alarm_names("lifeboat-standard-")

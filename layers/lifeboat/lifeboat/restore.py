@@ -852,17 +852,20 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         guard.release_running(event.execution_name)
         result["breaker"] = guard.record_outcome(True, event.execution_arn, now)
     result["trigger"] = request.trigger
-    ports.catalog.put_record(
-        f"RESTORE#{request.resource_id}",
-        f"{iso(started)}#{event.execution_name}",
-        {
-            "status": "restored",
-            "trigger": request.trigger,
-            "execution_arn": event.execution_arn,
-            "finished_at": iso(now),
-            "expires_at": int((now + timedelta(days=90)).timestamp()),
-        },
-    )
+    # The cooldown belongs to the server: its replacement carries the restore too (an alarm
+    # of the replacement minutes later must not start another restore).
+    for restored in dict.fromkeys([request.resource_id, event.launched["id"]]):
+        ports.catalog.put_record(
+            f"RESTORE#{restored}",
+            f"{iso(started)}#{event.execution_name}",
+            {
+                "status": "restored",
+                "trigger": request.trigger,
+                "execution_arn": event.execution_arn,
+                "finished_at": iso(now),
+                "expires_at": int((now + timedelta(days=90)).timestamp()),
+            },
+        )
     if event.plan["kind"] == "instance":
         # The replacement stands for the server from now on (a later restore of the old
         # instance is refused, or with --force restores the replacement).
