@@ -91,6 +91,7 @@ validate: $(SAM_BIN)/.installed
 
 build: $(SAM_BIN)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_BIN)/sam build
+	$(PYTHON) tools/check_layer.py .aws-sam/build
 
 # AWS's own rules. State names unique and the ASL schema (CloudFormation rejects the rest):
 asl: $(ASL_VALIDATOR)

@@ -1,0 +1,65 @@
+"""The layer ships runtime code only: tools/check_layer.py (run after ``sam build`` by
+``make build``) fails on a layer holding the emulator, moto or a module a handler needs."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_layer", ROOT / "tools" / "check_layer.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _layer(build: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = build / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return build
+
+
+def test_a_runtime_only_layer_passes(tmp_path: Path) -> None:
+    build = _layer(
+        tmp_path,
+        {
+            "LifeboatLayer/python/lifeboat/__init__.py": "",
+            "LifeboatLayer/python/lifeboat/tags.py": "PLAN = 'lifeboat:plan'\n",
+            "LifeboatLayer/python/lifeboat/aws/__init__.py": "",
+            "LifeboatLayer/python/lifeboat/aws/clients.py": "from lifeboat import tags\n",
+            "PruneFunction/app.py": "from lifeboat.aws.clients import client\n",
+        },
+    )
+    assert _tool().check(build) == []
+
+
+def test_the_emulator_moto_or_a_missing_module_fail(tmp_path: Path) -> None:
+    build = _layer(
+        tmp_path,
+        {
+            "LifeboatLayer/python/lifeboat/__init__.py": "",
+            "LifeboatLayer/python/lifeboat/local/__init__.py": "",
+            "LifeboatLayer/python/lifeboat/runtime.py": "import moto\n",
+            "PruneFunction/app.py": "from lifeboat.cli import main\n",
+        },
+    )
+    problems = "\n".join(_tool().check(build))
+    assert "development-only" in problems and "local" in problems
+    assert "imports moto" in problems
+    assert "imports lifeboat.cli" in problems
+
+
+def test_this_repositorys_layer_makefile_leaves_the_development_code_out() -> None:
+    makefile = (ROOT / "layers" / "lifeboat" / "Makefile").read_text(encoding="utf-8")
+    for name in _tool().DEVELOPMENT_ONLY:
+        assert f"lifeboat/{name}" in makefile, name
