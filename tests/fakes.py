@@ -137,12 +137,19 @@ class FakeCatalog:
     def all_points(self) -> list[RecoveryPoint]:
         return list(self.points.values())
 
-    def transition(self, point: RecoveryPoint, old: PointStatus, new: PointStatus) -> bool:
+    def transition(
+        self,
+        point: RecoveryPoint,
+        old: PointStatus,
+        new: PointStatus,
+        extra: dict[str, str] | None = None,
+    ) -> bool:
         self._write()
         current = self.points.get(self._key(point))
         if current is None or current.status is not old:
             return False
-        self.points[self._key(point)] = current.model_copy(update={"status": new})
+        changed = current.model_dump() | {"status": new, **(extra or {})}
+        self.points[self._key(point)] = RecoveryPoint.model_validate(changed)
         return True
 
     def mark(
@@ -203,7 +210,8 @@ class FakeEc2:
         return sorted(
             i
             for i, d in self.instances.items()
-            if T.to_dict(d["Tags"]).get(T.PLAN) == plan and T.FENCED not in T.to_dict(d["Tags"])
+            if T.to_dict(d["Tags"]).get(T.PLAN) == plan
+            and (T.FENCED not in T.to_dict(d["Tags"]) or d["State"]["Name"] == "running")
         )
 
     def describe_instances(self, ids: list[str]) -> dict[str, dict[str, Any]]:

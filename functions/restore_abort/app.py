@@ -20,6 +20,6 @@ from lifeboat.timeutil import utcnow
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("source") == "aws.states":
         change = validate_input(restore.ExecutionStatusChange, event)
-        return restore.clean_up(change, runtime.ports(), utcnow())
+        return restore.clean_up(change, runtime.ports(), utcnow(), sleep=runtime.sleep)
     request = validate_input(restore.StepEvent, event)
     return restore.abort(request, runtime.ports(), utcnow())

@@ -235,7 +235,11 @@ def _create_for_instances(
             ):
                 counts["reused"] += 1
                 continue
-            if instance is not None and T.FENCED in T.to_dict(instance.get("Tags")):
+            if (
+                instance is not None
+                and T.FENCED in T.to_dict(instance.get("Tags"))
+                and instance["State"]["Name"] in ("stopping", "stopped")
+            ):
                 counts["skipped"] += 1  # replaced by a restore: its replacement is backed up
                 continue
             refusal = _not_backed_up_because(iid, instance, event.plan)
@@ -254,10 +258,16 @@ def _create_for_instances(
                 kind=kind.value,
                 source_tags=source_tags,
             )
-            intent = Intent(
-                at=now,
-                image_name=image_name(iid, event.run_id) if kind is Kind.AMI else None,
-                volume_ids=[d.volume_id for d in config.block_devices],
+            # A retried task keeps the first attempt's intent (its time bounds what that
+            # attempt's call made).
+            intent = (
+                existing.intent
+                if existing is not None and existing.intent is not None
+                else Intent(
+                    at=now,
+                    image_name=image_name(iid, event.run_id) if kind is Kind.AMI else None,
+                    volume_ids=[d.volume_id for d in config.block_devices],
+                )
             )
             point = _new_point(
                 event,
@@ -402,7 +412,10 @@ def _create_for_database(
                 "size_gb": int(described.get("AllocatedStorage", 0)),
             }
         )
-    point = point.model_copy(update={"intent": Intent(at=now, db_snapshot_id=snapshot_id)})
+    intent = existing.intent if existing is not None and existing.intent else None
+    point = point.model_copy(
+        update={"intent": intent or Intent(at=now, db_snapshot_id=snapshot_id)}
+    )
     if existing is None:
         ports.catalog.put_point(point)  # the intent, before the create call
     try:

@@ -231,6 +231,7 @@ class RecoveryPoint(BaseModel):
     database: DatabaseConfig | None = None
     deleted_at: datetime | None = None
     deleted_reason: str | None = None
+    deleting_since: datetime | None = None
     intent: Intent | None = None
 
     def artifact_ids(self) -> list[str]:

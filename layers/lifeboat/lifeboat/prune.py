@@ -32,13 +32,14 @@ from lifeboat.models import LIVE_STATUSES, PointStatus, RecoveryPoint
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, Name, PlanSet
 from lifeboat.retention import decide
-from lifeboat.timeutil import parse_iso
+from lifeboat.timeutil import iso, parse_iso
 
 MAX_LISTED = 200
 BACKUP_TIMEOUT = timedelta(seconds=21600)  # the backup state machine's TimeoutSeconds
 # An artifact younger than this may belong to a run still in progress (its points not yet
 # recorded): it is never an orphan. Longer than the longest run (a unit test reads the ASL).
 ORPHAN_GRACE = BACKUP_TIMEOUT + timedelta(hours=1)
+PRUNE_TAKEOVER = timedelta(minutes=16)  # the prune function's 15-minute time-out, and a minute
 
 
 class PruneRequest(BaseModel):
@@ -138,8 +139,13 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
         by_id = {p.recovery_point_id: p for p in points}
         expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
+        # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
+        # mark belongs to a prune still running, which finishes or puts it back itself).
         interrupted = [
-            (p, "completing an interrupted prune") for p in ours if p.status is PointStatus.DELETING
+            (p, "completing an interrupted prune")
+            for p in ours
+            if p.status is PointStatus.DELETING
+            and (p.deleting_since is None or now - p.deleting_since > PRUNE_TAKEOVER)
         ]
         for point, reason in [*interrupted, *expired]:
             deletion = Deletion(
@@ -175,14 +181,13 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         for p in plan_points
         if p.recovery_point_id in set(census.broken) and p.recovery_point_id not in pruned
     ]
-    ports.catalog.put_points(
-        [
-            marked(
-                p, PointStatus.FAILED, when=now, error="its AMI was deregistered outside Lifeboat"
-            )
-            for p in broken
-        ]
-    )
+    for point in broken:
+        ports.catalog.transition(
+            point,
+            PointStatus.COMPLETED,
+            PointStatus.FAILED,
+            {"error": "its AMI was deregistered outside Lifeboat"},
+        )
     if request.delete_orphans:
         for orphan in report.orphans:
             orphan.outcome = _delete_orphan(orphan, ports)
@@ -210,7 +215,9 @@ def _delete_points(
     for point, deletion in work:
         if point.status is PointStatus.DELETING:
             claimed.append((point, deletion))
-        elif catalog.transition(point, PointStatus.COMPLETED, PointStatus.DELETING):
+        elif catalog.transition(
+            point, PointStatus.COMPLETED, PointStatus.DELETING, {"deleting_since": iso(now)}
+        ):
             fresh.add(point.recovery_point_id)
             claimed.append((point.model_copy(update={"status": PointStatus.DELETING}), deletion))
         else:
@@ -418,10 +425,14 @@ def find_orphans(
         )
     # Live AMI points whose AMI someone deregistered by hand: their snapshots are orphans.
     listed = {i["ImageId"] for i in images}
+    # (completed and past the grace only: a new AMI may not be listed yet)
     missing = [
         p.image_id
         for p in plan_points
-        if p.status in LIVE_STATUSES and p.image_id and p.image_id not in listed
+        if p.status is PointStatus.COMPLETED
+        and p.image_id
+        and p.image_id not in listed
+        and now - p.created_at > ORPHAN_GRACE
     ]
     gone = {i for i in missing if i} - set(ports.ec2.images([i for i in missing if i]))
     owners = [o for _, _, o, _, _, _ in found if o is not None]

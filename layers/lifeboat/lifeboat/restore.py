@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -215,44 +217,48 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
         guard = guardrails_for(ports)
         guard.check_cooldown(request.resource_id, now)
     locked = [] if request.dry_run else chain
-    if locked:
-        # The locks come before the choice of a recovery point: a prune marks a point
-        # 'deleting' before it reads the locks, so either it sees a lock and keeps the
-        # server's points, or this restore sees the point leaving and does not choose it.
-        _lock_all(
-            ports,
-            locked,
-            event.execution_arn,
-            now,
-            {"reason": request.reason, "requested_by": request.requested_by},
-        )
+    record = f"EXEC#{event.execution_name}"
+    expires = int((now + timedelta(days=30)).timestamp())
     try:
+        if locked:
+            # Recorded before the locks are taken: whatever ends this execution (a failure,
+            # a time-out, a person) finds what to release.
+            ports.catalog.put_record(record, "PLAN", {"locked": locked, "expires_at": expires})
+            # The locks come before the choice of a recovery point: a prune marks a point
+            # 'deleting' before it reads the locks, so either it sees a lock and keeps the
+            # server's points, or this restore sees the point leaving and does not choose it.
+            _lock_all(
+                ports,
+                locked,
+                event.execution_arn,
+                now,
+                {"reason": request.reason, "requested_by": request.requested_by},
+            )
         if request.instance_id:
             plan: BaseModel = plan_instance(request, plans, ports, ec2, now, chain)
         else:
             plan = plan_database(request, ports, ec2, event.execution_name, now)
+        planned = {
+            "dry_run": request.dry_run,
+            "kind": "instance" if request.instance_id else "db",
+            "locked": locked,
+            "lineage": chain,
+            **plan.model_dump(mode="json"),
+        }
+        if locked:
+            # Kept for the clean-up of an execution that times out or is stopped by a person
+            # (it never reaches Abort; its status change event does).
+            ports.catalog.put_record(
+                record, "PLAN", {"plan": planned, "locked": locked, "expires_at": expires}
+            )
     except Exception:
+        # Refused or failed before anything changed: leave nothing behind (a retry starts
+        # over, recording again).
         for resource_id in locked:
             ports.catalog.release_lock(resource_id, event.execution_arn)
+        if locked:
+            ports.catalog.delete_record(record, "PLAN")
         raise
-    planned = {
-        "dry_run": request.dry_run,
-        "kind": "instance" if request.instance_id else "db",
-        "locked": locked,
-        "lineage": chain,
-        **plan.model_dump(mode="json"),
-    }
-    if locked:
-        # Kept for the clean-up of an execution that times out or is stopped by a person
-        # (it never reaches Abort; its status change event does).
-        ports.catalog.put_record(
-            f"EXEC#{event.execution_name}",
-            "PLAN",
-            {
-                "plan": planned,
-                "expires_at": int((now + timedelta(days=30)).timestamp()),
-            },
-        )
     return planned
 
 
@@ -323,9 +329,21 @@ def _lock_all(
         taken.append(resource_id)
 
 
-def release_all(ports: Ports, plan: dict[str, Any] | None, resource_id: str, owner: str) -> None:
-    for locked in (plan or {}).get("locked") or [resource_id]:
-        ports.catalog.release_lock(str(locked), owner)
+def release_all(
+    ports: Ports,
+    plan: dict[str, Any] | None,
+    resource_id: str,
+    owner: str,
+    execution_name: str | None = None,
+) -> None:
+    """Release every lock the execution took: as its plan says, else as it recorded before
+    taking them (it may have failed or been stopped before it had a plan)."""
+    locked = (plan or {}).get("locked")
+    if not locked and execution_name:
+        found = ports.catalog.records(f"EXEC#{execution_name}")
+        locked = found[0].get("locked") if found else None
+    for resource in dict.fromkeys([*(locked or []), resource_id]):
+        ports.catalog.release_lock(str(resource), owner)
 
 
 def plan_instance(
@@ -845,6 +863,14 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "requested_by": request.requested_by,
         "trigger": request.trigger,
     }
+    # First what must never be lost: who stands for the server now, and the locks.
+    if event.plan["kind"] == "instance":
+        # The replacement stands for the server from now on (a later restore of the old
+        # instance is refused, or with --force restores the replacement).
+        record_replacement(
+            ports, str(event.plan["source_id"]), event.launched["id"], event.execution_arn, now
+        )
+    release_all(ports, event.plan, request.resource_id, event.execution_arn)
     guard = guardrails_for(ports)
     request.trigger = "manual"  # from the router's record, never from the input
     if guard.is_alarm_execution(event.execution_name, request.resource_id):
@@ -866,13 +892,6 @@ def finish(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
                 "expires_at": int((now + timedelta(days=90)).timestamp()),
             },
         )
-    if event.plan["kind"] == "instance":
-        # The replacement stands for the server from now on (a later restore of the old
-        # instance is refused, or with --force restores the replacement).
-        record_replacement(
-            ports, str(event.plan["source_id"]), event.launched["id"], event.execution_arn, now
-        )
-    release_all(ports, event.plan, request.resource_id, event.execution_arn)
     if ports.notifier is not None:
         ports.notifier.publish(
             f"Lifeboat restored {request.resource_id} as {event.launched['id']}", result
@@ -908,7 +927,7 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         )
     elif launched is not None:
         undone["replacement"] = f"kept {launched['id']} (keep_on_failure)"
-    release_all(ports, event.plan, request.resource_id, event.execution_arn)
+    release_all(ports, event.plan, request.resource_id, event.execution_arn, event.execution_name)
     error = event.error or {}
     result = {
         "status": "failed",
@@ -918,6 +937,11 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "undone": undone,
     }
     started = parse_iso(event.start_time)
+    # A repeated abort (a retry, or the clean-up after a stop) counts its failure once.
+    counted = any(
+        r.get("execution_arn") == event.execution_arn and r.get("status") == "failed"
+        for r in ports.catalog.records(f"RESTORE#{request.resource_id}")
+    )
     ports.catalog.put_record(
         f"RESTORE#{request.resource_id}",
         f"{iso(started)}#{event.execution_name}",
@@ -930,7 +954,7 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         },
     )
     guard = guardrails_for(ports)
-    if guard.is_alarm_execution(event.execution_name, request.resource_id):  # not the input
+    if guard.is_alarm_execution(event.execution_name, request.resource_id) and not counted:
         guard.release_running(event.execution_name)
         result["breaker"] = guard.record_outcome(
             False, f"{event.execution_arn}: {result['error']}", now
@@ -952,6 +976,9 @@ def _attempt(undone: dict[str, Any], key: str, action: Any) -> None:
 def _roll_back_cut_over(
     event: StepEvent, launched: dict[str, Any] | None, ports: Ports
 ) -> dict[str, Any]:
+    """Undo this execution's own changes only: the address and traffic go back to the original
+    where they are on *this* replacement; the original is started and unfenced only if this
+    execution fenced it (never a fence of another restore)."""
     assert event.plan is not None
     plan = InstancePlan.model_validate(event.plan)
     ec2 = Ec2Restorer(ports.ec2)
@@ -959,18 +986,19 @@ def _roll_back_cut_over(
     original = ec2.instance(plan.source_id)
     if original is None or original["State"]["Name"] in ("terminated", "shutting-down"):
         return undone
-    if T.to_dict(original.get("Tags")).get(T.FENCED) != event.execution_name:
-        return undone  # this execution never fenced it: leave it exactly as it is
+    ours = T.to_dict(original.get("Tags")).get(T.FENCED) == event.execution_name
     new_id = launched["id"] if launched else None
-    if plan.elastic_ip:
+    if plan.elastic_ip and new_id:
         allocation = plan.elastic_ip["allocation_id"]
         address = ec2.address(allocation) or {}
-        if new_id and address.get("InstanceId") == new_id:
+        if address.get("InstanceId") == new_id:
             _attempt(undone, "elastic_ip", lambda: ec2.associate(allocation, plan.source_id))
-    if original["State"]["Name"] in ("stopping", "stopped"):
+    if ours and original["State"]["Name"] in ("stopping", "stopped"):
         _attempt(undone, "original", lambda: ec2.start(plan.source_id))
     for group in plan.target_groups:
         arn = group.target_group_arn
+        if not ours and not (new_id and new_id in ec2.targets(arn)):
+            continue  # this execution changed nothing here
         _attempt(
             undone,
             f"register {arn}",
@@ -982,7 +1010,8 @@ def _roll_back_cut_over(
                 f"deregister {arn}",
                 lambda a=arn, p=group.port: ec2.deregister(a, new_id, p),
             )
-    _attempt(undone, "unfence", lambda: ec2.set_fence(plan.source_id, None))
+    if ours:
+        _attempt(undone, "unfence", lambda: ec2.set_fence(plan.source_id, None))
     return undone
 
 
@@ -994,6 +1023,7 @@ class ExecutionStatusDetail(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     status: Literal["TIMED_OUT", "ABORTED", "FAILED"]
     startDate: int  # noqa: N815 (epoch milliseconds)
+    stopDate: int | None = None  # noqa: N815
     input: str | None = None
 
 
@@ -1006,17 +1036,33 @@ class ExecutionStatusChange(BaseModel):
     detail: ExecutionStatusDetail
 
 
-def clean_up(change: ExecutionStatusChange, ports: Ports, now: datetime) -> dict[str, Any]:
+TASK_GRACE = timedelta(seconds=330)  # the restore tasks' longest time-out (300 s), and a margin
+
+
+def clean_up(
+    change: ExecutionStatusChange,
+    ports: Ports,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """A restore execution that timed out or was stopped never ran its Abort step: its locks
     would stay held and the original could stay fenced with nothing serving. Finish it here:
     if the cut-over had completed (the replacement holds the address and traffic), the
     restore stands; otherwise roll back exactly as Abort does (a database replacement is
     kept). Safe to repeat; an execution that never locked anything has nothing to clean."""
     detail = change.detail
+    # Stopping an execution does not stop a task already running: wait until any task it may
+    # still run has ended (the longest restore task's time-out), then act on what is.
+    stopped = datetime.fromtimestamp((detail.stopDate or detail.startDate) / 1000, tz=UTC)
+    wait = (stopped + TASK_GRACE - now).total_seconds()
+    if wait > 0:
+        sleep(wait)
+        now += timedelta(seconds=wait)
     found = ports.catalog.records(f"EXEC#{detail.name}")
     if not found:
         return {"status": "nothing-to-clean", "execution_arn": detail.executionArn}
-    plan = dict(found[0]["plan"])
+    recorded = found[0].get("plan")
+    plan = dict(recorded) if isinstance(recorded, dict) else None
     started = datetime.fromtimestamp(detail.startDate / 1000, tz=UTC)
     event = StepEvent(
         input=json.loads(detail.input or "{}"),
@@ -1029,7 +1075,7 @@ def clean_up(change: ExecutionStatusChange, ports: Ports, now: datetime) -> dict
             "Cause": f"the restore execution ended {detail.status} before it finished",
         },
     )
-    if plan.get("kind") == "instance":
+    if plan is not None and plan.get("kind") == "instance":
         replacement = Ec2Restorer(ports.ec2).replacement_of(detail.executionArn)
         if replacement is not None and _cut_over_complete(
             plan, replacement["InstanceId"], ports, detail.name

@@ -29,6 +29,11 @@ def pacer(tasks: int = 1, start_empty: bool = False) -> Pacer:
     )
 
 
+def sleep(seconds: float) -> None:
+    """Sleep (compressed in local mode, like the pacing's waits)."""
+    time.sleep(seconds * get_settings().pace_time_scale)
+
+
 @cache
 def ports() -> Ports:
     """Adapters of this process (cached across warm invocations)."""

@@ -180,6 +180,9 @@ class Catalog:
                 held[str(lock["pk"]).removeprefix("LOCK#")] = lock
         return held
 
+    def delete_record(self, pk: str, sk: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key=_item({"pk": pk, "sk": sk}))
+
     def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
         self.ddb.put_item(TableName=self.table, Item=_item({"pk": pk, "sk": sk, **attrs}))
 
@@ -190,6 +193,7 @@ class Catalog:
             TableName=self.table,
             KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": {"S": pk}},
+            ConsistentRead=True,  # lineage and plans written moments ago must be seen
         ):
             found.extend(_ints(_plain(item)) for item in page["Items"])
         return found
@@ -265,8 +269,11 @@ class Catalog:
         )
 
     def points_for_resource(self, source_id: str) -> list[RecoveryPoint]:
+        """A resource's points, read consistently (a restore reads them after taking its lock:
+        it must see a prune's 'deleting' mark written just before)."""
         return list(
             self._query(
+                ConsistentRead=True,
                 KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
                 ExpressionAttributeValues={":p": {"S": f"RES#{source_id}"}, ":s": {"S": "RP#"}},
             )
@@ -285,17 +292,28 @@ class Catalog:
         """Every point of the plan's ``rules``, whatever its status (provenance for prune)."""
         return [p for rule in rules for p in self.points_for_rule(plan, rule)]
 
-    def transition(self, point: RecoveryPoint, old: PointStatus, new: PointStatus) -> bool:
-        """Move ``point`` from ``old`` to ``new`` status only if the catalog still says ``old``
-        (a conditional write); False when it does not (someone else moved it first)."""
+    def transition(
+        self,
+        point: RecoveryPoint,
+        old: PointStatus,
+        new: PointStatus,
+        extra: dict[str, str] | None = None,
+    ) -> bool:
+        """Move ``point`` from ``old`` to ``new`` status (and set the ``extra`` attributes) only
+        if the catalog still says ``old`` (a conditional write); False when it does not
+        (someone else moved it first)."""
+        names = {"#s": "status", **{f"#a{i}": k for i, k in enumerate(extra or {})}}
+        values = {":new": {"S": new.value}, ":old": {"S": old.value}}
+        values.update({f":a{i}": {"S": v} for i, v in enumerate((extra or {}).values())})
+        sets = ["#s = :new", *(f"#a{i} = :a{i}" for i in range(len(extra or {})))]
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=_item({k: v for k, v in point_keys(point).items() if k in ("pk", "sk")}),
-                UpdateExpression="SET #s = :new",
+                UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="#s = :old",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":new": {"S": new.value}, ":old": {"S": old.value}},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":

@@ -52,8 +52,10 @@ class Ec2Gateway:
             ids.extend(
                 i["InstanceId"]
                 for i in reservation["Instances"]
-                # A fenced original was replaced by a restore: its replacement is protected.
+                # A fenced original was replaced by a restore (its replacement is protected);
+                # a fenced instance that runs has a stale fence: it serves, so it is backed up.
                 if T.FENCED not in T.to_dict(i.get("Tags"))
+                or i["State"]["Name"] in ("pending", "running")
             )
         return sorted(ids)
 
