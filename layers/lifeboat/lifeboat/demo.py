@@ -75,11 +75,12 @@ class Scene:
 
 
 def demo_schedule(now: datetime) -> tuple[datetime, datetime]:
-    """The scheduled time the demo's triggers carry (this hour, minute 45), and the moment its
-    back-dated history ends: before those runs, which would otherwise find their slot taken
-    (between 02:45 and 03:00 UTC the daily run's slot is today's history slot)."""
-    scheduled = now.replace(minute=45, second=0, microsecond=0)
-    return scheduled, min(now, scheduled) - timedelta(seconds=1)
+    """The scheduled time the demo's triggers carry (this minute: a scheduled_time is never in
+    the future, Scheduler delivers a slot when it comes), and the moment its back-dated history
+    ends: before those runs, which would otherwise find their slot taken (at 02:45 UTC the
+    daily run's slot is today's history slot)."""
+    scheduled = now.replace(second=0, microsecond=0)
+    return scheduled, scheduled - timedelta(seconds=1)
 
 
 def run_demo(json_output: bool = False) -> int:
