@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from lifeboat import executions
 from lifeboat.aws.clients import client
@@ -50,3 +54,27 @@ def managed_snapshots(kind: str | None = None) -> list[dict[str, Any]]:
 
 def manual_db_snapshots() -> list[dict[str, Any]]:
     return list(client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"])
+
+
+def first_volume(instance_id: str) -> str:
+    """The id of an instance's first EBS volume."""
+    found = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return str(found[0]["Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"])
+
+
+@contextmanager
+def create_task_dies_after_its_calls() -> Iterator[None]:
+    """A create task killed (Lambda time-out) after its create calls returned and its intents
+    were recorded, before it recorded what the calls made."""
+    from lifeboat.aws.catalog import Catalog
+
+    real_put = Catalog.put_points
+
+    def dies_after_creating(self: Catalog, points: list[Any]) -> None:
+        if any(p.artifact_ids() for p in points):
+            raise TimeoutError("Task timed out after 900.00 seconds")
+        real_put(self, points)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Catalog, "put_points", dies_after_creating)
+        yield

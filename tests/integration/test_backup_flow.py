@@ -13,6 +13,7 @@ from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.models import PointStatus, ResourceRef
 from tests.integration.helpers import (
+    create_task_dies_after_its_calls,
     history,
     managed_images,
     managed_snapshots,
@@ -239,17 +240,8 @@ def test_a_task_that_died_before_recording_finds_its_artifacts_by_tag(
         rule="daily",
         resources=[ResourceRef(type="instance", id=i) for i in elearn.protected_instances.values()],
     )
-    real_put = Catalog.put_points
-
-    def dies_after_creating(self: Catalog, points: list[Any]) -> None:
-        if any(p.artifact_ids() for p in points):  # the intents went in; the task dies now
-            raise TimeoutError("Task timed out after 900.00 seconds")
-        real_put(self, points)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Catalog, "put_points", dies_after_creating)
-        with pytest.raises(TimeoutError):
-            create_batch(event, default_plans(), runtime.ports(), utcnow())
+    with create_task_dies_after_its_calls(), pytest.raises(TimeoutError):
+        create_batch(event, default_plans(), runtime.ports(), utcnow())
     assert len(managed_images()) == 3
     intents = _catalog(stack).all_points()
     assert len(intents) == 3 and all(p.intent and not p.image_id for p in intents)

@@ -20,7 +20,12 @@ from lifeboat.local.history import fabricate
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, default_plans
 from lifeboat.prune import ORPHAN_GRACE, PruneRequest, prune
-from tests.integration.helpers import managed_images, managed_snapshots, run_schedule
+from tests.integration.helpers import (
+    first_volume,
+    managed_images,
+    managed_snapshots,
+    run_schedule,
+)
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")
@@ -80,9 +85,7 @@ def test_ninety_days_prune_to_exactly_the_gfs_set(
         fabricate(catalog, web1, "hourly", Kind.EBS, start - timedelta(hours=h)) for h in range(48)
     ]
     # and a snapshot someone else made of the same volume
-    volume = client("ec2").describe_instances(InstanceIds=[web1])["Reservations"][0]["Instances"][
-        0
-    ]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    volume = first_volume(web1)
     theirs = client("ec2").create_snapshot(VolumeId=volume, Description="made by a person")[
         "SnapshotId"
     ]

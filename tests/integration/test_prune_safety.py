@@ -27,7 +27,13 @@ from lifeboat.models import CreateBatchEvent, PointStatus, ResourceRef
 from lifeboat.plans import Kind, default_plans
 from lifeboat.prune import ORPHAN_GRACE, PruneReport, PruneRequest, prune
 from lifeboat.timeutil import utcnow
-from tests.integration.helpers import managed_images, managed_snapshots, run_schedule
+from tests.integration.helpers import (
+    create_task_dies_after_its_calls,
+    first_volume,
+    managed_images,
+    managed_snapshots,
+    run_schedule,
+)
 
 pytestmark = pytest.mark.integration
 LATER = ORPHAN_GRACE + timedelta(hours=1)
@@ -112,9 +118,7 @@ def test_2_forged_tags_are_foreign_and_never_deleted(stack: Any, elearn: Any) ->
         NoReboot=True,
         TagSpecifications=[{"ResourceType": "image", "Tags": forged}],
     )["ImageId"]
-    volume = ec2.describe_instances(InstanceIds=[web1])["Reservations"][0]["Instances"][0][
-        "BlockDeviceMappings"
-    ][0]["Ebs"]["VolumeId"]
+    volume = first_volume(web1)
     snap = ec2.create_snapshot(
         VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": forged}]
     )["SnapshotId"]
@@ -163,19 +167,8 @@ def test_4_a_running_backups_new_amis_are_not_orphans(stack: Any, elearn: Any) -
         rule="daily",
         resources=[ResourceRef(type="instance", id=i) for i in elearn.protected_instances.values()],
     )
-    real_put = Catalog.put_points
-    calls: list[int] = []
-
-    def dies_after_creating(self: Catalog, points: list[Any]) -> None:
-        calls.append(len(points))
-        if len(calls) > 1:  # the intents went in; the task dies before recording the AMIs
-            raise TimeoutError("Task timed out after 900.00 seconds")
-        real_put(self, points)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Catalog, "put_points", dies_after_creating)
-        with pytest.raises(TimeoutError):
-            create_batch(event, default_plans(), runtime.ports(), utcnow())
+    with create_task_dies_after_its_calls(), pytest.raises(TimeoutError):
+        create_batch(event, default_plans(), runtime.ports(), utcnow())
     fresh = {i["ImageId"] for i in managed_images()} - {
         p.image_id for p in catalog.all_points() if p.image_id
     }
@@ -344,9 +337,7 @@ def test_the_cli_reports_foreign_tagged_and_refusals(
     catalog = Catalog(stack.outputs["CatalogTableName"])
     web1 = elearn.protected_instances["web-1"]
     fabricate(catalog, web1, "hourly", Kind.EBS, _hour(datetime.now(UTC)))
-    volume = client("ec2").describe_instances(InstanceIds=[web1])["Reservations"][0]["Instances"][
-        0
-    ]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    volume = first_volume(web1)
     snap = client("ec2").create_snapshot(
         VolumeId=volume,
         TagSpecifications=[{"ResourceType": "snapshot", "Tags": _forged_tags(web1)}],

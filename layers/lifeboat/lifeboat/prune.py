@@ -352,6 +352,10 @@ class Provenance:
         return None
 
 
+# (artifact type, id, the point that proves Lifeboat made it or None, created, GiB, tags)
+Artifact = tuple[str, str, RecoveryPoint | None, datetime | None, int, dict[str, str]]
+
+
 @dataclass
 class Census:
     orphans: list[Orphan] = field(default_factory=list)
@@ -388,7 +392,7 @@ def find_orphans(
         if m.get("Ebs", {}).get("SnapshotId")
     }
     # (artifact type, artifact, its owner or None, its creation time, size)
-    found: list[tuple[str, str, RecoveryPoint | None, datetime | None, int, dict[str, str]]] = []
+    found: list[Artifact] = []
     for image in images:
         found.append(
             (
@@ -485,7 +489,7 @@ def _refusal(
     plan: str,
     plan_points: list[RecoveryPoint],
     foreign: list[Orphan],
-    found: list[tuple[str, str, RecoveryPoint | None, datetime | None, int, dict[str, str]]],
+    found: list[Artifact],
 ) -> str | None:
     """Why deleting orphans is unsafe on this catalog (fail closed), or None."""
     if not plan_points:

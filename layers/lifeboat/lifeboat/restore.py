@@ -208,13 +208,13 @@ def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict
             request = request.model_copy(update={"instance_id": current})
     # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
     # router recorded this execution's name for this resource before starting it.
-    alarm = guardrails_for(ports).is_alarm_execution(event.execution_name, asked)
+    guard = guardrails_for(ports)
+    alarm = guard.is_alarm_execution(event.execution_name, asked)
     if request.trigger == "alarm" and not alarm:
         raise InvalidInputError(
             "trigger", "set only by Lifeboat's alarm router; remove it (restores are manual)"
         )
     if not request.dry_run and not alarm and not request.force:
-        guard = guardrails_for(ports)
         guard.check_cooldown(request.resource_id, now)
     locked = [] if request.dry_run else chain
     record = f"EXEC#{event.execution_name}"
