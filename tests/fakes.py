@@ -16,9 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
-from lifeboat.aws.catalog import marked
 from lifeboat.errors import NotOwnedError
-from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint
+from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint, marked
 
 _ids = itertools.count(1)
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifeboat.aws.rds import snapshot_identifier
 from lifeboat.backup import make_run_id
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, CreateBatchEvent, validate_input
+from lifeboat.tags import snapshot_identifier
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.unit

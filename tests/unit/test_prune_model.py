@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lifeboat import tags as T
-from lifeboat.backup import Ports, check_run, create_batch, finalize_run
+from lifeboat.backup import check_run, create_batch, finalize_run
 from lifeboat.errors import UnsafeToDeleteError
 from lifeboat.models import (
     CheckEvent,
@@ -35,6 +35,7 @@ from lifeboat.models import (
 )
 from lifeboat.observability import metrics
 from lifeboat.plans import PlanSet
+from lifeboat.ports import Ports
 from lifeboat.prune import PruneRequest, prune
 from tests.fakes import CatalogUnavailable, FakeCatalog, FakeEc2, FakeRds, TaskKilled
 
@@ -74,7 +75,11 @@ class BackupAndPrune(RuleBasedStateMachine):
         self.catalog = FakeCatalog()
         self.ec2 = FakeEc2(clock=lambda: self.now)
         self.ports = Ports(
-            catalog=cast(Any, self.catalog), ec2=cast(Any, self.ec2), rds=cast(Any, FakeRds())
+            catalog=cast(Any, self.catalog),
+            ec2=cast(Any, self.ec2),
+            rds=cast(Any, FakeRds()),
+            ec2_restore=cast(Any, None),
+            rds_restore=cast(Any, None),
         )
         self.instances = [self.ec2.add_instance("standard") for _ in range(2)]
         self.foreign: set[str] = set()

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from lifeboat import restore
-from lifeboat.backup import Ports
+from lifeboat.ports import Ports
 from lifeboat.settings import Settings
 from lifeboat.timeutil import iso
 
@@ -50,7 +50,13 @@ def _check(status: str, after: timedelta, deadline: timedelta) -> dict[str, Any]
         start_time=iso(START),
         launched={"kind": "db", "id": "elearn-db-restored-1"},
     )
-    ports = Ports(catalog=cast(Any, None), ec2=cast(Any, None), rds=cast(Any, _Rds(status)))
+    ports = Ports(
+        catalog=cast(Any, None),
+        ec2=cast(Any, None),
+        rds=cast(Any, _Rds(status)),
+        ec2_restore=cast(Any, None),
+        rds_restore=cast(Any, None),
+    )
     return restore.check(event, ports, START + after, deadline)
 
 

@@ -20,11 +20,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import Retrier, client, error_code
-from lifeboat.backup import Ports
+from lifeboat.aws.clients import Retrier, client
+from lifeboat.errors import error_code
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
 from lifeboat.plans import Kind, Name, PlanSet, default_plans
+from lifeboat.ports import Ports
 from lifeboat.timeutil import iso
 
 PREFIX = "lifeboat-"
@@ -321,12 +322,8 @@ def _check_impaired(instance: dict[str, Any], ports: Ports, instance_id: str) ->
     """EC2 must itself report a failed status check (``DescribeInstanceStatus``)."""
     if T.FENCED in T.to_dict(instance.get("Tags")):
         raise Refused("fenced", f"{instance_id} is fenced (already replaced by a restore)")
-    found = ports.ec2.ec2.describe_instance_status(
-        InstanceIds=[instance_id], IncludeAllInstances=True
-    )["InstanceStatuses"]
-    status = found[0] if found else {}
-    system = status.get("SystemStatus", {}).get("Status", "unknown")
-    own = status.get("InstanceStatus", {}).get("Status", "unknown")
+    status = ports.ec2_restore.status(instance_id)
+    system, own = status["system"], status["instance"]
     if "impaired" not in (system, own):
         raise Refused(
             "not_impaired",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,12 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.aws.catalog import Catalog, marked
-from lifeboat.aws.clients import error_code
-from lifeboat.aws.ec2 import Ec2Gateway
-from lifeboat.aws.notify import Notifier
-from lifeboat.aws.rds import RdsGateway, snapshot_identifier
-from lifeboat.errors import InvalidInputError
+from lifeboat.errors import InvalidInputError, error_code
 from lifeboat.models import (
     BackupInput,
     BeginEvent,
@@ -33,10 +27,12 @@ from lifeboat.models import (
     RecoveryPoint,
     ResourceRef,
     VolumeSnapshot,
+    marked,
     validate_input,
 )
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet, Rule
+from lifeboat.ports import Ec2Port, Ports, RdsPort
 from lifeboat.timeutil import iso, parse_iso
 
 GONE_STATES = {"shutting-down", "terminated"}
@@ -47,16 +43,6 @@ MAX_FAILURES_IN_OUTPUT = 50
 DRY_RUN_LISTED = 200
 FIRST_POLL_SECONDS = 15
 MAX_POLL_SECONDS = 300
-
-
-@dataclass
-class Ports:
-    """The adapters a backup step needs (fakes in unit tests, AWS in Lambdas)."""
-
-    catalog: Catalog
-    ec2: Ec2Gateway
-    rds: RdsGateway
-    notifier: Notifier | None = None
 
 
 def make_run_id(inp: BackupInput, execution_name: str, start_time: datetime) -> str:
@@ -306,7 +292,7 @@ def _create_artifact(
     source_tags: dict[str, str],
     rule: Rule,
     run_id: str,
-    ec2: Ec2Gateway,
+    ec2: Ec2Port,
     images: dict[str, dict[str, Any]],
     snapsets: dict[str, list[dict[str, Any]]],
 ) -> RecoveryPoint:
@@ -404,7 +390,7 @@ def _create_for_database(
         kind=Kind.RDS.value,
         source_tags=source_tags,
     )
-    snapshot_id = snapshot_identifier(event.run_id, ref.id)
+    snapshot_id = T.snapshot_identifier(event.run_id, ref.id)
     if ref.type == "db":
         point = point.model_copy(
             update={
@@ -490,7 +476,7 @@ def adopt(
     point: RecoveryPoint,
     images_by_source: dict[str, Any],
     snaps_by_source: dict[str, list[dict[str, Any]]],
-    rds: RdsGateway,
+    rds: RdsPort,
 ) -> RecoveryPoint:
     """``point`` with the artifacts its intent names, when they exist (a create task died after
     its create call, before recording what it made). Matched on what only Lifeboat's call could
@@ -544,7 +530,7 @@ def made_by_intent(snapshot: dict[str, Any], intent: Intent) -> bool:
 
 
 def _state_of(
-    point: RecoveryPoint, images: dict[str, Any], snaps: dict[str, Any], rds: RdsGateway
+    point: RecoveryPoint, images: dict[str, Any], snaps: dict[str, Any], rds: RdsPort
 ) -> tuple[PointStatus, str | None, dict[str, Any]]:
     if not point.artifact_ids():
         return PointStatus.FAILED, "the create task ended before the create call", {}

@@ -50,3 +50,9 @@ class CutOverError(LifeboatError):
 
 class UnsafeToDeleteError(LifeboatError):
     """Deleting would rest on a catalog that cannot prove what Lifeboat made: nothing deleted."""
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ``ClientError`` (or of anything with its ``response``)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))

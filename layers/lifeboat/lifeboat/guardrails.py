@@ -27,8 +27,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lifeboat.aws.catalog import Catalog, _ints, _item, _plain
-from lifeboat.aws.clients import error_code
+from lifeboat.aws.catalog import _ints, _item, _plain
+from lifeboat.errors import error_code
+from lifeboat.ports import CatalogPort
 from lifeboat.timeutil import iso, parse_iso
 
 RUNNING_KEY = {"pk": "GUARD#slots", "sk": "GUARD"}
@@ -57,10 +58,10 @@ class Refused(Exception):
 
 
 class Guardrails:
-    def __init__(self, catalog: Catalog, config: GuardConfig) -> None:
+    def __init__(self, catalog: CatalogPort, config: GuardConfig) -> None:
         self.catalog = catalog
-        self.ddb = catalog.ddb
-        self.table = catalog.table
+        self.ddb: Any = getattr(catalog, "ddb", None)
+        self.table: str = getattr(catalog, "table", "")
         self.config = config
 
     def _conditional_put(

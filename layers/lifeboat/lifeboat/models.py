@@ -250,3 +250,23 @@ class Outcome(BaseModel):
     recovery_point_id: str | None = None
     artifact_ids: list[str] = Field(default_factory=list)
     error: str | None = None
+
+
+def marked(
+    point: RecoveryPoint,
+    status: PointStatus,
+    *,
+    when: datetime,
+    error: str | None = None,
+    reason: str | None = None,
+) -> RecoveryPoint:
+    """``point`` in ``status``: completed when, failed why, deleted when and why."""
+    changes: dict[str, Any] = {"status": status}
+    if status is PointStatus.COMPLETED:
+        changes["completed_at"] = when
+    if status is PointStatus.FAILED:
+        changes["error"] = error
+    if status is PointStatus.DELETED:
+        changes["deleted_at"] = when
+        changes["deleted_reason"] = reason
+    return point.model_copy(update=changes)

@@ -25,12 +25,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.aws.catalog import marked
-from lifeboat.backup import INTENT_SKEW, Ports, made_by_intent
+from lifeboat.backup import INTENT_SKEW, made_by_intent
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
-from lifeboat.models import LIVE_STATUSES, PointStatus, RecoveryPoint
+from lifeboat.models import LIVE_STATUSES, PointStatus, RecoveryPoint, marked
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, Name, PlanSet
+from lifeboat.ports import Ports
 from lifeboat.retention import decide
 from lifeboat.timeutil import iso, parse_iso
 

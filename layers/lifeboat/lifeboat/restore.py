@@ -20,9 +20,6 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import error_code
-from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
-from lifeboat.backup import Ports
 from lifeboat.errors import (
     CutOverError,
     InvalidInputError,
@@ -30,10 +27,12 @@ from lifeboat.errors import (
     NoTargetError,
     ReplacementFailedError,
     RestoreInProgressError,
+    error_code,
 )
 from lifeboat.guardrails import Guardrails
 from lifeboat.models import PointStatus, RecoveryPoint, TargetGroupMembership, validate_input
 from lifeboat.plans import Kind, PlanSet
+from lifeboat.ports import Ec2RestorePort, Ports
 from lifeboat.timeutil import iso, parse_iso
 
 # Deadlines, nested: a replacement's health deadline (instances 1 h, databases 6 h by default,
@@ -185,7 +184,7 @@ def _same_az(request: RestoreInput, field: str, az: str | None, original_az: str
 # --- begin: validate, lock, plan ---------------------------------------------------------------
 def begin(event: StepEvent, plans: PlanSet, ports: Ports, now: datetime) -> dict[str, Any]:
     request = validate_input(RestoreInput, event.input)
-    ec2 = Ec2Restorer(ports.ec2)
+    ec2 = ports.ec2_restore
     if request.target_az and request.target_az not in ec2.availability_zones():
         raise InvalidInputError(
             "target_az",
@@ -350,7 +349,7 @@ def plan_instance(
     request: RestoreInput,
     plans: PlanSet,
     ports: Ports,
-    ec2: Ec2Restorer,
+    ec2: Ec2RestorePort,
     now: datetime,
     chain: list[str] | None = None,
 ) -> InstancePlan:
@@ -475,7 +474,7 @@ def _volumes(
 
 
 def _candidates(
-    request: RestoreInput, vpc_id: str | None, tier: str | None, failed_az: str, ec2: Ec2Restorer
+    request: RestoreInput, vpc_id: str | None, tier: str | None, failed_az: str, ec2: Ec2RestorePort
 ) -> list[Candidate]:
     subnets = ec2.vpc_subnets(vpc_id) if vpc_id else []
     if request.target_subnet:
@@ -519,7 +518,7 @@ def _candidates(
 
 
 def plan_database(
-    request: RestoreInput, ports: Ports, ec2: Ec2Restorer, execution_name: str, now: datetime
+    request: RestoreInput, ports: Ports, ec2: Ec2RestorePort, execution_name: str, now: datetime
 ) -> DatabasePlan:
     source_id = request.db_instance_id or ""
     original = ports.rds.describe_db(source_id)
@@ -598,7 +597,7 @@ def launch(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     if event.plan["kind"] == "db":
         return _launch_database(event, DatabasePlan.model_validate(event.plan), ports)
     plan = InstancePlan.model_validate(event.plan)
-    ec2 = Ec2Restorer(ports.ec2)
+    ec2 = ports.ec2_restore
     existing = ec2.replacement_of(event.execution_arn)
     if existing is not None:
         return _launched(existing, attempts=[])
@@ -685,7 +684,7 @@ def _launched(instance: dict[str, Any], attempts: list[dict[str, str]]) -> dict[
 
 
 def _launch_database(event: StepEvent, plan: DatabasePlan, ports: Ports) -> dict[str, Any]:
-    rds = RdsRestorer(ports.rds)
+    rds = ports.rds_restore
     tags = {
         **T.copyable(plan.tags),
         **({T.PLAN: plan.tags[T.PLAN]} if T.PLAN in plan.tags else {}),
@@ -764,7 +763,7 @@ def _health(event: StepEvent, ports: Ports, attempt: int, wait: int) -> dict[str
             "wait_seconds": wait,
             "endpoint": endpoint.get("Address"),
         }
-    status = Ec2Restorer(ports.ec2).status(event.launched["id"])
+    status = ports.ec2_restore.status(event.launched["id"])
     if status["state"] in ("shutting-down", "terminated", "stopped", "stopping"):
         raise ReplacementFailedError(f"replacement {event.launched['id']} is {status['state']}")
     healthy = (
@@ -780,7 +779,7 @@ def cut_over(event: StepEvent, ports: Ports) -> dict[str, Any]:
         return {"note": "databases get a new endpoint; point the application at it"}
     plan = InstancePlan.model_validate(event.plan)
     new_id = event.launched["id"]
-    ec2 = Ec2Restorer(ports.ec2)
+    ec2 = ports.ec2_restore
     done: dict[str, Any] = {
         "fenced": None,
         "stopped": False,
@@ -827,7 +826,7 @@ def cut_over(event: StepEvent, ports: Ports) -> dict[str, Any]:
     return done
 
 
-def verify_cut_over(plan: InstancePlan, new_id: str, ec2: Ec2Restorer) -> None:
+def verify_cut_over(plan: InstancePlan, new_id: str, ec2: Ec2RestorePort) -> None:
     if plan.elastic_ip:
         address = ec2.address(plan.elastic_ip["allocation_id"]) or {}
         if address.get("InstanceId") != new_id:
@@ -906,7 +905,7 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     undone: dict[str, Any] = {}
     launched = event.launched
     if launched is None and event.plan is not None and event.plan.get("kind") == "instance":
-        found = Ec2Restorer(ports.ec2).replacement_of(event.execution_arn)
+        found = ports.ec2_restore.replacement_of(event.execution_arn)
         launched = {"kind": "instance", "id": found["InstanceId"]} if found else None
     if launched is None and event.plan is not None and event.plan.get("kind") == "db":
         identifier = str(event.plan.get("new_identifier", ""))
@@ -922,7 +921,7 @@ def abort(event: StepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
             f"(aws rds delete-db-instance --db-instance-identifier {launched['id']} ...)"
         )
     elif launched is not None and not request.keep_on_failure:
-        undone["replacement"] = Ec2Restorer(ports.ec2).terminate_replacement(
+        undone["replacement"] = ports.ec2_restore.terminate_replacement(
             launched["id"], event.execution_arn
         )
     elif launched is not None:
@@ -981,7 +980,7 @@ def _roll_back_cut_over(
     execution fenced it (never a fence of another restore)."""
     assert event.plan is not None
     plan = InstancePlan.model_validate(event.plan)
-    ec2 = Ec2Restorer(ports.ec2)
+    ec2 = ports.ec2_restore
     undone: dict[str, Any] = {}
     original = ec2.instance(plan.source_id)
     if original is None or original["State"]["Name"] in ("terminated", "shutting-down"):
@@ -1076,7 +1075,7 @@ def clean_up(
         },
     )
     if plan is not None and plan.get("kind") == "instance":
-        replacement = Ec2Restorer(ports.ec2).replacement_of(detail.executionArn)
+        replacement = ports.ec2_restore.replacement_of(detail.executionArn)
         if replacement is not None and _cut_over_complete(
             plan, replacement["InstanceId"], ports, detail.name
         ):
@@ -1090,7 +1089,7 @@ def _cut_over_complete(plan: dict[str, Any], new_id: str, ports: Ports, executio
     """Whether the replacement serves: it holds the address and traffic (verified), or, for a
     server without either, the original is fenced by this execution (the cut-over's first
     step) or gone."""
-    ec2 = Ec2Restorer(ports.ec2)
+    ec2 = ports.ec2_restore
     parsed = InstancePlan.model_validate(plan)
     if parsed.elastic_ip or parsed.target_groups:
         try:

@@ -10,10 +10,11 @@ from lifeboat.aws.clients import Retrier
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
-from lifeboat.backup import Ports
+from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
 from lifeboat.pacing import Pacer, Pacing, RunSchedule
+from lifeboat.ports import Ports
 from lifeboat.settings import get_settings
 
 
@@ -53,10 +54,13 @@ def retrier(pacing: Pacing | None = None) -> Retrier:
 def _ports(pacing: Pacing) -> Ports:
     settings = get_settings()
     calls = retrier(pacing)
+    ec2, rds = Ec2Gateway(calls), RdsGateway(calls)
     return Ports(
         catalog=Catalog(settings.catalog_table),
-        ec2=Ec2Gateway(calls),
-        rds=RdsGateway(calls),
+        ec2=ec2,
+        rds=rds,
+        ec2_restore=Ec2Restorer(ec2),
+        rds_restore=RdsRestorer(rds),
         notifier=Notifier(settings.topic_arn),
     )
 

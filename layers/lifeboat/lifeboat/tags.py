@@ -83,3 +83,12 @@ def subnet_tier(tags: Mapping[str, str], availability_zone: str) -> str | None:
     if match and availability_zone.endswith(match.group("suffix")):
         return match.group("tier")
     return None
+
+
+def snapshot_identifier(run_id: str, source_id: str) -> str:
+    """A valid, deterministic RDS snapshot identifier for one run and source (letters, digits,
+    single hyphens, starting with a letter, at most 255 characters)."""
+    raw = f"lifeboat-{source_id}-{run_id}".lower()
+    cleaned = re.sub(r"[^a-z0-9-]", "-", raw)
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")
+    return cleaned[:255].rstrip("-")

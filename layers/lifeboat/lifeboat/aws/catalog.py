@@ -18,9 +18,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from lifeboat.aws.clients import client, error_code
-from lifeboat.errors import TransientAwsError
-from lifeboat.models import PointStatus, RecoveryPoint
+from lifeboat.aws.clients import client
+from lifeboat.errors import TransientAwsError, error_code
+from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.timeutil import iso
 
 _ser = TypeSerializer()
@@ -344,26 +344,6 @@ class Catalog:
         updated = marked(point, status, when=when, error=error, reason=reason)
         self.put_point(updated)
         return updated
-
-
-def marked(
-    point: RecoveryPoint,
-    status: PointStatus,
-    *,
-    when: datetime,
-    error: str | None = None,
-    reason: str | None = None,
-) -> RecoveryPoint:
-    """``point`` in ``status``: completed when, failed why, deleted when and why."""
-    changes: dict[str, Any] = {"status": status}
-    if status is PointStatus.COMPLETED:
-        changes["completed_at"] = when
-    if status is PointStatus.FAILED:
-        changes["error"] = error
-    if status is PointStatus.DELETED:
-        changes["deleted_at"] = when
-        changes["deleted_reason"] = reason
-    return point.model_copy(update=changes)
 
 
 def _until_processed(

@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lifeboat.errors import TransientAwsError
+from lifeboat.errors import TransientAwsError, error_code
 from lifeboat.pacing import Pacer, Pacing
 
 RETRYABLE_CODES = frozenset(
@@ -100,10 +100,6 @@ def long_call_client(service: str, read_timeout: int = 910) -> Any:
     for hook in _hooks:
         hook(created)
     return created
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class Retrier:

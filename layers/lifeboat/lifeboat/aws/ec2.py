@@ -8,8 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import Retrier, client, error_code
-from lifeboat.errors import NotOwnedError
+from lifeboat.aws.clients import Retrier, client
+from lifeboat.errors import NotOwnedError, error_code
 from lifeboat.models import BlockDevice, InstanceConfig, TargetGroupMembership
 
 PROTECTABLE_STATES = ["pending", "running", "stopping", "stopped"]

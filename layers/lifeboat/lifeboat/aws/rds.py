@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import Retrier, client, error_code
+from lifeboat.aws.clients import Retrier, client
+from lifeboat.errors import error_code
 from lifeboat.models import DatabaseConfig
-
-
-def snapshot_identifier(run_id: str, source_id: str) -> str:
-    """A valid, deterministic RDS snapshot identifier for one run and source (letters, digits,
-    single hyphens, starting with a letter, at most 255 characters)."""
-    raw = f"lifeboat-{source_id}-{run_id}".lower()
-    cleaned = re.sub(r"[^a-z0-9-]", "-", raw)
-    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")
-    return cleaned[:255].rstrip("-")
 
 
 class RdsGateway:

@@ -7,9 +7,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import error_code
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.rds import RdsGateway
+from lifeboat.errors import error_code
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
