@@ -39,6 +39,7 @@ class FakeCatalog:
     points: dict[tuple[str, str, str], RecoveryPoint] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     locks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     fail_after_writes: int | None = None  # writes that still succeed before the table fails
 
     def _write(self) -> None:
@@ -100,6 +101,18 @@ class FakeCatalog:
             for r in set(resource_ids)
             if r in self.locks and self.locks[r]["expires_at"] >= now
         }
+
+    # records (lineage, restore outcomes, executions)
+    def delete_record(self, pk: str, sk: str) -> None:
+        self._write()
+        self.items.pop((pk, sk), None)
+
+    def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
+        self._write()
+        self.items[(pk, sk)] = {"pk": pk, "sk": sk, **attrs}
+
+    def records(self, pk: str) -> list[dict[str, Any]]:
+        return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
 
     # points
     def put_point(self, point: RecoveryPoint) -> None:

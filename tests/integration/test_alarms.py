@@ -11,6 +11,7 @@ import pytest
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.cli import EXIT_OK, main
 from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.guardrails import GuardConfig, Guardrails, Refused
@@ -76,7 +77,8 @@ def _deliveries(alarm: str, when: datetime) -> list[tuple[dict[str, Any], bool]]
 
 
 def _guard(stack: Any, **config: int) -> Guardrails:
-    return Guardrails(Catalog(stack.outputs["CatalogTableName"]), GuardConfig(**config))
+    table = stack.outputs["CatalogTableName"]
+    return Guardrails(DynamoGuardStore(table), Catalog(table), GuardConfig(**config))
 
 
 def _wait(arn: str) -> dict[str, Any]:
@@ -256,8 +258,9 @@ def test_alarms_in_one_az_send_restores_to_other_azs(stack: Any, backed_up: Any)
 
 def test_caps_and_slots(stack: Any) -> None:
     # Guardrails on the emulator's DynamoDB: two running at once, three per hour
+    table = stack.outputs["CatalogTableName"]
     guard = Guardrails(
-        Catalog(stack.outputs["CatalogTableName"]), GuardConfig(max_concurrent=2, max_per_hour=3)
+        DynamoGuardStore(table), Catalog(table), GuardConfig(max_concurrent=2, max_per_hour=3)
     )
     now = datetime.now(UTC)
 

@@ -80,6 +80,7 @@ class BackupAndPrune(RuleBasedStateMachine):
             rds=cast(Any, FakeRds()),
             ec2_restore=cast(Any, None),
             rds_restore=cast(Any, None),
+            guards=cast(Any, None),
         )
         self.instances = [self.ec2.add_instance("standard") for _ in range(2)]
         self.foreign: set[str] = set()

@@ -56,6 +56,7 @@ def _check(status: str, after: timedelta, deadline: timedelta) -> dict[str, Any]
         rds=cast(Any, _Rds(status)),
         ec2_restore=cast(Any, None),
         rds_restore=cast(Any, None),
+        guards=cast(Any, None),
     )
     return restore.check(event, ports, START + after, deadline)
 

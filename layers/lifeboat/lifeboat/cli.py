@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client, long_call_client
+from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.errors import InvalidInputError, StackNotFoundError
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import BackupInput, validate_input
@@ -472,8 +473,8 @@ def _duration(seconds: int) -> str:
 
 # --- circuit breaker -------------------------------------------------------------------------
 def _guardrails(args: argparse.Namespace) -> Guardrails:
-    catalog = Catalog(require(_outputs(args), "CatalogTableName", args.stack))
-    return Guardrails(catalog, GuardConfig())
+    table = require(_outputs(args), "CatalogTableName", args.stack)
+    return Guardrails(DynamoGuardStore(table), Catalog(table), GuardConfig())
 
 
 def cmd_breaker_status(args: argparse.Namespace) -> int:

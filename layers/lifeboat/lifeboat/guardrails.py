@@ -25,15 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from lifeboat.aws.catalog import _ints, _item, _plain
-from lifeboat.errors import error_code
-from lifeboat.ports import CatalogPort
+from lifeboat.ports import CatalogPort, GuardStorePort
 from lifeboat.timeutil import iso, parse_iso
 
-RUNNING_KEY = {"pk": "GUARD#slots", "sk": "GUARD"}
-BREAKER_KEY = {"pk": "GUARD#breaker", "sk": "GUARD"}
 START_GRACE_SECONDS = 600  # a slot whose execution is not seen yet counts as starting this long
 AUTO_RECORD_DAYS = 30  # provenance of an alarm-triggered execution (above any restore's length)
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -58,38 +52,16 @@ class Refused(Exception):
 
 
 class Guardrails:
-    def __init__(self, catalog: CatalogPort, config: GuardConfig) -> None:
+    def __init__(self, store: GuardStorePort, catalog: CatalogPort, config: GuardConfig) -> None:
+        self.store = store
         self.catalog = catalog
-        self.ddb: Any = getattr(catalog, "ddb", None)
-        self.table: str = getattr(catalog, "table", "")
         self.config = config
-
-    def _conditional_put(
-        self, item: dict[str, Any], condition: str, values: dict[str, Any] | None = None
-    ) -> bool:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": _item(item),
-            "ConditionExpression": condition,
-        }
-        if values:
-            kwargs["ExpressionAttributeValues"] = _item(values)
-        try:
-            self.ddb.put_item(**kwargs)
-            return True
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
 
     # --- anti-flood ---------------------------------------------------------------------------
     def notify_once(self, key: str, now: datetime, minutes: int) -> bool:
         """True if no notification with ``key`` went out in the last ``minutes`` (anti-flood)."""
         until = int((now + timedelta(minutes=minutes)).timestamp())
-        item = {"pk": f"NOTIFIED#{key}", "sk": "NOTIFIED", "expires_at": until}
-        return self._conditional_put(
-            item, "attribute_not_exists(pk) OR expires_at < :now", {":now": int(now.timestamp())}
-        )
+        return self.store.put_once(key, until, int(now.timestamp()))
 
     # --- cooldown -----------------------------------------------------------------------------
     def check_cooldown(self, resource_id: str, now: datetime) -> None:
@@ -108,68 +80,27 @@ class Guardrails:
         """Take a slot (starting or running) and an hourly slot for ``execution_name``, or
         refuse. Idempotent for the same name (a redelivered alarm retakes its own slots).
         ``status(name)`` is the execution's status, None while it does not exist."""
-        if not self._take_running(execution_name, now):
+        epoch = int(now.timestamp())
+        cap = self.config.max_concurrent
+        if not self.store.take_running(execution_name, epoch, cap):
             self._forget_finished(now, status)
-            if not self._take_running(execution_name, now):
+            if not self.store.take_running(execution_name, epoch, cap):
                 raise Refused(
                     "max_concurrent",
                     f"{self.config.max_concurrent} automatic restores already starting or running",
                 )
         hour = now.strftime("%Y%m%d%H")
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_item({"pk": f"GUARD#hour#{hour}", "sk": "GUARD"}),
-                UpdateExpression="ADD started :name SET expires_at = :exp",
-                ConditionExpression=(
-                    "attribute_not_exists(started) OR size(started) < :max "
-                    "OR contains(started, :one)"
-                ),
-                ExpressionAttributeValues={
-                    ":name": {"SS": [execution_name]},
-                    ":one": {"S": execution_name},
-                    ":max": {"N": str(self.config.max_per_hour)},
-                    ":exp": {"N": str(int((now + timedelta(days=2)).timestamp()))},
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        expires = int((now + timedelta(days=2)).timestamp())
+        if not self.store.take_hourly(hour, execution_name, self.config.max_per_hour, expires):
             self.release_running(execution_name)
             raise Refused(
                 "max_per_hour",
                 f"{self.config.max_per_hour} automatic restores already started this hour",
-            ) from exc
-
-    def _take_running(self, execution_name: str, now: datetime) -> bool:
-        # The slots live in one item (a map name -> taken_at), so the cap is one conditional
-        # write; the item is created empty first (a map path cannot be set in a missing map).
-        self._conditional_put({**RUNNING_KEY, "slots": {}}, "attribute_not_exists(pk)")
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_item(RUNNING_KEY),
-                UpdateExpression="SET slots.#n = if_not_exists(slots.#n, :now)",
-                ConditionExpression="size(slots) < :max OR attribute_exists(slots.#n)",
-                ExpressionAttributeNames={"#n": execution_name},
-                ExpressionAttributeValues={
-                    ":now": {"N": str(int(now.timestamp()))},
-                    ":max": {"N": str(self.config.max_concurrent)},
-                },
             )
-            return True
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
 
     def slots(self) -> dict[str, int]:
         """Slots held: execution name -> when it was taken (epoch seconds)."""
-        found = self.ddb.get_item(
-            TableName=self.table, Key=_item(RUNNING_KEY), ConsistentRead=True
-        ).get("Item")
-        held = _ints(_plain(found)).get("slots", {}) if found else {}
-        return {str(k): int(v) for k, v in held.items()}
+        return self.store.running()
 
     def running(self) -> list[str]:
         return sorted(self.slots())
@@ -185,58 +116,31 @@ class Guardrails:
 
     def release_running(self, execution_name: str, taken: int | None = None) -> None:
         """Release ``execution_name``'s slot (only if still taken at ``taken``, when given)."""
-        kwargs: dict[str, Any] = {}
-        if taken is not None:
-            kwargs = {
-                "ConditionExpression": "slots.#n = :t",
-                "ExpressionAttributeValues": {":t": {"N": str(taken)}},
-            }
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_item(RUNNING_KEY),
-                UpdateExpression="REMOVE slots.#n",
-                ExpressionAttributeNames={"#n": execution_name},
-                **kwargs,
-            )
-        except ClientError as exc:
-            if error_code(exc) not in ("ConditionalCheckFailedException", "ValidationException"):
-                raise
+        self.store.release_running(execution_name, taken)
 
     # --- provenance of alarm-triggered executions ---------------------------------------------
     def record_alarm_execution(
         self, execution_name: str, resource_id: str, alarm: str, now: datetime
     ) -> None:
         """Written by the router before ``StartExecution`` (idempotent)."""
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=_item(
-                {
-                    "pk": f"AUTO#{execution_name}",
-                    "sk": "AUTO",
-                    "resource_id": resource_id,
-                    "alarm": alarm,
-                    "recorded_at": iso(now),
-                    "expires_at": int((now + timedelta(days=AUTO_RECORD_DAYS)).timestamp()),
-                }
-            ),
+        self.store.put_auto(
+            execution_name,
+            {
+                "resource_id": resource_id,
+                "alarm": alarm,
+                "recorded_at": iso(now),
+                "expires_at": int((now + timedelta(days=AUTO_RECORD_DAYS)).timestamp()),
+            },
         )
 
     def is_alarm_execution(self, execution_name: str, resource_id: str) -> bool:
         """True only if the router recorded ``execution_name`` for ``resource_id``."""
-        found = self.ddb.get_item(
-            TableName=self.table,
-            Key=_item({"pk": f"AUTO#{execution_name}", "sk": "AUTO"}),
-            ConsistentRead=True,
-        ).get("Item")
-        return bool(found) and _plain(found).get("resource_id") == resource_id
+        found = self.store.auto(execution_name)
+        return found is not None and found.get("resource_id") == resource_id
 
     # --- circuit breaker ----------------------------------------------------------------------
     def breaker(self) -> dict[str, Any]:
-        found = self.ddb.get_item(
-            TableName=self.table, Key=_item(BREAKER_KEY), ConsistentRead=True
-        ).get("Item")
-        state = _ints(_plain(found)) if found else {}
+        state = self.store.breaker()
         return {
             "state": state.get("state", "closed"),
             "consecutive_failures": int(state.get("consecutive_failures", 0)),
@@ -258,47 +162,11 @@ class Guardrails:
     def record_outcome(self, succeeded: bool, detail: str, now: datetime) -> dict[str, Any]:
         """Count an automatic restore's outcome; open the breaker at the threshold."""
         if succeeded:
-            try:
-                self.ddb.update_item(
-                    TableName=self.table,
-                    Key=_item(BREAKER_KEY),
-                    UpdateExpression="SET consecutive_failures = :zero",
-                    ConditionExpression="attribute_not_exists(#s) OR #s = :closed",
-                    ExpressionAttributeNames={"#s": "state"},
-                    ExpressionAttributeValues=_item({":zero": 0, ":closed": "closed"}),
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-            return self.breaker()
-        response = self.ddb.update_item(
-            TableName=self.table,
-            Key=_item(BREAKER_KEY),
-            UpdateExpression="ADD consecutive_failures :one SET last_failure = :detail",
-            ExpressionAttributeValues=_item({":one": 1, ":detail": detail[:500]}),
-            ReturnValues="ALL_NEW",
-        )
-        failures = int(_ints(_plain(response["Attributes"])).get("consecutive_failures", 0))
-        if failures >= self.config.breaker_threshold:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_item(BREAKER_KEY),
-                UpdateExpression="SET #s = :open, opened_at = if_not_exists(opened_at, :now)",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues=_item({":open": "open", ":now": iso(now)}),
-            )
+            self.store.breaker_succeeded()
+        elif self.store.breaker_failed(detail[:500]) >= self.config.breaker_threshold:
+            self.store.open_breaker(iso(now))
         return self.breaker()
 
     def reset_breaker(self, by: str, now: datetime) -> dict[str, Any]:
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=_item(
-                {
-                    **BREAKER_KEY,
-                    "state": "closed",
-                    "consecutive_failures": 0,
-                    "reset_by": f"{by} at {iso(now)}",
-                }
-            ),
-        )
+        self.store.reset_breaker(f"{by} at {iso(now)}")
         return self.breaker()

@@ -265,7 +265,7 @@ def guardrails_for(ports: Ports) -> Guardrails:
     """The guardrails over this task's catalog, configured from the function's environment."""
     from lifeboat.runtime import guard_config
 
-    return Guardrails(ports.catalog, guard_config())
+    return Guardrails(ports.guards, ports.catalog, guard_config())
 
 
 def _points(ports: Ports, *source_ids: str) -> list[RecoveryPoint]:

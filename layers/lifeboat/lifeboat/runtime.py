@@ -8,6 +8,7 @@ from functools import cache
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier
 from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
@@ -61,6 +62,7 @@ def _ports(pacing: Pacing) -> Ports:
         rds=rds,
         ec2_restore=Ec2Restorer(ec2),
         rds_restore=RdsRestorer(rds),
+        guards=DynamoGuardStore(settings.catalog_table),
         notifier=Notifier(settings.topic_arn),
     )
 
@@ -109,4 +111,4 @@ def guard_config() -> GuardConfig:
 
 
 def guardrails() -> Guardrails:
-    return Guardrails(ports().catalog, guard_config())
+    return Guardrails(ports().guards, ports().catalog, guard_config())
