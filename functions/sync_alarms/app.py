@@ -20,7 +20,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request,
         settings.alarm_periods,
         settings.alarm_instance_check,
-        runtime.ports().ec2,
-        retrier=runtime.retrier(),
+        runtime.ports(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lifeboat import executions
+from lifeboat import executions, runtime
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.aws.guard_store import DynamoGuardStore
@@ -143,7 +143,6 @@ def test_alarm_sync_is_paced_and_leaves_what_does_not_fit_to_the_next_run(stack:
     # calls and, when the function's time runs short, stops and reports the rest as pending.
     from lifeboat.alarms import SYNC_RESERVE_SECONDS, SyncRequest, sync_alarms
     from lifeboat.aws.clients import Retrier
-    from lifeboat.aws.ec2 import Ec2Gateway
     from lifeboat.pacing import Pacer
 
     slept: list[float] = []
@@ -160,15 +159,11 @@ def test_alarm_sync_is_paced_and_leaves_what_does_not_fit_to_the_next_run(stack:
     plans = PlanSet.model_validate({"plans": {"fleet": FLEET}})
     budget = iter([60.0, 50.0, 40.0, SYNC_RESERVE_SECONDS - 1])
 
-    gateway = Ec2Gateway()
-    first = sync_alarms(
-        request, 3, False, gateway, plans, retrier=retrier, time_left=lambda: next(budget)
-    )
+    ports = runtime.aws_ports(stack.outputs["CatalogTableName"], calls=retrier)
+    first = sync_alarms(request, 3, False, ports, plans, time_left=lambda: next(budget))
     assert (first["alarms"], first["created"], first["pending"]) == (7, 3, 4)
     assert slept and all(s > 0 for s in slept)  # 2.4 calls/s: the third call waited
-    second = sync_alarms(
-        request, 3, False, gateway, plans, retrier=retrier, time_left=lambda: 600.0
-    )
+    second = sync_alarms(request, 3, False, ports, plans, time_left=lambda: 600.0)
     assert (second["created"], second["pending"]) == (4, 0)
     names = client("cloudwatch").describe_alarms(AlarmNamePrefix="lifeboat-fleet-")["MetricAlarms"]
     assert len(names) == 7
@@ -440,7 +435,6 @@ def test_alarm_sync_deletes_only_its_plans_alarms_of_unprotected_instances(
     stack: Any, backed_up: Any
 ) -> None:
     from lifeboat.alarms import SyncRequest, sync_alarms
-    from lifeboat.aws.ec2 import Ec2Gateway
 
     ec2 = client("ec2")
     web1 = backed_up.protected_instances["web-1"]
@@ -466,13 +460,14 @@ def test_alarm_sync_deletes_only_its_plans_alarms_of_unprotected_instances(
     request = SyncRequest.model_validate(
         {"plan": "standard", "rule": "db", "batches": [[{"type": "db", "id": "elearn-db"}]]}
     )
-    result = sync_alarms(request, 3, False, Ec2Gateway(), plans)
+    ports = runtime.aws_ports(stack.outputs["CatalogTableName"])
+    result = sync_alarms(request, 3, False, ports, plans)
     assert result["skipped"] is True and _alarm_names() == before
     # Batches that omit protected instances (partial or hostile) delete nothing
     daily = SyncRequest.model_validate(
         {"plan": "standard", "rule": "daily", "batches": [[{"type": "db", "id": "elearn-db"}]]}
     )
-    assert sync_alarms(daily, 3, False, Ec2Gateway())["deleted"] == []
+    assert sync_alarms(daily, 3, False, ports)["deleted"] == []
     assert _alarm_names() == before
     # Empty batches are refused by the function, naming the field; nothing is deleted
     response = client("lambda").invoke(

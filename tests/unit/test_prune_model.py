@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -35,9 +35,9 @@ from lifeboat.models import (
 )
 from lifeboat.observability import metrics
 from lifeboat.plans import PlanSet
-from lifeboat.ports import Ports
 from lifeboat.prune import PruneRequest, prune
 from tests.fakes import CatalogUnavailable, FakeCatalog, FakeEc2, FakeRds, TaskKilled
+from tests.fakes_ops import fake_ports
 
 pytestmark = pytest.mark.unit
 MIN_KEEP = 2
@@ -74,14 +74,7 @@ class BackupAndPrune(RuleBasedStateMachine):
         self.now = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
         self.catalog = FakeCatalog()
         self.ec2 = FakeEc2(clock=lambda: self.now)
-        self.ports = Ports(
-            catalog=cast(Any, self.catalog),
-            ec2=cast(Any, self.ec2),
-            rds=cast(Any, FakeRds()),
-            ec2_restore=cast(Any, None),
-            rds_restore=cast(Any, None),
-            guards=cast(Any, None),
-        )
+        self.ports = fake_ports(catalog=self.catalog, ec2=self.ec2, rds=FakeRds())
         self.instances = [self.ec2.add_instance("standard") for _ in range(2)]
         self.foreign: set[str] = set()
         self.open_runs: list[CreateBatchEvent] = []

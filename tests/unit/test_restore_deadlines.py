@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from lifeboat import restore
-from lifeboat.ports import Ports
 from lifeboat.settings import Settings
 from lifeboat.timeutil import iso
+from tests.fakes_ops import fake_ports
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +50,7 @@ def _check(status: str, after: timedelta, deadline: timedelta) -> dict[str, Any]
         start_time=iso(START),
         launched={"kind": "db", "id": "elearn-db-restored-1"},
     )
-    ports = Ports(
-        catalog=cast(Any, None),
-        ec2=cast(Any, None),
-        rds=cast(Any, _Rds(status)),
-        ec2_restore=cast(Any, None),
-        rds_restore=cast(Any, None),
-        guards=cast(Any, None),
-    )
+    ports = fake_ports(rds=_Rds(status))
     return restore.check(event, ports, START + after, deadline)
 
 

@@ -10,18 +10,14 @@ Lifeboat made for a protected instance, applies the guardrails and starts a rest
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.aws.clients import Retrier, client
-from lifeboat.errors import error_code
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
 from lifeboat.plans import Kind, Name, PlanSet, default_plans
@@ -75,97 +71,100 @@ def sync_alarms(
     request: SyncRequest,
     periods: int,
     instance_check: bool,
-    ec2: Any,
+    ports: Ports,
     plans: PlanSet | None = None,
-    cloudwatch: Any = None,
-    retrier: Retrier | None = None,
     time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Create missing alarms for the plan's protected instances, delete those of instances that
     are no longer protected by the plan (gone, untagged, of another plan, or fenced) — only
     Lifeboat's own: exact name of this plan and ``lifeboat:managed`` tag.
 
-    The batches say which instances the run found; EC2 (``ec2.describe_instances``) has the last
-    word: an alarm is created only for an instance that carries the plan's tag and is not
-    fenced, and deleted only when EC2 says the instance is not (so a partial or hostile batch
-    list deletes nothing). A rule without instance kinds (``ami``/``ebs``) touches no alarm.
+    The batches say which instances the run found; EC2 (``ports.ec2.describe_instances``) has
+    the last word: an alarm is created only for an instance that carries the plan's tag and is
+    not fenced, and deleted only when EC2 says the instance is not (so a partial or hostile
+    batch list deletes nothing). A rule without instance kinds (``ami``/``ebs``) touches no
+    alarm.
 
-    Calls go through ``retrier``, whose pacer keeps them under CloudWatch's quotas
-    (``PutMetricAlarm`` 3 per second per account): a first run over a large fleet takes minutes,
-    so the run creates alarms after its recovery points, and stops creating when
-    ``time_left()`` (seconds of the Lambda's time) nears the end: the rest are reported as
-    ``pending`` and the next run goes on from there."""
+    The alarms adapter paces its calls under CloudWatch's quotas (``PutMetricAlarm`` 3 per
+    second per account): a first run over a large fleet takes minutes, so the run creates
+    alarms after its recovery points, and stops creating when ``time_left()`` (seconds of the
+    Lambda's time) nears the end: the rest are reported as ``pending`` and the next run goes on
+    from there."""
     _plan, rule = (plans or default_plans()).rule(request.plan, request.rule)
     base = {"plan": request.plan, "rule": request.rule}
     if not INSTANCE_KINDS & set(rule.kinds):
         return {**base, "alarms": 0, "created": 0, "pending": 0, "deleted": [], "skipped": True}
-    cw = cloudwatch or client("cloudwatch")
-    calls = retrier or Retrier()
     listed = {
         r.id
         for batch in request.batches
         for r in batch
         if r.type == "instance" and INSTANCE_ID.match(r.id)
     }
-    existing: dict[str, dict[str, Any]] = {}
-    for page in cw.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=f"{PREFIX}{request.plan}-", AlarmTypes=["MetricAlarm"]
-    ):
-        for alarm in page["MetricAlarms"]:
-            parsed = parse_alarm_name(alarm["AlarmName"])
-            if parsed is not None and parsed[0] == request.plan:  # exact plan, not a prefix
-                existing[alarm["AlarmName"]] = alarm
-    alarmed = {parse_alarm_name(name)[1] for name in existing}  # type: ignore[index]
-    live = ec2.describe_instances(sorted(listed | alarmed))
+    existing = _plan_alarms(ports, request.plan)
+    alarmed = {instance_id for instance_id, _arn in existing.values()}
+    live = ports.ec2.describe_instances(sorted(listed | alarmed))
     protected = sorted(i for i in listed if _live(live.get(i), request.plan))
     checks = ["system", "instance"] if instance_check else ["system"]
     wanted = {alarm_name(request.plan, i, c): (i, c) for i in protected for c in checks}
     missing = [name for name in sorted(wanted) if name not in existing]
-    created: list[str] = []
+    created = _create(ports, request.plan, missing, wanted, periods, time_left)
+    stale = [
+        name
+        for name, (instance_id, _arn) in sorted(existing.items())
+        if name not in wanted and not _live(live.get(instance_id), request.plan)
+    ]
+    deleted = [name for name in stale if _ours(ports, existing[name][1], request.plan)]
+    ports.alarms.delete_alarms(deleted)
+    return {
+        **base,
+        "alarms": len(wanted),
+        "created": created,
+        "pending": len(missing) - created,
+        "deleted": deleted,
+    }
+
+
+def _plan_alarms(ports: Ports, plan: str) -> dict[str, tuple[str, str]]:
+    """Lifeboat-named alarms of exactly ``plan`` (not of a plan it is a prefix of): name ->
+    (instance id, alarm ARN)."""
+    found: dict[str, tuple[str, str]] = {}
+    for alarm in ports.alarms.alarms(f"{PREFIX}{plan}-"):
+        parsed = parse_alarm_name(alarm["AlarmName"])
+        if parsed is not None and parsed[0] == plan:
+            found[alarm["AlarmName"]] = (parsed[1], alarm["AlarmArn"])
+    return found
+
+
+def _create(
+    ports: Ports,
+    plan: str,
+    missing: list[str],
+    wanted: dict[str, tuple[str, str]],
+    periods: int,
+    time_left: Callable[[], float] | None,
+) -> int:
+    created = 0
     for name in missing:
         if time_left is not None and time_left() < SYNC_RESERVE_SECONDS:
             break
         instance_id, check = wanted[name]
-        calls.call(
-            cw.put_metric_alarm,
-            AlarmName=name,
-            AlarmDescription=(
-                f"Lifeboat: {CHECKS[check]} of {instance_id} (plan {request.plan}); "
-                "ALARM starts an automatic restore into another AZ"
-            ),
-            Namespace="AWS/EC2",
-            MetricName=CHECKS[check],
-            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
-            Statistic="Maximum",
-            Period=60,
-            EvaluationPeriods=periods,
-            DatapointsToAlarm=periods,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="missing",
-            Tags=T.to_list({T.MANAGED: "true", T.SOURCE: instance_id, T.PLAN: request.plan}),
+        ports.alarms.put_status_alarm(
+            name,
+            f"Lifeboat: {CHECKS[check]} of {instance_id} (plan {plan}); "
+            "ALARM starts an automatic restore into another AZ",
+            CHECKS[check],
+            instance_id,
+            periods,
+            {T.MANAGED: "true", T.SOURCE: instance_id, T.PLAN: plan},
         )
-        created.append(name)
-    stale = [
-        name
-        for name in sorted(existing)
-        if name not in wanted and not _live(live.get(parse_alarm_name(name)[1]), request.plan)  # type: ignore[index]
-    ]
-    deleted = []
-    for name in stale:
-        arn = existing[name]["AlarmArn"]
-        tags = T.to_dict(calls.call(cw.list_tags_for_resource, ResourceARN=arn).get("Tags"))
-        if T.is_managed(tags) and tags.get(T.PLAN, request.plan) == request.plan:
-            deleted.append(name)
-    for start in range(0, len(deleted), 100):  # DeleteAlarms takes up to 100 names
-        calls.call(cw.delete_alarms, AlarmNames=deleted[start : start + 100])
-    return {
-        **base,
-        "alarms": len(wanted),
-        "created": len(created),
-        "pending": len(missing) - len(created),
-        "deleted": deleted,
-    }
+        created += 1
+    return created
+
+
+def _ours(ports: Ports, alarm_arn: str, plan: str) -> bool:
+    """Made by Lifeboat for ``plan``: tagged ``lifeboat:managed`` (and not another plan)."""
+    tags = ports.alarms.tags(alarm_arn)
+    return T.is_managed(tags) and tags.get(T.PLAN, plan) == plan
 
 
 # --- the router -----------------------------------------------------------------------------------
@@ -239,17 +238,17 @@ def route(
             "reason": "not an ALARM transition of a Lifeboat alarm",
         }
     plan, instance_id, check = parsed
-    sfn = client("stepfunctions")
     execution = execution_name(name, event.detail.state.timestamp)
     arn = restore_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
-    if _status(sfn, arn) is not None:
+    if ports.executions.status(arn) is not None:
         return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
         instance = _identify(event, ports, plan, instance_id, check)
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
         _check_impaired(instance, ports, instance_id)
-        guard.take_slots(execution, now, lambda n: _status(sfn, arn.rsplit(":", 1)[0] + f":{n}"))
+        prefix = arn.rsplit(":", 1)[0]
+        guard.take_slots(execution, now, lambda n: ports.executions.status(f"{prefix}:{n}"))
     except Refused as refused:
         return _refuse(base, instance_id, refused, ports, guard, now)
     payload = {
@@ -259,19 +258,16 @@ def route(
         "avoid_azs": impaired_azs(ports, exclude=instance_id),
     }
     guard.record_alarm_execution(execution, instance_id, name, now)
-    try:
-        response = sfn.start_execution(
-            stateMachineArn=restore_arn, name=execution, input=json.dumps(payload)
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ExecutionAlreadyExists":  # started by an earlier delivery
-            return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
-        raise  # the slot stays "starting" for the redelivery (or is reclaimed after the grace)
+    # A failed start raises: the slot stays "starting" for the redelivery (or is reclaimed
+    # after the grace period).
+    started = ports.executions.start(restore_arn, execution, payload)
+    if started is None:  # started by an earlier delivery
+        return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     return {
         **base,
         "action": "started",
         "instance_id": instance_id,
-        "execution_arn": response["executionArn"],
+        "execution_arn": started,
         "avoid_azs": payload["avoid_azs"],
     }
 
@@ -289,10 +285,7 @@ def _identify(
             "not_lifeboat_alarm",
             f"the alarm's InstanceId dimension is {dimension!r}, not {instance_id}",
         )
-    cw = client("cloudwatch")
-    found = cw.describe_alarms(AlarmNames=[event.detail.alarm_name], AlarmTypes=["MetricAlarm"])
-    alarms = found.get("MetricAlarms", [])
-    alarm = alarms[0] if alarms else {}
+    alarm = ports.alarms.alarm(event.detail.alarm_name) or {}
     dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
     if (
         alarm.get("Namespace") != "AWS/EC2"
@@ -303,8 +296,7 @@ def _identify(
             "not_lifeboat_alarm",
             f"{event.detail.alarm_name} is not Lifeboat's {CHECKS[check]} alarm of {instance_id}",
         )
-    tags = T.to_dict(cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
-    if not T.is_managed(tags):
+    if not T.is_managed(ports.alarms.tags(alarm["AlarmArn"])):
         raise Refused("not_lifeboat_alarm", f"{event.detail.alarm_name} was not made by Lifeboat")
     instance = ports.ec2.describe_instances([instance_id]).get(instance_id)
     if instance is None or instance.get("State", {}).get("Name") in GONE:
@@ -329,16 +321,6 @@ def _check_impaired(instance: dict[str, Any], ports: Ports, instance_id: str) ->
             "not_impaired",
             f"EC2 reports {instance_id}'s status checks as system {system}, instance {own}",
         )
-
-
-def _status(sfn: Any, execution_arn: str) -> str | None:
-    """The execution's status, None if it does not exist (yet)."""
-    try:
-        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
-    except ClientError as exc:
-        if error_code(exc) == "ExecutionDoesNotExist":
-            return None
-        raise
 
 
 def _refuse(
@@ -372,17 +354,13 @@ def _refuse(
 def impaired_azs(ports: Ports, exclude: str) -> list[str]:
     """AZs of other protected instances whose Lifeboat alarms are in ALARM: several alarms in
     one AZ mean AZ-wide trouble, so restores avoid it."""
-    cw = client("cloudwatch")
     instances: list[str] = []
-    for page in cw.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=PREFIX, StateValue="ALARM"
-    ):
-        for alarm in page["MetricAlarms"]:
-            match = _NAME.match(alarm["AlarmName"])
-            if alarm.get("StateValue") != "ALARM":
-                continue
-            if match and match.group("instance") != exclude:
-                instances.append(match.group("instance"))
+    for alarm in ports.alarms.alarms(PREFIX, state="ALARM"):
+        match = _NAME.match(alarm["AlarmName"])
+        if alarm.get("StateValue") != "ALARM":
+            continue
+        if match and match.group("instance") != exclude:
+            instances.append(match.group("instance"))
     zones = (
         {
             i.get("Placement", {}).get("AvailabilityZone")

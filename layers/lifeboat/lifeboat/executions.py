@@ -8,21 +8,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifeboat.aws.clients import client
+from lifeboat.aws.stepfunctions import StepFunctions
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "REFUSED"}
 REFUSAL_STATE = "Refused"  # the restore machine's refusal path (a Succeed, not a failure)
 
 
 def start(state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload)}
-    if name:
-        kwargs["name"] = name[:80]
-    return str(client("stepfunctions").start_execution(**kwargs)["executionArn"])
+    return str(StepFunctions().start(state_machine_arn, name, payload, existing_ok=False))
 
 
 def describe(execution_arn: str) -> dict[str, Any]:
-    found = client("stepfunctions").describe_execution(executionArn=execution_arn)
+    found = StepFunctions().describe(execution_arn, missing_ok=False) or {}
     result: dict[str, Any] = {
         "execution_arn": execution_arn,
         "state_machine_arn": found["stateMachineArn"],
@@ -73,10 +70,7 @@ class HistoryReader:
     refused: bool = False
 
     def new_events(self) -> Iterator[dict[str, Any]]:
-        paginator = client("stepfunctions").get_paginator("get_execution_history")
-        collected: list[dict[str, Any]] = []
-        for page in paginator.paginate(executionArn=self.execution_arn, includeExecutionData=False):
-            collected.extend(page["events"])
+        collected = list(StepFunctions().history(self.execution_arn))
         fresh = collected[self.seen :]
         self.seen = len(collected)
         self.events.extend(fresh)

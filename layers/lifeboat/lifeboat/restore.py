@@ -796,7 +796,7 @@ def cut_over(event: StepEvent, ports: Ports) -> dict[str, Any]:
         "shutting-down",
     ):
         # Fence first: the old instance must not keep serving once the address moves.
-        ec2.set_fence(plan.source_id, event.execution_name)
+        ec2.fence(plan.source_id, event.execution_name)
         done["fenced"] = original["State"]["Name"]
         if original["State"]["Name"] in ("pending", "running"):
             outcome = ec2.stop(plan.source_id)
@@ -1010,7 +1010,7 @@ def _roll_back_cut_over(
                 lambda a=arn, p=group.port: ec2.deregister(a, new_id, p),
             )
     if ours:
-        _attempt(undone, "unfence", lambda: ec2.set_fence(plan.source_id, None))
+        _attempt(undone, "unfence", lambda: ec2.unfence(plan.source_id))
     return undone
 
 

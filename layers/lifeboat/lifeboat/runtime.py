@@ -7,11 +7,13 @@ from functools import cache
 
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier
+from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
+from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
 from lifeboat.pacing import Pacer, Pacing, RunSchedule
@@ -54,16 +56,23 @@ def retrier(pacing: Pacing | None = None) -> Retrier:
 
 def _ports(pacing: Pacing) -> Ports:
     settings = get_settings()
-    calls = retrier(pacing)
+    return aws_ports(settings.catalog_table, settings.topic_arn, retrier(pacing))
+
+
+def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = None) -> Ports:
+    """The AWS adapters on catalog ``table``, sharing one retry and pacing policy."""
+    calls = calls or Retrier()
     ec2, rds = Ec2Gateway(calls), RdsGateway(calls)
     return Ports(
-        catalog=Catalog(settings.catalog_table),
+        catalog=Catalog(table),
         ec2=ec2,
         rds=rds,
         ec2_restore=Ec2Restorer(ec2),
         rds_restore=RdsRestorer(rds),
-        guards=DynamoGuardStore(settings.catalog_table),
-        notifier=Notifier(settings.topic_arn),
+        guards=DynamoGuardStore(table),
+        alarms=CloudWatchAlarms(calls),
+        executions=StepFunctions(),
+        notifier=Notifier(topic_arn) if topic_arn else None,
     )
 
 

@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from lifeboat.aws.clients import client
+from lifeboat.aws.permissions import needs
 from lifeboat.errors import TransientAwsError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.timeutil import iso
@@ -64,6 +65,7 @@ class Catalog:
         self.ddb = ddb or client("dynamodb")
 
     # --- runs (dedupe of scheduled triggers) ----------------------------------------------
+    @needs("dynamodb:PutItem", "dynamodb:GetItem")
     def claim_run(self, run_id: str, owner: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
         """Claim ``run_id`` for execution ``owner``. Returns None when claimed (or already ours),
         else the record of the execution that claimed it first."""
@@ -82,6 +84,7 @@ class Catalog:
                 raise
         return self.get_run(run_id)
 
+    @needs("dynamodb:GetItem")
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         found = self.ddb.get_item(
             TableName=self.table,
@@ -90,6 +93,7 @@ class Catalog:
         ).get("Item")
         return _ints(_plain(found)) if found else None
 
+    @needs("dynamodb:UpdateItem")
     def claim_create_start(self, run_id: str, now: float) -> float:
         """The moment the run's create calls started (epoch seconds): ``now`` for the first task
         to ask, the first task's time for every later one (one atomic write per task). A run
@@ -109,6 +113,7 @@ class Catalog:
             return now
         return float(found["Attributes"]["create_started_at"]["N"])
 
+    @needs("dynamodb:UpdateItem")
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.ddb.update_item(
             TableName=self.table,
@@ -119,6 +124,7 @@ class Catalog:
         )
 
     # --- locks (one restore per resource at a time) ----------------------------------------
+    @needs("dynamodb:PutItem", "dynamodb:GetItem")
     def acquire_lock(
         self, resource_id: str, owner: str, now: int, ttl_seconds: int, attrs: dict[str, Any]
     ) -> dict[str, Any] | None:
@@ -151,6 +157,7 @@ class Catalog:
         ).get("Item")
         return _ints(_plain(found)) if found else {"owner": "unknown"}
 
+    @needs("dynamodb:DeleteItem")
     def release_lock(self, resource_id: str, owner: str) -> bool:
         """Release the lock if ``owner`` holds it (safe to repeat)."""
         try:
@@ -167,6 +174,7 @@ class Catalog:
                 raise
             return False
 
+    @needs("dynamodb:BatchGetItem")
     def active_locks(self, resource_ids: list[str], now: int) -> dict[str, dict[str, Any]]:
         """The restore locks held (not expired) on any of ``resource_ids``, by resource; 100
         keys per BatchGetItem, consistent reads (prune reads them after marking its points
@@ -180,12 +188,15 @@ class Catalog:
                 held[str(lock["pk"]).removeprefix("LOCK#")] = lock
         return held
 
+    @needs("dynamodb:DeleteItem")
     def delete_record(self, pk: str, sk: str) -> None:
         self.ddb.delete_item(TableName=self.table, Key=_item({"pk": pk, "sk": sk}))
 
+    @needs("dynamodb:PutItem")
     def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
         self.ddb.put_item(TableName=self.table, Item=_item({"pk": pk, "sk": sk, **attrs}))
 
+    @needs("dynamodb:Query")
     def records(self, pk: str) -> list[dict[str, Any]]:
         paginator = self.ddb.get_paginator("query")
         found: list[dict[str, Any]] = []
@@ -199,9 +210,11 @@ class Catalog:
         return found
 
     # --- recovery points ------------------------------------------------------------------
+    @needs("dynamodb:PutItem")
     def put_point(self, point: RecoveryPoint) -> None:
         self.ddb.put_item(TableName=self.table, Item=_point_item(point))
 
+    @needs("dynamodb:BatchWriteItem")
     def put_points(self, points: list[RecoveryPoint]) -> None:
         """Write many points, 25 per BatchWriteItem (unprocessed items are sent again)."""
         for start in range(0, len(points), 25):
@@ -215,6 +228,7 @@ class Catalog:
                 "UnprocessedItems",
             )
 
+    @needs("dynamodb:GetItem")
     def get_point(self, source_id: str, run_id: str, kind: str) -> RecoveryPoint | None:
         found = self.ddb.get_item(
             TableName=self.table,
@@ -223,6 +237,7 @@ class Catalog:
         ).get("Item")
         return _to_point(found) if found else None
 
+    @needs("dynamodb:BatchGetItem")
     def get_points(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str], RecoveryPoint]:
         """Points by (source id, run id, kind), 100 keys per BatchGetItem (one call per batch
         of resources instead of one per resource and kind)."""
@@ -259,6 +274,7 @@ class Catalog:
             for item in page["Items"]:
                 yield _to_point(item)
 
+    @needs("dynamodb:Query")
     def points_for_run(self, run_id: str) -> list[RecoveryPoint]:
         return list(
             self._query(
@@ -268,6 +284,7 @@ class Catalog:
             )
         )
 
+    @needs("dynamodb:Query")
     def points_for_resource(self, source_id: str) -> list[RecoveryPoint]:
         """A resource's points, read consistently (a restore reads them after taking its lock:
         it must see a prune's 'deleting' mark written just before)."""
@@ -279,6 +296,7 @@ class Catalog:
             )
         )
 
+    @needs("dynamodb:Query")
     def points_for_rule(self, plan: str, rule: str) -> list[RecoveryPoint]:
         return list(
             self._query(
@@ -288,10 +306,12 @@ class Catalog:
             )
         )
 
+    @needs("dynamodb:Query")
     def points_for_plan(self, plan: str, rules: list[str]) -> list[RecoveryPoint]:
         """Every point of the plan's ``rules``, whatever its status (provenance for prune)."""
         return [p for rule in rules for p in self.points_for_rule(plan, rule)]
 
+    @needs("dynamodb:UpdateItem")
     def transition(
         self,
         point: RecoveryPoint,
@@ -321,6 +341,7 @@ class Catalog:
             return False
         return True
 
+    @needs("dynamodb:Scan")
     def all_points(self) -> list[RecoveryPoint]:
         paginator = self.ddb.get_paginator("scan")
         points: list[RecoveryPoint] = []
@@ -332,6 +353,7 @@ class Catalog:
             points.extend(_to_point(item) for item in page["Items"])
         return points
 
+    @needs("dynamodb:PutItem")
     def mark(
         self,
         point: RecoveryPoint,

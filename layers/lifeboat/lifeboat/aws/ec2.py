@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client
+from lifeboat.aws.permissions import needs
 from lifeboat.errors import NotOwnedError, error_code
 from lifeboat.models import BlockDevice, InstanceConfig, TargetGroupMembership
 
@@ -38,6 +39,7 @@ class Ec2Gateway:
             yield from page.get(key, [])
 
     # --- discovery ------------------------------------------------------------------------
+    @needs("ec2:DescribeInstances")
     def discover_instances(self, plan: str) -> list[str]:
         ids: list[str] = []
         for reservation in self._pages(
@@ -59,6 +61,7 @@ class Ec2Gateway:
             )
         return sorted(ids)
 
+    @needs("ec2:DescribeInstances")
     def describe_instances(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Instances by id; ids that no longer exist are simply absent."""
         found: dict[str, dict[str, Any]] = {}
@@ -78,18 +81,21 @@ class Ec2Gateway:
             out.extend(self._pages(operation, key, Filters=[{"Name": name, "Values": part}]))
         return out
 
+    @needs("ec2:DescribeVolumes")
     def volumes(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {
             v["VolumeId"]: v
             for v in self._by_filter("describe_volumes", "Volumes", "volume-id", ids)
         }
 
+    @needs("ec2:DescribeSubnets")
     def subnets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {
             s["SubnetId"]: s
             for s in self._by_filter("describe_subnets", "Subnets", "subnet-id", ids)
         }
 
+    @needs("ec2:DescribeAddresses")
     def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
         for part in chunks(sorted(set(instance_ids))):
@@ -103,6 +109,7 @@ class Ec2Gateway:
                 }
         return found
 
+    @needs("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth")
     def target_groups(self, instance_ids: set[str]) -> dict[str, list[TargetGroupMembership]]:
         """Target-group membership of the instances (one DescribeTargetHealth per group)."""
         found: dict[str, list[TargetGroupMembership]] = {}
@@ -169,6 +176,7 @@ class Ec2Gateway:
         )
 
     # --- existing artifacts of a run (idempotency) -----------------------------------------
+    @needs("ec2:DescribeImages")
     def run_images(
         self, run_id: str, sources: list[str] | None = None
     ) -> dict[str, dict[str, Any]]:
@@ -190,6 +198,7 @@ class Ec2Gateway:
                         found[source] = image
         return found
 
+    @needs("ec2:DescribeSnapshots")
     def run_snapshots(
         self, run_id: str, kind: str, sources: list[str] | None = None
     ) -> dict[str, list[dict[str, Any]]]:
@@ -207,11 +216,13 @@ class Ec2Gateway:
                     found.setdefault(T.to_dict(snap["Tags"])[T.SOURCE], []).append(snap)
         return found
 
+    @needs("ec2:DescribeImages")
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {
             i["ImageId"]: i for i in self._by_filter("describe_images", "Images", "image-id", ids)
         }
 
+    @needs("ec2:DescribeSnapshots")
     def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {
             s["SnapshotId"]: s
@@ -219,6 +230,7 @@ class Ec2Gateway:
         }
 
     # --- creation -------------------------------------------------------------------------
+    @needs("ec2:CreateImage", "ec2:CreateTags", "ec2:DescribeImages")
     def create_image(self, instance_id: str, name: str, reboot: bool, tags: dict[str, str]) -> str:
         """One CreateImage, tagged at creation (image and its snapshots); a repeated call for the
         same run finds the image by its unique name instead of making a second one."""
@@ -245,6 +257,7 @@ class Ec2Gateway:
                 raise
             return str(existing[0]["ImageId"])
 
+    @needs("ec2:CreateSnapshots", "ec2:CreateTags")
     def create_snapshots(
         self, instance_id: str, exclude_boot: bool, tags: dict[str, str], description: str
     ) -> list[dict[str, Any]]:
@@ -257,6 +270,7 @@ class Ec2Gateway:
         return list(response.get("Snapshots", []))
 
     # --- clean-up of failed artifacts (only Lifeboat's own) ---------------------------------
+    @needs("ec2:DeregisterImage", "ec2:DescribeImages")
     def deregister_image(
         self, image_id: str, owner_tags: dict[str, str] | None = None
     ) -> list[str]:
@@ -283,6 +297,12 @@ class Ec2Gateway:
                 raise
         return snapshot_ids
 
+    @needs(
+        "ec2:DeleteSnapshot",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeImages",
+        "ec2:DescribeLockedSnapshots",
+    )
     def delete_snapshot(
         self,
         snapshot_id: str,
@@ -292,6 +312,12 @@ class Ec2Gateway:
         """Delete one managed snapshot (see :meth:`delete_snapshots`)."""
         return self.delete_snapshots([snapshot_id], owner_tags, ignore_image)[snapshot_id]
 
+    @needs(
+        "ec2:DeleteSnapshot",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeImages",
+        "ec2:DescribeLockedSnapshots",
+    )
     def delete_snapshots(
         self,
         snapshot_ids: list[str],
@@ -341,6 +367,7 @@ class Ec2Gateway:
             raise
         return "deleted"
 
+    @needs("ec2:DescribeImages")
     def snapshots_in_use(
         self, snapshot_ids: list[str], ignore_image: str | None = None
     ) -> set[str]:
@@ -362,6 +389,7 @@ class Ec2Gateway:
                         used.add(sid)
         return used
 
+    @needs("ec2:DescribeLockedSnapshots")
     def locked_snapshots(self, ids: list[str]) -> set[str]:
         """Snapshots under an EBS snapshot lock (governance, compliance or its cooling-off)."""
         locked: set[str] = set()
@@ -372,6 +400,7 @@ class Ec2Gateway:
                     locked.add(info["SnapshotId"])
         return locked
 
+    @needs("ec2:DescribeImages")
     def managed_images(self, plan: str) -> list[dict[str, Any]]:
         return list(
             self._pages(
@@ -385,6 +414,7 @@ class Ec2Gateway:
             )
         )
 
+    @needs("ec2:DescribeSnapshots")
     def managed_snapshots(self, plan: str) -> list[dict[str, Any]]:
         return list(
             self._pages(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from lifeboat.aws.clients import client
+from lifeboat.aws.permissions import needs
 
 
 class Notifier:
@@ -13,6 +14,7 @@ class Notifier:
         self.topic_arn = topic_arn
         self.sns = sns or client("sns")
 
+    @needs("sns:Publish")
     def publish(self, subject: str, body: dict[str, Any]) -> None:
         self.sns.publish(
             TopicArn=self.topic_arn,

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client
+from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
 from lifeboat.models import DatabaseConfig
 
@@ -22,6 +23,7 @@ class RdsGateway:
         for page in self.rds.get_paginator(operation).paginate(**kwargs):
             yield from page.get(key, [])
 
+    @needs("rds:DescribeDBInstances", "rds:DescribeDBClusters")
     def discover(self, plan: str) -> list[tuple[str, str]]:
         """(type, id) of DB instances and Aurora clusters tagged with the plan. Members of a
         cluster are covered by the cluster snapshot."""
@@ -36,6 +38,7 @@ class RdsGateway:
                 found.append(("cluster", cluster["DBClusterIdentifier"]))
         return sorted(found)
 
+    @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
         """(kind, snapshot) of every manual DB and cluster snapshot Lifeboat made for a plan."""
         found: list[tuple[str, dict[str, Any]]] = []
@@ -51,6 +54,7 @@ class RdsGateway:
                 found.append(("cluster", snap))
         return found
 
+    @needs("rds:DescribeDBInstances")
     def describe_db(self, db_id: str) -> dict[str, Any] | None:
         try:
             return dict(
@@ -61,6 +65,7 @@ class RdsGateway:
                 return None
             raise
 
+    @needs("rds:DescribeDBClusters")
     def describe_cluster(self, cluster_id: str) -> dict[str, Any] | None:
         try:
             return dict(
@@ -87,6 +92,12 @@ class RdsGateway:
             tags=T.to_dict(db.get("TagList")),
         )
 
+    @needs(
+        "rds:CreateDBSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+    )
     def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
         try:
             self.retrier.call(
@@ -101,6 +112,12 @@ class RdsGateway:
             self._check_same_run("db", snapshot_id, tags)
         return snapshot_id
 
+    @needs(
+        "rds:CreateDBClusterSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+    )
     def create_cluster_snapshot(
         self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
     ) -> str:
@@ -124,6 +141,7 @@ class RdsGateway:
         if existing.get(T.RUN) != tags[T.RUN] or not T.is_managed(existing):
             raise RuntimeError(f"snapshot {snapshot_id} exists and is not this run's")
 
+    @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
         try:
             if kind == "cluster":
@@ -140,6 +158,12 @@ class RdsGateway:
             raise
         return dict(found[0]) if found else None
 
+    @needs(
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+    )
     def delete_snapshot(
         self, kind: str, snapshot_id: str, owner_tags: dict[str, str] | None = None
     ) -> str:

@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.errors import error_code
 
@@ -20,12 +21,14 @@ class Ec2Restorer:
         self.ec2 = gateway.ec2
 
     # --- reading ---------------------------------------------------------------------------
+    @needs("ec2:DescribeAvailabilityZones")
     def availability_zones(self) -> list[str]:
         zones = self.ec2.describe_availability_zones(
             Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}]
         )["AvailabilityZones"]
         return sorted(z["ZoneName"] for z in zones if z.get("State", "available") == "available")
 
+    @needs("ec2:DescribeSubnets")
     def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
         return list(
             self.gw._pages(
@@ -33,9 +36,11 @@ class Ec2Restorer:
             )
         )
 
+    @needs("ec2:DescribeInstances")
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         return self.gw.describe_instances([instance_id]).get(instance_id)
 
+    @needs("ec2:DescribeInstances")
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
         for reservation in self.gw._pages(
             "describe_instances",
@@ -49,6 +54,7 @@ class Ec2Restorer:
                 return dict(instance)
         return None
 
+    @needs("ec2:DescribeInstanceStatus")
     def status(self, instance_id: str) -> dict[str, str]:
         found = self.ec2.describe_instance_status(
             InstanceIds=[instance_id], IncludeAllInstances=True
@@ -63,10 +69,12 @@ class Ec2Restorer:
         }
 
     # --- changing ----------------------------------------------------------------------------
+    @needs("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole")
     def run_instance(self, **params: Any) -> dict[str, Any]:
         response = self.gw.retrier.call(self.ec2.run_instances, MinCount=1, MaxCount=1, **params)
         return dict(response["Instances"][0])
 
+    @needs("ec2:StopInstances")
     def stop(self, instance_id: str) -> str:
         try:
             self.gw.retrier.call(self.ec2.stop_instances, InstanceIds=[instance_id])
@@ -74,6 +82,7 @@ class Ec2Restorer:
         except ClientError as exc:
             return f"not stopped: {error_code(exc)}"
 
+    @needs("ec2:StartInstances")
     def start(self, instance_id: str) -> str:
         try:
             self.gw.retrier.call(self.ec2.start_instances, InstanceIds=[instance_id])
@@ -81,12 +90,18 @@ class Ec2Restorer:
         except ClientError as exc:
             return f"not started: {error_code(exc)}"
 
-    def set_fence(self, instance_id: str, value: str | None) -> None:
-        if value is None:
-            self.ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": T.FENCED}])
-        else:
-            self.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": T.FENCED, "Value": value}])
+    @needs("ec2:CreateTags")
+    def fence(self, instance_id: str, execution_name: str) -> None:
+        """Mark the original as replaced by ``execution_name`` (backups and alarms skip it)."""
+        self.ec2.create_tags(
+            Resources=[instance_id], Tags=[{"Key": T.FENCED, "Value": execution_name}]
+        )
 
+    @needs("ec2:DeleteTags")
+    def unfence(self, instance_id: str) -> None:
+        self.ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": T.FENCED}])
+
+    @needs("ec2:DescribeAddresses")
     def address(self, allocation_id: str) -> dict[str, Any] | None:
         try:
             found = self.ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"]
@@ -96,6 +111,7 @@ class Ec2Restorer:
             raise
         return dict(found[0]) if found else None
 
+    @needs("ec2:AssociateAddress")
     def associate(self, allocation_id: str, instance_id: str) -> None:
         self.gw.retrier.call(
             self.ec2.associate_address,
@@ -104,10 +120,12 @@ class Ec2Restorer:
             AllowReassociation=True,
         )
 
+    @needs("elasticloadbalancing:RegisterTargets")
     def register(self, group_arn: str, instance_id: str, port: int | None) -> None:
         target: dict[str, Any] = {"Id": instance_id, **({"Port": port} if port else {})}
         self.gw.elbv2.register_targets(TargetGroupArn=group_arn, Targets=[target])
 
+    @needs("elasticloadbalancing:DeregisterTargets")
     def deregister(self, group_arn: str, instance_id: str, port: int | None) -> None:
         target: dict[str, Any] = {"Id": instance_id, **({"Port": port} if port else {})}
         try:
@@ -116,10 +134,12 @@ class Ec2Restorer:
             if error_code(exc) not in ("InvalidTarget", "TargetGroupNotFound"):
                 raise
 
+    @needs("elasticloadbalancing:DescribeTargetHealth")
     def targets(self, group_arn: str) -> set[str]:
         health = self.gw.elbv2.describe_target_health(TargetGroupArn=group_arn)
         return {d["Target"]["Id"] for d in health.get("TargetHealthDescriptions", [])}
 
+    @needs("ec2:TerminateInstances", "ec2:DescribeInstances")
     def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
         """Terminate a replacement this execution launched (checked by its tags)."""
         instance = self.instance(instance_id)
@@ -137,6 +157,11 @@ class RdsRestorer:
         self.gw = gateway
         self.rds = gateway.rds
 
+    @needs(
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances",
+    )
     def restore_from_snapshot(self, **params: Any) -> dict[str, Any]:
         try:
             response = self.gw.retrier.call(self.rds.restore_db_instance_from_db_snapshot, **params)
@@ -146,6 +171,7 @@ class RdsRestorer:
                 raise
         return self._ours(params)
 
+    @needs("rds:RestoreDBInstanceToPointInTime", "rds:AddTagsToResource", "rds:DescribeDBInstances")
     def restore_to_time(self, **params: Any) -> dict[str, Any]:
         try:
             response = self.gw.retrier.call(self.rds.restore_db_instance_to_point_in_time, **params)
@@ -167,6 +193,7 @@ class RdsRestorer:
             raise RuntimeError(f"{identifier} exists and was not made by this restore")
         return existing
 
+    @needs("rds:DeleteDBInstance", "rds:DescribeDBInstances")
     def delete_replacement(self, identifier: str, execution_arn: str) -> str:
         existing = self.gw.describe_db(identifier)
         if existing is None:
