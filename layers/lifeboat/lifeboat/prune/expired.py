@@ -1,0 +1,213 @@
+"""Expired recovery points: retention decides, then a write-ahead delete of each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lifeboat import tags as T
+from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
+from lifeboat.models import PointStatus, RecoveryPoint, marked
+from lifeboat.observability import metrics
+from lifeboat.plans import Kind, PlanSet
+from lifeboat.ports import Ports
+from lifeboat.prune.models import (
+    MAX_LISTED,
+    PRUNE_TAKEOVER,
+    Deletion,
+    PruneReport,
+    PruneRequest,
+    epoch,
+    point_size,
+)
+from lifeboat.prune.orphans import delete_orphan, find_orphans
+from lifeboat.retention import decide
+from lifeboat.timeutil import iso
+
+
+def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) -> PruneReport:
+    rule_names = plans.rule_names(request.plan, request.rule)
+    plan = plans.plans[request.plan]
+    report = PruneReport(plan=request.plan, rules=rule_names, dry_run=request.dry_run)
+    # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
+    plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
+    work: list[tuple[RecoveryPoint, Deletion]] = []
+    for name in rule_names:
+        rule = plan.rules[name]
+        ours = [p for p in plan_points if p.rule == name]
+        points = [p for p in ours if p.status not in (PointStatus.DELETED, PointStatus.DELETING)]
+        result = decide(
+            points,
+            retention=rule.retention,
+            min_keep=plan.min_keep,
+            timezone=rule.timezone,
+            interval_seconds=rule.interval_seconds(),
+            now=now,
+        )
+        report.evaluated += len(points)
+        report.kept += len(result.kept)
+        report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
+        by_id = {p.recovery_point_id: p for p in points}
+        expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
+        # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
+        # mark belongs to a prune still running, which finishes or puts it back itself).
+        interrupted = [
+            (p, "completing an interrupted prune")
+            for p in ours
+            if p.status is PointStatus.DELETING
+            and (p.deleting_since is None or now - p.deleting_since > PRUNE_TAKEOVER)
+        ]
+        for point, reason in [*interrupted, *expired]:
+            deletion = Deletion(
+                recovery_point_id=point.recovery_point_id,
+                source_id=point.source_id,
+                kind=point.kind,
+                rule=name,
+                created_at=point.created_at,
+                reason=reason,
+                artifacts=point.artifact_ids(),
+                size_gb=point_size(point),
+            )
+            report.expired.append(deletion)
+            report.frees_gb += deletion.size_gb
+            work.append((point, deletion))
+    census = find_orphans(request.plan, rule_names, plan_points, ports, now)
+    report.orphans, report.foreign_tagged = census.orphans, census.foreign
+    report.broken = census.broken
+    if request.delete_orphans:
+        report.orphans_refused = census.refusal
+        if census.refusal and not request.dry_run:
+            raise UnsafeToDeleteError(census.refusal)
+    if request.dry_run:
+        held = ports.catalog.active_locks([p.source_id for p, _ in work], epoch(now))
+        for point, deletion in work:
+            if point.source_id in held:
+                deletion.outcome = {"pinned": _pinned(point, held)}
+        return report
+    _delete_points(work, report, ports, now)
+    pruned = {p.recovery_point_id for p, _ in work}
+    broken = [
+        p
+        for p in plan_points
+        if p.recovery_point_id in set(census.broken) and p.recovery_point_id not in pruned
+    ]
+    for point in broken:
+        ports.catalog.transition(
+            point,
+            PointStatus.COMPLETED,
+            PointStatus.FAILED,
+            {"error": "its AMI was deregistered outside Lifeboat"},
+        )
+    if request.delete_orphans:
+        for orphan in report.orphans:
+            orphan.outcome = delete_orphan(orphan, ports)
+    return report
+
+
+def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
+    owner = held[point.source_id].get("owner", "unknown")
+    return f"a restore of {point.source_id} holds its lock ({owner}): kept until it ends"
+
+
+def _delete_points(
+    work: list[tuple[RecoveryPoint, Deletion]], report: PruneReport, ports: Ports, now: datetime
+) -> None:
+    """Write-ahead: mark each point ``deleting`` (only if still completed), then read the
+    restore locks (a restore takes its lock before it chooses a point, so one of the two sees
+    the other), put pinned points back, delete the rest and mark them ``deleted``."""
+    catalog = ports.catalog
+    claimed: list[tuple[RecoveryPoint, Deletion]] = []
+    fresh: set[str] = set()  # marked by this prune: nothing of them is deleted yet
+    for point, deletion in work:
+        if point.status is PointStatus.DELETING:
+            claimed.append((point, deletion))
+        elif catalog.transition(
+            point, PointStatus.COMPLETED, PointStatus.DELETING, {"deleting_since": iso(now)}
+        ):
+            fresh.add(point.recovery_point_id)
+            claimed.append((point.model_copy(update={"status": PointStatus.DELETING}), deletion))
+        else:
+            deletion.outcome = {"skipped": "its status changed since it was read"}
+            report.skipped.append(f"{point.recovery_point_id}: status changed; left alone")
+    held = catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
+    done: list[RecoveryPoint] = []
+    try:
+        for point, deletion in claimed:
+            if point.source_id in held:
+                # Put back only what this prune marked (all its artifacts still there); an
+                # interrupted deletion may have lost some: it stays 'deleting', untouched.
+                if point.recovery_point_id in fresh:
+                    catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+                deletion.outcome = {"pinned": _pinned(point, held)}
+                report.skipped.append(f"{point.recovery_point_id}: {_pinned(point, held)}")
+                continue
+            if _delete_artifacts(point, report, deletion, ports):
+                why = deletion.reason
+                problems = {k: v for k, v in deletion.outcome.items() if v not in _DONE}
+                if problems:
+                    why += f"; skipped {problems}"
+                done.append(marked(point, PointStatus.DELETED, when=now, reason=f"pruned: {why}"))
+                report.deleted += 1
+            else:
+                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+    finally:
+        # A failure here leaves points 'deleting' (never offered for restore): the next prune
+        # finishes them.
+        catalog.put_points(done)
+
+
+_DONE = ("deleted", "gone", "deregistered")
+
+
+def _delete_artifacts(
+    point: RecoveryPoint, report: PruneReport, deletion: Deletion, ports: Ports
+) -> bool:
+    """Delete a point's artifacts; False when they turned out not to be Lifeboat's."""
+    owner = {T.PLAN: point.plan, T.RULE: point.rule}
+    outcome: dict[str, str] = {}
+    try:
+        if point.image_id:
+            owned_snapshots = ports.ec2.deregister_image(point.image_id, owner)
+            outcome[point.image_id] = "deregistered"
+            snapshot_ids = sorted(set(owned_snapshots) | {s.snapshot_id for s in point.snapshots})
+            outcome.update(
+                ports.ec2.delete_snapshots(snapshot_ids, owner, ignore_image=point.image_id)
+            )
+        elif point.kind is Kind.EBS:
+            ids = [s.snapshot_id for s in point.snapshots]
+            outcome.update(ports.ec2.delete_snapshots(ids, owner))
+        if point.db_snapshot_id:
+            outcome[point.db_snapshot_id] = ports.rds.delete_snapshot(
+                "db", point.db_snapshot_id, owner
+            )
+        if point.db_cluster_snapshot_id:
+            outcome[point.db_cluster_snapshot_id] = ports.rds.delete_snapshot(
+                "cluster", point.db_cluster_snapshot_id, owner
+            )
+    except NotOwnedError as exc:
+        outcome["refused"] = str(exc)
+    deletion.outcome = outcome
+    problems = {k: v for k, v in outcome.items() if v not in _DONE}
+    report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
+    return "refused" not in outcome
+
+
+def run_prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) -> dict[str, Any]:
+    """The prune task: the full report, or its summary inside a backup run's state."""
+    report = prune(request, plans, ports, now)
+    metrics.add_metric(
+        name="RecoveryPointsExpired", unit=MetricUnit.Count, value=len(report.expired)
+    )
+    metrics.add_metric(name="RecoveryPointsPruned", unit=MetricUnit.Count, value=report.deleted)
+    metrics.add_metric(name="StaleBackupGroups", unit=MetricUnit.Count, value=len(report.stale))
+    if request.summary_only:
+        return report.summary()
+    data = report.model_dump(mode="json")
+    data["expired"] = data["expired"][:MAX_LISTED]
+    data["orphans"] = data["orphans"][:MAX_LISTED]
+    data["foreign_tagged"] = data["foreign_tagged"][:MAX_LISTED]
+    data["broken"] = data["broken"][:MAX_LISTED]
+    data["summary"] = report.summary()
+    return data

@@ -1,0 +1,95 @@
+"""The prune request, its report, and the time limits the safety rules rest on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lifeboat.models import RecoveryPoint
+from lifeboat.plans import Kind, Name
+
+MAX_LISTED = 200
+BACKUP_TIMEOUT = timedelta(seconds=21600)  # the backup state machine's TimeoutSeconds
+# An artifact younger than this may belong to a run still in progress (its points not yet
+# recorded): it is never an orphan. Longer than the longest run (a unit test reads the ASL).
+ORPHAN_GRACE = BACKUP_TIMEOUT + timedelta(hours=1)
+PRUNE_TAKEOVER = timedelta(minutes=16)  # the prune function's 15-minute time-out, and a minute
+
+
+class PruneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: Name
+    rule: Name | None = None
+    dry_run: bool = False
+    delete_orphans: bool = False
+    summary_only: bool = Field(False, description="answer counts only (inside a backup run)")
+
+
+class Deletion(BaseModel):
+    recovery_point_id: str
+    source_id: str
+    kind: Kind
+    rule: str
+    created_at: datetime
+    reason: str
+    artifacts: list[str]
+    size_gb: int
+    outcome: dict[str, str] = Field(default_factory=dict)
+
+
+class Orphan(BaseModel):
+    artifact_id: str
+    artifact_type: str
+    reason: str
+    size_gb: int = 0
+    recovery_point_id: str | None = Field(None, description="the catalog record that proves it")
+    outcome: str | None = None
+
+
+class PruneReport(BaseModel):
+    plan: str
+    rules: list[str]
+    dry_run: bool
+    evaluated: int = 0
+    kept: int = 0
+    expired: list[Deletion] = Field(default_factory=list)
+    deleted: int = 0
+    skipped: list[str] = Field(default_factory=list)
+    stale: list[str] = Field(default_factory=list)
+    frees_gb: int = 0
+    orphans: list[Orphan] = Field(default_factory=list)
+    foreign_tagged: list[Orphan] = Field(default_factory=list)
+    orphans_refused: str | None = None
+    broken: list[str] = Field(
+        default_factory=list, description="points whose AMI was deregistered outside Lifeboat"
+    )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "rules": self.rules,
+            "dry_run": self.dry_run,
+            "evaluated": self.evaluated,
+            "kept": self.kept,
+            "expired": len(self.expired),
+            "deleted": self.deleted,
+            "skipped": len(self.skipped),
+            "stale": self.stale[:50],
+            "frees_gb": self.frees_gb,
+            "orphans": len(self.orphans),
+            "foreign_tagged": len(self.foreign_tagged),
+            "orphans_refused": self.orphans_refused,
+            "broken": len(self.broken),
+        }
+
+
+def point_size(point: RecoveryPoint) -> int:
+    if point.snapshots:
+        return sum(s.size_gb for s in point.snapshots)
+    return point.size_gb
+
+
+def epoch(now: datetime) -> int:
+    return int(now.timestamp())
