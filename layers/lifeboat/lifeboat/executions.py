@@ -89,9 +89,7 @@ def progress_line(event: dict[str, Any], refused: bool = False) -> str | None:
     kind = event["type"]
     if kind.endswith("StateEntered"):
         name = event["stateEnteredEventDetails"]["name"]
-        if name == REFUSAL_STATE:
-            return "✗ refused: nothing was changed"
-        return f"→ {name}"
+        return "✗ refused: nothing was changed" if name == REFUSAL_STATE else f"→ {name}"
     if kind in ("TaskFailed", "LambdaFunctionFailed"):
         details = (
             event.get("taskFailedEventDetails")
@@ -100,14 +98,18 @@ def progress_line(event: dict[str, Any], refused: bool = False) -> str | None:
         )
         cause = error_message(details.get("cause"))[:200]
         return f"  ✗ {details.get('error', 'error')}: {cause}"
-    if kind == "MapIterationFailed":
-        return "  ✗ a batch failed"
     if kind == "ExecutionFailed":
         details = event.get("executionFailedEventDetails", {})
         return f"✗ execution failed: {details.get('error', '')}"
-    if kind == "ExecutionSucceeded":
-        return "✓ execution ended" if refused else "✓ execution succeeded"
-    return None
+    if kind == "ExecutionSucceeded" and refused:
+        return "✓ execution ended"
+    return _FIXED_LINES.get(kind)
+
+
+_FIXED_LINES = {
+    "MapIterationFailed": "  ✗ a batch failed",
+    "ExecutionSucceeded": "✓ execution succeeded",
+}
 
 
 def wait(

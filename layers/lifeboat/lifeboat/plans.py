@@ -94,16 +94,21 @@ class Rule(BaseModel):
             return 31 * 86400
         if dow not in ("*", "?"):
             return 7 * 86400
-        if hour == "*":
-            return 3600
-        if hour.startswith("*/") and hour[2:].isdigit():
-            return int(hour[2:]) * 3600
-        if "," in hour and all(part.isdigit() for part in hour.split(",")):
-            hours = sorted(int(part) for part in hour.split(","))
-            gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
-            gaps.append(24 - hours[-1] + hours[0])
-            return max(gaps) * 3600
-        return 86400
+        return _hour_field_gap(hour) * 3600
+
+
+def _hour_field_gap(hour: str) -> int:
+    """The longest gap, in hours, between the hours a cron hour field selects in a day."""
+    if hour == "*":
+        return 1
+    if hour.startswith("*/") and hour[2:].isdigit():
+        return int(hour[2:])
+    if "," in hour and all(part.isdigit() for part in hour.split(",")):
+        hours = sorted(int(part) for part in hour.split(","))
+        gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
+        gaps.append(24 - hours[-1] + hours[0])
+        return max(gaps)
+    return 24
 
 
 class Plan(BaseModel):

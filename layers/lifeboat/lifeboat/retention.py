@@ -180,7 +180,6 @@ def decide(
     calendar = Calendar(tz)
     windows = slots(now, tz, retention)
     starts = window_starts(now, tz, retention)
-    position = {name: index for index, name in enumerate(WINDOWS)}
     stale_after = timedelta(seconds=interval_seconds) + STALE_GRACE
     groups: dict[tuple[str, str], list[PointLike]] = defaultdict(list)
     result = RetentionResult()
@@ -199,38 +198,64 @@ def decide(
         stale = now - members[0].created_at > stale_after
         if stale:
             result.stale_groups.append(f"{source}/{kind}")
-        seen: dict[str, set[object]] = {name: set() for name in starts}
-        last: dict[str, object] = {}
-        # Latest-starting window first: windows are left in this order as points get older.
-        active = sorted((n for n in starts if windows[n]), key=starts.__getitem__, reverse=True)
+        slotting = _Slotting(calendar, windows, starts, now)
         for rank, point in enumerate(members):
             why: list[str] = []
             if rank < min_keep:
                 why.append(f"min_keep: newest {rank + 1} of {min_keep}")
             if stale:
                 why.append(_STALE)
-            created = point.created_at
-            if created > now:
-                why.append("created in the future (clock skew)")
-            elif active:
-                # A window is left for good once points are older than its oldest slot.
-                while active and created < starts[active[0]]:
-                    active.pop(0)
-                keys = calendar.keys(created) if active else ()
-                for name in active:
-                    key = keys[position[name]]
-                    # Newest first: only the first point with a new key can be its slot's newest.
-                    if key == last.get(name):
-                        continue
-                    last[name] = key
-                    if key in windows[name] and key not in seen[name]:
-                        seen[name].add(key)
-                        why.append(f"{name} {_label(name, key)}")
+            why.extend(slotting.reasons(point.created_at))
             keep = bool(why)
             decisions[point.recovery_point_id] = Decision(
                 point.recovery_point_id, keep, tuple(why) if keep else _EXPIRED
             )
     return result
+
+
+class _Slotting:
+    """The windows' slots a group's points fill, newest point first: a point is kept by a
+    window when it is the newest point of one of the window's slots."""
+
+    def __init__(
+        self,
+        calendar: Calendar,
+        windows: dict[str, set[object]],
+        starts: dict[str, datetime],
+        now: datetime,
+    ) -> None:
+        self.calendar = calendar
+        self.windows = windows
+        self.starts = starts
+        self.now = now
+        self.position = {name: index for index, name in enumerate(WINDOWS)}
+        self.seen: dict[str, set[object]] = {name: set() for name in starts}
+        self.last: dict[str, object] = {}
+        # Latest-starting window first: windows are left in this order as points get older.
+        self.active = sorted(
+            (n for n in starts if windows[n]), key=starts.__getitem__, reverse=True
+        )
+
+    def reasons(self, created: datetime) -> list[str]:
+        if created > self.now:
+            return ["created in the future (clock skew)"]
+        # A window is left for good once points are older than its oldest slot.
+        while self.active and created < self.starts[self.active[0]]:
+            self.active.pop(0)
+        if not self.active:
+            return []
+        keys = self.calendar.keys(created)
+        why: list[str] = []
+        for name in self.active:
+            key = keys[self.position[name]]
+            # Newest first: only the first point with a new key can be its slot's newest.
+            if key == self.last.get(name):
+                continue
+            self.last[name] = key
+            if key in self.windows[name] and key not in self.seen[name]:
+                self.seen[name].add(key)
+                why.append(f"{name} {_label(name, key)}")
+        return why
 
 
 def _label(name: str, key: object) -> str:
