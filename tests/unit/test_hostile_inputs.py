@@ -1,7 +1,9 @@
 """Inputs that cannot hurt (issue 12): every handler, given inputs generated from its pydantic
 model plus hostile values, either rejects the input with ``InvalidInputError`` naming the field
 and with nothing changed, or accepts it harmlessly (a JSON-able result, or one of Lifeboat's own
-typed refusals). Runs the real handlers against moto in-process (``mock_aws``: no sockets)."""
+typed refusals). The real handlers run twice: on the in-memory ports (unit tier, 200 examples
+each) and against moto in-process (``mock_aws``, no sockets; integration tier, fewer examples),
+so what the fakes let through the real adapters are also asked about."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,10 +26,11 @@ from lifeboat.errors import InvalidInputError, LifeboatError
 from lifeboat.models import BackupInput, BeginEvent, CheckEvent, CreateBatchEvent, FinalizeEvent
 from lifeboat.prune import PruneRequest
 from lifeboat.restore import RestoreInput, StepEvent
+from tests.fakes_ops import fake_ports
 
-pytestmark = pytest.mark.unit
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 EXAMPLES = int(os.environ.get("LIFEBOAT_PROPERTY_EXAMPLES", "200"))
+MOTO_EXAMPLES = int(os.environ.get("LIFEBOAT_PROPERTY_EXAMPLES_MOTO", "15"))
 TABLE = "lifeboat-catalog"
 HOSTILE: list[Any] = [
     "",
@@ -181,12 +185,10 @@ def _handler(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[dict[str, Any]]:
-    """Moto in-process with the catalog table and topic: no sockets."""
-    from moto import mock_aws
-
+def environment() -> Iterator[pytest.MonkeyPatch]:
+    """The functions' environment (the same for both backends)."""
     from lifeboat import runtime
-    from lifeboat.aws.clients import client, reset_clients
+    from lifeboat.aws.clients import reset_clients
 
     patch = pytest.MonkeyPatch()
     patch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -212,6 +214,22 @@ def aws() -> Iterator[dict[str, Any]]:
     patch.setattr(metrics.provider, "namespace", "LifeboatTest")  # read at import otherwise
     reset_clients()
     runtime.reset()
+    yield patch
+    reset_clients()
+    runtime.reset()
+    patch.undo()
+
+
+@contextmanager
+def _moto() -> Iterator[dict[str, Any]]:
+    """Moto in-process with the catalog table and topic: no sockets."""
+    from moto import mock_aws
+
+    from lifeboat import runtime
+    from lifeboat.aws.clients import client, reset_clients
+
+    reset_clients()
+    runtime.reset()
     with mock_aws():
         keys = [("pk", "HASH"), ("sk", "RANGE")]
         client("dynamodb").create_table(
@@ -235,14 +253,63 @@ def aws() -> Iterator[dict[str, Any]]:
             BillingMode="PAY_PER_REQUEST",
         )
         client("sns").create_topic(Name="lifeboat")
-        yield {"client": client}
+        yield {"client": client, "state": _moto_state}
     reset_clients()
     runtime.reset()
-    patch.undo()
 
 
-def _state(aws: dict[str, Any]) -> str:
-    client = aws["client"]
+@contextmanager
+def _fakes(patch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The handlers' ports replaced by the in-memory fakes (one world for the whole test)."""
+    from lifeboat import runtime
+    from lifeboat.guardrails import Guardrails
+
+    ports = fake_ports()
+    with pytest.MonkeyPatch.context() as local:
+        local.setattr(runtime, "ports", lambda: ports)
+        local.setattr(runtime, "create_ports", lambda event: ports)
+        local.setattr(
+            runtime,
+            "guardrails",
+            lambda: Guardrails(ports.guards, ports.catalog, runtime.guard_config()),
+        )
+        yield {"state": lambda: _fake_state(ports)}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("fakes", marks=pytest.mark.unit),
+        pytest.param("moto", marks=pytest.mark.integration),
+    ]
+)
+def backend(
+    request: pytest.FixtureRequest, environment: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    with _fakes(environment) if request.param == "fakes" else _moto() as world:
+        world["examples"] = EXAMPLES if request.param == "fakes" else MOTO_EXAMPLES
+        yield world
+
+
+def _fake_state(ports: Any) -> str:
+    catalog, ec2, alarms, guards = ports.catalog, ports.ec2, ports.alarms, ports.guards
+    return repr(
+        (
+            sorted((k, v.model_dump_json()) for k, v in catalog.points.items()),
+            sorted(catalog.runs.items(), key=str),
+            sorted(catalog.locks.items(), key=str),
+            sorted(catalog.items.items(), key=str),
+            sorted(ec2.amis),
+            sorted(ec2.snaps),
+            sorted(alarms.alarms_by_name),
+            sorted(guards.slots.items()),
+            sorted(guards.autos),
+        )
+    )
+
+
+def _moto_state() -> str:
+    from lifeboat.aws.clients import client
+
     items = client("dynamodb").scan(TableName=TABLE)["Items"]
     ec2 = client("ec2")
     return json.dumps(
@@ -258,24 +325,25 @@ def _state(aws: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(("name", "events"), CASES, ids=[c[0] for c in CASES])
 def test_every_input_is_rejected_naming_the_field_or_accepted_harmlessly(
-    name: str, events: Any, aws: dict[str, Any], lambda_context: Any
+    name: str, events: Any, backend: dict[str, Any], lambda_context: Any
 ) -> None:
     handler = _handler(name).lambda_handler
+    state = backend["state"]
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=backend["examples"],
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         database=None,
     )
     @given(event=events)
     def check(event: Any) -> None:
-        before = _state(aws)
+        before = state()
         try:
             result = handler(event, lambda_context)
         except InvalidInputError as exc:
             assert exc.field and exc.message, exc
-            assert _state(aws) == before, f"rejected ({exc}) but something changed"
+            assert state() == before, f"rejected ({exc}) but something changed"
             return
         except LifeboatError:
             return  # one of Lifeboat's typed refusals (the state machine catches them by name)
@@ -318,10 +386,11 @@ def test_every_input_is_rejected_naming_the_field_or_accepted_harmlessly(
     ],
 )
 def test_known_crashing_inputs_are_rejected_naming_the_field(
-    name: str, event: dict[str, Any], field: str, aws: dict[str, Any], lambda_context: Any
+    name: str, event: dict[str, Any], field: str, backend: dict[str, Any], lambda_context: Any
 ) -> None:
-    before = _state(aws)
+    state = backend["state"]
+    before = state()
     with pytest.raises(InvalidInputError) as err:
         _handler(name).lambda_handler(event, lambda_context)
     assert err.value.field.split(".")[-1] == field or err.value.field.startswith(field), err.value
-    assert _state(aws) == before
+    assert state() == before
