@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from lifeboat.alarms import AlarmStateChange, SyncRequest
 from lifeboat.errors import InvalidInputError, LifeboatError
-from lifeboat.models import BackupInput, BeginEvent, CheckEvent, CreateBatchEvent, FinalizeEvent
+from lifeboat.models import BackupInput, BeginTask, CheckTask, CreateTask, FinalizeTask
 from lifeboat.prune import PruneRequest
 from lifeboat.restore import RestoreInput, StepEvent
 
@@ -74,6 +74,9 @@ KNOWN: dict[str, list[Any]] = {
     "restore_time": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
     "start_time": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
     "execution_arn": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
+    # $$.Execution, in the backup tasks' events
+    "StartTime": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
+    "Id": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
 }
 
 
@@ -160,12 +163,17 @@ def events_of(model: type[BaseModel], nested: dict[str, type[BaseModel]] | None 
 
 
 STEP: dict[str, type[BaseModel]] = {"input": RestoreInput}
+EXECUTION = {
+    "Id": "arn:aws:states:us-east-1:123456789012:execution:b:e",
+    "Name": "e",
+    "StartTime": "2026-11-27T02:45:00Z",
+}
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
-    ("backup_begin", events_of(BeginEvent, {"input": BackupInput})),
-    ("backup_check", events_of(CheckEvent)),
-    ("backup_create", events_of(CreateBatchEvent)),
-    ("backup_finalize", events_of(FinalizeEvent)),
+    ("backup_begin", events_of(BeginTask, {"state": BackupInput})),
+    ("backup_check", events_of(CheckTask)),
+    ("backup_create", events_of(CreateTask)),
+    ("backup_finalize", events_of(FinalizeTask)),
     ("prune", events_of(PruneRequest)),
     ("sync_alarms", events_of(SyncRequest)),
     ("restore_begin", events_of(StepEvent, STEP)),
@@ -290,29 +298,36 @@ def test_every_input_is_rejected_naming_the_field_or_accepted_harmlessly(
         (
             "backup_begin",
             {
-                "input": {
+                "state": {
                     "plan": "standard",
                     "rule": "daily",
                     "scheduled_time": "0001-01-01T00:00:00+14:00",  # was an OverflowError
                 },
-                "execution_name": "e",
-                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:b:e",
-                "start_time": "2026-11-27T02:45:00Z",
+                "execution": EXECUTION,
             },
             "scheduled_time",
         ),
         (
             "backup_begin",
             {
-                "input": {"plan": "standard", "rule": "daily"},
-                "execution_name": "e",
-                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:b:e",
-                "start_time": "now",  # was a ValueError
+                "state": {"plan": "standard", "rule": "daily"},
+                "execution": {**EXECUTION, "StartTime": "now"},  # was a ValueError
             },
-            "start_time",
+            "StartTime",
         ),
-        ("backup_finalize", {"run_id": "A" * 3000}, "run_id"),  # was a DynamoDB key error
-        ("backup_check", {"run_id": "x", "attempt": 10**40}, "attempt"),
+        (  # was a DynamoDB key error
+            "backup_finalize",
+            {"state": {"run": {"run_id": "A" * 3000}}, "execution": EXECUTION},
+            "run_id",
+        ),
+        (
+            "backup_check",
+            {
+                "state": {"run": {"run_id": "x"}, "poll": {"attempt": 10**40}},
+                "execution": EXECUTION,
+            },
+            "attempt",
+        ),
         ("sync_alarms", {"plan": "standard", "rule": "daily", "batches": []}, "batches"),
         ("sync_alarms", {"plan": "standard", "batches": [[]]}, "rule"),
     ],
