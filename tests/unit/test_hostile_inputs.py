@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -87,43 +87,55 @@ def _from_schema(schema: dict[str, Any], defs: dict[str, Any], depth: int = 0) -
         return _from_schema(defs[schema["$ref"].split("/")[-1]], defs, depth)
     if "anyOf" in schema:
         return st.one_of([_from_schema(s, defs, depth) for s in schema["anyOf"]])
-    kind = schema.get("type")
-    base: Any
-    if "enum" in schema:
-        base = st.sampled_from(schema["enum"])
-    elif "const" in schema:
-        base = st.just(schema["const"])
-    elif kind == "string" and "pattern" in schema:
-        base = st.from_regex(schema["pattern"], fullmatch=True).filter(lambda s: len(s) < 300)
-    elif kind == "string" and schema.get("format") == "date-time":
-        base = st.datetimes(timezones=st.sampled_from([None, *_zones()])).map(
+    base = _scalar(schema)
+    if base is None:
+        base = _container(schema, defs, depth)
+    return st.one_of(base, base, base, hostile)
+
+
+def _string(schema: dict[str, Any]) -> Any:
+    if "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True).filter(lambda s: len(s) < 300)
+    if schema.get("format") == "date-time":
+        return st.datetimes(timezones=st.sampled_from([None, *_zones()])).map(
             lambda d: d.isoformat()
         )
-    elif kind == "string":
-        base = st.text(max_size=40)
-    elif kind == "integer":
-        base = st.integers(schema.get("minimum", -(2**40)), schema.get("maximum", 2**40))
-    elif kind == "number":
-        base = st.floats(allow_nan=False, allow_infinity=False)
-    elif kind == "boolean":
-        base = st.booleans()
-    elif kind == "null":
-        base = st.none()
-    elif kind == "array" and depth < 3:
-        items = _from_schema(schema.get("items", {}), defs, depth + 1)
-        base = st.lists(items, max_size=3)
-    elif kind == "object" and depth < 3 and "properties" in schema:
-        base = _object(schema, defs, depth + 1)
-    else:
-        base = st.recursive(
-            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-            lambda inner: (
-                st.lists(inner, max_size=2)
-                | st.dictionaries(st.text(max_size=5), inner, max_size=2)
-            ),
-            max_leaves=4,
-        )
-    return st.one_of(base, base, base, hostile)
+    return st.text(max_size=40)
+
+
+SCALARS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "string": _string,
+    "integer": lambda s: st.integers(s.get("minimum", -(2**40)), s.get("maximum", 2**40)),
+    "number": lambda _: st.floats(allow_nan=False, allow_infinity=False),
+    "boolean": lambda _: st.booleans(),
+    "null": lambda _: st.none(),
+}
+
+
+def _scalar(schema: dict[str, Any]) -> Any:
+    """A strategy for an enum, a constant or a scalar type (None: something else)."""
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if "const" in schema:
+        return st.just(schema["const"])
+    make = SCALARS.get(str(schema.get("type")))
+    return make(schema) if make is not None else None
+
+
+def _container(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> Any:
+    """Arrays and objects of the schema (to a depth of 3), else any small JSON value."""
+    kind = schema.get("type")
+    if kind == "array" and depth < 3:
+        return st.lists(_from_schema(schema.get("items", {}), defs, depth + 1), max_size=3)
+    if kind == "object" and depth < 3 and "properties" in schema:
+        return _object(schema, defs, depth + 1)
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: (
+            st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2)
+        ),
+        max_leaves=4,
+    )
 
 
 def _zones() -> list[Any]:
