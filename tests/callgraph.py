@@ -229,6 +229,12 @@ class CallGraph:
     ) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         value = node.value
+        for target in targets:  # a, b = x.ec2, y: element by element
+            if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+                for one, expr in zip(target.elts, value.elts, strict=False):
+                    typed_one = self._expression_type(module, expr, types)
+                    if isinstance(one, ast.Name) and typed_one:
+                        types[one.id] = typed_one
         typed: str | None = None
         if isinstance(node, ast.AnnAssign):
             typed = self._typed(module, _annotation(node.annotation))

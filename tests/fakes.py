@@ -5,6 +5,9 @@ Each fake keeps what exists and records what Lifeboat's calls made (``made_by_li
 test can tell Lifeboat's artifacts from ones it planted itself. ``die_after_create`` makes the
 next create call succeed at AWS and then kill the task (the Lambda time-out after the call);
 ``fail_after_writes`` makes catalog writes fail like an unavailable table after N more.
+
+They satisfy the ``lifeboat.ports`` Protocols (checked by mypy at the bottom of this module);
+:func:`fake_ports` builds the ``Ports`` a domain function takes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.errors import NotOwnedError
-from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint, marked
+from lifeboat.models import (
+    DatabaseConfig,
+    InstanceConfig,
+    PointStatus,
+    RecoveryPoint,
+    TargetGroupMembership,
+    marked,
+)
+from lifeboat.ports import CatalogPort, Ec2Port, RdsPort
 
 _ids = itertools.count(1)
 
@@ -238,7 +249,7 @@ class FakeEc2:
     def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
         return {}
 
-    def target_groups(self, instance_ids: set[str]) -> dict[str, list[Any]]:
+    def target_groups(self, instance_ids: set[str]) -> dict[str, list[TargetGroupMembership]]:
         return {}
 
     def instance_config(
@@ -358,6 +369,23 @@ class FakeEc2:
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {i: self.amis[i] for i in ids if i in self.amis}
 
+    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: self.snaps[i] for i in ids if i in self.snaps}
+
+    def snapshots_in_use(
+        self, snapshot_ids: list[str], ignore_image: str | None = None
+    ) -> set[str]:
+        used = {
+            m["Ebs"]["SnapshotId"]
+            for i in self.amis.values()
+            if i["ImageId"] != ignore_image
+            for m in i["BlockDeviceMappings"]
+        }
+        return used & set(snapshot_ids)
+
+    def locked_snapshots(self, ids: list[str]) -> set[str]:
+        return set()
+
     def managed_images(self, plan: str) -> list[dict[str, Any]]:
         return [
             i
@@ -396,13 +424,8 @@ class FakeEc2:
         owner_tags: dict[str, str] | None = None,
         ignore_image: str | None = None,
     ) -> dict[str, str]:
-        used = {
-            m["Ebs"]["SnapshotId"]
-            for i in self.amis.values()
-            if i["ImageId"] != ignore_image
-            for m in i["BlockDeviceMappings"]
-        }
         outcome: dict[str, str] = {}
+        used = self.snapshots_in_use(snapshot_ids, ignore_image)
         for sid in snapshot_ids:
             snap = self.snaps.get(sid)
             if snap is None:
@@ -423,18 +446,88 @@ class FakeEc2:
 
 @dataclass
 class FakeRds:
-    """No databases in the model (the adapter's RDS paths are covered in the emulator)."""
+    """DB instances and clusters (none unless added) and their snapshots, tagged at creation.
+    A new snapshot is ``creating``; ``finish`` makes it ``available``."""
+
+    dbs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snaps: dict[str, dict[str, Any]] = field(default_factory=dict)  # by identifier
+    made_by_lifeboat: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+
+    def add_db(self, plan: str, db_id: str = "elearn-db", cluster: bool = False) -> str:
+        described = {"Engine": "postgres", "AllocatedStorage": 20, "TagList": []}
+        if plan:
+            described["TagList"] = [{"Key": T.PLAN, "Value": plan}]
+        (self.clusters if cluster else self.dbs)[db_id] = described
+        return db_id
 
     def discover(self, plan: str) -> list[tuple[str, str]]:
-        return []
+        found = [("db", i) for i, d in self.dbs.items() if _plan_of(d) == plan]
+        return found + [("cluster", i) for i, d in self.clusters.items() if _plan_of(d) == plan]
 
     def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
-        return []
+        return [
+            (s["kind"], s)
+            for s in self.snaps.values()
+            if T.is_managed(T.to_dict(s["TagList"])) and _plan_of(s) == plan
+        ]
+
+    def describe_db(self, db_id: str) -> dict[str, Any] | None:
+        return self.dbs.get(db_id)
+
+    def describe_cluster(self, cluster_id: str) -> dict[str, Any] | None:
+        return self.clusters.get(cluster_id)
+
+    def db_config(self, db: dict[str, Any]) -> DatabaseConfig:
+        return DatabaseConfig(engine=db.get("Engine"), tags=T.to_dict(db.get("TagList")))
+
+    def _create(self, kind: str, snapshot_id: str, tags: dict[str, str]) -> str:
+        self.snaps.setdefault(
+            snapshot_id,
+            {
+                "kind": kind,
+                "Status": "creating",
+                "AllocatedStorage": 20,
+                "TagList": T.to_list(tags),
+            },
+        )
+        self.made_by_lifeboat.add(snapshot_id)
+        return snapshot_id
+
+    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+        return self._create("db", snapshot_id, tags)
+
+    def create_cluster_snapshot(
+        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+    ) -> str:
+        return self._create("cluster", snapshot_id, tags)
+
+    def finish(self, snapshot_id: str, status: str = "available") -> None:
+        self.snaps[snapshot_id]["Status"] = status
 
     def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
-        return None
+        snap = self.snaps.get(snapshot_id)
+        return snap if snap is not None and snap["kind"] == kind else None
 
     def delete_snapshot(
         self, kind: str, snapshot_id: str, owner_tags: dict[str, str] | None = None
     ) -> str:
-        return "gone"
+        snap = self.snapshot(kind, snapshot_id)
+        if snap is None:
+            return "gone"
+        if not _owned(T.to_dict(snap["TagList"]), owner_tags):
+            raise NotOwnedError(f"{snapshot_id} is not Lifeboat's")
+        del self.snaps[snapshot_id]
+        self.deleted.add(snapshot_id)
+        return "deleted"
+
+
+def _plan_of(described: dict[str, Any]) -> str | None:
+    return T.to_dict(described.get("TagList")).get(T.PLAN)
+
+
+# mypy checks here that each fake satisfies its port (a missing or mistyped method fails)
+_catalog: type[CatalogPort] = FakeCatalog
+_ec2: type[Ec2Port] = FakeEc2
+_rds: type[RdsPort] = FakeRds

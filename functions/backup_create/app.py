@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lifeboat import runtime
 from lifeboat.backup import create_batch
-from lifeboat.models import CreateBatchEvent, validate_input
+from lifeboat.models import CreateTask, validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
 from lifeboat.timeutil import utcnow
@@ -16,5 +16,5 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(CreateBatchEvent, event)
+    request = validate_input(CreateTask, event).state
     return create_batch(request, default_plans(), runtime.create_ports(request), utcnow())

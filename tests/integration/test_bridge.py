@@ -9,6 +9,7 @@ import pytest
 
 from lifeboat.local import bridge
 from lifeboat.local.bridge import retrier_decl  # type: ignore[attr-defined]
+from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +60,11 @@ def test_retrier_still_sleeps_through_time_module() -> None:
 
 def test_handlers_run_in_process(stack: object) -> None:
     assert "lifeboat-BackupBeginFunction" in bridge.BRIDGE.functions
-    payload, errored = bridge.BRIDGE.invoke(
-        "lifeboat-BackupCheckFunction", {"run_id": "nothing", "attempt": 0}
-    )
+    check = load_event("backup_check")  # the ASL's payload: the run's state and execution
+    check["state"]["run"]["run_id"] = "nothing"
+    payload, errored = bridge.BRIDGE.invoke("lifeboat-BackupCheckFunction", check)
     assert not errored and b'"pending": 0' in payload
-    payload, errored = bridge.BRIDGE.invoke(
-        "lifeboat-BackupCheckFunction", {"run_id": "x", "bogus": 1}
-    )
+    payload, errored = bridge.BRIDGE.invoke("lifeboat-BackupCheckFunction", {**check, "bogus": 1})
     assert errored and b"InvalidInputError" in payload
 
 

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from lifeboat import backup, executions, runtime
+from lifeboat import executions, runtime
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.backup import create as backup_create
 from lifeboat.backup import create_batch, image_name
 from lifeboat.cli import EXIT_INPUT, main
 from lifeboat.errors import UnsafeToDeleteError
@@ -248,7 +249,7 @@ def test_7_a_create_task_killed_after_create_image_leaves_nothing_unknown(
     stack: Any, elearn: Any
 ) -> None:
     catalog = Catalog(stack.outputs["CatalogTableName"])
-    real = backup._create_artifact
+    real = backup_create._create_artifact
     attempts: list[str] = []
 
     def killed_after_the_call(*args: Any, **kwargs: Any) -> Any:
@@ -258,7 +259,7 @@ def test_7_a_create_task_killed_after_create_image_leaves_nothing_unknown(
     # Given every attempt of the create task is killed right after its first CreateImage
     # (the Lambda time-out), so the state machine retries it and then gives the batch up
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backup, "_create_artifact", killed_after_the_call)
+        patch.setattr(backup_create, "_create_artifact", killed_after_the_call)
         result = run_schedule(stack, "daily", _hour(datetime.now(UTC)))
 
     # Then the time-out was retried like any transient failure, no attempt made a second AMI,

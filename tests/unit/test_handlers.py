@@ -34,13 +34,23 @@ def test_handlers_are_thin(name: str) -> None:
     assert "validate_input(" in source
 
 
+def _with_state(name: str, **state: Any) -> dict[str, Any]:
+    """The sample event of ``name`` with ``state``'s fields changed (or, alone, the state)."""
+    event = load_event(name)
+    if name == "backup_begin":
+        return {**event, "state": state}
+    return {**event, "state": {**event["state"], **state}}
+
+
 @pytest.mark.parametrize(
     ("name", "event"),
     [
-        ("backup_create", {**load_event("backup_create"), "resources": "all"}),
-        ("backup_check", {"attempt": 0}),
-        ("backup_finalize", {"run_id": 1, "extra": True}),
-        ("backup_begin", {"input": {}}),
+        ("backup_create", _with_state("backup_create", resources="all")),
+        ("backup_check", {"state": {"poll": {"attempt": 0}}}),
+        ("backup_check", _with_state("backup_check", run={"run_id": "../x"})),
+        ("backup_finalize", {**load_event("backup_finalize"), "extra": True}),
+        ("backup_begin", _with_state("backup_begin", plan="standard")),
+        ("backup_begin", {"state": load_event("backup_begin")["state"]}),
     ],
 )
 def test_bad_events_are_rejected_by_the_handler(

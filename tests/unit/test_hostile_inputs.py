@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from lifeboat.alarms import AlarmStateChange, SyncRequest
 from lifeboat.errors import InvalidInputError, LifeboatError
-from lifeboat.models import BackupInput, BeginEvent, CheckEvent, CreateBatchEvent, FinalizeEvent
+from lifeboat.models import BackupInput, BeginTask, CheckTask, CreateTask, FinalizeTask
 from lifeboat.prune import PruneRequest
 from lifeboat.restore import RestoreInput, StepEvent
 from tests.fakes_ops import fake_ports
@@ -78,6 +78,9 @@ KNOWN: dict[str, list[Any]] = {
     "restore_time": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
     "start_time": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
     "execution_arn": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
+    # $$.Execution, in the backup tasks' events
+    "StartTime": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
+    "Id": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
 }
 
 
@@ -88,43 +91,55 @@ def _from_schema(schema: dict[str, Any], defs: dict[str, Any], depth: int = 0) -
         return _from_schema(defs[schema["$ref"].split("/")[-1]], defs, depth)
     if "anyOf" in schema:
         return st.one_of([_from_schema(s, defs, depth) for s in schema["anyOf"]])
-    kind = schema.get("type")
-    base: Any
-    if "enum" in schema:
-        base = st.sampled_from(schema["enum"])
-    elif "const" in schema:
-        base = st.just(schema["const"])
-    elif kind == "string" and "pattern" in schema:
-        base = st.from_regex(schema["pattern"], fullmatch=True).filter(lambda s: len(s) < 300)
-    elif kind == "string" and schema.get("format") == "date-time":
-        base = st.datetimes(timezones=st.sampled_from([None, *_zones()])).map(
+    base = _scalar(schema)
+    if base is None:
+        base = _container(schema, defs, depth)
+    return st.one_of(base, base, base, hostile)
+
+
+def _string(schema: dict[str, Any]) -> Any:
+    if "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True).filter(lambda s: len(s) < 300)
+    if schema.get("format") == "date-time":
+        return st.datetimes(timezones=st.sampled_from([None, *_zones()])).map(
             lambda d: d.isoformat()
         )
-    elif kind == "string":
-        base = st.text(max_size=40)
-    elif kind == "integer":
-        base = st.integers(schema.get("minimum", -(2**40)), schema.get("maximum", 2**40))
-    elif kind == "number":
-        base = st.floats(allow_nan=False, allow_infinity=False)
-    elif kind == "boolean":
-        base = st.booleans()
-    elif kind == "null":
-        base = st.none()
-    elif kind == "array" and depth < 3:
-        items = _from_schema(schema.get("items", {}), defs, depth + 1)
-        base = st.lists(items, max_size=3)
-    elif kind == "object" and depth < 3 and "properties" in schema:
-        base = _object(schema, defs, depth + 1)
-    else:
-        base = st.recursive(
-            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-            lambda inner: (
-                st.lists(inner, max_size=2)
-                | st.dictionaries(st.text(max_size=5), inner, max_size=2)
-            ),
-            max_leaves=4,
-        )
-    return st.one_of(base, base, base, hostile)
+    return st.text(max_size=40)
+
+
+SCALARS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "string": _string,
+    "integer": lambda s: st.integers(s.get("minimum", -(2**40)), s.get("maximum", 2**40)),
+    "number": lambda _: st.floats(allow_nan=False, allow_infinity=False),
+    "boolean": lambda _: st.booleans(),
+    "null": lambda _: st.none(),
+}
+
+
+def _scalar(schema: dict[str, Any]) -> Any:
+    """A strategy for an enum, a constant or a scalar type (None: something else)."""
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if "const" in schema:
+        return st.just(schema["const"])
+    make = SCALARS.get(str(schema.get("type")))
+    return make(schema) if make is not None else None
+
+
+def _container(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> Any:
+    """Arrays and objects of the schema (to a depth of 3), else any small JSON value."""
+    kind = schema.get("type")
+    if kind == "array" and depth < 3:
+        return st.lists(_from_schema(schema.get("items", {}), defs, depth + 1), max_size=3)
+    if kind == "object" and depth < 3 and "properties" in schema:
+        return _object(schema, defs, depth + 1)
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: (
+            st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2)
+        ),
+        max_leaves=4,
+    )
 
 
 def _zones() -> list[Any]:
@@ -164,12 +179,17 @@ def events_of(model: type[BaseModel], nested: dict[str, type[BaseModel]] | None 
 
 
 STEP: dict[str, type[BaseModel]] = {"input": RestoreInput}
+EXECUTION = {
+    "Id": "arn:aws:states:us-east-1:123456789012:execution:b:e",
+    "Name": "e",
+    "StartTime": "2026-11-27T02:45:00Z",
+}
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
-    ("backup_begin", events_of(BeginEvent, {"input": BackupInput})),
-    ("backup_check", events_of(CheckEvent)),
-    ("backup_create", events_of(CreateBatchEvent)),
-    ("backup_finalize", events_of(FinalizeEvent)),
+    ("backup_begin", events_of(BeginTask, {"state": BackupInput})),
+    ("backup_check", events_of(CheckTask)),
+    ("backup_create", events_of(CreateTask)),
+    ("backup_finalize", events_of(FinalizeTask)),
     ("prune", events_of(PruneRequest)),
     ("sync_alarms", events_of(SyncRequest)),
     ("restore_begin", events_of(StepEvent, STEP)),
@@ -358,29 +378,36 @@ def test_every_input_is_rejected_naming_the_field_or_accepted_harmlessly(
         (
             "backup_begin",
             {
-                "input": {
+                "state": {
                     "plan": "standard",
                     "rule": "daily",
                     "scheduled_time": "0001-01-01T00:00:00+14:00",  # was an OverflowError
                 },
-                "execution_name": "e",
-                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:b:e",
-                "start_time": "2026-11-27T02:45:00Z",
+                "execution": EXECUTION,
             },
             "scheduled_time",
         ),
         (
             "backup_begin",
             {
-                "input": {"plan": "standard", "rule": "daily"},
-                "execution_name": "e",
-                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:b:e",
-                "start_time": "now",  # was a ValueError
+                "state": {"plan": "standard", "rule": "daily"},
+                "execution": {**EXECUTION, "StartTime": "now"},  # was a ValueError
             },
-            "start_time",
+            "StartTime",
         ),
-        ("backup_finalize", {"run_id": "A" * 3000}, "run_id"),  # was a DynamoDB key error
-        ("backup_check", {"run_id": "x", "attempt": 10**40}, "attempt"),
+        (  # was a DynamoDB key error
+            "backup_finalize",
+            {"state": {"run": {"run_id": "A" * 3000}}, "execution": EXECUTION},
+            "run_id",
+        ),
+        (
+            "backup_check",
+            {
+                "state": {"run": {"run_id": "x"}, "poll": {"attempt": 10**40}},
+                "execution": EXECUTION,
+            },
+            "attempt",
+        ),
         ("sync_alarms", {"plan": "standard", "rule": "daily", "batches": []}, "batches"),
         ("sync_alarms", {"plan": "standard", "batches": [[]]}, "rule"),
     ],

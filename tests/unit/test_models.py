@@ -8,7 +8,14 @@ import pytest
 
 from lifeboat.backup import make_run_id
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import BackupInput, CreateBatchEvent, validate_input
+from lifeboat.models import (
+    BackupInput,
+    BeginTask,
+    CheckTask,
+    CreateTask,
+    FinalizeTask,
+    validate_input,
+)
 from lifeboat.tags import snapshot_identifier
 from tests.conftest import load_event
 
@@ -18,7 +25,23 @@ pytestmark = pytest.mark.unit
 def test_sample_events_are_valid() -> None:
     assert validate_input(BackupInput, load_event("backup_scheduled")).scheduled_time is not None
     assert validate_input(BackupInput, load_event("backup_manual")).rule == "hourly"
-    assert len(validate_input(CreateBatchEvent, load_event("backup_create")).resources) == 2
+    assert len(validate_input(CreateTask, load_event("backup_create")).state.resources) == 2
+
+
+def test_every_backup_task_event_is_its_state_and_the_execution() -> None:
+    # The samples are what the ASL's uniform payload ({"state.$": "$", "execution.$":
+    # "$$.Execution"}) hands each task; the context object's extra fields are ignored.
+    begin = validate_input(BeginTask, load_event("backup_begin"))
+    assert begin.state["rule"] == "daily" and begin.execution.name == "manual-example"
+    check = validate_input(CheckTask, load_event("backup_check")).request()
+    assert (check.run_id, check.attempt) == ("20261127T0245Z-standard-daily", 0)
+    final = validate_input(FinalizeTask, load_event("backup_finalize")).request()
+    assert final.run_id == check.run_id and final.batches[0]["created"] == 2
+    create = validate_input(CreateTask, load_event("backup_create"))
+    assert create.execution.start_time.startswith("2026-11-27T02:45")
+    with pytest.raises(InvalidInputError) as err:
+        validate_input(CheckTask, {**load_event("backup_check"), "execution": {"Id": "x"}})
+    assert err.value.field.startswith("execution.")
 
 
 def test_unknown_field_is_named_with_the_allowed_ones() -> None:

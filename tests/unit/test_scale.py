@@ -73,10 +73,26 @@ def test_every_create_task_knows_its_place_in_the_run_s_schedule() -> None:
     from lifeboat.models import CreateBatchEvent
 
     selector = _create_map()["ItemSelector"]
-    assert selector["batch_index.$"] == "$$.Map.Item.Index"
-    assert selector["batch_size.$"] == "$.run.batch_size"
-    fields = {key.removesuffix(".$") for key in selector}
+    assert set(selector) == {"state", "execution.$"}  # every task's payload: state, execution
+    assert selector["execution.$"] == "$$.Execution"  # the run's (the child's own has no run)
+    batch = selector["state"]
+    assert batch["batch_index.$"] == "$$.Map.Item.Index"
+    assert batch["batch_size.$"] == "$.run.batch_size"
+    fields = {key.removesuffix(".$") for key in batch}
     assert fields <= set(CreateBatchEvent.model_fields)
+
+
+def test_every_lambda_task_of_the_run_gets_its_state_and_the_execution() -> None:
+    processor = _create_map()["ItemProcessor"]["States"]
+    assert processor["CreateBatch"]["Parameters"]["Payload.$"] == "$"  # the item is the payload
+    backup_tasks = [
+        s
+        for s in ASL["States"].values()
+        if s["Type"] == "Task" and "Backup" in s["Parameters"].get("FunctionName", "")
+    ]
+    assert len(backup_tasks) == 3
+    for state in backup_tasks:
+        assert state["Parameters"]["Payload"] == {"state.$": "$", "execution.$": "$$.Execution"}
 
 
 def test_a_failed_batch_never_fails_the_map() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,7 @@ from lifeboat.plans import Kind, Name
 
 ResourceType = Literal["instance", "db", "cluster"]
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S")
 
 
 class Strict(BaseModel):
@@ -85,11 +86,29 @@ class BackupInput(Strict):
 
 
 # --- Lambda events ---------------------------------------------------------------------------
-class BeginEvent(Strict):
-    input: dict[str, Any]
-    execution_name: ExecutionName
-    execution_arn: ExecutionArn
-    start_time: IsoText
+class ExecutionContext(BaseModel):
+    """``$$.Execution``, Step Functions' context object of the execution a Task runs in. Only
+    what Lifeboat reads is declared; the rest (``Input``, ``RoleArn``, ``RedriveCount``...)
+    is ignored, so AWS may add fields."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    id: ExecutionArn = Field(alias="Id")
+    name: ExecutionName = Field(alias="Name")
+    start_time: IsoText = Field(alias="StartTime")
+
+
+class TaskEvent(Strict, Generic[S]):
+    """What every Lambda Task of ``statemachines/backup.asl.json`` receives:
+    ``{"state.$": "$", "execution.$": "$$.Execution"}``. Inside the Distributed Map, whose
+    state is the item, the item selector builds the same two fields (the run's execution, not
+    the Map's child execution)."""
+
+    execution: ExecutionContext
+    state: S
+
+
+class BeginTask(TaskEvent[dict[str, Any]]):
+    """BeginRun: the state is the execution's input (validated as :class:`BackupInput`)."""
 
 
 class ResourceRef(Strict):
@@ -98,6 +117,8 @@ class ResourceRef(Strict):
 
 
 class CreateBatchEvent(Strict):
+    """One batch of the create Map (the state of its CreateBatch task)."""
+
     run_id: RunId
     plan: Name
     rule: Name
@@ -108,6 +129,10 @@ class CreateBatchEvent(Strict):
     )
 
 
+class CreateTask(TaskEvent[CreateBatchEvent]):
+    """CreateBatch, inside the create Map: the batch and the run's execution."""
+
+
 class CheckEvent(Strict):
     run_id: RunId
     attempt: int = Field(0, ge=0, le=10_000)
@@ -116,6 +141,45 @@ class CheckEvent(Strict):
 class FinalizeEvent(Strict):
     run_id: RunId
     batches: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RunSummary(BaseModel):
+    """``$.run``: what BeginRun returned (only the run id is read after it)."""
+
+    model_config = ConfigDict(extra="ignore")
+    run_id: RunId
+
+
+class PollState(BaseModel):
+    """``$.poll``: the completion checks so far."""
+
+    model_config = ConfigDict(extra="ignore")
+    attempt: int = Field(0, ge=0, le=10_000)
+
+
+class RunState(BaseModel):
+    """The backup execution's state after the create Map: ``run`` (BeginRun's result),
+    ``batches`` (the Map's results: counts, or a failed batch with its ``error``), ``poll``;
+    anything else in it (alarms, errors caught on the way) is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    run: RunSummary
+    batches: list[dict[str, Any]] = Field(default_factory=list)
+    poll: PollState = Field(default_factory=PollState)
+
+
+class CheckTask(TaskEvent[RunState]):
+    """CheckCompletion."""
+
+    def request(self) -> CheckEvent:
+        return CheckEvent(run_id=self.state.run.run_id, attempt=self.state.poll.attempt)
+
+
+class FinalizeTask(TaskEvent[RunState]):
+    """Finalize."""
+
+    def request(self) -> FinalizeEvent:
+        return FinalizeEvent(run_id=self.state.run.run_id, batches=self.state.batches)
 
 
 # --- catalog records -------------------------------------------------------------------------

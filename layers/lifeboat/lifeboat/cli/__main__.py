@@ -1,0 +1,7 @@
+"""``python -m lifeboat.cli``."""
+
+import sys
+
+from lifeboat.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""``lifeboat stack``, ``backup``, ``recovery-points`` and ``executions``: start a backup run
+and read what runs and restores did."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+import uuid
+from typing import Any
+
+from lifeboat import executions
+from lifeboat.aws.catalog import Catalog
+from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
+from lifeboat.errors import InvalidInputError
+from lifeboat.models import BackupInput, validate_input
+from lifeboat.output import emit_json, say, table
+from lifeboat.plans import default_plans
+from lifeboat.stack import require
+
+EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+$")
+
+
+# --- stack -----------------------------------------------------------------------------------
+def cmd_stack_outputs(args: argparse.Namespace) -> int:
+    found = outputs(args)
+    if args.json:
+        emit_json(found)
+    else:
+        say(table(["OUTPUT", "VALUE"], sorted(found.items())))
+    return EXIT_OK
+
+
+# --- backup ----------------------------------------------------------------------------------
+def cmd_backup_start(args: argparse.Namespace) -> int:
+    payload = {"plan": args.plan, "rule": args.rule, "dry_run": args.dry_run}
+    validate_input(BackupInput, payload)
+    default_plans().rule(args.plan, args.rule)
+    arn = require(outputs(args), "BackupStateMachineArn", args.stack)
+    name = f"backup-{args.plan}-{args.rule}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    execution = executions.start(arn, payload, name)
+    if not args.wait:
+        return started(args, execution, payload)
+    if not args.json:
+        say(f"backup {args.plan}/{args.rule}{' (dry run)' if args.dry_run else ''}: {execution}")
+    result = follow(args, execution, args.timeout)
+    if not args.json:
+        print_backup_report(result)
+    return finish(args, result)
+
+
+def print_backup_report(result: dict[str, Any]) -> None:
+    report = result.get("output") or {}
+    if report.get("dry_run"):
+        say(
+            f"dry run: would back up {report.get('resource_count', 0)} resource(s) "
+            f"as {', '.join(report.get('kinds', []))}; nothing was created"
+        )
+        for item in report.get("would_back_up", []):
+            say(f"  - {item}")
+        return
+    if report.get("duplicate"):
+        say(
+            f"duplicate trigger: run {report['run_id']} was already taken by "
+            f"{report.get('original_execution')}; nothing was created"
+        )
+        return
+    rows = [
+        (
+            o["resource_id"],
+            o["kind"],
+            o["status"],
+            ", ".join(o.get("artifact_ids", [])) or o.get("error", ""),
+        )
+        for o in report.get("outcomes", [])
+    ]
+    if rows:
+        say(table(["RESOURCE", "KIND", "STATUS", "ARTIFACTS / ERROR"], rows))
+    cause = result.get("cause")
+    if isinstance(cause, str) and cause:
+        say(cause)
+
+
+# --- recovery points -------------------------------------------------------------------------
+def cmd_recovery_points_list(args: argparse.Namespace) -> int:
+    catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
+    points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
+    if args.status:
+        points = [p for p in points if p.status.value == args.status]
+    points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
+    if args.json:
+        emit_json([p.model_dump(mode="json", exclude_none=True) for p in points])
+        return EXIT_OK
+    if not points:
+        say("no recovery points" + (f" for {args.resource}" if args.resource else ""))
+        return EXIT_OK
+    rows = [
+        (
+            p.source_id,
+            p.kind.value,
+            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            p.status.value,
+            f"{p.plan}/{p.rule}",
+            ", ".join(p.artifact_ids()) or (p.error or ""),
+        )
+        for p in points
+    ]
+    say(
+        table(
+            ["RESOURCE", "KIND", "CREATED (UTC)", "STATUS", "PLAN/RULE", "ARTIFACTS / ERROR"], rows
+        )
+    )
+    say(f"{len(points)} recovery point(s)")
+    return EXIT_OK
+
+
+# --- executions ------------------------------------------------------------------------------
+def cmd_executions_show(args: argparse.Namespace) -> int:
+    if not EXECUTION_ARN.match(args.arn):
+        raise InvalidInputError(
+            "arn",
+            f"{args.arn!r} is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:…)",
+        )
+    if args.wait:
+        result = follow(args, args.arn, args.timeout)
+    else:
+        result = executions.describe(args.arn)
+        if not args.json:
+            _print_history(args.arn)
+    if args.json:
+        emit_json(result)
+        return EXIT_OK if result["status"] == "RUNNING" else exit_code(result["status"])
+    say(f"execution: {result['execution_arn']}")
+    say(f"started:   {result['started_at']}  stopped: {result['stopped_at'] or '-'}")
+    if isinstance(result.get("output"), dict) and "outcomes" in result["output"]:
+        print_backup_report(result)
+    return finish(args, result) if result["status"] != "RUNNING" else EXIT_OK
+
+
+def _print_history(arn: str) -> None:
+    reader = executions.HistoryReader(arn)
+    for event in reader.new_events():
+        line = reader.line(event)
+        if line:
+            say(f"  {line}")
+
+
+def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.ArgumentParser) -> None:
+    """``stack``, ``backup`` and ``recovery-points`` (``executions`` comes last in the help)."""
+    stack = sub.add_parser("stack", help="the deployed stack").add_subparsers(
+        dest="stack_command", required=True
+    )
+    stack.add_parser("outputs", parents=[common], help="the stack's Outputs").set_defaults(
+        func=cmd_stack_outputs
+    )
+
+    backup = sub.add_parser("backup", help="backup runs").add_subparsers(
+        dest="backup_command", required=True
+    )
+    start = backup.add_parser(
+        "start", parents=[common, waiting], help="start a backup run of a plan's rule now"
+    )
+    start.add_argument("--plan", required=True)
+    start.add_argument("--rule", required=True)
+    start.add_argument(
+        "--dry-run", action="store_true", help="list what would be backed up; create nothing"
+    )
+    start.add_argument("--wait", action="store_true", help="follow progress until the run ends")
+    start.set_defaults(func=cmd_backup_start)
+
+    points = sub.add_parser("recovery-points", help="the catalog").add_subparsers(
+        dest="rp_command", required=True
+    )
+    listing = points.add_parser("list", parents=[common], help="list recovery points")
+    listing.add_argument("--resource", help="instance id or DB identifier")
+    listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
+    listing.set_defaults(func=cmd_recovery_points_list)
+
+
+def register_executions(
+    sub: Any, common: argparse.ArgumentParser, waiting: argparse.ArgumentParser
+) -> None:
+    execs = sub.add_parser("executions", help="Step Functions executions").add_subparsers(
+        dest="exec_command", required=True
+    )
+    show = execs.add_parser(
+        "show", parents=[common, waiting], help="status and progress of an execution"
+    )
+    show.add_argument("arn")
+    show.add_argument("--wait", action="store_true")
+    show.set_defaults(func=cmd_executions_show)

@@ -1,0 +1,228 @@
+"""``lifeboat restore start``: restore an instance into another AZ, or a database; the plan and
+the result in plain words."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from typing import Any
+
+from lifeboat import executions
+from lifeboat.cli.common import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    caller,
+    exit_code,
+    follow,
+    outputs,
+    started,
+)
+from lifeboat.models import validate_input
+from lifeboat.output import emit_json, say, warn
+from lifeboat.restore import RestoreInput
+from lifeboat.stack import require
+
+
+def cmd_restore_start(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {
+        "instance_id": args.instance,
+        "db_instance_id": args.db,
+        "target_az": args.target_az,
+        "target_subnet": args.target_subnet,
+        "recovery_point": args.recovery_point,
+        "restore_time": args.restore_time,
+        "dry_run": args.dry_run,
+        "keep_on_failure": args.keep_on_failure,
+        "force": args.force,
+        "allow_same_az": args.same_az or None,
+        "reason": args.reason or "",
+    }
+    payload = {k: v for k, v in payload.items() if v is not None}
+    validate_input(RestoreInput, {**payload, "requested_by": "cli"})
+    arn = require(outputs(args), "RestoreStateMachineArn", args.stack)
+    payload["requested_by"] = caller()
+    resource = args.instance or args.db
+    name = f"restore-{resource}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    execution = executions.start(arn, payload, name)
+    if not args.json:
+        say(f"restore of {resource}{' (dry run)' if args.dry_run else ''}: {execution}")
+    # Some refusals only the state machine can decide (tags, AZs, recovery points, the lock):
+    # wait for its validation step's verdict before saying "started".
+    on_line = None if args.json else (lambda line: say(f"  {line}"))
+    verdict = executions.wait_until_entered(
+        execution, "IsDryRun", timeout=args.timeout, poll=args.poll, on_line=on_line
+    )
+    if verdict is not None and verdict["status"] == "REFUSED":
+        return _refused(args, verdict)
+    if verdict is None and not (args.wait or args.dry_run):
+        return started(args, execution, payload)
+    result = verdict or follow(args, execution, args.timeout)
+    if args.json:
+        emit_json(result)
+        return exit_code(result["status"])
+    return _print_restore(result)
+
+
+def _print_restore(result: dict[str, Any]) -> int:
+    output = result.get("output") or {}
+    if result["status"] == "SUCCEEDED" and output.get("dry_run"):
+        for line in describe_plan(output):
+            say(line)
+        say("dry run: nothing was changed; run again without --dry-run to restore")
+        return EXIT_OK
+    if result["status"] == "SUCCEEDED":
+        for line in describe_result(output):
+            say(line)
+        return EXIT_OK
+    say(f"RESTORE FAILED: {result.get('error')}")
+    say(f"  {result.get('cause')}")
+    say(
+        "  the replacement (if any) was removed and the original left as it was; see the SNS "
+        "message, or re-run with --dry-run to see the plan"
+    )
+    return EXIT_FAILED
+
+
+def _refused(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """A restore refused before anything changed: exit 2 with the message, no stack trace."""
+    if args.json:
+        emit_json(result)
+    else:
+        warn(f"refused ({result.get('error')}): {result.get('cause')}")
+    return EXIT_INPUT
+
+
+def describe_plan(plan: dict[str, Any]) -> list[str]:
+    """The restore plan in plain words (for the on-call engineer at 3 a.m.)."""
+    if plan.get("kind") == "db":
+        return _describe_db_plan(plan)
+    first = plan["candidates"][0]
+    lines = [
+        f"Would restore {plan['name']} ({plan['source_id']}, {plan['source_state']} in "
+        f"{plan['source_az']}) from recovery point {plan['recovery_point_id']}:",
+        f"  launch {plan['instance_types'][0]} from {plan['image_id']} (taken "
+        f"{plan['image_taken_at']}) into {first['availability_zone']} subnet {first['subnet_id']}",
+    ]
+    for volume in plan["volumes"]:
+        lines.append(
+            f"  volume {volume['device_name']}: {volume['volume_type'] or 'default'} "
+            f"{volume['size_gb']} GiB from {volume['source']} (taken {volume['taken_at']})"
+        )
+    if len(plan["instance_types"]) > 1 or len(plan["candidates"]) > 1:
+        others = [c["availability_zone"] for c in plan["candidates"][1:]]
+        lines.append(
+            f"  if there is no capacity: types {', '.join(plan['instance_types'][1:]) or '-'}, "
+            f"then AZs {', '.join(others) or '-'}"
+        )
+    lines.append(
+        f"  security groups {', '.join(plan['security_group_ids'])}; key {plan.get('key_name')}; "
+        f"instance profile {plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
+    )
+    lines.append(f"  data as of {plan['data_taken_at']}")
+    if plan.get("elastic_ip"):
+        lines.append(
+            f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
+            f"{plan['elastic_ip'].get('public_ip')} ({plan['elastic_ip'].get('allocation_id')})"
+        )
+    else:
+        lines.append("then fence the original (stop it, tag lifeboat:fenced)")
+    for group in plan.get("target_groups", []):
+        lines.append(f"  and move target-group membership of {group['target_group_arn']}")
+    lineage = plan.get("lineage") or []
+    if len(lineage) > 1:
+        lines.append(f"  (this server has been restored before: {' -> '.join(lineage)})")
+    return [*lines, *(f"  ! WARNING: {w}" for w in plan.get("warnings", []))]
+
+
+def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
+    source = plan["recovery_point_id"] or f"point in time {plan['restore_time']}"
+    where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
+    return [
+        f"Would restore database {plan['source_id']} (in {plan.get('source_az')}) from "
+        f"{source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in {where},",
+        f"  class {plan.get('instance_class')}, subnet group {plan.get('subnet_group')}, "
+        f"parameter group {plan.get('parameter_group')}, security groups "
+        f"{', '.join(plan.get('security_group_ids', []))}.",
+        "  The application must then be pointed at the new endpoint.",
+        *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
+    ]
+
+
+def describe_result(result: dict[str, Any]) -> list[str]:
+    cut = result.get("cutover") or {}
+    lines = [
+        f"RESTORED {result['resource_id']} as {result['replacement_id']} in "
+        f"{result.get('availability_zone')} (was in {result.get('from_availability_zone')}) "
+        f"from {result.get('recovery_point_id') or 'a point in time'}.",
+        f"  RPO {_duration(result['rpo_seconds'])} (data of {result['data_taken_at']}), "
+        f"RTO {_duration(result['rto_seconds'])} (request to healthy and cut over)",
+    ]
+    if cut.get("eip_moved"):
+        lines.append(f"  Elastic IP {cut.get('public_ip')} now on {result['replacement_id']}")
+    if cut.get("target_groups"):
+        lines.append(f"  target groups: {', '.join(cut['target_groups'])}")
+    if cut.get("fenced"):
+        lines.append(
+            f"  original fenced (tag lifeboat:fenced; {cut.get('stop_outcome', 'not running')})"
+        )
+    if result.get("endpoint"):
+        lines.append(f"  endpoint: {result['endpoint']}")
+    for fallback in result.get("capacity_fallbacks", []):
+        where = f"{fallback['instance_type']} in {fallback['availability_zone']}"
+        lines.append(f"  skipped {where}: {fallback['error']}")
+    lines.append("Roll back: see README, 'Rolling a restore back'.")
+    return lines
+
+
+def _duration(seconds: int) -> str:
+    minutes, secs = divmod(max(0, seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.ArgumentParser) -> None:
+    restoring = sub.add_parser("restore", help="restores").add_subparsers(
+        dest="restore_command", required=True
+    )
+    rstart = restoring.add_parser(
+        "start",
+        parents=[common, waiting],
+        help="restore an instance into another AZ, or a database",
+    )
+    target = rstart.add_mutually_exclusive_group(required=True)
+    target.add_argument("--instance", help="instance id (it may be gone)")
+    target.add_argument("--db", help="DB instance identifier")
+    rstart.add_argument(
+        "--target-az",
+        help="AZ to restore into (default: another AZ with a subnet of the same tier)",
+    )
+    rstart.add_argument(
+        "--target-subnet", help="subnet to restore into (with --target-az when no tier matches)"
+    )
+    rstart.add_argument(
+        "--recovery-point", default="latest", help="recovery point id, AMI id or DB snapshot id"
+    )
+    rstart.add_argument("--restore-time", help="databases: point in time (ISO 8601)")
+    rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    rstart.add_argument("--reason", help="why (recorded and notified)")
+    rstart.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep a replacement that failed, to investigate",
+    )
+    rstart.add_argument(
+        "--force",
+        action="store_true",
+        help="bypass the cooldown (never the lock); for a server already replaced, restore "
+        "the instance that stands for it now",
+    )
+    rstart.add_argument(
+        "--same-az",
+        action="store_true",
+        help="allow --target-az (or --target-subnet) in the original's own AZ: a failed host, "
+        "not a failed AZ",
+    )
+    rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
+    rstart.set_defaults(func=cmd_restore_start)
