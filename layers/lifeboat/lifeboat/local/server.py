@@ -34,11 +34,17 @@ class Emulator:
     """``with Emulator() as emu: emu.deploy()`` — moto on 127.0.0.1 with the stack deployed."""
 
     def __init__(
-        self, port: int = 0, time_scale: float = 0.001, log_path: Path | None = None
+        self,
+        port: int = 0,
+        time_scale: float = 0.001,
+        log_path: Path | None = None,
+        sdk_time_scale: float = 1.0,
     ) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.time_scale = time_scale
+        # botocore's retry back-off (real unless a test compresses it; the benchmark needs it).
+        self.sdk_time_scale = sdk_time_scale
         # The handlers' log lines: to this file (at LIFEBOAT_LOCAL_LOG_LEVEL, default INFO),
         # else to stdout at LIFEBOAT_LOCAL_LOG_LEVEL, default ERROR.
         self.log_path = log_path
@@ -64,6 +70,7 @@ class Emulator:
         else:
             observability.log_to(None, level or "ERROR")
         BRIDGE.time_scale = self.time_scale
+        BRIDGE.sdk_time_scale = self.sdk_time_scale
         BRIDGE.install()
         from moto.server import ThreadedMotoServer
 
@@ -94,14 +101,14 @@ class Emulator:
             pass
         clients.reset_clients()
         runtime.reset()
-        BRIDGE.functions.clear()
-        BRIDGE.invocations.clear()
+        BRIDGE.forget_functions()
         self.stack = None
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()  # type: ignore[attr-defined]
             self._server = None
+        BRIDGE.uninstall()
         if self._log_stream is not None:
             observability.log_to(None)
             self._log_stream.close()
