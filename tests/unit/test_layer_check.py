@@ -55,7 +55,7 @@ def test_the_emulator_moto_or_a_missing_module_fail(tmp_path: Path) -> None:
         },
     )
     problems = "\n".join(_tool().check(build))
-    assert "development-only" in problems and "local" in problems and "faults.py" in problems
+    assert "development-only" in problems and "local" in problems and "lifeboat/faults" in problems
     assert "imports moto" in problems
     assert "imports lifeboat.cli" in problems
 
