@@ -48,14 +48,14 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def stack(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fresh emulator state with this repository's stack deployed. Tests that call domain
-    code directly play the part of a function: the test's environment holds every function's
-    variables (as deployed) and local mode's, until the test ends."""
+    """This repository's stack, deployed once per session, in an otherwise empty account (each
+    test starts with no instance, database, execution, catalog item or Lifeboat alarm). Tests
+    that call domain code directly play the part of a function: the test's environment holds
+    every function's variables (as deployed) and local mode's, until the test ends."""
     from lifeboat import runtime
     from lifeboat.local.bridge import BRIDGE
 
-    emulator.reset()
-    deployed = emulator.deploy(root=ROOT)
+    deployed = emulator.fresh_stack(root=ROOT)
     for variables in [*deployed.environments.values(), BRIDGE.local_environment]:
         for key, value in variables.items():
             monkeypatch.setenv(key, value)

@@ -38,6 +38,8 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -84,6 +86,22 @@ def remove_client_hook(hook: ClientHook) -> None:
         _hooks.remove(hook)
 
 
+# Service models parsed once per process: every session shares one loader (its cache), while
+# credentials and region are still read afresh by each new session.
+_LOADER = botocore.loaders.create_loader()
+_loader_lock = threading.Lock()
+
+
+def new_session() -> boto3.session.Session:
+    with _loader_lock:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        session = boto3.session.Session(botocore_session=core)
+        paths = _LOADER.search_paths  # boto3 appends its own data path for every session
+        paths[:] = list(dict.fromkeys(paths))
+        return session
+
+
 def reset_clients() -> None:
     with _cache_lock:
         _cache.clear()
@@ -99,7 +117,7 @@ def client(service: str) -> Any:
         return found
     with _cache_lock:
         if key not in _cache:
-            created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+            created = new_session().client(service, config=_CONFIG)  # type: ignore[call-overload]
             _created.add(created)
             for hook in _hooks:
                 hook(created)
@@ -115,7 +133,7 @@ def long_call_client(service: str, read_timeout: int = 910) -> Any:
         read_timeout=read_timeout,
         user_agent_extra="lifeboat",
     )
-    created = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    created = new_session().client(service, config=config)  # type: ignore[call-overload]
     _created.add(created)
     for hook in _hooks:
         hook(created)

@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from lifeboat import observability, runtime
 from lifeboat.aws import clients
@@ -51,6 +51,7 @@ class Emulator:
         self._log_stream: TextIO | None = None
         self._server: object | None = None
         self.stack: LocalStack | None = None
+        self._clients: dict[str, Any] = {}
 
     def environment(self) -> dict[str, str]:
         """What a shell needs to export so the CLI, boto3 and the AWS CLI talk to the emulator."""
@@ -91,6 +92,31 @@ class Emulator:
         self.stack = deploy(self.endpoint, root=root, stack_name=stack_name, parameters=parameters)
         runtime.reset()
         return self.stack
+
+    def fresh_stack(self, root: Path | None = None) -> LocalStack:
+        """The stack deployed in an otherwise empty account: deployed on first use, then kept
+        while everything else is emptied (:func:`lifeboat.local.fresh.clear_data`), which is
+        much faster than deploying again."""
+        if self.stack is None:
+            self.reset()
+            return self.deploy(root=root)
+        from lifeboat.local.fresh import clear_data
+
+        clear_data(self.stack, self._client, BRIDGE)
+        clients.reset_clients()
+        runtime.reset()
+        return self.stack
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = clients.new_session().client(  # type: ignore[call-overload]
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
 
     def reset(self) -> None:
         """Wipe every emulated resource (the stack too)."""

@@ -24,8 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from lifeboat.aws.clients import new_session
 from lifeboat.local.bridge import BRIDGE, Bridge, LocalFunction
 from lifeboat.local.cfn import Resolver, deployment_order, load_template, repo_root
 
@@ -45,6 +44,10 @@ class LocalStack:
     event_rules: list[str] = field(default_factory=list)
     # Logical id of each function -> its Environment.Variables (Globals merged), as deployed.
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What emptying the account keeps or empties (lifeboat.local.fresh).
+    tables: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> PutMetricAlarm
 
 
 class Deployer:
@@ -71,15 +74,18 @@ class Deployer:
         self.bridge = bridge
         self.stack = LocalStack(stack_name, endpoint)
         self._role_arn = ""
+        self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        if service not in self._clients:
+            self._clients[service] = new_session().client(  # type: ignore[call-overload]
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
 
     def name_of(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"
@@ -153,6 +159,7 @@ class Deployer:
             ddb.update_time_to_live(
                 TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
             )
+        self.stack.tables.append(name)
         arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
         self._set(logical_id, name, Arn=arn)
 
@@ -176,6 +183,7 @@ class Deployer:
     def _queue(self, logical_id: str, spec: dict[str, Any]) -> None:
         name = self.name_of(logical_id)
         url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        self.stack.queues.append(url)
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
         self._set(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
 
@@ -339,6 +347,7 @@ class Deployer:
         props = self._props(spec)
         name = props.pop("AlarmName", self.name_of(logical_id))
         self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+        self.stack.alarms[name] = props
         self._set(logical_id, name, Arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}")
 
     def _outputs(self) -> None:
