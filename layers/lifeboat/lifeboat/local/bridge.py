@@ -5,6 +5,7 @@ Each concern is a module of its own, each patch a context manager (``mock.patch.
 * :mod:`~lifeboat.local.lambdas` — the template's functions run in-process by their handlers,
   each invocation in its own environment;
 * :mod:`~lifeboat.local.waits` — Wait states and Retry back-offs compressed;
+* :mod:`~lifeboat.local.asl` — each state machine definition parsed once, not per execution;
 * :mod:`~lifeboat.local.gapfill` — what EC2 does and moto does not (CreateImage's snapshots and
   their tags, snapshot locks, indexed tag lookups, impaired status checks);
 * :mod:`~lifeboat.local.events` — EventBridge delivery to Lambda targets;
@@ -32,8 +33,10 @@ import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from lifeboat.local import waits
+from lifeboat.local.asl import parsed_once
 from lifeboat.local.events import lambda_targets
 from lifeboat.local.gapfill import Impairments, ec2_gap_fills
 from lifeboat.local.lambdas import (
@@ -60,6 +63,7 @@ PATCHED = {
     "measure": (core_responses.BaseResponse, "call_action"),
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
+    "asl parser": (AmazonStateLanguageParser, "parse"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -130,6 +134,7 @@ class Bridge:
             stack.enter_context(bridged_invoke(self.lambdas))
             stack.enter_context(waits.compressed_state_machine_time(lambda: self.time_scale))
             stack.enter_context(waits.compressed_sdk_backoff(lambda: self.sdk_time_scale))
+            stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))

@@ -103,8 +103,7 @@ class Emulator:
         from lifeboat.local.fresh import clear_data
 
         clear_data(self.stack, self._client, BRIDGE)
-        clients.reset_clients()
-        runtime.reset()
+        runtime.reset()  # clients stay: same endpoint, region and credentials (warm functions)
         return self.stack
 
     def _client(self, service: str) -> Any:
