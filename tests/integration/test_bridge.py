@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import moto
 import pytest
@@ -140,3 +141,33 @@ def test_measuring_mode_throttles_like_ec2(stack: object) -> None:
         )
     finally:
         bridge.BRIDGE.meter.stop()
+
+
+def test_a_fresh_stack_keeps_the_stack_and_empties_the_rest(emulator: Any, stack: Any) -> None:
+    from lifeboat.aws.catalog import Catalog
+    from lifeboat.aws.clients import client
+    from lifeboat.local.seed import seed_elearn
+    from tests.integration.helpers import run_schedule
+
+    # Given a backed-up fleet, its catalog, Lifeboat's alarms and an alarm of the template in ALARM
+    seed_elearn()
+    assert run_schedule(stack, "hourly")["status"] == "SUCCEEDED"
+    cloudwatch = client("cloudwatch")
+    template_alarm = next(iter(stack.alarms))
+    deployed = {a["StateValue"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    cloudwatch.set_alarm_state(AlarmName=template_alarm, StateValue="ALARM", StateReason="test")
+    assert Catalog(stack.outputs["CatalogTableName"]).all_points()
+    # When the next test asks for a fresh stack
+    again = emulator.fresh_stack()
+    # Then it is the same deployment, in an account holding nothing else
+    assert again is stack and "lifeboat-BackupBeginFunction" in bridge.BRIDGE.functions
+    assert client("ec2").describe_instances()["Reservations"] == []
+    assert client("rds").describe_db_instances()["DBInstances"] == []
+    assert Catalog(stack.outputs["CatalogTableName"]).all_points() == []
+    sfn = client("stepfunctions")
+    machine = stack.outputs["BackupStateMachineArn"]
+    assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+    assert {a["AlarmName"] for a in alarms} == set(stack.alarms)
+    assert {a["StateValue"] for a in alarms} == deployed != {"ALARM"}  # as deployed
+    assert bridge.BRIDGE.invocations == {}

@@ -8,7 +8,7 @@ gives exactly that, in-process (moto's backends live in this process):
 * the stack's DynamoDB tables keep their schema and lose every item (catalog, guardrails);
 * every Step Functions execution (and its map runs) is forgotten; state machines stay;
 * CloudWatch alarms other than the template's are deleted, the template's are put again (their
-  state back to ``INSUFFICIENT_DATA``);
+  state back to what a deployment gives them);
 * the stack's SQS queues are emptied;
 * the functions' invocation counts, asynchronous results and impaired status checks are reset.
 """
