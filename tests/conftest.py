@@ -41,15 +41,26 @@ def lambda_context() -> Any:
 def emulator() -> Iterator[Any]:
     from lifeboat.local.server import Emulator
 
-    with Emulator(time_scale=0.0005) as emu:
+    # botocore's retry back-off compressed too: tests inject throttles botocore retries.
+    with Emulator(time_scale=0.0005, sdk_time_scale=0.001) as emu:
         yield emu
 
 
 @pytest.fixture
-def stack(emulator: Any) -> Any:
-    """A fresh emulator state with this repository's stack deployed."""
-    emulator.reset()
-    return emulator.deploy(root=ROOT)
+def stack(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """This repository's stack, deployed once per session, in an otherwise empty account (each
+    test starts with no instance, database, execution, catalog item or Lifeboat alarm). Tests
+    that call domain code directly play the part of a function: the test's environment holds
+    every function's variables (as deployed) and local mode's, until the test ends."""
+    from lifeboat import runtime
+    from lifeboat.local.bridge import BRIDGE
+
+    deployed = emulator.fresh_stack(root=ROOT)
+    for variables in [*deployed.environments.values(), BRIDGE.local_environment]:
+        for key, value in variables.items():
+            monkeypatch.setenv(key, value)
+    runtime.reset()
+    return deployed
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Check that the built Lambda layer ships runtime code only.
 
-The ``lifeboat`` package installed for development also holds the CLI, the demo, the benchmark,
-the local emulator (``local/``, which patches moto) and fault injection. None of that belongs in
-the layer every function loads. ``layers/lifeboat/Makefile`` leaves them out; this check reads
-what ``sam build`` produced and fails if
+The ``lifeboat`` package installed for development also holds the CLI, the demo, the benchmark
+and the local emulator (``local/``, which patches moto); fault injection lives in ``tests/``.
+None of that belongs in the layer every function loads. ``layers/lifeboat/Makefile`` leaves
+them out; this check reads what ``sam build`` produced and fails if
 
 * any of them is in the layer, or any module there imports moto;
 * a module of the layer, or a function's handler, imports a ``lifeboat`` module the layer does

@@ -13,12 +13,12 @@ from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.cli import EXIT_OK, main
-from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.guardrails import GuardConfig, Guardrails, Refused
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.local.harness import alarm_state_change
 from lifeboat.plans import PlanSet
 from tests.conftest import load_event
+from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import run_schedule
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import pytest
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
-from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.models import PointStatus, ResourceRef
+from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import (
     create_task_dies_after_its_calls,
     history,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
 
 import moto
 import pytest
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from lifeboat.local import bridge
-from lifeboat.local.bridge import retrier_decl  # type: ignore[attr-defined]
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
@@ -22,35 +26,63 @@ def test_moto_is_the_pinned_version() -> None:
 
 @pytest.mark.parametrize("name", sorted(bridge.PATCHED))
 def test_patched_members_exist_with_expected_signatures(name: str) -> None:
-    owner, attribute = bridge.PATCHED[name]
-    member = getattr(owner, attribute, None)
+    member = bridge.ORIGINALS[name]
     if isinstance(member, property):
         assert member.fget is not None
         return
+    owner, attribute = bridge.PATCHED[name]
     assert callable(member), f"moto no longer has {owner.__name__}.{attribute}"
     expected = {
         "lambda invoke": ["self", "body", "request_headers", "response_headers"],
         "wait state": ["self", "env", "wait_seconds"],
         "create image": ["self", "instance_id", "name", "description", "tag_specifications"],
         "ec2 responses": ["self"],
-        "ami mappings": [],
         "ami filters": ["self", "filter_name", "method_name"],
         "event targets": ["self", "original_event", "transform_input"],
         "ec2 tags": ["self"],
         "measure": ["self"],
+        "asl parser": ["definition"],
     }[name]
-    keys = {
-        "lambda invoke": "invoke",
-        "wait state": "wait",
-        "create image": "create_image",
-        "ami filters": "filter",
-        "event targets": "send",
-        "ec2 tags": "tags",
-        "measure": "call_action",
-        "ec2 responses": "call_action",
-    }
-    original = bridge.BRIDGE._originals.get(keys.get(name, ""), member)
-    assert list(inspect.signature(original).parameters) == expected
+    assert list(inspect.signature(member).parameters) == expected
+
+
+def test_patches_are_removed_in_full_on_exit() -> None:
+    # Given whatever is in place now (the session's emulator may have installed the bridge)
+    def current() -> dict[str, object]:
+        return {name: owner.__dict__.get(attr) for name, (owner, attr) in bridge.PATCHED.items()}
+
+    before, environ = current(), os.environ
+    # When another bridge's patches are entered and left
+    with bridge.Bridge().patches():
+        assert current() != before and os.environ is not environ
+    # Then every member, and os.environ, is exactly what it was
+    assert current() == before and os.environ is environ
+
+
+def test_each_invocation_runs_in_its_own_environment(emulator: object, tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "import os\n"
+        "from lifeboat.settings import get_settings\n"
+        "def handler(event, context):\n"
+        "    return {'only': os.environ.get('ONLY_HERE'),\n"
+        "            'arn': get_settings().restore_state_machine_arn}\n",
+        encoding="utf-8",
+    )
+    common = {"CATALOG_TABLE": "table", "TOPIC_ARN": "arn:aws:sns:us-east-1:1:t"}
+    router = {**common, "ONLY_HERE": "router", "RESTORE_STATE_MACHINE_ARN": "arn:restore"}
+    for name, env in (("env-router", router), ("env-other", common)):
+        bridge.BRIDGE.register(bridge.LocalFunction(name, tmp_path, "app.handler", environment=env))
+    try:
+        answers = {
+            name: json.loads(bridge.BRIDGE.invoke(name, {})[0])
+            for name in ("env-router", "env-other", "env-router")
+        }
+    finally:
+        for name in ("env-router", "env-other"):
+            bridge.BRIDGE.functions.pop(name, None)
+    assert answers["env-router"] == {"only": "router", "arn": "arn:restore"}
+    assert answers["env-other"] == {"only": None, "arn": ""}
+    assert "ONLY_HERE" not in os.environ  # the process environment never saw it
 
 
 def test_retrier_still_sleeps_through_time_module() -> None:
@@ -108,3 +140,33 @@ def test_measuring_mode_throttles_like_ec2(stack: object) -> None:
         )
     finally:
         bridge.BRIDGE.meter.stop()
+
+
+def test_a_fresh_stack_keeps_the_stack_and_empties_the_rest(emulator: Any, stack: Any) -> None:
+    from lifeboat.aws.catalog import Catalog
+    from lifeboat.aws.clients import client
+    from lifeboat.local.seed import seed_elearn
+    from tests.integration.helpers import run_schedule
+
+    # Given a backed-up fleet, its catalog, Lifeboat's alarms and an alarm of the template in ALARM
+    seed_elearn()
+    assert run_schedule(stack, "hourly")["status"] == "SUCCEEDED"
+    cloudwatch = client("cloudwatch")
+    template_alarm = next(iter(stack.alarms))
+    deployed = {a["StateValue"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    cloudwatch.set_alarm_state(AlarmName=template_alarm, StateValue="ALARM", StateReason="test")
+    assert Catalog(stack.outputs["CatalogTableName"]).all_points()
+    # When the next test asks for a fresh stack
+    again = emulator.fresh_stack()
+    # Then it is the same deployment, in an account holding nothing else
+    assert again is stack and "lifeboat-BackupBeginFunction" in bridge.BRIDGE.functions
+    assert client("ec2").describe_instances()["Reservations"] == []
+    assert client("rds").describe_db_instances()["DBInstances"] == []
+    assert Catalog(stack.outputs["CatalogTableName"]).all_points() == []
+    sfn = client("stepfunctions")
+    machine = stack.outputs["BackupStateMachineArn"]
+    assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+    assert {a["AlarmName"] for a in alarms} == set(stack.alarms)
+    assert {a["StateValue"] for a in alarms} == deployed != {"ALARM"}  # as deployed
+    assert bridge.BRIDGE.invocations == {}

@@ -50,7 +50,7 @@ def test_backup_start_wait_then_list(
 def test_backup_failure_exits_non_zero(
     stack: Any, elearn: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lifeboat.faults import FaultInjector, FaultRule
+    from tests.faults import FaultInjector, FaultRule
 
     with FaultInjector([FaultRule("CreateDBSnapshot", "InvalidDBInstanceState", times=99)]):
         code = main(

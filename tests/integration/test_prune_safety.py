@@ -22,12 +22,12 @@ from lifeboat.backup import create as backup_create
 from lifeboat.backup import create_batch, image_name
 from lifeboat.cli import EXIT_INPUT, main
 from lifeboat.errors import UnsafeToDeleteError
-from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.local.history import fabricate
 from lifeboat.models import CreateBatchEvent, PointStatus, ResourceRef
 from lifeboat.plans import Kind, default_plans
 from lifeboat.prune import ORPHAN_GRACE, PruneReport, PruneRequest, prune
 from lifeboat.timeutil import utcnow
+from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import (
     create_task_dies_after_its_calls,
     first_volume,

@@ -10,9 +10,9 @@ import pytest
 from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
-from lifeboat.aws.clients import client
+from lifeboat.aws.clients import SDK_MAX_ATTEMPTS, client
 from lifeboat.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, main
-from lifeboat.faults import FaultInjector, FaultRule
+from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import history, run_schedule
 
 pytestmark = pytest.mark.integration
@@ -206,8 +206,12 @@ def test_keep_on_failure_keeps_the_replacement(stack: Any, backed_up: Any) -> No
 def test_throttled_launch_is_retried_without_a_second_instance(stack: Any, backed_up: Any) -> None:
     web1 = backed_up.protected_instances["web-1"]
     before = live_instances()
-    with FaultInjector([FaultRule("RunInstances", "RequestLimitExceeded", times=40, status=503)]):
+    # Given RunInstances throttled for every attempt botocore makes in one task attempt (the
+    # Retrier does not retry throttles: it hands them to the state machine's Retry)
+    rule = FaultRule("RunInstances", "RequestLimitExceeded", times=SDK_MAX_ATTEMPTS, status=503)
+    with FaultInjector([rule]):
         result = restore(stack, {"instance_id": web1}, "throttled")
+    assert rule.injected == SDK_MAX_ATTEMPTS
     assert result["status"] == "SUCCEEDED"
     events = history(result["execution_arn"])
     assert any(

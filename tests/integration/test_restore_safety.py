@@ -15,8 +15,8 @@ from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, main
-from lifeboat.faults import FaultInjector, FaultRule
 from lifeboat.local.harness import execution_status_change
+from tests.faults import FaultInjector, FaultRule
 from tests.integration.test_restore import address, instance, live_instances, targets
 
 pytestmark = pytest.mark.integration

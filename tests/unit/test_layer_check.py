@@ -49,17 +49,28 @@ def test_the_emulator_moto_or_a_missing_module_fail(tmp_path: Path) -> None:
         {
             "LifeboatLayer/python/lifeboat/__init__.py": "",
             "LifeboatLayer/python/lifeboat/local/__init__.py": "",
+            "LifeboatLayer/python/lifeboat/faults.py": "",
             "LifeboatLayer/python/lifeboat/runtime.py": "import moto\n",
             "PruneFunction/app.py": "from lifeboat.cli import main\n",
         },
     )
     problems = "\n".join(_tool().check(build))
-    assert "development-only" in problems and "local" in problems
+    assert "development-only" in problems and "local" in problems and "lifeboat/faults" in problems
     assert "imports moto" in problems
     assert "imports lifeboat.cli" in problems
 
 
 def test_this_repositorys_layer_makefile_leaves_the_development_code_out() -> None:
+    # Every development-only module of the package is removed from the layer by its Makefile;
+    # fault injection is not in the package at all (tests/faults.py).
     makefile = (ROOT / "layers" / "lifeboat" / "Makefile").read_text(encoding="utf-8")
-    for name in _tool().DEVELOPMENT_ONLY:
+    package = ROOT / "layers" / "lifeboat" / "lifeboat"
+    present = [
+        name
+        for name in _tool().DEVELOPMENT_ONLY
+        if (package / name).is_dir() or (package / f"{name}.py").is_file()
+    ]
+    assert set(present) == {"local", "cli", "demo", "bench"}
+    for name in present:
         assert f"lifeboat/{name}" in makefile, name
+    assert "faults" in _tool().DEVELOPMENT_ONLY and (ROOT / "tests" / "faults.py").is_file()

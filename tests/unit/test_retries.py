@@ -1,9 +1,11 @@
-"""Retries: boto3 retries throttles, Lifeboat retries EC2's per-volume limits, and the
-fault-injection hook produces the real error responses (no socket is opened: every attempt is
-answered by the hook)."""
+"""Retries, one job per layer (``lifeboat/aws/clients.py``): botocore retries throttles,
+Lifeboat retries EC2's per-volume limits only and hands what persists to the state machine as
+``TransientAwsError``; the fault-injection hook produces the real error responses (no socket is
+opened: every attempt is answered by the hook)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -13,7 +15,7 @@ from botocore.exceptions import ClientError
 from lifeboat.aws import clients
 from lifeboat.aws.clients import Retrier
 from lifeboat.errors import TransientAwsError
-from lifeboat.faults import FaultInjector, FaultRule
+from tests.faults import FaultInjector, FaultRule
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +53,32 @@ def test_retrier_gives_up_with_a_transient_error_for_step_functions() -> None:
         Retrier(attempts=2, sleep=lambda _s: None).call(always)
 
 
+@pytest.mark.parametrize("code", sorted(clients.THROTTLES))
+def test_a_throttle_botocore_gave_up_on_goes_to_the_state_machine_at_once(code: str) -> None:
+    attempts: list[int] = []
+    sleeps: list[float] = []
+
+    def throttled() -> None:
+        attempts.append(1)
+        raise _error(code)
+
+    with pytest.raises(TransientAwsError, match=code):
+        Retrier(attempts=6, sleep=sleeps.append).call(throttled)
+    assert len(attempts) == 1 and sleeps == []
+
+
+def test_the_retrier_retries_only_what_botocore_standard_mode_does_not() -> None:
+    from botocore.retries import standard
+
+    throttled: set[str] = set(standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
+    transient: set[str] = set(standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES)  # type: ignore[attr-defined]
+    assert clients.THROTTLES <= throttled
+    assert not clients.RETRIED_HERE & (throttled | transient)
+    retries: dict[str, object] = clients._CONFIG.retries  # type: ignore[attr-defined]
+    assert retries == {"mode": "standard", "total_max_attempts": clients.SDK_MAX_ATTEMPTS}
+    assert clients.SDK_MAX_ATTEMPTS == 5
+
+
 def test_retrier_does_not_retry_real_failures() -> None:
     attempts = []
 
@@ -68,13 +96,17 @@ def _offline_ec2() -> object:
 
 
 @pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from lifeboat.local.waits import compressed_sdk_backoff
+
     # Nothing listens on port 9: a request that escaped the hook would fail loudly.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     clients.reset_clients()
+    with compressed_sdk_backoff(lambda: 0.0):  # botocore's back-off is not what is tested
+        yield
 
 
 @pytest.mark.usefixtures("offline")
@@ -84,7 +116,7 @@ def test_injected_throttle_is_the_real_ec2_error_and_boto3_retries_it() -> None:
         with pytest.raises(ClientError) as err:
             clients.client("ec2").describe_instances()
     assert err.value.response["Error"]["Code"] == "RequestLimitExceeded"
-    assert rule.injected == 5  # boto3 standard mode: 5 attempts
+    assert rule.injected == clients.SDK_MAX_ATTEMPTS  # boto3 standard mode: 5 attempts
     assert err.value.response["ResponseMetadata"]["RetryAttempts"] == 4
 
 

@@ -211,7 +211,7 @@ def bench_fleet(
             stack = emulator.deploy(parameters=parameters)
             _seed_fleet(instances, databases)
             # Pace for real (local mode compresses back-offs): the point is to meet AWS's rates.
-            os.environ["PACE_TIME_SCALE"] = "1.0"
+            BRIDGE.local_environment["PACE_TIME_SCALE"] = "1.0"
             runtime.reset()
             BRIDGE.invocations.clear()
             BRIDGE.seconds.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from functools import cache
+from functools import lru_cache
 
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier
@@ -18,7 +18,7 @@ from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
 from lifeboat.pacing import Pacer, Pacing, RunSchedule
 from lifeboat.ports import Ports
-from lifeboat.settings import get_settings
+from lifeboat.settings import Settings, clear_cache, get_settings
 
 
 def pacer(tasks: int = 1, start_empty: bool = False) -> Pacer:
@@ -38,9 +38,14 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds * get_settings().pace_time_scale)
 
 
-@cache
 def ports() -> Ports:
-    """Adapters of this process (cached across warm invocations)."""
+    """Adapters of this process (cached across warm invocations, per settings: one entry on AWS,
+    one per function in local mode, where every handler runs in one process)."""
+    return _cached_ports(get_settings())
+
+
+@lru_cache(maxsize=32)
+def _cached_ports(settings: Settings) -> Ports:
     return _ports(pacer())
 
 
@@ -78,8 +83,8 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
 
 def reset() -> None:
     """Forget cached settings and adapters (local mode redeploys; tests)."""
-    ports.cache_clear()
-    get_settings.cache_clear()
+    _cached_ports.cache_clear()
+    clear_cache()
 
 
 SCHEDULED_APIS = frozenset({"CreateImage", "CreateSnapshots"})

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from functools import cache
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,12 +38,29 @@ class Settings(BaseModel):
     )
 
 
-@cache
 def get_settings() -> Settings:
-    """Read and validate the environment; a missing or bad variable is named in the error."""
+    """Read and validate the environment; a missing or bad variable is named in the error.
+
+    Cached per value of the variables it reads: on AWS once per cold start; in local mode, where
+    every function's handler runs in one process with its own environment, once per function."""
+    return _settings(tuple((name, os.environ.get(name)) for name in _VARIABLES))
+
+
+_VARIABLES = tuple(
+    str(info.alias) for info in Settings.model_fields.values() if info.alias is not None
+)
+
+
+@lru_cache(maxsize=32)
+def _settings(variables: tuple[tuple[str, str | None], ...]) -> Settings:
     try:
-        return Settings.model_validate(dict(os.environ))
+        return Settings.model_validate({k: v for k, v in variables if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise InvalidInputError(field, f"environment variable {first['msg']}") from exc
+
+
+def clear_cache() -> None:
+    """Forget the validated settings (tests, local mode's redeploys)."""
+    _settings.cache_clear()

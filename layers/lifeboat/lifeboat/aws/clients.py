@@ -1,10 +1,30 @@
-"""boto3 clients with Lifeboat's retry policy, and retries for errors boto3 does not retry.
+"""boto3 clients, and Lifeboat's retry policy: one policy, one job per layer.
 
-boto3's ``standard`` mode retries ``RequestLimitExceeded`` and other throttles with capped
-exponential back-off. EC2's per-volume snapshot limits (``SnapshotCreationPerVolumeRateExceeded``,
-``ConcurrentSnapshotLimitExceeded``) are not retried by boto3, so :func:`call` retries them with
-full-jitter back-off and, if they persist, raises :class:`TransientAwsError` so that the Step
-Functions Task's own Retry takes over.
+1. **botocore** (``standard`` mode, :data:`SDK_MAX_ATTEMPTS` attempts a call) retries
+   throttling and transient failures, with full-jitter back-off capped at 20 s (1 s base for
+   throttles). Which codes it retries is fixed in ``botocore/retries/standard.py`` (botocore
+   1.44.8): ``ThrottledRetryableChecker`` (``Throttling``, ``ThrottlingException``,
+   ``ThrottledException``, ``RequestThrottledException``, ``TooManyRequestsException``,
+   ``ProvisionedThroughputExceededException``, ``TransactionInProgressException``,
+   ``RequestLimitExceeded``, ``BandwidthLimitExceeded``, ``LimitExceededException``,
+   ``RequestThrottled``, ``SlowDown``, ``PriorRequestNotComplete``, ``EC2ThrottledException``),
+   ``TransientRetryableChecker`` (``RequestTimeout``, ``RequestTimeoutException``,
+   ``PriorRequestNotComplete``, HTTP 500/502/503/504, connection errors), HTTP 429, and errors
+   the service model marks retryable. ``data/_retry.json`` is read by ``legacy`` mode only.
+2. **Lifeboat's** :class:`Retrier` retries only what botocore does not: EC2's per-volume
+   snapshot limits, ``SnapshotCreationPerVolumeRateExceeded`` (15 s between snapshots of one
+   volume) and ``ConcurrentSnapshotLimitExceeded`` (5 in progress per volume), with
+   full-jitter back-off, ``MAX_LOCAL_RETRIES`` times. A throttle botocore gave up on is not
+   retried again here: like a per-volume limit that persists, it becomes
+   :class:`~lifeboat.errors.TransientAwsError`. Capacity errors (``InsufficientInstanceCapacity``)
+   are not retried at all: restore's launch falls back to other instance types and AZs itself.
+3. **The state machine** retries the task on ``TransientAwsError`` (``Retry`` in
+   ``statemachines/*.asl.json``, with back-off), which reruns it idempotently.
+
+So a throttled call costs at most :data:`SDK_MAX_ATTEMPTS` requests per task attempt (three
+stacked layers used to make it 35). The :class:`Retrier` also paces calls client-side
+(:mod:`lifeboat.pacing`, one token per attempt): pacing keeps calls under AWS's rates, it retries
+nothing.
 """
 
 from __future__ import annotations
@@ -18,25 +38,27 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lifeboat.errors import TransientAwsError, error_code
 from lifeboat.pacing import Pacer, Pacing
 
-RETRYABLE_CODES = frozenset(
-    {
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "SnapshotCreationPerVolumeRateExceeded",
-        "ConcurrentSnapshotLimitExceeded",
-    }
+# What botocore's standard mode does not retry and Lifeboat does (layer 2 above).
+RETRIED_HERE = frozenset(
+    {"SnapshotCreationPerVolumeRateExceeded", "ConcurrentSnapshotLimitExceeded"}
 )
+# Throttles of the APIs the Retrier calls (EC2, RDS, CloudWatch, Lambda), all of them retried by
+# botocore (layer 1): when one still fails, the task gives up at once.
+THROTTLES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
+)
+SDK_MAX_ATTEMPTS = 5
 
 _CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS},
     user_agent_extra="lifeboat",
     connect_timeout=10,
     read_timeout=60,
@@ -64,6 +86,22 @@ def remove_client_hook(hook: ClientHook) -> None:
         _hooks.remove(hook)
 
 
+# Service models parsed once per process: every session shares one loader (its cache), while
+# credentials and region are still read afresh by each new session.
+_LOADER = botocore.loaders.create_loader()
+_loader_lock = threading.Lock()
+
+
+def new_session() -> boto3.session.Session:
+    with _loader_lock:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        session = boto3.session.Session(botocore_session=core)
+        paths = _LOADER.search_paths  # boto3 appends its own data path for every session
+        paths[:] = list(dict.fromkeys(paths))
+        return session
+
+
 def reset_clients() -> None:
     with _cache_lock:
         _cache.clear()
@@ -79,7 +117,7 @@ def client(service: str) -> Any:
         return found
     with _cache_lock:
         if key not in _cache:
-            created = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+            created = new_session().client(service, config=_CONFIG)  # type: ignore[call-overload]
             _created.add(created)
             for hook in _hooks:
                 hook(created)
@@ -95,7 +133,7 @@ def long_call_client(service: str, read_timeout: int = 910) -> Any:
         read_timeout=read_timeout,
         user_agent_extra="lifeboat",
     )
-    created = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    created = new_session().client(service, config=config)  # type: ignore[call-overload]
     _created.add(created)
     for hook in _hooks:
         hook(created)
@@ -103,8 +141,10 @@ def long_call_client(service: str, read_timeout: int = 910) -> Any:
 
 
 class Retrier:
-    """Full-jitter exponential back-off for the codes boto3 leaves to the caller, with client-side
-    pacing of mutating calls (one token per attempt)."""
+    """Layer 2 of the retry policy (module docstring): full-jitter exponential back-off for
+    EC2's per-volume snapshot limits, which botocore leaves to the caller; every other error is
+    raised as it came, a throttle botocore gave up on as :class:`TransientAwsError`. Mutating
+    calls are paced client-side (one token per attempt)."""
 
     def __init__(
         self,
@@ -129,7 +169,11 @@ class Retrier:
                 return fn(**kwargs)
             except ClientError as exc:
                 code = error_code(exc)
-                if code not in RETRYABLE_CODES:
+                if code in THROTTLES:
+                    raise TransientAwsError(
+                        f"{code} persisted after botocore's retries: {exc}"
+                    ) from exc
+                if code not in RETRIED_HERE:
                     raise
                 if attempt == self.attempts:
                     raise TransientAwsError(

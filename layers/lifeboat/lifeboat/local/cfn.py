@@ -1,8 +1,10 @@
 """Reading template.yaml: CloudFormation's short-form tags and the intrinsic functions the
-template uses (Ref, GetAtt, Sub, Join, Select, If, Equals, Not), resolved for local mode."""
+template uses (Ref, GetAtt, Sub, Join, Select, If, Equals, Not), resolved for local mode, and the
+order in which its resources refer to each other."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -136,3 +138,64 @@ class Resolver:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def repo_root() -> Path:
+    """The repository holding template.yaml (LIFEBOAT_ROOT, else found upwards from here)."""
+    if os.environ.get("LIFEBOAT_ROOT"):
+        return Path(os.environ["LIFEBOAT_ROOT"]).resolve()
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "template.yaml").is_file() and (parent / "statemachines").is_dir():
+            return parent
+    for parent in [Path.cwd(), *Path.cwd().parents]:
+        if (parent / "template.yaml").is_file():
+            return parent
+    raise FileNotFoundError("template.yaml not found: run from the repository or set LIFEBOAT_ROOT")
+
+
+def _dependencies(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+            found |= _dependencies(arg)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _dependencies(item)
+    return found
+
+
+def deployment_order(resources: dict[str, Any], function_globals: Any) -> list[str]:
+    """Logical ids in an order where each comes after what it refers to."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ValueError(f"circular dependency at {name}")
+        visiting.add(name)
+        # A SAM resource's Events become resources of their own (rules, schedules) that depend
+        # on it: deployed after everything (see Deployer.deploy), not before it.
+        spec = resources[name]
+        if "Events" in spec.get("Properties", {}):
+            properties = {k: v for k, v in spec["Properties"].items() if k != "Events"}
+            spec = {**spec, "Properties": properties}
+        deps = _dependencies(spec)
+        if resources[name]["Type"] == "AWS::Serverless::Function":
+            deps |= _dependencies(function_globals)
+        for dep in sorted(deps & set(resources)):
+            visit(dep)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in sorted(resources):
+        visit(name)
+    return ordered

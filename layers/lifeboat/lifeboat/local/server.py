@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from lifeboat import observability, runtime
 from lifeboat.aws import clients
@@ -34,17 +34,24 @@ class Emulator:
     """``with Emulator() as emu: emu.deploy()`` — moto on 127.0.0.1 with the stack deployed."""
 
     def __init__(
-        self, port: int = 0, time_scale: float = 0.001, log_path: Path | None = None
+        self,
+        port: int = 0,
+        time_scale: float = 0.001,
+        log_path: Path | None = None,
+        sdk_time_scale: float = 1.0,
     ) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.time_scale = time_scale
+        # botocore's retry back-off (real unless a test compresses it; the benchmark needs it).
+        self.sdk_time_scale = sdk_time_scale
         # The handlers' log lines: to this file (at LIFEBOAT_LOCAL_LOG_LEVEL, default INFO),
         # else to stdout at LIFEBOAT_LOCAL_LOG_LEVEL, default ERROR.
         self.log_path = log_path
         self._log_stream: TextIO | None = None
         self._server: object | None = None
         self.stack: LocalStack | None = None
+        self._clients: dict[str, Any] = {}
 
     def environment(self) -> dict[str, str]:
         """What a shell needs to export so the CLI, boto3 and the AWS CLI talk to the emulator."""
@@ -64,6 +71,7 @@ class Emulator:
         else:
             observability.log_to(None, level or "ERROR")
         BRIDGE.time_scale = self.time_scale
+        BRIDGE.sdk_time_scale = self.sdk_time_scale
         BRIDGE.install()
         from moto.server import ThreadedMotoServer
 
@@ -85,6 +93,30 @@ class Emulator:
         runtime.reset()
         return self.stack
 
+    def fresh_stack(self, root: Path | None = None) -> LocalStack:
+        """The stack deployed in an otherwise empty account: deployed on first use, then kept
+        while everything else is emptied (:func:`lifeboat.local.fresh.clear_data`), which is
+        much faster than deploying again."""
+        if self.stack is None:
+            self.reset()
+            return self.deploy(root=root)
+        from lifeboat.local.fresh import clear_data
+
+        clear_data(self.stack, self._client, BRIDGE)
+        runtime.reset()  # clients stay: same endpoint, region and credentials (warm functions)
+        return self.stack
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = clients.new_session().client(  # type: ignore[call-overload]
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
+
     def reset(self) -> None:
         """Wipe every emulated resource (the stack too)."""
         import urllib.request
@@ -94,14 +126,14 @@ class Emulator:
             pass
         clients.reset_clients()
         runtime.reset()
-        BRIDGE.functions.clear()
-        BRIDGE.invocations.clear()
+        BRIDGE.forget_functions()
         self.stack = None
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()  # type: ignore[attr-defined]
             self._server = None
+        BRIDGE.uninstall()
         if self._log_stream is not None:
             observability.log_to(None)
             self._log_stream.close()

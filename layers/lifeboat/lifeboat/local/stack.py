@@ -1,15 +1,20 @@
 """Deploy this repository's ``template.yaml`` and ``statemachines/*.asl.json`` into the local
 emulator: every resource the template declares is created through the AWS APIs (moto), state
 machines from the real ASL files with their ``DefinitionSubstitutions`` resolved, functions
-registered with their real handlers (run in-process by :mod:`lifeboat.local.bridge`), and a
-CloudFormation stack carrying the template's Outputs, so ``lifeboat stack outputs`` works the
-same locally and on AWS. Nothing here is a parallel copy of the stack."""
+registered with their real handlers and environments (run in-process by
+:mod:`lifeboat.local.lambdas`), and a CloudFormation stack carrying the template's Outputs, so
+``lifeboat stack outputs`` works the same locally and on AWS. Nothing here is a parallel copy of
+the stack.
+
+The ``AWS::Serverless::*`` resources are interpreted here rather than transformed by the SAM
+translator: ``samtranslator`` is not installed with moto 5.2.5 (only the SAM CLI's venv has it,
+whose pins clash with moto's), and local mode needs the functions' handlers and environments,
+not the ``AWS::Lambda::*`` resources the transform would produce."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import warnings
 import zipfile
@@ -19,34 +24,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from lifeboat.aws.clients import new_session
 from lifeboat.local.bridge import BRIDGE, Bridge, LocalFunction
-from lifeboat.local.cfn import Resolver, load_template
+from lifeboat.local.cfn import Resolver, deployment_order, load_template, repo_root
+
+__all__ = ["ACCOUNT_ID", "REGION", "Deployer", "LocalStack", "deploy", "repo_root"]
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
-# Local-only environment: tracing and metrics off, Lifeboat's own back-offs compressed.
-LOCAL_ENVIRONMENT = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": os.environ.get("LIFEBOAT_LOCAL_LOG_LEVEL", "ERROR"),
-    "RETRY_BASE_SECONDS": "0.01",
-    "PACE_TIME_SCALE": "0.001",
-}
-
-
-def repo_root() -> Path:
-    """The repository holding template.yaml (LIFEBOAT_ROOT, else found upwards from here)."""
-    if os.environ.get("LIFEBOAT_ROOT"):
-        return Path(os.environ["LIFEBOAT_ROOT"]).resolve()
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "template.yaml").is_file() and (parent / "statemachines").is_dir():
-            return parent
-    for parent in [Path.cwd(), *Path.cwd().parents]:
-        if (parent / "template.yaml").is_file():
-            return parent
-    raise FileNotFoundError("template.yaml not found: run from the repository or set LIFEBOAT_ROOT")
 
 
 @dataclass
@@ -57,53 +42,12 @@ class LocalStack:
     physical: dict[str, str] = field(default_factory=dict)
     schedules: list[str] = field(default_factory=list)
     event_rules: list[str] = field(default_factory=list)
-
-
-def _dependencies(value: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, arg in value.items():
-            if key == "Ref" and isinstance(arg, str):
-                found.add(arg)
-            elif key == "Fn::GetAtt":
-                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
-            elif key == "Fn::Sub":
-                text = arg[0] if isinstance(arg, list) else arg
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
-            found |= _dependencies(arg)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _dependencies(item)
-    return found
-
-
-def _order(resources: dict[str, Any], function_globals: Any) -> list[str]:
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        if name in visiting:
-            raise ValueError(f"circular dependency at {name}")
-        visiting.add(name)
-        # A SAM resource's Events become resources of their own (rules, schedules) that depend
-        # on it: deployed after everything (see Deployer.deploy), not before it.
-        spec = resources[name]
-        if "Events" in spec.get("Properties", {}):
-            properties = {k: v for k, v in spec["Properties"].items() if k != "Events"}
-            spec = {**spec, "Properties": properties}
-        deps = _dependencies(spec)
-        if resources[name]["Type"] == "AWS::Serverless::Function":
-            deps |= _dependencies(function_globals)
-        for dep in sorted(deps & set(resources)):
-            visit(dep)
-        visiting.discard(name)
-        ordered.append(name)
-
-    for name in sorted(resources):
-        visit(name)
-    return ordered
+    # Logical id of each function -> its Environment.Variables (Globals merged), as deployed.
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What emptying the account keeps or empties (lifeboat.local.fresh).
+    tables: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> PutMetricAlarm
 
 
 class Deployer:
@@ -130,15 +74,18 @@ class Deployer:
         self.bridge = bridge
         self.stack = LocalStack(stack_name, endpoint)
         self._role_arn = ""
+        self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        if service not in self._clients:
+            self._clients[service] = new_session().client(  # type: ignore[call-overload]
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
 
     def name_of(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"
@@ -162,7 +109,7 @@ class Deployer:
             "AWS::SQS::QueuePolicy": lambda _l, _s: None,
         }
         function_globals = self.template.get("Globals", {}).get("Function", {})
-        for logical_id in _order(resources, function_globals):
+        for logical_id in deployment_order(resources, function_globals):
             spec = resources[logical_id]
             condition = spec.get("Condition")
             if condition and not self.resolver.condition(condition):
@@ -212,6 +159,7 @@ class Deployer:
             ddb.update_time_to_live(
                 TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
             )
+        self.stack.tables.append(name)
         arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
         self._set(logical_id, name, Arn=arn)
 
@@ -235,6 +183,7 @@ class Deployer:
     def _queue(self, logical_id: str, spec: dict[str, Any]) -> None:
         name = self.name_of(logical_id)
         url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        self.stack.queues.append(url)
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
         self._set(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
 
@@ -267,8 +216,7 @@ class Deployer:
             **props.get("Environment", {}).get("Variables", {}),
         }
         env = {k: str(v) for k, v in env.items()}
-        os.environ.update(env)
-        os.environ.update(LOCAL_ENVIRONMENT)
+        self.stack.environments[logical_id] = env
         name = self.name_of(logical_id)
         buffer = io.BytesIO()
         code_dir = self.root / props["CodeUri"]
@@ -293,6 +241,7 @@ class Deployer:
                 timeout=int(props.get("Timeout", 3)),
                 memory=int(props.get("MemorySize", 128)),
                 arn=arn,
+                environment=env,
             )
         )
         self._set(logical_id, name, Arn=arn)
@@ -398,6 +347,7 @@ class Deployer:
         props = self._props(spec)
         name = props.pop("AlarmName", self.name_of(logical_id))
         self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+        self.stack.alarms[name] = props
         self._set(logical_id, name, Arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}")
 
     def _outputs(self) -> None:

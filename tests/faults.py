@@ -1,6 +1,6 @@
 """Fault injection: make AWS calls fail with the real error codes, by rule.
 
-Used by the tests (and later by the benchmark) to prove retries and partial failures. A rule
+Used by the tests to prove retries and partial failures. A rule
 matches an operation and, optionally, request parameters; it fails the next ``times`` attempts
 of matching calls with an error response shaped exactly as the service sends it, so botocore's
 own retry logic and Lifeboat's :class:`~lifeboat.aws.clients.Retrier` see a real error.
@@ -29,7 +29,7 @@ class FaultRule:
     code: str
     times: int = 1
     status: int = 400
-    message: str = "Injected by lifeboat.faults"
+    message: str = "Injected by tests.faults"
     match: dict[str, Any] = field(default_factory=dict)
     injected: int = 0
 
