@@ -22,7 +22,7 @@ from lifeboat.alarms import AlarmStateChange, SyncRequest
 from lifeboat.errors import InvalidInputError, LifeboatError
 from lifeboat.models import BackupInput, BeginEvent, CheckEvent, CreateBatchEvent, FinalizeEvent
 from lifeboat.prune import PruneRequest
-from lifeboat.restore import RestoreInput, StepEvent
+from lifeboat.restore import RestoreInput, TaskEvent
 
 pytestmark = pytest.mark.unit
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
@@ -74,6 +74,9 @@ KNOWN: dict[str, list[Any]] = {
     "restore_time": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
     "start_time": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
     "execution_arn": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
+    "Id": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
+    "Name": ["restore-1", "x" * 81],
+    "StartTime": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
 }
 
 
@@ -159,7 +162,16 @@ def events_of(model: type[BaseModel], nested: dict[str, type[BaseModel]] | None 
     return st.one_of(events, events, events, events, hostile)
 
 
-STEP: dict[str, type[BaseModel]] = {"input": RestoreInput}
+class RestoreExecution(BaseModel):
+    """``$$.Execution`` as a restore task receives it, with the restore's input as ``Input``."""
+
+    Id: str
+    Name: str
+    StartTime: str
+    Input: RestoreInput
+
+
+STEP: dict[str, type[BaseModel]] = {"execution": RestoreExecution}
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
     ("backup_begin", events_of(BeginEvent, {"input": BackupInput})),
@@ -168,7 +180,7 @@ CASES: list[tuple[str, Any]] = [
     ("backup_finalize", events_of(FinalizeEvent)),
     ("prune", events_of(PruneRequest)),
     ("sync_alarms", events_of(SyncRequest)),
-    ("restore_begin", events_of(StepEvent, STEP)),
+    ("restore_begin", events_of(TaskEvent, STEP)),
 ]
 
 

@@ -22,6 +22,10 @@ class RdsGateway:
         for page in self.rds.get_paginator(operation).paginate(**kwargs):
             yield from page.get(key, [])
 
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One RDS call through the retrier (throttles retried, then ``TransientAwsError``)."""
+        return dict(self.retrier.call(getattr(self.rds, operation), **params))
+
     def discover(self, plan: str) -> list[tuple[str, str]]:
         """(type, id) of DB instances and Aurora clusters tagged with the plan. Members of a
         cluster are covered by the cluster snapshot."""
