@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lifeboat import tags as T
 from lifeboat.errors import NotOwnedError
-from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint, marked
+from lifeboat.guardrails import Refused
+from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint, marked
+from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 _ids = itertools.count(1)
 
@@ -39,6 +43,7 @@ class FakeCatalog:
     points: dict[tuple[str, str, str], RecoveryPoint] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     locks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records_by_pk: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     fail_after_writes: int | None = None  # writes that still succeed before the table fails
 
     def _write(self) -> None:
@@ -70,6 +75,18 @@ class FakeCatalog:
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self._write()
         self.runs.setdefault(run_id, {}).update(status=status, summary=summary)
+
+    # records (lineage, EXEC#, RESTORE#, …): pk → sk → attributes
+    def put_record(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
+        self._write()
+        self.records_by_pk.setdefault(pk, {})[sk] = {"pk": pk, "sk": sk, **attrs}
+
+    def records(self, pk: str) -> list[dict[str, Any]]:
+        return [dict(r) for _, r in sorted(self.records_by_pk.get(pk, {}).items())]
+
+    def delete_record(self, pk: str, sk: str) -> None:
+        self._write()
+        self.records_by_pk.get(pk, {}).pop(sk, None)
 
     # locks
     def acquire_lock(
@@ -410,7 +427,23 @@ class FakeEc2:
 
 @dataclass
 class FakeRds:
-    """No databases in the model (the adapter's RDS paths are covered in the emulator)."""
+    """No databases in the backup model (the adapter's RDS paths are covered in the emulator);
+    a restore's unit tests put databases in ``dbs`` (DescribeDBInstances' shape)."""
+
+    dbs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def describe_db(self, db_id: str) -> dict[str, Any] | None:
+        return self.dbs.get(db_id)
+
+    def db_config(self, db: dict[str, Any]) -> DatabaseConfig:
+        return DatabaseConfig(
+            instance_class=db.get("DBInstanceClass"),
+            availability_zone=db.get("AvailabilityZone"),
+            multi_az=bool(db.get("MultiAZ")),
+            subnet_group=(db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+            security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])],
+            tags=T.to_dict(db.get("TagList")),
+        )
 
     def discover(self, plan: str) -> list[tuple[str, str]]:
         return []
@@ -425,3 +458,219 @@ class FakeRds:
         self, kind: str, snapshot_id: str, owner_tags: dict[str, str] | None = None
     ) -> str:
         return "gone"
+
+
+# --- restore ------------------------------------------------------------------------------------
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+
+
+def client_error(code: str, operation: str = "Fake") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+@dataclass
+class FakeEc2Restore:
+    """EC2 and ELBv2 for a restore, in memory (implements ``Ec2RestorePort``). RunInstances is
+    idempotent by client token, as EC2's is; ``no_capacity`` holds (AZ, type) pairs refused
+    with InsufficientInstanceCapacity; ``fail`` makes an operation raise a ``ClientError``."""
+
+    zones: list[str] = field(default_factory=lambda: ["us-east-1a", "us-east-1b", "us-east-1c"])
+    subnets: list[dict[str, Any]] = field(default_factory=list)
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, set[str]] = field(default_factory=dict)
+    statuses: dict[str, dict[str, str]] = field(default_factory=dict)
+    no_capacity: set[tuple[str, str]] = field(default_factory=set)
+    fail: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    launches: list[dict[str, Any]] = field(default_factory=list)
+
+    def _maybe_fail(self, operation: str) -> None:
+        if operation in self.fail:
+            raise client_error(self.fail[operation], operation)
+
+    def add_instance(
+        self, az: str, tags: dict[str, str], state: str = "running", subnet: str | None = None
+    ) -> str:
+        iid = new_id("i")
+        self.instances[iid] = {
+            "InstanceId": iid,
+            "State": {"Name": state},
+            "Placement": {"AvailabilityZone": az},
+            "SubnetId": subnet,
+            "Tags": T.to_list(tags),
+        }
+        return iid
+
+    def tags_of(self, instance_id: str) -> dict[str, str]:
+        return T.to_dict(self.instances[instance_id].get("Tags"))
+
+    def state_of(self, instance_id: str) -> str:
+        return str(self.instances[instance_id]["State"]["Name"])
+
+    def live(self) -> set[str]:
+        return {i for i, d in self.instances.items() if d["State"]["Name"] in LIVE_STATES}
+
+    # reading
+    def availability_zones(self) -> list[str]:
+        return sorted(self.zones)
+
+    def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
+        return [dict(s) for s in self.subnets if s.get("VpcId") == vpc_id]
+
+    def instance(self, instance_id: str) -> dict[str, Any] | None:
+        found = self.instances.get(instance_id)
+        return dict(found) if found else None
+
+    def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
+        for iid in sorted(self.live()):
+            if self.tags_of(iid).get(T.RESTORE_EXECUTION) == execution_arn:
+                return dict(self.instances[iid])
+        return None
+
+    def status(self, instance_id: str) -> dict[str, str]:
+        state = self.state_of(instance_id)
+        checks = self.statuses.get(instance_id, {"system": "ok", "instance": "ok"})
+        return {"state": state, **checks}
+
+    # changing
+    def launch(
+        self,
+        plan: InstancePlan,
+        candidate: Candidate,
+        instance_type: str,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        self._maybe_fail("RunInstances")
+        if client_token in self.tokens:
+            return dict(self.instances[self.tokens[client_token]])
+        if (candidate.availability_zone, instance_type) in self.no_capacity:
+            raise client_error("InsufficientInstanceCapacity", "RunInstances")
+        iid = self.add_instance(candidate.availability_zone, tags, subnet=candidate.subnet_id)
+        self.instances[iid]["InstanceType"] = instance_type
+        self.tokens[client_token] = iid
+        self.launches.append(
+            {"id": iid, "plan": plan.source_id, "type": instance_type, "token": client_token}
+        )
+        return dict(self.instances[iid])
+
+    def stop(self, instance_id: str) -> str:
+        self.instances[instance_id]["State"] = {"Name": "stopped"}
+        return "stopping"
+
+    def start(self, instance_id: str) -> str:
+        self._maybe_fail("StartInstances")
+        self.instances[instance_id]["State"] = {"Name": "running"}
+        return "starting"
+
+    def set_fence(self, instance_id: str, value: str | None) -> None:
+        tags = self.tags_of(instance_id)
+        if value is None:
+            tags.pop(T.FENCED, None)
+        else:
+            tags[T.FENCED] = value
+        self.instances[instance_id]["Tags"] = T.to_list(tags)
+
+    def address(self, allocation_id: str) -> dict[str, Any] | None:
+        found = self.eips.get(allocation_id)
+        return dict(found) if found else None
+
+    def associate(self, allocation_id: str, instance_id: str) -> None:
+        self._maybe_fail("AssociateAddress")
+        self.eips[allocation_id]["InstanceId"] = instance_id
+
+    def register(self, group_arn: str, instance_id: str, port: int | None) -> None:
+        self._maybe_fail("RegisterTargets")
+        self.groups.setdefault(group_arn, set()).add(instance_id)
+
+    def deregister(self, group_arn: str, instance_id: str, port: int | None) -> None:
+        self.groups.setdefault(group_arn, set()).discard(instance_id)
+
+    def targets(self, group_arn: str) -> set[str]:
+        return set(self.groups.get(group_arn, set()))
+
+    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
+        found = self.instances.get(instance_id)
+        if found is None or found["State"]["Name"] == "terminated":
+            return "gone"
+        tags = self.tags_of(instance_id)
+        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
+            return "not-owned"
+        found["State"] = {"Name": "terminated"}
+        return "terminated"
+
+
+@dataclass
+class FakeRdsRestore:
+    """RDS for a restore, in memory (implements ``RdsRestorePort``); the databases it restores
+    appear in ``rds`` (the shared :class:`FakeRds`), ``creating``."""
+
+    rds: FakeRds
+    restores: list[dict[str, Any]] = field(default_factory=list)
+
+    def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
+        existing = self.rds.dbs.get(plan.new_identifier)
+        if existing is not None:
+            if T.to_dict(existing.get("TagList")).get(T.RESTORE_EXECUTION) != tags.get(
+                T.RESTORE_EXECUTION
+            ):
+                raise RuntimeError(f"{plan.new_identifier} exists and was not made by this restore")
+            return dict(existing)
+        db = {
+            "DBInstanceIdentifier": plan.new_identifier,
+            "DBInstanceStatus": "creating",
+            "AvailabilityZone": plan.target_az,
+            "MultiAZ": plan.multi_az,
+            "TagList": T.to_list(tags),
+        }
+        self.rds.dbs[plan.new_identifier] = db
+        self.restores.append({"id": plan.new_identifier, "point_in_time": plan.restore_time})
+        return dict(db)
+
+    def delete_replacement(self, identifier: str, execution_arn: str) -> str:
+        existing = self.rds.dbs.get(identifier)
+        if existing is None:
+            return "gone"
+        tags = T.to_dict(existing.get("TagList"))
+        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
+            return "not-owned"
+        del self.rds.dbs[identifier]
+        return "deleted"
+
+
+@dataclass
+class FakeNotifier:
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, subject: str, body: dict[str, Any]) -> None:
+        self.sent.append((subject, body))
+
+
+@dataclass
+class FakeGuard:
+    """The guardrails a restore consults (the real ones read DynamoDB directly): executions the
+    alarm router started (``alarm_executions``: name → resource), the cooldown over the
+    catalog's RESTORE# records, and the outcomes recorded."""
+
+    catalog: FakeCatalog
+    cooldown: timedelta = timedelta(minutes=30)
+    alarm_executions: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    outcomes: list[tuple[bool, str]] = field(default_factory=list)
+
+    def is_alarm_execution(self, execution_name: str, resource_id: str) -> bool:
+        return self.alarm_executions.get(execution_name) == resource_id
+
+    def check_cooldown(self, resource_id: str, now: datetime) -> None:
+        for record in self.catalog.records(f"RESTORE#{resource_id}"):
+            finished = datetime.fromisoformat(str(record["finished_at"]).replace("Z", "+00:00"))
+            if record.get("status") == "restored" and finished >= now - self.cooldown:
+                raise Refused("cooldown", f"{resource_id} was restored recently")
+
+    def release_running(self, execution_name: str, taken: int | None = None) -> None:
+        self.released.append(execution_name)
+
+    def record_outcome(self, succeeded: bool, detail: str, now: datetime) -> dict[str, Any]:
+        self.outcomes.append((succeeded, detail))
+        return {"consecutive_failures": sum(1 for ok, _ in self.outcomes if not ok)}

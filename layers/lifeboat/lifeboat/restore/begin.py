@@ -10,11 +10,10 @@ from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
-from lifeboat.restore import planner
+from lifeboat.restore import locks, planner
 from lifeboat.restore.lineage import lineage
 from lifeboat.restore.locks import (
     execution_record,
-    guardrails_for,
     lock_all,
     record_expiry,
 )
@@ -33,7 +32,7 @@ def begin(
         request = _current_instance(request, chain)
     # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
     # router recorded this execution's name for this resource before starting it.
-    guard = guardrails_for(ports)
+    guard = locks.guardrails_for(ports)
     name, arn = event.execution.name, event.execution.id
     alarm = guard.is_alarm_execution(name, asked)
     if request.trigger == "alarm" and not alarm:

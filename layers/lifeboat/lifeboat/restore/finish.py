@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat.ports import Ports
+from lifeboat.restore import locks
 from lifeboat.restore.lineage import record_replacement
-from lifeboat.restore.locks import guardrails_for, release_all
+from lifeboat.restore.locks import release_all
 from lifeboat.restore.models import InstancePlan, TaskEvent
 from lifeboat.timeutil import iso
 
@@ -51,7 +52,7 @@ def finish(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         # instance is refused, or with --force restores the replacement).
         record_replacement(ports.catalog, plan.source_id, launched.id, arn, now)
     release_all(ports.catalog, plan.locked, request.resource_id, arn)
-    guard = guardrails_for(ports)
+    guard = locks.guardrails_for(ports)
     trigger = "manual"  # from the router's record, never from the input
     if guard.is_alarm_execution(name, request.resource_id):
         trigger = "alarm"

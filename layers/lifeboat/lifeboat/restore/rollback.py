@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 from lifeboat import tags as T
 from lifeboat.errors import error_code
 from lifeboat.ports import Ec2RestorePort, Ports
+from lifeboat.restore import locks
 from lifeboat.restore.finish import RESTORE_RECORD_DAYS
-from lifeboat.restore.locks import guardrails_for, release_all
+from lifeboat.restore.locks import release_all
 from lifeboat.restore.models import (
     DatabasePlan,
     InstancePlan,
@@ -51,7 +52,7 @@ def abort(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "undone": undone,
     }
     counted = _record_failure(event, request, ports, now)
-    guard = guardrails_for(ports)
+    guard = locks.guardrails_for(ports)
     if guard.is_alarm_execution(name, request.resource_id) and not counted:
         guard.release_running(name)
         result["breaker"] = guard.record_outcome(False, f"{arn}: {result['error']}", now)
