@@ -226,7 +226,8 @@ class ExecutionContext(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     id: str = Field(alias="Id", pattern=r"^arn:aws[a-z-]*:states:", max_length=2048)
-    name: str = Field(alias="Name", pattern=r"^[0-9A-Za-z_-]{1,80}$")
+    # Any name Step Functions accepts (at most 80 characters), as the old event took it.
+    name: str = Field(alias="Name", min_length=1, max_length=80)
     start_time: Annotated[datetime, AfterValidator(_utc)] = Field(alias="StartTime")
     input: dict[str, Any] = Field(default_factory=dict, alias="Input")
 
