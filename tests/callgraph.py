@@ -136,18 +136,19 @@ class CallGraph:
         """``lifeboat.x.y`` -> ("function"|"class"|"module", dotted of its definition)."""
         if depth > 10 or not dotted.startswith("lifeboat"):
             return None
-        if dotted in self.modules:
-            return ("module", dotted)
         owner, _, name = dotted.rpartition(".")
         module = self.modules.get(owner)
-        if module is None:
-            return None
-        if name in module.functions:
-            return ("function", dotted)
-        if name in module.classes:
-            return ("class", dotted)
-        if name in module.imports:
-            return self.resolve(module.imports[name], depth + 1)
+        # A package's own name wins over its submodule of the same name (restore.begin is the
+        # function restore/__init__.py re-exports, not the module restore/begin.py).
+        if module is not None:
+            if name in module.functions:
+                return ("function", dotted)
+            if name in module.classes:
+                return ("class", dotted)
+            if name in module.imports and module.imports[name] != dotted:
+                return self.resolve(module.imports[name], depth + 1)
+        if dotted in self.modules:
+            return ("module", dotted)
         return None
 
     def _name(self, module: Module, name: str) -> tuple[str, str] | None:
@@ -219,10 +220,22 @@ class CallGraph:
         for inner in ast.walk(fn):
             if isinstance(inner, ast.Call):
                 self._call(module, cls, inner, types, reading)
+            elif isinstance(inner, ast.Attribute) and inner.attr in self.adapter_methods:
+                self._reference(module, inner, types, reading)  # partial(ec2.register, …)
             elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load):
                 found = self._name(module, inner.id)
                 if found and found[0] == "function":
                     self._visit(tuple(found[1].rsplit(".", 1)), reading)  # type: ignore[arg-type]
+
+    def _reference(
+        self, module: Module, node: ast.Attribute, types: dict[str, str], reading: Reading
+    ) -> None:
+        """A bound adapter method passed on, not called here (it is called later)."""
+        typed = self._expression_type(module, node.value, types)
+        declared = self.actions_of.get(typed or "", {})
+        if node.attr in declared:
+            reading.actions |= declared[node.attr]
+            reading.adapter_calls.add(f"{(typed or '').rsplit('.', 1)[1]}.{node.attr}")
 
     def _assign(
         self, module: Module, node: ast.Assign | ast.AnnAssign, types: dict[str, str]

@@ -21,5 +21,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("source") == "aws.states":
         change = validate_input(restore.ExecutionStatusChange, event)
         return restore.clean_up(change, runtime.ports(), utcnow(), sleep=runtime.sleep)
-    request = validate_input(restore.StepEvent, event)
+    request = validate_input(restore.TaskEvent, event)
     return restore.abort(request, runtime.ports(), utcnow())

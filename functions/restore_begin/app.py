@@ -15,5 +15,6 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(restore.StepEvent, event)
-    return restore.begin(request, default_plans(), runtime.ports(), utcnow())
+    request = validate_input(restore.TaskEvent, event)
+    plan = restore.begin(request, default_plans(), runtime.ports(), utcnow())
+    return plan.model_dump(mode="json")

@@ -16,11 +16,12 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(restore.StepEvent, event)
+    request = validate_input(restore.TaskEvent, event)
     settings = get_settings()
     minutes = (
         settings.database_health_minutes
-        if (request.launched or {}).get("kind") == "db"
+        if request.launched().kind == "db"
         else settings.instance_health_minutes
     )
-    return restore.check(request, runtime.ports(), utcnow(), timedelta(minutes=minutes))
+    health = restore.check(request, runtime.ports(), utcnow(), timedelta(minutes=minutes))
+    return health.model_dump(mode="json")

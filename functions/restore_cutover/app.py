@@ -13,5 +13,5 @@ from lifeboat.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(restore.StepEvent, event)
-    return restore.cut_over(request, runtime.ports())
+    request = validate_input(restore.TaskEvent, event)
+    return restore.cut_over(request, runtime.ports()).model_dump(mode="json")

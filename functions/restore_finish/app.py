@@ -14,5 +14,5 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(restore.StepEvent, event)
+    request = validate_input(restore.TaskEvent, event)
     return restore.finish(request, runtime.ports(), utcnow())

@@ -93,7 +93,7 @@ def test_restores_into_another_az_with_newer_data_and_moves_traffic(
         for e in history(result["execution_arn"])
         if e["type"].endswith("StateEntered")
     ]
-    assert entered[:5] == ["Prepare", "ValidateAndPlan", "IsDryRun", "Launch", "StartHealthChecks"]
+    assert entered[:5] == ["ValidateAndPlan", "IsDryRun", "Launch", "CheckHealth", "IsHealthy"]
     assert entered[-2:] == ["CutOver", "Finish"]
 
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from lifeboat import executions, restore
+from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, main
 from lifeboat.local.harness import execution_status_change
+from lifeboat.restore import health as health_stage
+from lifeboat.restore.models import Health, Launched
 from tests.faults import FaultInjector, FaultRule
 from tests.integration.test_restore import address, instance, live_instances, targets
 
@@ -95,14 +97,14 @@ def test_1_rollback_never_unfences_what_another_restore_fenced(stack: Any, backe
     assert not _running(web1)
 
 
-def _never_healthy(kind: str) -> Callable[..., dict[str, Any]]:
-    real = restore._health
+def _never_healthy(kind: str) -> Callable[..., Health]:
+    real = health_stage._health
 
-    def health(event: Any, ports: Any, attempt: int, wait: int) -> dict[str, Any]:
-        if event.launched["kind"] != kind:
-            return real(event, ports, attempt, wait)
+    def health(launched: Launched, ports: Any, attempt: int, wait: int) -> Health:
+        if launched.kind != kind:
+            return real(launched, ports, attempt, wait)
         state = "creating" if kind == "db" else "pending"
-        return {"healthy": False, "state": state, "attempt": attempt + 1, "wait_seconds": 1}
+        return Health(healthy=False, state=state, attempt=attempt + 1, wait_seconds=1)
 
     return health
 
@@ -111,8 +113,8 @@ def test_2_a_database_restore_past_its_deadline_is_kept_not_deleted(
     stack: Any, backed_up: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the restored database stays 'creating' past its deadline
-    monkeypatch.setattr(restore, "_health", _never_healthy("db"))
-    monkeypatch.setattr(restore, "MAX_HEALTH_DEADLINE", timedelta(0))
+    monkeypatch.setattr(health_stage, "_health", _never_healthy("db"))
+    monkeypatch.setattr(health_stage, "MAX_HEALTH_DEADLINE", timedelta(0))
     result = _restore(stack, {"db_instance_id": "elearn-db"}, "slow-db")
     # Then the restore fails and says so, but the database it created is kept
     assert result["status"] == "FAILED" and "deadline" in _message(result)
@@ -144,7 +146,7 @@ def test_2_a_restore_stopped_or_timed_out_is_cleaned_up(
     before = live_instances()
     # Given a restore whose replacement never becomes healthy, and whose cut-over had fenced
     # the original (its first step) when a person stops the execution (or it times out)
-    monkeypatch.setattr(restore, "_health", _never_healthy("instance"))
+    monkeypatch.setattr(health_stage, "_health", _never_healthy("instance"))
     arn = executions.start(stack.outputs["RestoreStateMachineArn"], {"instance_id": web1}, status)
     _wait_for(lambda: len(live_instances() - before) == 1, "the replacement")
     name = arn.rsplit(":", 1)[-1]

@@ -25,7 +25,7 @@ from lifeboat.alarms import AlarmStateChange, SyncRequest
 from lifeboat.errors import InvalidInputError, LifeboatError
 from lifeboat.models import BackupInput, BeginTask, CheckTask, CreateTask, FinalizeTask
 from lifeboat.prune import PruneRequest
-from lifeboat.restore import RestoreInput, StepEvent
+from lifeboat.restore import RestoreInput, TaskEvent
 from tests.fakes_ops import fake_ports
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
@@ -78,9 +78,10 @@ KNOWN: dict[str, list[Any]] = {
     "restore_time": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
     "start_time": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
     "execution_arn": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
-    # $$.Execution, in the backup tasks' events
-    "StartTime": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
+    # $$.Execution, in the tasks' events
     "Id": ["arn:aws:states:us-east-1:123456789012:execution:x:y", "x"],
+    "Name": ["restore-1", "x" * 81],
+    "StartTime": ["2026-11-27T02:45:00Z", "0001-01-01T00:00:00+14:00", "now"],
 }
 
 
@@ -178,12 +179,23 @@ def events_of(model: type[BaseModel], nested: dict[str, type[BaseModel]] | None 
     return st.one_of(events, events, events, events, hostile)
 
 
-STEP: dict[str, type[BaseModel]] = {"input": RestoreInput}
 EXECUTION = {
     "Id": "arn:aws:states:us-east-1:123456789012:execution:b:e",
     "Name": "e",
     "StartTime": "2026-11-27T02:45:00Z",
 }
+
+
+class RestoreExecution(BaseModel):
+    """``$$.Execution`` as a restore task receives it, with the restore's input as ``Input``."""
+
+    Id: str
+    Name: str
+    StartTime: str
+    Input: RestoreInput
+
+
+STEP: dict[str, type[BaseModel]] = {"execution": RestoreExecution}
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
     ("backup_begin", events_of(BeginTask, {"state": BackupInput})),
@@ -192,7 +204,7 @@ CASES: list[tuple[str, Any]] = [
     ("backup_finalize", events_of(FinalizeTask)),
     ("prune", events_of(PruneRequest)),
     ("sync_alarms", events_of(SyncRequest)),
-    ("restore_begin", events_of(StepEvent, STEP)),
+    ("restore_begin", events_of(TaskEvent, STEP)),
 ]
 
 

@@ -122,7 +122,7 @@ def _calls_in(cls: ast.ClassDef, method: ast.FunctionDef) -> set[str]:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 name = node.func.attr
                 first = node.args[0] if node.args else None
-                if name in ("get_paginator", "_pages") and isinstance(first, ast.Constant):
+                if name in ("get_paginator", "_pages", "call") and isinstance(first, ast.Constant):
                     receiver = node.func.value
                     service = _service_of(receiver, cls)
                     found.add(f"{service}:{_operation(str(first.value))}")
@@ -140,6 +140,9 @@ def _service_of(receiver: ast.expr, cls: ast.ClassDef) -> str:
     if isinstance(receiver, ast.Attribute) and receiver.attr in SERVICES:
         return SERVICES[receiver.attr]
     source = ast.unparse(cls)
+    for gateway, service in (("Ec2Gateway", "ec2"), ("RdsGateway", "rds")):
+        if f"gateway: {gateway}" in source:  # a restore adapter over a gateway's call()
+            return service
     return next(s for attr, s in SERVICES.items() if f"self.{attr} =" in source)
 
 

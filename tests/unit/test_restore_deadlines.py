@@ -43,15 +43,19 @@ class _Rds:
 
 
 def _check(status: str, after: timedelta, deadline: timedelta) -> dict[str, Any]:
-    event = restore.StepEvent(
-        input={"db_instance_id": "elearn-db"},
-        execution_name="x",
-        execution_arn="arn:aws:states:us-east-1:1:execution:m:x",
-        start_time=iso(START),
-        launched={"kind": "db", "id": "elearn-db-restored-1"},
+    event = restore.TaskEvent.model_validate(
+        {
+            "state": {"launch": {"launched": {"kind": "db", "id": "elearn-db-restored-1"}}},
+            "execution": {
+                "Id": "arn:aws:states:us-east-1:1:execution:m:x",
+                "Name": "x",
+                "StartTime": iso(START),
+                "Input": {"db_instance_id": "elearn-db"},
+            },
+        }
     )
     ports = fake_ports(rds=_Rds(status))
-    return restore.check(event, ports, START + after, deadline)
+    return restore.check(event, ports, START + after, deadline).model_dump()
 
 
 def test_a_database_restore_may_take_hours() -> None:

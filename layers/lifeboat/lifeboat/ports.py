@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.models import (
     DatabaseConfig,
@@ -16,6 +16,9 @@ from lifeboat.models import (
     RecoveryPoint,
     TargetGroupMembership,
 )
+
+if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
 class CatalogPort(Protocol):
@@ -198,7 +201,19 @@ class Ec2RestorePort(Protocol):
     def instance(self, instance_id: str) -> dict[str, Any] | None: ...
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None: ...
     def status(self, instance_id: str) -> dict[str, str]: ...
-    def run_instance(self, **params: Any) -> dict[str, Any]: ...
+    def launch(
+        self,
+        plan: InstancePlan,
+        candidate: Candidate,
+        instance_type: str,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        """One RunInstances attempt: ``instance_type`` in ``candidate``'s subnet, the plan's
+        image, volumes, security groups, profile and key; ``tags`` on the instance and its
+        volumes. Capacity refusals raise ``ClientError`` (the domain tries the next)."""
+        ...
+
     def stop(self, instance_id: str) -> str: ...
     def start(self, instance_id: str) -> str: ...
     def fence(self, instance_id: str, execution_name: str) -> None: ...
@@ -214,9 +229,10 @@ class Ec2RestorePort(Protocol):
 class RdsRestorePort(Protocol):
     """RDS for a restore."""
 
-    def restore_from_snapshot(self, **params: Any) -> dict[str, Any]: ...
-    def restore_to_time(self, **params: Any) -> dict[str, Any]: ...
-    def delete_replacement(self, identifier: str, execution_arn: str) -> str: ...
+    def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
+        """Restore the plan's database (to its restore time, else from its snapshot), tagged
+        with ``tags``; a repeated call returns the database this execution made."""
+        ...
 
 
 @dataclass

@@ -38,6 +38,36 @@ class Ec2Gateway:
         for page in self.ec2.get_paginator(operation).paginate(**kwargs):
             yield from page.get(key, [])
 
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One EC2 call (``run_instances``, ``stop_instances`` …) through the retrier, for the
+        restore adapter (whose methods declare the actions they call)."""
+        return dict(self.retrier.call(getattr(self.ec2, operation), **params))
+
+    @needs("ec2:DescribeSubnets")
+    def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
+        """Every subnet of a VPC, as DescribeSubnets gives it."""
+        return list(
+            self._pages(
+                "describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+            )
+        )
+
+    @needs("ec2:DescribeInstances")
+    def instances_tagged(self, key: str, value: str, states: list[str]) -> list[dict[str, Any]]:
+        """Instances in one of ``states`` carrying the tag ``key=value``."""
+        return [
+            dict(instance)
+            for reservation in self._pages(
+                "describe_instances",
+                "Reservations",
+                Filters=[
+                    {"Name": f"tag:{key}", "Values": [value]},
+                    {"Name": "instance-state-name", "Values": states},
+                ],
+            )
+            for instance in reservation["Instances"]
+        ]
+
     # --- discovery ------------------------------------------------------------------------
     @needs("ec2:DescribeInstances")
     def discover_instances(self, plan: str) -> list[str]:

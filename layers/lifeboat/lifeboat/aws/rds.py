@@ -23,6 +23,11 @@ class RdsGateway:
         for page in self.rds.get_paginator(operation).paginate(**kwargs):
             yield from page.get(key, [])
 
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One RDS call through the retrier (for the restore adapter; its callers declare the
+        action)."""
+        return dict(self.retrier.call(getattr(self.rds, operation), **params))
+
     @needs("rds:DescribeDBInstances", "rds:DescribeDBClusters")
     def discover(self, plan: str) -> list[tuple[str, str]]:
         """(type, id) of DB instances and Aurora clusters tagged with the plan. Members of a

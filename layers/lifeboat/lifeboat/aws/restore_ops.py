@@ -1,4 +1,6 @@
-"""EC2, ELBv2 and RDS calls of a restore: launch, health, cut-over, roll-back."""
+"""EC2, ELBv2 and RDS calls of a restore: launch, health, cut-over, roll-back. The AWS requests
+(RunInstances, RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime) are built here
+from the domain's typed plans."""
 
 from __future__ import annotations
 
@@ -11,10 +13,95 @@ from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.errors import error_code
+from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+IOPS_TYPES = ("io1", "io2", "gp3")
 
 
+# --- requests --------------------------------------------------------------------------------
+def block_device_mapping(volume: VolumePlan, root_device: str | None) -> dict[str, Any]:
+    """One volume of the replacement: a data volume from its (newest) snapshot, the root
+    volume from the AMI, each with the original's type, size, IOPS and throughput."""
+    ebs: dict[str, Any] = {"DeleteOnTermination": volume.delete_on_termination}
+    if volume.device_name != root_device and volume.snapshot_id:
+        ebs["SnapshotId"] = volume.snapshot_id
+    if volume.volume_type:
+        ebs["VolumeType"] = volume.volume_type
+    if volume.size_gb:
+        ebs["VolumeSize"] = volume.size_gb
+    if volume.iops and volume.volume_type in IOPS_TYPES:
+        ebs["Iops"] = volume.iops
+    if volume.throughput and volume.volume_type == "gp3":
+        ebs["Throughput"] = volume.throughput
+    return {"DeviceName": volume.device_name, "Ebs": ebs}
+
+
+def run_instances_request(
+    plan: InstancePlan,
+    candidate: Candidate,
+    instance_type: str,
+    client_token: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """RunInstances' parameters for one attempt (IMDSv2 required; instance and volumes tagged
+    at creation; the client token makes a repeated attempt launch nothing more)."""
+    params: dict[str, Any] = {
+        "ImageId": plan.image_id,
+        "InstanceType": instance_type,
+        "SubnetId": candidate.subnet_id,
+        "SecurityGroupIds": plan.security_group_ids,
+        "BlockDeviceMappings": [
+            block_device_mapping(v, plan.root_device_name) for v in plan.volumes
+        ],
+        "EbsOptimized": plan.ebs_optimized,
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": T.to_list(tags)},
+            {"ResourceType": "volume", "Tags": T.to_list(tags)},
+        ],
+        "ClientToken": client_token,
+        "MinCount": 1,
+        "MaxCount": 1,
+    }
+    if plan.key_name:
+        params["KeyName"] = plan.key_name
+    if plan.iam_instance_profile_arn:
+        params["IamInstanceProfile"] = {"Arn": plan.iam_instance_profile_arn}
+    return params
+
+
+def restore_db_request(plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
+    """RestoreDBInstanceToPointInTime's parameters when the plan has a restore time, else
+    RestoreDBInstanceFromDBSnapshot's."""
+    params: dict[str, Any] = {
+        "MultiAZ": plan.multi_az,
+        "Tags": T.to_list(tags),
+        "CopyTagsToSnapshot": True,
+    }
+    optional = {
+        "DBInstanceClass": plan.instance_class,
+        "AvailabilityZone": plan.target_az,
+        "DBSubnetGroupName": plan.subnet_group,
+        "DBParameterGroupName": plan.parameter_group,
+        "VpcSecurityGroupIds": plan.security_group_ids,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    if plan.restore_time is not None:
+        return {
+            "SourceDBInstanceIdentifier": plan.source_id,
+            "TargetDBInstanceIdentifier": plan.new_identifier,
+            "RestoreTime": plan.restore_time,
+            **params,
+        }
+    return {
+        "DBInstanceIdentifier": plan.new_identifier,
+        "DBSnapshotIdentifier": plan.snapshot_id,
+        **params,
+    }
+
+
+# --- adapters --------------------------------------------------------------------------------
 class Ec2Restorer:
     def __init__(self, gateway: Ec2Gateway) -> None:
         self.gw = gateway
@@ -30,11 +117,7 @@ class Ec2Restorer:
 
     @needs("ec2:DescribeSubnets")
     def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.gw._pages(
-                "describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
-            )
-        )
+        return self.gw.vpc_subnets(vpc_id)
 
     @needs("ec2:DescribeInstances")
     def instance(self, instance_id: str) -> dict[str, Any] | None:
@@ -42,17 +125,8 @@ class Ec2Restorer:
 
     @needs("ec2:DescribeInstances")
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
-        for reservation in self.gw._pages(
-            "describe_instances",
-            "Reservations",
-            Filters=[
-                {"Name": "tag:lifeboat:restore-execution", "Values": [execution_arn]},
-                {"Name": "instance-state-name", "Values": LIVE_STATES},
-            ],
-        ):
-            for instance in reservation["Instances"]:
-                return dict(instance)
-        return None
+        found = self.gw.instances_tagged(T.RESTORE_EXECUTION, execution_arn, LIVE_STATES)
+        return found[0] if found else None
 
     @needs("ec2:DescribeInstanceStatus")
     def status(self, instance_id: str) -> dict[str, str]:
@@ -70,14 +144,21 @@ class Ec2Restorer:
 
     # --- changing ----------------------------------------------------------------------------
     @needs("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole")
-    def run_instance(self, **params: Any) -> dict[str, Any]:
-        response = self.gw.retrier.call(self.ec2.run_instances, MinCount=1, MaxCount=1, **params)
-        return dict(response["Instances"][0])
+    def launch(
+        self,
+        plan: InstancePlan,
+        candidate: Candidate,
+        instance_type: str,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        request = run_instances_request(plan, candidate, instance_type, client_token, tags)
+        return dict(self.gw.call("run_instances", **request)["Instances"][0])
 
     @needs("ec2:StopInstances")
     def stop(self, instance_id: str) -> str:
         try:
-            self.gw.retrier.call(self.ec2.stop_instances, InstanceIds=[instance_id])
+            self.gw.call("stop_instances", InstanceIds=[instance_id])
             return "stopping"
         except ClientError as exc:
             return f"not stopped: {error_code(exc)}"
@@ -85,7 +166,7 @@ class Ec2Restorer:
     @needs("ec2:StartInstances")
     def start(self, instance_id: str) -> str:
         try:
-            self.gw.retrier.call(self.ec2.start_instances, InstanceIds=[instance_id])
+            self.gw.call("start_instances", InstanceIds=[instance_id])
             return "starting"
         except ClientError as exc:
             return f"not started: {error_code(exc)}"
@@ -113,8 +194,8 @@ class Ec2Restorer:
 
     @needs("ec2:AssociateAddress")
     def associate(self, allocation_id: str, instance_id: str) -> None:
-        self.gw.retrier.call(
-            self.ec2.associate_address,
+        self.gw.call(
+            "associate_address",
             AllocationId=allocation_id,
             InstanceId=instance_id,
             AllowReassociation=True,
@@ -148,68 +229,41 @@ class Ec2Restorer:
         tags = T.to_dict(instance.get("Tags"))
         if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
-        self.gw.retrier.call(self.ec2.terminate_instances, InstanceIds=[instance_id])
+        self.gw.call("terminate_instances", InstanceIds=[instance_id])
         return "terminated"
 
 
 class RdsRestorer:
     def __init__(self, gateway: RdsGateway) -> None:
         self.gw = gateway
-        self.rds = gateway.rds
 
     @needs(
         "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:RestoreDBInstanceToPointInTime",
         "rds:AddTagsToResource",
         "rds:DescribeDBInstances",
     )
-    def restore_from_snapshot(self, **params: Any) -> dict[str, Any]:
+    def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
+        """Restore the plan's database (to its point in time, else from its snapshot); a
+        repeated call finds the database it made."""
+        operation = (
+            "restore_db_instance_to_point_in_time"
+            if plan.restore_time is not None
+            else "restore_db_instance_from_db_snapshot"
+        )
         try:
-            response = self.gw.retrier.call(self.rds.restore_db_instance_from_db_snapshot, **params)
-            return dict(response["DBInstance"])
+            return dict(self.gw.call(operation, **restore_db_request(plan, tags))["DBInstance"])
         except ClientError as exc:
             if error_code(exc) != "DBInstanceAlreadyExists":
                 raise
-        return self._ours(params)
+        return self._ours(plan.new_identifier, tags.get(T.RESTORE_EXECUTION))
 
-    @needs("rds:RestoreDBInstanceToPointInTime", "rds:AddTagsToResource", "rds:DescribeDBInstances")
-    def restore_to_time(self, **params: Any) -> dict[str, Any]:
-        try:
-            response = self.gw.retrier.call(self.rds.restore_db_instance_to_point_in_time, **params)
-            return dict(response["DBInstance"])
-        except ClientError as exc:
-            if error_code(exc) != "DBInstanceAlreadyExists":
-                raise
-        return self._ours(params)
-
-    def _ours(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _ours(self, identifier: str, execution_arn: str | None) -> dict[str, Any]:
         """A repeated launch finds the instance it made (same identifier and execution tag)."""
-        identifier = params.get("DBInstanceIdentifier") or params["TargetDBInstanceIdentifier"]
         existing = self.gw.describe_db(identifier)
-        wanted = T.to_dict(params.get("Tags")).get(T.RESTORE_EXECUTION)
         if (
             existing is None
-            or T.to_dict(existing.get("TagList")).get(T.RESTORE_EXECUTION) != wanted
+            or T.to_dict(existing.get("TagList")).get(T.RESTORE_EXECUTION) != execution_arn
         ):
             raise RuntimeError(f"{identifier} exists and was not made by this restore")
         return existing
-
-    @needs("rds:DeleteDBInstance", "rds:DescribeDBInstances")
-    def delete_replacement(self, identifier: str, execution_arn: str) -> str:
-        existing = self.gw.describe_db(identifier)
-        if existing is None:
-            return "gone"
-        tags = T.to_dict(existing.get("TagList"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
-            return "not-owned"
-        try:
-            self.gw.retrier.call(
-                self.rds.delete_db_instance,
-                DBInstanceIdentifier=identifier,
-                SkipFinalSnapshot=True,
-                DeleteAutomatedBackups=True,
-            )
-        except ClientError as exc:
-            if error_code(exc) == "DBInstanceNotFound":
-                return "gone"
-            raise
-        return "deleted"
