@@ -32,6 +32,7 @@ FIELD_ADAPTERS = {
     "alarms": "lifeboat.aws.cloudwatch.CloudWatchAlarms",
     "executions": "lifeboat.aws.stepfunctions.StepFunctions",
     "notifier": "lifeboat.aws.notify.Notifier",
+    "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -43,6 +44,7 @@ PORT_ADAPTERS = {
     "AlarmsPort": FIELD_ADAPTERS["alarms"],
     "ExecutionsPort": FIELD_ADAPTERS["executions"],
     "NotifierPort": FIELD_ADAPTERS["notifier"],
+    "MetricsPort": FIELD_ADAPTERS["metrics"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

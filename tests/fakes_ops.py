@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lifeboat.ports import AlarmsPort, ExecutionsPort, GuardStorePort, NotifierPort, Ports
+from lifeboat.ports import (
+    AlarmsPort,
+    ExecutionsPort,
+    GuardStorePort,
+    MetricsPort,
+    NotifierPort,
+    Ports,
+)
 
 
 @dataclass
@@ -178,6 +185,24 @@ class FakeExecutions:
         return None if found is None else str(found["status"])
 
 
+@dataclass
+class FakeMetrics:
+    """Data points put, in order: (namespace, name, value, unit, dimensions)."""
+
+    points: list[tuple[str, str, float, str, dict[str, str]]] = field(default_factory=list)
+
+    def put(
+        self,
+        namespace: str,
+        name: str,
+        value: float,
+        unit: str,
+        dimensions: dict[str, str],
+        at: datetime | None = None,
+    ) -> None:
+        self.points.append((namespace, name, value, unit, dict(dimensions)))
+
+
 class _NotGiven:
     """A port a test did not provide: any use says which."""
 
@@ -201,6 +226,7 @@ def fake_ports(**given: Any) -> Ports:
         "guards": FakeGuardStore(),
         "alarms": FakeCloudWatch(),
         "executions": FakeExecutions(),
+        "metrics": FakeMetrics(),
         "notifier": FakeNotifier(),
     }
     return Ports(**{**defaults, **given})
@@ -211,3 +237,4 @@ _guards: GuardStorePort = FakeGuardStore()
 _alarms: AlarmsPort = FakeCloudWatch()
 _executions: ExecutionsPort = FakeExecutions()
 _notifier: NotifierPort = FakeNotifier()
+_metrics: MetricsPort = FakeMetrics()

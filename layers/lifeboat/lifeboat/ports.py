@@ -163,6 +163,20 @@ class AlarmsPort(Protocol):
     def delete_alarms(self, names: list[str]) -> None: ...
 
 
+class MetricsPort(Protocol):
+    """CloudWatch custom metrics."""
+
+    def put(
+        self,
+        namespace: str,
+        name: str,
+        value: float,
+        unit: str,
+        dimensions: dict[str, str],
+        at: datetime | None = None,
+    ) -> None: ...
+
+
 class ExecutionsPort(Protocol):
     """Step Functions executions."""
 
@@ -247,4 +261,5 @@ class Ports:
     guards: GuardStorePort
     alarms: AlarmsPort
     executions: ExecutionsPort
+    metrics: MetricsPort
     notifier: NotifierPort | None = None

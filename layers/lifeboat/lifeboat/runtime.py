@@ -10,6 +10,7 @@ from lifeboat.aws.clients import Retrier
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.guard_store import DynamoGuardStore
+from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
@@ -77,6 +78,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         guards=DynamoGuardStore(table),
         alarms=CloudWatchAlarms(calls),
         executions=StepFunctions(),
+        metrics=CloudWatchMetrics(),
         notifier=Notifier(topic_arn) if topic_arn else None,
     )
 
