@@ -21,7 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 
-.PHONY: help demo test lint typecheck unit integration pytest validate build bench deploy clean \
+.PHONY: help demo test lint typecheck unit gates-tests integration pytest validate build bench deploy clean \
 	gates asl serverless-rules iam checkov
 
 help:
@@ -80,8 +80,11 @@ PYTEST_WORKERS ?= 2
 pytest: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-unit: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
+unit: $(BIN)/.installed
 	$(BIN)/pytest -m unit
+
+gates-tests: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
+	$(BIN)/pytest -m gates
 
 integration: $(BIN)/.installed
 	$(BIN)/pytest -m integration

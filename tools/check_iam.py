@@ -170,33 +170,38 @@ class Resolver:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.get_att(name, attribute)
-            if key == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else arg
-                variables = {k: self.resolve(v) for k, v in variables.items()}
-
-                def one(match: re.Match[str]) -> str:
-                    token = match.group(1)
-                    if token.startswith("!"):
-                        return "${" + token[1:] + "}"
-                    if token in variables:
-                        return str(variables[token])
-                    if "." in token:
-                        return self.get_att(*token.split(".", 1))
-                    return str(self.ref(token))
-
-                return re.sub(r"\$\{([^}]+)\}", one, text)
-            if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
-            if key == "Fn::If":
-                return self.resolve(arg[1])  # the condition's true branch
-            if key == "Fn::Select":
-                return self.resolve(arg[1])[int(arg[0])]
+            intrinsic = self._intrinsics().get(key)
+            if intrinsic is not None:
+                return intrinsic(arg)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def _intrinsics(self) -> dict[str, Any]:
+        return {
+            "Ref": self.ref,
+            "Fn::GetAtt": lambda arg: self.get_att(
+                *(arg if isinstance(arg, list) else arg.split(".", 1))
+            ),
+            "Fn::Sub": self._sub,
+            "Fn::Join": lambda arg: str(arg[0]).join(str(self.resolve(v)) for v in arg[1]),
+            "Fn::If": lambda arg: self.resolve(arg[1]),  # the condition's true branch
+            "Fn::Select": lambda arg: self.resolve(arg[1])[int(arg[0])],
+        }
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+        variables = {k: self.resolve(v) for k, v in variables.items()}
+
+        def one(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token.startswith("!"):
+                return "${" + token[1:] + "}"
+            if token in variables:
+                return str(variables[token])
+            if "." in token:
+                return self.get_att(*token.split(".", 1))
+            return str(self.ref(token))
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
 
 
 def transformed(template_path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.gates
 ROOT = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = ROOT / ".node/node_modules/.bin/asl-validator"
 SAM_PYTHON = ROOT / ".venv-sam/bin/python"
