@@ -41,6 +41,19 @@ class GuardConfig:
     max_per_hour: int = 5
     breaker_threshold: int = 3
 
+    @classmethod
+    def from_environment(cls) -> GuardConfig:
+        """The deploy parameters, as the function's environment carries them."""
+        from lifeboat.settings import get_settings
+
+        settings = get_settings()
+        return cls(
+            cooldown_minutes=settings.cooldown_minutes,
+            max_concurrent=settings.max_concurrent_auto_restores,
+            max_per_hour=settings.max_auto_restores_per_hour,
+            breaker_threshold=settings.breaker_threshold,
+        )
+
 
 class Refused(Exception):
     """A guardrail refused an automatic (or unforced manual) restore."""

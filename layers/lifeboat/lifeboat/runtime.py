@@ -117,13 +117,7 @@ def create_ports(event: CreateBatchEvent) -> Ports:
 
 
 def guard_config() -> GuardConfig:
-    settings = get_settings()
-    return GuardConfig(
-        cooldown_minutes=settings.cooldown_minutes,
-        max_concurrent=settings.max_concurrent_auto_restores,
-        max_per_hour=settings.max_auto_restores_per_hour,
-        breaker_threshold=settings.breaker_threshold,
-    )
+    return GuardConfig.from_environment()
 
 
 def guardrails() -> Guardrails:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat.errors import RestoreInProgressError
-from lifeboat.guardrails import Guardrails
+from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.ports import CatalogPort, Ports
 
 # Deadlines, nested: a replacement's health deadline (instances 1 h, databases 6 h by default,
@@ -21,9 +21,7 @@ RECORD_DAYS = 30
 
 def guardrails_for(ports: Ports) -> Guardrails:
     """The guardrails over this task's catalog, configured from the function's environment."""
-    from lifeboat.runtime import guard_config
-
-    return Guardrails(ports.guards, ports.catalog, guard_config())
+    return Guardrails(ports.guards, ports.catalog, GuardConfig.from_environment())
 
 
 def execution_record(execution_name: str) -> str:
