@@ -42,6 +42,21 @@ def _shipped(package: Path) -> set[str]:
     return modules
 
 
+def _names(init: Path) -> set[str]:
+    """What a package's ``__init__.py`` defines or imports at its top level."""
+    if not init.exists():
+        return set()
+    names: set[str] = set()
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
 def check(build_dir: Path) -> list[str]:
     package = build_dir / "LifeboatLayer" / "python" / "lifeboat"
     if not package.is_dir():
@@ -60,8 +75,10 @@ def check(build_dir: Path) -> list[str]:
             if name == "moto" or name.startswith("moto."):
                 problems.append(f"{path}: imports {name} (the emulator is not a runtime need)")
             elif name.startswith("lifeboat.") and name not in shipped:
-                parent = name.rsplit(".", 1)[0]
-                if parent not in shipped or (package.parent / parent.replace(".", "/")).is_dir():
+                parent, _, leaf = name.rpartition(".")
+                folder = package.parent / parent.replace(".", "/")
+                exported = folder.is_dir() and leaf in _names(folder / "__init__.py")
+                if parent not in shipped or (folder.is_dir() and not exported):
                     problems.append(f"{path}: imports {name}, which the layer does not ship")
     return problems
 

@@ -74,3 +74,21 @@ def test_this_repositorys_layer_makefile_leaves_the_development_code_out() -> No
     for name in present:
         assert f"lifeboat/{name}" in makefile, name
     assert "faults" in _tool().DEVELOPMENT_ONLY and (ROOT / "tests" / "faults.py").is_file()
+
+
+def test_names_a_package_exports_are_shipped_and_others_are_not(tmp_path: Path) -> None:
+    # from lifeboat.backup import begin_run: backup/ is a package re-exporting its stages
+    layer = "LifeboatLayer/python/lifeboat"
+    build = _layer(
+        tmp_path,
+        {
+            f"{layer}/__init__.py": "",
+            f"{layer}/backup/__init__.py": "from lifeboat.backup.run import begin_run\n",
+            f"{layer}/backup/run.py": "def begin_run() -> None: ...\n",
+            "BackupBeginFunction/app.py": "from lifeboat.backup import begin_run\n",
+            "PruneFunction/app.py": "from lifeboat.backup import prune_everything\n",
+        },
+    )
+    problems = "\n".join(_tool().check(build))
+    assert "begin_run" not in problems
+    assert "imports lifeboat.backup.prune_everything" in problems
