@@ -29,8 +29,7 @@ def test_report_json_and_html_after_a_backup(
     # "if AZ x fails": web-1 and app-1 in us-east-1a, web-2 in us-east-1b, each restorable
     # into the other AZ's subnet of its tier
     rows = {
-        az["availability_zone"]: {r["id"]: r for r in az["servers"]}
-        for az in report["az_failures"]
+        az["availability_zone"]: {r["id"]: r for r in az["servers"]} for az in report["az_failures"]
     }
     assert set(rows["us-east-1a"]) == {protected["web-1"], protected["app-1"]}
     assert set(rows["us-east-1b"]) == {protected["web-2"]}

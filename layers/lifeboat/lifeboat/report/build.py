@@ -36,6 +36,8 @@ def build_report(inputs: FleetInputs) -> Report:
     by_source: dict[str, list[RecoveryPoint]] = defaultdict(list)
     for point in inputs.points:
         by_source[point.source_id].append(point)
+    for iid, chain in inputs.lineages.items():  # a replacement's points are its server's
+        by_source[iid] = [p for member in dict.fromkeys([*chain, iid]) for p in by_source[member]]
     drills = drills_by_resource(inputs.drills)
     resources = [
         _instance_status(iid, described, inputs, by_source[iid], drills.get(iid, []))

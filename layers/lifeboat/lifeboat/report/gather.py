@@ -9,6 +9,7 @@ from lifeboat.alarms import PREFIX
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
 from lifeboat.report.models import DEFAULT_MARGIN_SECONDS, FleetInputs
+from lifeboat.restore.lineage import lineage
 
 
 def gather(
@@ -58,4 +59,6 @@ def gather(
         drills={plan: ports.catalog.records(f"DRILL#{plan}") for plan in plan_names},
         snapshots=snapshots,
         margin_seconds=margin_seconds,
+        # a replacement stands for the server: its recovery points are its lineage's
+        lineages={iid: lineage(ports.catalog, iid) for iid in instance_ids},
     )

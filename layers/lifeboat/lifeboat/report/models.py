@@ -43,6 +43,7 @@ class FleetInputs:
     drills: dict[str, list[dict[str, Any]]]  # DRILL#<plan> records by plan
     snapshots: list[dict[str, Any]] = field(default_factory=list)  # Lifeboat's EBS snapshots
     margin_seconds: int = DEFAULT_MARGIN_SECONDS
+    lineages: dict[str, list[str]] = field(default_factory=dict)  # server -> instances before it
 
 
 class RuleStatus(BaseModel):
