@@ -21,8 +21,8 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 
-.PHONY: help demo test lint typecheck unit gates-tests integration pytest validate build bench deploy clean \
-	gates asl serverless-rules iam checkov
+.PHONY: help demo test lint typecheck unit gates-tests integration pytest validate build bench \
+	deploy clean gates asl serverless-rules iam checkov chromium browser
 
 help:
 	@echo "make demo   - the whole lifecycle against the local AWS emulator"
@@ -63,6 +63,16 @@ $(ASL_VALIDATOR): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Headless Chromium for the report's browser test: Debian's package, installed once (nothing is
+# downloaded at test time). Idempotent: nothing happens when it is already there.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+chromium: $(CHROMIUM)
+
 demo: $(BIN)/.installed
 	$(BIN)/lifeboat demo
 
@@ -74,10 +84,9 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/lifeboat/lifeboat tests
 	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
-# The unit tier runs the gates' tools on broken inputs (local subprocesses, no sockets).
 # Two workers (pytest-xdist), one per core: each runs its own emulator on its own port.
 PYTEST_WORKERS ?= 2
-pytest: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
+pytest: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES) $(CHROMIUM)
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 unit: $(BIN)/.installed
@@ -88,6 +97,9 @@ gates-tests: $(BIN)/.installed $(ASL_VALIDATOR) $(SAM_GATES)
 
 integration: $(BIN)/.installed
 	$(BIN)/pytest -m integration
+
+browser: $(BIN)/.installed $(CHROMIUM)
+	$(BIN)/pytest -m browser
 
 validate: $(SAM_BIN)/.installed
 	$(SAM_BIN)/sam validate --lint

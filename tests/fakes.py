@@ -208,6 +208,9 @@ class FakeEc2:
     deleted: set[str] = field(default_factory=set)
     run_of: dict[str, str] = field(default_factory=dict)  # Lifeboat's artifacts by their run
     die_after_create: bool = False
+    subnet_list: list[dict[str, Any]] = field(default_factory=list)
+    volume_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. Encrypted
+    storage: dict[str, int] = field(default_factory=dict)  # instance-store GB by type
 
     def add_instance(self, plan: str, volumes: int = 2) -> str:
         iid = new_id("i")
@@ -244,10 +247,22 @@ class FakeEc2:
         return {i: self.instances[i] for i in ids if i in self.instances}
 
     def volumes(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {v: {"VolumeId": v, "Size": 8, "VolumeType": "gp3"} for v in ids}
+        return {
+            v: {"VolumeId": v, "Size": 8, "VolumeType": "gp3", **self.volume_attrs.get(v, {})}
+            for v in ids
+        }
 
     def subnets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {}
+        return {s["SubnetId"]: s for s in self.subnet_list if s["SubnetId"] in ids}
+
+    def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
+        return [s for s in self.subnet_list if s.get("VpcId") == vpc_id]
+
+    def vpc_instances(self, vpc_ids: list[str]) -> list[dict[str, Any]]:
+        return [d for d in self.instances.values() if d.get("VpcId") in vpc_ids]
+
+    def instance_storage(self, types: list[str]) -> dict[str, int]:
+        return {t: self.storage.get(t, 0) for t in types}
 
     def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
         return {}
@@ -464,6 +479,9 @@ class FakeRds:
             described["TagList"] = [{"Key": T.PLAN, "Value": plan}]
         (self.clusters if cluster else self.dbs)[db_id] = described
         return db_id
+
+    def databases(self) -> list[dict[str, Any]]:
+        return [{"DBInstanceIdentifier": i, **d} for i, d in self.dbs.items()]
 
     def discover(self, plan: str) -> list[tuple[str, str]]:
         found = [("db", i) for i, d in self.dbs.items() if _plan_of(d) == plan]

@@ -19,7 +19,7 @@ import ast
 import sys
 from pathlib import Path
 
-DEVELOPMENT_ONLY = ("local", "cli", "demo", "bench", "faults")
+DEVELOPMENT_ONLY = ("local", "cli", "demo", "bench", "faults", "report")
 
 
 def _imports(path: Path) -> set[str]:

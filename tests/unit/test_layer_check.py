@@ -70,7 +70,7 @@ def test_this_repositorys_layer_makefile_leaves_the_development_code_out() -> No
         for name in _tool().DEVELOPMENT_ONLY
         if (package / name).is_dir() or (package / f"{name}.py").is_file()
     ]
-    assert set(present) == {"local", "cli", "demo", "bench"}
+    assert set(present) == {"local", "cli", "demo", "bench", "report"}
     for name in present:
         assert f"lifeboat/{name}" in makefile, name
     assert "faults" in _tool().DEVELOPMENT_ONLY and (ROOT / "tests" / "faults.py").is_file()

@@ -72,8 +72,15 @@ def test_no_wildcard_resource_on_mutating_actions() -> None:
             continue
         for action in _as_list(statement["Action"]):
             if not READ_ONLY.match(action) and action not in NO_RESOURCE_LEVEL:
+                if action == "cloudwatch:PutMetricData" and _namespaced(statement):
+                    continue  # no resource-level permission: confined to a namespace instead
                 offenders.append(f"{name}: {action}")
     assert offenders == [], "mutating actions on Resource '*': " + ", ".join(offenders)
+
+
+def _namespaced(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {}).get("StringEquals", {})
+    return bool(condition.get("cloudwatch:namespace") == "Lifeboat")
 
 
 def test_no_service_wildcards() -> None:
@@ -171,6 +178,54 @@ def test_one_schedule_per_rule_in_step_with_plans_yaml() -> None:
         assert "Arn" in props["DeadLetterConfig"]
         seen.add((payload["plan"], payload["rule"]))
     assert seen == expected
+
+
+def test_one_rpo_alarm_per_rule_in_step_with_plans_yaml() -> None:
+    """Each rule has an alarm on its RpoSeconds: the rule's interval plus the margin parameter,
+    to the notification topic; none for a rule that is not declared."""
+    expected = {(p, r) for p, plan in default_plans().plans.items() for r in plan.rules}
+    seen = set()
+    for name, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        stats = [m["MetricStat"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        if not any(s["Metric"]["MetricName"] == "RpoSeconds" for s in stats):
+            continue
+        (stat,) = stats
+        dims = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        _plan, rule = default_plans().rule(dims["Plan"], dims["Rule"])
+        assert stat["Metric"]["Namespace"] == "Lifeboat", name
+        assert props["Threshold"] == rule.interval_seconds(), name
+        (expression,) = [m for m in props["Metrics"] if m.get("ReturnData")]
+        assert expression["Expression"] == {
+            "Fn::Sub": f"{stat_id(props)} - ${{RpoAlarmMarginMinutes}} * 60"
+        }, name
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", name
+        periods = min(168, rule.interval_seconds() // 3600 + 2)
+        assert stat["Period"] == 3600 and props["EvaluationPeriods"] == periods, name
+        assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
+        seen.add((dims["Plan"], dims["Rule"]))
+    assert seen == expected
+    assert TEMPLATE["Parameters"]["RpoAlarmMarginMinutes"]["Default"] == 60
+
+
+def stat_id(props: dict[str, Any]) -> str:
+    return next(str(m["Id"]) for m in props["Metrics"] if "MetricStat" in m)
+
+
+def test_dashboard_shows_rpo_per_rule_runs_drills_and_restores() -> None:
+    (dashboard,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.loads(
+        re.sub(r"\$\{[^}]+\}", "x", dashboard["Properties"]["DashboardBody"]["Fn::Sub"])
+    )
+    text = json.dumps(body)
+    for plan, found in default_plans().plans.items():
+        for rule in found.rules:
+            assert f'"RpoSeconds", "Plan", "{plan}", "Rule", "{rule}"' in text
+    for metric in ("RecoveryPointsCompleted", "RecoveryPointsFailed", "DrillRtoSeconds"):
+        assert metric in text
+    assert len(body["widgets"]) == 4
 
 
 def test_runtime_architecture_and_build_method() -> None:
@@ -271,7 +326,8 @@ def test_failed_alarm_events_are_kept_and_alarmed() -> None:
         r["Properties"]
         for r in RESOURCES.values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
-        and r["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_name, "QueueName"]}
+        and r["Properties"].get("Dimensions", [{}])[0].get("Value")
+        == {"Fn::GetAtt": [queue_name, "QueueName"]}
     ]
     assert alarms and alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarms[0]["AlarmActions"] == [{"Ref": "NotificationTopic"}]

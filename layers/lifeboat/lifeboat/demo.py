@@ -116,6 +116,7 @@ def run_demo(json_output: bool = False) -> int:
         _this_runs_points(scene)
         _retention_after_pruning(scene)
         _az_failure_and_automatic_restore(scene)
+        _readiness_report(scene)
 
     summary = {
         "ok": story.ok,
@@ -132,6 +133,8 @@ def run_demo(json_output: bool = False) -> int:
         verdict = "All checks passed" if story.ok else "SOME CHECKS FAILED"
         say(f"\n{verdict} in {summary['seconds']} s.")
         say(f"The functions' logs (JSON, as CloudWatch Logs would hold them): {log_path}")
+        if "report" in story.facts:
+            say(f"The readiness report: {story.facts['report']['html']}")
     return 0 if story.ok else 1
 
 
@@ -314,6 +317,33 @@ def _az_failure_and_automatic_restore(scene: Scene) -> None:
     story.line(
         "   (the emulator compresses waits; on AWS the RTO is minutes: launch + status checks)"
     )
+
+
+def _readiness_report(scene: Scene) -> None:
+    from lifeboat.cli.report import write_report
+    from lifeboat.report import render_html
+
+    story = scene.story
+    story.step("Readiness report: RPO per rule, drills, what each AZ failure would cost")
+    report = write_report(scene.stack.outputs["CatalogTableName"], None, 60)
+    handle, name = tempfile.mkstemp(prefix="lifeboat-report-", suffix=".html")
+    os.close(handle)
+    Path(name).write_text(render_html(report), encoding="utf-8")
+    story.line(f"   overall {report.summary.status.upper()}: " + "; ".join(report.summary.reasons))
+    for failure in report.az_failures:
+        rows = (*failure.servers, *failure.databases)
+        ready = sum(1 for r in rows if r.restorable)
+        story.line(
+            f"   if {failure.availability_zone} failed: {len(rows)} affected, {ready} restorable"
+        )
+    story.check(
+        "the report covers every protected server",
+        {r.id for r in report.resources}
+        >= set(scene.seeded.protected_instances.values())
+        - {scene.seeded.protected_instances["web-1"]},
+    )
+    story.line(f"   written to {name}")
+    story.facts["report"] = {"html": name, "status": report.summary.status}
 
 
 def _inventory() -> tuple[set[str], set[str]]:

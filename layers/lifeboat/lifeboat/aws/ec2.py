@@ -61,6 +61,37 @@ class Ec2Gateway(Ec2Retirement):
             for instance in reservation["Instances"]
         ]
 
+    @needs("ec2:DescribeInstances")
+    def vpc_instances(self, vpc_ids: list[str]) -> list[dict[str, Any]]:
+        """Live instances (pending to stopped) of the VPCs, whatever their tags (the readiness
+        report looks for unprotected neighbours of protected instances)."""
+        if not vpc_ids:
+            return []
+        return [
+            dict(instance)
+            for reservation in self._pages(
+                "describe_instances",
+                "Reservations",
+                Filters=[
+                    {"Name": "vpc-id", "Values": sorted(set(vpc_ids))},
+                    {"Name": "instance-state-name", "Values": PROTECTABLE_STATES},
+                ],
+            )
+            for instance in reservation["Instances"]
+        ]
+
+    @needs("ec2:DescribeInstanceTypes")
+    def instance_storage(self, types: list[str]) -> dict[str, int]:
+        """Instance-store size in GB of each instance type (0: none). Data on instance-store
+        volumes is in no snapshot."""
+        found: dict[str, int] = {}
+        for part in chunks(sorted(set(types)), 100):
+            for item in self._pages("describe_instance_types", "InstanceTypes", InstanceTypes=part):
+                info = item.get("InstanceStorageInfo") or {}
+                supported = item.get("InstanceStorageSupported", False)
+                found[item["InstanceType"]] = int(info.get("TotalSizeInGB", 0)) if supported else 0
+        return found
+
     # --- discovery ------------------------------------------------------------------------
     @needs("ec2:DescribeInstances")
     def discover_instances(self, plan: str) -> list[str]:

@@ -43,6 +43,12 @@ class RdsGateway:
                 found.append(("cluster", cluster["DBClusterIdentifier"]))
         return sorted(found)
 
+    @needs("rds:DescribeDBInstances")
+    def databases(self) -> list[dict[str, Any]]:
+        """Every DB instance of the region, tagged or not (the readiness report looks for
+        single-AZ databases without automated backups)."""
+        return [dict(db) for db in self._pages("describe_db_instances", "DBInstances")]
+
     @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
         """(kind, snapshot) of every manual DB and cluster snapshot Lifeboat made for a plan."""

@@ -1,6 +1,6 @@
 """Finalize a backup run: record a failed point for each resource of a batch whose task failed
 after its retries, adopt what killed tasks made, fail what is still pending, clean up failed
-points' artifacts, report per resource and notify."""
+points' artifacts, publish the rule's RPO, report per resource and notify."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat.backup.check import adopt
 from lifeboat.backup.points import new_point
+from lifeboat.backup.rpo import publish_rpo
 from lifeboat.models import (
     CreateBatchEvent,
     FinalizeEvent,
@@ -52,6 +53,9 @@ def finalize_run(
         name="RecoveryPointsCompleted", unit=MetricUnit.Count, value=report["completed"]
     )
     metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
+    rpo = publish_rpo(plan_name, rule_name, points, ports, now)
+    if rpo is not None:
+        report["rpo_seconds"] = round(rpo, 1)
     ports.catalog.finish_run(
         event.run_id,
         report["status"],

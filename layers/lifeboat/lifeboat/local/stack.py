@@ -102,6 +102,7 @@ class Deployer:
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
             "AWS::Events::Rule": self._event_rule,
             # Resource policies: moto does not enforce them (nor IAM); tools/check_iam.py and
             # the unit tests check them.
@@ -349,6 +350,14 @@ class Deployer:
         self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
         self.stack.alarms[name] = props
         self._set(logical_id, name, Arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}")
+
+    def _dashboard(self, logical_id: str, spec: dict[str, Any]) -> None:
+        props = self._props(spec)
+        name = props.get("DashboardName") or self.name_of(logical_id)
+        self.client("cloudwatch").put_dashboard(
+            DashboardName=name, DashboardBody=props["DashboardBody"]
+        )
+        self._set(logical_id, name)
 
     def _outputs(self) -> None:
         outputs = {

@@ -1,0 +1,195 @@
+""" "If this AZ failed now": for each AZ, the protected servers and databases in it, whether
+each can be restored elsewhere, the RPO it would get and the RTO last measured. Servers go
+through the restore planner itself (:mod:`lifeboat.restore.planner`: its AMI point, volume
+overlay and same-tier subnet matching), so the report says what a restore would do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lifeboat.errors import InvalidInputError, NoTargetError
+from lifeboat.models import PointStatus, RecoveryPoint
+from lifeboat.plans import Kind
+from lifeboat.report.models import AzFailure, AzRow, Drill, FleetInputs, Rag
+from lifeboat.restore.models import RestoreInput
+from lifeboat.restore.planner import (
+    SourceInstance,
+    completed,
+    image_point,
+    plan_candidates,
+    plan_volumes,
+)
+from lifeboat.tags import PLAN, to_dict
+
+
+def az_failures(
+    inputs: FleetInputs,
+    points: Mapping[str, list[RecoveryPoint]],
+    drills: Mapping[str, list[Drill]],
+) -> list[AzFailure]:
+    failures: list[AzFailure] = []
+    databases = {d.get("DBInstanceIdentifier"): d for d in inputs.databases}
+    for az in _zones(inputs):
+        servers = [
+            server_row(iid, described, az, inputs, points.get(iid, []), drills.get(iid, []))
+            for iid, described in sorted(inputs.instances.items())
+            if described.get("Placement", {}).get("AvailabilityZone") == az
+        ]
+        dbs = [
+            database_row(db_id, databases[db_id], az, inputs, points.get(db_id, []), drills)
+            for db_id, (_plan, kind) in sorted(inputs.protected_dbs.items())
+            if kind == "db" and db_id in databases and _in_az(databases[db_id], az)
+        ]
+        failures.append(
+            AzFailure(
+                availability_zone=az, status=_rag(servers + dbs), servers=servers, databases=dbs
+            )
+        )
+    return failures
+
+
+def _zones(inputs: FleetInputs) -> list[str]:
+    zones = {s["AvailabilityZone"] for subnets in inputs.subnets.values() for s in subnets}
+    zones |= {d.get("Placement", {}).get("AvailabilityZone", "") for d in inputs.instances.values()}
+    for db in inputs.databases:
+        if db.get("DBInstanceIdentifier") in inputs.protected_dbs:
+            zones |= {db.get("AvailabilityZone") or "", db.get("SecondaryAvailabilityZone") or ""}
+    return sorted(z for z in zones if z)
+
+
+def _in_az(db: dict[str, Any], az: str) -> bool:
+    return az in (db.get("AvailabilityZone"), db.get("SecondaryAvailabilityZone"))
+
+
+def _rag(rows: list[AzRow]) -> Rag:
+    if any(not r.restorable for r in rows):
+        return "red"
+    if any(r.rto_seconds is None or r.problems for r in rows):
+        return "amber"
+    return "green"
+
+
+def _rto(drills: list[Drill]) -> float | None:
+    return next((d.rto_seconds for d in drills if d.rto_seconds is not None), None)
+
+
+def server_row(
+    iid: str,
+    described: dict[str, Any],
+    az: str,
+    inputs: FleetInputs,
+    points: list[RecoveryPoint],
+    drills: list[Drill],
+) -> AzRow:
+    """What the restore planner would do for ``iid`` if ``az`` failed now."""
+    tags = to_dict(described.get("Tags"))
+    plan = inputs.plans.plans.get(tags.get(PLAN, ""))
+    row = AzRow(
+        id=iid,
+        type="instance",
+        name=tags.get("Name", iid),
+        restorable=False,
+        how="",
+        fallback_instance_types=list(plan.fallback_instance_types) if plan else [],
+        rto_seconds=_rto(drills),
+    )
+    request = RestoreInput(instance_id=iid)
+    try:
+        chosen, config = image_point(request, SourceInstance.of(described), points)
+    except InvalidInputError as exc:
+        return row.model_copy(
+            update={"how": "no restore possible", "problems": [f"no AMI: {exc.message}"]}
+        )
+    volumes = plan_volumes(chosen, completed(points), overlay=True)
+    data = bool(volumes) and all(v.snapshot_id for v in volumes)
+    data_volumes = [v for v in volumes if v.device_name != config.root_device_name] or volumes
+    taken = min((v.taken_at for v in data_volumes), default=chosen.created_at)
+    problems = [] if data else ["the AMI point has no complete volume set"]
+    try:
+        subnets = inputs.subnets.get(config.vpc_id or "", [])
+        candidates = plan_candidates(request, config, az, subnets)
+    except (NoTargetError, InvalidInputError) as exc:
+        candidates = []
+        problems.append(str(exc).split(": nothing was launched")[0])
+    if not row.fallback_instance_types:
+        problems.append("no capacity fallbacks configured in the plan (fallback_instance_types)")
+    target_azs = list(dict.fromkeys(c.availability_zone for c in candidates))
+    first = candidates[0] if candidates else None
+    return row.model_copy(
+        update={
+            "restorable": bool(candidates) and data,
+            "how": (
+                f"restore {chosen.image_id} into {first.availability_zone} ({first.subnet_id})"
+                if first
+                else "no same-tier subnet in another AZ"
+            ),
+            "target_azs": target_azs,
+            "image": True,
+            "data": data,
+            "rpo_seconds": int((inputs.now - taken).total_seconds()),
+            "problems": problems,
+        }
+    )
+
+
+def database_row(
+    db_id: str,
+    db: dict[str, Any],
+    az: str,
+    inputs: FleetInputs,
+    points: list[RecoveryPoint],
+    drills: Mapping[str, list[Drill]],
+) -> AzRow:
+    """A Multi-AZ database fails over; a single-AZ one is restored from its newest snapshot
+    (or its automated backups) into another AZ of its subnet group."""
+    name = to_dict(db.get("TagList")).get("Name", db_id)
+    rto = _rto(list(drills.get(db_id, [])))
+    if db.get("MultiAZ"):
+        return AzRow(
+            id=db_id, type="db", name=name, restorable=True, how="Multi-AZ failover to the standby",
+            target_azs=[z for z in _group_zones(db) if z != az], data=True, rpo_seconds=0,
+            rto_seconds=rto,
+        )  # fmt: skip
+    snapshots = [
+        p for p in points
+        if p.kind is Kind.RDS and p.status is PointStatus.COMPLETED and p.db_snapshot_id
+    ]  # fmt: skip
+    ages = [int((inputs.now - p.created_at).total_seconds()) for p in snapshots]
+    latest = db.get("LatestRestorableTime")
+    if int(db.get("BackupRetentionPeriod") or 0) > 0 and latest is not None:
+        ages.append(int((inputs.now - latest).total_seconds()))
+    others = [z for z in _group_zones(db) if z != az]
+    problems = [] if ages else ["no completed snapshot and no automated backups"]
+    if not others:
+        problems.append(f"the DB subnet group has no subnet outside {az}")
+    newest = max(snapshots, key=lambda p: p.created_at) if snapshots else None
+    return AzRow(
+        id=db_id,
+        type="db",
+        name=name,
+        restorable=bool(ages) and bool(others),
+        how=(
+            f"restore {newest.db_snapshot_id if newest else 'to the latest restorable time'}"
+            f" into {others[0]}"
+            if others
+            else "no other AZ in the DB subnet group"
+        ),
+        target_azs=others,
+        image=bool(snapshots),
+        data=bool(ages),
+        rpo_seconds=max(0, min(ages)) if ages else None,
+        rto_seconds=rto,
+        problems=problems,
+    )
+
+
+def _group_zones(db: dict[str, Any]) -> list[str]:
+    subnets = (db.get("DBSubnetGroup") or {}).get("Subnets", [])
+    return sorted(
+        {
+            str(s.get("SubnetAvailabilityZone", {}).get("Name"))
+            for s in subnets
+            if s.get("SubnetAvailabilityZone", {}).get("Name")
+        }
+    )
