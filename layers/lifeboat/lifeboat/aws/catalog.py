@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -29,7 +30,18 @@ _de = TypeDeserializer()
 
 
 def _item(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in data.items()}
+    return {k: _ser.serialize(_decimals(v)) for k, v in data.items()}
+
+
+def _decimals(value: Any) -> Any:
+    """Floats (a drill's measured RTO and RPO) as the Decimals DynamoDB takes."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,24 @@ def owned(tags: dict[str, str], execution_arn: str | None) -> bool:
     )
 
 
+def drill_run_instances_request(
+    plan: InstancePlan, candidate: Candidate, client_token: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """The restore's RunInstances request, with its primary interface spelled out so that it is
+    deleted with the instance (``DeleteOnTermination``), as every volume is: a drill leaves
+    nothing behind."""
+    request = run_instances_request(plan, candidate, plan.instance_types[0], client_token, tags)
+    request["NetworkInterfaces"] = [
+        {
+            "DeviceIndex": 0,
+            "SubnetId": request.pop("SubnetId"),
+            "Groups": request.pop("SecurityGroupIds"),
+            "DeleteOnTermination": True,
+        }
+    ]
+    return request
+
+
 class DrillOps:
     def __init__(self, gateway: Ec2Gateway, rds_gateway: RdsGateway) -> None:
         self.gw = gateway
