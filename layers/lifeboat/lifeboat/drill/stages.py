@@ -6,6 +6,7 @@ never moves an address, never touches a target group: it has no port for any of 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,18 @@ def drills_of(ports: Ports) -> DrillPort:
     if ports.drills is None:
         raise InvalidInputError("ports", "no drill adapter configured")
     return ports.drills
+
+
+def describe_error(name: str, cause: str | None) -> str:
+    """``Error: message`` from a Catch's error (Lambda's cause is JSON with a stack trace)."""
+    message = cause or ""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        message = str(parsed["errorMessage"])
+    return f"{name}: {message}".strip(": ")[:1000]
 
 
 def record_key(plan: str, started_at: datetime, execution_name: str) -> tuple[str, str]:
@@ -150,7 +163,7 @@ def tear_down_resource(event: DrillTaskEvent, ports: Ports) -> ResourceResult:
     error = None
     if state.error is not None:
         outcome = "failed"
-        error = f"{state.error.Error}: {state.error.Cause or ''}".strip(": ")[:1000]
+        error = describe_error(state.error.Error, state.error.Cause)
     elif health is not None and health.healthy:
         outcome = "healthy"
     else:
@@ -223,9 +236,7 @@ def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]
             )
             for r in results
         ],
-        "error": (
-            f"{state.error.Error}: {state.error.Cause or ''}"[:1000] if state.error else None
-        ),
+        "error": describe_error(state.error.Error, state.error.Cause) if state.error else None,
         "skipped": state.begin.plan.skipped if state.begin else [],
         "not_torn_down": not_torn_down,
         "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400,
