@@ -56,6 +56,9 @@ class FakeDrills:
     def network(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return [dict(s) for s in self.subnets], [dict(g) for g in self.groups]
 
+    def zones(self) -> list[str]:
+        return ["us-east-1a", "us-east-1b", "us-east-1c"]
+
     def launch(
         self, plan: InstancePlan, candidate: Candidate, client_token: str, tags: dict[str, str]
     ) -> dict[str, Any]:

@@ -73,6 +73,13 @@ class DrillOps:
         ]
         return subnets, groups
 
+    @needs("ec2:DescribeAvailabilityZones")
+    def zones(self) -> list[str]:
+        found = self.ec2.describe_availability_zones(
+            Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}]
+        )["AvailabilityZones"]
+        return sorted(z["ZoneName"] for z in found if z.get("State", "available") == "available")
+
     @needs("ec2:RunInstances", "ec2:CreateTags")
     def launch(
         self, plan: InstancePlan, candidate: Candidate, client_token: str, tags: dict[str, str]

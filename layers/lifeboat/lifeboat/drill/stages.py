@@ -77,7 +77,7 @@ def begin(event: DrillTaskEvent, plans: PlanSet, ports: Ports, now: datetime) ->
         rule,
         points,
         drills.network(),
-        ports.ec2_restore.availability_zones(),
+        drills.zones(),
         event.execution.name,
     )
     started = event.execution.start_time
