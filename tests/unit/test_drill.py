@@ -389,3 +389,46 @@ def test_begin_refuses_a_plan_without_drill(world: Any) -> None:
         drill.begin(event({"plan": "standard"}, "d", {}), bare, given.ports, NOW)
     with pytest.raises(InvalidInputError, match="unknown plan"):
         drill.begin(event({"plan": "other"}, "d", {}), PLANS, given.ports, NOW)
+
+
+def test_the_drill_launch_request_deletes_its_interface_and_volumes_and_passes_no_role(
+    world: Any,
+) -> None:
+    from lifeboat.aws.drill_ops import drill_run_instances_request
+    from lifeboat.restore.models import Candidate
+
+    given, _drills, _ = world
+    targets, _ = plan_drill(
+        DrillInput(plan="standard", resource=given.web1),
+        PLANS.plans["standard"].drill,  # type: ignore[arg-type]
+        given.catalog.all_points(),
+        drill_network().network(),
+        [],
+        "d",
+    )
+    (target,) = targets
+    assert target.instance is not None and target.subnet_id and target.availability_zone
+    candidate = Candidate(availability_zone=target.availability_zone, subnet_id=target.subnet_id)
+    tags = {T.DRILL: ARN + "d", T.DRILL_SOURCE: given.web1}
+    request = drill_run_instances_request(target.instance, candidate, "drill-token", tags)
+    assert "SubnetId" not in request and "SecurityGroupIds" not in request
+    assert request["NetworkInterfaces"] == [
+        {
+            "DeviceIndex": 0,
+            "SubnetId": "subnet-drillbweb",
+            "Groups": ["sg-drillweb"],
+            "DeleteOnTermination": True,
+        }
+    ]
+    assert "IamInstanceProfile" not in request
+    assert all(m["Ebs"]["DeleteOnTermination"] for m in request["BlockDeviceMappings"])
+    assert {s["ResourceType"] for s in request["TagSpecifications"]} == {"instance", "volume"}
+
+
+def test_errors_are_recorded_as_their_message_not_a_stack_trace() -> None:
+    from lifeboat.drill.stages import describe_error
+
+    cause = '{"errorType": "X", "errorMessage": "no capacity", "stackTrace": ["..."]}'
+    assert describe_error("NoCapacityError", cause) == "NoCapacityError: no capacity"
+    assert describe_error("States.Timeout", None) == "States.Timeout"
+    assert describe_error("E", "plain words") == "E: plain words"
