@@ -167,8 +167,10 @@ def test_drill_functions_cannot_touch_production() -> None:
             assert '"aws:RequestTag/lifeboat:drill": "arn:*:states:*"' in text, resource
         if "subnet/" in resource or "security-group/" in resource:
             assert '"aws:ResourceTag/lifeboat:drill-tier": "?*"' in text, resource
-        if "image/" in resource or "snapshot/" in resource and "rds" not in resource:
+        if "image/" in resource or "snapshot/" in resource or ":snapshot:" in resource:
             assert '"aws:ResourceTag/lifeboat:managed": "true"' in text, resource
+        if ":subgrp:" in resource:
+            assert ":subgrp:lifeboat-drill*'" in resource, resource
 
 
 def test_drill_schedules_in_step_with_plans_yaml() -> None:

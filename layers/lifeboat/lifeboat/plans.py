@@ -126,7 +126,11 @@ class DrillRule(BaseModel):
         default_factory=dict,
         description="at most N instances per tier (the others are skipped); absent: all",
     )
-    db_subnet_group: str = Field("lifeboat-drill", pattern=r"^[a-zA-Z0-9 ._-]{1,255}$")
+    db_subnet_group: str = Field(
+        "lifeboat-drill",
+        pattern=r"^lifeboat-drill[a-z0-9._-]{0,240}$",
+        description="named lifeboat-drill*: IAM lets drills restore into no other",
+    )
     databases: bool = Field(True, description="also drill the plan's databases")
 
     _schedule = field_validator("schedule")(Rule._schedule.__func__)  # type: ignore[attr-defined]
