@@ -33,6 +33,7 @@ FIELD_ADAPTERS = {
     "executions": "lifeboat.aws.stepfunctions.StepFunctions",
     "notifier": "lifeboat.aws.notify.Notifier",
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
+    "drills": "lifeboat.aws.drill_ops.DrillOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -45,6 +46,7 @@ PORT_ADAPTERS = {
     "ExecutionsPort": FIELD_ADAPTERS["executions"],
     "NotifierPort": FIELD_ADAPTERS["notifier"],
     "MetricsPort": FIELD_ADAPTERS["metrics"],
+    "DrillPort": FIELD_ADAPTERS["drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

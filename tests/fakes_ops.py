@@ -216,6 +216,7 @@ class _NotGiven:
 def fake_ports(**given: Any) -> Ports:
     """In-memory ports; ``given`` replaces any of them (e.g. ``ec2=FakeEc2(clock=...)``)."""
     from tests.fakes import FakeCatalog, FakeEc2, FakeRds
+    from tests.fakes_drill import FakeDrills
 
     defaults: dict[str, Any] = {
         "catalog": FakeCatalog(),
@@ -228,6 +229,7 @@ def fake_ports(**given: Any) -> Ports:
         "executions": FakeExecutions(),
         "metrics": FakeMetrics(),
         "notifier": FakeNotifier(),
+        "drills": FakeDrills(),
     }
     return Ports(**{**defaults, **given})
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from lifeboat.alarms import AlarmStateChange, SyncRequest
+from lifeboat.drill import DrillInput, DrillTaskEvent
 from lifeboat.errors import InvalidInputError, LifeboatError
 from lifeboat.models import BackupInput, BeginTask, CheckTask, CreateTask, FinalizeTask
 from lifeboat.prune import PruneRequest
@@ -196,6 +197,17 @@ class RestoreExecution(BaseModel):
 
 
 STEP: dict[str, type[BaseModel]] = {"execution": RestoreExecution}
+
+
+class DrillExecution(BaseModel):
+    """``$$.Execution`` as a drill task receives it, with the drill's input as ``Input``."""
+
+    Id: str
+    Name: str
+    StartTime: str
+    Input: DrillInput
+
+
 CASES: list[tuple[str, Any]] = [
     ("alarm_router", events_of(AlarmStateChange)),
     ("backup_begin", events_of(BeginTask, {"state": BackupInput})),
@@ -205,6 +217,7 @@ CASES: list[tuple[str, Any]] = [
     ("prune", events_of(PruneRequest)),
     ("sync_alarms", events_of(SyncRequest)),
     ("restore_begin", events_of(TaskEvent, STEP)),
+    ("drill_begin", events_of(DrillTaskEvent, {"execution": DrillExecution})),
 ]
 
 

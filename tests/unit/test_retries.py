@@ -144,10 +144,10 @@ def test_unmatched_rule_does_not_fire() -> None:
 def test_what_dynamodb_leaves_unprocessed_is_sent_again_after_a_pause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lifeboat.aws import catalog
+    from lifeboat.aws import dynamo
 
     pauses: list[float] = []
-    monkeypatch.setattr("lifeboat.aws.catalog.time.sleep", pauses.append)
+    monkeypatch.setattr("lifeboat.aws.dynamo.time.sleep", pauses.append)
     sent: list[dict[str, Any]] = []
     answers: list[dict[str, Any]] = [{"UnprocessedItems": {"t": ["b"]}}, {"UnprocessedItems": {}}]
 
@@ -155,11 +155,11 @@ def test_what_dynamodb_leaves_unprocessed_is_sent_again_after_a_pause(
         sent.append(request)
         return answers[len(sent) - 1]
 
-    responses = catalog._until_processed(call, {"t": ["a", "b"]}, "UnprocessedItems")
+    responses = dynamo._until_processed(call, {"t": ["a", "b"]}, "UnprocessedItems")
     assert sent == [{"t": ["a", "b"]}, {"t": ["b"]}] and len(responses) == 2
     assert len(pauses) == 1 and pauses[0] > 0
 
     with pytest.raises(TransientAwsError):
-        catalog._until_processed(
+        dynamo._until_processed(
             lambda r: {"UnprocessedItems": r}, {"t": ["c"]}, "UnprocessedItems"
         )

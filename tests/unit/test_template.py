@@ -25,6 +25,7 @@ NO_RESOURCE_LEVEL = {
     "logs:UpdateLogDelivery": "vended log delivery APIs take no resource",
     "logs:DeleteLogDelivery": "vended log delivery APIs take no resource",
     "logs:PutResourcePolicy": "resource policies are account-wide",
+    "cloudwatch:PutMetricData": "takes no resource (the namespace is pinned by a condition)",
 }
 # Deleting backups: only what Lifeboat created (lifeboat:managed=true).
 DESTRUCTIVE = {
@@ -124,19 +125,94 @@ def test_destructive_actions_only_on_lifeboat_managed_resources() -> None:
     assert found
 
 
-def test_replacements_removed_only_if_a_restore_launched_them() -> None:
-    found = False
+def test_replacements_removed_only_if_a_restore_or_a_drill_launched_them() -> None:
+    found = set()
     for name, statement in _statements():
         actions = set(_as_list(statement["Action"])) & REPLACEMENT_REMOVAL
         if not actions:
             continue
-        found = True
         condition = statement.get("Condition", {}).get("StringLike", {})
-        assert condition.get("aws:ResourceTag/lifeboat:restore-execution") == "arn:*:states:*", (
-            f"{name}: {actions}"
-        )
+        # Drill functions remove only drill copies; restore functions only replacements.
+        key = "lifeboat:drill" if name.startswith("Drill") else "lifeboat:restore-execution"
+        assert condition == {f"aws:ResourceTag/{key}": "arn:*:states:*"}, f"{name}: {actions}"
         assert "*" not in _as_list(statement["Resource"])
-    assert found
+        found.add(key)
+    assert found == {"lifeboat:drill", "lifeboat:restore-execution"}
+
+
+DRILL_NEVER = {
+    "ec2:AssociateAddress",
+    "ec2:DisassociateAddress",
+    "ec2:StopInstances",
+    "ec2:StartInstances",
+    "ec2:DeleteTags",
+    "ec2:ModifyInstanceAttribute",
+    "iam:PassRole",
+}
+
+
+def test_drill_functions_cannot_touch_production() -> None:
+    # No address, no load balancer, no fence, no role; tags only in the launch call; launches
+    # only tagged copies into subnets and security groups tagged for drills.
+    drill = [(n, s) for n, s in _statements() if n.startswith("Drill") and n.endswith("Function")]
+    assert len({n for n, _ in drill}) == 6
+    launches = []
+    for name, statement in drill:
+        actions = set(_as_list(statement["Action"]))
+        assert not actions & DRILL_NEVER, f"{name}: {actions & DRILL_NEVER}"
+        assert not any(a.startswith("elasticloadbalancing:") for a in actions), name
+        if "ec2:CreateTags" in actions:
+            assert statement["Condition"]["StringEquals"] == {"ec2:CreateAction": "RunInstances"}
+        if actions & {"ec2:RunInstances", "rds:RestoreDBInstanceFromDBSnapshot"}:
+            launches.append(statement)
+    by_resource = {
+        str(r): s.get("Condition", {}) for s in launches for r in _as_list(s["Resource"])
+    }
+    for resource, condition in by_resource.items():
+        text = json.dumps(condition)
+        if "instance/" in resource or "volume/" in resource or ":db:" in resource:
+            assert '"aws:RequestTag/lifeboat:drill": "arn:*:states:*"' in text, resource
+        if "subnet/" in resource or "security-group/" in resource:
+            assert '"aws:ResourceTag/lifeboat:drill-tier": "?*"' in text, resource
+        if "image/" in resource or "snapshot/" in resource or ":snapshot:" in resource:
+            assert '"aws:ResourceTag/lifeboat:managed": "true"' in text, resource
+        if ":subgrp:" in resource:
+            assert ":subgrp:lifeboat-drill*'" in resource, resource
+
+
+def test_drill_schedules_in_step_with_plans_yaml() -> None:
+    events = RESOURCES["DrillStateMachine"]["Properties"]["Events"]
+    expected = {p: plan.drill for p, plan in default_plans().plans.items() if plan.drill}
+    seen = set()
+    for event_id, event in events.items():
+        props = event["Properties"]
+        payload = json.loads(props["Input"])
+        drill = expected[payload["plan"]]
+        assert props["ScheduleExpression"] == drill.schedule, event_id
+        assert props["ScheduleExpressionTimezone"] == drill.timezone, event_id
+        assert "Arn" in props["DeadLetterConfig"]
+        seen.add(payload["plan"])
+    assert seen == set(expected)
+
+
+def test_drill_machine_bounds_and_timeout_match_the_sweeper() -> None:
+    from lifeboat.drill.models import DATABASE_DEADLINE, DRILL_TIMEOUT, INSTANCE_DEADLINE
+
+    definition = next(d for n, _p, d in _state_machines() if n == "DrillStateMachine")
+    assert definition["TimeoutSeconds"] == DRILL_TIMEOUT.total_seconds()
+    assert max(INSTANCE_DEADLINE, DATABASE_DEADLINE) < DRILL_TIMEOUT
+    each = definition["States"]["DrillEachResource"]
+    assert 1 <= each["MaxConcurrency"] <= 10
+    inner = each["ItemProcessor"]["States"]
+    (limit,) = [
+        c for c in inner["DrillCopyHealthy"]["Choices"] if c["Variable"] == "$.check.health.attempt"
+    ]
+    assert limit["NumericGreaterThanEquals"] <= 500
+    # Every path of an iteration ends in the tear-down: Launch and Check catch into it.
+    for state in ("LaunchDrillCopy", "CheckDrillCopy"):
+        assert inner[state]["Catch"][0]["Next"] == "TearDownDrillCopy"
+    substitutions = RESOURCES["DrillStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert not any("Restore" in key or "Cutover" in key for key in substitutions)
 
 
 def test_restores_never_tag_lifeboat_managed() -> None:
@@ -305,14 +381,14 @@ def test_every_function_and_state_machine_logs_to_a_group_with_the_retention() -
     for name, props, _definition in _state_machines():
         (destination,) = props["Logging"]["Destinations"]
         targets[name] = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    assert len(targets) == 15
+    assert len(targets) == 22
     groups = set()
     for name, target in targets.items():
         group = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]
         assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", name
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         groups.add(group)
-    assert len(groups) == 15, "one log group each"
+    assert len(groups) == 22, "one log group each"
 
 
 def test_failed_alarm_events_are_kept_and_alarmed() -> None:

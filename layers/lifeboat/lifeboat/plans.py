@@ -111,6 +111,39 @@ def _hour_field_gap(hour: str) -> int:
     return 24
 
 
+class DrillRule(BaseModel):
+    """A plan's restore drill: when it runs, what it samples, where it may launch.
+
+    Placement is by tag, never by a production id: a drill launches instances only into subnets
+    and security groups tagged ``lifeboat:drill-tier=<tier>`` (the tier of the original's
+    subnet; ``db`` for databases), in another AZ than the original, and restores databases into
+    the DB subnet group ``db_subnet_group``. IAM allows nothing else (template.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schedule: str = Field(description="EventBridge Scheduler expression: cron(...) or rate(...)")
+    timezone: str = Field(description="IANA timezone of the schedule")
+    sample: dict[Name, int] = Field(
+        default_factory=dict,
+        description="at most N instances per tier (the others are skipped); absent: all",
+    )
+    db_subnet_group: str = Field(
+        "lifeboat-drill",
+        pattern=r"^lifeboat-drill[a-z0-9._-]{0,240}$",
+        description="named lifeboat-drill*: IAM lets drills restore into no other",
+    )
+    databases: bool = Field(True, description="also drill the plan's databases")
+
+    _schedule = field_validator("schedule")(Rule._schedule.__func__)  # type: ignore[attr-defined]
+    _timezone = field_validator("timezone")(Rule._timezone.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("sample")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(n < 0 or n > 1000 for n in value.values()):
+            raise ValueError("sample sizes must be between 0 and 1000")
+        return value
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     description: str = ""
@@ -119,6 +152,7 @@ class Plan(BaseModel):
         (), description="tried in order when a restore meets InsufficientInstanceCapacity"
     )
     rules: dict[Name, Rule] = Field(min_length=1)
+    drill: DrillRule | None = None
 
 
 class PlanSet(BaseModel):

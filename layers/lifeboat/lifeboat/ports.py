@@ -253,6 +253,28 @@ class RdsRestorePort(Protocol):
         ...
 
 
+class DrillPort(Protocol):
+    """EC2 and RDS for a drill: only the drill network, only resources tagged with a drill."""
+
+    def network(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Subnets and security groups tagged ``lifeboat:drill-tier``."""
+        ...
+
+    def zones(self) -> list[str]: ...
+    def launch(
+        self, plan: InstancePlan, candidate: Candidate, client_token: str, tags: dict[str, str]
+    ) -> dict[str, Any]: ...
+    def restore_db(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]: ...
+    def status(self, kind: str, resource_id: str) -> dict[str, str]: ...
+    def resources(self, execution_arn: str | None = None) -> list[dict[str, Any]]:
+        """Live drill instances and databases (of one execution, or all): ``kind``, ``id``,
+        ``tags``, ``launched_at``, ``state``."""
+        ...
+
+    def terminate(self, instance_id: str, execution_arn: str) -> str: ...
+    def delete_db(self, db_id: str, execution_arn: str) -> str: ...
+
+
 @dataclass
 class Ports:
     """The adapters a step needs (fakes in unit tests, AWS in Lambdas)."""
@@ -267,3 +289,4 @@ class Ports:
     executions: ExecutionsPort
     metrics: MetricsPort
     notifier: NotifierPort | None = None
+    drills: DrillPort | None = None

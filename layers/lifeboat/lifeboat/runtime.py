@@ -8,6 +8,7 @@ from functools import lru_cache
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
+from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.metrics import CloudWatchMetrics
@@ -80,6 +81,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         executions=StepFunctions(),
         metrics=CloudWatchMetrics(),
         notifier=Notifier(topic_arn) if topic_arn else None,
+        drills=DrillOps(ec2, rds),
     )
 
 

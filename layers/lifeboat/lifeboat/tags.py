@@ -17,6 +17,11 @@ REBOOT = "lifeboat:reboot"
 FENCED = "lifeboat:fenced"
 RESTORED_FROM = "lifeboat:restored-from"
 RESTORE_EXECUTION = "lifeboat:restore-execution"
+# Drills: what a drill launches carries the drill execution's ARN and the resource it restores;
+# the network a drill may use (subnets, security groups) carries the tier it stands in for.
+DRILL = "lifeboat:drill"
+DRILL_SOURCE = "lifeboat:drill-source"
+DRILL_TIER = "lifeboat:drill-tier"
 MAX_TAGS = 50
 
 _AZ_SUFFIX = re.compile(r"^(?P<tier>.+?)[-_](?P<suffix>\d?[a-z]|[a-z]{2}(?:-[a-z]+)+-\d+[a-z])$")

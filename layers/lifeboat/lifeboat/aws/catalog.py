@@ -10,42 +10,18 @@ Single table, keys ``pk``/``sk``:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from lifeboat.aws.clients import client
+from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
 from lifeboat.aws.permissions import needs
-from lifeboat.errors import TransientAwsError, error_code
+from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.timeutil import iso
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
-
-
-def _item(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in data.items()}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
-
-
-def _ints(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the catalog stores integers (and a run's
-    fractional create_started_at)."""
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    if type(value).__name__ == "Decimal":
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
 
 
 def point_keys(point: RecoveryPoint) -> dict[str, str]:
@@ -366,24 +342,6 @@ class Catalog:
         updated = marked(point, status, when=when, error=error, reason=reason)
         self.put_point(updated)
         return updated
-
-
-def _until_processed(
-    call: Callable[[dict[str, Any]], dict[str, Any]],
-    request: dict[str, Any],
-    unprocessed: str,
-    attempts: int = 8,
-) -> list[dict[str, Any]]:
-    """Send a batch request again with what DynamoDB left ``unprocessed`` (after a growing
-    pause, as DynamoDB asks) until nothing is left; the responses, in order."""
-    responses = []
-    for attempt in range(attempts):
-        responses.append(call(request))
-        request = responses[-1].get(unprocessed) or {}
-        if not request:
-            return responses
-        time.sleep(min(2.0, 0.05 * 2**attempt))
-    raise TransientAwsError(f"DynamoDB left items unprocessed after {attempts} attempts")
 
 
 def _point_item(point: RecoveryPoint) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lifeboat.aws.catalog import _ints, _item, _plain
 from lifeboat.aws.clients import client
+from lifeboat.aws.dynamo import _ints, _item, _plain
 from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
 

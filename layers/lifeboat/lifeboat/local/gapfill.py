@@ -9,6 +9,7 @@
   (moto has no snapshot locks; the locked path is tested with botocore's Stubber).
 * A resource's tags are read from moto's own per-resource tag dict (moto scans every tag it
   holds: tens of seconds per filtered Describe over thousands of snapshots).
+* Terminating an instance deletes the primary interface it was launched with, as EC2 does.
 * Status checks: moto's are always ``ok``; :class:`Impairments` makes an instance's system or
   instance check ``impaired``, as EC2 reports when a status-check alarm fires.
 """
@@ -124,6 +125,19 @@ def _status_check(check: str, impairments: Impairments) -> property:
     return property(status)
 
 
+ORIGINAL_TERMINATE = instance_models.Instance.terminate
+
+
+def _terminate(instance: Any) -> Any:
+    """EC2 deletes the primary interface RunInstances created with the instance
+    (``DeleteOnTermination`` is true by default for it); moto keeps it unless the flag arrived
+    as a boolean, which it never does in server mode (the query protocol sends "true")."""
+    primary = instance.nics.get(0)
+    if primary is not None and primary.description in (None, "", "Primary network interface"):
+        primary.delete_on_termination = True
+    return ORIGINAL_TERMINATE(instance)
+
+
 @contextmanager
 def ec2_gap_fills(impairments: Impairments) -> Iterator[None]:
     """Every EC2 gap-fill above, in place until exit."""
@@ -146,6 +160,7 @@ def ec2_gap_fills(impairments: Impairments) -> Iterator[None]:
         mock.patch.object(
             instance_models.Instance, "instance_status", _status_check("instance", impairments)
         ),
+        mock.patch.object(instance_models.Instance, "terminate", _terminate),
     ]
     with ExitStack() as stack:
         for patch in patches:

@@ -150,3 +150,39 @@ def seed_elearn(plan: str = "standard") -> Seeded:
         target_group_arn=group_arn,
         security_groups=groups,
     )
+
+
+def seed_drill_network(
+    tiers: tuple[str, ...] = ("web", "app", "db"), subnet_group: str = "lifeboat-drill"
+) -> dict[str, Any]:
+    """A drill network apart from production: its own VPC (no peering, no route to the
+    eLearn VPC), one subnet per tier in each AZ and one security group per tier (no ingress),
+    each tagged ``lifeboat:drill-tier``, and the DB subnet group drills restore into."""
+    ec2 = client("ec2")
+    vpc_id = ec2.create_vpc(
+        CidrBlock="10.99.0.0/16", TagSpecifications=_tags("vpc", Name="lifeboat-drill")
+    )["Vpc"]["VpcId"]
+    subnets: dict[str, str] = {}
+    for index, (tier, az) in enumerate((t, z) for t in tiers for z in (AZ_A, AZ_B)):
+        name = f"drill-{tier}-{az[-1]}"
+        subnets[name] = ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=f"10.99.{index}.0/24",
+            AvailabilityZone=az,
+            TagSpecifications=_tags("subnet", Name=name, **{"lifeboat:drill-tier": tier}),
+        )["Subnet"]["SubnetId"]
+    groups = {
+        tier: ec2.create_security_group(
+            GroupName=f"lifeboat-drill-{tier}",
+            Description=f"Lifeboat drill {tier}",
+            VpcId=vpc_id,
+            TagSpecifications=_tags("security-group", **{"lifeboat:drill-tier": tier}),
+        )["GroupId"]
+        for tier in tiers
+    }
+    client("rds").create_db_subnet_group(
+        DBSubnetGroupName=subnet_group,
+        DBSubnetGroupDescription="Lifeboat drills",
+        SubnetIds=[subnets["drill-db-a"], subnets["drill-db-b"]],
+    )
+    return {"vpc_id": vpc_id, "subnets": subnets, "security_groups": groups}

@@ -1,0 +1,153 @@
+"""The drill's models: its input, the plan of each resource, each stage's result, and the one
+event every drill task receives (``{"state.$": "$", "execution.$": "$$.Execution"}``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lifeboat.errors import InvalidInputError
+from lifeboat.models import validate_input
+from lifeboat.plans import Name
+from lifeboat.restore.models import (
+    DatabasePlan,
+    ExecutionContext,
+    InstancePlan,
+    MissingStageError,
+    TaskError,
+)
+
+# The drill state machine's time-out (statemachines/drill.asl.json TimeoutSeconds, tested);
+# the sweeper deletes drill resources older than DRILL_TIMEOUT + SWEEP_MARGIN.
+DRILL_TIMEOUT = timedelta(hours=4)
+SWEEP_MARGIN = timedelta(hours=1)
+INSTANCE_DEADLINE = timedelta(minutes=30)
+DATABASE_DEADLINE = timedelta(hours=3)
+DB_PREFIX = "lifeboat-drill-"
+
+ResourceKind = Literal["instance", "db"]
+Outcome = Literal["healthy", "unhealthy", "failed"]
+
+
+class DrillInput(BaseModel):
+    """Input of the drill state machine."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan: Name
+    resource: str | None = Field(
+        None, pattern=r"^(i-[0-9a-f]{8,17}|[a-zA-Z][a-zA-Z0-9-]{0,62})$", description="one only"
+    )
+    requested_by: str = Field("unknown", max_length=300)
+    scheduled_time: str | None = Field(None, max_length=64)
+
+
+class DrillTarget(BaseModel):
+    """One resource of the drill and where its copy goes (``error``: it cannot be drilled)."""
+
+    id: str
+    type: ResourceKind
+    tier: str | None = None
+    data_taken_at: datetime | None = None
+    subnet_id: str | None = None
+    availability_zone: str | None = None
+    security_group_ids: list[str] = Field(default_factory=list)
+    instance: InstancePlan | None = None
+    database: DatabasePlan | None = None
+    error: str | None = None
+
+
+class DrillPlan(BaseModel):
+    """Begin's result: the plan drilled and each resource's target."""
+
+    plan: str
+    started_at: datetime
+    resources: list[DrillTarget]
+    skipped: list[str] = Field(default_factory=list, description="left out by the sample")
+
+
+class DrillLaunched(BaseModel):
+    id: str
+    type: ResourceKind
+    requested_at: datetime
+
+
+class DrillHealth(BaseModel):
+    healthy: bool
+    state: str
+    attempt: int = Field(ge=0)
+    wait_seconds: int = Field(ge=0)
+    deadline_passed: bool = False
+    checked_at: datetime
+
+
+class ResourceResult(BaseModel):
+    """One resource's outcome: the catalog contract of the readiness report."""
+
+    id: str
+    type: ResourceKind
+    result: Outcome
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    error: str | None = None
+    drill_resource: str | None = None
+    torn_down: list[str] = Field(default_factory=list)
+
+
+class Begun(BaseModel):
+    plan: DrillPlan
+
+
+class LaunchResult(BaseModel):
+    launched: DrillLaunched
+
+
+class CheckResult(BaseModel):
+    health: DrillHealth
+
+
+class DrillState(BaseModel):
+    """The state: at the top, begin's plan and the Map's results; inside the Map, one target
+    and its stages' results."""
+
+    model_config = ConfigDict(extra="ignore")
+    begin: Begun | None = None
+    results: list[ResourceResult] | None = None
+    target: DrillTarget | None = None
+    launch: LaunchResult | None = None
+    check: CheckResult | None = None
+    error: TaskError | None = None
+
+
+class DrillTaskEvent(BaseModel):
+    """What every drill task receives: ``{"state.$": "$", "execution.$": "$$.Execution"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    state: DrillState = Field(default_factory=DrillState)
+    execution: ExecutionContext
+
+    def request(self) -> DrillInput:
+        return validate_input(DrillInput, self.execution.input)
+
+    def target(self) -> DrillTarget:
+        if self.state.target is None:
+            raise MissingStageError("state.target", "no drill target (run inside the Map)")
+        return self.state.target
+
+    def launched(self) -> DrillLaunched:
+        if self.state.launch is None:
+            raise MissingStageError("state.launch", "no drill copy: Launch's result is missing")
+        return self.state.launch.launched
+
+    @property
+    def attempt(self) -> int:
+        return self.state.check.health.attempt if self.state.check else 0
+
+
+class DrillPlacementError(InvalidInputError):
+    """A resource cannot be drilled (no drill subnet or security group for it)."""
+
+
+class DrillRefusedError(InvalidInputError):
+    """The drill network is not safe (a production subnet or security group): nothing runs."""

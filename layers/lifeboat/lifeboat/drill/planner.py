@@ -1,0 +1,250 @@
+"""Planning a drill, pure: the plan's recovery points and the drill network in, one target per
+resource out. The restore planner chooses what to restore (the newest completed AMI point with
+the newer EBS set; the newest DB snapshot); this module chooses where: never a production subnet
+or security group, never the original's AZ."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from lifeboat import tags as T
+from lifeboat.drill.models import DB_PREFIX, DrillInput, DrillRefusedError, DrillTarget
+from lifeboat.errors import InvalidInputError
+from lifeboat.models import RecoveryPoint
+from lifeboat.plans import DrillRule, Kind
+from lifeboat.restore import planner
+from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput
+
+Network = dict[str, Any]  # DescribeSubnets' / DescribeSecurityGroups' items
+DB_TIER = "db"
+
+
+def production_network(points: Sequence[RecoveryPoint]) -> tuple[set[str], set[str]]:
+    """Every subnet and security group a protected resource used (from the catalog)."""
+    subnets: set[str] = set()
+    groups: set[str] = set()
+    for point in points:
+        if point.instance is not None:
+            subnets.update([point.instance.subnet_id] if point.instance.subnet_id else [])
+            groups.update(point.instance.security_group_ids)
+        if point.database is not None:
+            groups.update(point.database.security_group_ids)
+    return subnets, groups
+
+
+def check_network(
+    subnets: Sequence[Network], groups: Sequence[Network], points: Sequence[RecoveryPoint]
+) -> None:
+    """Refuse the whole drill when a drill-tagged subnet or security group is a production one
+    (a tag is a hint anyone may write; the catalog knows what production uses)."""
+    used_subnets, used_groups = production_network(points)
+    bad = sorted({s["SubnetId"] for s in subnets} & used_subnets) + sorted(
+        {g["GroupId"] for g in groups} & used_groups
+    )
+    if bad:
+        raise DrillRefusedError(
+            "drill",
+            f"{', '.join(bad)} carry {T.DRILL_TIER} but protected resources use them: a drill "
+            "never launches into production. Remove the tag, or give the drill its own "
+            "subnets and security groups",
+        )
+
+
+def plan_drill(
+    request: DrillInput,
+    rule: DrillRule,
+    points: Sequence[RecoveryPoint],
+    network: tuple[Sequence[Network], Sequence[Network]],
+    zones: Sequence[str],
+    execution_name: str,
+) -> tuple[list[DrillTarget], list[str]]:
+    """The targets (one per resource, in id order) and the resources the sample leaves out."""
+    subnets, groups = network
+    check_network(subnets, groups, points)
+    usable = planner.completed(points)
+    sources = sorted({(p.source_id, p.source_type) for p in usable})
+    if request.resource is not None:
+        sources = [s for s in sources if s[0] == request.resource]
+        if not sources:
+            raise InvalidInputError(
+                "resource", f"{request.resource} has no completed recovery point in {request.plan}"
+            )
+    targets: list[DrillTarget] = []
+    for source_id, source_type in sources:
+        mine = [p for p in usable if p.source_id == source_id]
+        if source_type == "instance":
+            targets.append(_instance_target(source_id, mine, subnets, groups))
+        elif source_type == "db" and rule.databases:
+            targets.append(
+                _db_target(source_id, mine, rule, subnets, groups, zones, execution_name)
+            )
+    return _sample(targets, rule)
+
+
+def _sample(targets: list[DrillTarget], rule: DrillRule) -> tuple[list[DrillTarget], list[str]]:
+    kept: list[DrillTarget] = []
+    skipped: list[str] = []
+    per_tier: dict[str, int] = {}
+    for target in targets:
+        tier = target.tier or ""
+        limit = rule.sample.get(tier)
+        if limit is not None and per_tier.get(tier, 0) >= limit:
+            skipped.append(target.id)
+            continue
+        per_tier[tier] = per_tier.get(tier, 0) + 1
+        kept.append(target)
+    return kept, skipped
+
+
+def _placement(
+    tier: str | None, original_az: str | None, subnets: Sequence[Network], groups: Sequence[Network]
+) -> tuple[Network | None, list[str], str | None]:
+    """A drill subnet of ``tier`` outside ``original_az`` and the tier's drill security groups
+    of its VPC, or why there is none."""
+    if tier is None:
+        return None, [], "its subnet has no tier (lifeboat:tier or a web-a/web-b style Name)"
+    found = sorted(
+        (
+            s
+            for s in subnets
+            if T.to_dict(s.get("Tags")).get(T.DRILL_TIER) == tier
+            and s["AvailabilityZone"] != original_az
+        ),
+        key=lambda s: (s["AvailabilityZone"], s["SubnetId"]),
+    )
+    if not found:
+        return None, [], f"no subnet tagged {T.DRILL_TIER}={tier} outside {original_az}"
+    subnet = found[0]
+    sgs = sorted(
+        g["GroupId"]
+        for g in groups
+        if T.to_dict(g.get("Tags")).get(T.DRILL_TIER) == tier and g.get("VpcId") == subnet["VpcId"]
+    )
+    if not sgs:
+        return None, [], f"no security group tagged {T.DRILL_TIER}={tier} in {subnet['VpcId']}"
+    return subnet, sgs, None
+
+
+def _instance_target(
+    source_id: str,
+    points: list[RecoveryPoint],
+    subnets: Sequence[Network],
+    groups: Sequence[Network],
+) -> DrillTarget:
+    request = RestoreInput(instance_id=source_id)
+    try:
+        chosen, config = planner.image_point(request, None, points)
+    except InvalidInputError as exc:
+        return DrillTarget(id=source_id, type="instance", error=str(exc))
+    volumes = [
+        v.model_copy(update={"delete_on_termination": True})  # nothing outlives the drill
+        for v in planner.plan_volumes(chosen, points, overlay=True)
+    ]
+    subnet, sgs, error = _placement(config.subnet_tier, config.availability_zone, subnets, groups)
+    data = [v for v in volumes if v.device_name != config.root_device_name] or volumes
+    taken = min(v.taken_at for v in data) if data else chosen.created_at
+    target = DrillTarget(
+        id=source_id, type="instance", tier=config.subnet_tier, data_taken_at=taken, error=error
+    )
+    if subnet is None:
+        return target
+    plan = InstancePlan(
+        source_id=source_id,
+        name=config.tags.get("Name", source_id),
+        source_az=config.availability_zone,
+        source_state="drill",
+        recovery_point_id=chosen.recovery_point_id,
+        image_id=chosen.image_id or "",
+        image_taken_at=chosen.created_at,
+        data_taken_at=taken,
+        root_device_name=config.root_device_name,
+        volumes=volumes,
+        candidates=[],
+        instance_types=[config.instance_type],
+        security_group_ids=sgs,
+        iam_instance_profile_arn=None,  # no role: a drill copy gets no production credentials
+        key_name=config.key_name,
+        ebs_optimized=config.ebs_optimized,
+        tags={},  # no user tags: nothing may mistake a drill copy for production
+    )
+    return target.model_copy(
+        update={
+            "subnet_id": subnet["SubnetId"],
+            "availability_zone": subnet["AvailabilityZone"],
+            "security_group_ids": sgs,
+            "instance": plan,
+        }
+    )
+
+
+def _db_target(
+    source_id: str,
+    points: list[RecoveryPoint],
+    rule: DrillRule,
+    subnets: Sequence[Network],
+    groups: Sequence[Network],
+    zones: Sequence[str],
+    execution_name: str,
+) -> DrillTarget:
+    snapshots = [p for p in points if p.kind is Kind.RDS and p.db_snapshot_id and p.database]
+    if not snapshots:
+        return DrillTarget(id=source_id, type="db", tier=DB_TIER, error="no DB snapshot point")
+    point = max(snapshots, key=lambda p: p.created_at)
+    config = point.database
+    assert config is not None
+    original_az = config.availability_zone
+    sgs = sorted(
+        g["GroupId"] for g in groups if T.to_dict(g.get("Tags")).get(T.DRILL_TIER) == DB_TIER
+    )
+    target = DrillTarget(id=source_id, type="db", tier=DB_TIER, data_taken_at=point.created_at)
+    if not sgs:
+        return target.model_copy(
+            update={"error": f"no security group tagged {T.DRILL_TIER}={DB_TIER}"}
+        )
+    drill_azs = sorted({s["AvailabilityZone"] for s in subnets} | set(zones))
+    others = [z for z in drill_azs if z != original_az]
+    plan = DatabasePlan(
+        source_id=source_id,
+        source_az=original_az,
+        recovery_point_id=point.recovery_point_id,
+        snapshot_id=point.db_snapshot_id,
+        restore_time=None,
+        data_taken_at=point.created_at,
+        new_identifier=drill_identifier(source_id, execution_name),
+        target_az=others[0] if others else None,
+        instance_class=config.instance_class,
+        multi_az=False,  # a drill proves the data restores; one AZ is enough and costs half
+        subnet_group=rule.db_subnet_group,
+        parameter_group=config.parameter_group,
+        security_group_ids=sgs,
+        tags={},
+    )
+    return target.model_copy(
+        update={"availability_zone": plan.target_az, "security_group_ids": sgs, "database": plan}
+    )
+
+
+def drill_identifier(source_id: str, execution_name: str) -> str:
+    """``lifeboat-drill-<source>-<hash>``: a valid DB identifier (at most 63 characters)."""
+    digest = hashlib.sha256(f"{execution_name}/{source_id}".encode()).hexdigest()[:8]
+    base = re.sub(r"[^a-z0-9-]", "-", source_id.lower())[:36]
+    base = re.sub(r"-{2,}", "-", base).strip("-")
+    return f"{DB_PREFIX}{base}-{digest}"
+
+
+def drill_tags(execution_arn: str, source_id: str, name: str) -> dict[str, str]:
+    """Tags of everything a drill launches: never the plan (no backups, no alarms of a drill
+    copy), never ``lifeboat:managed`` nor ``lifeboat:restored-from``."""
+    return {
+        "Name": f"lifeboat-drill {name}"[:255],
+        T.DRILL: execution_arn,
+        T.DRILL_SOURCE: source_id,
+    }
+
+
+def as_of(moment: datetime | None, since: datetime | None) -> float | None:
+    return None if moment is None or since is None else round((moment - since).total_seconds(), 1)

@@ -1,0 +1,64 @@
+"""The sweeper, run at the end of every backup: delete drill resources older than the drill
+time-out (a drill that timed out, was stopped, or whose tear-down failed).
+
+A ``lifeboat:drill`` tag is a hint anyone allowed to tag can write, so a resource is deleted only
+when all of these hold: its drill tag names a drill execution, the catalog recorded that drill
+launching a copy of the resource named by its ``lifeboat:drill-source`` tag (written before the
+launch), it carries no plan tag and no ``lifeboat:managed``, a database's identifier starts with
+``lifeboat-drill-``, and it was launched longer ago than the time-out. Anything else with a drill
+tag is reported as ``refused`` and left alone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from lifeboat import tags as T
+from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN
+from lifeboat.drill.stages import drills_of, provenance_key
+from lifeboat.ports import Ports
+
+
+def _why_not(resource: dict[str, Any], recorded: set[str]) -> str | None:
+    tags: dict[str, str] = resource["tags"]
+    arn = tags.get(T.DRILL, "")
+    if not arn.startswith("arn:") or ":states:" not in arn:
+        return "drill tag is not a drill execution"
+    if T.PLAN in tags or T.is_managed(tags):
+        return "protected or managed resource: never a drill copy"
+    if resource["kind"] == "db" and not resource["id"].startswith(DB_PREFIX):
+        return f"database identifier does not start with {DB_PREFIX}"
+    if tags.get(T.DRILL_SOURCE) not in recorded:
+        return "no catalog record of this drill launching it (forged tag?)"
+    return None
+
+
+def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict[str, Any]:
+    limit = max_age if max_age is not None else DRILL_TIMEOUT + SWEEP_MARGIN
+    drills = drills_of(ports)
+    deleted: list[str] = []
+    refused: dict[str, str] = {}
+    young: list[str] = []
+    provenance: dict[str, set[str]] = {}
+    for resource in drills.resources(None):
+        arn = resource["tags"].get(T.DRILL, "")
+        if arn not in provenance:
+            records = ports.catalog.records(provenance_key(arn)) if arn.startswith("arn:") else []
+            provenance[arn] = {str(r["sk"]) for r in records}
+        reason = _why_not(resource, provenance[arn])
+        if reason is not None:
+            refused[resource["id"]] = reason
+            continue
+        launched_at = resource.get("launched_at")
+        if launched_at is None or now - launched_at < limit:
+            young.append(resource["id"])
+            continue
+        if resource["kind"] == "db":
+            outcome = drills.delete_db(resource["id"], arn)
+        else:
+            outcome = drills.terminate(resource["id"], arn)
+        if outcome in ("terminated", "deleted"):
+            deleted.append(resource["id"])
+        else:
+            refused[resource["id"]] = outcome
+    return {"deleted": deleted, "refused": refused, "running": young}
