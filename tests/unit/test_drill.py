@@ -377,7 +377,28 @@ def test_sweeper_deletes_only_recorded_drill_copies_older_than_the_time_out(worl
 
 def test_sweeper_with_nothing_to_do(world: Any) -> None:
     given, _drills, _ = world
-    assert drill.sweep(given.ports, NOW) == {"deleted": [], "refused": {}, "running": []}
+    assert drill.sweep(given.ports, NOW) == {
+        "deleted": [],
+        "refused": {},
+        "running": [],
+        "settled": [],
+    }
+
+
+def test_a_drill_that_never_finished_is_recorded_failed_after_its_time_out(world: Any) -> None:
+    given, _drills, _ = world
+    started = NOW - timedelta(hours=2)
+    sk = f"{iso(started)}#drill-stopped"
+    given.ports.catalog.put_record(
+        "DRILL#standard", sk, {"status": "running", "started_at": iso(started), "resources": []}
+    )
+    assert drill.sweep(given.ports, NOW)["settled"] == []  # may still be running
+    later = NOW + timedelta(hours=4)
+    assert drill.sweep(given.ports, later)["settled"] == [sk]
+    (record,) = given.ports.catalog.records("DRILL#standard")
+    assert record["status"] == "failed" and "timed out" in record["error"]
+    assert record["finished_at"] == iso(later)
+    assert drill.sweep(given.ports, later)["settled"] == []  # settled once
 
 
 def test_begin_refuses_a_plan_without_drill(world: Any) -> None:

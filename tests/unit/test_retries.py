@@ -160,6 +160,4 @@ def test_what_dynamodb_leaves_unprocessed_is_sent_again_after_a_pause(
     assert len(pauses) == 1 and pauses[0] > 0
 
     with pytest.raises(TransientAwsError):
-        dynamo._until_processed(
-            lambda r: {"UnprocessedItems": r}, {"t": ["c"]}, "UnprocessedItems"
-        )
+        dynamo._until_processed(lambda r: {"UnprocessedItems": r}, {"t": ["c"]}, "UnprocessedItems")

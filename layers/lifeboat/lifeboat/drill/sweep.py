@@ -6,7 +6,11 @@ when all of these hold: its drill tag names a drill execution, the catalog recor
 launching a copy of the resource named by its ``lifeboat:drill-source`` tag (written before the
 launch), it carries no plan tag and no ``lifeboat:managed``, a database's identifier starts with
 ``lifeboat-drill-``, and it was launched longer ago than the time-out. Anything else with a drill
-tag is reported as ``refused`` and left alone."""
+tag is reported as ``refused`` and left alone.
+
+It also settles the record of a drill that never finished (timed out or stopped: its finish step
+never ran): a ``running`` record older than the time-out becomes ``failed``, so the readiness
+report does not show a drill in progress forever."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from typing import Any
 from lifeboat import tags as T
 from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN
 from lifeboat.drill.stages import drills_of, provenance_key
+from lifeboat.plans import default_plans
 from lifeboat.ports import Ports
+from lifeboat.timeutil import iso, parse_iso
 
 
 def _why_not(resource: dict[str, Any], recorded: set[str]) -> str | None:
@@ -61,4 +67,25 @@ def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict
             deleted.append(resource["id"])
         else:
             refused[resource["id"]] = outcome
-    return {"deleted": deleted, "refused": refused, "running": young}
+    settled = settle_unfinished(ports, now, limit, sorted(default_plans().plans))
+    return {"deleted": deleted, "refused": refused, "running": young, "settled": settled}
+
+
+def settle_unfinished(ports: Ports, now: datetime, limit: timedelta, plans: list[str]) -> list[str]:
+    """Mark ``failed`` the drills still ``running`` past the time-out (Step Functions stopped
+    them at their ``TimeoutSeconds``, or a person did): the sweeper removes their copies."""
+    settled: list[str] = []
+    for plan in plans:
+        for record in ports.catalog.records(f"DRILL#{plan}"):
+            started = parse_iso(str(record.get("started_at", iso(now))))
+            if record.get("status") != "running" or now - started < limit:
+                continue
+            attrs = {k: v for k, v in record.items() if k not in ("pk", "sk")}
+            attrs.update(
+                status="failed",
+                finished_at=iso(now),
+                error="timed out or stopped before it finished; its copies are swept",
+            )
+            ports.catalog.put_record(f"DRILL#{plan}", str(record["sk"]), attrs)
+            settled.append(str(record["sk"]))
+    return settled
