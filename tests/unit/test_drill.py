@@ -375,6 +375,19 @@ def test_sweeper_deletes_only_recorded_drill_copies_older_than_the_time_out(worl
     assert set(drills.live()) == set(swept["refused"])
 
 
+def test_a_forged_drill_tag_on_an_older_resource_is_never_adopted_nor_torn_down(
+    world: Any,
+) -> None:
+    # Someone tags an unprotected production server with the coming drill's execution and a
+    # source it will drill: older than the drill, it is neither taken as the copy nor deleted.
+    given, drills, _ = world
+    forged = {T.DRILL: ARN + "drill-1", T.DRILL_SOURCE: given.web1}
+    drills.plant("instance", "i-0prod00000000000f", forged, NOW - timedelta(days=30))
+    run_drill(given, {"plan": "standard"})
+    assert "i-0prod00000000000f" in drills.live()
+    assert set(drills.live()) == {"i-0prod00000000000f"}  # every real copy is gone
+
+
 def test_sweeper_with_nothing_to_do(world: Any) -> None:
     given, _drills, _ = world
     assert drill.sweep(given.ports, NOW) == {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,6 +33,9 @@ from lifeboat.timeutil import iso
 
 NAMESPACE = "Lifeboat"
 RECORD_DAYS = 400
+
+
+LAUNCH_SKEW = timedelta(minutes=5)  # EC2/RDS launch times against Step Functions' clock
 
 
 def drills_of(ports: Ports) -> DrillPort:
@@ -109,7 +112,12 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         target.id,
         {"type": target.type, "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400},
     )
-    existing = [r for r in drills.resources(arn) if r["tags"].get(T.DRILL_SOURCE) == target.id]
+    existing = [
+        r
+        for r in drills.resources(arn)
+        if r["tags"].get(T.DRILL_SOURCE) == target.id
+        and _launched_since(r, event.execution.start_time)  # not a forged older resource
+    ]
     if existing:  # a retried task: the copy is already there
         return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=now)
     if target.database is not None:
@@ -157,7 +165,7 @@ def tear_down_resource(event: DrillTaskEvent, ports: Ports) -> ResourceResult:
     say how the drill went for it."""
     target = event.target()
     state = event.state
-    torn = tear_down(ports, event.execution.id, target.id)
+    torn = tear_down(ports, event.execution.id, target.id, since=event.execution.start_time)
     health = state.check.health if state.check else None
     launched = state.launch.launched if state.launch else None
     error = None
@@ -184,16 +192,26 @@ def tear_down_resource(event: DrillTaskEvent, ports: Ports) -> ResourceResult:
 
 
 def tear_down(
-    ports: Ports, execution_arn: str, source_id: str | None = None, left: list[str] | None = None
+    ports: Ports,
+    execution_arn: str,
+    source_id: str | None = None,
+    left: list[str] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """Terminate the instances and delete the databases this drill launched (those of one
-    source, or all): only resources carrying this execution's drill tag. With ``left``, an AWS
-    error on one resource is noted there and the others are still torn down (the sweeper of
-    the next backup run retries); without it, the error is raised (the task's Retry)."""
+    source, or all): only resources carrying this execution's drill tag and, given ``since``
+    (the execution's start), launched after it — a resource older than the drill cannot be its
+    copy, whatever its tags say (a forged tag). With ``left``, an AWS error on one resource is
+    noted there and the others are still torn down (the sweeper of the next backup run
+    retries); without it, the error is raised (the task's Retry)."""
     drills = drills_of(ports)
     done: list[str] = []
     for resource in drills.resources(execution_arn):
         if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
+            continue
+        if since is not None and not _launched_since(resource, since):
+            if left is not None:
+                left.append(f"{resource['id']}: refused, older than the drill (a forged tag?)")
             continue
         try:
             if resource["kind"] == "db":
@@ -210,12 +228,19 @@ def tear_down(
     return done
 
 
+def _launched_since(resource: dict[str, Any], since: datetime) -> bool:
+    launched = resource.get("launched_at")
+    return launched is None or launched >= since - LAUNCH_SKEW
+
+
 def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     """Tear down anything of this drill still standing, record the result, publish metrics."""
     state = event.state
     request = event.request()
     not_torn_down: list[str] = []
-    leftovers = tear_down(ports, event.execution.id, left=not_torn_down)
+    leftovers = tear_down(
+        ports, event.execution.id, left=not_torn_down, since=event.execution.start_time
+    )
     results = list(state.results or [])
     started = event.execution.start_time
     failed = (
