@@ -76,6 +76,7 @@ class FakeDrills:
             "state": "running",
             "tags": dict(tags),
             "launched_at": self._now(),
+            "client_token": client_token,
             "subnet": candidate.subnet_id,
             "groups": list(plan.security_group_ids),
             "volumes": [v.model_dump() for v in plan.volumes],
@@ -116,6 +117,7 @@ class FakeDrills:
                             "id": rid,
                             "tags": dict(item["tags"]),
                             "launched_at": item["launched_at"],
+                            "client_token": item.get("client_token"),
                             "state": item["state"],
                         }
                     )

@@ -95,9 +95,9 @@ class DrillOps:
             raise NotOwnedError(f"{plan.new_identifier} is not a drill database")
         try:
             return dict(
-                self.rds.restore_db_instance_from_db_snapshot(**restore_db_request(plan, tags))[
-                    "DBInstance"
-                ]
+                self.rds.restore_db_instance_from_db_snapshot(
+                    **restore_db_request(plan, tags), PubliclyAccessible=False
+                )["DBInstance"]
             )
         except ClientError as exc:
             if error_code(exc) != "DBInstanceAlreadyExists":
@@ -139,6 +139,7 @@ class DrillOps:
                             "id": instance["InstanceId"],
                             "tags": T.to_dict(instance.get("Tags")),
                             "launched_at": instance.get("LaunchTime"),
+                            "client_token": instance.get("ClientToken"),
                             "state": instance["State"]["Name"],
                         }
                     )

@@ -117,6 +117,7 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         for r in drills.resources(arn)
         if r["tags"].get(T.DRILL_SOURCE) == target.id
         and _launched_since(r, event.execution.start_time)  # not a forged older resource
+        and made_by(r, arn)
     ]
     if existing:  # a retried task: the copy is already there
         return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=now)
@@ -128,7 +129,7 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
     if target.instance is None or target.subnet_id is None or target.availability_zone is None:
         raise DrillPlacementError("drill", f"{target.id}: no launch plan")
     candidate = Candidate(availability_zone=target.availability_zone, subnet_id=target.subnet_id)
-    token = "drill-" + hashlib.sha256(f"{arn}/{target.id}".encode()).hexdigest()[:40]
+    token = client_token(arn, target.id)
     tags = planner.drill_tags(arn, target.id, target.instance.name)
     instance = drills.launch(target.instance, candidate, token, tags)
     return DrillLaunched(id=instance["InstanceId"], type="instance", requested_at=now)
@@ -209,9 +210,13 @@ def tear_down(
     for resource in drills.resources(execution_arn):
         if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
             continue
-        if since is not None and not _launched_since(resource, since):
+        if not made_by(resource, execution_arn) or (
+            since is not None and not _launched_since(resource, since)
+        ):
             if left is not None:
-                left.append(f"{resource['id']}: refused, older than the drill (a forged tag?)")
+                left.append(
+                    f"{resource['id']}: refused, not launched by this drill (a forged tag?)"
+                )
             continue
         try:
             if resource["kind"] == "db":
@@ -226,6 +231,22 @@ def tear_down(
         if outcome in ("terminated", "deleted"):
             done.append(resource["id"])
     return done
+
+
+def client_token(execution_arn: str, source_id: str) -> str:
+    """The ``ClientToken`` of a drill's launch of ``source_id``: fixed at launch, it proves
+    which drill made an instance (tags can be written by anyone allowed to tag)."""
+    return "drill-" + hashlib.sha256(f"{execution_arn}/{source_id}".encode()).hexdigest()[:40]
+
+
+def made_by(resource: dict[str, Any], execution_arn: str) -> bool:
+    """The drill ``execution_arn`` launched this resource: an instance's client token, or a
+    database's identifier, is the one that drill derives for the source its tag names."""
+    source = str(resource["tags"].get(T.DRILL_SOURCE, ""))
+    if resource["kind"] == "db":
+        name = execution_arn.rsplit(":", 1)[-1]
+        return bool(resource["id"] == planner.drill_identifier(source, name))
+    return bool(resource.get("client_token") == client_token(execution_arn, source))
 
 
 def _launched_since(resource: dict[str, Any], since: datetime) -> bool:

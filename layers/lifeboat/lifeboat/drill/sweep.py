@@ -19,7 +19,7 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN
-from lifeboat.drill.stages import drills_of, provenance_key
+from lifeboat.drill.stages import drills_of, made_by, provenance_key
 from lifeboat.plans import default_plans
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
@@ -36,6 +36,8 @@ def _why_not(resource: dict[str, Any], recorded: set[str]) -> str | None:
         return f"database identifier does not start with {DB_PREFIX}"
     if tags.get(T.DRILL_SOURCE) not in recorded:
         return "no catalog record of this drill launching it (forged tag?)"
+    if not made_by(resource, arn):
+        return "not launched by the drill its tag names (client token or identifier differs)"
     return None
 
 
@@ -59,10 +61,13 @@ def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict
         if launched_at is None or now - launched_at < limit:
             young.append(resource["id"])
             continue
-        if resource["kind"] == "db":
-            outcome = drills.delete_db(resource["id"], arn)
-        else:
-            outcome = drills.terminate(resource["id"], arn)
+        try:  # one resource's error must not stop the sweep of the others
+            if resource["kind"] == "db":
+                outcome = drills.delete_db(resource["id"], arn)
+            else:
+                outcome = drills.terminate(resource["id"], arn)
+        except Exception as exc:  # noqa: BLE001 (reported, retried by the next run)
+            outcome = f"error: {type(exc).__name__}: {exc}"[:300]
         if outcome in ("terminated", "deleted"):
             deleted.append(resource["id"])
         else:
