@@ -53,6 +53,7 @@ class FakeCatalog:
     points: dict[tuple[str, str, str], RecoveryPoint] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     locks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holds: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> owner -> expiry
     items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     fail_after_writes: int | None = None  # writes that still succeed before the table fails
 
@@ -110,11 +111,22 @@ class FakeCatalog:
         return False
 
     def active_locks(self, resource_ids: list[str], now: int) -> dict[str, dict[str, Any]]:
-        return {
-            r: self.locks[r]
-            for r in set(resource_ids)
-            if r in self.locks and self.locks[r]["expires_at"] >= now
-        }
+        held: dict[str, dict[str, Any]] = {}
+        for r in set(resource_ids):
+            holders = {o: t for o, t in self.holds.get(r, {}).items() if t >= now}
+            if r in self.locks and self.locks[r]["expires_at"] >= now:
+                held[r] = {"kind": "restore", **self.locks[r]}
+            elif holders:
+                held[r] = {"kind": "drill", "owner": min(holders), "holders": holders}
+        return held
+
+    def hold(self, resource_id: str, owner: str, expires_at: int) -> None:
+        self._write()
+        self.holds.setdefault(resource_id, {})[owner] = expires_at
+
+    def release_hold(self, resource_id: str, owner: str) -> None:
+        self._write()
+        self.holds.get(resource_id, {}).pop(owner, None)
 
     # records (lineage, restore outcomes, executions)
     def delete_record(self, pk: str, sk: str) -> None:

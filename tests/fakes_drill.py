@@ -1,10 +1,13 @@
 """An in-memory drill port (implements ``DrillPort``) with the adapter's own ownership rules:
 it launches only into the drill network, terminates and deletes only what carries the drill's
 tag and no plan tag. ``fail`` makes an operation raise a ``ClientError``; ``statuses`` makes an
-instance's status checks stay impaired."""
+instance's status checks stay impaired; ``protected`` is production as DescribeInstances shows it
+(instances carrying a plan tag); ``app`` scripts the application check's runs (SSM command
+invocation statuses, in order, the last repeated)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +32,10 @@ class FakeDrills:
     launches: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     clock: Any = None
+    protected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    app: list[dict[str, str]] = field(default_factory=lambda: [{"status": "Success"}])
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    hidden: set[str] = field(default_factory=set)  # not listed yet (RDS creating it, say)
 
     def _now(self) -> datetime:
         return self.clock() if self.clock else datetime.now(UTC)
@@ -84,9 +91,47 @@ class FakeDrills:
         self.launches.append({"id": iid, "token": client_token, "plan": plan})
         return {"InstanceId": iid}
 
+    def production(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {"subnets": set(), "groups": set(), "vpcs": set()}
+        for instance in self.protected.values():
+            if T.PLAN not in T.to_dict(instance.get("Tags")):
+                continue
+            found["subnets"].add(instance.get("SubnetId") or "")
+            found["vpcs"].add(instance.get("VpcId") or "")
+            found["groups"].update(g["GroupId"] for g in instance.get("SecurityGroups", []))
+        return {k: v - {""} for k, v in found.items()}
+
+    def send_check(self, instance_id: str, commands: list[str], timeout_seconds: int) -> str:
+        self._maybe_fail("send_check")
+        assert self.instances[instance_id]["tags"].get(T.DRILL), "IAM: drill copies only"
+        command_id = new_id("cmd")
+        self.commands.append(
+            {"id": command_id, "instance": instance_id, "commands": commands, "reads": 0}
+        )
+        return command_id
+
+    def check_result(self, command_id: str, instance_id: str) -> dict[str, str]:
+        self._maybe_fail("check_result")
+        (command,) = [c for c in self.commands if c["id"] == command_id]
+        assert command["instance"] == instance_id
+        runs = len([c for c in self.commands if c["instance"] == instance_id])
+        result = self.app[min(runs - 1, len(self.app) - 1)]
+        command["reads"] += 1
+        return {"status": result["status"], "output": result.get("output", "")}
+
     def restore_db(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         self._maybe_fail("restore_db")
         assert plan.new_identifier.startswith(DB_PREFIX)
+        taken = self.dbs.get(plan.new_identifier)
+        if taken is not None and taken["state"] != "deleted":  # DBInstanceAlreadyExists
+            return {
+                "kind": "db",
+                "id": plan.new_identifier,
+                "tags": dict(taken["tags"]),
+                "launched_at": taken["launched_at"],
+                "state": taken["state"],
+                "repeated": True,
+            }
         self.dbs[plan.new_identifier] = {
             "id": plan.new_identifier,
             "state": "available",
@@ -108,7 +153,8 @@ class FakeDrills:
         for kind, store in (("instance", self.instances), ("db", self.dbs)):
             for rid, item in sorted(store.items()):
                 value = item["tags"].get(T.DRILL)
-                if item["state"] in ("terminated", "deleted") or value is None:
+                gone = item["state"] in ("terminated", "deleted")
+                if gone or value is None or rid in self.hidden:
                     continue
                 if execution_arn is None or value == execution_arn:
                     found.append(
@@ -145,3 +191,86 @@ class FakeDrills:
 
 
 _drills: DrillPort = FakeDrills()
+
+
+class _Pages:
+    def __init__(self, method: Any) -> None:
+        self.method = method
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [self.method(**kwargs)]
+
+
+@dataclass
+class AwsLikeEc2Client:
+    """A boto3 EC2 client as far as ``DrillOps.launch`` and ``terminate`` go, with EC2's own
+    rules for what they leave behind: RunInstances creates a volume for **every** EBS device of
+    the AMI, the request's mapping of a device overriding the AMI's field by field (an AMI
+    device the request does not name keeps the AMI's ``DeleteOnTermination``); termination
+    deletes only the volumes marked ``DeleteOnTermination``. It rejects what EC2 rejects: a
+    subnet given both at the top and in ``NetworkInterfaces``. ``requests`` holds every
+    RunInstances request as sent."""
+
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def get_paginator(self, operation: str) -> _Pages:
+        return _Pages(getattr(self, operation))
+
+    def describe_images(self, Filters: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        wanted = set(Filters[0]["Values"])
+        return {"Images": [dict(i) for k, i in self.images.items() if k in wanted]}
+
+    def run_instances(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(copy.deepcopy(request))
+        if "SubnetId" in request and "NetworkInterfaces" in request:
+            raise client_error("InvalidParameterCombination", "RunInstances")
+        iid = new_id("i")
+        devices = {
+            m["DeviceName"]: dict(m["Ebs"])
+            for m in self.images[request["ImageId"]]["BlockDeviceMappings"]
+            if "Ebs" in m
+        }
+        for mapping in request.get("BlockDeviceMappings", []):
+            devices[mapping["DeviceName"]] = {
+                **devices.get(mapping["DeviceName"], {}),
+                **mapping.get("Ebs", {}),
+            }
+        volume_tags: list[dict[str, str]] = next(
+            (s["Tags"] for s in request["TagSpecifications"] if s["ResourceType"] == "volume"),
+            [],
+        )
+        for device, ebs in devices.items():
+            self.volumes[new_id("vol")] = {
+                "instance": iid,
+                "device": device,
+                "delete_on_termination": ebs.get("DeleteOnTermination", True),
+                "Tags": list(volume_tags),
+            }
+        instance_tags = next(
+            s["Tags"] for s in request["TagSpecifications"] if s["ResourceType"] == "instance"
+        )
+        self.instances[iid] = {
+            "InstanceId": iid,
+            "State": {"Name": "running"},
+            "Tags": list(instance_tags),
+            "ClientToken": request["ClientToken"],
+        }
+        return {"Instances": [dict(self.instances[iid])]}
+
+    def describe_instances(self, Filters: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        wanted = set(Filters[0]["Values"])
+        found = [dict(i) for k, i in self.instances.items() if k in wanted]
+        return {"Reservations": [{"Instances": found}] if found else []}
+
+    def terminate_instances(self, InstanceIds: list[str]) -> dict[str, Any]:  # noqa: N803
+        for iid in InstanceIds:
+            self.instances[iid]["State"] = {"Name": "terminated"}
+            for vid, volume in list(self.volumes.items()):
+                if volume["instance"] == iid and volume["delete_on_termination"]:
+                    del self.volumes[vid]
+                elif volume["instance"] == iid:
+                    volume["instance"] = None  # detached, still billed
+        return {}

@@ -121,8 +121,11 @@ def _names(resource_type: str, name: str) -> tuple[str, dict[str, str]]:
 
 class Resolver:
     def __init__(self, template: dict[str, Any]) -> None:
+        # Each parameter's default; one whose default is empty (optional, named only by a
+        # statement granted when it is set) by the template's example of a value.
+        examples = template.get("Metadata", {}).get("CheckIamParameterExamples", {})
         self.parameters = {
-            key: str(spec.get("Default", ""))
+            key: str(spec.get("Default", "")) or str(examples.get(key, ""))
             for key, spec in template.get("Parameters", {}).items()
         }
         self.resources: dict[str, tuple[str, dict[str, str]]] = {}

@@ -1,4 +1,5 @@
-"""Drill step 3 (per resource): is the copy healthy (status checks ok / available)?"""
+"""Drill step 3 (per resource): is the copy healthy (status checks ok and the tier's application
+check passed / available)?"""
 
 from typing import Any
 

@@ -5,7 +5,6 @@ sweeper deletes only recorded drill copies older than the time-out."""
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 from typing import Any
 
@@ -21,124 +20,23 @@ from lifeboat.plans import PlanSet
 from lifeboat.timeutil import iso
 from tests.fakes_drill import FakeDrills
 from tests.fakes_ops import FakeMetrics
-from tests.unit.restore_world import ARN, EIP, NOW, TG, World, instance_config, make_world
+from tests.unit.drill_world import (
+    DRILL_VPC,
+    PLANS,
+    drill_network,
+    event,
+    make_drill_world,
+    production,
+    run_drill,
+)
+from tests.unit.restore_world import ARN, EIP, NOW, TG, World, instance_config
 
 pytestmark = pytest.mark.unit
-DRILL_VPC = "vpc-0drill000000000000"
-PLANS = PlanSet.model_validate(
-    {
-        "plans": {
-            "standard": {
-                "rules": {
-                    "daily": {
-                        "schedule": "cron(45 2 * * ? *)",
-                        "timezone": "Europe/London",
-                        "kinds": ["ami", "rds"],
-                        "retention": {"daily": 7},
-                    },
-                    "hourly": {
-                        "schedule": "cron(15 * * * ? *)",
-                        "timezone": "Europe/London",
-                        "kinds": ["ebs"],
-                        "retention": {"hourly": 24},
-                    },
-                },
-                "drill": {"schedule": "cron(0 4 ? * SUN *)", "timezone": "Europe/London"},
-            }
-        }
-    }
-)
-
-
-def drill_network() -> FakeDrills:
-    def subnet(az: str, tier: str) -> dict[str, Any]:
-        return {
-            "SubnetId": f"subnet-drill{az[-1]}{tier}",
-            "AvailabilityZone": az,
-            "VpcId": DRILL_VPC,
-            "Tags": [{"Key": T.DRILL_TIER, "Value": tier}],
-        }
-
-    return FakeDrills(
-        subnets=[subnet("us-east-1a", "web"), subnet("us-east-1b", "web")],
-        groups=[
-            {
-                "GroupId": "sg-drillweb",
-                "VpcId": DRILL_VPC,
-                "Tags": [{"Key": T.DRILL_TIER, "Value": "web"}],
-            },
-            {
-                "GroupId": "sg-drilldb",
-                "VpcId": DRILL_VPC,
-                "Tags": [{"Key": T.DRILL_TIER, "Value": "db"}],
-            },
-        ],
-        clock=lambda: NOW,
-    )
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, FakeDrills, FakeMetrics]:
-    given = make_world(monkeypatch)
-    drills = drill_network()
-    metrics = FakeMetrics()
-    given.ports.drills = drills
-    given.ports.metrics = metrics
-    return given, drills, metrics
-
-
-def event(payload: dict[str, Any], name: str, state: dict[str, Any]) -> drill.DrillTaskEvent:
-    return drill.DrillTaskEvent.model_validate(
-        {
-            "state": state,
-            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(NOW), "Input": payload},
-        }
-    )
-
-
-def _error(exc: Exception) -> dict[str, str]:
-    return {"Error": type(exc).__name__, "Cause": str(exc)}
-
-
-def run_drill(
-    world: World, payload: dict[str, Any], name: str = "drill-1", checks: int = 3
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The state machine's paths: PlanDrill (Catch → FinishDrill), per resource Launch → Check
-    loop (Catch → TearDown) → TearDown (Catch → a failed result), then FinishDrill."""
-    ports = world.ports
-    state: dict[str, Any] = {}
-    try:
-        begun = drill.begin(event(payload, name, {}), PLANS, ports, NOW)
-        state["begin"] = {"plan": begun.model_dump(mode="json")}
-    except Exception as exc:  # noqa: BLE001 (Catch States.ALL)
-        state["error"] = _error(exc)
-    else:
-        results = []
-        for target in state["begin"]["plan"]["resources"]:
-            item: dict[str, Any] = {"target": target}
-            try:
-                launched = drill.launch(event(payload, name, item), ports, NOW)
-                item["launch"] = {"launched": launched.model_dump(mode="json")}
-                for n in range(checks):
-                    at = NOW + timedelta(seconds=30 * (n + 1))
-                    health = drill.check(event(payload, name, item), ports, at)
-                    item["check"] = {"health": health.model_dump(mode="json")}
-                    if health.healthy or health.deadline_passed:
-                        break
-            except Exception as exc:  # noqa: BLE001
-                item["error"] = _error(exc)
-            try:
-                result = drill.tear_down_resource(event(payload, name, item), ports)
-                results.append(result.model_dump(mode="json"))
-            except Exception:  # noqa: BLE001
-                results.append({"id": target["id"], "type": target["type"], "result": "failed"})
-        state["results"] = results
-    summary = drill.finish(event(payload, name, state), ports, NOW + timedelta(minutes=10))
-    return state, summary
-
-
-def production(world: World) -> Any:
-    return copy.deepcopy((world.ec2.instances, world.ec2.eips, world.ec2.groups))
+    return make_drill_world(monkeypatch)
 
 
 # --- success ---------------------------------------------------------------------------------
@@ -423,40 +321,6 @@ def test_begin_refuses_a_plan_without_drill(world: Any) -> None:
         drill.begin(event({"plan": "standard"}, "d", {}), bare, given.ports, NOW)
     with pytest.raises(InvalidInputError, match="unknown plan"):
         drill.begin(event({"plan": "other"}, "d", {}), PLANS, given.ports, NOW)
-
-
-def test_the_drill_launch_request_deletes_its_interface_and_volumes_and_passes_no_role(
-    world: Any,
-) -> None:
-    from lifeboat.aws.drill_ops import drill_run_instances_request
-    from lifeboat.restore.models import Candidate
-
-    given, _drills, _ = world
-    targets, _ = plan_drill(
-        DrillInput(plan="standard", resource=given.web1),
-        PLANS.plans["standard"].drill,  # type: ignore[arg-type]
-        given.catalog.all_points(),
-        drill_network().network(),
-        [],
-        "d",
-    )
-    (target,) = targets
-    assert target.instance is not None and target.subnet_id and target.availability_zone
-    candidate = Candidate(availability_zone=target.availability_zone, subnet_id=target.subnet_id)
-    tags = {T.DRILL: ARN + "d", T.DRILL_SOURCE: given.web1}
-    request = drill_run_instances_request(target.instance, candidate, "drill-token", tags)
-    assert "SubnetId" not in request and "SecurityGroupIds" not in request
-    assert request["NetworkInterfaces"] == [
-        {
-            "DeviceIndex": 0,
-            "SubnetId": "subnet-drillbweb",
-            "Groups": ["sg-drillweb"],
-            "DeleteOnTermination": True,
-        }
-    ]
-    assert "IamInstanceProfile" not in request
-    assert all(m["Ebs"]["DeleteOnTermination"] for m in request["BlockDeviceMappings"])
-    assert {s["ResourceType"] for s in request["TagSpecifications"]} == {"instance", "volume"}
 
 
 def test_errors_are_recorded_as_their_message_not_a_stack_trace() -> None:

@@ -25,6 +25,7 @@ SERVICES = {
     "sns": "sns",
     "cw": "cloudwatch",
     "sfn": "states",
+    "ssm": "ssm",
 }
 
 
@@ -61,6 +62,14 @@ def _adapters() -> dict[str, dict[str, frozenset[str]]]:
 ADAPTERS = _adapters()
 
 
+def _granted_when_set(statement: Any) -> dict[str, Any]:
+    """A statement, or the one an ``!If`` grants when its condition holds (a parameter set):
+    the code can reach it, so it counts as granted."""
+    if isinstance(statement, list):  # !If [condition, statement, !Ref AWS::NoValue]
+        return dict(statement[1])
+    return dict(statement)
+
+
 def granted() -> dict[str, set[str]]:
     """Function code directory -> the actions its inline policy statements allow."""
     template = yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), _CfnLoader)  # noqa: S506
@@ -72,7 +81,7 @@ def granted() -> dict[str, set[str]]:
         actions: set[str] = set()
         for policy in properties.get("Policies", []):
             assert "Statement" in policy, f"{properties['CodeUri']}: use inline statements"
-            for statement in policy["Statement"]:
+            for statement in map(_granted_when_set, policy["Statement"]):
                 assert statement["Effect"] == "Allow"
                 listed = statement["Action"]
                 actions |= {listed} if isinstance(listed, str) else set(listed)

@@ -47,8 +47,9 @@ def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
         props = resource.get("Properties", {})
         for policy in props.get("Policies", []) if isinstance(props.get("Policies"), list) else []:
             if isinstance(policy, dict) and "Statement" in policy:
-                for statement in policy["Statement"]:
-                    yield name, statement
+                for listed in policy["Statement"]:
+                    # (an !If statement is granted when its condition holds)
+                    yield name, listed["Fn::If"][1] if "Fn::If" in listed else listed
         if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
             if "PolicyDocument" in props:
@@ -136,6 +137,11 @@ def test_replacements_removed_only_if_a_restore_or_a_drill_launched_them() -> No
         key = "lifeboat:drill" if name.startswith("Drill") else "lifeboat:restore-execution"
         assert condition == {f"aws:ResourceTag/{key}": "arn:*:states:*"}, f"{name}: {actions}"
         assert "*" not in _as_list(statement["Resource"])
+        if name.startswith("Drill"):  # and never what carries a plan or is a backup
+            assert statement["Condition"]["Null"] == {
+                "aws:ResourceTag/lifeboat:plan": "true",
+                "aws:ResourceTag/lifeboat:managed": "true",
+            }, name
         found.add(key)
     assert found == {"lifeboat:drill", "lifeboat:restore-execution"}
 
@@ -147,13 +153,36 @@ DRILL_NEVER = {
     "ec2:StartInstances",
     "ec2:DeleteTags",
     "ec2:ModifyInstanceAttribute",
-    "iam:PassRole",
 }
 
 
+NO_PLAN_NOR_MANAGED = {
+    "aws:RequestTag/lifeboat:plan": "true",
+    "aws:RequestTag/lifeboat:managed": "true",
+}
+
+
+def _created_by_launch(resource: Any) -> bool:
+    return any(k in str(resource) for k in ("instance/", "volume/", "network-interface/", ":db:"))
+
+
+def test_the_drill_role_is_passed_only_when_the_stack_has_one() -> None:
+    statements = RESOURCES["DrillLaunchFunction"]["Properties"]["Policies"][0]["Statement"]
+    (passing,) = [s for s in statements if "Fn::If" in s]
+    condition, _statement, otherwise = passing["Fn::If"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert TEMPLATE["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DrillInstanceProfileArn"}, ""]}]
+    }
+    assert TEMPLATE["Parameters"]["DrillInstanceProfileArn"]["Default"] == ""
+    begin = RESOURCES["DrillBeginFunction"]["Properties"]["Environment"]["Variables"]
+    assert begin["DRILL_INSTANCE_PROFILE_ARN"] == {"Ref": "DrillInstanceProfileArn"}
+
+
 def test_drill_functions_cannot_touch_production() -> None:
-    # No address, no load balancer, no fence, no role; tags only in the launch call; launches
-    # only tagged copies into subnets and security groups tagged for drills.
+    # No address, no load balancer, no fence; tags only in the launch call; launches only
+    # tagged copies (never with a plan or managed tag, never with a public address) into
+    # subnets and security groups tagged for drills; one role, only to EC2, only when set.
     drill = [(n, s) for n, s in _statements() if n.startswith("Drill") and n.endswith("Function")]
     assert len({n for n, _ in drill}) == 6
     launches = []
@@ -165,13 +194,25 @@ def test_drill_functions_cannot_touch_production() -> None:
             assert statement["Condition"]["StringEquals"] == {"ec2:CreateAction": "RunInstances"}
         if actions & {"ec2:RunInstances", "rds:RestoreDBInstanceFromDBSnapshot"}:
             launches.append(statement)
+        if actions & {"ec2:RunInstances", "ec2:CreateTags", "rds:AddTagsToResource"}:
+            creates = [r for r in _as_list(statement["Resource"]) if _created_by_launch(r)]
+            assert not creates or statement["Condition"]["Null"] == NO_PLAN_NOR_MANAGED, name
+        if "iam:PassRole" in actions:
+            assert name == "DrillLaunchFunction" and actions == {"iam:PassRole"}
+            assert statement["Resource"] == {"Ref": "DrillInstanceRoleArn"}
+            assert statement["Condition"] == {
+                "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
+            }
     by_resource = {
         str(r): s.get("Condition", {}) for s in launches for r in _as_list(s["Resource"])
     }
     for resource, condition in by_resource.items():
         text = json.dumps(condition)
-        if "instance/" in resource or "volume/" in resource or ":db:" in resource:
+        if _created_by_launch(resource):
             assert '"aws:RequestTag/lifeboat:drill": "arn:*:states:*"' in text, resource
+        if "network-interface/" in resource:
+            assert condition["Bool"] == {"ec2:AssociatePublicIpAddress": "false"}, resource
+        assert "key-pair/" not in resource, "a drill copy gets no key pair"
         if "subnet/" in resource or "security-group/" in resource:
             assert '"aws:ResourceTag/lifeboat:drill-tier": "?*"' in text, resource
         if "image/" in resource or "snapshot/" in resource or ":snapshot:" in resource:
@@ -222,8 +263,9 @@ def test_restores_never_tag_lifeboat_managed() -> None:
         if actions & {"ec2:RunInstances", "rds:AddTagsToResource"} and (
             "instance/" in resources or ":db:" in resources
         ):
-            conditions = json.dumps(statement.get("Condition", {}))
-            assert "RequestTag/lifeboat:managed" not in conditions, name
+            # (a Null condition on it, "true", forbids it: the drill's statements)
+            conditions = {k: v for k, v in statement.get("Condition", {}).items() if k != "Null"}
+            assert "RequestTag/lifeboat:managed" not in json.dumps(conditions), name
 
 
 def test_creates_must_tag_lifeboat_managed() -> None:

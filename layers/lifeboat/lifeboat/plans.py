@@ -17,7 +17,14 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from lifeboat.errors import InvalidInputError
 
@@ -111,6 +118,60 @@ def _hour_field_gap(hour: str) -> int:
     return 24
 
 
+# A URL path that is safe inside single quotes in a shell command (no quote, no space).
+_URL_PATH = r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]{0,1023}$"
+Command = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class HttpCheck(BaseModel):
+    """An HTTP request the drill copy makes to itself (``127.0.0.1``): no route to production
+    is needed, nor one from the drill's own network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: str = Field("/", pattern=_URL_PATH, description="e.g. /healthz")
+    port: int = Field(80, ge=1, le=65535)
+    expect_status: int = Field(200, ge=100, le=599)
+
+    def command(self) -> str:
+        """curl, on the copy: the status code is printed (the check's output) and compared
+        (no ``-f``, so that any expected status, 401 or 302 say, can pass)."""
+        url = f"http://127.0.0.1:{self.port}{self.path}"
+        return (
+            f"code=$(curl -sS -o /dev/null -w '%{{http_code}}' --max-time 10 '{url}'); "
+            f'echo "GET {url}: HTTP $code (expected {self.expect_status})"; '
+            f'test "$code" = "{self.expect_status}"'
+        )
+
+
+class SsmCheck(BaseModel):
+    """Shell commands run on the drill copy as root (SSM's ``AWS-RunShellScript``); the check
+    passes when the last one exits 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    commands: tuple[Command, ...] = Field(min_length=1, max_length=50)
+
+
+class AppCheck(BaseModel):
+    """A tier's application-level health check, run with SSM on each drill copy of the tier
+    once its status checks pass: exactly one of ``http`` or ``ssm``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    http: HttpCheck | None = None
+    ssm: SsmCheck | None = None
+    timeout_seconds: int = Field(60, ge=30, le=900, description="one run of the check, at most")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AppCheck:
+        if (self.http is None) == (self.ssm is None):
+            raise ValueError("give exactly one of 'http' or 'ssm'")
+        return self
+
+    def commands(self) -> list[str]:
+        if self.http is not None:
+            return [self.http.command()]
+        return list(self.ssm.commands) if self.ssm is not None else []
+
+
 class DrillRule(BaseModel):
     """A plan's restore drill: when it runs, what it samples, where it may launch.
 
@@ -132,6 +193,11 @@ class DrillRule(BaseModel):
         description="named lifeboat-drill*: IAM lets drills restore into no other",
     )
     databases: bool = Field(True, description="also drill the plan's databases")
+    checks: dict[Name, AppCheck] = Field(
+        default_factory=dict,
+        description="per tier: an application check of its instances' copies (needs the "
+        "stack's DrillInstanceProfileArn); absent: status checks only",
+    )
 
     _schedule = field_validator("schedule")(Rule._schedule.__func__)  # type: ignore[attr-defined]
     _timezone = field_validator("timezone")(Rule._timezone.__func__)  # type: ignore[attr-defined]

@@ -36,6 +36,11 @@ class Settings(BaseModel):
     database_health_minutes: int = Field(
         360, alias="DATABASE_HEALTH_DEADLINE_MINUTES", ge=30, le=420
     )
+    drill_instance_profile_arn: str = Field(
+        "",
+        alias="DRILL_INSTANCE_PROFILE_ARN",
+        pattern=r"^$|^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[A-Za-z0-9+=,.@_/-]+$",
+    )
 
 
 def get_settings() -> Settings:

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lifeboat.aws.catalog_holds import HOLD, CatalogHolds, live_holders
 from lifeboat.aws.clients import client
 from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
 from lifeboat.aws.permissions import needs
@@ -35,7 +36,7 @@ def point_keys(point: RecoveryPoint) -> dict[str, str]:
     }
 
 
-class Catalog:
+class Catalog(CatalogHolds):
     def __init__(self, table: str, ddb: Any = None) -> None:
         self.table = table
         self.ddb = ddb or client("dynamodb")
@@ -152,16 +153,21 @@ class Catalog:
 
     @needs("dynamodb:BatchGetItem")
     def active_locks(self, resource_ids: list[str], now: int) -> dict[str, dict[str, Any]]:
-        """The restore locks held (not expired) on any of ``resource_ids``, by resource; 100
-        keys per BatchGetItem, consistent reads (prune reads them after marking its points
-        ``deleting``, a restore takes its lock before choosing a point: one of the two sees
-        the other)."""
+        """The restore locks and drill holds live (not expired) on any of ``resource_ids``, by
+        resource (a restore's lock first); consistent reads, 100 keys per BatchGetItem (prune
+        reads them after marking its points ``deleting``; a restore takes its lock, a drill its
+        holds, before choosing a point: one of the two sees the other)."""
         held: dict[str, dict[str, Any]] = {}
-        keys = [{"pk": f"LOCK#{rid}", "sk": "LOCK"} for rid in sorted(set(resource_ids))]
-        for item in self._batch_get(keys):
-            lock = _ints(_plain(item))
-            if int(lock.get("expires_at", 0)) >= now:
-                held[str(lock["pk"]).removeprefix("LOCK#")] = lock
+        ids = sorted(set(resource_ids))
+        keys = [{"pk": f"LOCK#{rid}", "sk": sk} for rid in ids for sk in ("LOCK", HOLD)]
+        items = [_ints(_plain(item)) for item in self._batch_get(keys)]
+        for item in sorted(items, key=lambda i: i["sk"] != "LOCK"):
+            rid = str(item["pk"]).removeprefix("LOCK#")
+            if item["sk"] == "LOCK" and int(item.get("expires_at", 0)) >= now:
+                held[rid] = {"kind": "restore", **item}
+            elif item["sk"] == HOLD and rid not in held and (holders := live_holders(item, now)):
+                owner = min(holders)
+                held[rid] = {"pk": item["pk"], "kind": "drill", "owner": owner, "holders": holders}
         return held
 
     @needs("dynamodb:DeleteItem")

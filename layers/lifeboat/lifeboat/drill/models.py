@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
-from lifeboat.plans import Name
+from lifeboat.plans import AppCheck, Name
+from lifeboat.ports import DrillPort, Ports
 from lifeboat.restore.models import (
     DatabasePlan,
     ExecutionContext,
@@ -25,6 +26,12 @@ DRILL_TIMEOUT = timedelta(hours=4)
 SWEEP_MARGIN = timedelta(hours=1)
 INSTANCE_DEADLINE = timedelta(minutes=30)
 DATABASE_DEADLINE = timedelta(hours=3)
+# Every health deadline ends this long before the execution's own time-out, so that the last
+# checks, the tear-downs and FinishDrill (each with its retries) still run inside it.
+FINISH_MARGIN = timedelta(minutes=20)
+# A drill's holds on the points it restores outlive its time-out by this much, then lapse by
+# themselves (a drill stopped before FinishDrill never releases them).
+HOLD_MARGIN = timedelta(minutes=15)
 DB_PREFIX = "lifeboat-drill-"
 
 ResourceKind = Literal["instance", "db"]
@@ -55,6 +62,7 @@ class DrillTarget(BaseModel):
     security_group_ids: list[str] = Field(default_factory=list)
     instance: InstancePlan | None = None
     database: DatabasePlan | None = None
+    check: AppCheck | None = Field(None, description="the tier's application check (SSM)")
     error: str | None = None
 
 
@@ -65,6 +73,7 @@ class DrillPlan(BaseModel):
     started_at: datetime
     resources: list[DrillTarget]
     skipped: list[str] = Field(default_factory=list, description="left out by the sample")
+    held: list[str] = Field(default_factory=list, description="resources whose points it holds")
 
 
 class DrillLaunched(BaseModel):
@@ -80,6 +89,8 @@ class DrillHealth(BaseModel):
     wait_seconds: int = Field(ge=0)
     deadline_passed: bool = False
     checked_at: datetime
+    command_id: str | None = Field(None, description="the application check still running")
+    app_output: str | None = Field(None, description="the last failed check's output (tail)")
 
 
 class ResourceResult(BaseModel):
@@ -151,3 +162,23 @@ class DrillPlacementError(InvalidInputError):
 
 class DrillRefusedError(InvalidInputError):
     """The drill network is not safe (a production subnet or security group): nothing runs."""
+
+
+class DrillOutOfTimeError(InvalidInputError):
+    """Too little of the drill's time-out is left to launch and check one more copy."""
+
+
+class ForeignResourceError(InvalidInputError):
+    """A resource in the drill copy's place was not launched by this drill: left untouched."""
+
+
+def drills_of(ports: Ports) -> DrillPort:
+    if ports.drills is None:
+        raise InvalidInputError("ports", "no drill adapter configured")
+    return ports.drills
+
+
+def execution_deadline(execution: ExecutionContext) -> datetime:
+    """Every health deadline of a drill ends by then: its own time-out, less the time the last
+    checks, tear-downs and FinishDrill need."""
+    return execution.start_time + DRILL_TIMEOUT - FINISH_MARGIN

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,34 +24,63 @@ Network = dict[str, Any]  # DescribeSubnets' / DescribeSecurityGroups' items
 DB_TIER = "db"
 
 
-def production_network(points: Sequence[RecoveryPoint]) -> tuple[set[str], set[str]]:
-    """Every subnet and security group a protected resource used (from the catalog)."""
-    subnets: set[str] = set()
-    groups: set[str] = set()
+@dataclass(frozen=True)
+class ProductionNetwork:
+    """Every subnet, security group and VPC a protected resource uses: what a drill never
+    launches into."""
+
+    subnets: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    vpcs: frozenset[str] = frozenset()
+
+
+def production_network(
+    points: Sequence[RecoveryPoint], live: Mapping[str, Iterable[str]] | None = None
+) -> ProductionNetwork:
+    """From the catalog (``points``: of every plan, the resource gone or not) and from what
+    runs now (``live``: :meth:`DrillPort.production`, every resource carrying a plan tag)."""
+    found: dict[str, set[str]] = {k: set((live or {}).get(k, ())) for k in _KINDS}
     for point in points:
         if point.instance is not None:
-            subnets.update([point.instance.subnet_id] if point.instance.subnet_id else [])
-            groups.update(point.instance.security_group_ids)
+            found["subnets"].update([point.instance.subnet_id] if point.instance.subnet_id else [])
+            found["vpcs"].update([point.instance.vpc_id] if point.instance.vpc_id else [])
+            found["groups"].update(point.instance.security_group_ids)
         if point.database is not None:
-            groups.update(point.database.security_group_ids)
-    return subnets, groups
+            found["groups"].update(point.database.security_group_ids)
+    return ProductionNetwork(**{k: frozenset(v - {""}) for k, v in found.items()})
+
+
+_KINDS = ("subnets", "groups", "vpcs")
 
 
 def check_network(
-    subnets: Sequence[Network], groups: Sequence[Network], points: Sequence[RecoveryPoint]
+    subnets: Sequence[Network], groups: Sequence[Network], production: ProductionNetwork
 ) -> None:
-    """Refuse the whole drill when a drill-tagged subnet or security group is a production one
-    (a tag is a hint anyone may write; the catalog knows what production uses)."""
-    used_subnets, used_groups = production_network(points)
-    bad = sorted({s["SubnetId"] for s in subnets} & used_subnets) + sorted(
-        {g["GroupId"] for g in groups} & used_groups
+    """Refuse the whole drill when a drill-tagged subnet or security group is one a protected
+    resource uses, or lies in a VPC that holds a protected resource (a subnet there has the
+    VPC's local route to production). A tag is a hint anyone may write; the catalog and the
+    plan tags say what production is."""
+    used = sorted({s["SubnetId"] for s in subnets} & production.subnets) + sorted(
+        {g["GroupId"] for g in groups} & production.groups
     )
-    if bad:
+    if used:
         raise DrillRefusedError(
             "drill",
-            f"{', '.join(bad)} carry {T.DRILL_TIER} but protected resources use them: a drill "
+            f"{', '.join(used)} carry {T.DRILL_TIER} but protected resources use them: a drill "
             "never launches into production. Remove the tag, or give the drill its own "
             "subnets and security groups",
+        )
+    shared = sorted(
+        f"{item.get('SubnetId') or item.get('GroupId')} ({item['VpcId']})"
+        for item in [*subnets, *groups]
+        if item.get("VpcId") in production.vpcs
+    )
+    if shared:
+        raise DrillRefusedError(
+            "drill",
+            f"{', '.join(shared)} carry {T.DRILL_TIER} but lie in a VPC that holds protected "
+            "resources: a drill copy there would reach production over the VPC's local route. "
+            'Put the drill network in a VPC of its own (README "Drills")',
         )
 
 
@@ -61,10 +91,14 @@ def plan_drill(
     network: tuple[Sequence[Network], Sequence[Network]],
     zones: Sequence[str],
     execution_name: str,
+    production: ProductionNetwork | None = None,
+    instance_profile: str = "",
 ) -> tuple[list[DrillTarget], list[str]]:
-    """The targets (one per resource, in id order) and the resources the sample leaves out."""
+    """The targets (one per resource, in id order) and the resources the sample leaves out.
+    ``production`` defaults to what ``points`` use; ``instance_profile`` (the stack's
+    DrillInstanceProfileArn) goes only to copies whose tier has an application check."""
     subnets, groups = network
-    check_network(subnets, groups, points)
+    check_network(subnets, groups, production or production_network(points))
     usable = planner.completed(points)
     sources = sorted({(p.source_id, p.source_type) for p in usable})
     if request.resource is not None:
@@ -77,12 +111,32 @@ def plan_drill(
     for source_id, source_type in sources:
         mine = [p for p in usable if p.source_id == source_id]
         if source_type == "instance":
-            targets.append(_instance_target(source_id, mine, subnets, groups))
+            target = _instance_target(source_id, mine, subnets, groups)
+            targets.append(_with_check(target, rule, instance_profile))
         elif source_type == "db" and rule.databases:
             targets.append(
                 _db_target(source_id, mine, rule, subnets, groups, zones, execution_name)
             )
-    return _sample(targets, rule)
+    kept, skipped = _sample(targets, rule)
+    unchecked = sorted(t.id for t in kept if t.check is not None and t.instance is not None)
+    if unchecked and not instance_profile:
+        raise InvalidInputError(
+            "DrillInstanceProfileArn",
+            f"plans.yaml {request.plan}.drill.checks needs an instance profile for the drill "
+            f"copies of {', '.join(unchecked)} (SSM runs the check on them): the stack parameter "
+            "is empty. Set it to a profile whose role has AmazonSSMManagedInstanceCore, or "
+            "remove the check",
+        )
+    return kept, skipped
+
+
+def _with_check(target: DrillTarget, rule: DrillRule, profile: str) -> DrillTarget:
+    """The tier's application check, and the drill's instance profile for it (SSM only)."""
+    check = rule.checks.get(target.tier or "")
+    if check is None or target.instance is None:
+        return target
+    plan = target.instance.model_copy(update={"iam_instance_profile_arn": profile or None})
+    return target.model_copy(update={"check": check, "instance": plan})
 
 
 def _sample(targets: list[DrillTarget], rule: DrillRule) -> tuple[list[DrillTarget], list[str]]:
@@ -166,8 +220,10 @@ def _instance_target(
         candidates=[],
         instance_types=[config.instance_type],
         security_group_ids=sgs,
-        iam_instance_profile_arn=None,  # no role: a drill copy gets no production credentials
-        key_name=config.key_name,
+        # no production role: a copy gets no production credentials (with an application
+        # check, the drill's own SSM-only profile: _with_check)
+        iam_instance_profile_arn=None,
+        key_name=None,  # never the production key pair: nothing may log in to a copy
         ebs_optimized=config.ebs_optimized,
         tags={},  # no user tags: nothing may mistake a drill copy for production
     )

@@ -13,35 +13,33 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.drill import planner
+from lifeboat.drill import holds, planner
 from lifeboat.drill.models import (
-    DATABASE_DEADLINE,
-    INSTANCE_DEADLINE,
-    DrillHealth,
+    DRILL_TIMEOUT,
     DrillLaunched,
+    DrillOutOfTimeError,
     DrillPlacementError,
     DrillPlan,
+    DrillTarget,
     DrillTaskEvent,
+    ForeignResourceError,
     ResourceResult,
+    drills_of,
+    execution_deadline,
 )
-from lifeboat.errors import InvalidInputError, ReplacementFailedError, error_code
+from lifeboat.errors import InvalidInputError, error_code
+from lifeboat.models import RecoveryPoint
 from lifeboat.plans import PlanSet
-from lifeboat.ports import DrillPort, Ports
-from lifeboat.restore.health import FAILED_DB_STATES, FAILED_INSTANCE_STATES
+from lifeboat.ports import Ports
 from lifeboat.restore.models import Candidate
-from lifeboat.timeutil import iso
+from lifeboat.timeutil import iso, parse_iso
 
 NAMESPACE = "Lifeboat"
 RECORD_DAYS = 400
-
-
+# One item per plan that ever drilled (sk = the plan): the sweeper settles the unfinished drills
+# of each, whether plans.yaml still declares the plan or not.
+DRILL_PLANS = "DRILLPLANS"
 LAUNCH_SKEW = timedelta(minutes=5)  # EC2/RDS launch times against Step Functions' clock
-
-
-def drills_of(ports: Ports) -> DrillPort:
-    if ports.drills is None:
-        raise InvalidInputError("ports", "no drill adapter configured")
-    return ports.drills
 
 
 def describe_error(name: str, cause: str | None) -> str:
@@ -66,25 +64,39 @@ def provenance_key(execution_arn: str) -> str:
     return f"DRILLEXEC#{execution_arn}"
 
 
-def begin(event: DrillTaskEvent, plans: PlanSet, ports: Ports, now: datetime) -> DrillPlan:
+def begin(
+    event: DrillTaskEvent, plans: PlanSet, ports: Ports, now: datetime, instance_profile: str = ""
+) -> DrillPlan:
+    """Plan the drill, record it ``running``, hold the points of every resource it drills
+    (prune keeps them until FinishDrill releases them, or the holds lapse after the time-out),
+    then plan again from the points read consistently: a prune that marked a point
+    ``deleting`` before the hold was taken is seen, and that point is not chosen."""
     request = event.request()
     if request.plan not in plans.plans:
         raise InvalidInputError("plan", f"unknown plan {request.plan!r}: {sorted(plans.plans)}")
     rule = plans.plans[request.plan].drill
     if rule is None:
         raise InvalidInputError("plan", f"plan {request.plan!r} has no drill rule")
-    points = ports.catalog.points_for_plan(request.plan, sorted(plans.plans[request.plan].rules))
+    rules = sorted(plans.plans[request.plan].rules)
     drills = drills_of(ports)
-    targets, skipped = planner.plan_drill(
-        request,
-        rule,
-        points,
-        drills.network(),
-        drills.zones(),
-        event.execution.name,
-    )
-    started = event.execution.start_time
-    pk, sk = record_key(request.plan, started, event.execution.name)
+    every = [
+        point
+        for name, plan in plans.plans.items()
+        for point in ports.catalog.points_for_plan(name, sorted(plan.rules))
+    ]
+    production = planner.production_network(every, drills.production())
+    network, zones = drills.network(), drills.zones()
+    name, arn, started = event.execution.name, event.execution.id, event.execution.start_time
+
+    def plan_from(points: list[RecoveryPoint]) -> tuple[list[DrillTarget], list[str]]:
+        return planner.plan_drill(
+            request, rule, points, network, zones, name, production, instance_profile
+        )
+
+    targets, skipped = plan_from([p for p in every if p.plan == request.plan])
+    held = [t.id for t in targets]
+    pk, sk = record_key(request.plan, started, name)
+    ports.catalog.put_record(DRILL_PLANS, request.plan, {"plan": request.plan})
     ports.catalog.put_record(
         pk,
         sk,
@@ -92,72 +104,101 @@ def begin(event: DrillTaskEvent, plans: PlanSet, ports: Ports, now: datetime) ->
             "status": "running",
             "started_at": iso(started),
             "finished_at": None,
-            "execution_arn": event.execution.id,
+            "execution_arn": arn,
             "resources": [],
+            "held": held,  # written before the holds are taken: finish releases these
             "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400,
         },
     )
-    return DrillPlan(plan=request.plan, started_at=started, resources=targets, skipped=skipped)
+    holds.take(ports.catalog, held, arn, started)
+    fresh = [
+        p
+        for resource_id in held
+        for p in ports.catalog.points_for_resource(resource_id)
+        if p.plan == request.plan and p.rule in rules
+    ]
+    targets, _ = plan_from(fresh) if held else ([], [])
+    return DrillPlan(
+        plan=request.plan, started_at=started, resources=targets, skipped=skipped, held=held
+    )
 
 
 def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
     target = event.target()
     if target.error:
         raise DrillPlacementError("drill", f"{target.id}: {target.error}")
+    if now >= execution_deadline(event.execution):
+        raise DrillOutOfTimeError(
+            "drill",
+            f"{target.id}: not launched, too little of the drill's {DRILL_TIMEOUT} time-out is "
+            "left to check it and tear it down",
+        )
     drills = drills_of(ports)
     arn = event.execution.id
-    # Provenance before the create call: the sweeper deletes only what a recorded drill made.
-    ports.catalog.put_record(
-        provenance_key(arn),
-        target.id,
-        {"type": target.type, "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400},
-    )
+    since = event.execution.start_time
+    requested = _provenance(ports, arn, target.id, target.type, now)
     existing = [
         r
         for r in drills.resources(arn)
         if r["tags"].get(T.DRILL_SOURCE) == target.id
-        and _launched_since(r, event.execution.start_time)  # not a forged older resource
+        and _launched_since(r, since)  # not a forged older resource
         and made_by(r, arn)
     ]
-    if existing:  # a retried task: the copy is already there
-        return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=now)
+    if existing:  # a retried task: the copy is already there (and its clock already runs)
+        return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=requested)
     if target.database is not None:
         plan = target.database
         tags = planner.drill_tags(arn, target.id, plan.new_identifier)
         db = drills.restore_db(plan, tags)
-        return DrillLaunched(id=db["DBInstanceIdentifier"], type="db", requested_at=now)
+        if db.get("repeated") and not _ours(db, arn, since):
+            raise ForeignResourceError(
+                "drill",
+                f"{target.id}: {plan.new_identifier} already exists and this drill did not "
+                "launch it (its tags or creation time say otherwise): left untouched",
+            )
+        return DrillLaunched(id=plan.new_identifier, type="db", requested_at=requested)
     if target.instance is None or target.subnet_id is None or target.availability_zone is None:
         raise DrillPlacementError("drill", f"{target.id}: no launch plan")
     candidate = Candidate(availability_zone=target.availability_zone, subnet_id=target.subnet_id)
     token = client_token(arn, target.id)
     tags = planner.drill_tags(arn, target.id, target.instance.name)
     instance = drills.launch(target.instance, candidate, token, tags)
-    return DrillLaunched(id=instance["InstanceId"], type="instance", requested_at=now)
+    return DrillLaunched(id=instance["InstanceId"], type="instance", requested_at=requested)
 
 
-def check(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillHealth:
-    launched = event.launched()
-    attempt = event.attempt
-    status = drills_of(ports).status(launched.type, launched.id)
-    state = status["state"]
-    if state in (FAILED_DB_STATES if launched.type == "db" else FAILED_INSTANCE_STATES):
-        raise ReplacementFailedError(f"drill copy {launched.id} of {event.target().id} is {state}")
-    if launched.type == "db":
-        healthy = state == "available"
-        deadline = DATABASE_DEADLINE
-    else:
-        healthy = state == "running" and status["system"] == status["instance"] == "ok"
-        deadline = INSTANCE_DEADLINE
-    late = now - launched.requested_at > deadline
-    return DrillHealth(
-        healthy=healthy,
-        state=state
-        if launched.type == "db"
-        else f"{state} {status['system']}/{status['instance']}",
-        attempt=attempt + 1,
-        wait_seconds=min(60, 10 * 2 ** min(attempt, 3)),
-        deadline_passed=late and not healthy,
-        checked_at=now,
+def _provenance(
+    ports: Ports, execution_arn: str, source_id: str, kind: str, now: datetime
+) -> datetime:
+    """Record, before the create call, that this drill launches a copy of ``source_id`` and
+    when it first asked (the sweeper's proof and clock; the RTO's start): a retried launch
+    keeps the first request's time."""
+    pk = provenance_key(execution_arn)
+    found = next((r for r in ports.catalog.records(pk) if r["sk"] == source_id), None)
+    if found is not None and found.get("launched_at"):
+        return parse_iso(str(found["launched_at"]))
+    first = iso(now)
+    ports.catalog.put_record(
+        pk,
+        source_id,
+        {
+            "type": kind,
+            "launched_at": first,
+            "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400,
+        },
+    )
+    return parse_iso(first)
+
+
+def _ours(resource: dict[str, Any], execution_arn: str, since: datetime) -> bool:
+    """A database found in the copy's place is this drill's own (a retried restore) only with
+    this drill's tags, no plan, and made after the drill started."""
+    tags: dict[str, str] = resource.get("tags") or {}
+    return (
+        tags.get(T.DRILL) == execution_arn
+        and T.PLAN not in tags
+        and not T.is_managed(tags)
+        and made_by(resource, execution_arn)
+        and _launched_since(resource, since)
     )
 
 
@@ -178,6 +219,8 @@ def tear_down_resource(event: DrillTaskEvent, ports: Ports) -> ResourceResult:
     else:
         outcome = "unhealthy"
         error = f"not healthy in time ({health.state if health else 'never checked'})"
+        if health is not None and health.app_output:
+            error += f"; application check: {health.app_output}"
     healthy_at = health.checked_at if health is not None and health.healthy else None
     requested = launched.requested_at if launched else None
     return ResourceResult(
@@ -255,7 +298,8 @@ def _launched_since(resource: dict[str, Any], since: datetime) -> bool:
 
 
 def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
-    """Tear down anything of this drill still standing, record the result, publish metrics."""
+    """Tear down anything of this drill still standing, release its holds, record the result,
+    publish metrics."""
     state = event.state
     request = event.request()
     not_torn_down: list[str] = []
@@ -264,13 +308,15 @@ def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]
     )
     results = list(state.results or [])
     started = event.execution.start_time
+    pk, sk = record_key(request.plan, started, event.execution.name)
+    held = state.begin.plan.held if state.begin else holds.recorded(ports.catalog, pk, sk)
+    holds.release(ports.catalog, held, event.execution.id)
     failed = (
         state.error is not None
         or bool(not_torn_down)
         or any(r.result != "healthy" for r in results)
     )
     status = "failed" if failed or not results else "succeeded"
-    pk, sk = record_key(request.plan, started, event.execution.name)
     record = {
         "status": status,
         "started_at": iso(started),

@@ -10,16 +10,17 @@ tag is reported as ``refused`` and left alone.
 
 It also settles the record of a drill that never finished (timed out or stopped: its finish step
 never ran): a ``running`` record older than the time-out becomes ``failed``, so the readiness
-report does not show a drill in progress forever."""
+report does not show a drill in progress forever — for every plan that ever drilled (the
+catalog's ``DRILLPLANS`` item), declared in plans.yaml or not any more."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
-from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN
-from lifeboat.drill.stages import drills_of, made_by, provenance_key
+from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN, drills_of
+from lifeboat.drill.stages import DRILL_PLANS, RECORD_DAYS, made_by, provenance_key
 from lifeboat.plans import default_plans
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
@@ -47,17 +48,18 @@ def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict
     deleted: list[str] = []
     refused: dict[str, str] = {}
     young: list[str] = []
-    provenance: dict[str, set[str]] = {}
+    provenance: dict[str, dict[str, dict[str, Any]]] = {}
     for resource in drills.resources(None):
         arn = resource["tags"].get(T.DRILL, "")
         if arn not in provenance:
             records = ports.catalog.records(provenance_key(arn)) if arn.startswith("arn:") else []
-            provenance[arn] = {str(r["sk"]) for r in records}
-        reason = _why_not(resource, provenance[arn])
+            provenance[arn] = {str(r["sk"]): r for r in records}
+        reason = _why_not(resource, set(provenance[arn]))
         if reason is not None:
             refused[resource["id"]] = reason
             continue
-        launched_at = resource.get("launched_at")
+        record = provenance[arn][resource["tags"][T.DRILL_SOURCE]]
+        launched_at = resource.get("launched_at") or recorded_launch(record)
         if launched_at is None or now - launched_at < limit:
             young.append(resource["id"])
             continue
@@ -72,8 +74,21 @@ def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict
             deleted.append(resource["id"])
         else:
             refused[resource["id"]] = outcome
-    settled = settle_unfinished(ports, now, limit, sorted(default_plans().plans))
+    plans = {str(r["sk"]) for r in ports.catalog.records(DRILL_PLANS)} | set(default_plans().plans)
+    settled = settle_unfinished(ports, now, limit, sorted(plans))
     return {"deleted": deleted, "refused": refused, "running": young, "settled": settled}
+
+
+def recorded_launch(record: dict[str, Any]) -> datetime | None:
+    """When the drill asked for the copy, from its provenance record: ``launched_at``, or
+    (records written before it was kept) the record's own write time, ``expires_at`` less its
+    lifetime. A database has no ``InstanceCreateTime`` until RDS has created it — one that
+    never gets there would otherwise never be old enough to sweep."""
+    if record.get("launched_at"):
+        return parse_iso(str(record["launched_at"]))
+    if record.get("expires_at"):
+        return datetime.fromtimestamp(int(record["expires_at"]) - RECORD_DAYS * 86400, UTC)
+    return None
 
 
 def settle_unfinished(ports: Ports, now: datetime, limit: timedelta, plans: list[str]) -> list[str]:

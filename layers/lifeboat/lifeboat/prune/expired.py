@@ -107,7 +107,10 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
 
 
 def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
-    owner = held[point.source_id].get("owner", "unknown")
+    lock = held[point.source_id]
+    owner = lock.get("owner", "unknown")
+    if lock.get("kind") == "drill":  # a drill's hold: it may be restoring from this point
+        return f"a drill of {point.source_id} holds its points ({owner}): kept until it ends"
     return f"a restore of {point.source_id} holds its lock ({owner}): kept until it ends"
 
 
