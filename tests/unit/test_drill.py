@@ -29,7 +29,7 @@ from tests.unit.drill_world import (
     production,
     run_drill,
 )
-from tests.unit.restore_world import ARN, EIP, NOW, TG, World, instance_config
+from tests.unit.restore_world import ARN, EIP, NOW, TG, VPC, World, instance_config
 
 pytestmark = pytest.mark.unit
 
@@ -199,6 +199,52 @@ def test_a_production_subnet_tagged_for_drills_is_refused() -> None:
     assert rule is not None
     with pytest.raises(DrillRefusedError, match="subnet-drillbweb"):
         plan_drill(DrillInput(plan="standard"), rule, points, network, [], "d")
+
+
+def test_a_drill_subnet_any_plan_s_protected_instance_uses_refuses_the_drill(world: Any) -> None:
+    # Given an instance of another plan (not drilled, never backed up yet: only its plan tag
+    # says it is production) running in a subnet someone tagged for drills.
+    given, drills, _ = world
+    given.ec2.instances["i-0other0000000000a"] = {
+        "InstanceId": "i-0other0000000000a",
+        "State": {"Name": "running"},
+        "VpcId": DRILL_VPC,
+        "SubnetId": "subnet-drillbweb",
+        "SecurityGroups": [{"GroupId": "sg-0other"}],
+        "Tags": [{"Key": T.PLAN, "Value": "other"}],
+    }
+    _state, summary = run_drill(given, {"plan": "standard"})
+    assert summary["status"] == "failed" and "DrillRefusedError" in summary["error"]
+    assert "subnet-drillbweb" in summary["error"]
+    assert drills.launches == [] and drills.live() == {}
+
+
+def test_a_drill_subnet_of_another_plan_s_catalog_point_refuses_the_drill(world: Any) -> None:
+    # Given a point of another declared plan whose instance (gone now) used the drill subnet.
+    from tests.unit.restore_world import ami_point
+
+    given, drills, _ = world
+    config = instance_config().model_copy(update={"subnet_id": "subnet-drillaweb"})
+    other = ami_point("i-0gone00000000000b", NOW, config, n=9).model_copy(update={"plan": "other"})
+    given.catalog.put_point(other)
+    plans = PlanSet.model_validate(
+        {"plans": {**PLANS.model_dump()["plans"], "other": PLANS.model_dump()["plans"]["standard"]}}
+    )
+    _state, summary = run_drill(given, {"plan": "standard"}, plans=plans)
+    assert "DrillRefusedError" in summary["error"] and "subnet-drillaweb" in summary["error"]
+    assert drills.launches == []
+
+
+def test_a_drill_network_inside_a_production_vpc_refuses_the_drill(world: Any) -> None:
+    # Given drill subnets and groups of their own, but in the VPC web-1 runs in: a copy there
+    # would reach production over the VPC's local route.
+    given, drills, _ = world
+    for item in [*drills.subnets, *drills.groups]:
+        item["VpcId"] = VPC
+    _state, summary = run_drill(given, {"plan": "standard"})
+    assert summary["status"] == "failed" and "DrillRefusedError" in summary["error"]
+    assert "VPC of its own" in summary["error"] and VPC in summary["error"]
+    assert drills.launches == [] and drills.dbs == {}
 
 
 def test_no_drill_subnet_outside_the_original_az_fails_that_resource_only(world: Any) -> None:
