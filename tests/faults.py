@@ -140,3 +140,41 @@ class FaultInjector:
 
     def injected(self, operation: str | None = None) -> int:
         return sum(r.injected for r in self.rules if operation in (None, r.operation))
+
+
+class RequestRecorder:
+    """Records the parameters of every call of ``operations`` (``RunInstances``…) made by the
+    clients Lifeboat creates while active, as sent (after validation, before signing).
+
+        with RequestRecorder("RunInstances") as sent:
+            ...
+        sent.calls  # [("RunInstances", {...}), ...]
+    """
+
+    def __init__(self, *operations: str) -> None:
+        self.operations = set(operations)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._registered: list[Any] = []
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in self.operations:
+            with self._lock:
+                self.calls.append((model.name, json.loads(json.dumps(params, default=str))))
+
+    def _hook(self, client: Any) -> None:
+        client.meta.events.register("before-parameter-build", self._record)
+        with self._lock:
+            self._registered.append(client)
+
+    def requests(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == operation]
+
+    def __enter__(self) -> RequestRecorder:
+        clients.add_client_hook(self._hook)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        clients.remove_client_hook(self._hook)
+        for client in self._registered:
+            client.meta.events.unregister("before-parameter-build", self._record)

@@ -4,20 +4,24 @@ production addresses, target groups and instances are never changed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lifeboat import drill, executions, runtime
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_OK, main
-from lifeboat.drill import stages
+from lifeboat.drill import health, stages
 from lifeboat.local.seed import seed_drill_network
-from tests.faults import FaultInjector, FaultRule
+from lifeboat.plans import default_plans
+from tests.faults import FaultInjector, FaultRule, RequestRecorder
 from tests.integration.helpers import history
 
 pytestmark = pytest.mark.integration
@@ -107,10 +111,18 @@ def test_a_drill_restores_measures_and_leaves_nothing(
             launched.append(found[0]["Instances"][0])
         return result
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, RequestRecorder("RunInstances") as sent:
         patch.setattr(drill, "launch", spy)
         result = run(stack, {"plan": "standard", "requested_by": "test"})
     assert result["status"] == "SUCCEEDED", result
+    # The requests as sent: the one interface without a public address, no key pair, every
+    # volume deleted with the copy.
+    assert len(sent.requests("RunInstances")) == 3
+    for request in sent.requests("RunInstances"):
+        (interface,) = request["NetworkInterfaces"]
+        assert interface["AssociatePublicIpAddress"] is False and interface["DeleteOnTermination"]
+        assert "KeyName" not in request and "SubnetId" not in request
+        assert all(m["Ebs"]["DeleteOnTermination"] for m in request["BlockDeviceMappings"])
     summary = result["output"]
     outcomes = {r["id"]: r for r in summary["resources"]}
     protected = set(backed_up.protected_instances.values())
@@ -128,6 +140,8 @@ def test_a_drill_restores_measures_and_leaves_nothing(
         tags = T.to_dict(instance["Tags"])
         assert tags[T.DRILL] == result["execution_arn"] and T.PLAN not in tags
         assert "IamInstanceProfile" not in instance
+        # no way in: no key pair (the originals have one), no public address
+        assert "KeyName" not in instance and "PublicIpAddress" not in instance
     web1 = backed_up.protected_instances["web-1"]
     (copy,) = [i for i in launched if T.to_dict(i["Tags"])[T.DRILL_SOURCE] == web1]
     assert copy["Placement"]["AvailabilityZone"] == "us-east-1b"
@@ -144,6 +158,63 @@ def test_a_drill_restores_measures_and_leaves_nothing(
         e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
     }
     assert {"PlanDrill", "LaunchDrillCopy", "CheckDrillCopy", "TearDownDrillCopy"} <= entered
+    # The drill held its points while it ran, and let them go at the end.
+    ids = [*protected, "elearn-db"]
+    assert Catalog(stack.outputs["CatalogTableName"]).active_locks(ids, int(time.time())) == {}
+
+
+def test_an_application_check_runs_on_the_copy_before_it_counts_as_healthy(
+    stack: Any,
+    backed_up: Any,
+    network: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the web tier has an HTTP check and the stack has DrillInstanceProfileArn (an
+    # SSM-only profile): set in the functions' environment, as the template's parameter does.
+    from lifeboat.local.bridge import BRIDGE
+
+    iam = client("iam")
+    trust = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'  # noqa: E501
+    iam.create_role(RoleName="lifeboat-drill-ssm", AssumeRolePolicyDocument=trust)
+    profile = iam.create_instance_profile(InstanceProfileName="lifeboat-drill-ssm")
+    iam.add_role_to_instance_profile(
+        InstanceProfileName="lifeboat-drill-ssm", RoleName="lifeboat-drill-ssm"
+    )
+    plans = default_plans().model_dump(mode="json")
+    plans["plans"]["standard"]["drill"]["checks"] = {"web": {"http": {"path": "/healthz"}}}
+    plans_file = tmp_path / "plans.yaml"
+    plans_file.write_text(yaml.safe_dump(plans), encoding="utf-8")
+    arn = profile["InstanceProfile"]["Arn"]
+    monkeypatch.setitem(BRIDGE.local_environment, "DRILL_INSTANCE_PROFILE_ARN", arn)
+    monkeypatch.setitem(BRIDGE.local_environment, "LIFEBOAT_PLANS_FILE", str(plans_file))
+    web1 = backed_up.protected_instances["web-1"]
+    with RequestRecorder("RunInstances", "SendCommand") as sent:
+        result = run(stack, {"plan": "standard", "resource": web1}, name="drill-checked")
+    assert result["status"] == "SUCCEEDED", result
+    (outcome,) = result["output"]["resources"]
+    assert outcome["result"] == "healthy" and outcome["rto_seconds"] is not None
+    # The copy was launched with the drill's profile (and still no key, no public address)...
+    (launch,) = sent.requests("RunInstances")
+    assert launch["IamInstanceProfile"] == {"Arn": arn} and "KeyName" not in launch
+    assert launch["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+    # ...and the check ran on it, with SSM's shell document: curl to the copy itself.
+    (command,) = sent.requests("SendCommand")
+    assert command["DocumentName"] == "AWS-RunShellScript"
+    assert "http://127.0.0.1:80/healthz" in command["Parameters"]["commands"][0]
+    (copy_id,) = command["InstanceIds"]
+    (copy,) = client("ec2").describe_instances(InstanceIds=[copy_id])["Reservations"][0][
+        "Instances"
+    ]
+    assert T.to_dict(copy["Tags"])[T.DRILL_SOURCE] == web1
+    # Status checks passed at the first check, which sent the command; the next read it.
+    checks = [
+        e
+        for e in history(result["execution_arn"])
+        if e.get("stateEnteredEventDetails", {}).get("name") == "CheckDrillCopy"
+    ]
+    assert len(checks) >= 2
+    assert drill_resources(network) == NOTHING
 
 
 @pytest.fixture
@@ -159,7 +230,7 @@ def impaired() -> Iterator[None]:
     saved = BRIDGE.impairments.checks
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BRIDGE.impairments, "checks", Always())
-        patch.setattr(stages, "INSTANCE_DEADLINE", timedelta(0))
+        patch.setattr(health, "INSTANCE_DEADLINE", timedelta(0))
         yield
     BRIDGE.impairments.checks = saved
 
