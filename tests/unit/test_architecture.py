@@ -16,6 +16,7 @@ DOMAIN = [
     "backup",
     "restore",
     "prune",
+    "drill",
     "alarms.py",
     "guardrails.py",
     "retention.py",
