@@ -1,40 +1,33 @@
-"""The drill's adapters against moto (in-process): the RunInstances request really sent, what it
-leaves after termination, a database found in the copy's place, production's network as EC2 and
-RDS describe it, the SSM application check, and the catalog's holds — the same hold scenario on
-the in-memory catalog and on DynamoDB."""
+"""The drill's adapters against the emulator (moto on loopback, an empty account per test): the
+RunInstances request really sent, what it leaves after termination, a database found in the
+copy's place, production's network as EC2 and RDS describe it, the SSM application check, and
+the catalog's holds — the same hold scenario on the in-memory catalog and on DynamoDB."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
-from lifeboat.aws.clients import Retrier
+from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 from tests.fakes import FakeCatalog
+from tests.faults import RequestRecorder
 
 pytestmark = pytest.mark.integration
-REGION = "us-east-1"
 DRILL = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-drill:drill-1"
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    with mock_aws():
-        clients = {s: boto3.client(s, region_name=REGION) for s in ("ec2", "rds", "ssm")}
-        yield clients
+def aws(stack: Any) -> dict[str, Any]:
+    return {service: client(service) for service in ("ec2", "rds", "ssm")}
 
 
 def ops_on(aws: dict[str, Any]) -> DrillOps:
@@ -106,17 +99,12 @@ def plan(image_id: str, group: str) -> InstancePlan:
 def test_the_launch_request_sent_and_what_termination_leaves(aws: dict[str, Any]) -> None:
     ec2 = aws["ec2"]
     _vpc, subnet, group = network(ec2, "10.99.0.0/16", {T.DRILL_TIER: "web"})
-    sent: list[dict[str, Any]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(copy.deepcopy(params))
-
-    ec2.meta.events.register("provide-client-params.ec2.RunInstances", record)
     ops = ops_on(aws)
     tags = {T.DRILL: DRILL, T.DRILL_SOURCE: "i-0123456789abcdef0"}
     candidate = Candidate(availability_zone="us-east-1b", subnet_id=subnet)
-    launched = ops.launch(plan(image(ec2), group), candidate, "drill-token", tags)
-    (request,) = sent
+    with RequestRecorder("RunInstances") as sent:
+        launched = ops.launch(plan(image(ec2), group), candidate, "drill-token", tags)
+    (request,) = sent.requests("RunInstances")
     assert request["NetworkInterfaces"] == [
         {
             "DeviceIndex": 0,
@@ -214,25 +202,11 @@ def test_the_application_check_runs_the_shell_document_on_the_copy(aws: dict[str
 
 # --- holds: the same story on the in-memory catalog and on DynamoDB --------------------------
 @pytest.fixture(params=["memory", "dynamodb"])
-def catalog(request: pytest.FixtureRequest) -> Iterator[Any]:
+def catalog(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
-        yield FakeCatalog()
-        return
-    with mock_aws():
-        ddb: Any = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName="catalog",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield Catalog("catalog", ddb=ddb)
+        return FakeCatalog()
+    stack = request.getfixturevalue("stack")
+    return Catalog(stack.outputs["CatalogTableName"])
 
 
 def test_holds_are_shared_apart_from_a_restore_s_lock_and_lapse(catalog: Any) -> None:
@@ -254,6 +228,6 @@ def test_holds_are_shared_apart_from_a_restore_s_lock_and_lapse(catalog: Any) ->
     assert catalog.active_locks(["i-1", "i-2"], now + 201) == {}  # lapsed by itself
     if isinstance(catalog, Catalog):
         item = catalog.ddb.get_item(
-            TableName="catalog", Key={"pk": {"S": "LOCK#i-2"}, "sk": {"S": "HOLD"}}
+            TableName=catalog.table, Key={"pk": {"S": "LOCK#i-2"}, "sk": {"S": "HOLD"}}
         )
         assert "Item" not in item
