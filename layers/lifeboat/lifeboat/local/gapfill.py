@@ -158,15 +158,11 @@ def _copy_image(response: Any) -> Any:
     source_region = response._get_param("SourceRegion")
     source_id = response._get_param("SourceImageId")
     specs = response._get_param("TagSpecifications", [])
-    tags = {
-        s["ResourceType"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in specs
-    }
+    tags = {s["ResourceType"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in specs}
     ami = backend.copy_image(
         source_id, source_region, response._get_param("Name"), response._get_param("Description")
     )
-    source = ec2_backends[backend.account_id][source_region].describe_images(
-        ami_ids=[source_id]
-    )[0]
+    source = ec2_backends[backend.account_id][source_region].describe_images(ami_ids=[source_id])[0]
     kms_key = response._get_param("KmsKeyId")
     copied = []
     for mapping in getattr(source, "lifeboat_mappings", []):
