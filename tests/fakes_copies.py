@@ -108,7 +108,7 @@ class FakeCopier:
         source_region: str,
         source_arn: str,
         target_id: str,
-        kms_key: str,
+        kms_key: str | None,
         tags: dict[str, str],
     ) -> str:
         self._refuse("CopyDBSnapshot")

@@ -305,7 +305,7 @@ class CopyPort(Protocol):
         source_region: str,
         source_arn: str,
         target_id: str,
-        kms_key: str,
+        kms_key: str | None,
         tags: dict[str, str],
     ) -> str: ...
     def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]: ...

@@ -110,16 +110,14 @@ class CopyOps:
         source_region: str,
         source_arn: str,
         target_id: str,
-        kms_key: str,
+        kms_key: str | None,
         tags: dict[str, str],
     ) -> str:
         """``CopyDBSnapshot`` / ``CopyDBClusterSnapshot`` to ``target_id`` (deterministic: a
         repeat finds it already there, returned when it is this copy's)."""
-        params: dict[str, Any] = {
-            "SourceRegion": source_region,
-            "KmsKeyId": kms_key,
-            "Tags": T.to_list(tags),
-        }
+        params: dict[str, Any] = {"SourceRegion": source_region, "Tags": T.to_list(tags)}
+        if kms_key:  # None: an unencrypted Aurora snapshot, which RDS cannot encrypt by copy
+            params["KmsKeyId"] = kms_key
         try:
             if kind == "cluster":
                 self.retrier.call(

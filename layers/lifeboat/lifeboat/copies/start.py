@@ -121,12 +121,15 @@ def _call(
     arn = described.get("DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn")
     if not arn:
         raise RuntimeError(f"{snapshot_id}: no ARN from RDS (is the snapshot still there?)")
+    # RDS encrypts the copy of an unencrypted DB snapshot with the key given; it refuses a key
+    # for an unencrypted Aurora cluster snapshot, whose copy then stays unencrypted.
+    encrypted = kind == "db" or bool(described.get("StorageEncrypted"))
     made = copier.copy_db_snapshot(
         kind,
         home,
         str(arn),
         snapshot_id,
-        target.kms_key,
+        target.kms_key if encrypted else None,
         copy_tags(source, cid, snapshot_id, home),
     )
     field_name = "db_cluster_snapshot_id" if kind == "cluster" else "db_snapshot_id"
