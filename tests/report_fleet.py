@@ -161,7 +161,7 @@ def seed_fleet() -> Fleet:
             recovery_point_id="d1/elearn-db/rds", run_id="d1", plan="standard", rule="daily",
             kind=Kind.RDS, source_id="elearn-db", source_type="db",
             status=PointStatus.COMPLETED, created_at=NOW - timedelta(hours=7),
-            db_snapshot_id="lifeboat-elearn-db-d1",
+            db_snapshot_id=T.snapshot_identifier("20261127T0230Z-standard-daily", "elearn-db"),
         )
     )  # fmt: skip
     catalog.put_record(
