@@ -83,7 +83,8 @@ def test_the_rendered_page_says_what_matters(page: Path) -> None:
     assert "Overall: RED" in dom
     assert "If us-east-1a failed" in dom and "If us-east-1b failed" in dom
     assert "bastion" in dom and "analytics-db" in dom and "standard/hourly" in dom
-    assert dom.count("<svg") == 5  # one timeline per protected resource
+    assert "Aurora fails over to reader orders-aurora-2 in us-east-1b" in dom
+    assert dom.count("<svg") == 7  # one timeline per protected resource
 
 
 @pytest.mark.parametrize("width", [420, 360])
