@@ -520,7 +520,11 @@ class FakeRds:
         return [{"DBInstanceIdentifier": i, **d} for i, d in self.dbs.items()]
 
     def discover(self, plan: str) -> list[tuple[str, str]]:
-        found = [("db", i) for i, d in self.dbs.items() if _plan_of(d) == plan]
+        found = [
+            ("db", i)
+            for i, d in self.dbs.items()
+            if _plan_of(d) == plan and not d.get("DBClusterIdentifier")  # the cluster's snapshot
+        ]
         return found + [("cluster", i) for i, d in self.clusters.items() if _plan_of(d) == plan]
 
     def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
