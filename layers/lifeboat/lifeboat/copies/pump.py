@@ -30,7 +30,7 @@ from lifeboat.copies.models import (
     PumpReport,
     RegionReport,
 )
-from lifeboat.copies.start import new_copy, start_copy
+from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
 from lifeboat.copies.state import copy_state, remove_copy
 from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
@@ -145,6 +145,9 @@ def _region(
             started = start_copy(source, existing, target, copier, ports, now)
         except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
             _refuse(item, source, copier, ports, report, f"{error_code(exc)}: {exc}", now)
+            continue
+        except CopySourceGoneError as exc:
+            _refuse(item, source, copier, ports, report, str(exc), now)
             continue
         if started is None:
             waiting += 1

@@ -9,9 +9,14 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.copies.models import ADOPT_AFTER, copy_point_id
+from lifeboat.errors import LifeboatError
 from lifeboat.models import Intent, PointStatus, RecoveryPoint
 from lifeboat.plans import CopyTarget, Kind
 from lifeboat.ports import CopyPort, Ports
+
+
+class CopySourceGoneError(LifeboatError):
+    """What a copy would copy is gone at home: this copy fails, the others go on."""
 
 
 def copy_tags(source: RecoveryPoint, copy_id: str, copy_of: str, home: str) -> dict[str, str]:
@@ -120,7 +125,9 @@ def _call(
     described = ports.rds.snapshot(kind, snapshot_id) or {}
     arn = described.get("DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn")
     if not arn:
-        raise RuntimeError(f"{snapshot_id}: no ARN from RDS (is the snapshot still there?)")
+        raise CopySourceGoneError(
+            f"{snapshot_id}: RDS no longer has it (deleted outside Lifeboat?)"
+        )
     # RDS encrypts the copy of an unencrypted DB snapshot with the key given; it refuses a key
     # for an unencrypted Aurora cluster snapshot, whose copy then stays unencrypted.
     encrypted = kind == "db" or bool(described.get("StorageEncrypted"))
