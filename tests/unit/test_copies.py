@@ -385,3 +385,20 @@ def test_a_copier_past_its_time_stops_and_leaves_the_rest_queued() -> None:
     report = run_pump(ports, plans(), NOW + timedelta(hours=12))
     assert report.done and report.ended_because and not copier.calls
     assert len(queue(catalog)) == 1
+
+
+def test_a_long_queue_is_read_through_a_window_and_nothing_in_flight_is_forgotten() -> None:
+    ports, catalog, copier = world(FakeCopier(polls_to_complete=1000))
+    sources = [point(f"i-{n:05d}", Kind.EBS) for n in range(300)]
+    home(ports, sources)
+    queue_copies(sources, plans(), ports, NOW)
+    first = run_pump(ports, plans()).regions[0]
+    assert len(first.started) == 20 and first.queued == 280
+    # Newer copies queued in front of them (an older run finalizing late) cannot push the
+    # twenty in flight out of sight: they are read whatever the window.
+    late = [point(f"i-late{n}", Kind.EBS, day=3) for n in range(150)]
+    home(ports, late)
+    queue_copies(late, plans(), ports, NOW)
+    second = run_pump(ports, plans(), NOW + timedelta(minutes=1)).regions[0]
+    assert second.in_flight == 20 and second.snapshots_in_flight == 20 and not second.started
+    assert second.queued == 430 and copier.peak_in_flight == 20

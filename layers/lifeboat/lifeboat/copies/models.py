@@ -73,6 +73,7 @@ class RegionReport(BaseModel):
     region: str
     busy_with: str | None = Field(None, description="another copier holds the lease")
     queued: int = 0
+    queued_beyond: int = Field(0, description="queued behind the window this pump read")
     in_flight: int = Field(0, description="copies started and not complete")
     snapshots_in_flight: int = Field(0, description="EBS snapshot copies, at most 20")
     db_copies_in_flight: int = 0

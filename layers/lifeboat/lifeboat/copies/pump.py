@@ -36,8 +36,10 @@ from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.ports import CopyPort, Ports
+from lifeboat.timeutil import iso
 
 QUEUE = "COPYQ#"
+WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
 
 
 def lease_name(region: str) -> str:
@@ -154,7 +156,11 @@ def _region(
             continue  # an interrupted start, too recent to tell: looked at again next pump
         report.started.append(started.recovery_point_id)
         budget.take(source)
-    report.queued = waiting
+        marked = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        ports.catalog.put_record(
+            QUEUE + region, str(item["sk"]), {**marked, "started_at": iso(now)}
+        )
+    report.queued = waiting + report.queued_beyond
     report.in_flight = len(still) + len(report.started)
     report.snapshots_in_flight, report.db_copies_in_flight = budget.snapshots, budget.databases
     return report
@@ -185,7 +191,13 @@ class _Budget:
 
 
 def _read_queue(region: str, plans: PlanSet, ports: Ports, report: RegionReport) -> _Work:
-    items = sorted(ports.catalog.records(QUEUE + region), key=lambda i: str(i["sk"]))
+    queue = sorted(ports.catalog.records(QUEUE + region), key=lambda i: str(i["sk"]))
+    # Every copy in flight (its item marked when it started) and a window of the oldest
+    # queued ones: a pump costs the same with 20 or 20,000 copies queued, and never loses
+    # count of what is in flight.
+    started = [i for i in queue if i.get("started_at")]
+    items = started + [i for i in queue if not i.get("started_at")][:WINDOW]
+    report.queued_beyond = len(queue) - len(items)
     keys = [(str(i["source_id"]), str(i["run_id"]), str(i["kind"])) for i in items]
     copies = ports.catalog.get_copies(region, keys)
     sources: dict[tuple[str, str, str], RecoveryPoint] = {}
