@@ -191,6 +191,18 @@ class FakeCatalog:
                 found[(source, run, kind)] = point
         return found
 
+    def dequeue_copies(self, region: str, sort_keys: list[str]) -> None:
+        if sort_keys:
+            self._write()
+        for key in sort_keys:
+            self.items.pop((f"COPYQ#{region}", key), None)
+
+    def mark_copies_started(self, region: str, items: list[dict[str, Any]]) -> None:
+        if items:
+            self._write()
+        for item in items:
+            self.items[(f"COPYQ#{region}", item["sk"])] = {**item, "pk": f"COPYQ#{region}"}
+
     def enqueue_copy(self, region: str, sort_key: str, attrs: dict[str, Any]) -> bool:
         self._write()
         key = (f"COPYQ#{region}", sort_key)

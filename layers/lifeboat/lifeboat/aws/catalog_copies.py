@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lifeboat.aws.dynamo import _ints, _item, _plain
+from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
 from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
 from lifeboat.models import RecoveryPoint
@@ -100,3 +100,28 @@ class CopyQueries:
                 raise
             return False
         return True
+
+    @needs("dynamodb:BatchWriteItem")
+    def dequeue_copies(self, region: str, sort_keys: list[str]) -> None:
+        """Remove settled items from the queue, 25 per BatchWriteItem."""
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": _item({"pk": queue_key(region), "sk": k})}}
+                for k in sort_keys
+            ]
+        )
+
+    @needs("dynamodb:BatchWriteItem")
+    def mark_copies_started(self, region: str, items: list[dict[str, Any]]) -> None:
+        """Rewrite queue items (with their ``started_at``), 25 per BatchWriteItem."""
+        self._batch_write(
+            [{"PutRequest": {"Item": _item({**i, "pk": queue_key(region)})}} for i in items]
+        )
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            _until_processed(
+                lambda request: self.ddb.batch_write_item(RequestItems=request),
+                {self.table: requests[start : start + 25]},
+                "UnprocessedItems",
+            )

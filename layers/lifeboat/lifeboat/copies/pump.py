@@ -29,12 +29,13 @@ from lifeboat.copies.models import (
     PumpEvent,
     PumpReport,
     RegionReport,
+    copy_point_id,
 )
 from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
-from lifeboat.copies.state import copy_state, remove_copy
+from lifeboat.copies.state import copy_states, remove_copy
 from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
-from lifeboat.plans import Kind, PlanSet
+from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import CopyPort, Ports
 from lifeboat.timeutil import iso
 
@@ -123,8 +124,7 @@ def _region(
     copier = ports.copies(region)
     report = RegionReport(region=region)
     work = _read_queue(region, plans, ports, report)
-    for item, copy in work.in_flight:
-        _settle(item, copy, copier, ports, now, report)
+    _settle(work.in_flight, copier, ports, now, report)
     still = [
         c
         for _i, c in work.in_flight
@@ -134,17 +134,16 @@ def _region(
         snapshots=sum(_weight(c) for c in still if c.kind is not Kind.RDS),
         databases=sum(1 for c in still if c.kind is Kind.RDS),
     )
-    waiting = 0
-    for item, source, existing in work.queued:
-        if stopping or not budget.fits(source):
-            waiting += 1
-            continue
-        target = plans.copy_target(source.plan, source.rule, region)
-        if target is None:
-            _drop(item, ports, report, source, "its rule no longer copies to this region")
-            continue
+    chosen, waiting = _choose(work, plans, budget, stopping, ports, report)
+    intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
+    ports.catalog.put_points(intents)  # every intent before any call
+    fresh = {c.recovery_point_id: c for c in intents}
+    started_items: list[dict[str, Any]] = []
+    made: list[RecoveryPoint] = []
+    for item, source, existing, target in chosen:
+        copy = existing or fresh[copy_point_id(source, region)]
         try:
-            started = start_copy(source, existing, target, copier, ports, now)
+            started = start_copy(source, copy, existing is not None, target, copier, ports, now)
         except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
             _refuse(item, source, copier, ports, report, f"{error_code(exc)}: {exc}", now)
             continue
@@ -154,16 +153,39 @@ def _region(
         if started is None:
             waiting += 1
             continue  # an interrupted start, too recent to tell: looked at again next pump
+        made.append(started)
         report.started.append(started.recovery_point_id)
-        budget.take(source)
-        marked = {k: v for k, v in item.items() if k not in ("pk", "sk")}
-        ports.catalog.put_record(
-            QUEUE + region, str(item["sk"]), {**marked, "started_at": iso(now)}
-        )
+        started_items.append({**item, "started_at": iso(now)})
+    ports.catalog.put_points(made)
+    ports.catalog.mark_copies_started(region, started_items)
     report.queued = waiting + report.queued_beyond
     report.in_flight = len(still) + len(report.started)
     report.snapshots_in_flight, report.db_copies_in_flight = budget.snapshots, budget.databases
     return report
+
+
+def _choose(
+    work: _Work,
+    plans: PlanSet,
+    budget: _Budget,
+    stopping: bool,
+    ports: Ports,
+    report: RegionReport,
+) -> tuple[list[tuple[dict[str, Any], RecoveryPoint, RecoveryPoint | None, CopyTarget]], int]:
+    """The queued copies to start now (oldest first, within the limits), and how many wait."""
+    chosen = []
+    waiting = 0
+    for item, source, existing in work.queued:
+        if stopping or not budget.fits(source):
+            waiting += 1
+            continue
+        target = plans.copy_target(source.plan, source.rule, work.region)
+        if target is None:
+            _drop(item, ports, report, source, "its rule no longer copies to this region")
+            continue
+        budget.take(source)
+        chosen.append((item, source, existing, target))
+    return chosen, waiting
 
 
 @dataclass
@@ -282,29 +304,32 @@ def _weight(point: RecoveryPoint) -> int:
 
 
 def _settle(
-    item: dict[str, Any],
-    copy: RecoveryPoint,
+    in_flight: list[tuple[dict[str, Any], RecoveryPoint]],
     copier: CopyPort,
     ports: Ports,
     now: datetime,
     report: RegionReport,
 ) -> None:
-    status, detail, updates = copy_state(copy, copier)
-    started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
-    if status == "pending" and now - started > COPY_DEADLINE:
-        status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
-    if status == "pending":
-        return
-    if status == "completed":
-        done = copy.model_copy(
-            update={**updates, "status": PointStatus.COMPLETED, "completed_at": now}
-        )
-        ports.catalog.put_point(done)
-        report.completed.append(copy.recovery_point_id)
-    else:
-        remove_copy(copy, copier)
-        ports.catalog.put_point(
-            copy.model_copy(update={"status": PointStatus.FAILED, "error": detail})
-        )
-        report.failed[copy.recovery_point_id] = detail or "failed"
-    ports.catalog.delete_record(QUEUE + report.region, str(item["sk"]))
+    """Settle the copies in flight: read together, recorded together, then dequeued (a task
+    dying between the two leaves settled items queued: the next pump dequeues them)."""
+    states = copy_states([c for _i, c in in_flight], copier)
+    settled: list[RecoveryPoint] = []
+    dequeued: list[str] = []
+    for item, copy in in_flight:
+        status, detail, updates = states[copy.recovery_point_id]
+        started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
+        if status == "pending" and now - started > COPY_DEADLINE:
+            status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
+        if status == "pending":
+            continue
+        if status == "completed":
+            update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
+            report.completed.append(copy.recovery_point_id)
+        else:
+            remove_copy(copy, copier)
+            update = {"status": PointStatus.FAILED, "error": detail}
+            report.failed[copy.recovery_point_id] = detail or "failed"
+        settled.append(copy.model_copy(update=update))
+        dequeued.append(str(item["sk"]))
+    ports.catalog.put_points(settled)
+    ports.catalog.dequeue_copies(report.region, dequeued)

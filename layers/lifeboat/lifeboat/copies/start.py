@@ -42,26 +42,22 @@ def client_token(copy_id: str) -> str:
 
 def start_copy(
     source: RecoveryPoint,
-    existing: RecoveryPoint | None,
+    copy: RecoveryPoint,
+    interrupted: bool,
     target: CopyTarget,
     copier: CopyPort,
     ports: Ports,
     now: datetime,
 ) -> RecoveryPoint | None:
-    """Start (or adopt) the copy of ``source``; None when an earlier start is too recent to
-    tell whether its call was made."""
-    cid = copy_point_id(source, target.region)
+    """Make the copy calls of ``copy`` (its intent already in the catalog), or, after an
+    ``interrupted`` start, adopt what they made; None when that start is too recent to tell
+    whether its calls were made. The caller records the result."""
     found: dict[str, dict[str, Any]] = {}
-    if existing is not None and existing.intent is not None:
-        found = copier.find(cid)
-        if not found and now - existing.intent.at < ADOPT_AFTER:
+    if interrupted and copy.intent is not None:
+        found = copier.find(copy.recovery_point_id)
+        if not found and now - copy.intent.at < ADOPT_AFTER:
             return None
-    copy = existing or new_copy(source, target.region, now)
-    if existing is None:
-        ports.catalog.put_point(copy)  # the intent, before any call
-    started = _call(source, copy, target, copier, ports, found)
-    ports.catalog.put_point(started)
-    return started
+    return _call(source, copy, target, copier, ports, found)
 
 
 def new_copy(source: RecoveryPoint, region: str, now: datetime) -> RecoveryPoint:

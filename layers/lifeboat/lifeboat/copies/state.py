@@ -11,18 +11,27 @@ from lifeboat.ports import CopyPort
 State = tuple[str, str | None, dict[str, Any]]
 
 
-def copy_state(copy: RecoveryPoint, copier: CopyPort) -> State:
-    """``pending``, ``completed`` (with what to record) or ``failed`` (why)."""
-    if copy.image_id:
-        return _image_state(copy, copier)
-    if copy.snapshots:
-        return _snapshots_state(copy, copier)
-    return _db_state(copy, copier)
+def copy_states(copies: list[RecoveryPoint], copier: CopyPort) -> dict[str, State]:
+    """Each copy's state: ``pending``, ``completed`` (with what to record) or ``failed`` (why);
+    the images and snapshots of all of them read in one call each."""
+    image_ids = [c.image_id for c in copies if c.image_id]
+    snapshot_ids = [s.snapshot_id for c in copies if not c.image_id for s in c.snapshots]
+    images = copier.images(image_ids) if image_ids else {}
+    snaps = copier.snapshots(snapshot_ids) if snapshot_ids else {}
+    states: dict[str, State] = {}
+    for copy in copies:
+        if copy.image_id:
+            states[copy.recovery_point_id] = _image_state(copy, images)
+        elif copy.snapshots:
+            states[copy.recovery_point_id] = _snapshots_state(copy, snaps)
+        else:
+            states[copy.recovery_point_id] = _db_state(copy, copier)
+    return states
 
 
-def _image_state(copy: RecoveryPoint, copier: CopyPort) -> State:
+def _image_state(copy: RecoveryPoint, images: dict[str, dict[str, Any]]) -> State:
     if copy.image_id:
-        image = copier.images([copy.image_id]).get(copy.image_id)
+        image = images.get(copy.image_id)
         if image is None:
             return "failed", f"copied image {copy.image_id} disappeared", {}
         state = image.get("State", "pending")
@@ -35,9 +44,8 @@ def _image_state(copy: RecoveryPoint, copier: CopyPort) -> State:
     return "failed", "no image recorded", {}
 
 
-def _snapshots_state(copy: RecoveryPoint, copier: CopyPort) -> State:
+def _snapshots_state(copy: RecoveryPoint, found: dict[str, dict[str, Any]]) -> State:
     if copy.snapshots:
-        found = copier.snapshots([s.snapshot_id for s in copy.snapshots])
         states = [found.get(s.snapshot_id, {}).get("State", "missing") for s in copy.snapshots]
         if all(s == "completed" for s in states):
             return "completed", None, {}

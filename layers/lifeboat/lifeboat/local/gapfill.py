@@ -10,10 +10,7 @@
 * A resource's tags are read from moto's own per-resource tag dict (moto scans every tag it
   holds: tens of seconds per filtered Describe over thousands of snapshots).
 * Terminating an instance deletes the primary interface it was launched with, as EC2 does.
-* CopyImage honours ``ClientToken`` (a repeat returns the same image), ``TagSpecifications``
-  (image and snapshots) and copies every snapshot of the source image into the destination
-  region (moto: a new root snapshot only, no tags, no token); CopySnapshot with
-  ``Encrypted=True`` makes an encrypted copy (moto keeps the source's encryption).
+* Copies to other regions: :mod:`lifeboat.local.copy_gapfill`.
 * Status checks: moto's are always ``ok``; :class:`Impairments` makes an instance's system or
   instance check ``impaired``, as EC2 reports when a status-check alarm fires.
 """
@@ -31,8 +28,6 @@ import moto.ec2.models.core as ec2_core
 import moto.ec2.models.instances as instance_models
 import moto.ec2.models.tags as ec2_tags
 import moto.ec2.responses as ec2_responses
-import moto.ec2.responses.amis as ami_responses
-import moto.ec2.responses.elastic_block_store as ebs_responses
 from moto.core.responses import ActionResult
 
 ORIGINAL_CREATE_IMAGE = ami_models.AmiBackend.create_image
@@ -144,54 +139,6 @@ def _terminate(instance: Any) -> Any:
     return ORIGINAL_TERMINATE(instance)
 
 
-ORIGINAL_COPY_SNAPSHOT = ebs_responses.ElasticBlockStore.copy_snapshot
-
-
-def _copy_image(response: Any) -> Any:
-    from moto.ec2.models import ec2_backends  # noqa: PLC0415 (moto's registry of regions)
-
-    backend = response.ec2_backend
-    token = response._get_param("ClientToken")
-    tokens: dict[str, str] = backend.__dict__.setdefault("lifeboat_copy_tokens", {})
-    if token and token in tokens:
-        return ActionResult({"ImageId": tokens[token]})
-    source_region = response._get_param("SourceRegion")
-    source_id = response._get_param("SourceImageId")
-    specs = response._get_param("TagSpecifications", [])
-    tags = {s["ResourceType"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in specs}
-    ami = backend.copy_image(
-        source_id, source_region, response._get_param("Name"), response._get_param("Description")
-    )
-    source = ec2_backends[backend.account_id][source_region].describe_images(ami_ids=[source_id])[0]
-    kms_key = response._get_param("KmsKeyId")
-    copied = []
-    for mapping in getattr(source, "lifeboat_mappings", []):
-        snap = backend.copy_snapshot(
-            mapping["Ebs"]["SnapshotId"], source_region, f"Copied for {ami.id}", kms_key
-        )
-        snap.encrypted = True
-        copied.append({**mapping, "Ebs": {**mapping["Ebs"], "SnapshotId": snap.id}})
-        for key, value in tags.get("snapshot", {}).items():
-            snap.add_tag(key, value)
-    ami.lifeboat_mappings = copied
-    ami.ebs_snapshot.encrypted = True
-    for key, value in tags.get("snapshot", {}).items():
-        ami.ebs_snapshot.add_tag(key, value)
-    for key, value in tags.get("image", {}).items():
-        ami.add_tag(key, value)
-    if token:
-        tokens[token] = ami.id
-    return ActionResult({"ImageId": ami.id})
-
-
-def _copy_snapshot(response: Any) -> Any:
-    result = ORIGINAL_COPY_SNAPSHOT(response)
-    found = getattr(result, "result", None)
-    if str(response._get_param("Encrypted")).lower() == "true" and isinstance(found, dict):
-        response.ec2_backend.get_snapshot(found["SnapshotId"]).encrypted = True
-    return result
-
-
 @contextmanager
 def ec2_gap_fills(impairments: Impairments) -> Iterator[None]:
     """Every EC2 gap-fill above, in place until exit."""
@@ -215,8 +162,6 @@ def ec2_gap_fills(impairments: Impairments) -> Iterator[None]:
             instance_models.Instance, "instance_status", _status_check("instance", impairments)
         ),
         mock.patch.object(instance_models.Instance, "terminate", _terminate),
-        mock.patch.object(ami_responses.AmisResponse, "copy_image", _copy_image),
-        mock.patch.object(ebs_responses.ElasticBlockStore, "copy_snapshot", _copy_snapshot),
     ]
     with ExitStack() as stack:
         for patch in patches:
