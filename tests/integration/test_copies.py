@@ -5,6 +5,7 @@ by their own retention, and a second copier never copies anything twice."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from lifeboat import executions, runtime
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.cli import EXIT_OK, main
 from lifeboat.models import PointStatus
 from lifeboat.plans import default_plans, parse_plans
 from lifeboat.prune import PruneRequest, prune
@@ -108,3 +110,22 @@ def test_copies_are_pruned_in_their_region_by_their_own_retention(stack: Any, el
     ]
     dr_db = client("rds", DR).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
     assert [s["DBSnapshotIdentifier"] for s in dr_db] == [db_live.db_snapshot_id]
+
+
+def test_the_cli_shows_the_copies_and_their_rpo(
+    stack: Any, elearn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert start(stack, {"plan": "standard", "rule": "daily"}, "cli")["status"] == "SUCCEEDED"
+    wait_copiers(stack)
+    capsys.readouterr()
+    assert main(["copies", "status", "--json"]) == EXIT_OK
+    (region,) = json.loads(capsys.readouterr().out)
+    assert region["region"] == DR and region["queued"] == 0 and region["in_flight"] == 0
+    (rule,) = region["rules"]
+    assert rule["rule"] == "daily" and rule["resources"] == 4 and not rule["without_copy"]
+    assert rule["rpo_seconds"] is not None and rule["rpo_seconds"] < 600
+    web = elearn.protected_instances["web-1"]
+    assert main(["copies", "list", "--resource", web, "--region", DR]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "1 cop(ies) of" in out and "completed" in out and "ami-" in out
+    assert main(["copies", "start", "--wait", "--json"]) == EXIT_OK  # nothing left: it ends

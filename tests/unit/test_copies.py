@@ -402,3 +402,29 @@ def test_a_long_queue_is_read_through_a_window_and_nothing_in_flight_is_forgotte
     second = run_pump(ports, plans(), NOW + timedelta(minutes=1)).regions[0]
     assert second.in_flight == 20 and second.snapshots_in_flight == 20 and not second.started
     assert second.queued == 430 and copier.peak_in_flight == 20
+
+
+def test_copy_status_names_the_queue_the_copies_rpo_and_what_has_no_copy() -> None:
+    from lifeboat.copies.status import copy_status
+
+    ports, _, _ = world(FakeCopier(polls_to_complete=1000))
+    copied = point("i-0web1", Kind.EBS, day=1)
+    waiting = point("i-0web2", Kind.EBS)
+    home(ports, [copied, waiting])
+    queue_copies([copied], plans(), ports, NOW - timedelta(days=1))
+    ports.catalog.put_point(  # web-1's copy completed yesterday
+        copied.model_copy(
+            update={
+                "recovery_point_id": copied.recovery_point_id + "@us-west-2",
+                "region": "us-west-2",
+                "copy_of": copied.recovery_point_id,
+            }
+        )
+    )
+    ports.catalog.dequeue_copies("us-west-2", [i["sk"] for i in queue(ports.catalog)])  # type: ignore[arg-type]
+    queue_copies([waiting], plans(), ports, NOW - timedelta(minutes=30))
+    (region,) = copy_status(plans(), ports, NOW)
+    assert region.region == "us-west-2" and region.queued == 1 and region.in_flight == 0
+    assert region.oldest_queued_seconds == 1800
+    (rule,) = region.rules
+    assert rule.resources == 2 and rule.without_copy == ["i-0web2"] and rule.rpo_seconds is None
