@@ -18,6 +18,7 @@ DOMAIN = [
     "prune",
     "alarms.py",
     "guardrails.py",
+    "copies",
     "retention.py",
     "plans.py",
     "models.py",
