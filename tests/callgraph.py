@@ -34,6 +34,7 @@ FIELD_ADAPTERS = {
     "notifier": "lifeboat.aws.notify.Notifier",
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
+    "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -47,6 +48,7 @@ PORT_ADAPTERS = {
     "NotifierPort": FIELD_ADAPTERS["notifier"],
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
+    "CopyPort": FIELD_ADAPTERS["copies"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 
@@ -271,6 +273,9 @@ class CallGraph:
         if isinstance(value, ast.Name) and value.id in types:
             return types[value.id]
         if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Attribute) and func.attr in FIELD_ADAPTERS:
+                return FIELD_ADAPTERS[func.attr]  # an adapter factory field: ports.copies(r)
             target = self._callee(module, value.func)
             if target and target[0] == "class":
                 return target[1]

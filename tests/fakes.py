@@ -66,7 +66,11 @@ class FakeCatalog:
 
     @staticmethod
     def _key(p: RecoveryPoint) -> tuple[str, str, str]:
-        return (p.source_id, p.run_id, p.kind.value)
+        kind = f"{p.kind.value}@{p.region}" if p.region else p.kind.value
+        return (p.source_id, p.run_id, kind)
+
+    def _home(self) -> list[RecoveryPoint]:
+        return [p for p in self.points.values() if p.region is None]
 
     # runs
     def claim_run(self, run_id: str, owner: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
@@ -158,22 +162,66 @@ class FakeCatalog:
         return {(s, k): self.points[(s, r, k)] for s, r, k in keys if (s, r, k) in self.points}
 
     def points_for_run(self, run_id: str) -> list[RecoveryPoint]:
-        return [p for p in self.points.values() if p.run_id == run_id]
+        return [p for p in self._home() if p.run_id == run_id]
 
     def points_for_resource(self, source_id: str) -> list[RecoveryPoint]:
         return sorted(
-            (p for p in self.points.values() if p.source_id == source_id),
+            (p for p in self._home() if p.source_id == source_id),
             key=lambda p: (p.run_id, p.kind.value),
         )
 
     def points_for_rule(self, plan: str, rule: str) -> list[RecoveryPoint]:
-        return [p for p in self.points.values() if p.plan == plan and p.rule == rule]
+        return [p for p in self._home() if p.plan == plan and p.rule == rule]
 
     def points_for_plan(self, plan: str, rules: list[str]) -> list[RecoveryPoint]:
         return [p for r in rules for p in self.points_for_rule(plan, r)]
 
     def all_points(self) -> list[RecoveryPoint]:
-        return list(self.points.values())
+        return self._home()
+
+    # copies in other regions, and their queue
+    def copies_for_rule(self, region: str, plan: str, rule: str) -> list[RecoveryPoint]:
+        return [
+            p
+            for p in self.points.values()
+            if p.region == region and p.plan == plan and p.rule == rule
+        ]
+
+    def copies_for_resource(self, source_id: str, region: str) -> list[RecoveryPoint]:
+        return sorted(
+            (p for p in self.points.values() if p.region == region and p.source_id == source_id),
+            key=lambda p: (p.run_id, p.kind.value),
+        )
+
+    def get_copies(
+        self, region: str, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], RecoveryPoint]:
+        found = {}
+        for source, run, kind in keys:
+            point = self.points.get((source, run, f"{kind}@{region}"))
+            if point is not None:
+                found[(source, run, kind)] = point
+        return found
+
+    def dequeue_copies(self, region: str, sort_keys: list[str]) -> None:
+        if sort_keys:
+            self._write()
+        for key in sort_keys:
+            self.items.pop((f"COPYQ#{region}", key), None)
+
+    def mark_copies_started(self, region: str, items: list[dict[str, Any]]) -> None:
+        if items:
+            self._write()
+        for item in items:
+            self.items[(f"COPYQ#{region}", item["sk"])] = {**item, "pk": f"COPYQ#{region}"}
+
+    def enqueue_copy(self, region: str, sort_key: str, attrs: dict[str, Any]) -> bool:
+        self._write()
+        key = (f"COPYQ#{region}", sort_key)
+        if key in self.items:
+            return False
+        self.items[key] = {"pk": key[0], "sk": sort_key, **attrs}
+        return True
 
     def transition(
         self,
@@ -496,7 +544,11 @@ class FakeRds:
         return [{"DBInstanceIdentifier": i, **d} for i, d in self.dbs.items()]
 
     def discover(self, plan: str) -> list[tuple[str, str]]:
-        found = [("db", i) for i, d in self.dbs.items() if _plan_of(d) == plan]
+        found = [
+            ("db", i)
+            for i, d in self.dbs.items()
+            if _plan_of(d) == plan and not d.get("DBClusterIdentifier")  # the cluster's snapshot
+        ]
         return found + [("cluster", i) for i, d in self.clusters.items() if _plan_of(d) == plan]
 
     def managed_snapshots(self, plan: str) -> list[tuple[str, dict[str, Any]]]:
@@ -531,6 +583,10 @@ class FakeRds:
                 "Status": "creating",
                 "AllocatedStorage": 20,
                 "TagList": T.to_list(tags),
+                "DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn": (
+                    f"arn:aws:rds:eu-west-1:123456789012:"
+                    f"{'cluster-snapshot' if kind == 'cluster' else 'snapshot'}:{snapshot_id}"
+                ),
             },
         )
         self.made_by_lifeboat.add(snapshot_id)

@@ -1,7 +1,8 @@
 """A seeded fleet for the readiness report, in the in-memory fakes: protected servers in two
 AZs, an unprotected server in a protected tier, an instance-store server, an unencrypted
 volume, a stale rule, a tier with no subnet in another AZ, a drilled server, a protected
-database and a single-AZ database without automated backups."""
+database, a single-AZ database without automated backups, and two Aurora clusters: one with its
+writer in us-east-1a and a reader in us-east-1b, one whose only instance is in us-east-1b."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ SUBNETS = {  # name -> (id, AZ); batch has no subnet in another AZ
 class Fleet:
     ports: Ports
     ids: dict[str, str]  # name -> instance id
+    rds: FakeRds  # the fleet's databases and clusters (also in ports)
 
     def inputs(self) -> FleetInputs:
         return gather(self.ports, default_plans(), ["standard"], NOW)
@@ -161,9 +163,10 @@ def seed_fleet() -> Fleet:
             recovery_point_id="d1/elearn-db/rds", run_id="d1", plan="standard", rule="daily",
             kind=Kind.RDS, source_id="elearn-db", source_type="db",
             status=PointStatus.COMPLETED, created_at=NOW - timedelta(hours=7),
-            db_snapshot_id="lifeboat-elearn-db-d1",
+            db_snapshot_id=T.snapshot_identifier("20261127T0230Z-standard-daily", "elearn-db"),
         )
     )  # fmt: skip
+    _aurora(rds, catalog)
     catalog.put_record(
         "DRILL#standard",
         f"{(NOW - timedelta(days=2)).isoformat()}#drill-1",
@@ -180,4 +183,47 @@ def seed_fleet() -> Fleet:
         },
     )  # fmt: skip
     ports = fake_ports(catalog=catalog, ec2=ec2, rds=rds, alarms=alarms)
-    return Fleet(ports=ports, ids=ids)
+    return Fleet(ports=ports, ids=ids, rds=rds)
+
+
+AURORA = {  # cluster -> its instances: (id, AZ, writer)
+    "orders-aurora": [("orders-aurora-1", AZ_A, True), ("orders-aurora-2", AZ_B, False)],
+    "ledger-aurora": [("ledger-aurora-1", AZ_B, True)],
+}
+AURORA_RUN = "20261127T0230Z-standard-daily"
+
+
+def _aurora(rds: FakeRds, catalog: FakeCatalog) -> None:
+    """Each cluster as DescribeDBClusters gives it, its instances as DescribeDBInstances does,
+    a completed daily cluster snapshot 7 h old and, for ledger-aurora, a newer failed one."""
+    group = {"DBSubnetGroupName": "aurora", "Subnets": [
+        {"SubnetAvailabilityZone": {"Name": AZ_A}}, {"SubnetAvailabilityZone": {"Name": AZ_B}},
+    ]}  # fmt: skip
+    for cluster_id, members in AURORA.items():
+        rds.clusters[cluster_id] = {
+            "DBClusterIdentifier": cluster_id, "Engine": "aurora-mysql", "DBSubnetGroup": "aurora",
+            "AvailabilityZones": [AZ_A, AZ_B, "us-east-1c"], "BackupRetentionPeriod": 1,
+            "LatestRestorableTime": NOW - timedelta(minutes=5),
+            "DBClusterMembers": [
+                {"DBInstanceIdentifier": db_id, "IsClusterWriter": writer, "PromotionTier": 1}
+                for db_id, _az, writer in members
+            ],
+            "TagList": [{"Key": T.PLAN, "Value": "standard"}, {"Key": "Name", "Value": cluster_id}],
+        }  # fmt: skip
+        for db_id, az, _writer in members:
+            rds.dbs[db_id] = {
+                "Engine": "aurora-mysql", "DBClusterIdentifier": cluster_id,
+                "AvailabilityZone": az, "MultiAZ": False, "DBSubnetGroup": group, "TagList": [],
+            }  # fmt: skip
+        runs = [(AURORA_RUN, timedelta(hours=7), PointStatus.COMPLETED)]
+        if cluster_id == "ledger-aurora":
+            runs.append(("20261127T0830Z-standard-daily", timedelta(hours=1), PointStatus.FAILED))
+        for run_id, age, status in runs:
+            catalog.put_point(
+                RecoveryPoint(
+                    recovery_point_id=f"{run_id}/{cluster_id}/rds", run_id=run_id,
+                    plan="standard", rule="daily", kind=Kind.RDS, source_id=cluster_id,
+                    source_type="cluster", status=status, created_at=NOW - age,
+                    db_cluster_snapshot_id=T.snapshot_identifier(run_id, cluster_id),
+                )
+            )  # fmt: skip

@@ -119,15 +119,29 @@ def _names(resource_type: str, name: str) -> tuple[str, dict[str, str]]:
     return shapes.get(resource_type, (name, {}))
 
 
+# A list parameter empty by default is checked with an example of what it takes.
+LIST_EXAMPLES = {
+    "CopyKmsKeyArns": [
+        "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ],
+}
+# So is a string parameter empty by default that a statement names (granted only when it is
+# set, with !If).
+EXAMPLES = {
+    "DrillInstanceRoleArn": "arn:aws:iam::123456789012:role/lifeboat-drill-ssm",
+}
+
+
 class Resolver:
     def __init__(self, template: dict[str, Any]) -> None:
-        # Each parameter's default; one whose default is empty (optional, named only by a
-        # statement granted when it is set) by the template's example of a value.
-        examples = template.get("Metadata", {}).get("CheckIamParameterExamples", {})
-        self.parameters = {
-            key: str(spec.get("Default", "")) or str(examples.get(key, ""))
+        self.parameters: dict[str, Any] = {
+            key: str(spec.get("Default", "")) or EXAMPLES.get(key, "")
             for key, spec in template.get("Parameters", {}).items()
         }
+        for key, spec in template.get("Parameters", {}).items():
+            if spec.get("Type") == "CommaDelimitedList":  # checked with a value filled in
+                given = [v for v in str(spec.get("Default", "")).split(",") if v]
+                self.parameters[key] = given or LIST_EXAMPLES[key]
         self.resources: dict[str, tuple[str, dict[str, str]]] = {}
         for logical_id, resource in template.get("Resources", {}).items():
             props = resource.get("Properties", {})

@@ -9,6 +9,7 @@ from lifeboat.backup import finalize_run
 from lifeboat.models import FinalizeTask, validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
+from lifeboat.settings import get_settings
 from lifeboat.timeutil import utcnow
 
 
@@ -17,4 +18,5 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(FinalizeTask, event).request()
-    return finalize_run(request, default_plans(), runtime.ports(), utcnow())
+    copier = get_settings().copier_state_machine_arn or None
+    return finalize_run(request, default_plans(), runtime.ports(), utcnow(), copier)

@@ -19,6 +19,7 @@ DOMAIN = [
     "drill",
     "alarms.py",
     "guardrails.py",
+    "copies",
     "retention.py",
     "plans.py",
     "models.py",

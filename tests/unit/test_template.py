@@ -423,14 +423,14 @@ def test_every_function_and_state_machine_logs_to_a_group_with_the_retention() -
     for name, props, _definition in _state_machines():
         (destination,) = props["Logging"]["Destinations"]
         targets[name] = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    assert len(targets) == 22
+    assert len(targets) == 24
     groups = set()
     for name, target in targets.items():
         group = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]
         assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", name
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         groups.add(group)
-    assert len(groups) == 22, "one log group each"
+    assert len(groups) == len(targets), "one log group each"
 
 
 def test_failed_alarm_events_are_kept_and_alarmed() -> None:

@@ -117,7 +117,10 @@ plans:
         timezone: UTC
         kinds: [ami, ebs, rds]
         retention: {daily: 7}
+        copy_to:
+          - {region: us-west-2, kms_key: alias/lifeboat-dr, retention: {daily: 7}}
 """
+
 OBSERVER_CALLS = {"DescribeExecution", "GetExecutionHistory"}
 CREATE_ACTIONS = ("CreateImage", "CreateSnapshots", "CreateDBSnapshot")
 
@@ -197,9 +200,9 @@ def bench_fleet(
 
     from lifeboat import executions, runtime
     from lifeboat.aws.catalog import Catalog
+    from lifeboat.local.bench_copies import copy_phase, prepare_copies
     from lifeboat.local.bridge import BRIDGE
     from lifeboat.local.server import Emulator
-    from lifeboat.pacing import AWS_BUCKETS
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(BENCH_PLANS)
@@ -210,6 +213,7 @@ def bench_fleet(
             parameters = {"BatchSize": str(batch_size)} if batch_size else None
             stack = emulator.deploy(parameters=parameters)
             _seed_fleet(instances, databases)
+            prepare_copies()
             # Pace for real (local mode compresses back-offs): the point is to meet AWS's rates.
             BRIDGE.local_environment["PACE_TIME_SCALE"] = "1.0"
             runtime.reset()
@@ -224,6 +228,7 @@ def bench_fleet(
             )
             result = executions.wait(arn, timeout=3600, poll=1.0)
             wall = time.perf_counter() - started
+            copies = copy_phase(stack, result)
             BRIDGE.meter.stop()
             output = result.get("output") or {}
             run = Catalog(stack.outputs["CatalogTableName"]).get_run(str(output.get("run_id", "")))
@@ -241,6 +246,37 @@ def bench_fleet(
     lambda_requests = sum(invocations.values())
     gb_seconds = sum(seconds.values()) * 0.5  # MemorySize 512 MB
     cost = transitions * PER_TRANSITION + lambda_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
+    create = _create_metrics(meter, run)
+    return {
+        "instances": instances,
+        "databases": databases,
+        "batch_size": batch_size or _default_batch_size(),
+        "status": result["status"],
+        # The benchmark follows the execution with DescribeExecution/GetExecutionHistory;
+        # those are the observer's calls, not the run's.
+        "api_calls": {
+            k: v for k, v in sorted(copies.pop("calls_before").items()) if k not in OBSERVER_CALLS
+        },
+        "copy_phase": copies,
+        "throttled_calls": sum(meter.throttled.values()),
+        "state_transitions": transitions,
+        "distributed_map": distributed,
+        "lambda_invocations": lambda_requests,
+        "lambda_invocations_by_function": {
+            k.removeprefix("lifeboat-"): v for k, v in sorted(invocations.items())
+        },
+        "wall_seconds": round(wall, 1),
+        **create,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "lambda_gb_seconds": round(gb_seconds, 2),
+        "estimated_cost_usd": round(cost, 5),
+    }
+
+
+def _create_metrics(meter: Any, run: dict[str, Any] | None) -> dict[str, Any]:
+    """The create phase against the floor EC2's refill rates impose."""
+    from lifeboat.pacing import AWS_BUCKETS
+
     present = [a for a in CREATE_ACTIONS if meter.times.get(a)]
     moments = [t for a in present for t in meter.times[a]]
     create_phase = max(moments) - min(moments) if moments else 0.0
@@ -260,29 +296,11 @@ def bench_fleet(
         if a in meter.calls
     }
     return {
-        "instances": instances,
-        "databases": databases,
-        "batch_size": batch_size or _default_batch_size(),
-        "status": result["status"],
-        # The benchmark follows the execution with DescribeExecution/GetExecutionHistory;
-        # those are the observer's calls, not the run's.
-        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in OBSERVER_CALLS},
-        "throttled_calls": sum(meter.throttled.values()),
-        "state_transitions": transitions,
-        "distributed_map": distributed,
-        "lambda_invocations": lambda_requests,
-        "lambda_invocations_by_function": {
-            k.removeprefix("lifeboat-"): v for k, v in sorted(invocations.items())
-        },
-        "wall_seconds": round(wall, 1),
         "create_phase_seconds": round(create_phase, 1),
         "rate_floor_seconds": round(floor, 1),
         "create_phase_vs_floor": round(create_phase / floor, 2) if floor else None,
         "create_calls_per_second": rates,
         "sustained_calls_per_second_after_burst": sustained,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "lambda_gb_seconds": round(gb_seconds, 2),
-        "estimated_cost_usd": round(cost, 5),
     }
 
 

@@ -17,6 +17,7 @@ from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.local.demo_copies import copies_to_dr_region
 from lifeboat.local.demo_drill import restore_drill
 from lifeboat.local.history import fabricate_history
 from lifeboat.local.seed import Seeded
@@ -115,6 +116,7 @@ def run_demo(json_output: bool = False) -> int:
         _history_and_dry_run(scene)
         _scheduled_backups(scene)
         _this_runs_points(scene)
+        copies_to_dr_region(scene)
         _retention_after_pruning(scene)
         restore_drill(scene)
         _az_failure_and_automatic_restore(scene)

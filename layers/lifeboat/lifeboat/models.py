@@ -297,6 +297,16 @@ class RecoveryPoint(BaseModel):
     deleted_reason: str | None = None
     deleting_since: datetime | None = None
     intent: Intent | None = None
+    # A copy in another region (README "Copies in another region"): ``region`` is where it
+    # lives (None: the home region), ``copy_of`` the recovery point it copies.
+    region: str | None = None
+    copy_of: str | None = None
+    copy_started_at: datetime | None = None
+    copy_snapshots: int = Field(0, ge=0, description="EBS snapshot copies it counts in flight")
+
+    @property
+    def is_copy(self) -> bool:
+        return self.region is not None
 
     def artifact_ids(self) -> list[str]:
         ids = [self.image_id, self.db_snapshot_id, self.db_cluster_snapshot_id]

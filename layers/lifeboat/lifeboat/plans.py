@@ -51,6 +51,41 @@ class Retention(BaseModel):
     yearly: int = Field(0, ge=0, le=1_000)
 
 
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key|alias)/.+$")
+
+
+class CopyTarget(BaseModel):
+    """A copy of each completed point in another region (README "Copies in another region"):
+    re-encrypted with ``kms_key`` of that region, kept by its own ``retention``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    region: str = Field(pattern=REGION_PATTERN, description="destination region, e.g. us-west-2")
+    kms_key: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="key of the destination region: alias/NAME, a key id or a key/alias ARN",
+    )
+    retention: Retention
+
+    @field_validator("kms_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if value.startswith("arn:") and not _KMS_ARN.match(value):
+            raise ValueError("not a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        return value
+
+    @model_validator(mode="after")
+    def _key_in_region(self) -> CopyTarget:
+        found = _KMS_ARN.match(self.kms_key)
+        if found and found.group("region") != self.region:
+            raise ValueError(
+                f"kms_key is in {found.group('region')}, not {self.region}: a copy is encrypted "
+                f"with a key of its destination region"
+            )
+        return self
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schedule: str = Field(description="EventBridge Scheduler expression: cron(...) or rate(...)")
@@ -58,6 +93,7 @@ class Rule(BaseModel):
     kinds: tuple[Kind, ...] = Field(min_length=1)
     retention: Retention
     exclude_boot_volume: bool = False
+    copy_to: tuple[CopyTarget, ...] = Field((), max_length=3, description="at most 3 regions")
 
     @field_validator("schedule")
     @classmethod
@@ -83,6 +119,14 @@ class Rule(BaseModel):
     def _unique(cls, value: tuple[Kind, ...]) -> tuple[Kind, ...]:
         if len(set(value)) != len(value):
             raise ValueError("kinds must not repeat")
+        return value
+
+    @field_validator("copy_to")
+    @classmethod
+    def _one_copy_per_region(cls, value: tuple[CopyTarget, ...]) -> tuple[CopyTarget, ...]:
+        regions = [target.region for target in value]
+        if len(set(regions)) != len(regions):
+            raise ValueError(f"copy_to names a region twice: {regions}")
         return value
 
     @property
@@ -224,6 +268,17 @@ class Plan(BaseModel):
 class PlanSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     plans: dict[Name, Plan] = Field(min_length=1)
+
+    def copy_regions(self) -> list[str]:
+        """Every region some rule copies to (the copier's destinations)."""
+        return sorted(
+            {t.region for p in self.plans.values() for r in p.rules.values() for t in r.copy_to}
+        )
+
+    def copy_target(self, plan: str, rule: str, region: str) -> CopyTarget | None:
+        found = self.plans.get(plan)
+        targets = found.rules[rule].copy_to if found and rule in found.rules else ()
+        return next((t for t in targets if t.region == region), None)
 
     def rule(self, plan: str, rule: str) -> tuple[Plan, Rule]:
         """Return the plan and rule, or raise an error naming the field and the choices."""

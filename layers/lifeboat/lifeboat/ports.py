@@ -5,6 +5,7 @@ helpers, never an adapter or boto3."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,6 +67,14 @@ class CatalogPort(Protocol):
         extra: dict[str, str] | None = None,
     ) -> bool: ...
     def all_points(self) -> list[RecoveryPoint]: ...
+    def copies_for_rule(self, region: str, plan: str, rule: str) -> list[RecoveryPoint]: ...
+    def copies_for_resource(self, source_id: str, region: str) -> list[RecoveryPoint]: ...
+    def get_copies(
+        self, region: str, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], RecoveryPoint]: ...
+    def enqueue_copy(self, region: str, sort_key: str, attrs: dict[str, Any]) -> bool: ...
+    def dequeue_copies(self, region: str, sort_keys: list[str]) -> None: ...
+    def mark_copies_started(self, region: str, items: list[dict[str, Any]]) -> None: ...
     def mark(
         self,
         point: RecoveryPoint,
@@ -303,6 +312,41 @@ class DrillPort(Protocol):
     def delete_db(self, db_id: str, execution_arn: str) -> str: ...
 
 
+class CopyPort(Protocol):
+    """EC2 and RDS in one copy destination region (:class:`lifeboat.aws.copy_ops.CopyOps`)."""
+
+    region: str
+
+    def copy_image(
+        self,
+        source_region: str,
+        image_id: str,
+        name: str,
+        kms_key: str,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> str: ...
+    def copy_snapshot(
+        self, source_region: str, snapshot_id: str, kms_key: str, tags: dict[str, str]
+    ) -> str: ...
+    def copy_db_snapshot(
+        self,
+        kind: str,
+        source_region: str,
+        source_arn: str,
+        target_id: str,
+        kms_key: str | None,
+        tags: dict[str, str],
+    ) -> str: ...
+    def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]: ...
+    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None: ...
+    def delete_image(self, image_id: str, copy_point_id: str) -> dict[str, str]: ...
+    def delete_snapshot(self, snapshot_id: str, copy_point_id: str) -> str: ...
+    def delete_db_snapshot(self, kind: str, snapshot_id: str, copy_point_id: str) -> str: ...
+
+
 @dataclass
 class Ports:
     """The adapters a step needs (fakes in unit tests, AWS in Lambdas)."""
@@ -318,3 +362,6 @@ class Ports:
     metrics: MetricsPort
     notifier: NotifierPort | None = None
     drills: DrillPort | None = None
+    # Copies: the adapter of a destination region, and the home region's name.
+    copies: Callable[[str], CopyPort] | None = None
+    home_region: str = "us-east-1"

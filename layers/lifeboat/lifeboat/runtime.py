@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
+from lifeboat.aws.copy_ops import CopyOps, home_region
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.guard_store import DynamoGuardStore
@@ -82,7 +83,13 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         metrics=CloudWatchMetrics(),
         notifier=Notifier(topic_arn) if topic_arn else None,
         drills=DrillOps(ec2, rds),
+        copies=partial(_copy_ops, calls),
+        home_region=home_region(),
     )
+
+
+def _copy_ops(calls: Retrier, region: str) -> CopyOps:
+    return CopyOps(region, calls)
 
 
 def reset() -> None:

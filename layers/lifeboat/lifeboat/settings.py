@@ -32,6 +32,7 @@ class Settings(BaseModel):
     alarm_periods: int = Field(3, alias="ALARM_EVALUATION_PERIODS", ge=1, le=30)
     alarm_instance_check: bool = Field(False, alias="ALARM_INSTANCE_CHECK")
     restore_state_machine_arn: str = Field("", alias="RESTORE_STATE_MACHINE_ARN")
+    copier_state_machine_arn: str = Field("", alias="COPIER_STATE_MACHINE_ARN")
     instance_health_minutes: int = Field(60, alias="INSTANCE_HEALTH_DEADLINE_MINUTES", ge=5, le=420)
     database_health_minutes: int = Field(
         360, alias="DATABASE_HEALTH_DEADLINE_MINUTES", ge=30, le=420

@@ -22,6 +22,10 @@ RESTORE_EXECUTION = "lifeboat:restore-execution"
 DRILL = "lifeboat:drill"
 DRILL_SOURCE = "lifeboat:drill-source"
 DRILL_TIER = "lifeboat:drill-tier"
+# Copies in another region: the artifact copied, the copy's catalog id, the home region.
+COPY_OF = "lifeboat:copy-of"
+COPY_POINT = "lifeboat:copy-point"
+SOURCE_REGION = "lifeboat:source-region"
 MAX_TAGS = 50
 
 _AZ_SUFFIX = re.compile(r"^(?P<tier>.+?)[-_](?P<suffix>\d?[a-z]|[a-z]{2}(?:-[a-z]+)+-\d+[a-z])$")

@@ -4,6 +4,9 @@ Single table, keys ``pk``/``sk``:
 
 * recovery point: ``pk=RES#<source id>``, ``sk=RP#<run id>#<kind>`` (run ids start with their
   UTC timestamp, so a resource's points sort by time); ``gsi1`` by run, ``gsi2`` by plan and rule.
+* a copy in another region (:mod:`lifeboat.aws.catalog_copies`): ``sk=CP#<region>#<run id>#
+  <kind>`` beside its source's points, outside ``gsi1``, ``gsi2`` by region, plan and rule; so
+  every query of home points (``sk`` beginning ``RP#``) never sees a copy.
 * backup run: ``pk=RUN#<run id>``, ``sk=RUN`` (the dedupe record of scheduled triggers), expiring
   through the ``expires_at`` TTL attribute.
 """
@@ -16,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lifeboat.aws.catalog_copies import CopyQueries, copy_keys
 from lifeboat.aws.catalog_holds import HOLD, CatalogHolds, live_holders
 from lifeboat.aws.clients import client
 from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
@@ -26,6 +30,8 @@ from lifeboat.timeutil import iso
 
 
 def point_keys(point: RecoveryPoint) -> dict[str, str]:
+    if point.region is not None:
+        return copy_keys(point)
     return {
         "pk": f"RES#{point.source_id}",
         "sk": f"RP#{point.run_id}#{point.kind.value}",
@@ -36,7 +42,7 @@ def point_keys(point: RecoveryPoint) -> dict[str, str]:
     }
 
 
-class Catalog(CatalogHolds):
+class Catalog(CopyQueries, CatalogHolds):
     def __init__(self, table: str, ddb: Any = None) -> None:
         self.table = table
         self.ddb = ddb or client("dynamodb")

@@ -65,7 +65,7 @@ _CONFIG = Config(
 )
 ClientHook = Callable[[Any], None]
 _hooks: list[ClientHook] = []
-_cache: dict[tuple[str, str, str], Any] = {}
+_cache: dict[tuple[str, str, str, str], Any] = {}
 _cache_lock = threading.Lock()
 
 
@@ -107,17 +107,25 @@ def reset_clients() -> None:
         _cache.clear()
 
 
-def client(service: str) -> Any:
-    """A client for ``service`` honouring AWS_ENDPOINT_URL and AWS_REGION, created once per
-    process (boto3 clients are thread-safe; creating one loads its service model, which is the
-    costly part) and shared by every invocation of a warm Lambda."""
-    key = (service, os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_REGION", ""))
+def client(service: str, region: str | None = None) -> Any:
+    """A client for ``service`` honouring AWS_ENDPOINT_URL and AWS_REGION (or in ``region``: a
+    copy's destination), created once per process (boto3 clients are thread-safe; creating one
+    loads its service model, which is the costly part) and shared by every invocation of a warm
+    Lambda."""
+    key = (
+        service,
+        os.environ.get("AWS_ENDPOINT_URL", ""),
+        os.environ.get("AWS_REGION", ""),
+        region or "",
+    )
     found = _cache.get(key)
     if found is not None:
         return found
     with _cache_lock:
         if key not in _cache:
-            created = new_session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+            created = new_session().client(  # type: ignore[call-overload]
+                service, config=_CONFIG, **({"region_name": region} if region else {})
+            )
             _created.add(created)
             for hook in _hooks:
                 hook(created)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lifeboat.backup.check import adopt
 from lifeboat.backup.points import new_point
 from lifeboat.backup.rpo import publish_rpo
+from lifeboat.copies.enqueue import queue_and_start
 from lifeboat.models import (
     CreateBatchEvent,
     FinalizeEvent,
@@ -28,7 +29,11 @@ MAX_FAILURES_IN_OUTPUT = 50
 
 
 def finalize_run(
-    event: FinalizeEvent, plans: PlanSet, ports: Ports, now: datetime
+    event: FinalizeEvent,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    copier_arn: str | None = None,
 ) -> dict[str, Any]:
     run = ports.catalog.get_run(event.run_id) or {}
     plan_name, rule_name = run.get("plan", ""), run.get("rule", "")
@@ -53,6 +58,10 @@ def finalize_run(
         name="RecoveryPointsCompleted", unit=MetricUnit.Count, value=report["completed"]
     )
     metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
+    completed = [p for p in points if p.status is PointStatus.COMPLETED]
+    copies = queue_and_start(completed, plans, ports, now, event.run_id, copier_arn)
+    if copies:
+        report["copies"] = copies
     rpo = publish_rpo(plan_name, rule_name, points, ports, now)
     if rpo is not None:
         report["rpo_seconds"] = round(rpo, 1)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lifeboat.cli import backup, breaker, drill, local, prune, report, restore
+from lifeboat.cli import backup, breaker, copies, drill, local, prune, report, restore
 from lifeboat.cli.common import (
     EXIT_AWS,
     EXIT_FAILED,
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.register(sub, common)
     restore.register(sub, common, waiting)
     drill.register(sub, common, waiting)
+    copies.register(sub, common, waiting)
     breaker.register(sub, common)
     report.register(sub, common)
     backup.register_executions(sub, common, waiting)

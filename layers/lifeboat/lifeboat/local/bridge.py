@@ -37,6 +37,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 
 from lifeboat.local import waits
 from lifeboat.local.asl import parsed_once
+from lifeboat.local.copy_gapfill import copy_gap_fills
 from lifeboat.local.events import lambda_targets
 from lifeboat.local.gapfill import Impairments, ec2_gap_fills
 from lifeboat.local.lambdas import (
@@ -136,6 +137,7 @@ class Bridge:
             stack.enter_context(waits.compressed_sdk_backoff(lambda: self.sdk_time_scale))
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
+            stack.enter_context(copy_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self

@@ -10,6 +10,7 @@
 * A resource's tags are read from moto's own per-resource tag dict (moto scans every tag it
   holds: tens of seconds per filtered Describe over thousands of snapshots).
 * Terminating an instance deletes the primary interface it was launched with, as EC2 does.
+* Copies to other regions: :mod:`lifeboat.local.copy_gapfill`.
 * Status checks: moto's are always ``ok``; :class:`Impairments` makes an instance's system or
   instance check ``impaired``, as EC2 reports when a status-check alarm fires.
 """

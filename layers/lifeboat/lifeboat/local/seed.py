@@ -4,7 +4,7 @@ touch (an untagged instance, an instance of another plan, an untagged database).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lifeboat.aws.clients import client
@@ -23,9 +23,10 @@ class Seeded:
     elastic_ip: dict[str, str]
     target_group_arn: str
     security_groups: dict[str, str] = field(default_factory=dict)
+    dr: SeededDr | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return asdict(self)
 
 
 def _tags(resource_type: str, **tags: str) -> list[dict[str, Any]]:
@@ -149,6 +150,7 @@ def seed_elearn(plan: str = "standard") -> Seeded:
         },
         target_group_arn=group_arn,
         security_groups=groups,
+        dr=seed_dr_region(),
     )
 
 
@@ -186,3 +188,59 @@ def seed_drill_network(
         SubnetIds=[subnets["drill-db-a"], subnets["drill-db-b"]],
     )
     return {"vpc_id": vpc_id, "subnets": subnets, "security_groups": groups}
+
+
+DR_REGION = "us-west-2"
+DR_KEY_ALIAS = "alias/lifeboat-dr"
+
+
+@dataclass
+class SeededDr:
+    region: str
+    vpc_id: str
+    subnets: dict[str, str]
+    security_groups: dict[str, str]
+    kms_key_arn: str
+
+
+def seed_dr_region(region: str = DR_REGION) -> SeededDr:
+    """The eLearn platform's disaster-recovery region: the key copies are encrypted with
+    (``alias/lifeboat-dr``, as plans.yaml names it), and a VPC with the same tiers (subnets
+    ``web-a``…``db-b`` in two AZs, security groups named as at home, the DB subnet group
+    ``elearn-db``), where a region-loss restore lands. Nothing runs there."""
+    kms = client("kms", region)
+    alias = next(
+        (a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == DR_KEY_ALIAS), None
+    )  # the emulator's KMS outlives a fresh stack: the key is made once
+    if alias is None:
+        key_id = kms.create_key(Description="Lifeboat copies (DR)")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=DR_KEY_ALIAS, TargetKeyId=key_id)
+    else:
+        key_id = alias["TargetKeyId"]
+    key = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    ec2 = client("ec2", region)
+    vpc_id = ec2.create_vpc(
+        CidrBlock="10.40.0.0/16", TagSpecifications=_tags("vpc", Name="elearn-dr")
+    )["Vpc"]["VpcId"]
+    subnets: dict[str, str] = {}
+    zones = (f"{region}a", f"{region}b")
+    for index, (tier, az) in enumerate([(t, z) for t in ("web", "app", "db") for z in zones]):
+        name = f"{tier}-{az[-1]}"
+        subnets[name] = ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=f"10.40.{index}.0/24",
+            AvailabilityZone=az,
+            TagSpecifications=_tags("subnet", Name=name),
+        )["Subnet"]["SubnetId"]
+    groups = {
+        tier: ec2.create_security_group(
+            GroupName=f"elearn-{tier}", Description=f"eLearn {tier} (DR)", VpcId=vpc_id
+        )["GroupId"]
+        for tier in ("web", "app", "db")
+    }
+    client("rds", region).create_db_subnet_group(
+        DBSubnetGroupName="elearn-db",
+        DBSubnetGroupDescription="eLearn database (DR)",
+        SubnetIds=[subnets["db-a"], subnets["db-b"]],
+    )
+    return SeededDr(region, vpc_id, subnets, groups, str(key["Arn"]))

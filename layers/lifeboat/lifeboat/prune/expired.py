@@ -8,6 +8,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat import tags as T
+from lifeboat.copies.prune import copies_needing_sources, expired_copies
+from lifeboat.copies.state import remove_copy
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.observability import metrics
@@ -33,6 +35,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     report = PruneReport(plan=request.plan, rules=rule_names, dry_run=request.dry_run)
     # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
     plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
+    copying = copies_needing_sources(plan, ports)
     work: list[tuple[RecoveryPoint, Deletion]] = []
     for name in rule_names:
         rule = plan.rules[name]
@@ -51,6 +54,12 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
         by_id = {p.recovery_point_id: p for p in points}
         expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
+        for point, _why in [e for e in expired if e[0].recovery_point_id in copying]:
+            region = copying[point.recovery_point_id]
+            report.skipped.append(
+                f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
+            )
+        expired = [e for e in expired if e[0].recovery_point_id not in copying]
         # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
         # mark belongs to a prune still running, which finishes or puts it back itself).
         interrupted = [
@@ -73,6 +82,13 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
+    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
+    report.evaluated += evaluated
+    report.kept += kept
+    for copy, deletion in copy_work:
+        report.expired.append(deletion)
+        report.frees_gb += deletion.size_gb
+        work.append((copy, deletion))
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -168,6 +184,24 @@ def _delete_artifacts(
     point: RecoveryPoint, report: PruneReport, deletion: Deletion, ports: Ports
 ) -> bool:
     """Delete a point's artifacts; False when they turned out not to be Lifeboat's."""
+    outcome = _delete_copy(point, ports) if point.is_copy else _delete_home(point, ports)
+    deletion.outcome = outcome
+    problems = {k: v for k, v in outcome.items() if v not in _DONE}
+    report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
+    return "refused" not in outcome
+
+
+def _delete_copy(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
+    """A copy in its region: only artifacts tagged with the copy's id are deleted."""
+    if ports.copies is None or point.region is None:
+        return {"refused": "no adapter for the copy's region"}
+    outcome = remove_copy(point, ports.copies(point.region))
+    if "not-owned" in outcome.values():
+        outcome["refused"] = "an artifact does not carry this copy's lifeboat:copy-point tag"
+    return outcome
+
+
+def _delete_home(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
     owner = {T.PLAN: point.plan, T.RULE: point.rule}
     outcome: dict[str, str] = {}
     try:
@@ -191,10 +225,7 @@ def _delete_artifacts(
             )
     except NotOwnedError as exc:
         outcome["refused"] = str(exc)
-    deletion.outcome = outcome
-    problems = {k: v for k, v in outcome.items() if v not in _DONE}
-    report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
-    return "refused" not in outcome
+    return outcome
 
 
 def run_prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class Deletion(BaseModel):
     source_id: str
     kind: Kind
     rule: str
+    region: str | None = Field(None, description="a copy's region (None: home)")
     created_at: datetime
     reason: str
     artifacts: list[str]

@@ -1,12 +1,14 @@
 """ "If this AZ failed now": for each AZ, the protected servers and databases in it, whether
 each can be restored elsewhere, the RPO it would get and the RTO last measured. Servers go
 through the restore planner itself (:mod:`lifeboat.restore.planner`: its AMI point, volume
-overlay and same-tier subnet matching), so the report says what a restore would do."""
+overlay and same-tier subnet matching), so the report says what a restore would do. An Aurora
+cluster with an instance in the AZ fails over to a reader in another AZ, or, when all its
+instances are there, is restored from its newest cluster snapshot into another AZ."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import PointStatus, RecoveryPoint
@@ -30,7 +32,8 @@ def az_failures(
 ) -> list[AzFailure]:
     failures: list[AzFailure] = []
     databases = {d.get("DBInstanceIdentifier"): d for d in inputs.databases}
-    for az in _zones(inputs):
+    members = {cid: cluster_members(c, databases) for cid, c in sorted(inputs.clusters.items())}
+    for az in _zones(inputs, members):
         servers = [
             server_row(iid, described, az, inputs, points.get(iid, []), drills.get(iid, []))
             for iid, described in sorted(inputs.instances.items())
@@ -41,6 +44,11 @@ def az_failures(
             for db_id, (_plan, kind) in sorted(inputs.protected_dbs.items())
             if kind == "db" and db_id in databases and _in_az(databases[db_id], az)
         ]
+        dbs += [
+            cluster_row(cid, inputs.clusters[cid], mine, az, inputs, points.get(cid, []), drills)
+            for cid, mine in members.items()
+            if any(m.availability_zone == az for m in mine)
+        ]
         failures.append(
             AzFailure(
                 availability_zone=az, status=_rag(servers + dbs), servers=servers, databases=dbs
@@ -49,12 +57,13 @@ def az_failures(
     return failures
 
 
-def _zones(inputs: FleetInputs) -> list[str]:
+def _zones(inputs: FleetInputs, members: Mapping[str, list[Member]]) -> list[str]:
     zones = {s["AvailabilityZone"] for subnets in inputs.subnets.values() for s in subnets}
     zones |= {d.get("Placement", {}).get("AvailabilityZone", "") for d in inputs.instances.values()}
     for db in inputs.databases:
         if db.get("DBInstanceIdentifier") in inputs.protected_dbs:
             zones |= {db.get("AvailabilityZone") or "", db.get("SecondaryAvailabilityZone") or ""}
+    zones |= {m.availability_zone for mine in members.values() for m in mine}
     return sorted(z for z in zones if z)
 
 
@@ -181,6 +190,133 @@ def database_row(
         rpo_seconds=max(0, min(ages)) if ages else None,
         rto_seconds=rto,
         problems=problems,
+    )
+
+
+class Member(NamedTuple):
+    """One DB instance of an Aurora cluster, where it runs."""
+
+    id: str
+    availability_zone: str
+    writer: bool
+    promotion_tier: int
+    subnet_zones: list[str]
+
+
+def cluster_members(
+    cluster: dict[str, Any], databases: Mapping[Any, dict[str, Any]]
+) -> list[Member]:
+    """The cluster's instances (``DBClusterMembers``) with their AZs (``DescribeDBInstances``);
+    an instance not described (being deleted) is left out."""
+    found: list[Member] = []
+    for member in cluster.get("DBClusterMembers") or []:
+        described = databases.get(member.get("DBInstanceIdentifier"))
+        if described is None or not described.get("AvailabilityZone"):
+            continue
+        found.append(
+            Member(
+                id=str(member["DBInstanceIdentifier"]),
+                availability_zone=str(described["AvailabilityZone"]),
+                writer=bool(member.get("IsClusterWriter")),
+                promotion_tier=int(member.get("PromotionTier", 1)),
+                subnet_zones=_group_zones(described),
+            )
+        )
+    return sorted(found, key=lambda m: m.id)
+
+
+def cluster_row(
+    cluster_id: str,
+    cluster: dict[str, Any],
+    members: list[Member],
+    az: str,
+    inputs: FleetInputs,
+    points: list[RecoveryPoint],
+    drills: Mapping[str, list[Drill]],
+) -> AzRow:
+    """With an instance outside ``az`` the cluster goes on: its writer there keeps serving, or
+    Aurora promotes a reader there (the lowest promotion tier first); with all its instances in
+    ``az`` it is restored from its newest completed cluster snapshot into another AZ."""
+    row = AzRow(
+        id=cluster_id,
+        type="cluster",
+        name=to_dict(cluster.get("TagList")).get("Name", cluster_id),
+        restorable=False,
+        how="",
+        rto_seconds=_rto(list(drills.get(cluster_id, []))),
+    )
+    lost = [m for m in members if m.availability_zone == az]
+    survivors = [m for m in members if m.availability_zone != az]
+    if not survivors:
+        return _cluster_restore(row, cluster, members, az, inputs, points)
+    writer = next((m for m in survivors if m.writer), None)
+    if writer is not None:
+        how = (
+            f"the writer {writer.id} in {writer.availability_zone} is not affected; "
+            f"it loses {', '.join(m.id for m in lost)}"
+        )
+    else:
+        reader = min(survivors, key=lambda m: (m.promotion_tier, m.id))
+        how = f"Aurora fails over to reader {reader.id} in {reader.availability_zone}"
+    return row.model_copy(
+        update={
+            "restorable": True,
+            "how": how,
+            "target_azs": sorted({m.availability_zone for m in survivors}),
+            "data": True,
+            "rpo_seconds": 0,
+        }
+    )
+
+
+def _cluster_restore(
+    row: AzRow,
+    cluster: dict[str, Any],
+    members: list[Member],
+    az: str,
+    inputs: FleetInputs,
+    points: list[RecoveryPoint],
+) -> AzRow:
+    snapshots = [
+        p for p in points
+        if p.kind is Kind.RDS and p.status is PointStatus.COMPLETED and p.db_cluster_snapshot_id
+    ]  # fmt: skip
+    newest = max(snapshots, key=lambda p: p.created_at) if snapshots else None
+    zones = {z for m in members for z in m.subnet_zones} or set(
+        cluster.get("AvailabilityZones") or []
+    )
+    others = sorted(z for z in zones if z != az)
+    problems = [] if others else [f"the DB subnet group has no subnet outside {az}"]
+    if newest is None:
+        latest = cluster.get("LatestRestorableTime")
+        problems.insert(
+            0,
+            "no completed cluster snapshot"
+            + (f" (Aurora's own backups reach {latest:%Y-%m-%d %H:%M}: a point-in-time "
+               "restore by hand)" if latest is not None else ""),
+        )  # fmt: skip
+    else:
+        problems.append(
+            "lifeboat restore restores DB instances, not Aurora clusters: restore by hand "
+            "(RestoreDBClusterFromSnapshot, then CreateDBInstance)"
+        )
+    return row.model_copy(
+        update={
+            "restorable": newest is not None and bool(others),
+            "how": (
+                f"restore {newest.db_cluster_snapshot_id if newest else 'a cluster snapshot'}"
+                f" into {others[0]}"
+                if others
+                else "no other AZ in the DB subnet group"
+            ),
+            "target_azs": others,
+            "image": newest is not None,
+            "data": newest is not None,
+            "rpo_seconds": (
+                int((inputs.now - newest.created_at).total_seconds()) if newest else None
+            ),
+            "problems": problems,
+        }
     )
 
 

@@ -177,7 +177,9 @@ def _database_status(
     points: list[RecoveryPoint],
     drills: list[Drill],
 ) -> ResourceStatus:
-    described = next((d for d in inputs.databases if d.get("DBInstanceIdentifier") == db_id), {})
+    described = inputs.clusters.get(db_id, {}) if kind == "cluster" else next(
+        (d for d in inputs.databases if d.get("DBInstanceIdentifier") == db_id), {}
+    )  # fmt: skip
     tags = T.to_dict(described.get("TagList"))
     resource_type: Literal["db", "cluster"] = "cluster" if kind == "cluster" else "db"
     return _status(

@@ -40,6 +40,11 @@ def gather(
     protected_dbs = {
         db_id: (plan, kind) for plan in plan_names for kind, db_id in ports.rds.discover(plan)
     }
+    clusters = {  # as DescribeDBClusters gives them: members, writer, AZs
+        db_id: described
+        for db_id, (_plan, kind) in sorted(protected_dbs.items())
+        if kind == "cluster" and (described := ports.rds.describe_cluster(db_id)) is not None
+    }
     snapshots: list[dict[str, Any]] = [
         s for plan in plan_names for s in ports.ec2.managed_snapshots(plan)
     ]
@@ -61,4 +66,5 @@ def gather(
         margin_seconds=margin_seconds,
         # a replacement stands for the server: its recovery points are its lineage's
         lineages={iid: lineage(ports.catalog, iid) for iid in instance_ids},
+        clusters=clusters,
     )

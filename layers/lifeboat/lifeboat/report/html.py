@@ -16,6 +16,10 @@ FINDING_TITLES = {
     "unencrypted_snapshot": "Unencrypted snapshots",
     "db_without_backups": "Single-AZ databases without automated backups",
 }
+AZ_COLUMNS = ("Resource", "Restorable", "How", "RPO", "RTO (drill)")
+RULE_COLUMNS = ("Rule", "RPO now", "Target", "State", "Newest point")
+# A table of rows; under 600 px each row is a card of labelled lines (``td::before`` shows the
+# cell's ``data-label``): nothing scrolls sideways on a phone.
 CSS = """
 *{box-sizing:border-box}
 body{margin:0;font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
@@ -41,7 +45,16 @@ th{color:#57606a;font-weight:600}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;
  word-break:break-all}
 .timeline{display:block;max-width:100%;height:auto;margin-top:6px}
-@media (max-width:600px){body{font-size:14px}main{padding:8px}th,td{padding:3px 4px}}
+main{overflow-wrap:break-word}
+@media (max-width:600px){body{font-size:14px}main{padding:8px}th,td{padding:3px 4px}
+ table.rows,.rows tbody,.rows tr{display:block;width:100%}
+ .rows thead{display:none}
+ .rows tr{padding:6px 0;border-bottom:1px solid #d0d7de}.rows tr:last-child{border-bottom:0}
+ .rows td{display:flow-root;border:0;padding:2px 0 2px 7.6em;overflow-wrap:anywhere}
+ .rows td::before{content:attr(data-label);float:left;width:7.2em;margin-left:-7.6em;
+  color:#57606a;font-weight:600}
+ .rows td:first-child{padding-left:0;font-weight:600}
+ .rows td:first-child::before{display:none}}
 """
 
 
@@ -110,13 +123,28 @@ def _banner(report: Report) -> str:
     )
 
 
+def _table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    """A table whose cells carry their column's name (the label of a row shown as a card)."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td data-label="{escape(c)}">{cell}</td>'
+            for c, cell in zip(columns, row, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="scroll"><table class="rows"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
 def _az(failure: AzFailure) -> str:
-    rows = "".join(_az_row(r) for r in (*failure.servers, *failure.databases))
+    rows = [_az_row(r) for r in (*failure.servers, *failure.databases)]
     table = (
-        '<div class="scroll"><table><tr><th>Resource</th><th>Restorable</th><th>How</th>'
-        f"<th>RPO</th><th>RTO (drill)</th></tr>{rows}</table></div>"
-        if rows
-        else '<p class="muted">Nothing protected runs here.</p>'
+        _table(AZ_COLUMNS, rows) if rows else '<p class="muted">Nothing protected runs here.</p>'
     )
     return (
         f'<div class="card az"><h3>If {escape(failure.availability_zone)} failed '
@@ -124,7 +152,7 @@ def _az(failure: AzFailure) -> str:
     )
 
 
-def _az_row(row: AzRow) -> str:
+def _az_row(row: AzRow) -> list[str]:
     problems = "".join(f'<br><span class="muted">⚠ {escape(p)}</span>' for p in row.problems)
     fallbacks = (
         f'<br><span class="muted">fallbacks: {escape(", ".join(row.fallback_instance_types))}'
@@ -132,11 +160,13 @@ def _az_row(row: AzRow) -> str:
         if row.fallback_instance_types
         else ""
     )
-    return (
-        f"<tr><td>{escape(row.name)}<br><code>{escape(row.id)}</code></td>"
-        f"<td>{_yes(row.restorable)}</td><td>{escape(row.how)}{fallbacks}{problems}</td>"
-        f"<td>{duration(row.rpo_seconds)}</td><td>{duration(row.rto_seconds)}</td></tr>"
-    )
+    return [
+        f"{escape(row.name)}<br><code>{escape(row.id)}</code>",
+        _yes(row.restorable),
+        f"{escape(row.how)}{fallbacks}{problems}",
+        duration(row.rpo_seconds),
+        duration(row.rto_seconds),
+    ]
 
 
 def _findings(findings: list[Finding]) -> str:
@@ -159,12 +189,16 @@ def _findings(findings: list[Finding]) -> str:
 
 
 def _resource(resource: ResourceStatus, report: Report) -> str:
-    rules = "".join(
-        f"<tr><td>{escape(r.rule)}</td><td>{duration(r.rpo_seconds)}</td>"
-        f"<td>{duration(r.target_seconds)}</td><td>{_yes(not r.stale, 'fresh', 'STALE')}</td>"
-        f"<td><code>{escape(r.newest_point_id or '–')}</code></td></tr>"
+    rules = [
+        [
+            escape(r.rule),
+            duration(r.rpo_seconds),
+            duration(r.target_seconds),
+            _yes(not r.stale, "fresh", "STALE"),
+            f"<code>{escape(r.newest_point_id or '–')}</code>",
+        ]
         for r in resource.rules
-    )
+    ]
     drill = resource.last_drill
     outcome = escape(drill.result or drill.status) if drill else ""
     drill_text = (
@@ -187,8 +221,7 @@ def _resource(resource: ResourceStatus, report: Report) -> str:
     return (
         f'<div class="card resource" id="{escape(resource.id)}"><h3>{escape(resource.name)} '
         f'{_pill(resource.status)}</h3><p class="muted"><code>{escape(resource.id)}</code> · '
-        f'{where}</p><div class="scroll"><table><tr><th>Rule</th><th>RPO now</th>'
-        f"<th>Target</th><th></th><th>Newest point</th></tr>{rules}</table></div>"
+        f"{where}</p>{_table(RULE_COLUMNS, rules)}"
         f"<p>Last drill: {drill_text}<br>Alarms: {alarms}</p>"
         f"{timeline_svg(resource.timeline, report.generated_at, f'timeline of {resource.id}')}"
         "</div>"

@@ -44,6 +44,7 @@ class FleetInputs:
     snapshots: list[dict[str, Any]] = field(default_factory=list)  # Lifeboat's EBS snapshots
     margin_seconds: int = DEFAULT_MARGIN_SECONDS
     lineages: dict[str, list[str]] = field(default_factory=dict)  # server -> instances before it
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)  # protected Aurora clusters
 
 
 class RuleStatus(BaseModel):

@@ -1,0 +1,335 @@
+"""The copier's one task: per destination region, under a lease (one copier per region at
+once), settle the copies in flight, then start queued ones oldest first while the region's
+concurrent-copy limits allow. Safe to repeat and to die at any step:
+
+* an *intent* (the copy point, ``pending``, no artifacts) is written before a copy call; a copy
+  point with an intent and nothing recorded is looked for by its tag (``lifeboat:copy-point``,
+  written at creation) before anything is started again — ``CopyImage`` also takes a
+  ``ClientToken``, ``CopyDBSnapshot`` a deterministic target name;
+* a queue item leaves the queue only after its copy is recorded ``completed`` or ``failed``;
+* a failed copy's artifacts (only those tagged with its id) are deleted; the backup it copies
+  is never touched: a copy failure fails the copy, not the backup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lifeboat.copies.models import (
+    COPIER_MAX_RUN,
+    COPY_DEADLINE,
+    EBS_COPY_LIMIT,
+    LEASE,
+    RDS_COPY_LIMIT,
+    CopierInput,
+    PumpEvent,
+    PumpReport,
+    RegionReport,
+    copy_point_id,
+)
+from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
+from lifeboat.copies.state import copy_states, remove_copy
+from lifeboat.errors import error_code
+from lifeboat.models import PointStatus, RecoveryPoint, validate_input
+from lifeboat.plans import CopyTarget, Kind, PlanSet
+from lifeboat.ports import CopyPort, Ports
+from lifeboat.timeutil import iso
+
+QUEUE = "COPYQ#"
+WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
+
+
+def lease_name(region: str) -> str:
+    return f"copier#{region}"
+
+
+def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpReport:
+    request = validate_input(CopierInput, event.execution.input)
+    attempt = int((event.state.pump or {}).get("attempt", 0)) + 1
+    owner = event.execution.id
+    stopping = now - event.execution.start_time > COPIER_MAX_RUN
+    regions = request.regions or plans.copy_regions()
+    reports = [_region(region, owner, plans, ports, now, stopping) for region in regions]
+    done = stopping or all(r.done for r in reports)
+    if done:
+        finished = _release(reports, owner, ports, now, retake=not stopping)
+        done = stopping or finished
+    failed = {f"{r.region}:{k}": v for r in reports for k, v in r.failed.items()}
+    if failed and ports.notifier is not None:
+        ports.notifier.publish(
+            f"Lifeboat: {len(failed)} cop(ies) to another region failed",
+            {
+                "failed": failed,
+                "note": "the backups themselves are intact; copies retry on the next backup run",
+            },
+        )
+    return PumpReport(
+        attempt=attempt,
+        done=done,
+        regions=reports,
+        ended_because="time limit: the rest stays queued" if stopping else None,
+    )
+
+
+def _release(
+    reports: list[RegionReport], owner: str, ports: Ports, now: datetime, retake: bool
+) -> bool:
+    """Release this copier's leases; False when work was queued meanwhile (and the lease is
+    taken again), so the copier goes on instead of leaving it to the next trigger."""
+    finished = True
+    for report in reports:
+        if report.busy_with is not None:
+            continue
+        ports.catalog.release_lock(lease_name(report.region), owner)
+        if not retake:
+            continue
+        if ports.catalog.records(QUEUE + report.region) and not ports.catalog.acquire_lock(
+            lease_name(report.region),
+            owner,
+            int(now.timestamp()),
+            int(LEASE.total_seconds()),
+            {"kind": "copier"},
+        ):
+            finished = False
+    return finished
+
+
+@dataclass
+class _Work:
+    region: str
+    queued: list[tuple[dict[str, Any], RecoveryPoint, RecoveryPoint | None]] = field(
+        default_factory=list
+    )
+    in_flight: list[tuple[dict[str, Any], RecoveryPoint]] = field(default_factory=list)
+
+
+def _region(
+    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+) -> RegionReport:
+    held = ports.catalog.acquire_lock(
+        lease_name(region),
+        owner,
+        int(now.timestamp()),
+        int(LEASE.total_seconds()),
+        {"kind": "copier"},
+    )
+    if held is not None:
+        return RegionReport(region=region, busy_with=str(held.get("owner", "unknown")))
+    if ports.copies is None:
+        raise RuntimeError("no copy adapter configured")
+    copier = ports.copies(region)
+    report = RegionReport(region=region)
+    work = _read_queue(region, plans, ports, report)
+    _settle(work.in_flight, copier, ports, now, report)
+    still = [
+        c
+        for _i, c in work.in_flight
+        if c.recovery_point_id not in report.completed and c.recovery_point_id not in report.failed
+    ]
+    budget = _Budget(
+        snapshots=sum(_weight(c) for c in still if c.kind is not Kind.RDS),
+        databases=sum(1 for c in still if c.kind is Kind.RDS),
+    )
+    chosen, waiting = _choose(work, plans, budget, stopping, ports, report)
+    intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
+    ports.catalog.put_points(intents)  # every intent before any call
+    fresh = {c.recovery_point_id: c for c in intents}
+    started_items: list[dict[str, Any]] = []
+    made: list[RecoveryPoint] = []
+    for item, source, existing, target in chosen:
+        copy = existing or fresh[copy_point_id(source, region)]
+        try:
+            started = start_copy(source, copy, existing is not None, target, copier, ports, now)
+        except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
+            _refuse(item, source, copier, ports, report, f"{error_code(exc)}: {exc}", now)
+            continue
+        except CopySourceGoneError as exc:
+            _refuse(item, source, copier, ports, report, str(exc), now)
+            continue
+        if started is None:
+            waiting += 1
+            continue  # an interrupted start, too recent to tell: looked at again next pump
+        made.append(started)
+        report.started.append(started.recovery_point_id)
+        started_items.append({**item, "started_at": iso(now)})
+    ports.catalog.put_points(made)
+    ports.catalog.mark_copies_started(region, started_items)
+    report.queued = waiting + report.queued_beyond
+    report.in_flight = len(still) + len(report.started)
+    report.snapshots_in_flight, report.db_copies_in_flight = budget.snapshots, budget.databases
+    return report
+
+
+def _choose(
+    work: _Work,
+    plans: PlanSet,
+    budget: _Budget,
+    stopping: bool,
+    ports: Ports,
+    report: RegionReport,
+) -> tuple[list[tuple[dict[str, Any], RecoveryPoint, RecoveryPoint | None, CopyTarget]], int]:
+    """The queued copies to start now (oldest first, within the limits), and how many wait."""
+    chosen = []
+    waiting = 0
+    for item, source, existing in work.queued:
+        if stopping or not budget.fits(source):
+            waiting += 1
+            continue
+        target = plans.copy_target(source.plan, source.rule, work.region)
+        if target is None:
+            _drop(item, ports, report, source, "its rule no longer copies to this region")
+            continue
+        budget.take(source)
+        chosen.append((item, source, existing, target))
+    return chosen, waiting
+
+
+@dataclass
+class _Budget:
+    """Copies in flight against the destination's limits; oldest first: once an EBS copy does
+    not fit, no later one overtakes it."""
+
+    snapshots: int
+    databases: int
+    blocked: bool = False
+
+    def fits(self, source: RecoveryPoint) -> bool:
+        if source.kind is Kind.RDS:
+            return self.databases + 1 <= RDS_COPY_LIMIT
+        if self.blocked or self.snapshots + _weight(source) > EBS_COPY_LIMIT:
+            self.blocked = True
+            return False
+        return True
+
+    def take(self, source: RecoveryPoint) -> None:
+        if source.kind is Kind.RDS:
+            self.databases += 1
+        else:
+            self.snapshots += _weight(source)
+
+
+def _read_queue(region: str, plans: PlanSet, ports: Ports, report: RegionReport) -> _Work:
+    queue = sorted(ports.catalog.records(QUEUE + region), key=lambda i: str(i["sk"]))
+    # Every copy in flight (its item marked when it started) and a window of the oldest
+    # queued ones: a pump costs the same with 20 or 20,000 copies queued, and never loses
+    # count of what is in flight.
+    started = [i for i in queue if i.get("started_at")]
+    items = started + [i for i in queue if not i.get("started_at")][:WINDOW]
+    report.queued_beyond = len(queue) - len(items)
+    keys = [(str(i["source_id"]), str(i["run_id"]), str(i["kind"])) for i in items]
+    copies = ports.catalog.get_copies(region, keys)
+    sources: dict[tuple[str, str, str], RecoveryPoint] = {}
+    for run_id in sorted({k[1] for k in keys}):
+        found = ports.catalog.get_points([k for k in keys if k[1] == run_id])
+        sources.update({(s, run_id, kind): p for (s, kind), p in found.items()})
+    work = _Work(region)
+    unknown = [p.image_id for p in sources.values() if p.image_id and not p.snapshots]
+    described = ports.ec2.images(sorted(set(unknown))) if unknown else {}
+    for key, unsized in list(sources.items()):
+        image = described.get(unsized.image_id or "")
+        if image is not None:
+            mappings = [m for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")]
+            sources[key] = unsized.model_copy(update={"copy_snapshots": len(mappings)})
+    for item, key in zip(items, keys, strict=True):
+        source, copy = sources.get(key), copies.get(key)
+        if copy is not None and copy.status is not PointStatus.PENDING:
+            ports.catalog.delete_record(QUEUE + region, str(item["sk"]))  # settled earlier
+        elif copy is not None and copy.artifact_ids():
+            work.in_flight.append((item, copy))
+        elif source is None or source.status is not PointStatus.COMPLETED:
+            _drop(item, ports, report, copy, "the point it copies is no longer completed")
+        else:
+            work.queued.append((item, source, copy))
+    return work
+
+
+def _drop(
+    item: dict[str, Any],
+    ports: Ports,
+    report: RegionReport,
+    point: RecoveryPoint | None,
+    reason: str,
+) -> None:
+    key = point.recovery_point_id if point else f"{item['source_id']}/{item['kind']}"
+    report.failed[key] = reason
+    if point is not None and point.is_copy and point.status is PointStatus.PENDING:
+        ports.catalog.put_point(
+            point.model_copy(update={"status": PointStatus.FAILED, "error": reason})
+        )
+    ports.catalog.delete_record(QUEUE + report.region, str(item["sk"]))
+
+
+def _refuse(
+    item: dict[str, Any],
+    source: RecoveryPoint,
+    copier: CopyPort,
+    ports: Ports,
+    report: RegionReport,
+    reason: str,
+    now: datetime,
+) -> None:
+    """A copy AWS refused to start: what earlier calls of it made (a set's first snapshots,
+    found by its tag) is deleted, it is recorded failed and dequeued; the backup is intact and
+    the next run queues its next point."""
+    region = copier.region
+    copy = ports.catalog.get_copies(region, [_key(source)]).get(_key(source))
+    failed = (copy or new_copy(source, region, now)).model_copy(
+        update={"status": PointStatus.FAILED, "error": reason}
+    )
+    cid = failed.recovery_point_id
+    for made in copier.find(cid).values():
+        if made.get("ImageId"):
+            copier.delete_image(str(made["ImageId"]), cid)
+        elif made.get("SnapshotId"):
+            copier.delete_snapshot(str(made["SnapshotId"]), cid)
+    ports.catalog.put_point(failed)
+    report.failed[cid] = reason
+    ports.catalog.delete_record(QUEUE + region, str(item["sk"]))
+
+
+def _key(point: RecoveryPoint) -> tuple[str, str, str]:
+    return (point.source_id, point.run_id, point.kind.value)
+
+
+def _weight(point: RecoveryPoint) -> int:
+    """Concurrent EBS snapshot copies a copy of ``point`` takes (an AMI: each snapshot; an
+    image whose snapshots were not recorded was described by :func:`_read_queue`)."""
+    if point.kind is Kind.RDS:
+        return 1
+    return min(EBS_COPY_LIMIT, max(1, point.copy_snapshots, len(point.snapshots)))
+
+
+def _settle(
+    in_flight: list[tuple[dict[str, Any], RecoveryPoint]],
+    copier: CopyPort,
+    ports: Ports,
+    now: datetime,
+    report: RegionReport,
+) -> None:
+    """Settle the copies in flight: read together, recorded together, then dequeued (a task
+    dying between the two leaves settled items queued: the next pump dequeues them)."""
+    states = copy_states([c for _i, c in in_flight], copier)
+    settled: list[RecoveryPoint] = []
+    dequeued: list[str] = []
+    for item, copy in in_flight:
+        status, detail, updates = states[copy.recovery_point_id]
+        started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
+        if status == "pending" and now - started > COPY_DEADLINE:
+            status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
+        if status == "pending":
+            continue
+        if status == "completed":
+            update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
+            report.completed.append(copy.recovery_point_id)
+        else:
+            remove_copy(copy, copier)
+            update = {"status": PointStatus.FAILED, "error": detail}
+            report.failed[copy.recovery_point_id] = detail or "failed"
+        settled.append(copy.model_copy(update=update))
+        dequeued.append(str(item["sk"]))
+    ports.catalog.put_points(settled)
+    ports.catalog.dequeue_copies(report.region, dequeued)

@@ -1,0 +1,102 @@
+"""What a copy in flight has become (read in its region), and removing a failed or expired
+copy's artifacts (only those tagged with its id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifeboat.models import RecoveryPoint, VolumeSnapshot
+from lifeboat.ports import CopyPort
+
+State = tuple[str, str | None, dict[str, Any]]
+
+
+def copy_states(copies: list[RecoveryPoint], copier: CopyPort) -> dict[str, State]:
+    """Each copy's state: ``pending``, ``completed`` (with what to record) or ``failed`` (why);
+    the images and snapshots of all of them read in one call each."""
+    image_ids = [c.image_id for c in copies if c.image_id]
+    snapshot_ids = [s.snapshot_id for c in copies if not c.image_id for s in c.snapshots]
+    images = copier.images(image_ids) if image_ids else {}
+    snaps = copier.snapshots(snapshot_ids) if snapshot_ids else {}
+    states: dict[str, State] = {}
+    for copy in copies:
+        if copy.image_id:
+            states[copy.recovery_point_id] = _image_state(copy, images)
+        elif copy.snapshots:
+            states[copy.recovery_point_id] = _snapshots_state(copy, snaps)
+        else:
+            states[copy.recovery_point_id] = _db_state(copy, copier)
+    return states
+
+
+def _image_state(copy: RecoveryPoint, images: dict[str, dict[str, Any]]) -> State:
+    if copy.image_id:
+        image = images.get(copy.image_id)
+        if image is None:
+            return "failed", f"copied image {copy.image_id} disappeared", {}
+        state = image.get("State", "pending")
+        if state == "available":
+            return "completed", None, {"snapshots": _image_snapshots(image, copy)}
+        if state == "pending":
+            return "pending", None, {}
+        reason = image.get("StateReason", {}).get("Message", "")
+        return "failed", f"copied image {copy.image_id} {state}: {reason}", {}
+    return "failed", "no image recorded", {}
+
+
+def _snapshots_state(copy: RecoveryPoint, found: dict[str, dict[str, Any]]) -> State:
+    if copy.snapshots:
+        states = [found.get(s.snapshot_id, {}).get("State", "missing") for s in copy.snapshots]
+        if all(s == "completed" for s in states):
+            return "completed", None, {}
+        bad = [s for s in states if s in ("error", "missing", "recoverable")]
+        return ("failed", f"snapshot copies {bad}", {}) if bad else ("pending", None, {})
+    return "failed", "no snapshots recorded", {}
+
+
+def _db_state(copy: RecoveryPoint, copier: CopyPort) -> State:
+    kind = "cluster" if copy.db_cluster_snapshot_id else "db"
+    snapshot_id = copy.db_cluster_snapshot_id or copy.db_snapshot_id or ""
+    snap = copier.db_snapshot(kind, snapshot_id)
+    if snap is None:
+        return "failed", f"copied DB snapshot {snapshot_id} disappeared", {}
+    status = str(snap.get("Status", "creating"))
+    if status == "available":
+        return "completed", None, {}
+    if status in ("creating", "copying", "pending"):
+        return "pending", None, {}
+    return "failed", f"copied DB snapshot {snapshot_id} {status}", {}
+
+
+def _image_snapshots(image: dict[str, Any], copy: RecoveryPoint) -> list[VolumeSnapshot]:
+    """The copied image's snapshots (its block-device mappings), in the catalog's shape."""
+    found = [
+        VolumeSnapshot(
+            volume_id="",
+            snapshot_id=m["Ebs"]["SnapshotId"],
+            device_name=m["DeviceName"],
+            size_gb=int(m["Ebs"].get("VolumeSize", 0)),
+            encrypted=True,
+            boot=m["DeviceName"] == image.get("RootDeviceName"),
+        )
+        for m in image.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("SnapshotId")
+    ]
+    return found or copy.snapshots
+
+
+def remove_copy(copy: RecoveryPoint, copier: CopyPort) -> dict[str, str]:
+    """Delete a copy's artifacts (only those tagged with its id)."""
+    cid = copy.recovery_point_id
+    results: dict[str, str] = {}
+    if copy.image_id:
+        results.update(copier.delete_image(copy.image_id, cid))
+    for snap in [] if copy.image_id else copy.snapshots:
+        results[snap.snapshot_id] = copier.delete_snapshot(snap.snapshot_id, cid)
+    if copy.db_snapshot_id:
+        results[copy.db_snapshot_id] = copier.delete_db_snapshot("db", copy.db_snapshot_id, cid)
+    if copy.db_cluster_snapshot_id:
+        results[copy.db_cluster_snapshot_id] = copier.delete_db_snapshot(
+            "cluster", copy.db_cluster_snapshot_id, cid
+        )
+    return results
