@@ -24,6 +24,7 @@ from lifeboat.local.seed import Seeded
 from lifeboat.local.stack import LocalStack
 from lifeboat.models import PointStatus
 from lifeboat.output import emit_json, say, table
+from lifeboat.plans import default_plans
 
 HISTORY_DAYS = 14
 HISTORY_HOURS = 30
@@ -173,8 +174,8 @@ def _scheduled_backups(scene: Scene) -> None:
     scheduled = scene.scheduled
     for name in scene.stack.schedules:
         rule = name.rsplit("-", 1)[-1].lower().removeprefix("standard")
-        if rule == "drill":  # the drill's own schedule: its step comes later
-            continue
+        if rule not in default_plans().plans["standard"].rules:
+            continue  # the drill's and the copier's own schedules: their steps come later
         story.step(f"Schedule '{rule}' fires (Scheduler's payload, scheduled {scheduled:%H:%M}Z)")
         result = story.follow(fire_schedule(name, scheduled))
         report = result.get("output") or {}
