@@ -270,6 +270,9 @@ class FakeEc2:
     die_after_create: bool = False
     subnet_list: list[dict[str, Any]] = field(default_factory=list)
     volume_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. Encrypted
+    locks: dict[str, tuple[str, int]] = field(default_factory=dict)  # snapshot -> (mode, days)
+    refuse_locks: set[str] = field(default_factory=set)  # snapshot ids LockSnapshot refuses
+    refuse_all_locks: bool = False
     storage: dict[str, int] = field(default_factory=dict)  # instance-store GB by type
 
     def add_instance(self, plan: str, volumes: int = 2) -> str:
@@ -462,7 +465,19 @@ class FakeEc2:
         return used & set(snapshot_ids)
 
     def locked_snapshots(self, ids: list[str]) -> set[str]:
-        return set()
+        return set(ids) & set(self.locks)
+
+    def lock_snapshots(
+        self, ids: list[str], mode: str, days: int, cool_off_hours: int = 0
+    ) -> dict[str, str]:
+        results = {}
+        for sid in ids:
+            if self.refuse_all_locks or sid in self.refuse_locks or sid not in self.snaps:
+                results[sid] = "InvalidSnapshot.NotFound" if sid not in self.snaps else "Refused"
+                continue
+            self.locks[sid] = (mode, days)
+            results[sid] = "locked"
+        return results
 
     def managed_images(self, plan: str) -> list[dict[str, Any]]:
         return [
@@ -512,6 +527,8 @@ class FakeEc2:
                 outcome[sid] = "not-owned"
             elif sid in used:
                 outcome[sid] = "in-use"
+            elif sid in self.locks:
+                outcome[sid] = "locked"
             else:
                 del self.snaps[sid]
                 self.deleted.add(sid)

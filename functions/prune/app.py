@@ -10,6 +10,7 @@ from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
 from lifeboat.prune import PruneRequest, run_prune
+from lifeboat.settings import get_settings
 from lifeboat.timeutil import utcnow
 
 
@@ -18,4 +19,5 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(PruneRequest, event)
-    return run_prune(request, default_plans(), runtime.ports(), utcnow())
+    days = get_settings().recycle_bin_days
+    return run_prune(request, default_plans(), runtime.ports(), utcnow(), days)

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from lifeboat.backup import check_run, create_batch, finalize_run
 from lifeboat.errors import UnsafeToDeleteError
 from lifeboat.models import CheckEvent, CreateBatchEvent, FinalizeEvent, PointStatus, ResourceRef
+from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
 from lifeboat.prune import PRUNE_TAKEOVER, PruneRequest, prune
 from lifeboat.timeutil import iso
@@ -32,19 +34,26 @@ class World:
 
     def daily_runs(self, days: int) -> None:
         for _ in range(days):
-            run_id = f"{self.now:%Y%m%dT%H%M%SZ}-standard-daily-m1"
-            self.catalog.claim_run(run_id, "exec", {"plan": "standard", "rule": "daily"})
-            event = CreateBatchEvent(
-                run_id=run_id,
-                plan="standard",
-                rule="daily",
-                resources=[ResourceRef(type="instance", id=self.instance)],
-            )
-            create_batch(event, PLANS, self.ports, self.now)
-            check_run(CheckEvent(run_id=run_id), self.ports, self.now)
-            batch = event.model_dump(mode="json")
-            finalize_run(FinalizeEvent(run_id=run_id, batches=[batch]), PLANS, self.ports, self.now)
-            self.now += timedelta(days=1)
+            self.daily_run()
+
+    def daily_run(self, plans: PlanSet = PLANS, with_report: bool = False) -> Any:
+        """One daily run under ``plans`` (its id; with its finalize report), a day later."""
+        run_id = f"{self.now:%Y%m%dT%H%M%SZ}-standard-daily-m1"
+        self.catalog.claim_run(run_id, "exec", {"plan": "standard", "rule": "daily"})
+        event = CreateBatchEvent(
+            run_id=run_id,
+            plan="standard",
+            rule="daily",
+            resources=[ResourceRef(type="instance", id=self.instance)],
+        )
+        create_batch(event, plans, self.ports, self.now)
+        check_run(CheckEvent(run_id=run_id), self.ports, self.now)
+        batch = event.model_dump(mode="json")
+        report = finalize_run(
+            FinalizeEvent(run_id=run_id, batches=[batch]), plans, self.ports, self.now
+        )
+        self.now += timedelta(days=1)
+        return (run_id, report) if with_report else run_id
 
     def statuses(self) -> list[PointStatus]:
         return [p.status for p in sorted(self.catalog.all_points(), key=lambda p: p.created_at)]

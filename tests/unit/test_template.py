@@ -467,3 +467,42 @@ def test_suppressions_are_per_resource_specific_and_give_a_reason() -> None:
             assert len(skip.get("comment", "")) > 20, f"{name}: {skip['id']} without a reason"
         ignored = metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", [])
         assert all(re.fullmatch(r"[EWI][A-Z]?\d{4}", rule) for rule in ignored), name
+
+
+def test_recycle_bin_rules_keep_lifeboats_deleted_points_when_asked() -> None:
+    parameter = TEMPLATE["Parameters"]["RecycleBinRetentionDays"]
+    assert parameter["Default"] == 0 and parameter["MaxValue"] == 365
+    for name, kind in (
+        ("RecycleBinSnapshotRule", "EBS_SNAPSHOT"),
+        ("RecycleBinImageRule", "EC2_IMAGE"),
+    ):
+        rule = RESOURCES[name]
+        assert rule["Type"] == "AWS::Rbin::Rule" and rule["Condition"] == "HasRecycleBin"
+        props = rule["Properties"]
+        assert props["ResourceType"] == kind
+        assert props["ResourceTags"] == [
+            {"ResourceTagKey": "lifeboat:managed", "ResourceTagValue": "true"}
+        ]
+        assert props["RetentionPeriod"]["RetentionPeriodValue"] == {
+            "Ref": "RecycleBinRetentionDays"
+        }
+    prune = RESOURCES["PruneFunction"]["Properties"]["Environment"]["Variables"]
+    assert prune["RECYCLE_BIN_DAYS"] == {"Ref": "RecycleBinRetentionDays"}
+
+
+def test_snapshot_locks_are_only_ever_added_to_lifeboats_snapshots() -> None:
+    statements = [
+        (name, s)
+        for name, resource in _functions()
+        for policy in resource["Properties"].get("Policies", [])
+        for s in policy.get("Statement", [])
+    ]
+    actions = {
+        a
+        for _n, s in statements
+        for a in ([s["Action"]] if isinstance(s.get("Action"), str) else s.get("Action", []))
+    }
+    assert "ec2:UnlockSnapshot" not in actions  # nobody in Lifeboat can undo a lock
+    (lock,) = [(n, s) for n, s in statements if s.get("Action") == "ec2:LockSnapshot"]
+    assert lock[0] == "BackupFinalizeFunction"
+    assert lock[1]["Condition"] == {"StringEquals": {"aws:ResourceTag/lifeboat:managed": "true"}}

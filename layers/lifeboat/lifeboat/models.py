@@ -303,6 +303,9 @@ class RecoveryPoint(BaseModel):
     copy_of: str | None = None
     copy_started_at: datetime | None = None
     copy_snapshots: int = Field(0, ge=0, description="EBS snapshot copies it counts in flight")
+    # EBS Snapshot Lock on its snapshots (a rule's ``lock``): never deleted before this.
+    locked_until: datetime | None = None
+    lock_mode: str | None = None
 
     @property
     def is_copy(self) -> bool:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -86,6 +86,33 @@ class CopyTarget(BaseModel):
         return self
 
 
+class Lock(BaseModel):
+    """EBS Snapshot Lock on a rule's completed snapshots (README "Immutability").
+
+    ``compliance`` cannot be shortened or removed by anyone, the account root included, once
+    its cool-off ends: it needs ``i_understand_compliance_mode: true``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mode: Literal["governance", "compliance"]
+    days: int = Field(ge=1, le=36_500, description="how long each snapshot stays locked")
+    cool_off_hours: int = Field(
+        0, ge=0, le=72, description="compliance only: hours during which it can still be undone"
+    )
+    i_understand_compliance_mode: bool = False
+
+    @model_validator(mode="after")
+    def _acknowledged(self) -> Lock:
+        if self.mode == "compliance" and not self.i_understand_compliance_mode:
+            raise ValueError(
+                "compliance mode can never be shortened or removed, not even by the account "
+                "root, and the snapshots are billed until it ends: set "
+                "i_understand_compliance_mode: true to confirm, or use mode: governance"
+            )
+        if self.mode == "governance" and self.cool_off_hours:
+            raise ValueError("cool_off_hours applies to compliance mode only; remove it")
+        return self
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schedule: str = Field(description="EventBridge Scheduler expression: cron(...) or rate(...)")
@@ -94,6 +121,7 @@ class Rule(BaseModel):
     retention: Retention
     exclude_boot_volume: bool = False
     copy_to: tuple[CopyTarget, ...] = Field((), max_length=3, description="at most 3 regions")
+    lock: Lock | None = None
 
     @field_validator("schedule")
     @classmethod

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     alarm_instance_check: bool = Field(False, alias="ALARM_INSTANCE_CHECK")
     restore_state_machine_arn: str = Field("", alias="RESTORE_STATE_MACHINE_ARN")
     copier_state_machine_arn: str = Field("", alias="COPIER_STATE_MACHINE_ARN")
+    recycle_bin_days: int = Field(0, alias="RECYCLE_BIN_DAYS", ge=0, le=365)
     instance_health_minutes: int = Field(60, alias="INSTANCE_HEALTH_DEADLINE_MINUTES", ge=5, le=420)
     database_health_minutes: int = Field(
         360, alias="DATABASE_HEALTH_DEADLINE_MINUTES", ge=30, le=420

@@ -163,6 +163,25 @@ class Ec2Retirement:
                         used.add(sid)
         return used
 
+    @needs("ec2:LockSnapshot")
+    def lock_snapshots(
+        self, ids: list[str], mode: str, days: int, cool_off_hours: int = 0
+    ) -> dict[str, str]:
+        """EBS Snapshot Lock each snapshot for ``days`` from now: 'locked', or the error code
+        (each snapshot alone: one refusal does not stop the others). ``LockDuration`` counts
+        from the call, so locking again only ever extends a lock, never shortens it."""
+        results: dict[str, str] = {}
+        for sid in ids:
+            params: dict[str, Any] = {"SnapshotId": sid, "LockMode": mode, "LockDuration": days}
+            if mode == "compliance" and cool_off_hours:
+                params["CoolOffPeriod"] = cool_off_hours
+            try:
+                self.retrier.call(self.ec2.lock_snapshot, **params)
+                results[sid] = "locked"
+            except ClientError as exc:
+                results[sid] = error_code(exc)
+        return results
+
     @needs("ec2:DescribeLockedSnapshots")
     def locked_snapshots(self, ids: list[str]) -> set[str]:
         """Snapshots under an EBS snapshot lock (governance, compliance or its cooling-off)."""

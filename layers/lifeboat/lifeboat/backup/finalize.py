@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat.backup.check import adopt
+from lifeboat.backup.lock import lock_points
 from lifeboat.backup.points import new_point
 from lifeboat.backup.rpo import publish_rpo
 from lifeboat.copies.enqueue import queue_and_start
@@ -59,6 +60,9 @@ def finalize_run(
     )
     metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
     completed = [p for p in points if p.status is PointStatus.COMPLETED]
+    locks = lock_points(completed, plans, ports, now)
+    if locks:
+        report["locks"] = locks
     copies = queue_and_start(completed, plans, ports, now, event.run_id, copier_arn)
     if copies:
         report["copies"] = copies

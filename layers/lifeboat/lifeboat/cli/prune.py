@@ -88,6 +88,8 @@ def print_prune(report: dict[str, Any], dry_run: bool) -> None:
         f"{summary['kept']} kept, {len(report['expired'])} {verb}, "
         f"frees up to {report['frees_gb']} GiB (snapshot sizes; EBS snapshots are incremental)"
     )
+    if summary.get("recycle_bin"):
+        say(f"  note: {summary['recycle_bin']}")
     for group in report.get("stale", []):
         say(f"  ! no recent completed backup for {group}: nothing of it expires (check backups)")
     for item in report.get("skipped", []):

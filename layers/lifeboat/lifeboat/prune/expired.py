@@ -54,12 +54,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
         by_id = {p.recovery_point_id: p for p in points}
         expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
-        for point, _why in [e for e in expired if e[0].recovery_point_id in copying]:
-            region = copying[point.recovery_point_id]
-            report.skipped.append(
-                f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
-            )
-        expired = [e for e in expired if e[0].recovery_point_id not in copying]
+        expired = _held_back(expired, copying, report, now)
         # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
         # mark belongs to a prune still running, which finishes or puts it back itself).
         interrupted = [
@@ -120,6 +115,32 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         for orphan in report.orphans:
             orphan.outcome = delete_orphan(orphan, ports)
     return report
+
+
+def _held_back(
+    expired: list[tuple[RecoveryPoint, str]],
+    copying: dict[str, str],
+    report: PruneReport,
+    now: datetime,
+) -> list[tuple[RecoveryPoint, str]]:
+    """What retention expired, less what must stay: a point whose copy to another region is
+    not done yet, and a point under an EBS Snapshot Lock (kept, never counted as deleted)."""
+    kept: list[tuple[RecoveryPoint, str]] = []
+    for point, why in expired:
+        if point.recovery_point_id in copying:
+            region = copying[point.recovery_point_id]
+            report.skipped.append(
+                f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
+            )
+        elif point.locked_until is not None and point.locked_until > now:
+            report.skipped.append(
+                f"{point.recovery_point_id}: locked until {iso(point.locked_until)} "
+                f"({point.lock_mode}); kept until the lock ends"
+            )
+            report.kept += 1
+        else:
+            kept.append((point, why))
+    return kept
 
 
 def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
@@ -228,9 +249,16 @@ def _delete_home(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
     return outcome
 
 
-def run_prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) -> dict[str, Any]:
+def run_prune(
+    request: PruneRequest,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    recycle_bin_days: int = 0,
+) -> dict[str, Any]:
     """The prune task: the full report, or its summary inside a backup run's state."""
     report = prune(request, plans, ports, now)
+    report.recycle_bin_days = recycle_bin_days
     metrics.add_metric(
         name="RecoveryPointsExpired", unit=MetricUnit.Count, value=len(report.expired)
     )

@@ -66,6 +66,18 @@ class PruneReport(BaseModel):
     broken: list[str] = Field(
         default_factory=list, description="points whose AMI was deregistered outside Lifeboat"
     )
+    recycle_bin_days: int = Field(
+        0, description="deleted snapshots and AMIs stay recoverable (and billed) this long"
+    )
+
+    @property
+    def recycle_bin(self) -> str | None:
+        if not self.recycle_bin_days:
+            return None
+        return (
+            f"deleted recovery points stay in the Recycle Bin for {self.recycle_bin_days} days "
+            "(recoverable with 'aws rbin'/the console; still billed as snapshot storage)"
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -83,6 +95,7 @@ class PruneReport(BaseModel):
             "foreign_tagged": len(self.foreign_tagged),
             "orphans_refused": self.orphans_refused,
             "broken": len(self.broken),
+            "recycle_bin": self.recycle_bin,
         }
 
 
