@@ -506,3 +506,14 @@ def test_snapshot_locks_are_only_ever_added_to_lifeboats_snapshots() -> None:
     (lock,) = [(n, s) for n, s in statements if s.get("Action") == "ec2:LockSnapshot"]
     assert lock[0] == "BackupFinalizeFunction"
     assert lock[1]["Condition"] == {"StringEquals": {"aws:ResourceTag/lifeboat:managed": "true"}}
+
+
+def test_the_recycle_bin_condition_is_off_by_default_and_on_for_any_days() -> None:
+    from lifeboat.local.cfn import Resolver
+
+    where = {"stack_name": "lifeboat", "region": "us-east-1", "account_id": "123456789012"}
+    off = Resolver(TEMPLATE, **where, parameters={"RecycleBinRetentionDays": "0"})
+    on = Resolver(TEMPLATE, **where, parameters={"RecycleBinRetentionDays": "14"})
+    default = Resolver(TEMPLATE, **where)
+    assert not off.condition("HasRecycleBin") and on.condition("HasRecycleBin")
+    assert not default.condition("HasRecycleBin")

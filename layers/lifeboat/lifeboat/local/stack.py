@@ -108,6 +108,8 @@ class Deployer:
             # the unit tests check them.
             "AWS::Lambda::Permission": lambda _l, _s: None,
             "AWS::SQS::QueuePolicy": lambda _l, _s: None,
+            # The Recycle Bin is not in moto: its rules are checked by the template tests.
+            "AWS::Rbin::Rule": lambda _l, _s: None,
         }
         function_globals = self.template.get("Globals", {}).get("Function", {})
         for logical_id in deployment_order(resources, function_globals):
