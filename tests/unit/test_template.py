@@ -511,9 +511,15 @@ def test_snapshot_locks_are_only_ever_added_to_lifeboats_snapshots() -> None:
 def test_the_recycle_bin_condition_is_off_by_default_and_on_for_any_days() -> None:
     from lifeboat.local.cfn import Resolver
 
-    where = {"stack_name": "lifeboat", "region": "us-east-1", "account_id": "123456789012"}
-    off = Resolver(TEMPLATE, **where, parameters={"RecycleBinRetentionDays": "0"})
-    on = Resolver(TEMPLATE, **where, parameters={"RecycleBinRetentionDays": "14"})
-    default = Resolver(TEMPLATE, **where)
+    def resolver(days: str | None) -> Resolver:
+        return Resolver(
+            TEMPLATE,
+            stack_name="lifeboat",
+            region="us-east-1",
+            account_id="123456789012",
+            parameters={"RecycleBinRetentionDays": days} if days else None,
+        )
+
+    off, on, default = resolver("0"), resolver("14"), resolver(None)
     assert not off.condition("HasRecycleBin") and on.condition("HasRecycleBin")
     assert not default.condition("HasRecycleBin")

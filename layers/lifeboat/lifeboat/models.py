@@ -248,6 +248,7 @@ class InstanceConfig(BaseModel):
     subnet_tier: str | None = None
     vpc_id: str | None = None
     security_group_ids: list[str] = Field(default_factory=list)
+    security_group_names: list[str] = Field(default_factory=list)
     iam_instance_profile_arn: str | None = None
     key_name: str | None = None
     ebs_optimized: bool = False

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import lru_cache, partial
 
 from lifeboat.aws.catalog import Catalog
-from lifeboat.aws.clients import Retrier
+from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.copy_ops import CopyOps, home_region
 from lifeboat.aws.drill_ops import DrillOps
@@ -71,7 +72,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
     """The AWS adapters on catalog ``table``, sharing one retry and pacing policy."""
     calls = calls or Retrier()
     ec2, rds = Ec2Gateway(calls), RdsGateway(calls)
-    return Ports(
+    home = Ports(
         catalog=Catalog(table),
         ec2=ec2,
         rds=rds,
@@ -85,6 +86,23 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         drills=DrillOps(ec2, rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
+    )
+    home.regional = partial(_in_region, home, calls)
+    return home
+
+
+def _in_region(home: Ports, calls: Retrier, region: str) -> Ports:
+    """``home``'s ports with EC2 and RDS (and the restore adapters) of ``region``."""
+    ec2 = Ec2Gateway(calls, ec2=client("ec2", region), elbv2=client("elbv2", region))
+    rds = RdsGateway(calls, rds=client("rds", region))
+    return replace(
+        home,
+        ec2=ec2,
+        rds=rds,
+        ec2_restore=Ec2Restorer(ec2),
+        rds_restore=RdsRestorer(rds),
+        regional=None,
+        home_region=home.home_region,
     )
 
 

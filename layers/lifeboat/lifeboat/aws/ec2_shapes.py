@@ -52,6 +52,7 @@ def instance_config(
         subnet_tier=T.subnet_tier(T.to_dict(subnet.get("Tags")), az),
         vpc_id=instance.get("VpcId"),
         security_group_ids=[g["GroupId"] for g in instance.get("SecurityGroups", [])],
+        security_group_names=[g.get("GroupName", "") for g in instance.get("SecurityGroups", [])],
         iam_instance_profile_arn=instance.get("IamInstanceProfile", {}).get("Arn"),
         key_name=instance.get("KeyName"),
         ebs_optimized=bool(instance.get("EbsOptimized", False)),

@@ -119,6 +119,21 @@ class Ec2Restorer:
     def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
         return self.gw.vpc_subnets(vpc_id)
 
+    @needs("ec2:DescribeSubnets")
+    def region_subnets(self) -> list[dict[str, Any]]:
+        """Every subnet of the region (a restore in another region picks its VPC by tier)."""
+        return list(self.gw._pages("describe_subnets", "Subnets"))
+
+    @needs("ec2:DescribeSecurityGroups")
+    def security_groups(self, vpc_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.gw._pages(
+                "describe_security_groups",
+                "SecurityGroups",
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
+            )
+        )
+
     @needs("ec2:DescribeInstances")
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         return self.gw.describe_instances([instance_id]).get(instance_id)

@@ -18,13 +18,15 @@ from lifeboat.restore.locks import (
     record_expiry,
 )
 from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput, TaskEvent
+from lifeboat.restore.region import check_region, in_region, plan_in_region
 
 
 def begin(
     event: TaskEvent, plans: PlanSet, ports: Ports, now: datetime
 ) -> InstancePlan | DatabasePlan:
     request = event.request()
-    _check_target_az(request, ports)
+    check_region(request, ports)
+    _check_target_az(request, in_region(ports, request.region))
     asked = request.resource_id
     chain = [request.resource_id]
     if request.instance_id:
@@ -59,11 +61,12 @@ def begin(
                 now,
                 {"reason": request.reason, "requested_by": request.requested_by},
             )
-        plan = (
-            _plan_instance(request, plans, ports, chain)
-            if request.instance_id
-            else _plan_database(request, ports, name, now)
-        )
+        if request.region:
+            plan = plan_in_region(request, plans, ports, chain, name, now)
+        elif request.instance_id:
+            plan = _plan_instance(request, plans, ports, chain)
+        else:
+            plan = _plan_database(request, ports, name, now)
         plan = plan.model_copy(
             update={"dry_run": request.dry_run, "locked": locked, "lineage": chain}
         )
@@ -91,7 +94,8 @@ def _check_target_az(request: RestoreInput, ports: Ports) -> None:
     if request.target_az and request.target_az not in zones:
         raise InvalidInputError(
             "target_az",
-            f"{request.target_az} is not an Availability Zone of this region; "
+            f"{request.target_az} is not an Availability Zone of "
+            f"{request.region or 'this region'}; "
             f"choose one of {zones}",
         )
 

@@ -26,6 +26,7 @@ from lifeboat.restore.models import (
     TaskError,
     TaskEvent,
 )
+from lifeboat.restore.region import in_region
 from lifeboat.restore.rollback import abort
 
 TASK_GRACE = timedelta(seconds=330)  # the restore tasks' longest time-out (300 s), and a margin
@@ -77,9 +78,10 @@ def clean_up(
     event = _event_of(detail, found[0].get("plan"))
     plan = event.state.begin.plan if event.state.begin else None
     if isinstance(plan, InstancePlan):
-        replacement = ports.ec2_restore.replacement_of(detail.executionArn)
+        there = in_region(ports, plan.region)
+        replacement = there.ec2_restore.replacement_of(detail.executionArn)
         if replacement is not None and cut_over_complete(
-            plan, replacement["InstanceId"], ports.ec2_restore, detail.name
+            plan, replacement["InstanceId"], there.ec2_restore, detail.name
         ):
             launched = Launched(kind="instance", id=replacement["InstanceId"])
             state = event.state.model_copy(update={"launch": LaunchResult(launched=launched)})

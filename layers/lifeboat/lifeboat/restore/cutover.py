@@ -9,6 +9,7 @@ from lifeboat import tags as T
 from lifeboat.errors import CutOverError
 from lifeboat.ports import Ec2RestorePort, Ports
 from lifeboat.restore.models import CutOverRecord, DatabasePlan, InstancePlan, TaskEvent
+from lifeboat.restore.region import in_region
 
 GONE_STATES = ("terminated", "shutting-down")
 DATABASE_NOTE = "databases get a new endpoint; point the application at it"
@@ -16,6 +17,7 @@ DATABASE_NOTE = "databases get a new endpoint; point the application at it"
 
 def cut_over(event: TaskEvent, ports: Ports) -> CutOverRecord:
     plan = event.plan()
+    ports = in_region(ports, plan.region)
     new_id = event.launched().id
     if isinstance(plan, DatabasePlan):
         return CutOverRecord(note=DATABASE_NOTE)

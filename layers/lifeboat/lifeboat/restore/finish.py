@@ -11,6 +11,7 @@ from lifeboat.restore import locks
 from lifeboat.restore.lineage import record_replacement
 from lifeboat.restore.locks import release_all
 from lifeboat.restore.models import InstancePlan, TaskEvent
+from lifeboat.restore.region import in_region
 from lifeboat.timeutil import iso
 
 RESTORE_RECORD_DAYS = 90
@@ -18,6 +19,7 @@ RESTORE_RECORD_DAYS = 90
 
 def finish(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     plan = event.plan()
+    ports = in_region(ports, plan.region)
     launched = event.launched()
     request = event.request()
     name, arn = event.execution.name, event.execution.id

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from lifeboat.errors import ReplacementFailedError
 from lifeboat.ports import Ports
 from lifeboat.restore.models import Health, Launched, TaskEvent
+from lifeboat.restore.region import in_region
 
 # At most 7 h: under the restore state machine's time-out (8 h, locks.RESTORE_TIMEOUT).
 MAX_HEALTH_DEADLINE = timedelta(hours=7)
@@ -31,6 +32,8 @@ def check(
     wait = min(60, 10 * 2 ** min(attempt, 3))
     limit = min(deadline or DEFAULT_DEADLINE, MAX_HEALTH_DEADLINE)
     late = now - event.execution.start_time > limit
+    begun = event.state.begin.plan if event.state.begin else None
+    ports = in_region(ports, begun.region if begun else None)
     result = _health(event.launched(), ports, attempt, wait)
     return result.model_copy(update={"deadline_passed": late and not result.healthy})
 

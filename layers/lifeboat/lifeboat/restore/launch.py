@@ -20,12 +20,14 @@ from lifeboat.restore.models import (
     Launched,
     TaskEvent,
 )
+from lifeboat.restore.region import in_region
 
 CAPACITY_CODES = {"InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"}
 
 
 def launch(event: TaskEvent, ports: Ports, now: datetime) -> Launched:
     plan = event.plan()
+    ports = in_region(ports, plan.region)
     if isinstance(plan, DatabasePlan):
         return _launch_database(plan, ports, event.execution.id)
     return _launch_instance(plan, ports, event.execution.name, event.execution.id)

@@ -45,6 +45,14 @@ class RestoreInput(BaseModel):
     avoid_azs: list[Annotated[str, StringConstraints(pattern=AZ_PATTERN)]] = Field(
         default_factory=list, max_length=10, description="AZs with trouble (set by the router)"
     )
+    region: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="restore from the copies in this region (README: region lost)",
+    )
+    security_groups: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = (
+        Field(default_factory=list, max_length=5, description="groups in that region's VPC")
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> RestoreInput:
@@ -52,6 +60,13 @@ class RestoreInput(BaseModel):
             raise ValueError("give exactly one of instance_id or db_instance_id")
         if self.restore_time and not self.db_instance_id:
             raise ValueError("restore_time (point-in-time) applies to databases only")
+        if self.restore_time and self.region:
+            raise ValueError(
+                "restore_time (point-in-time) needs the database's own automated backups, "
+                "which are in its home region: remove it to restore the newest copy in region"
+            )
+        if self.security_groups and not self.region:
+            raise ValueError("security_groups applies with region only (at home: the original's)")
         return self
 
     @property
@@ -87,6 +102,7 @@ class PlanBase(BaseModel):
     data_taken_at: datetime
     same_az: bool = False
     warnings: list[str] = Field(default_factory=list)
+    region: str | None = Field(None, description="restored in this region (None: at home)")
 
 
 class InstancePlan(PlanBase):

@@ -26,6 +26,7 @@ from lifeboat.restore.models import (
     TaskError,
     TaskEvent,
 )
+from lifeboat.restore.region import in_region
 from lifeboat.timeutil import iso
 
 
@@ -34,6 +35,7 @@ def abort(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     request = event.request()
     name, arn = event.execution.name, event.execution.id
     plan = event.state.begin.plan if event.state.begin else None
+    ports = in_region(ports, plan.region if plan else request.region)
     launched = event.state.launch.launched if event.state.launch else None
     if launched is None and plan is not None:
         launched = find_replacement(plan, ports, arn)
