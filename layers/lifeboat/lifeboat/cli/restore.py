@@ -38,6 +38,8 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
         "force": args.force,
         "allow_same_az": args.same_az or None,
         "reason": args.reason or "",
+        "region": args.region,
+        "security_groups": args.security_group or None,
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     validate_input(RestoreInput, {**payload, "requested_by": "cli"})
@@ -121,7 +123,12 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         f"instance profile {plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
     )
     lines.append(f"  data as of {plan['data_taken_at']}")
-    if plan.get("elastic_ip"):
+    if plan.get("region"):
+        lines.append(
+            f"in {plan['region']}, from the copy there; the original is NOT fenced or stopped, "
+            "and no address, target group or DNS record is moved (runbook: region lost)"
+        )
+    elif plan.get("elastic_ip"):
         lines.append(
             f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
             f"{plan['elastic_ip'].get('public_ip')} ({plan['elastic_ip'].get('allocation_id')})"
@@ -139,6 +146,8 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
     source = plan["recovery_point_id"] or f"point in time {plan['restore_time']}"
     where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
+    if plan.get("region"):
+        where = f"{where} of {plan['region']} (from the copy there)"
     return [
         f"Would restore database {plan['source_id']} (in {plan.get('source_az')}) from "
         f"{source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in {where},",
@@ -223,6 +232,16 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         action="store_true",
         help="allow --target-az (or --target-subnet) in the original's own AZ: a failed host, "
         "not a failed AZ",
+    )
+    rstart.add_argument(
+        "--region",
+        help="restore from the copies in this region (region lost; see the runbook)",
+    )
+    rstart.add_argument(
+        "--security-group",
+        action="append",
+        help="with --region: a security group of that region's VPC (repeatable; default: the "
+        "groups of the original's names)",
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
