@@ -17,7 +17,7 @@ from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
-from lifeboat.local.demo_copies import copies_to_dr_region
+from lifeboat.local.demo_copies import copies_to_dr_region, region_lost_restore
 from lifeboat.local.demo_drill import restore_drill
 from lifeboat.local.history import fabricate_history
 from lifeboat.local.seed import Seeded
@@ -122,6 +122,7 @@ def run_demo(json_output: bool = False) -> int:
         restore_drill(scene)
         _az_failure_and_automatic_restore(scene)
         _readiness_report(scene)
+        region_lost_restore(scene)
 
     summary = {
         "ok": story.ok,

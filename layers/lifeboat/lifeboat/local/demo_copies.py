@@ -55,3 +55,44 @@ def copies_to_dr_region(scene: Scene) -> None:
         bool(snapshots) and all(s["Encrypted"] for s in snapshots),
     )
     story.facts["copies"] = {"region": DR_REGION, "copied": len(rows)}
+
+
+def region_lost_restore(scene: Scene) -> None:
+    """The runbook's region-loss page, played: web-1 restored in us-west-2 from its copy."""
+    from lifeboat import executions
+
+    story, seeded = scene.story, scene.seeded
+    web = seeded.protected_instances["web-1"]
+    story.step(f"Region lost: lifeboat restore start --instance {web} --region {DR_REGION} --force")
+    payload = {
+        "instance_id": web,
+        "region": DR_REGION,
+        "force": True,  # web-1 was restored minutes ago (cooldown); its current instance
+        "reason": "demo: us-east-1 lost",
+        "requested_by": "demo",
+    }
+    arn = executions.start(scene.stack.outputs["RestoreStateMachineArn"], payload, "region-lost")
+    result = story.follow(arn)
+    story.check("the restore in the DR region succeeded", result["status"] == "SUCCEEDED")
+    ec2 = client("ec2", DR_REGION)
+    running = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
+    dr = seeded.dr
+    web_subnets = {dr.subnets["web-a"], dr.subnets["web-b"]} if dr else set()
+    placed = [i for i in running if i.get("SubnetId") in web_subnets]
+    for instance in placed:
+        story.line(
+            f"   web-1 now also runs as {instance['InstanceId']} in "
+            f"{instance['Placement']['AvailabilityZone']} (DR VPC, web tier), from the copied AMI "
+            f"{instance['ImageId']}"
+        )
+    story.check(f"web-1 runs in {DR_REGION}'s web subnet", len(placed) == 1)
+    story.line(
+        "   not automated (runbook): DNS, the load balancer and Elastic IP, application "
+        "configuration pointing at the new database endpoint"
+    )
