@@ -664,6 +664,7 @@ class FakeEc2Restore:
     fail: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     launches: list[dict[str, Any]] = field(default_factory=list)
+    security_group_list: list[dict[str, Any]] = field(default_factory=list)
 
     def _maybe_fail(self, operation: str) -> None:
         if operation in self.fail:
@@ -697,6 +698,12 @@ class FakeEc2Restore:
 
     def vpc_subnets(self, vpc_id: str) -> list[dict[str, Any]]:
         return [dict(s) for s in self.subnets if s.get("VpcId") == vpc_id]
+
+    def region_subnets(self) -> list[dict[str, Any]]:
+        return [dict(s) for s in self.subnets]
+
+    def security_groups(self, vpc_id: str) -> list[dict[str, Any]]:
+        return [dict(g) for g in self.security_group_list if g.get("VpcId") == vpc_id]
 
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         found = self.instances.get(instance_id)
