@@ -523,3 +523,13 @@ def test_the_recycle_bin_condition_is_off_by_default_and_on_for_any_days() -> No
     off, on, default = resolver("0"), resolver("14"), resolver(None)
     assert not off.condition("HasRecycleBin") and on.condition("HasRecycleBin")
     assert not default.condition("HasRecycleBin")
+
+
+def test_every_function_built_by_makefile_has_its_build_target() -> None:
+    # `sam build` fails on a function whose CodeUri has no Makefile target build-<LogicalId>.
+    for name, resource in _functions():
+        if resource.get("Metadata", {}).get("BuildMethod") != "makefile":
+            continue
+        makefile = ROOT / resource["Properties"]["CodeUri"] / "Makefile"
+        assert makefile.is_file(), f"{name}: no {makefile.relative_to(ROOT)}"
+        assert f"build-{name}:" in makefile.read_text(encoding="utf-8"), name
