@@ -274,6 +274,7 @@ class FakeEc2:
     refuse_locks: set[str] = field(default_factory=set)  # snapshot ids LockSnapshot refuses
     refuse_all_locks: bool = False
     storage: dict[str, int] = field(default_factory=dict)  # instance-store GB by type
+    group_names: dict[str, str] = field(default_factory=dict)  # security group id -> name
 
     def add_instance(self, plan: str, volumes: int = 2) -> str:
         iid = new_id("i")
@@ -329,6 +330,9 @@ class FakeEc2:
 
     def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
         return {}
+
+    def security_group_names(self, ids: list[str]) -> dict[str, str]:
+        return {g: self.group_names[g] for g in ids if g in self.group_names}
 
     def target_groups(self, instance_ids: set[str]) -> dict[str, list[TargetGroupMembership]]:
         return {}
@@ -665,6 +669,7 @@ class FakeEc2Restore:
     tokens: dict[str, str] = field(default_factory=dict)
     launches: list[dict[str, Any]] = field(default_factory=list)
     security_group_list: list[dict[str, Any]] = field(default_factory=list)
+    key_pairs: set[str] = field(default_factory=set)
 
     def _maybe_fail(self, operation: str) -> None:
         if operation in self.fail:
@@ -704,6 +709,9 @@ class FakeEc2Restore:
 
     def security_groups(self, vpc_id: str) -> list[dict[str, Any]]:
         return [dict(g) for g in self.security_group_list if g.get("VpcId") == vpc_id]
+
+    def key_pair_exists(self, name: str) -> bool:
+        return name in self.key_pairs
 
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         found = self.instances.get(instance_id)
@@ -796,6 +804,15 @@ class FakeRdsRestore:
 
     rds: FakeRds
     restores: list[dict[str, Any]] = field(default_factory=list)
+    subnet_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parameter_groups: set[str] = field(default_factory=set)
+
+    def subnet_group(self, name: str) -> dict[str, Any] | None:
+        found = self.subnet_groups.get(name)
+        return dict(found) if found else None
+
+    def parameter_group_exists(self, name: str) -> bool:
+        return name in self.parameter_groups
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         existing = self.rds.dbs.get(plan.new_identifier)
@@ -810,6 +827,9 @@ class FakeRdsRestore:
             "DBInstanceStatus": "creating",
             "AvailabilityZone": plan.target_az,
             "MultiAZ": plan.multi_az,
+            "DBSubnetGroup": {"DBSubnetGroupName": plan.subnet_group},
+            "DBParameterGroups": [{"DBParameterGroupName": plan.parameter_group}],
+            "VpcSecurityGroups": [{"VpcSecurityGroupId": g} for g in plan.security_group_ids],
             "TagList": T.to_list(tags),
         }
         self.rds.dbs[plan.new_identifier] = db

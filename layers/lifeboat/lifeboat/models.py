@@ -268,6 +268,8 @@ class DatabaseConfig(BaseModel):
     subnet_group: str | None = None
     parameter_group: str | None = None
     security_group_ids: list[str] = Field(default_factory=list)
+    # Their names, as at backup (a restore in another region maps them by name there).
+    security_group_names: list[str] = Field(default_factory=list)
     port: int | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 

@@ -143,6 +143,15 @@ class Ec2Gateway(Ec2Retirement):
             for s in self._by_filter("describe_subnets", "Subnets", "subnet-id", ids)
         }
 
+    @needs("ec2:DescribeSecurityGroups")
+    def security_group_names(self, ids: list[str]) -> dict[str, str]:
+        """Group id -> name (recorded with a database's point: a restore in another region
+        finds the groups of the same names there); a group gone is left out."""
+        return {
+            g["GroupId"]: str(g.get("GroupName", ""))
+            for g in self._by_filter("describe_security_groups", "SecurityGroups", "group-id", ids)
+        }
+
     @needs("ec2:DescribeAddresses")
     def addresses(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}

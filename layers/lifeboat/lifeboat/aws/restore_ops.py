@@ -16,6 +16,18 @@ from lifeboat.errors import error_code
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+# Launching from snapshots (or restoring a DB snapshot) encrypted with a customer managed key
+# — every copy in another region is, with that region's copy key — has EBS and RDS use the key
+# on the caller's behalf, through grants: template.yaml allows these on the CopyKmsKeyArns keys
+# only, and only through EC2 and RDS (kms:ViaService).
+KMS_FOR_ENCRYPTED_SOURCES = (
+    "kms:DescribeKey",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:CreateGrant",
+)
 IOPS_TYPES = ("io1", "io2", "gp3")
 
 
@@ -134,6 +146,12 @@ class Ec2Restorer:
             )
         )
 
+    @needs("ec2:DescribeKeyPairs")
+    def key_pair_exists(self, name: str) -> bool:
+        """Whether this region has a key pair of that name (key pairs are regional)."""
+        found = self.ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])
+        return any(k.get("KeyName") == name for k in found.get("KeyPairs", []))
+
     @needs("ec2:DescribeInstances")
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         return self.gw.describe_instances([instance_id]).get(instance_id)
@@ -158,7 +176,7 @@ class Ec2Restorer:
         }
 
     # --- changing ----------------------------------------------------------------------------
-    @needs("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole")
+    @needs("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole", *KMS_FOR_ENCRYPTED_SOURCES)
     def launch(
         self,
         plan: InstancePlan,
@@ -252,11 +270,35 @@ class RdsRestorer:
     def __init__(self, gateway: RdsGateway) -> None:
         self.gw = gateway
 
+    @needs("rds:DescribeDBSubnetGroups")
+    def subnet_group(self, name: str) -> dict[str, Any] | None:
+        """The DB subnet group of that name in this region (its ``VpcId``, its ``Subnets``
+        with their AZs), or None."""
+        try:
+            found = self.gw.rds.describe_db_subnet_groups(DBSubnetGroupName=name)
+        except ClientError as exc:
+            if error_code(exc) == "DBSubnetGroupNotFoundFault":
+                return None
+            raise
+        groups = found.get("DBSubnetGroups", [])
+        return dict(groups[0]) if groups else None
+
+    @needs("rds:DescribeDBParameterGroups")
+    def parameter_group_exists(self, name: str) -> bool:
+        try:
+            self.gw.rds.describe_db_parameter_groups(DBParameterGroupName=name)
+        except ClientError as exc:
+            if error_code(exc) == "DBParameterGroupNotFound":
+                return False
+            raise
+        return True
+
     @needs(
         "rds:RestoreDBInstanceFromDBSnapshot",
         "rds:RestoreDBInstanceToPointInTime",
         "rds:AddTagsToResource",
         "rds:DescribeDBInstances",
+        *KMS_FOR_ENCRYPTED_SOURCES,
     )
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         """Restore the plan's database (to its point in time, else from its snapshot); a

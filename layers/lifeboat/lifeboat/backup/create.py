@@ -304,11 +304,13 @@ def _intend_database(
         source_tags=source_tags,
     )
     if ref.type == "db":
+        config = rds.db_config(described)
+        if config.security_group_ids:  # their names: a restore in another region maps by name
+            names = task.ports.ec2.security_group_names(config.security_group_ids)
+            named = [names.get(g, "") for g in config.security_group_ids]
+            config = config.model_copy(update={"security_group_names": named})
         point = point.model_copy(
-            update={
-                "database": rds.db_config(described),
-                "size_gb": int(described.get("AllocatedStorage", 0)),
-            }
+            update={"database": config, "size_gb": int(described.get("AllocatedStorage", 0))}
         )
     intent = existing.intent if existing is not None and existing.intent else None
     snapshot_id = T.snapshot_identifier(batch.run_id, ref.id)

@@ -9,7 +9,7 @@ from lifeboat import tags as T
 from lifeboat.errors import CutOverError
 from lifeboat.ports import Ec2RestorePort, Ports
 from lifeboat.restore.models import CutOverRecord, DatabasePlan, InstancePlan, TaskEvent
-from lifeboat.restore.region import in_region
+from lifeboat.restore.region import NOT_CUT_OVER, in_region
 
 GONE_STATES = ("terminated", "shutting-down")
 DATABASE_NOTE = "databases get a new endpoint; point the application at it"
@@ -21,6 +21,9 @@ def cut_over(event: TaskEvent, ports: Ports) -> CutOverRecord:
     new_id = event.launched().id
     if isinstance(plan, DatabasePlan):
         return CutOverRecord(note=DATABASE_NOTE)
+    if plan.region is not None:
+        # The home region is presumed lost: nothing there is fenced, described or moved.
+        return CutOverRecord(note=NOT_CUT_OVER.format(region=plan.region))
     ec2 = ports.ec2_restore
     done = CutOverRecord()
     original = ec2.instance(plan.source_id)
@@ -90,7 +93,10 @@ def verify_cut_over(plan: InstancePlan, new_id: str, ec2: Ec2RestorePort) -> Non
 def cut_over_complete(plan: InstancePlan, new_id: str, ec2: Ec2RestorePort, execution: str) -> bool:
     """Whether the replacement serves: it holds the address and traffic (verified), or, for a
     server without either, the original is fenced by this execution (the cut-over's first
-    step) or gone."""
+    step) or gone. A restore in another region moves nothing: it is complete only when its
+    Finish ran (an execution stopped or timed out before is rolled back)."""
+    if plan.region is not None:
+        return False
     if plan.elastic_ip or plan.target_groups:
         try:
             verify_cut_over(plan, new_id, ec2)

@@ -11,7 +11,7 @@ from lifeboat.restore import locks
 from lifeboat.restore.lineage import record_replacement
 from lifeboat.restore.locks import release_all
 from lifeboat.restore.models import InstancePlan, TaskEvent
-from lifeboat.restore.region import in_region
+from lifeboat.restore.region import in_region, record_restored_in
 from lifeboat.timeutil import iso
 
 RESTORE_RECORD_DAYS = 90
@@ -49,7 +49,12 @@ def finish(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         "requested_by": request.requested_by,
     }
     # First what must never be lost: who stands for the server now, and the locks.
-    if isinstance(plan, InstancePlan):
+    if plan.region is not None:
+        # In another region: recorded apart, the home lineage left as it is (the original
+        # was not replaced at home; a second restore there is refused unless forced).
+        result.update({"region": plan.region, "not_done": plan.not_done})
+        record_restored_in(ports.catalog, plan, launched, arn, now)
+    elif isinstance(plan, InstancePlan):
         # The replacement stands for the server from now on (a later restore of the old
         # instance is refused, or with --force restores the replacement).
         record_replacement(ports.catalog, plan.source_id, launched.id, arn, now)

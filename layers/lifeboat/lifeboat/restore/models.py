@@ -103,6 +103,13 @@ class PlanBase(BaseModel):
     same_az: bool = False
     warnings: list[str] = Field(default_factory=list)
     region: str | None = Field(None, description="restored in this region (None: at home)")
+    # A restore in another region (region.py): the copy's origin, where it lands, what it
+    # will not do (the dry-run plan and the summary say so).
+    home_region: str | None = None
+    copy_of: str | None = Field(None, description="the home recovery point copied")
+    vpc_id: str | None = Field(None, description="the VPC restored into (another region)")
+    security_group_names: list[str] = Field(default_factory=list)
+    not_done: list[str] = Field(default_factory=list, description="what is NOT done, and why")
 
 
 class InstancePlan(PlanBase):

@@ -40,7 +40,8 @@ def abort(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     if launched is None and plan is not None:
         launched = find_replacement(plan, ports, arn)
     undone: dict[str, Any] = {}
-    if isinstance(plan, InstancePlan):
+    if isinstance(plan, InstancePlan) and plan.region is None:
+        # (A restore in another region fenced and moved nothing: nothing to give back.)
         undone.update(roll_back_cut_over(plan, launched, ports.ec2_restore, name))
     if launched is not None:
         undone["replacement"] = _undo_replacement(launched, request, ports, arn)
