@@ -315,3 +315,23 @@ def test_a_database_point_records_its_security_groups_names_at_backup() -> None:
         metrics.clear_metrics()  # outside Lambda nothing flushes them
     config = backup.point(batch, db, Kind.RDS).database
     assert config is not None and config.security_group_names == ["elearn-db", ""]
+
+
+def test_the_dry_run_plan_says_the_copy_its_age_where_it_lands_and_what_is_not_done() -> None:
+    from lifeboat.cli.restore import describe_plan
+
+    dr = world()
+    dr.ports.catalog.put_points([point(DR, 1), db_point(DR)])
+    lines = "\n".join(describe_plan(plan(dr).model_dump(mode="json")))
+    assert f"in {DR} from its copy there (us-east-1 presumed lost)" in lines
+    assert f"(of {point(None, 1).recovery_point_id}), AMI ami-0dr0000000000001" in lines
+    assert "old, the data lost if restored now (RPO)" in lines
+    assert "subnet subnet-0d00eb0a of VPC vpc-0dr" in lines
+    assert "security groups elearn-web (sg-0d0eb0000000001)" in lines
+    assert "NOT done" in lines and "not fenced, stopped or even described" in lines
+    assert "Elastic IP 203.0.113.1 stays in us-east-1" in lines
+    db_lines = "\n".join(describe_plan(db_plan(dr).model_dump(mode="json")))
+    assert "database elearn-db in us-west-2" in db_lines
+    assert "DB subnet group elearn-db (VPC vpc-0dr)" in db_lines
+    assert "security groups elearn-db (sg-0d0db0000000001)" in db_lines
+    assert "not pointed at the new endpoint" in db_lines

@@ -533,3 +533,48 @@ def test_every_function_built_by_makefile_has_its_build_target() -> None:
         makefile = ROOT / resource["Properties"]["CodeUri"] / "Makefile"
         assert makefile.is_file(), f"{name}: no {makefile.relative_to(ROOT)}"
         assert f"build-{name}:" in makefile.read_text(encoding="utf-8"), name
+
+
+NO_KEYS = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/no-copy-keys-configured"
+
+
+def test_kms_only_on_the_copy_keys_and_restores_only_through_ec2_and_rds() -> None:
+    """KMS is allowed only on CopyKmsKeyArns (none when empty): to the copier, and to the
+    restore launch (a copy in another region is encrypted with that region's key) only
+    through EC2 and RDS."""
+    found = set()
+    for name, statement in _statements():
+        if not any(a.startswith("kms:") for a in _as_list(statement["Action"])):
+            continue
+        found.add(name)
+        assert statement["Resource"] == {
+            "Fn::If": ["HasCopyKeys", {"Ref": "CopyKmsKeyArns"}, {"Fn::Sub": NO_KEYS}]
+        }, name
+        if name == "RestoreLaunchFunction":
+            assert statement["Condition"] == {
+                "StringLike": {"kms:ViaService": ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]}
+            }
+    assert found == {"CopyPumpFunction", "RestoreLaunchFunction"}
+
+
+def test_a_restore_acts_on_the_original_only_in_the_home_region() -> None:
+    """A restore in another region launches and removes its replacement there (any region,
+    by tags), but fences, stops, starts, re-addresses and re-registers only at home."""
+    on_the_original = {
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "ec2:AssociateAddress",
+        "ec2:DeleteTags",
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+    }
+    checked = 0
+    for name, statement in _statements():
+        if not name.startswith("Restore") or not (
+            set(_as_list(statement["Action"])) & on_the_original
+        ):
+            continue
+        checked += 1
+        for resource in _as_list(statement["Resource"]):
+            assert ":${AWS::Region}:" in resource["Fn::Sub"], (name, statement["Sid"])
+    assert checked >= 6

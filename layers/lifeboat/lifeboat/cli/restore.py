@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import executions
@@ -23,6 +24,7 @@ from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
 from lifeboat.stack import require
+from lifeboat.timeutil import parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
@@ -98,6 +100,8 @@ def _refused(args: argparse.Namespace, result: dict[str, Any]) -> int:
 
 def describe_plan(plan: dict[str, Any]) -> list[str]:
     """The restore plan in plain words (for the on-call engineer at 3 a.m.)."""
+    if plan.get("region"):
+        return describe_region_plan(plan)
     if plan.get("kind") == "db":
         return _describe_db_plan(plan)
     first = plan["candidates"][0]
@@ -123,12 +127,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         f"instance profile {plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
     )
     lines.append(f"  data as of {plan['data_taken_at']}")
-    if plan.get("region"):
-        lines.append(
-            f"in {plan['region']}, from the copy there; the original is NOT fenced or stopped, "
-            "and no address, target group or DNS record is moved (runbook: region lost)"
-        )
-    elif plan.get("elastic_ip"):
+    if plan.get("elastic_ip"):
         lines.append(
             f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
             f"{plan['elastic_ip'].get('public_ip')} ({plan['elastic_ip'].get('allocation_id')})"
@@ -146,8 +145,6 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
     source = plan["recovery_point_id"] or f"point in time {plan['restore_time']}"
     where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
-    if plan.get("region"):
-        where = f"{where} of {plan['region']} (from the copy there)"
     return [
         f"Would restore database {plan['source_id']} (in {plan.get('source_az')}) from "
         f"{source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in {where},",
@@ -155,6 +152,53 @@ def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
         f"parameter group {plan.get('parameter_group')}, security groups "
         f"{', '.join(plan.get('security_group_ids', []))}.",
         "  The application must then be pointed at the new endpoint.",
+        *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
+    ]
+
+
+def describe_region_plan(plan: dict[str, Any]) -> list[str]:
+    """A restore in another region: the copy used and its age (the RPO), where it lands (VPC,
+    subnet, AZ), the security groups by name, and what will NOT be done."""
+    region, home = plan["region"], plan.get("home_region") or "the home region"
+    age = _duration(int((datetime.now(UTC) - parse_iso(plan["data_taken_at"])).total_seconds()))
+    groups = ", ".join(
+        f"{name or '?'} ({gid})"
+        for gid, name in zip(
+            plan.get("security_group_ids", []), plan.get("security_group_names", []), strict=False
+        )
+    )
+    if plan.get("kind") == "db":
+        what, artifact = f"database {plan['source_id']}", f"DB snapshot {plan['snapshot_id']}"
+        lands = [
+            f"  as {plan['new_identifier']} in {plan.get('target_az')}, DB subnet group "
+            f"{plan.get('subnet_group')} (VPC {plan.get('vpc_id')}), class "
+            f"{plan.get('instance_class')}, parameter group "
+            f"{plan.get('parameter_group') or 'the default'}, single-AZ",
+        ]
+    else:
+        what, artifact = f"{plan['name']} ({plan['source_id']})", f"AMI {plan['image_id']}"
+        first = plan["candidates"][0]
+        others = [c["availability_zone"] for c in plan["candidates"][1:]]
+        lands = [
+            f"  launch {plan['instance_types'][0]} into {first['availability_zone']} subnet "
+            f"{first['subnet_id']} of VPC {plan.get('vpc_id')} (if no capacity: types "
+            f"{', '.join(plan['instance_types'][1:]) or '-'}, then AZs {', '.join(others) or '-'})",
+            *(
+                f"  volume {v['device_name']}: {v['volume_type'] or 'default'} {v['size_gb']} GiB "
+                f"from {v['source']}"
+                for v in plan["volumes"]
+            ),
+            f"  key pair {plan.get('key_name') or 'none'}; instance profile "
+            f"{plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required",
+        ]
+    return [
+        f"Would restore {what} in {region} from its copy there ({home} presumed lost):",
+        f"  copy {plan['recovery_point_id']} (of {plan.get('copy_of')}), {artifact}",
+        f"  data of {plan['data_taken_at']}: {age} old, the data lost if restored now (RPO)",
+        *lands,
+        f"  security groups {groups or '-'}",
+        "NOT done (runbook: region lost):",
+        *(f"  - {n}" for n in plan.get("not_done", [])),
         *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
     ]
 
@@ -181,6 +225,10 @@ def describe_result(result: dict[str, Any]) -> list[str]:
     for fallback in result.get("capacity_fallbacks", []):
         where = f"{fallback['instance_type']} in {fallback['availability_zone']}"
         lines.append(f"  skipped {where}: {fallback['error']}")
+    if result.get("region"):
+        lines.append(f"In {result['region']}, from its copy. NOT done (runbook: region lost):")
+        lines.extend(f"  - {n}" for n in result.get("not_done", []))
+        return lines
     lines.append("Roll back: see README, 'Rolling a restore back'.")
     return lines
 
@@ -188,6 +236,9 @@ def describe_result(result: dict[str, Any]) -> list[str]:
 def _duration(seconds: int) -> str:
     minutes, secs = divmod(max(0, seconds), 60)
     hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h{minutes:02d}m"
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
@@ -198,7 +249,8 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     rstart = restoring.add_parser(
         "start",
         parents=[common, waiting],
-        help="restore an instance into another AZ, or a database",
+        help="restore an instance into another AZ, or a database; with --region, from the "
+        "copies in another region",
     )
     target = rstart.add_mutually_exclusive_group(required=True)
     target.add_argument("--instance", help="instance id (it may be gone)")
@@ -208,7 +260,9 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         help="AZ to restore into (default: another AZ with a subnet of the same tier)",
     )
     rstart.add_argument(
-        "--target-subnet", help="subnet to restore into (with --target-az when no tier matches)"
+        "--target-subnet",
+        help="subnet to restore into (with --target-az when no tier matches; with --region, a "
+        "subnet of that region)",
     )
     rstart.add_argument(
         "--recovery-point", default="latest", help="recovery point id, AMI id or DB snapshot id"
@@ -225,7 +279,8 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "--force",
         action="store_true",
         help="bypass the cooldown (never the lock); for a server already replaced, restore "
-        "the instance that stands for it now",
+        "the instance that stands for it now; with --region, restore again although an earlier "
+        "restore's replacement still stands there",
     )
     rstart.add_argument(
         "--same-az",
@@ -235,13 +290,14 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     rstart.add_argument(
         "--region",
-        help="restore from the copies in this region (region lost; see the runbook)",
+        help="restore from the copies in this region, into a subnet of the same tier there "
+        "(region lost; README 'Runbook: region lost'); nothing in the home region is touched",
     )
     rstart.add_argument(
         "--security-group",
         action="append",
-        help="with --region: a security group of that region's VPC (repeatable; default: the "
-        "groups of the original's names)",
+        help="with --region: a security group of the target VPC there (repeatable; default: "
+        "the groups named as the original's were)",
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
