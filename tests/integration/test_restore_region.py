@@ -2,11 +2,14 @@
 The daily run's points are copied there; web-1 is restored into the DR VPC's web subnet from its
 copied AMI, with the security group of the same name there, while the home web-1, its Elastic IP
 and its target group are left exactly as they were; the database restores from its copied
-snapshot into the DR subnet group; a dry run changes nothing; refusals name the field."""
+snapshot into the DR subnet group with its security group by name; a failed restore there
+removes only what it launched there; the lock is the one a home restore takes; a dry run
+changes nothing; refusals name the field."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,8 +17,12 @@ import pytest
 
 from lifeboat import executions
 from lifeboat import tags as T
+from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
+from lifeboat.errors import ReplacementFailedError
+from lifeboat.restore import health as health_stage
+from lifeboat.restore.region import restored_in_key
 from tests.integration.helpers import run_schedule
 from tests.integration.test_copies import wait_copiers
 
@@ -57,7 +64,9 @@ def home_view(seeded: Any) -> tuple[Any, ...]:
     )
 
 
-def test_web_1_is_restored_in_the_dr_region_and_home_is_untouched(stack: Any, copied: Any) -> None:
+def test_web_1_is_restored_in_the_dr_region_and_home_is_untouched(
+    stack: Any, copied: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = home_view(copied)
     web = copied.protected_instances["web-1"]
     result = restore(stack, {"instance_id": web, "region": DR}, "region-web")
@@ -65,14 +74,28 @@ def test_web_1_is_restored_in_the_dr_region_and_home_is_untouched(stack: Any, co
     (replacement,) = dr_instances()
     dr = copied.dr
     assert replacement["SubnetId"] in (dr.subnets["web-a"], dr.subnets["web-b"])
+    assert replacement["VpcId"] == dr.vpc_id
     assert [g["GroupId"] for g in replacement["SecurityGroups"]] == [dr.security_groups["web"]]
     assert replacement["Placement"]["AvailabilityZone"].startswith(DR)
-    assert not replacement.get("KeyName")  # key pairs are per region
+    assert not replacement.get("KeyName")  # key pairs are per region: none named so there
     tags = T.to_dict(replacement.get("Tags"))
     assert tags[T.RESTORED_FROM] == web and tags["Name"] == "web-1"
     image = client("ec2", DR).describe_images(ImageIds=[replacement["ImageId"]])["Images"][0]
     assert T.to_dict(image["Tags"])[T.COPY_OF]  # launched from the copy, not a home AMI
     assert home_view(copied) == before  # running, not fenced, same address, same targets
+    output = result["output"]
+    assert output["region"] == DR and any("not fenced" in n for n in output["not_done"])
+    # The home lineage is left as it was; the restore there is recorded apart.
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    assert not catalog.records(f"REPLACED#{web}")
+    assert catalog.records(restored_in_key(DR, web))[0]["by"] == replacement["InstanceId"]
+    # A second restore there while the first replacement stands is refused; at home web-1 is
+    # still the server (a home restore plans as before, not "already replaced").
+    capsys.readouterr()
+    assert main(["restore", "start", "--instance", web, "--region", DR]) == EXIT_INPUT
+    assert f"already restored in {DR} as {replacement['InstanceId']}" in capsys.readouterr().err
+    assert main(["restore", "start", "--instance", web, "--dry-run"]) == EXIT_OK
+    assert len(dr_instances()) == 1
 
 
 def test_the_database_is_restored_from_its_copy_in_the_dr_region(stack: Any, copied: Any) -> None:
@@ -81,20 +104,74 @@ def test_the_database_is_restored_from_its_copy_in_the_dr_region(stack: Any, cop
     dbs = client("rds", DR).describe_db_instances()["DBInstances"]
     (restored,) = [d for d in dbs if "restored" in d["DBInstanceIdentifier"]]
     assert restored["DBSubnetGroup"]["DBSubnetGroupName"] == "elearn-db"
+    # its security group by the name recorded at backup (elearn-db), in the DR VPC
+    groups = [g["VpcSecurityGroupId"] for g in restored["VpcSecurityGroups"]]
+    assert groups == [copied.dr.security_groups["db"]]
+    assert restored["AvailabilityZone"].startswith(DR)
     home = client("rds").describe_db_instances(DBInstanceIdentifier="elearn-db")["DBInstances"]
     assert home[0]["DBInstanceStatus"] == "available"
+
+
+def test_a_failed_restore_there_removes_only_what_it_launched_there(
+    stack: Any, copied: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = home_view(copied)
+    web = copied.protected_instances["web-1"]
+    ec2 = client("ec2", DR)
+    image = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+    theirs = ec2.run_instances(
+        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        SubnetId=copied.dr.subnets["web-a"],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+
+    # Given a replacement there that stops before it is healthy
+    def stopped(*_: Any) -> Any:
+        raise ReplacementFailedError("replacement stopped (injected)")
+
+    monkeypatch.setattr(health_stage, "_health", stopped)
+    result = restore(stack, {"instance_id": web, "region": DR}, "region-failed")
+
+    # Then it is terminated there, the other instance is not, home is untouched, no lock held
+    assert result["status"] == "FAILED" and result["error"] == "ReplacementFailedError"
+    assert [i["InstanceId"] for i in dr_instances()] == [theirs]
+    assert home_view(copied) == before
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    assert not catalog.active_locks([web], int(time.time()))
+
+
+def test_a_restore_there_waits_for_the_lock_a_home_restore_holds(
+    stack: Any, copied: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = copied.protected_instances["web-1"]
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    home = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-restore:at-home"
+    assert catalog.acquire_lock(web, home, int(time.time()), 600, {"requested_by": "t"}) is None
+    capsys.readouterr()
+    assert main(["restore", "start", "--instance", web, "--region", DR]) == EXIT_INPUT
+    assert f"a restore of {web} is already running: {home}" in capsys.readouterr().err
+    assert dr_instances() == []
+    catalog.release_lock(web, home)
 
 
 def test_dry_run_in_the_dr_region_plans_and_changes_nothing(
     stack: Any, copied: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    before = home_view(copied)
     web = copied.protected_instances["web-1"]
     capsys.readouterr()
     code = main(["restore", "start", "--instance", web, "--region", DR, "--dry-run"])
     out = capsys.readouterr().out
     assert code == EXIT_OK, out
-    assert f"in {DR}, from the copy there" in out and "NOT fenced" in out
-    assert dr_instances() == []
+    dr = copied.dr
+    assert f"in {DR} from its copy there (us-east-1 presumed lost)" in out
+    assert "the data lost if restored now (RPO)" in out
+    assert f"of VPC {dr.vpc_id}" in out
+    assert f"security groups elearn-web ({dr.security_groups['web']})" in out
+    assert "NOT done" in out and "not fenced, stopped or even described" in out
+    assert f"Elastic IP {copied.elastic_ip['public_ip']} stays in us-east-1" in out
+    assert dr_instances() == [] and home_view(copied) == before
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    assert not catalog.active_locks([web], int(time.time()))
 
 
 def test_refusals_name_the_field_and_change_nothing(
@@ -125,3 +202,12 @@ def test_refusals_name_the_field_and_change_nothing(
     )
     assert code == EXIT_INPUT
     json.loads(capsys.readouterr().out or "{}")
+    # A DB subnet group missing there: refused before anything is restored, naming it
+    client("rds", DR).delete_db_subnet_group(DBSubnetGroupName="elearn-db")
+    assert main(["restore", "start", "--db", "elearn-db", "--region", DR]) == EXIT_INPUT
+    assert "no DB subnet group named 'elearn-db' in us-west-2" in capsys.readouterr().err
+    assert not [
+        d
+        for d in client("rds", DR).describe_db_instances()["DBInstances"]
+        if "restored" in d["DBInstanceIdentifier"]
+    ]

@@ -21,6 +21,7 @@ from lifeboat.ports import Ports
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Launched, RestoreInput
 from lifeboat.restore.region import (
     check_region,
+    earlier_restore,
     in_region,
     plan_in_region,
     record_restored_in,
@@ -288,12 +289,13 @@ def test_a_second_restore_there_while_the_first_replacement_stands_is_refused_un
     standing = dr.ec2.add_instance("us-west-2a", {"Name": "web-1"})
     launched = Launched(kind="instance", id=standing)
     record_restored_in(dr.ports.catalog, first, launched, ARN, NOW)
+    asked = RestoreInput(instance_id=WEB, region=DR)
     with pytest.raises(InvalidInputError, match=f"already restored in us-west-2 as {standing}"):
-        plan(dr)
-    forced = plan(dr, force=True)
-    assert any("--force restores another one beside it" in w for w in forced.warnings)
+        earlier_restore(asked, [WEB], dr.ports)
+    forced = earlier_restore(asked.model_copy(update={"force": True}), [WEB], dr.ports)
+    assert any("--force restores another one beside it" in w for w in forced)
     dr.ec2.instances[standing]["State"] = {"Name": "terminated"}
-    assert plan(dr).region == DR  # the earlier replacement is gone: nothing in the way
+    assert earlier_restore(asked, [WEB], dr.ports) == []  # gone: nothing in the way
 
 
 def test_a_database_point_records_its_security_groups_names_at_backup() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from lifeboat import restore
 from lifeboat import tags as T
-from lifeboat.errors import ReplacementFailedError, RestoreInProgressError
+from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreInProgressError
 from lifeboat.models import DatabaseConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
 from lifeboat.restore.region import restored_in_key
@@ -146,6 +146,11 @@ def test_every_stage_works_in_that_region_and_nothing_at_home_is_called(
     (record,) = home.catalog.records(restored_in_key(DR, home.web1))
     assert record["by"] == replacement
     assert restore.lineage(home.catalog, home.web1) == [home.web1]
+    # Again there, minutes later: refused for the replacement standing there (not merely the
+    # cooldown), unless forced
+    again = home.event({"instance_id": home.web1, "region": DR}, "again")
+    with pytest.raises(InvalidInputError, match=f"already restored in {DR} as {replacement}"):
+        restore.begin(again, PLANS, home.ports, NOW + timedelta(minutes=15))
 
 
 def test_a_database_is_restored_there_into_its_subnet_group_with_its_groups_by_name(

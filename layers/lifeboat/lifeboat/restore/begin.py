@@ -18,7 +18,7 @@ from lifeboat.restore.locks import (
     record_expiry,
 )
 from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput, TaskEvent
-from lifeboat.restore.region import check_region, in_region, plan_in_region
+from lifeboat.restore.region import check_region, earlier_restore, in_region, plan_in_region
 
 
 def begin(
@@ -34,6 +34,8 @@ def begin(
         request = _current_instance(request, chain)
     # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
     # router recorded this execution's name for this resource before starting it.
+    # Another region: refused while an earlier restore's replacement stands there (unless forced)
+    notes = earlier_restore(request, chain, ports) if request.region else []
     guard = locks.guardrails_for(ports)
     name, arn = event.execution.name, event.execution.id
     alarm = guard.is_alarm_execution(name, asked)
@@ -68,7 +70,12 @@ def begin(
         else:
             plan = _plan_database(request, ports, name, now)
         plan = plan.model_copy(
-            update={"dry_run": request.dry_run, "locked": locked, "lineage": chain}
+            update={
+                "dry_run": request.dry_run,
+                "locked": locked,
+                "lineage": chain,
+                "warnings": [*plan.warnings, *notes],
+            }
         )
         if locked:
             # Kept for the clean-up of an execution that times out or is stopped by a person

@@ -67,7 +67,6 @@ def plan_in_region(
             f"{request.resource_id} has no completed copy in {region}: its rule's copy_to "
             f"must name {region} (lifeboat copies status)",
         )
-    earlier = _earlier_restore(request, chain, there, ports.catalog, region)
     home = ports.home_region
     plan: InstancePlan | DatabasePlan
     if request.db_instance_id:
@@ -81,7 +80,6 @@ def plan_in_region(
             "home_region": home,
             "copy_of": chosen.copy_of if chosen else None,
             "same_az": False,
-            "warnings": [*plan.warnings, *earlier],
         }
     )
 
@@ -311,18 +309,14 @@ def record_restored_in(
     )
 
 
-def _earlier_restore(
-    request: RestoreInput,
-    chain: list[str],
-    there: Ports,
-    catalog: CatalogPort,
-    region: str,
-) -> list[str]:
+def earlier_restore(request: RestoreInput, chain: list[str], ports: Ports) -> list[str]:
     """A finished restore of this server (or database) in that region whose replacement still
     stands there is refused (a second one would run beside it), unless forced (then a
-    warning)."""
+    warning). Checked before the cooldown: its message says more."""
+    region = request.region or ""
+    there = in_region(ports, region)
     for member in chain:
-        for record in catalog.records(restored_in_key(region, member)):
+        for record in ports.catalog.records(restored_in_key(region, member)):
             replacement, kind = str(record.get("by")), record.get("kind")
             state = _state_there(there, kind, replacement)
             if state is None:
