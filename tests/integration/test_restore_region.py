@@ -211,3 +211,22 @@ def test_refusals_name_the_field_and_change_nothing(
         for d in client("rds", DR).describe_db_instances()["DBInstances"]
         if "restored" in d["DBInstanceIdentifier"]
     ]
+
+
+def test_the_runbooks_by_hand_filters_find_the_copies_there(stack: Any, copied: Any) -> None:
+    """With Lifeboat's own region lost, the README's AWS CLI filters find each copy there."""
+    web = copied.protected_instances["web-1"]
+    images = client("ec2", DR).describe_images(
+        Owners=["self"],
+        Filters=[
+            {"Name": "tag:lifeboat:source", "Values": [web]},
+            {"Name": "tag-key", "Values": [T.COPY_POINT]},
+        ],
+    )["Images"]
+    assert len(images) == 1 and images[0]["BlockDeviceMappings"]
+    snapshots = client("rds", DR).describe_db_snapshots(
+        DBInstanceIdentifier="elearn-db", SnapshotType="manual"
+    )["DBSnapshots"]
+    assert len(snapshots) == 1
+    tags = client("rds", DR).list_tags_for_resource(ResourceName=snapshots[0]["DBSnapshotArn"])
+    assert T.COPY_POINT in T.to_dict(tags["TagList"])
