@@ -151,23 +151,29 @@ def test_locks_in_force_are_read_page_by_page_and_expired_ones_left_out() -> Non
 def test_a_snapshot_gone_meanwhile_does_not_hide_the_others_locks() -> None:
     gateway, stubber = _gateway()
     ends = NOW + timedelta(days=3)
+    ids = ["snap-1", "snap-2", "snap-3", "snap-gone"]
+    missing = "InvalidSnapshot.NotFound"
     stubber.add_client_error(
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ids}
+    )
+    stubber.add_response(  # halved: the half without the missing snapshot answers at once
         "describe_locked_snapshots",
-        service_error_code="InvalidSnapshot.NotFound",
-        expected_params={"SnapshotIds": ["snap-1", "snap-gone"]},
+        {"Snapshots": [_locked("snap-1", "governance", ends)]},
+        {"SnapshotIds": ["snap-1", "snap-2"]},
+    )
+    stubber.add_client_error(
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ids[2:]}
     )
     stubber.add_response(
         "describe_locked_snapshots",
-        {"Snapshots": [_locked("snap-1", "governance", ends)]},
-        {"SnapshotIds": ["snap-1"]},
+        {"Snapshots": [_locked("snap-3", "compliance", ends)]},
+        {"SnapshotIds": ["snap-3"]},
     )
     stubber.add_client_error(
-        "describe_locked_snapshots",
-        service_error_code="InvalidSnapshot.NotFound",
-        expected_params={"SnapshotIds": ["snap-gone"]},
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ["snap-gone"]}
     )
     with stubber:
-        assert set(gateway.snapshot_locks(["snap-1", "snap-gone"])) == {"snap-1"}
+        assert set(gateway.snapshot_locks(ids)) == {"snap-1", "snap-3"}
     stubber.assert_no_pending_responses()
 
 
