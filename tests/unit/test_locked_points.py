@@ -240,3 +240,13 @@ def test_the_prune_report_says_deleted_points_sit_in_the_recycle_bin() -> None:
     assert f"up to {data['frees_gb']} GiB" in note
     bare = run_prune(PruneRequest(plan="standard", dry_run=True), PLANS, world.ports, world.now)
     assert bare["summary"]["recycle_bin"] is None
+
+
+def test_recovery_points_list_shows_a_lock_while_it_holds() -> None:
+    from lifeboat.cli.backup import _status
+
+    world = World()
+    world.daily_run(GOVERNANCE)
+    (point,) = world.catalog.all_points()
+    assert _status(point, world.now) == "completed, locked to 2026-11-11 (governance)"
+    assert _status(point, world.now + timedelta(days=10)) == "completed"
