@@ -249,7 +249,7 @@ def _still_locked(
     if fresh and whole:
         catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
     snapshots = sorted(k for k, v in deletion.outcome.items() if v == "locked")
-    report.locked.append(_locked(point, point.locked_until, point.lock_mode, snapshots))
+    report.locked.append(_locked(point, None, None, snapshots))  # not the lock recorded, if any
     report.frees_gb -= deletion.size_gb
 
 
