@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -147,6 +148,17 @@ class Rule(BaseModel):
     def _unique(cls, value: tuple[Kind, ...]) -> tuple[Kind, ...]:
         if len(set(value)) != len(value):
             raise ValueError("kinds must not repeat")
+        return value
+
+    @field_validator("lock")
+    @classmethod
+    def _lockable(cls, value: Lock | None, info: ValidationInfo) -> Lock | None:
+        kinds = info.data.get("kinds", ())
+        if value is not None and kinds and Kind.AMI not in kinds and Kind.EBS not in kinds:
+            raise ValueError(
+                "lock applies to EBS snapshots (kinds ami and ebs); EBS Snapshot Lock cannot "
+                "lock RDS snapshots: remove lock, or add kind ami or ebs"
+            )
         return value
 
     @field_validator("copy_to")
