@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_and_start, queue_copies
-from lifeboat.copies.models import ADOPT_AFTER, LEASE, PumpEvent, PumpReport
+from lifeboat.copies.models import ADOPT_AFTER, LEASE, MAX_COPY_ATTEMPTS, PumpEvent, PumpReport
 from lifeboat.copies.pump import QUEUE, pump
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
@@ -104,12 +104,17 @@ def home(ports: Ports, points: list[RecoveryPoint]) -> None:
 
 
 def run_pump(
-    ports: Ports, the_plans: PlanSet, now: datetime = NOW, name: str = "c1", attempt: int = 0
+    ports: Ports,
+    the_plans: PlanSet,
+    now: datetime = NOW,
+    name: str = "c1",
+    attempt: int = 0,
+    started: datetime = NOW,
 ) -> PumpReport:
     event = PumpEvent.model_validate(
         {
             "state": {"pump": {"attempt": attempt}},
-            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(NOW), "Input": {}},
+            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(started), "Input": {}},
         }
     )
     return pump(event, the_plans, ports, now)
@@ -273,7 +278,7 @@ def test_a_copy_that_fails_in_aws_is_removed_reported_and_the_backup_untouched()
     assert ports.notifier.sent  # type: ignore[union-attr]
 
 
-def test_a_refused_copy_fails_alone_and_removes_what_its_set_made() -> None:
+def test_a_refused_copy_removes_what_its_set_made_and_is_tried_again_later() -> None:
     copier = FakeCopier()
     ports, catalog, copier = world(copier)
     ours = point("i-0web1", Kind.EBS, snapshots=2)
@@ -286,17 +291,39 @@ def test_a_refused_copy_fails_alone_and_removes_what_its_set_made() -> None:
     def second_refused(*args: Any) -> str:
         calls["n"] += 1
         if calls["n"] == 2:
-            raise ClientError({"Error": {"Code": "KMSKeyNotAccessibleFault", "Message": "x"}}, "C")
+            raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "x"}}, "C")
         return original(*args)
 
     copier.copy_snapshot = second_refused  # type: ignore[method-assign,assignment]
+    first = run_pump(ports, plans()).regions[0]
+    (cid,) = first.retrying
+    assert "ResourceLimitExceeded" in first.retrying[cid] and not first.failed
+    left = {T.to_dict(s["Tags"])[T.COPY_POINT] for s in copier.snaps.values()}
+    assert cid not in left  # the half-made set is gone; the other copy started
+    soon = run_pump(ports, plans(), NOW + timedelta(minutes=5)).regions[0]
+    assert not soon.started and soon.queued == 1  # not before its pause
+    later = run_pump(ports, plans(), NOW + timedelta(minutes=20)).regions[0]
+    assert later.started == [cid]
     until_done(ports, plans())
     copies = {c.source_id: c for c in catalog.copies_for_rule("us-west-2", "standard", "daily")}
-    assert copies["i-0web1"].status is PointStatus.FAILED
-    assert "KMSKeyNotAccessibleFault" in (copies["i-0web1"].error or "")
-    assert copies["i-0web2"].status is PointStatus.COMPLETED
-    left = [T.to_dict(s["Tags"])[T.COPY_POINT] for s in copier.snaps.values()]
-    assert left == [copies["i-0web2"].recovery_point_id]  # the half-made set is gone
+    assert all(c.status is PointStatus.COMPLETED for c in copies.values())
+
+
+def test_a_copy_refused_every_time_is_given_up_after_its_attempts_and_notified() -> None:
+    copier = FakeCopier(fail_copies=100)
+    ports, catalog, copier = world(copier)
+    source = point("i-0web1", Kind.EBS)
+    home(ports, [source])
+    queue_copies([source], plans(), ports, NOW)
+    when = NOW
+    for n in range(MAX_COPY_ATTEMPTS):  # the hourly copiers of the next day and a half
+        run_pump(ports, plans(), when, name=f"hourly-{n}", started=when)
+        when += timedelta(hours=7)
+    (copy,) = catalog.copies_for_rule("us-west-2", "standard", "daily")
+    assert copy.status is PointStatus.FAILED
+    assert f"after {MAX_COPY_ATTEMPTS} attempt(s)" in (copy.error or "")
+    assert not queue(catalog) and ports.notifier.sent  # type: ignore[union-attr]
+    assert catalog.points_for_resource("i-0web1") == [source]  # the backup is intact
 
 
 def test_one_copier_per_region_and_a_dead_one_is_taken_over_after_its_lease() -> None:

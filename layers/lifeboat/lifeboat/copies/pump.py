@@ -14,7 +14,7 @@ concurrent-copy limits allow. Safe to repeat and to die at any step:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +24,10 @@ from lifeboat.copies.models import (
     COPY_DEADLINE,
     EBS_COPY_LIMIT,
     LEASE,
+    MAX_COPY_ATTEMPTS,
     RDS_COPY_LIMIT,
+    RETRY_BASE,
+    RETRY_CAP,
     CopierInput,
     PumpEvent,
     PumpReport,
@@ -37,7 +40,7 @@ from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import CopyPort, Ports
-from lifeboat.timeutil import iso
+from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
@@ -134,7 +137,7 @@ def _region(
         snapshots=sum(_weight(c) for c in still if c.kind is not Kind.RDS),
         databases=sum(1 for c in still if c.kind is Kind.RDS),
     )
-    chosen, waiting = _choose(work, plans, budget, stopping, ports, report)
+    chosen, waiting = _choose(work, plans, budget, stopping, ports, report, now)
     intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
     ports.catalog.put_points(intents)  # every intent before any call
     fresh = {c.recovery_point_id: c for c in intents}
@@ -145,10 +148,11 @@ def _region(
         try:
             started = start_copy(source, copy, existing is not None, target, copier, ports, now)
         except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
-            _refuse(item, source, copier, ports, report, f"{error_code(exc)}: {exc}", now)
+            reason = f"{error_code(exc)}: {exc}"
+            _refuse(item, source, copier, ports, report, reason, now, retry=True)
             continue
         except CopySourceGoneError as exc:
-            _refuse(item, source, copier, ports, report, str(exc), now)
+            _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
             continue
         if started is None:
             waiting += 1
@@ -171,11 +175,16 @@ def _choose(
     stopping: bool,
     ports: Ports,
     report: RegionReport,
+    now: datetime,
 ) -> tuple[list[tuple[dict[str, Any], RecoveryPoint, RecoveryPoint | None, CopyTarget]], int]:
     """The queued copies to start now (oldest first, within the limits), and how many wait."""
     chosen = []
     waiting = 0
     for item, source, existing in work.queued:
+        later = item.get("not_before")
+        if later and parse_iso(str(later)) > now:  # refused earlier: tried again after a pause
+            waiting += 1
+            continue
         if stopping or not budget.fits(source):
             waiting += 1
             continue
@@ -271,24 +280,48 @@ def _refuse(
     report: RegionReport,
     reason: str,
     now: datetime,
+    retry: bool,
 ) -> None:
     """A copy AWS refused to start: what earlier calls of it made (a set's first snapshots,
-    found by its tag) is deleted, it is recorded failed and dequeued; the backup is intact and
-    the next run queues its next point."""
+    found by its tag) is deleted. A refusal may pass (the account's concurrent-copy limit
+    shared with other tools, a key policy being edited, a quota prune will free): the copy
+    stays queued and is tried again later, with a growing pause, up to
+    :data:`MAX_COPY_ATTEMPTS` times; then, or when what it copies is gone, it is recorded
+    failed and dequeued. The backup is intact either way."""
     region = copier.region
     copy = ports.catalog.get_copies(region, [_key(source)]).get(_key(source))
-    failed = (copy or new_copy(source, region, now)).model_copy(
-        update={"status": PointStatus.FAILED, "error": reason}
-    )
-    cid = failed.recovery_point_id
+    cid = copy.recovery_point_id if copy else new_copy(source, region, now).recovery_point_id
+    intent_at = copy.intent.at if copy and copy.intent else now
     for made in copier.find(cid).values():
+        if not _made_since(made, intent_at):
+            continue  # not made by this copy's calls (before its intent): never deleted
         if made.get("ImageId"):
             copier.delete_image(str(made["ImageId"]), cid)
         elif made.get("SnapshotId"):
             copier.delete_snapshot(str(made["SnapshotId"]), cid)
+    attempts = int(item.get("attempts", 0)) + 1
+    if retry and attempts < MAX_COPY_ATTEMPTS:
+        pause = min(RETRY_CAP, RETRY_BASE * 2 ** (attempts - 1))
+        again = {k: v for k, v in item.items() if k != "started_at"}
+        again.update(attempts=attempts, not_before=iso(now + pause), last_error=reason[:500])
+        ports.catalog.mark_copies_started(region, [again])
+        report.retrying[cid] = f"attempt {attempts} of {MAX_COPY_ATTEMPTS}: {reason}"
+        return
+    failed = (copy or new_copy(source, region, now)).model_copy(
+        update={"status": PointStatus.FAILED, "error": f"after {attempts} attempt(s): {reason}"}
+    )
     ports.catalog.put_point(failed)
-    report.failed[cid] = reason
+    report.failed[cid] = failed.error or reason
     ports.catalog.delete_record(QUEUE + region, str(item["sk"]))
+
+
+def _made_since(made: dict[str, Any], since: datetime) -> bool:
+    """An image or snapshot EC2 says was created at or after ``since`` (a minute's slack)."""
+    created = made.get("CreationDate") or made.get("StartTime")
+    if created is None:
+        return False
+    moment = created if isinstance(created, datetime) else parse_iso(str(created))
+    return moment >= since - timedelta(minutes=1)
 
 
 def _key(point: RecoveryPoint) -> tuple[str, str, str]:

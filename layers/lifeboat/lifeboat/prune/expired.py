@@ -268,10 +268,7 @@ def _delete_copy(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
     """A copy in its region: only artifacts tagged with the copy's id are deleted."""
     if ports.copies is None or point.region is None:
         return {"refused": "no adapter for the copy's region"}
-    outcome = remove_copy(point, ports.copies(point.region))
-    if "not-owned" in outcome.values():
-        outcome["refused"] = "an artifact does not carry this copy's lifeboat:copy-point tag"
-    return outcome
+    return remove_copy(point, ports.copies(point.region))  # all or none: 'refused' if foreign
 
 
 def _delete_home(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
