@@ -455,3 +455,37 @@ def test_copy_status_names_the_queue_the_copies_rpo_and_what_has_no_copy() -> No
     assert region.oldest_queued_seconds == 1800
     (rule,) = region.rules
     assert rule.resources == 2 and rule.without_copy == ["i-0web2"] and rule.rpo_seconds is None
+
+
+def test_one_regions_trouble_never_stops_the_copies_to_another() -> None:
+    two = plans().model_dump(mode="json")
+    rule = two["plans"]["standard"]["rules"]["daily"]
+    rule["copy_to"].append(
+        {"region": "eu-central-1", "kms_key": "alias/dr", "retention": {"daily": 7}}
+    )
+    the_plans = parse_plans(two)
+    healthy = FakeCopier(region="eu-central-1")
+
+    class Impaired(FakeCopier):
+        def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Find")
+
+        def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Describe")
+
+    impaired = Impaired(region="us-west-2")
+    ports = fake_ports(
+        copies=lambda region: impaired if region == "us-west-2" else healthy,
+        home_region="eu-west-1",
+    )
+    source = point("i-0web1", Kind.AMI)
+    home(ports, [source])
+    queue_copies([source], the_plans, ports, NOW)
+    # us-west-2 fails on its first read once a copy there is in flight
+    impaired.fail_copies = 0
+    first = {r.region: r for r in run_pump(ports, the_plans).regions}
+    assert first["eu-central-1"].started
+    second = {r.region: r for r in run_pump(ports, the_plans, NOW + timedelta(minutes=1)).regions}
+    assert second["us-west-2"].error and "InternalError" in second["us-west-2"].error
+    assert second["eu-central-1"].completed  # the other region went on
+    assert ports.notifier.sent  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lifeboat.copies.models import (
     COPIER_MAX_RUN,
@@ -36,7 +36,7 @@ from lifeboat.copies.models import (
 )
 from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
 from lifeboat.copies.state import copy_states, remove_copy
-from lifeboat.errors import error_code
+from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import CopyPort, Ports
@@ -56,26 +56,43 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     owner = event.execution.id
     stopping = now - event.execution.start_time > COPIER_MAX_RUN
     regions = request.regions or plans.copy_regions()
-    reports = [_region(region, owner, plans, ports, now, stopping) for region in regions]
+    reports = [_region_safely(region, owner, plans, ports, now, stopping) for region in regions]
     done = stopping or all(r.done for r in reports)
     if done:
         finished = _release(reports, owner, ports, now, retake=not stopping)
         done = stopping or finished
-    failed = {f"{r.region}:{k}": v for r in reports for k, v in r.failed.items()}
-    if failed and ports.notifier is not None:
-        ports.notifier.publish(
-            f"Lifeboat: {len(failed)} cop(ies) to another region failed",
-            {
-                "failed": failed,
-                "note": "the backups themselves are intact; copies retry on the next backup run",
-            },
-        )
     return PumpReport(
         attempt=attempt,
         done=done,
         regions=reports,
         ended_because="time limit: the rest stays queued" if stopping else None,
     )
+
+
+def _region_safely(
+    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+) -> RegionReport:
+    """One destination's pump; an error there (its API impaired, the region not enabled, an
+    SCP) is reported and never stops the copies to the other regions. What it settled is
+    notified at once (a later error cannot lose the notice)."""
+    try:
+        report = _region(region, owner, plans, ports, now, stopping)
+    except (ClientError, BotoCoreError, LifeboatError) as exc:
+        ports.catalog.release_lock(lease_name(region), owner)
+        report = RegionReport(region=region, error=f"{type(exc).__name__}: {exc}"[:1000])
+    if (report.failed or report.error) and ports.notifier is not None:
+        ports.notifier.publish(
+            f"Lifeboat: copies to {region}: {len(report.failed)} failed"
+            + (" — the copier could not work there" if report.error else ""),
+            {
+                "failed": report.failed,
+                "error": report.error,
+                "note": "the backups themselves are intact; a copy is given up only after its "
+                "attempts (see each reason); the next points are copied as usual: "
+                "lifeboat copies status",
+            },
+        )
+    return report
 
 
 def _release(
