@@ -147,6 +147,9 @@ def test_copy_targets_are_validated_naming_the_field() -> None:
     target["kms_key"], target["region"] = "alias/dr", "mars-1"
     with pytest.raises(ValueError, match="region"):
         parse_plans(bad_key)
+    target["kms_key"], target["region"] = "alias/aws/ebs", "us-west-2"
+    with pytest.raises(ValueError, match="AWS managed key"):
+        parse_plans(bad_key)
 
 
 def test_completed_points_are_queued_once_and_failed_ones_never() -> None:
@@ -489,3 +492,31 @@ def test_one_regions_trouble_never_stops_the_copies_to_another() -> None:
     assert second["us-west-2"].error and "InternalError" in second["us-west-2"].error
     assert second["eu-central-1"].completed  # the other region went on
     assert ports.notifier.sent  # type: ignore[union-attr]
+
+
+def test_copies_started_but_never_recorded_still_count_against_the_limit() -> None:
+    ports, catalog, copier = world(FakeCopier(polls_to_complete=1000))
+    sources = [point(f"i-{n:05d}", Kind.EBS) for n in range(20)]
+    home(ports, sources)
+    queue_copies(sources, plans(), ports, NOW)
+    writes = {"n": 0}
+    original = catalog.put_points
+
+    def dies_after_the_calls(points: list[RecoveryPoint]) -> None:
+        writes["n"] += 1 if points else 0
+        if writes["n"] == 2 and points:  # the intents were written, the 20 calls made: then the task dies
+            raise TimeoutError("Task timed out")
+        original(points)
+
+    catalog.put_points = dies_after_the_calls  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        run_pump(ports, plans())
+    catalog.put_points = original  # type: ignore[method-assign]
+    assert copier.snapshots_in_flight() == 20
+    # An older run finalizes late: its points sort first in the queue.
+    late = [point(f"i-late{n}", Kind.EBS, day=2) for n in range(20)]
+    home(ports, late)
+    queue_copies(late, plans(), ports, NOW)
+    report = run_pump(ports, plans(), NOW + timedelta(minutes=3)).regions[0]
+    assert copier.peak_in_flight == 20 and copier.snapshots_in_flight() == 20
+    assert report.in_flight == 20 and report.queued == 20  # adopted; the late ones wait

@@ -74,6 +74,11 @@ class CopyTarget(BaseModel):
     def _key(cls, value: str) -> str:
         if value.startswith("arn:") and not _KMS_ARN.match(value):
             raise ValueError("not a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        if "alias/aws/" in value:
+            raise ValueError(
+                "an AWS managed key (alias/aws/ebs, alias/aws/rds) serves one service only, and "
+                "a rule's copies are EBS and RDS: give a customer managed key of that region"
+            )
         return value
 
     @model_validator(mode="after")

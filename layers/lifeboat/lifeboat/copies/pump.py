@@ -150,9 +150,17 @@ def _region(
         for _i, c in work.in_flight
         if c.recovery_point_id not in report.completed and c.recovery_point_id not in report.failed
     ]
+    # A start that died after its calls (an intent, nothing recorded, not a refusal waiting
+    # for its retry) may have copies in flight already: counted as such, and taken first.
+    interrupted = [
+        q for q in work.queued if q[2] is not None and q[2].intent and not q[0].get("attempts")
+    ]
+    work.queued = interrupted + [q for q in work.queued if q not in interrupted]
+    counted = [*still, *(s for _i, s, _e in interrupted)]
     budget = _Budget(
-        snapshots=sum(_weight(c) for c in still if c.kind is not Kind.RDS),
-        databases=sum(1 for c in still if c.kind is Kind.RDS),
+        snapshots=sum(_weight(c) for c in counted if c.kind is not Kind.RDS),
+        databases=sum(1 for c in counted if c.kind is Kind.RDS),
+        counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
     chosen, waiting = _choose(work, plans, budget, stopping, ports, report, now)
     intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
@@ -221,9 +229,12 @@ class _Budget:
 
     snapshots: int
     databases: int
+    counted: set[str] = field(default_factory=set)  # already in the numbers (interrupted)
     blocked: bool = False
 
     def fits(self, source: RecoveryPoint) -> bool:
+        if source.recovery_point_id in self.counted:
+            return True
         if source.kind is Kind.RDS:
             return self.databases + 1 <= RDS_COPY_LIMIT
         if self.blocked or self.snapshots + _weight(source) > EBS_COPY_LIMIT:
@@ -232,6 +243,8 @@ class _Budget:
         return True
 
     def take(self, source: RecoveryPoint) -> None:
+        if source.recovery_point_id in self.counted:
+            return
         if source.kind is Kind.RDS:
             self.databases += 1
         else:
