@@ -504,7 +504,7 @@ def test_copies_started_but_never_recorded_still_count_against_the_limit() -> No
 
     def dies_after_the_calls(points: list[RecoveryPoint]) -> None:
         writes["n"] += 1 if points else 0
-        if writes["n"] == 2 and points:  # the intents were written, the 20 calls made: then the task dies
+        if writes["n"] == 2 and points:  # intents written, the 20 calls made: the task dies
             raise TimeoutError("Task timed out")
         original(points)
 
