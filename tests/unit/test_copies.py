@@ -520,3 +520,27 @@ def test_copies_started_but_never_recorded_still_count_against_the_limit() -> No
     report = run_pump(ports, plans(), NOW + timedelta(minutes=3)).regions[0]
     assert copier.peak_in_flight == 20 and copier.snapshots_in_flight() == 20
     assert report.in_flight == 20 and report.queued == 20  # adopted; the late ones wait
+
+
+def test_a_forged_artifact_tagged_with_the_next_copy_id_is_never_adopted_nor_deleted() -> None:
+    copier = FakeCopier(die_before_calls=1)
+    ports, catalog, copier = world(copier)
+    source = point("i-0web1", Kind.AMI)
+    home(ports, [source])
+    queue_copies([source], plans(), ports, NOW)
+    with pytest.raises(DiedAfterCall):
+        run_pump(ports, plans())  # the intent is written, no call reached AWS
+    cid = f"{source.recovery_point_id}@us-west-2"
+    forged = {T.MANAGED: "true", T.COPY_POINT: cid, T.COPY_OF: source.image_id or ""}
+    copier.images_["ami-0f0f0f0f0f0f0f0f0"] = {  # registered by someone, before the intent
+        "ImageId": "ami-0f0f0f0f0f0f0f0f0",
+        "CreationDate": (NOW - timedelta(days=1)).isoformat(),
+        "State": "available",
+        "Tags": T.to_list(forged),
+        "BlockDeviceMappings": [],
+        "_polls": 0,
+    }
+    run_pump(ports, plans(), NOW + ADOPT_AFTER * 2)
+    (copy,) = catalog.copies_for_rule("us-west-2", "standard", "daily")
+    assert copy.image_id != "ami-0f0f0f0f0f0f0f0f0"  # a real copy was made instead
+    assert "ami-0f0f0f0f0f0f0f0f0" in copier.images_  # and the forged image left alone

@@ -14,7 +14,7 @@ concurrent-copy limits allow. Safe to repeat and to die at any step:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,7 +34,7 @@ from lifeboat.copies.models import (
     RegionReport,
     copy_point_id,
 )
-from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
+from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
 from lifeboat.copies.state import copy_states, remove_copy
 from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
@@ -323,7 +323,7 @@ def _refuse(
     cid = copy.recovery_point_id if copy else new_copy(source, region, now).recovery_point_id
     intent_at = copy.intent.at if copy and copy.intent else now
     for made in copier.find(cid).values():
-        if not _made_since(made, intent_at):
+        if not made_since(made, intent_at):
             continue  # not made by this copy's calls (before its intent): never deleted
         if made.get("ImageId"):
             copier.delete_image(str(made["ImageId"]), cid)
@@ -343,15 +343,6 @@ def _refuse(
     ports.catalog.put_point(failed)
     report.failed[cid] = failed.error or reason
     ports.catalog.delete_record(QUEUE + region, str(item["sk"]))
-
-
-def _made_since(made: dict[str, Any], since: datetime) -> bool:
-    """An image or snapshot EC2 says was created at or after ``since`` (a minute's slack)."""
-    created = made.get("CreationDate") or made.get("StartTime")
-    if created is None:
-        return False
-    moment = created if isinstance(created, datetime) else parse_iso(str(created))
-    return moment >= since - timedelta(minutes=1)
 
 
 def _key(point: RecoveryPoint) -> tuple[str, str, str]:
