@@ -544,3 +544,38 @@ def test_a_forged_artifact_tagged_with_the_next_copy_id_is_never_adopted_nor_del
     (copy,) = catalog.copies_for_rule("us-west-2", "standard", "daily")
     assert copy.image_id != "ami-0f0f0f0f0f0f0f0f0"  # a real copy was made instead
     assert "ami-0f0f0f0f0f0f0f0f0" in copier.images_  # and the forged image left alone
+
+
+def test_prune_deletes_a_copy_all_or_none_and_finishes_an_image_already_gone() -> None:
+    ports, catalog, copier = world()
+    sources = [point("i-0web1", Kind.EBS, day=d, snapshots=3) for d in range(3)]
+    sources += [point("i-0web2", Kind.AMI, day=d) for d in range(3)]
+    for image in sources[3:]:
+        copier.image_snapshots[image.image_id or ""] = 2
+    home(ports, sources)
+    queue_copies(sources, plans(), ports, NOW)
+    until_done(ports, plans())
+    copies = {
+        (c.source_id, c.created_at): c
+        for c in catalog.copies_for_rule("us-west-2", "standard", "daily")
+    }
+    oldest_set = copies[("i-0web1", NOW - timedelta(days=2))]
+    # One of the set's three snapshots was re-tagged by someone: nothing of it may go.
+    retagged = copier.snaps[oldest_set.snapshots[1].snapshot_id]
+    retagged["Tags"] = T.to_list({**T.to_dict(retagged["Tags"]), T.COPY_POINT: "someone-else"})
+    # The oldest image copy's AMI is already gone (a prune died after its deregister).
+    oldest_image = copies[("i-0web2", NOW - timedelta(days=2))]
+    gone = copier.images_.pop(oldest_image.image_id or "")
+    leftover = [m["Ebs"]["SnapshotId"] for m in gone["BlockDeviceMappings"]]
+    prune(PruneRequest(plan="standard"), plans(copy_retention={"daily": 2}), ports, NOW)
+    after = catalog.copies_for_resource("i-0web1", "us-west-2")
+    refused = next(c for c in after if c.recovery_point_id == oldest_set.recovery_point_id)
+    assert refused.status is PointStatus.COMPLETED  # refused whole: every snapshot still there
+    assert all(s.snapshot_id in copier.snaps for s in refused.snapshots)
+    image_copy = next(
+        c
+        for c in catalog.copies_for_resource("i-0web2", "us-west-2")
+        if c.recovery_point_id == oldest_image.recovery_point_id
+    )
+    assert image_copy.status is PointStatus.DELETED
+    assert not any(sid in copier.snaps for sid in leftover)  # its snapshots did not leak
