@@ -61,16 +61,13 @@ def plan_in_region(
         )
     if request.db_instance_id:
         zones = there.ec2_restore.availability_zones() if request.target_az is None else []
-        plan: InstancePlan | DatabasePlan = planner.plan_database(
-            request, None, points, zones, execution_name, now
-        )
-        assert isinstance(plan, DatabasePlan)
-        plan = plan.model_copy(
+        database = planner.plan_database(request, None, points, zones, execution_name, now)
+        plan: InstancePlan | DatabasePlan = database.model_copy(
             update={
                 "security_group_ids": list(request.security_groups),
                 "multi_az": False,
                 "parameter_group": None,
-                "warnings": [*plan.warnings, *_database_warnings(request, region)],
+                "warnings": [*database.warnings, *_database_warnings(request, region)],
             }
         )
     else:
