@@ -27,6 +27,7 @@ from lifeboat.models import (
     InstanceConfig,
     PointStatus,
     RecoveryPoint,
+    SnapshotLock,
     TargetGroupMembership,
     marked,
 )
@@ -270,9 +271,10 @@ class FakeEc2:
     die_after_create: bool = False
     subnet_list: list[dict[str, Any]] = field(default_factory=list)
     volume_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. Encrypted
-    locks: dict[str, tuple[str, int]] = field(default_factory=dict)  # snapshot -> (mode, days)
+    locks: dict[str, SnapshotLock] = field(default_factory=dict)  # in force until expires_on
     refuse_locks: set[str] = field(default_factory=set)  # snapshot ids LockSnapshot refuses
     refuse_all_locks: bool = False
+    lock_calls: list[tuple[str, str, int]] = field(default_factory=list)  # LockSnapshot calls
     storage: dict[str, int] = field(default_factory=dict)  # instance-store GB by type
     group_names: dict[str, str] = field(default_factory=dict)  # security group id -> name
 
@@ -468,20 +470,50 @@ class FakeEc2:
         }
         return used & set(snapshot_ids)
 
+    def _live_lock(self, sid: str) -> SnapshotLock | None:
+        lock = self.locks.get(sid)
+        if lock is None or sid not in self.snaps or lock.expires_on is None:
+            return None
+        return lock if lock.expires_on > self.clock() else None
+
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]:
+        return {sid: lock for sid in ids if (lock := self._live_lock(sid)) is not None}
+
     def locked_snapshots(self, ids: list[str]) -> set[str]:
-        return set(ids) & set(self.locks)
+        return set(self.snapshot_locks(ids))
 
     def lock_snapshots(
         self, ids: list[str], mode: str, days: int, cool_off_hours: int = 0
-    ) -> dict[str, str]:
-        results = {}
+    ) -> dict[str, SnapshotLock]:
+        """Like EC2: the lock ends ``days`` from now, a compliance lock past its cool-off is
+        never shortened (``IncorrectState``), an unknown snapshot is ``NotFound``."""
+        results: dict[str, SnapshotLock] = {}
+        now = self.clock()
         for sid in ids:
-            if self.refuse_all_locks or sid in self.refuse_locks or sid not in self.snaps:
-                results[sid] = "InvalidSnapshot.NotFound" if sid not in self.snaps else "Refused"
+            self.lock_calls.append((sid, mode, days))
+            error = None
+            if sid not in self.snaps:
+                error = "InvalidSnapshot.NotFound"
+            elif self.refuse_all_locks or sid in self.refuse_locks:
+                error = "UnauthorizedOperation"
+            else:
+                old = self._live_lock(sid)
+                ends = now + timedelta(days=days)
+                if old and old.state == "compliance" and old.expires_on and old.expires_on > ends:
+                    error = "IncorrectState"
+            if error is not None:
+                results[sid] = SnapshotLock(snapshot_id=sid, error=error)
                 continue
-            self.locks[sid] = (mode, days)
-            results[sid] = "locked"
+            state = "compliance-cooloff" if mode == "compliance" and cool_off_hours else mode
+            self.locks[sid] = SnapshotLock(snapshot_id=sid, state=state, expires_on=ends)
+            results[sid] = self.locks[sid]
         return results
+
+    def lock_by_hand(self, snapshot_id: str, until: datetime, mode: str = "governance") -> None:
+        """Someone locks a snapshot outside Lifeboat (the catalog does not know)."""
+        self.locks[snapshot_id] = SnapshotLock(
+            snapshot_id=snapshot_id, state=mode, expires_on=until
+        )
 
     def managed_images(self, plan: str) -> list[dict[str, Any]]:
         return [
@@ -531,7 +563,7 @@ class FakeEc2:
                 outcome[sid] = "not-owned"
             elif sid in used:
                 outcome[sid] = "in-use"
-            elif sid in self.locks:
+            elif self._live_lock(sid) is not None:  # EC2 refuses, whatever was read before
                 outcome[sid] = "locked"
             else:
                 del self.snaps[sid]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import tags as T
@@ -72,6 +73,7 @@ class FakeCopier:
             snaps.append({"DeviceName": f"/dev/sd{'abcdefgh'[n]}", "Ebs": {"SnapshotId": sid}})
         self.images_[new] = {
             "ImageId": new,
+            "CreationDate": datetime.now(UTC).isoformat(),
             "State": "pending",
             "Name": name,
             "Tags": T.to_list(tags),
@@ -88,6 +90,7 @@ class FakeCopier:
         sid = f"snap-c{next(_ids):07x}"
         self.snaps[sid] = {
             "SnapshotId": sid,
+            "StartTime": datetime.now(UTC),
             "State": "pending",
             "Tags": T.to_list({**tags, T.COPY_OF: copy_of}),
             "_polls": 0,
@@ -178,8 +181,9 @@ class FakeCopier:
         del self.images_[image_id]
         results = {image_id: "deregistered"}
         for m in image["BlockDeviceMappings"]:
-            results[m["Ebs"]["SnapshotId"]] = "deleted"
-            self.snaps.pop(m["Ebs"]["SnapshotId"], None)
+            results[m["Ebs"]["SnapshotId"]] = self.delete_snapshot(
+                m["Ebs"]["SnapshotId"], copy_point_id
+            )
         return results
 
     def delete_snapshot(self, snapshot_id: str, copy_point_id: str) -> str:

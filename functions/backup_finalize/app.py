@@ -18,5 +18,8 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(FinalizeTask, event).request()
-    copier = get_settings().copier_state_machine_arn or None
-    return finalize_run(request, default_plans(), runtime.ports(), utcnow(), copier)
+    settings = get_settings()
+    copier = settings.copier_state_machine_arn or None
+    return finalize_run(
+        request, default_plans(), runtime.ports(), utcnow(), copier, settings.lock_max_days
+    )

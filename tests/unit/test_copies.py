@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_and_start, queue_copies
-from lifeboat.copies.models import ADOPT_AFTER, LEASE, PumpEvent, PumpReport
+from lifeboat.copies.models import ADOPT_AFTER, LEASE, MAX_COPY_ATTEMPTS, PumpEvent, PumpReport
 from lifeboat.copies.pump import QUEUE, pump
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
@@ -104,12 +104,17 @@ def home(ports: Ports, points: list[RecoveryPoint]) -> None:
 
 
 def run_pump(
-    ports: Ports, the_plans: PlanSet, now: datetime = NOW, name: str = "c1", attempt: int = 0
+    ports: Ports,
+    the_plans: PlanSet,
+    now: datetime = NOW,
+    name: str = "c1",
+    attempt: int = 0,
+    started: datetime = NOW,
 ) -> PumpReport:
     event = PumpEvent.model_validate(
         {
             "state": {"pump": {"attempt": attempt}},
-            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(NOW), "Input": {}},
+            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(started), "Input": {}},
         }
     )
     return pump(event, the_plans, ports, now)
@@ -141,6 +146,9 @@ def test_copy_targets_are_validated_naming_the_field() -> None:
         parse_plans(twice)
     target["kms_key"], target["region"] = "alias/dr", "mars-1"
     with pytest.raises(ValueError, match="region"):
+        parse_plans(bad_key)
+    target["kms_key"], target["region"] = "alias/aws/ebs", "us-west-2"
+    with pytest.raises(ValueError, match="AWS managed key"):
         parse_plans(bad_key)
 
 
@@ -273,7 +281,7 @@ def test_a_copy_that_fails_in_aws_is_removed_reported_and_the_backup_untouched()
     assert ports.notifier.sent  # type: ignore[union-attr]
 
 
-def test_a_refused_copy_fails_alone_and_removes_what_its_set_made() -> None:
+def test_a_refused_copy_removes_what_its_set_made_and_is_tried_again_later() -> None:
     copier = FakeCopier()
     ports, catalog, copier = world(copier)
     ours = point("i-0web1", Kind.EBS, snapshots=2)
@@ -286,17 +294,39 @@ def test_a_refused_copy_fails_alone_and_removes_what_its_set_made() -> None:
     def second_refused(*args: Any) -> str:
         calls["n"] += 1
         if calls["n"] == 2:
-            raise ClientError({"Error": {"Code": "KMSKeyNotAccessibleFault", "Message": "x"}}, "C")
+            raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "x"}}, "C")
         return original(*args)
 
     copier.copy_snapshot = second_refused  # type: ignore[method-assign,assignment]
+    first = run_pump(ports, plans()).regions[0]
+    (cid,) = first.retrying
+    assert "ResourceLimitExceeded" in first.retrying[cid] and not first.failed
+    left = {T.to_dict(s["Tags"])[T.COPY_POINT] for s in copier.snaps.values()}
+    assert cid not in left  # the half-made set is gone; the other copy started
+    soon = run_pump(ports, plans(), NOW + timedelta(minutes=5)).regions[0]
+    assert not soon.started and soon.queued == 1  # not before its pause
+    later = run_pump(ports, plans(), NOW + timedelta(minutes=20)).regions[0]
+    assert later.started == [cid]
     until_done(ports, plans())
     copies = {c.source_id: c for c in catalog.copies_for_rule("us-west-2", "standard", "daily")}
-    assert copies["i-0web1"].status is PointStatus.FAILED
-    assert "KMSKeyNotAccessibleFault" in (copies["i-0web1"].error or "")
-    assert copies["i-0web2"].status is PointStatus.COMPLETED
-    left = [T.to_dict(s["Tags"])[T.COPY_POINT] for s in copier.snaps.values()]
-    assert left == [copies["i-0web2"].recovery_point_id]  # the half-made set is gone
+    assert all(c.status is PointStatus.COMPLETED for c in copies.values())
+
+
+def test_a_copy_refused_every_time_is_given_up_after_its_attempts_and_notified() -> None:
+    copier = FakeCopier(fail_copies=100)
+    ports, catalog, copier = world(copier)
+    source = point("i-0web1", Kind.EBS)
+    home(ports, [source])
+    queue_copies([source], plans(), ports, NOW)
+    when = NOW
+    for n in range(MAX_COPY_ATTEMPTS):  # the hourly copiers of the next day and a half
+        run_pump(ports, plans(), when, name=f"hourly-{n}", started=when)
+        when += timedelta(hours=7)
+    (copy,) = catalog.copies_for_rule("us-west-2", "standard", "daily")
+    assert copy.status is PointStatus.FAILED
+    assert f"after {MAX_COPY_ATTEMPTS} attempt(s)" in (copy.error or "")
+    assert not queue(catalog) and ports.notifier.sent  # type: ignore[union-attr]
+    assert catalog.points_for_resource("i-0web1") == [source]  # the backup is intact
 
 
 def test_one_copier_per_region_and_a_dead_one_is_taken_over_after_its_lease() -> None:
@@ -428,3 +458,124 @@ def test_copy_status_names_the_queue_the_copies_rpo_and_what_has_no_copy() -> No
     assert region.oldest_queued_seconds == 1800
     (rule,) = region.rules
     assert rule.resources == 2 and rule.without_copy == ["i-0web2"] and rule.rpo_seconds is None
+
+
+def test_one_regions_trouble_never_stops_the_copies_to_another() -> None:
+    two = plans().model_dump(mode="json")
+    rule = two["plans"]["standard"]["rules"]["daily"]
+    rule["copy_to"].append(
+        {"region": "eu-central-1", "kms_key": "alias/dr", "retention": {"daily": 7}}
+    )
+    the_plans = parse_plans(two)
+    healthy = FakeCopier(region="eu-central-1")
+
+    class Impaired(FakeCopier):
+        def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Find")
+
+        def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Describe")
+
+    impaired = Impaired(region="us-west-2")
+    ports = fake_ports(
+        copies=lambda region: impaired if region == "us-west-2" else healthy,
+        home_region="eu-west-1",
+    )
+    source = point("i-0web1", Kind.AMI)
+    home(ports, [source])
+    queue_copies([source], the_plans, ports, NOW)
+    # us-west-2 fails on its first read once a copy there is in flight
+    impaired.fail_copies = 0
+    first = {r.region: r for r in run_pump(ports, the_plans).regions}
+    assert first["eu-central-1"].started
+    second = {r.region: r for r in run_pump(ports, the_plans, NOW + timedelta(minutes=1)).regions}
+    assert second["us-west-2"].error and "InternalError" in second["us-west-2"].error
+    assert second["eu-central-1"].completed  # the other region went on
+    assert ports.notifier.sent  # type: ignore[union-attr]
+
+
+def test_copies_started_but_never_recorded_still_count_against_the_limit() -> None:
+    ports, catalog, copier = world(FakeCopier(polls_to_complete=1000))
+    sources = [point(f"i-{n:05d}", Kind.EBS) for n in range(20)]
+    home(ports, sources)
+    queue_copies(sources, plans(), ports, NOW)
+    writes = {"n": 0}
+    original = catalog.put_points
+
+    def dies_after_the_calls(points: list[RecoveryPoint]) -> None:
+        writes["n"] += 1 if points else 0
+        if writes["n"] == 2 and points:  # intents written, the 20 calls made: the task dies
+            raise TimeoutError("Task timed out")
+        original(points)
+
+    catalog.put_points = dies_after_the_calls  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        run_pump(ports, plans())
+    catalog.put_points = original  # type: ignore[method-assign]
+    assert copier.snapshots_in_flight() == 20
+    # An older run finalizes late: its points sort first in the queue.
+    late = [point(f"i-late{n}", Kind.EBS, day=2) for n in range(20)]
+    home(ports, late)
+    queue_copies(late, plans(), ports, NOW)
+    report = run_pump(ports, plans(), NOW + timedelta(minutes=3)).regions[0]
+    assert copier.peak_in_flight == 20 and copier.snapshots_in_flight() == 20
+    assert report.in_flight == 20 and report.queued == 20  # adopted; the late ones wait
+
+
+def test_a_forged_artifact_tagged_with_the_next_copy_id_is_never_adopted_nor_deleted() -> None:
+    copier = FakeCopier(die_before_calls=1)
+    ports, catalog, copier = world(copier)
+    source = point("i-0web1", Kind.AMI)
+    home(ports, [source])
+    queue_copies([source], plans(), ports, NOW)
+    with pytest.raises(DiedAfterCall):
+        run_pump(ports, plans())  # the intent is written, no call reached AWS
+    cid = f"{source.recovery_point_id}@us-west-2"
+    forged = {T.MANAGED: "true", T.COPY_POINT: cid, T.COPY_OF: source.image_id or ""}
+    copier.images_["ami-0f0f0f0f0f0f0f0f0"] = {  # registered by someone, before the intent
+        "ImageId": "ami-0f0f0f0f0f0f0f0f0",
+        "CreationDate": (NOW - timedelta(days=1)).isoformat(),
+        "State": "available",
+        "Tags": T.to_list(forged),
+        "BlockDeviceMappings": [],
+        "_polls": 0,
+    }
+    run_pump(ports, plans(), NOW + ADOPT_AFTER * 2)
+    (copy,) = catalog.copies_for_rule("us-west-2", "standard", "daily")
+    assert copy.image_id != "ami-0f0f0f0f0f0f0f0f0"  # a real copy was made instead
+    assert "ami-0f0f0f0f0f0f0f0f0" in copier.images_  # and the forged image left alone
+
+
+def test_prune_deletes_a_copy_all_or_none_and_finishes_an_image_already_gone() -> None:
+    ports, catalog, copier = world()
+    sources = [point("i-0web1", Kind.EBS, day=d, snapshots=3) for d in range(3)]
+    sources += [point("i-0web2", Kind.AMI, day=d) for d in range(3)]
+    for image in sources[3:]:
+        copier.image_snapshots[image.image_id or ""] = 2
+    home(ports, sources)
+    queue_copies(sources, plans(), ports, NOW)
+    until_done(ports, plans())
+    copies = {
+        (c.source_id, c.created_at): c
+        for c in catalog.copies_for_rule("us-west-2", "standard", "daily")
+    }
+    oldest_set = copies[("i-0web1", NOW - timedelta(days=2))]
+    # One of the set's three snapshots was re-tagged by someone: nothing of it may go.
+    retagged = copier.snaps[oldest_set.snapshots[1].snapshot_id]
+    retagged["Tags"] = T.to_list({**T.to_dict(retagged["Tags"]), T.COPY_POINT: "someone-else"})
+    # The oldest image copy's AMI is already gone (a prune died after its deregister).
+    oldest_image = copies[("i-0web2", NOW - timedelta(days=2))]
+    gone = copier.images_.pop(oldest_image.image_id or "")
+    leftover = [m["Ebs"]["SnapshotId"] for m in gone["BlockDeviceMappings"]]
+    prune(PruneRequest(plan="standard"), plans(copy_retention={"daily": 2}), ports, NOW)
+    after = catalog.copies_for_resource("i-0web1", "us-west-2")
+    refused = next(c for c in after if c.recovery_point_id == oldest_set.recovery_point_id)
+    assert refused.status is PointStatus.COMPLETED  # refused whole: every snapshot still there
+    assert all(s.snapshot_id in copier.snaps for s in refused.snapshots)
+    image_copy = next(
+        c
+        for c in catalog.copies_for_resource("i-0web2", "us-west-2")
+        if c.recovery_point_id == oldest_image.recovery_point_id
+    )
+    assert image_copy.status is PointStatus.DELETED
+    assert not any(sid in copier.snaps for sid in leftover)  # its snapshots did not leak

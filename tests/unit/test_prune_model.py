@@ -8,7 +8,10 @@ passing of time, and checks after every step that:
 * every point the catalog offers for restore (completed), and every pending one, has all of its
   artifacts;
 * nothing Lifeboat did not create is ever deleted;
-* the newest ``min_keep`` completed points of each rule, resource and kind survive a prune.
+* the newest ``min_keep`` completed points of each rule, resource and kind survive a prune;
+* a point under an EBS Snapshot Lock (the daily rule locks its points for longer than it keeps
+  them; snapshots are also locked by hand) is never counted as expired, never marked deleting
+  or deleted while the lock holds, and a locked snapshot is never offered as an orphan.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ PLANS = PlanSet.model_validate(
     }
 )
 RULES = ["hourly", "daily"]
+# The model runs the daily rule with a lock longer than its retention: points retention
+# expires stay until their lock ends.
+_locked = PLANS.model_dump(mode="json")
+_locked["plans"]["standard"]["rules"]["daily"]["lock"] = {"mode": "governance", "days": 3}
+MODEL_PLANS = PlanSet.model_validate(_locked)
 _runs = itertools.count(1)
 
 
@@ -97,13 +105,13 @@ class BackupAndPrune(RuleBasedStateMachine):
         if batch_error:
             batch["error"] = {"Error": "Sandbox.Timedout"}
         finalize_run(
-            FinalizeEvent(run_id=event.run_id, batches=[batch]), PLANS, self.ports, self.now
+            FinalizeEvent(run_id=event.run_id, batches=[batch]), MODEL_PLANS, self.ports, self.now
         )
 
     @rule(rule_name=st.sampled_from(RULES))
     def backup_run(self, rule_name: str) -> None:
         event = self._event(rule_name)
-        create_batch(event, PLANS, self.ports, self.now)
+        create_batch(event, MODEL_PLANS, self.ports, self.now)
         self._finish(event, batch_error=False)
 
     @rule(rule_name=st.sampled_from(RULES), retried=st.booleans())
@@ -111,9 +119,9 @@ class BackupAndPrune(RuleBasedStateMachine):
         event = self._event(rule_name)
         self.ec2.die_after_create = True
         with pytest.raises(TaskKilled):
-            create_batch(event, PLANS, self.ports, self.now)
+            create_batch(event, MODEL_PLANS, self.ports, self.now)
         if retried:  # the state machine retries the time-out: the retry adopts, makes no twin
-            create_batch(event, PLANS, self.ports, self.now)
+            create_batch(event, MODEL_PLANS, self.ports, self.now)
         self._finish(event, batch_error=not retried)
 
     @rule(rule_name=st.sampled_from(RULES))
@@ -122,7 +130,7 @@ class BackupAndPrune(RuleBasedStateMachine):
         event = self._event(rule_name)
         self.ec2.die_after_create = True
         with pytest.raises(TaskKilled):
-            create_batch(event, PLANS, self.ports, self.now)
+            create_batch(event, MODEL_PLANS, self.ports, self.now)
         self.open_runs.append(event)
 
     @rule(retried=st.booleans())
@@ -131,7 +139,7 @@ class BackupAndPrune(RuleBasedStateMachine):
             return
         event = self.open_runs.pop(0)
         if retried:
-            create_batch(event, PLANS, self.ports, self.now)
+            create_batch(event, MODEL_PLANS, self.ports, self.now)
         self._finish(event, batch_error=not retried)
 
     @rule(
@@ -148,12 +156,22 @@ class BackupAndPrune(RuleBasedStateMachine):
         writes_before_failure: int | None,
     ) -> None:
         before = self._newest_completed()
+        locked = {p.recovery_point_id for p in self.catalog.all_points() if self._locked(p)}
+        deleted = {
+            p.recovery_point_id
+            for p in self.catalog.all_points()
+            if p.status is PointStatus.DELETED
+        }
         request = PruneRequest(
             plan="standard", rule=rule_name, delete_orphans=delete_orphans, dry_run=dry_run
         )
         self.catalog.fail_after_writes = writes_before_failure
         try:
-            prune(request, PLANS, self.ports, self.now)
+            report = prune(request, MODEL_PLANS, self.ports, self.now)
+            counted = {d.recovery_point_id for d in report.expired}
+            assert not counted & locked, f"locked points counted as expired: {counted & locked}"
+            held = self.ec2.locked_snapshots(list(self.ec2.snaps))
+            assert not {o.artifact_id for o in report.orphans} & held, "a locked orphan"
         except CatalogUnavailable:
             assert writes_before_failure is not None
         except UnsafeToDeleteError:  # fail closed: refused before anything changed
@@ -164,6 +182,10 @@ class BackupAndPrune(RuleBasedStateMachine):
         after = self._newest_completed()
         for group, newest in before.items():
             assert newest <= after.get(group, set()), f"min_keep violated for {group}"
+        for point in self.catalog.all_points():  # nothing counted deleted while a lock holds
+            if point.status is PointStatus.DELETED and point.recovery_point_id not in deleted:
+                ids = [s.snapshot_id for s in point.snapshots]
+                assert not self.ec2.locked_snapshots(ids), point.recovery_point_id
 
     @rule(index=st.integers(0, 1), hold=st.booleans())
     def restore_lock(self, index: int, hold: bool) -> None:
@@ -206,9 +228,22 @@ class BackupAndPrune(RuleBasedStateMachine):
         age = timedelta(hours=age_hours)
         self.foreign.add(self.ec2.plant_foreign(kind, tags, volume, age))
 
+    @rule(days=st.sampled_from([1, 5]), pick=st.integers(0, 1_000))
+    def someone_locks_a_snapshot_by_hand(self, days: int, pick: int) -> None:
+        """A lock the catalog never hears of (by hand, or one whose catalog write was lost)."""
+        ours = sorted(s for s in self.ec2.snaps if s in self.ec2.made_by_lifeboat)
+        if ours:
+            self.ec2.lock_by_hand(ours[pick % len(ours)], self.now + timedelta(days=days))
+
     @rule(hours=st.sampled_from([1, 1, 2, 8, 24]))
     def time_passes(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
+
+    def _locked(self, point: Any) -> bool:
+        """Under a lock now: recorded in the catalog, or in force on one of its snapshots."""
+        recorded = point.locked_until is not None and point.locked_until > self.now
+        ids = [s.snapshot_id for s in point.snapshots]
+        return recorded or bool(self.ec2.locked_snapshots(ids))
 
     # --- invariants --------------------------------------------------------------------------
     def _newest_completed(self) -> dict[tuple[str, str, str], set[str]]:
@@ -250,6 +285,12 @@ class BackupAndPrune(RuleBasedStateMachine):
         open_ids = {e.run_id for e in self.open_runs}
         lost = [a for a in self.ec2.deleted if self.ec2.run_of.get(a) in open_ids]
         assert not lost, lost
+
+    @invariant()
+    def a_locked_point_is_never_deleted(self) -> None:
+        for point in self.catalog.all_points():
+            if point.locked_until is not None and point.locked_until > self.now:
+                assert point.status not in (PointStatus.DELETING, PointStatus.DELETED), point
 
     @invariant()
     def only_lifeboats_artifacts_are_deleted(self) -> None:

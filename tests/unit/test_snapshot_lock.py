@@ -1,13 +1,12 @@
-"""Locked recovery points (a rule's ``lock``): EBS Snapshot Lock is not in the emulator, so the
-calls are tested with botocore's Stubber (exact request shapes from the service model), and the
-behaviour on fakes: finalize locks a run's completed snapshots (an AMI's included) and records
-``locked_until``; a lock that fails is reported and notified and never fails the backup; prune
-never counts a locked point as deleted before its lock ends; compliance mode needs its
-acknowledgement."""
+"""EBS Snapshot Lock against EC2's service model: the emulator has no snapshot locks, so the
+calls are checked with botocore's Stubber (every request is validated against the model and
+must be exactly what is expected; an unexpected call fails the test). Finalize's locking runs
+here over the real adapter too. The behaviour on fakes (finalize, prune, orphans) is in
+tests/unit/test_locked_points.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -16,24 +15,23 @@ from botocore.stub import Stubber
 
 from lifeboat.aws.clients import Retrier
 from lifeboat.aws.ec2 import Ec2Gateway
-from lifeboat.models import PointStatus
+from lifeboat.backup.lock import lock_points
+from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock, VolumeSnapshot
 from lifeboat.pacing import Pacer
-from lifeboat.plans import PlanSet, parse_plans
-from lifeboat.prune import PruneRequest, prune
-from lifeboat.prune.expired import run_prune
+from lifeboat.plans import Kind, PlanSet, parse_plans
+from tests.fakes import FakeCatalog
+from tests.fakes_ops import FakeNotifier, fake_ports
 from tests.unit.test_prune_model import PLANS
-from tests.unit.test_prune_unit import World
 
 pytestmark = pytest.mark.unit
+NOW = datetime(2026, 11, 20, 2, 50, tzinfo=UTC)
+COMPLETED = NOW - timedelta(minutes=5)
 
 
 def locked_plans(lock: dict[str, Any]) -> PlanSet:
     data = PLANS.model_dump(mode="json")
     data["plans"]["standard"]["rules"]["daily"]["lock"] = lock
     return parse_plans(data)
-
-
-GOVERNANCE = locked_plans({"mode": "governance", "days": 10})
 
 
 def _gateway() -> tuple[Ec2Gateway, Stubber]:
@@ -46,106 +44,238 @@ def _gateway() -> tuple[Ec2Gateway, Stubber]:
     return gateway, Stubber(ec2)
 
 
+def _locked(sid: str, state: str, expires: datetime, days: int = 10) -> dict[str, Any]:
+    """A lock as EC2 reports it (LockSnapshot's answer, DescribeLockedSnapshots' items)."""
+    return {
+        "SnapshotId": sid,
+        "LockState": state,
+        "LockDuration": days,
+        "LockCreatedOn": expires - timedelta(days=days),
+        "LockDurationStartTime": expires - timedelta(days=days),
+        "LockExpiresOn": expires,
+    }
+
+
+def _point(*snapshot_ids: str, kind: Kind = Kind.AMI) -> RecoveryPoint:
+    return RecoveryPoint(
+        recovery_point_id=f"i-1#run-1#{kind.value}",
+        run_id="run-1",
+        plan="standard",
+        rule="daily",
+        kind=kind,
+        source_id="i-1",
+        source_type="instance",
+        status=PointStatus.COMPLETED,
+        created_at=COMPLETED - timedelta(minutes=10),
+        completed_at=COMPLETED,
+        image_id="ami-1" if kind is Kind.AMI else None,
+        snapshots=[VolumeSnapshot(volume_id="", snapshot_id=s) for s in snapshot_ids],
+    )
+
+
+# --- the adapter's requests --------------------------------------------------------------------
 def test_lock_snapshot_requests_are_exactly_what_ec2_takes() -> None:
     gateway, stubber = _gateway()
-    ok = {"SnapshotId": "snap-1", "LockState": "governance", "LockDuration": 10}
+    ends = NOW + timedelta(days=10)
     stubber.add_response(
-        "lock_snapshot", ok, {"SnapshotId": "snap-1", "LockMode": "governance", "LockDuration": 10}
+        "lock_snapshot",
+        _locked("snap-1", "governance", ends),
+        {"SnapshotId": "snap-1", "LockMode": "governance", "LockDuration": 10},
     )
     stubber.add_client_error(
         "lock_snapshot",
-        service_error_code="InvalidSnapshot.NotFound",
+        service_error_code="InvalidParameterValue",
+        service_message="Snapshot snap-2 is not in a completed state",
         expected_params={"SnapshotId": "snap-2", "LockMode": "governance", "LockDuration": 10},
     )
     with stubber:
         results = gateway.lock_snapshots(["snap-1", "snap-2"], "governance", 10)
-    assert results == {"snap-1": "locked", "snap-2": "InvalidSnapshot.NotFound"}
     stubber.assert_no_pending_responses()
+    assert results["snap-1"] == SnapshotLock(
+        snapshot_id="snap-1", state="governance", expires_on=ends
+    )
+    assert results["snap-1"].holds
+    assert results["snap-2"].error == "InvalidParameterValue" and not results["snap-2"].holds
 
 
-def test_a_compliance_lock_sends_its_cool_off_and_is_never_asked_to_shorten() -> None:
+def test_a_compliance_lock_sends_its_cool_off_only_when_it_has_one() -> None:
     gateway, stubber = _gateway()
-    expected = {
-        "SnapshotId": "snap-1",
-        "LockMode": "compliance",
-        "LockDuration": 30,
-        "CoolOffPeriod": 24,
-    }
-    response = {"SnapshotId": "snap-1", "LockState": "compliance-cooloff"}
-    stubber.add_response("lock_snapshot", response, expected)
+    ends = NOW + timedelta(days=30)
+    stubber.add_response(
+        "lock_snapshot",
+        _locked("snap-1", "compliance-cooloff", ends, 30) | {"CoolOffPeriod": 24},
+        {"SnapshotId": "snap-1", "LockMode": "compliance", "LockDuration": 30, "CoolOffPeriod": 24},
+    )
+    stubber.add_response(
+        "lock_snapshot",
+        _locked("snap-2", "compliance", ends, 30),
+        {"SnapshotId": "snap-2", "LockMode": "compliance", "LockDuration": 30},
+    )
     with stubber:
-        assert gateway.lock_snapshots(["snap-1"], "compliance", 30, 24) == {"snap-1": "locked"}
-    # LockDuration counts from the call: a repeated lock moves the end later, never earlier;
-    # Lifeboat never calls UnlockSnapshot (the template grants it to nobody).
-    assert not hasattr(gateway, "unlock_snapshots")
+        first = gateway.lock_snapshots(["snap-1"], "compliance", 30, 24)
+        second = gateway.lock_snapshots(["snap-2"], "compliance", 30)
+    stubber.assert_no_pending_responses()
+    assert first["snap-1"].state == "compliance-cooloff" and first["snap-1"].holds
+    assert second["snap-2"].expires_on == ends
+    # Lifeboat has no way to undo a lock (and the template grants ec2:UnlockSnapshot to nobody).
+    assert not any("unlock" in name.lower() for name in dir(gateway))
 
 
-def test_locked_snapshots_are_read_from_describe_locked_snapshots() -> None:
+def test_locks_in_force_are_read_page_by_page_and_expired_ones_left_out() -> None:
     gateway, stubber = _gateway()
+    ends = NOW + timedelta(days=3)
+    ids = ["snap-1", "snap-2", "snap-3", "snap-4"]
     stubber.add_response(
         "describe_locked_snapshots",
         {
             "Snapshots": [
-                {"SnapshotId": "snap-1", "LockState": "compliance"},
-                {"SnapshotId": "snap-2", "LockState": "expired"},
-                {"SnapshotId": "snap-3", "LockState": "compliance-cooloff"},
-            ]
+                _locked("snap-1", "compliance", ends),
+                _locked("snap-2", "expired", NOW - timedelta(days=1)),
+            ],
+            "NextToken": "page-2",
         },
-        {"SnapshotIds": ["snap-1", "snap-2", "snap-3"]},
+        {"SnapshotIds": ids},
+    )
+    stubber.add_response(
+        "describe_locked_snapshots",
+        {"Snapshots": [_locked("snap-3", "compliance-cooloff", ends)]},
+        {"SnapshotIds": ids, "NextToken": "page-2"},
     )
     with stubber:
-        assert gateway.locked_snapshots(["snap-1", "snap-2", "snap-3"]) == {"snap-1", "snap-3"}
+        locks = gateway.snapshot_locks(ids)
+    stubber.assert_no_pending_responses()
+    assert set(locks) == {"snap-1", "snap-3"}
+    assert locks["snap-1"].expires_on == ends
 
 
-def test_compliance_mode_needs_its_acknowledgement_naming_the_field() -> None:
-    with pytest.raises(ValueError, match="i_understand_compliance_mode: true"):
-        locked_plans({"mode": "compliance", "days": 30})
-    with pytest.raises(ValueError, match="cool_off_hours applies to compliance mode only"):
-        locked_plans({"mode": "governance", "days": 30, "cool_off_hours": 2})
-    plans = locked_plans({"mode": "compliance", "days": 30, "i_understand_compliance_mode": True})
-    assert plans.plans["standard"].rules["daily"].lock is not None
+def test_a_snapshot_gone_meanwhile_does_not_hide_the_others_locks() -> None:
+    gateway, stubber = _gateway()
+    ends = NOW + timedelta(days=3)
+    ids = ["snap-1", "snap-2", "snap-3", "snap-gone"]
+    missing = "InvalidSnapshot.NotFound"
+    stubber.add_client_error(
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ids}
+    )
+    stubber.add_response(  # halved: the half without the missing snapshot answers at once
+        "describe_locked_snapshots",
+        {"Snapshots": [_locked("snap-1", "governance", ends)]},
+        {"SnapshotIds": ["snap-1", "snap-2"]},
+    )
+    stubber.add_client_error(
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ids[2:]}
+    )
+    stubber.add_response(
+        "describe_locked_snapshots",
+        {"Snapshots": [_locked("snap-3", "compliance", ends)]},
+        {"SnapshotIds": ["snap-3"]},
+    )
+    stubber.add_client_error(
+        "describe_locked_snapshots", missing, expected_params={"SnapshotIds": ["snap-gone"]}
+    )
+    with stubber:
+        assert set(gateway.snapshot_locks(ids)) == {"snap-1", "snap-3"}
+    stubber.assert_no_pending_responses()
 
 
-def test_finalize_locks_every_snapshot_of_a_runs_points_and_records_until_when() -> None:
-    world = World()
-    run_id = world.daily_run(GOVERNANCE)
-    points = list(world.catalog.points_for_run(run_id))
-    assert points and all(p.status is PointStatus.COMPLETED for p in points)
-    for point in points:
-        assert point.lock_mode == "governance"
-        assert point.locked_until == world.now - timedelta(days=1) + timedelta(days=10)
-        assert point.snapshots and all(s.snapshot_id in world.ec2.locks for s in point.snapshots)
+def test_nothing_is_asked_for_no_snapshots() -> None:
+    gateway, stubber = _gateway()
+    with stubber:  # DescribeLockedSnapshots without ids would list every lock of the account
+        assert gateway.snapshot_locks([]) == {}
 
 
-def test_a_lock_that_fails_is_reported_and_never_fails_the_backup() -> None:
-    world = World()
-    world.ec2.refuse_all_locks = True
-    run_id, report = world.daily_run(GOVERNANCE, with_report=True)
-    assert report["status"] == "succeeded" and report["locks"]["failed"]
-    assert world.ports.notifier.sent  # type: ignore[union-attr]
-    (point,) = world.catalog.points_for_run(run_id)
-    assert point.status is PointStatus.COMPLETED and point.locked_until is None
+# --- finalize's locking over the real adapter ----------------------------------------------
+def _ports(gateway: Ec2Gateway) -> Any:
+    return fake_ports(ec2=gateway, catalog=FakeCatalog(), notifier=FakeNotifier())
 
 
-def test_prune_never_counts_a_locked_point_as_deleted_before_its_lock_ends() -> None:
-    world = World()
-    for _ in range(5):
-        world.daily_run(GOVERNANCE)
-    report = prune(PruneRequest(plan="standard"), GOVERNANCE, world.ports, world.now)
-    assert report.deleted == 0 and not report.expired and report.frees_gb == 0
-    assert sum("kept until the lock ends" in s for s in report.skipped) == 3
-    world.now += timedelta(days=10)  # every lock has ended; backups went on (unlocked)
-    world.daily_run(PLANS)
-    report = prune(PruneRequest(plan="standard"), GOVERNANCE, world.ports, world.now)
-    assert report.deleted == len(report.expired) >= 3
-    assert not any("kept until the lock ends" in s for s in report.skipped)
+def test_a_lock_already_long_enough_is_never_asked_again_so_never_shortened() -> None:
+    # Given a compliance lock (say, extended by hand) lasting past the rule's end on one
+    # snapshot of an AMI point, and no lock on its other snapshot
+    gateway, stubber = _gateway()
+    ports = _ports(gateway)
+    plans = locked_plans({"mode": "governance", "days": 10})
+    longer = COMPLETED + timedelta(days=400)
+    stubber.add_response(
+        "describe_locked_snapshots",
+        {"Snapshots": [_locked("snap-root", "compliance", longer, 400)]},
+        {"SnapshotIds": ["snap-root", "snap-data"]},
+    )
+    ends = NOW + timedelta(days=10)
+    stubber.add_response(
+        "lock_snapshot",
+        _locked("snap-data", "governance", ends),
+        {"SnapshotId": "snap-data", "LockMode": "governance", "LockDuration": 10},
+    )
+    # When finalize locks the point
+    with stubber:
+        report = lock_points([_point("snap-root", "snap-data")], plans, ports, NOW)
+    # Then only the unlocked snapshot was locked (a LockSnapshot on snap-root would have failed
+    # the Stubber), and the point is recorded as held until the later of the two ends
+    stubber.assert_no_pending_responses()
+    assert report == {"locked": 1, "failed": 0, "failures": {}}
+    (point,) = ports.catalog.all_points()
+    assert point.locked_until == longer and point.lock_mode == "compliance"
 
 
-def test_the_prune_report_says_deleted_points_sit_in_the_recycle_bin() -> None:
-    world = World()
-    world.daily_runs(5)
-    data = run_prune(PruneRequest(plan="standard", dry_run=True), PLANS, world.ports, world.now, 14)
-    assert "Recycle Bin for 14 days" in data["summary"]["recycle_bin"]
-    assert "still billed" in data["summary"]["recycle_bin"]
-    bare = run_prune(PruneRequest(plan="standard", dry_run=True), PLANS, world.ports, world.now)
-    assert bare["summary"]["recycle_bin"] is None
+def test_a_lock_ending_too_soon_is_extended_from_now() -> None:
+    gateway, stubber = _gateway()
+    ports = _ports(gateway)
+    plans = locked_plans({"mode": "governance", "days": 10})
+    stubber.add_response(
+        "describe_locked_snapshots",
+        {"Snapshots": [_locked("snap-1", "governance", NOW + timedelta(days=2), 2)]},
+        {"SnapshotIds": ["snap-1"]},
+    )
+    ends = NOW + timedelta(days=10)
+    stubber.add_response(
+        "lock_snapshot",
+        _locked("snap-1", "governance", ends),
+        {"SnapshotId": "snap-1", "LockMode": "governance", "LockDuration": 10},
+    )
+    with stubber:
+        lock_points([_point("snap-1", kind=Kind.EBS)], plans, ports, NOW)
+    stubber.assert_no_pending_responses()
+    (point,) = ports.catalog.all_points()
+    assert point.locked_until == ends  # EC2's own end, not one computed here
+
+
+def test_unreadable_locks_change_no_lock_and_are_notified() -> None:
+    gateway, stubber = _gateway()
+    ports = _ports(gateway)
+    plans = locked_plans({"mode": "governance", "days": 10})
+    stubber.add_client_error(
+        "describe_locked_snapshots", service_error_code="UnauthorizedOperation"
+    )
+    with stubber:  # no LockSnapshot may follow
+        report = lock_points([_point("snap-1")], plans, ports, NOW)
+    assert report["locked"] == 0 and report["failed"] == 1
+    assert "UnauthorizedOperation" in next(iter(report["failures"].values()))
+    assert ports.catalog.all_points() == []
+    (subject, body) = ports.notifier.sent[0]
+    assert "could not be locked" in subject and "not immutable" in body["note"]
+
+
+def test_a_refused_lock_is_reported_with_ec2s_error_code() -> None:
+    gateway, stubber = _gateway()
+    ports = _ports(gateway)
+    plans = locked_plans({"mode": "governance", "days": 10})
+    stubber.add_response("describe_locked_snapshots", {"Snapshots": []}, {"SnapshotIds": ["s-1"]})
+    stubber.add_client_error(
+        "lock_snapshot",
+        service_error_code="InvalidParameterValue",
+        expected_params={"SnapshotId": "s-1", "LockMode": "governance", "LockDuration": 10},
+    )
+    with stubber:
+        report = lock_points([_point("s-1")], plans, ports, NOW)
+    assert report["failed"] == 1 and "InvalidParameterValue" in str(report["failures"])
+    assert ports.catalog.all_points() == []  # nothing holds it: nothing recorded
+
+
+def test_a_lock_longer_than_the_stack_allows_is_not_even_asked_for() -> None:
+    gateway, stubber = _gateway()
+    ports = _ports(gateway)
+    plans = locked_plans({"mode": "governance", "days": 10})
+    stubber.add_response("describe_locked_snapshots", {"Snapshots": []}, {"SnapshotIds": ["s-1"]})
+    with stubber:  # IAM would refuse it (ec2:SnapshotLockDuration): said plainly instead
+        report = lock_points([_point("s-1")], plans, ports, NOW, max_days=7)
+    assert "SnapshotLockMaxDays=10" in str(report["failures"])

@@ -483,8 +483,11 @@ def test_recycle_bin_rules_keep_lifeboats_deleted_points_when_asked() -> None:
         assert props["ResourceTags"] == [
             {"ResourceTagKey": "lifeboat:managed", "ResourceTagValue": "true"}
         ]
-        assert props["RetentionPeriod"]["RetentionPeriodValue"] == {
-            "Ref": "RecycleBinRetentionDays"
+        # One value for both: AWS asks that snapshots stay in the bin at least as long as the
+        # AMIs they back, or a restored AMI would miss its snapshots.
+        assert props["RetentionPeriod"] == {
+            "RetentionPeriodUnit": "DAYS",
+            "RetentionPeriodValue": {"Ref": "RecycleBinRetentionDays"},
         }
     prune = RESOURCES["PruneFunction"]["Properties"]["Environment"]["Variables"]
     assert prune["RECYCLE_BIN_DAYS"] == {"Ref": "RecycleBinRetentionDays"}
@@ -505,7 +508,34 @@ def test_snapshot_locks_are_only_ever_added_to_lifeboats_snapshots() -> None:
     assert "ec2:UnlockSnapshot" not in actions  # nobody in Lifeboat can undo a lock
     (lock,) = [(n, s) for n, s in statements if s.get("Action") == "ec2:LockSnapshot"]
     assert lock[0] == "BackupFinalizeFunction"
-    assert lock[1]["Condition"] == {"StringEquals": {"aws:ResourceTag/lifeboat:managed": "true"}}
+    assert lock[1]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"
+    }
+    assert lock[1]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/lifeboat:managed": "true"},
+        # at most SnapshotLockMaxDays (a stolen role cannot lock for a century), and never by
+        # ExpirationDate (no duration in the request: the condition does not match)
+        "NumericLessThanEquals": {"ec2:SnapshotLockDuration": {"Ref": "SnapshotLockMaxDays"}},
+    }
+
+
+def test_the_lock_cap_allows_every_lock_the_plans_ask_for_and_finalize_knows_it() -> None:
+    parameter = TEMPLATE["Parameters"]["SnapshotLockMaxDays"]
+    longest = max(
+        (
+            rule.lock.days
+            for plan in default_plans().plans.values()
+            for rule in plan.rules.values()
+            if rule.lock is not None
+        ),
+        default=0,
+    )
+    assert parameter["Default"] >= longest, (
+        f"plans.yaml locks for {longest} days: raise SnapshotLockMaxDays' Default to it"
+    )
+    assert parameter["MaxValue"] == 36500  # LockSnapshot's own LockDuration limit
+    env = RESOURCES["BackupFinalizeFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SNAPSHOT_LOCK_MAX_DAYS"] == {"Ref": "SnapshotLockMaxDays"}
 
 
 def test_the_recycle_bin_condition_is_off_by_default_and_on_for_any_days() -> None:

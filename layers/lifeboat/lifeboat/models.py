@@ -320,6 +320,25 @@ class RecoveryPoint(BaseModel):
         return [i for i in ids if i]
 
 
+LIVE_LOCK_STATES = frozenset({"governance", "compliance", "compliance-cooloff"})
+
+
+class SnapshotLock(BaseModel):
+    """One snapshot's EBS Snapshot Lock as EC2 reports it (``LockSnapshot``,
+    ``DescribeLockedSnapshots``), or ``error``: the code EC2 refused a lock with."""
+
+    model_config = ConfigDict(frozen=True)
+    snapshot_id: str
+    state: str | None = Field(None, description="governance, compliance(-cooloff) or expired")
+    expires_on: datetime | None = None
+    error: str | None = None
+
+    @property
+    def holds(self) -> bool:
+        """Whether the lock keeps the snapshot from being deleted (as of EC2's answer)."""
+        return self.error is None and self.state in LIVE_LOCK_STATES
+
+
 class Outcome(BaseModel):
     """What happened to one resource and kind in a run (execution output)."""
 

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -73,6 +74,11 @@ class CopyTarget(BaseModel):
     def _key(cls, value: str) -> str:
         if value.startswith("arn:") and not _KMS_ARN.match(value):
             raise ValueError("not a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        if "alias/aws/" in value:
+            raise ValueError(
+                "an AWS managed key (alias/aws/ebs, alias/aws/rds) serves one service only, and "
+                "a rule's copies are EBS and RDS: give a customer managed key of that region"
+            )
         return value
 
     @model_validator(mode="after")
@@ -147,6 +153,17 @@ class Rule(BaseModel):
     def _unique(cls, value: tuple[Kind, ...]) -> tuple[Kind, ...]:
         if len(set(value)) != len(value):
             raise ValueError("kinds must not repeat")
+        return value
+
+    @field_validator("lock")
+    @classmethod
+    def _lockable(cls, value: Lock | None, info: ValidationInfo) -> Lock | None:
+        kinds = info.data.get("kinds", ())
+        if value is not None and kinds and Kind.AMI not in kinds and Kind.EBS not in kinds:
+            raise ValueError(
+                "lock applies to EBS snapshots (kinds ami and ebs); EBS Snapshot Lock cannot "
+                "lock RDS snapshots: remove lock, or add kind ami or ebs"
+            )
         return value
 
     @field_validator("copy_to")

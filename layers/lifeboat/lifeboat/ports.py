@@ -15,6 +15,7 @@ from lifeboat.models import (
     InstanceConfig,
     PointStatus,
     RecoveryPoint,
+    SnapshotLock,
     TargetGroupMembership,
 )
 
@@ -144,7 +145,8 @@ class Ec2Port(Protocol):
     def managed_snapshots(self, plan: str) -> list[dict[str, Any]]: ...
     def lock_snapshots(
         self, ids: list[str], mode: str, days: int, cool_off_hours: int = 0
-    ) -> dict[str, str]: ...
+    ) -> dict[str, SnapshotLock]: ...
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]: ...
 
 
 class RdsPort(Protocol):

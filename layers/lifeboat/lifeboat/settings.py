@@ -34,6 +34,7 @@ class Settings(BaseModel):
     restore_state_machine_arn: str = Field("", alias="RESTORE_STATE_MACHINE_ARN")
     copier_state_machine_arn: str = Field("", alias="COPIER_STATE_MACHINE_ARN")
     recycle_bin_days: int = Field(0, alias="RECYCLE_BIN_DAYS", ge=0, le=365)
+    lock_max_days: int = Field(0, alias="SNAPSHOT_LOCK_MAX_DAYS", ge=0, le=36_500)
     instance_health_minutes: int = Field(60, alias="INSTANCE_HEALTH_DEADLINE_MINUTES", ge=5, le=420)
     database_health_minutes: int = Field(
         360, alias="DATABASE_HEALTH_DEADLINE_MINUTES", ge=30, le=420

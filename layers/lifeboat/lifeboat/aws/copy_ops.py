@@ -199,7 +199,9 @@ class CopyOps:
         return dict(found[0]) if found else None
 
     # --- delete (only Lifeboat's copies) ----------------------------------------------------
-    @needs("ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DescribeImages")
+    @needs(
+        "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DescribeImages", "ec2:DescribeSnapshots"
+    )
     def delete_image(self, image_id: str, copy_point_id: str) -> dict[str, str]:
         """Deregister a copied image and delete its snapshots, if it is this copy's."""
         image = self.images([image_id]).get(image_id)
@@ -214,8 +216,8 @@ class CopyOps:
         ]
         self.retrier.call(self.ec2.deregister_image, ImageId=image_id)
         results = {image_id: "deregistered"}
-        for snap in snaps:
-            results[snap] = self._delete_snapshot(snap)
+        for snap in snaps:  # each checked: a mapping may name a snapshot that is not this copy's
+            results[snap] = self.delete_snapshot(snap, copy_point_id)
         return results
 
     @needs("ec2:DeleteSnapshot", "ec2:DescribeSnapshots")

@@ -1,5 +1,6 @@
 """EC2 for retiring recovery points: deregister and delete only Lifeboat's own artifacts, never a
-snapshot an AMI still uses or a locked one; and the reads these checks rest on."""
+snapshot an AMI still uses or a locked one; and the reads these checks rest on (the locks:
+:mod:`lifeboat.aws.ec2_locks`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier
+from lifeboat.aws.ec2_locks import Ec2Locks
 from lifeboat.aws.ec2_shapes import chunks
 from lifeboat.aws.permissions import needs
 from lifeboat.errors import NotOwnedError, error_code
 
 
-class Ec2Retirement:
+class Ec2Retirement(Ec2Locks):
     def __init__(self, ec2: Any, retrier: Retrier) -> None:
         self.ec2 = ec2
         self.retrier = retrier
@@ -162,36 +164,6 @@ class Ec2Retirement:
                     if sid in wanted:
                         used.add(sid)
         return used
-
-    @needs("ec2:LockSnapshot")
-    def lock_snapshots(
-        self, ids: list[str], mode: str, days: int, cool_off_hours: int = 0
-    ) -> dict[str, str]:
-        """EBS Snapshot Lock each snapshot for ``days`` from now: 'locked', or the error code
-        (each snapshot alone: one refusal does not stop the others). ``LockDuration`` counts
-        from the call, so locking again only ever extends a lock, never shortens it."""
-        results: dict[str, str] = {}
-        for sid in ids:
-            params: dict[str, Any] = {"SnapshotId": sid, "LockMode": mode, "LockDuration": days}
-            if mode == "compliance" and cool_off_hours:
-                params["CoolOffPeriod"] = cool_off_hours
-            try:
-                self.retrier.call(self.ec2.lock_snapshot, **params)
-                results[sid] = "locked"
-            except ClientError as exc:
-                results[sid] = error_code(exc)
-        return results
-
-    @needs("ec2:DescribeLockedSnapshots")
-    def locked_snapshots(self, ids: list[str]) -> set[str]:
-        """Snapshots under an EBS snapshot lock (governance, compliance or its cooling-off)."""
-        locked: set[str] = set()
-        for part in chunks(ids):
-            response = self.ec2.describe_locked_snapshots(SnapshotIds=part)
-            for info in response.get("Snapshots", []):
-                if info.get("LockState") in ("governance", "compliance", "compliance-cooloff"):
-                    locked.add(info["SnapshotId"])
-        return locked
 
     @needs("ec2:DescribeImages")
     def managed_images(self, plan: str) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ def finalize_run(
     ports: Ports,
     now: datetime,
     copier_arn: str | None = None,
+    lock_max_days: int | None = None,
 ) -> dict[str, Any]:
     run = ports.catalog.get_run(event.run_id) or {}
     plan_name, rule_name = run.get("plan", ""), run.get("rule", "")
@@ -60,7 +61,7 @@ def finalize_run(
     )
     metrics.add_metric(name="RecoveryPointsFailed", unit=MetricUnit.Count, value=report["failed"])
     completed = [p for p in points if p.status is PointStatus.COMPLETED]
-    locks = lock_points(completed, plans, ports, now)
+    locks = lock_points(completed, plans, ports, now, lock_max_days)
     if locks:
         report["locks"] = locks
     copies = queue_and_start(completed, plans, ports, now, event.run_id, copier_arn)

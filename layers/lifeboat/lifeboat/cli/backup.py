@@ -7,16 +7,18 @@ import argparse
 import re
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import BackupInput, validate_input
+from lifeboat.models import BackupInput, RecoveryPoint, validate_input
 from lifeboat.output import emit_json, say, table
 from lifeboat.plans import default_plans
 from lifeboat.stack import require
+from lifeboat.timeutil import utcnow
 
 EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+$")
 
@@ -82,6 +84,13 @@ def print_backup_report(result: dict[str, Any]) -> None:
 
 
 # --- recovery points -------------------------------------------------------------------------
+def _status(point: RecoveryPoint, now: datetime) -> str:
+    """The point's status, and its snapshot lock while it holds."""
+    if point.locked_until is None or point.locked_until <= now:
+        return point.status.value
+    return f"{point.status.value}, locked to {point.locked_until:%Y-%m-%d} ({point.lock_mode})"
+
+
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
@@ -94,12 +103,13 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     if not points:
         say("no recovery points" + (f" for {args.resource}" if args.resource else ""))
         return EXIT_OK
+    now = utcnow()
     rows = [
         (
             p.source_id,
             p.kind.value,
             p.created_at.strftime("%Y-%m-%d %H:%M"),
-            p.status.value,
+            _status(p, now),
             f"{p.plan}/{p.rule}",
             ", ".join(p.artifact_ids()) or (p.error or ""),
         )

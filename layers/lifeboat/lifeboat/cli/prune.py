@@ -11,7 +11,7 @@ from lifeboat.cli.common import EXIT_INPUT, EXIT_OK, invoke, outputs
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, table, warn
 from lifeboat.plans import default_plans
-from lifeboat.prune import PruneRequest
+from lifeboat.prune import Locked, PruneRequest
 from lifeboat.stack import require
 
 MAX_FOREIGN_LISTED = 50
@@ -94,6 +94,8 @@ def print_prune(report: dict[str, Any], dry_run: bool) -> None:
         say(f"  ! no recent completed backup for {group}: nothing of it expires (check backups)")
     for item in report.get("skipped", []):
         say(f"  ! skipped {item}")
+    for locked in report.get("locked", []):
+        say(f"  locked: {Locked.model_validate(locked).describe()}")
     _print_orphans(report.get("orphans", []))
     _print_foreign(report.get("foreign_tagged", []))
     for point in report.get("broken", []):

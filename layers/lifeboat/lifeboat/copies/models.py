@@ -26,8 +26,14 @@ COPIER_MAX_RUN = timedelta(hours=11)
 # A start whose call may have been made but not recorded: looked for by tag, and started again
 # only when nothing carries the copy's tag this long after the intent was written.
 ADOPT_AFTER = timedelta(minutes=2)
-# A copy not complete after this long has failed (AWS copies take minutes to a few hours).
-COPY_DEADLINE = timedelta(hours=24)
+# A copy not complete after this long has failed: the first copy of a large volume is a full
+# copy and can take a day or more across regions.
+COPY_DEADLINE = timedelta(days=4)
+# A copy AWS refuses to start is tried again after 15 min, 30 min, 1 h … (at most 6 h between
+# attempts), and given up after this many attempts (about a day and a half).
+MAX_COPY_ATTEMPTS = 8
+RETRY_BASE = timedelta(minutes=15)
+RETRY_CAP = timedelta(hours=6)
 
 
 class CopierInput(BaseModel):
@@ -80,6 +86,8 @@ class RegionReport(BaseModel):
     started: list[str] = Field(default_factory=list)
     completed: list[str] = Field(default_factory=list)
     failed: dict[str, str] = Field(default_factory=dict)
+    retrying: dict[str, str] = Field(default_factory=dict, description="refused; tried again")
+    error: str | None = Field(None, description="this region could not be worked on now")
 
     @property
     def done(self) -> bool:

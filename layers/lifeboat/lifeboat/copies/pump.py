@@ -17,27 +17,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lifeboat.copies.models import (
     COPIER_MAX_RUN,
     COPY_DEADLINE,
     EBS_COPY_LIMIT,
     LEASE,
+    MAX_COPY_ATTEMPTS,
     RDS_COPY_LIMIT,
+    RETRY_BASE,
+    RETRY_CAP,
     CopierInput,
     PumpEvent,
     PumpReport,
     RegionReport,
     copy_point_id,
 )
-from lifeboat.copies.start import CopySourceGoneError, new_copy, start_copy
+from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
 from lifeboat.copies.state import copy_states, remove_copy
-from lifeboat.errors import error_code
+from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import CopyPort, Ports
-from lifeboat.timeutil import iso
+from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
@@ -53,26 +56,43 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     owner = event.execution.id
     stopping = now - event.execution.start_time > COPIER_MAX_RUN
     regions = request.regions or plans.copy_regions()
-    reports = [_region(region, owner, plans, ports, now, stopping) for region in regions]
+    reports = [_region_safely(region, owner, plans, ports, now, stopping) for region in regions]
     done = stopping or all(r.done for r in reports)
     if done:
         finished = _release(reports, owner, ports, now, retake=not stopping)
         done = stopping or finished
-    failed = {f"{r.region}:{k}": v for r in reports for k, v in r.failed.items()}
-    if failed and ports.notifier is not None:
-        ports.notifier.publish(
-            f"Lifeboat: {len(failed)} cop(ies) to another region failed",
-            {
-                "failed": failed,
-                "note": "the backups themselves are intact; copies retry on the next backup run",
-            },
-        )
     return PumpReport(
         attempt=attempt,
         done=done,
         regions=reports,
         ended_because="time limit: the rest stays queued" if stopping else None,
     )
+
+
+def _region_safely(
+    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+) -> RegionReport:
+    """One destination's pump; an error there (its API impaired, the region not enabled, an
+    SCP) is reported and never stops the copies to the other regions. What it settled is
+    notified at once (a later error cannot lose the notice)."""
+    try:
+        report = _region(region, owner, plans, ports, now, stopping)
+    except (ClientError, BotoCoreError, LifeboatError) as exc:
+        ports.catalog.release_lock(lease_name(region), owner)
+        report = RegionReport(region=region, error=f"{type(exc).__name__}: {exc}"[:1000])
+    if (report.failed or report.error) and ports.notifier is not None:
+        ports.notifier.publish(
+            f"Lifeboat: copies to {region}: {len(report.failed)} failed"
+            + (" — the copier could not work there" if report.error else ""),
+            {
+                "failed": report.failed,
+                "error": report.error,
+                "note": "the backups themselves are intact; a copy is given up only after its "
+                "attempts (see each reason); the next points are copied as usual: "
+                "lifeboat copies status",
+            },
+        )
+    return report
 
 
 def _release(
@@ -130,11 +150,19 @@ def _region(
         for _i, c in work.in_flight
         if c.recovery_point_id not in report.completed and c.recovery_point_id not in report.failed
     ]
+    # A start that died after its calls (an intent, nothing recorded, not a refusal waiting
+    # for its retry) may have copies in flight already: counted as such, and taken first.
+    interrupted = [
+        q for q in work.queued if q[2] is not None and q[2].intent and not q[0].get("attempts")
+    ]
+    work.queued = interrupted + [q for q in work.queued if q not in interrupted]
+    counted = [*still, *(s for _i, s, _e in interrupted)]
     budget = _Budget(
-        snapshots=sum(_weight(c) for c in still if c.kind is not Kind.RDS),
-        databases=sum(1 for c in still if c.kind is Kind.RDS),
+        snapshots=sum(_weight(c) for c in counted if c.kind is not Kind.RDS),
+        databases=sum(1 for c in counted if c.kind is Kind.RDS),
+        counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
-    chosen, waiting = _choose(work, plans, budget, stopping, ports, report)
+    chosen, waiting = _choose(work, plans, budget, stopping, ports, report, now)
     intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
     ports.catalog.put_points(intents)  # every intent before any call
     fresh = {c.recovery_point_id: c for c in intents}
@@ -145,10 +173,11 @@ def _region(
         try:
             started = start_copy(source, copy, existing is not None, target, copier, ports, now)
         except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
-            _refuse(item, source, copier, ports, report, f"{error_code(exc)}: {exc}", now)
+            reason = f"{error_code(exc)}: {exc}"
+            _refuse(item, source, copier, ports, report, reason, now, retry=True)
             continue
         except CopySourceGoneError as exc:
-            _refuse(item, source, copier, ports, report, str(exc), now)
+            _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
             continue
         if started is None:
             waiting += 1
@@ -171,11 +200,16 @@ def _choose(
     stopping: bool,
     ports: Ports,
     report: RegionReport,
+    now: datetime,
 ) -> tuple[list[tuple[dict[str, Any], RecoveryPoint, RecoveryPoint | None, CopyTarget]], int]:
     """The queued copies to start now (oldest first, within the limits), and how many wait."""
     chosen = []
     waiting = 0
     for item, source, existing in work.queued:
+        later = item.get("not_before")
+        if later and parse_iso(str(later)) > now:  # refused earlier: tried again after a pause
+            waiting += 1
+            continue
         if stopping or not budget.fits(source):
             waiting += 1
             continue
@@ -195,9 +229,12 @@ class _Budget:
 
     snapshots: int
     databases: int
+    counted: set[str] = field(default_factory=set)  # already in the numbers (interrupted)
     blocked: bool = False
 
     def fits(self, source: RecoveryPoint) -> bool:
+        if source.recovery_point_id in self.counted:
+            return True
         if source.kind is Kind.RDS:
             return self.databases + 1 <= RDS_COPY_LIMIT
         if self.blocked or self.snapshots + _weight(source) > EBS_COPY_LIMIT:
@@ -206,6 +243,8 @@ class _Budget:
         return True
 
     def take(self, source: RecoveryPoint) -> None:
+        if source.recovery_point_id in self.counted:
+            return
         if source.kind is Kind.RDS:
             self.databases += 1
         else:
@@ -271,23 +310,38 @@ def _refuse(
     report: RegionReport,
     reason: str,
     now: datetime,
+    retry: bool,
 ) -> None:
     """A copy AWS refused to start: what earlier calls of it made (a set's first snapshots,
-    found by its tag) is deleted, it is recorded failed and dequeued; the backup is intact and
-    the next run queues its next point."""
+    found by its tag) is deleted. A refusal may pass (the account's concurrent-copy limit
+    shared with other tools, a key policy being edited, a quota prune will free): the copy
+    stays queued and is tried again later, with a growing pause, up to
+    :data:`MAX_COPY_ATTEMPTS` times; then, or when what it copies is gone, it is recorded
+    failed and dequeued. The backup is intact either way."""
     region = copier.region
     copy = ports.catalog.get_copies(region, [_key(source)]).get(_key(source))
-    failed = (copy or new_copy(source, region, now)).model_copy(
-        update={"status": PointStatus.FAILED, "error": reason}
-    )
-    cid = failed.recovery_point_id
+    cid = copy.recovery_point_id if copy else new_copy(source, region, now).recovery_point_id
+    intent_at = copy.intent.at if copy and copy.intent else now
     for made in copier.find(cid).values():
+        if not made_since(made, intent_at):
+            continue  # not made by this copy's calls (before its intent): never deleted
         if made.get("ImageId"):
             copier.delete_image(str(made["ImageId"]), cid)
         elif made.get("SnapshotId"):
             copier.delete_snapshot(str(made["SnapshotId"]), cid)
+    attempts = int(item.get("attempts", 0)) + 1
+    if retry and attempts < MAX_COPY_ATTEMPTS:
+        pause = min(RETRY_CAP, RETRY_BASE * 2 ** (attempts - 1))
+        again = {k: v for k, v in item.items() if k != "started_at"}
+        again.update(attempts=attempts, not_before=iso(now + pause), last_error=reason[:500])
+        ports.catalog.mark_copies_started(region, [again])
+        report.retrying[cid] = f"attempt {attempts} of {MAX_COPY_ATTEMPTS}: {reason}"
+        return
+    failed = (copy or new_copy(source, region, now)).model_copy(
+        update={"status": PointStatus.FAILED, "error": f"after {attempts} attempt(s): {reason}"}
+    )
     ports.catalog.put_point(failed)
-    report.failed[cid] = reason
+    report.failed[cid] = failed.error or reason
     ports.catalog.delete_record(QUEUE + region, str(item["sk"]))
 
 

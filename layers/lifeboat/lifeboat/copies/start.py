@@ -4,7 +4,7 @@ after an interrupted start, adopting what those calls made, found by the copy's 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
@@ -13,6 +13,7 @@ from lifeboat.errors import LifeboatError
 from lifeboat.models import Intent, PointStatus, RecoveryPoint
 from lifeboat.plans import CopyTarget, Kind
 from lifeboat.ports import CopyPort, Ports
+from lifeboat.timeutil import parse_iso
 
 
 class CopySourceGoneError(LifeboatError):
@@ -54,7 +55,12 @@ def start_copy(
     whether its calls were made. The caller records the result."""
     found: dict[str, dict[str, Any]] = {}
     if interrupted and copy.intent is not None:
-        found = copier.find(copy.recovery_point_id)
+        since = copy.intent.at
+        # Only what was made after the intent: a tag alone (the copy id is predictable) never
+        # makes an image or snapshot this copy's.
+        found = {
+            k: v for k, v in copier.find(copy.recovery_point_id).items() if made_since(v, since)
+        }
         if not found and now - copy.intent.at < ADOPT_AFTER:
             return None
     return _call(source, copy, target, copier, ports, found)
@@ -137,3 +143,12 @@ def _call(
     )
     field_name = "db_cluster_snapshot_id" if kind == "cluster" else "db_snapshot_id"
     return copy.model_copy(update={field_name: made})
+
+
+def made_since(made: dict[str, Any], since: datetime) -> bool:
+    """An image or snapshot EC2 says was created at or after ``since`` (a minute's slack)."""
+    created = made.get("CreationDate") or made.get("StartTime")
+    if created is None:
+        return False
+    moment = created if isinstance(created, datetime) else parse_iso(str(created))
+    return moment >= since - timedelta(minutes=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifeboat import tags as T
 from lifeboat.models import RecoveryPoint, VolumeSnapshot
 from lifeboat.ports import CopyPort
 
@@ -86,13 +87,20 @@ def _image_snapshots(image: dict[str, Any], copy: RecoveryPoint) -> list[VolumeS
 
 
 def remove_copy(copy: RecoveryPoint, copier: CopyPort) -> dict[str, str]:
-    """Delete a copy's artifacts (only those tagged with its id)."""
+    """Delete a copy's artifacts, all or none: each is read first, and if any still there does
+    not carry the copy's ``lifeboat:copy-point`` tag (re-tagged, or never ours) nothing is
+    deleted and the copy is refused (``refused``). An image's recorded snapshots are deleted
+    too when the image itself is already gone (a prune that died after the deregister)."""
     cid = copy.recovery_point_id
+    foreign = _not_ours(copy, copier)
+    if foreign:
+        return {**dict.fromkeys(foreign, "not-owned"), "refused": f"not this copy's: {foreign}"}
     results: dict[str, str] = {}
     if copy.image_id:
         results.update(copier.delete_image(copy.image_id, cid))
-    for snap in [] if copy.image_id else copy.snapshots:
-        results[snap.snapshot_id] = copier.delete_snapshot(snap.snapshot_id, cid)
+    for snap in copy.snapshots:
+        if snap.snapshot_id not in results:
+            results[snap.snapshot_id] = copier.delete_snapshot(snap.snapshot_id, cid)
     if copy.db_snapshot_id:
         results[copy.db_snapshot_id] = copier.delete_db_snapshot("db", copy.db_snapshot_id, cid)
     if copy.db_cluster_snapshot_id:
@@ -100,3 +108,32 @@ def remove_copy(copy: RecoveryPoint, copier: CopyPort) -> dict[str, str]:
             "cluster", copy.db_cluster_snapshot_id, cid
         )
     return results
+
+
+def _not_ours(copy: RecoveryPoint, copier: CopyPort) -> list[str]:
+    """The copy's artifacts that exist and do not carry its tag (an image's snapshots too)."""
+    cid = copy.recovery_point_id
+    found: list[str] = []
+    snapshot_ids = [s.snapshot_id for s in copy.snapshots]
+    if copy.image_id:
+        image = copier.images([copy.image_id]).get(copy.image_id)
+        if image is not None:
+            if not _tagged(image.get("Tags"), cid):
+                found.append(copy.image_id)
+            snapshot_ids += [
+                m["Ebs"]["SnapshotId"]
+                for m in image.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")
+            ]
+    snaps = copier.snapshots(sorted(set(snapshot_ids))) if snapshot_ids else {}
+    found += [sid for sid, snap in sorted(snaps.items()) if not _tagged(snap.get("Tags"), cid)]
+    for kind, db_id in (("db", copy.db_snapshot_id), ("cluster", copy.db_cluster_snapshot_id)):
+        db = copier.db_snapshot(kind, db_id) if db_id else None
+        if db is not None and db_id and not _tagged(db.get("TagList"), cid):
+            found.append(db_id)
+    return found
+
+
+def _tagged(tags: Any, copy_point_id: str) -> bool:
+    found = T.to_dict(tags)
+    return T.is_managed(found) and found.get(T.COPY_POINT) == copy_point_id

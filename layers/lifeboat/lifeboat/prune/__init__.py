@@ -8,6 +8,9 @@
 * an AMI is deregistered first, then the snapshots it owned are deleted, so none is orphaned;
   a snapshot still used by another AMI, or under a snapshot lock, is skipped and reported;
   ``NotFound`` is treated as already done;
+* a point under an EBS Snapshot Lock (``locked_until`` in the catalog, or a lock EC2 reports on
+  one of its snapshots) is kept, never counted as deleted or freed, until the lock ends; so is
+  a locked orphan;
 * the dry run computes the same plan (what, why, how much storage it frees) and changes nothing;
 * orphans are artifacts the catalog proves Lifeboat made (an intent or a point of the plan)
   that nothing live references, older than :data:`ORPHAN_GRACE`; tagged artifacts the catalog
@@ -21,6 +24,7 @@ from lifeboat.prune.models import (
     ORPHAN_GRACE,
     PRUNE_TAKEOVER,
     Deletion,
+    Locked,
     Orphan,
     PruneReport,
     PruneRequest,
@@ -32,6 +36,7 @@ __all__ = [
     "ORPHAN_GRACE",
     "PRUNE_TAKEOVER",
     "Deletion",
+    "Locked",
     "Orphan",
     "PruneReport",
     "PruneRequest",

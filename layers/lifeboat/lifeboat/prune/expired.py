@@ -14,11 +14,12 @@ from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet
-from lifeboat.ports import Ports
+from lifeboat.ports import CatalogPort, Ports
 from lifeboat.prune.models import (
     MAX_LISTED,
     PRUNE_TAKEOVER,
     Deletion,
+    Locked,
     PruneReport,
     PruneRequest,
     epoch,
@@ -54,7 +55,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
         by_id = {p.recovery_point_id: p for p in points}
         expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
-        expired = _held_back(expired, copying, report, now)
+        expired = _held_back(expired, copying, report, now, ports)
         # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
         # mark belongs to a prune still running, which finishes or puts it back itself).
         interrupted = [
@@ -87,6 +88,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
+    report.locked.extend(census.locked)
     if request.delete_orphans:
         report.orphans_refused = census.refusal
         if census.refusal and not request.dry_run:
@@ -122,10 +124,14 @@ def _held_back(
     copying: dict[str, str],
     report: PruneReport,
     now: datetime,
+    ports: Ports,
 ) -> list[tuple[RecoveryPoint, str]]:
     """What retention expired, less what must stay: a point whose copy to another region is
-    not done yet, and a point under an EBS Snapshot Lock (kept, never counted as deleted)."""
-    kept: list[tuple[RecoveryPoint, str]] = []
+    not done yet, and a point under an EBS Snapshot Lock — recorded (``locked_until``) or
+    reported by EC2 on one of its snapshots (a lock by hand, or one whose catalog write was
+    lost) — which is kept and never counted as deleted."""
+    locked_before = len(report.locked)
+    rest: list[tuple[RecoveryPoint, str]] = []
     for point, why in expired:
         if point.recovery_point_id in copying:
             region = copying[point.recovery_point_id]
@@ -133,14 +139,39 @@ def _held_back(
                 f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
             )
         elif point.locked_until is not None and point.locked_until > now:
-            report.skipped.append(
-                f"{point.recovery_point_id}: locked until {iso(point.locked_until)} "
-                f"({point.lock_mode}); kept until the lock ends"
-            )
-            report.kept += 1
+            report.locked.append(_locked(point, point.locked_until, point.lock_mode))
+        else:
+            rest.append((point, why))
+    ids = [s.snapshot_id for p, _ in rest if not p.is_copy for s in p.snapshots]
+    live = ports.ec2.snapshot_locks(ids) if ids else {}
+    kept: list[tuple[RecoveryPoint, str]] = []
+    for point, why in rest:
+        held = [live[s.snapshot_id] for s in point.snapshots if s.snapshot_id in live]
+        if held and not point.is_copy:
+            ends = [lock.expires_on for lock in held if lock.expires_on is not None]
+            modes = sorted({(lock.state or "").removesuffix("-cooloff") for lock in held})
+            locked = sorted(lock.snapshot_id for lock in held)
+            report.locked.append(_locked(point, max(ends, default=None), ",".join(modes), locked))
         else:
             kept.append((point, why))
+    report.kept += len(report.locked) - locked_before
     return kept
+
+
+def _locked(
+    point: RecoveryPoint,
+    until: datetime | None,
+    mode: str | None,
+    snapshots: list[str] | None = None,
+) -> Locked:
+    return Locked(
+        id=point.recovery_point_id,
+        kind="point",
+        locked_until=until,
+        mode=mode,
+        size_gb=point_size(point),
+        snapshots=snapshots or [],
+    )
 
 
 def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
@@ -183,15 +214,17 @@ def _delete_points(
                 deletion.outcome = {"pinned": _pinned(point, held)}
                 report.skipped.append(f"{point.recovery_point_id}: {_pinned(point, held)}")
                 continue
-            if _delete_artifacts(point, report, deletion, ports):
+            if not _delete_artifacts(point, report, deletion, ports):
+                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+            elif "locked" in deletion.outcome.values():
+                _still_locked(point, deletion, report, catalog, point.recovery_point_id in fresh)
+            else:
                 why = deletion.reason
                 problems = {k: v for k, v in deletion.outcome.items() if v not in _DONE}
                 if problems:
                     why += f"; skipped {problems}"
                 done.append(marked(point, PointStatus.DELETED, when=now, reason=f"pruned: {why}"))
                 report.deleted += 1
-            else:
-                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
     finally:
         # A failure here leaves points 'deleting' (never offered for restore): the next prune
         # finishes them.
@@ -199,6 +232,25 @@ def _delete_points(
 
 
 _DONE = ("deleted", "gone", "deregistered")
+
+
+def _still_locked(
+    point: RecoveryPoint,
+    deletion: Deletion,
+    report: PruneReport,
+    catalog: CatalogPort,
+    fresh: bool,
+) -> None:
+    """EC2 refused to delete a locked snapshot of the point (a lock that appeared after prune
+    read them): never counted as deleted. Marked by this prune and nothing of it gone: put back
+    (completed, offered for restore again); else it stays ``deleting``, and the first prune
+    after the lock ends finishes it."""
+    whole = not any(v in _DONE for v in deletion.outcome.values())
+    if fresh and whole:
+        catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
+    snapshots = sorted(k for k, v in deletion.outcome.items() if v == "locked")
+    report.locked.append(_locked(point, None, None, snapshots))  # not the lock recorded, if any
+    report.frees_gb -= deletion.size_gb
 
 
 def _delete_artifacts(
@@ -216,10 +268,7 @@ def _delete_copy(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
     """A copy in its region: only artifacts tagged with the copy's id are deleted."""
     if ports.copies is None or point.region is None:
         return {"refused": "no adapter for the copy's region"}
-    outcome = remove_copy(point, ports.copies(point.region))
-    if "not-owned" in outcome.values():
-        outcome["refused"] = "an artifact does not carry this copy's lifeboat:copy-point tag"
-    return outcome
+    return remove_copy(point, ports.copies(point.region))  # all or none: 'refused' if foreign
 
 
 def _delete_home(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
@@ -271,5 +320,6 @@ def run_prune(
     data["orphans"] = data["orphans"][:MAX_LISTED]
     data["foreign_tagged"] = data["foreign_tagged"][:MAX_LISTED]
     data["broken"] = data["broken"][:MAX_LISTED]
+    data["locked"] = data["locked"][:MAX_LISTED]
     data["summary"] = report.summary()
     return data

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.models import RecoveryPoint
 from lifeboat.plans import Kind, Name
+from lifeboat.timeutil import iso
 
 MAX_LISTED = 200
 BACKUP_TIMEOUT = timedelta(seconds=21600)  # the backup state machine's TimeoutSeconds
@@ -49,6 +50,23 @@ class Orphan(BaseModel):
     outcome: str | None = None
 
 
+class Locked(BaseModel):
+    """Kept because an EBS Snapshot Lock holds it (retention expired it, or it is an orphan):
+    never counted as deleted or freed; deletable once the lock ends."""
+
+    id: str = Field(description="the recovery point, or the orphan artifact")
+    kind: Literal["point", "orphan"]
+    locked_until: datetime | None = Field(None, description="None: the lock's end is unknown")
+    mode: str | None = None
+    size_gb: int = 0
+    snapshots: list[str] = Field(default_factory=list, description="locked, as EC2 reports")
+
+    def describe(self) -> str:
+        until = f"until {iso(self.locked_until)}" if self.locked_until else "(EC2 reports a lock)"
+        mode = f" ({self.mode})" if self.mode else ""
+        return f"{self.id}: locked {until}{mode}; kept until the lock ends"
+
+
 class PruneReport(BaseModel):
     plan: str
     rules: list[str]
@@ -66,6 +84,9 @@ class PruneReport(BaseModel):
     broken: list[str] = Field(
         default_factory=list, description="points whose AMI was deregistered outside Lifeboat"
     )
+    locked: list[Locked] = Field(
+        default_factory=list, description="kept: an EBS Snapshot Lock holds them"
+    )
     recycle_bin_days: int = Field(
         0, description="deleted snapshots and AMIs stay recoverable (and billed) this long"
     )
@@ -76,7 +97,8 @@ class PruneReport(BaseModel):
             return None
         return (
             f"deleted recovery points stay in the Recycle Bin for {self.recycle_bin_days} days "
-            "(recoverable with 'aws rbin'/the console; still billed as snapshot storage)"
+            "(recoverable: aws ec2 list-snapshots-in-recycle-bin, list-images-in-recycle-bin); "
+            f"their storage (up to {self.frees_gb} GiB here) is still billed until then"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -95,6 +117,8 @@ class PruneReport(BaseModel):
             "foreign_tagged": len(self.foreign_tagged),
             "orphans_refused": self.orphans_refused,
             "broken": len(self.broken),
+            "locked": len(self.locked),
+            "locked_gb": sum(lock.size_gb for lock in self.locked),
             "recycle_bin": self.recycle_bin,
         }
 

@@ -11,7 +11,7 @@ from lifeboat.backup import INTENT_SKEW, made_by_intent
 from lifeboat.errors import NotOwnedError
 from lifeboat.models import LIVE_STATUSES, PointStatus, RecoveryPoint
 from lifeboat.ports import Ports
-from lifeboat.prune.models import ORPHAN_GRACE, Orphan, epoch
+from lifeboat.prune.models import ORPHAN_GRACE, Locked, Orphan, epoch
 from lifeboat.timeutil import parse_iso
 
 
@@ -90,6 +90,7 @@ class Census:
     foreign: list[Orphan] = field(default_factory=list)
     refusal: str | None = None
     broken: list[str] = field(default_factory=list)
+    locked: list[Locked] = field(default_factory=list)  # orphans a snapshot lock holds
 
 
 def _when(value: Any) -> datetime | None:
@@ -169,7 +170,16 @@ def find_orphans(
     gone = {i for i in missing if i} - set(ports.ec2.images([i for i in missing if i]))
     owners = [o for _, _, o, _, _, _ in found if o is not None]
     held = ports.catalog.active_locks(sorted({o.source_id for o in owners}), epoch(now))
+    snapshots_of = {
+        i["ImageId"]: [
+            m["Ebs"]["SnapshotId"]
+            for m in i.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        ]
+        for i in images
+    }
     census = Census()
+    candidates: list[tuple[Orphan, RecoveryPoint, list[str]]] = []
     for kind, artifact, owner, created, size, tags in found:
         if owner is None:
             if tags.get(T.RULE, "") in rule_names or T.RULE not in tags:
@@ -194,23 +204,59 @@ def find_orphans(
             or now - created < ORPHAN_GRACE
         ):
             continue
-        census.orphans.append(
-            Orphan(
-                artifact_id=artifact,
-                artifact_type=kind,
-                size_gb=size,
-                recovery_point_id=owner.recovery_point_id,
-                reason=f"its AMI {owner.image_id} is gone (deregistered outside Lifeboat)"
-                if ami_gone
-                else f"made by run {owner.run_id} for {owner.source_id} (point "
-                f"{owner.status.value}); no live recovery point uses it",
-            )
+        orphan = Orphan(
+            artifact_id=artifact,
+            artifact_type=kind,
+            size_gb=size,
+            recovery_point_id=owner.recovery_point_id,
+            reason=f"its AMI {owner.image_id} is gone (deregistered outside Lifeboat)"
+            if ami_gone
+            else f"made by run {owner.run_id} for {owner.source_id} (point "
+            f"{owner.status.value}); no live recovery point uses it",
         )
+        sids = [artifact] if kind == "snapshot" else snapshots_of.get(artifact, [])
+        candidates.append((orphan, owner, sids))
+    census.orphans, census.locked = _unlocked(candidates, ports, now)
     census.refusal = _refusal(plan, plan_points, census.foreign, found)
     census.broken = sorted(
         p.recovery_point_id for p in plan_points if p.image_id in gone and p.rule in rule_names
     )
     return census
+
+
+def _unlocked(
+    candidates: list[tuple[Orphan, RecoveryPoint, list[str]]], ports: Ports, now: datetime
+) -> tuple[list[Orphan], list[Locked]]:
+    """Orphans, less those a snapshot lock holds (an orphan snapshot, or a snapshot of an
+    orphan AMI): by the owner's ``locked_until``, or as EC2 reports. Never deletable before
+    the lock ends, so never counted as an orphan to delete."""
+    ids = [sid for _, _, sids in candidates for sid in sids]
+    live = ports.ec2.snapshot_locks(ids) if ids else {}
+    orphans: list[Orphan] = []
+    locked: list[Locked] = []
+    for orphan, owner, sids in candidates:
+        held = [live[sid] for sid in sids if sid in live]
+        recorded = bool(sids) and owner.locked_until is not None and owner.locked_until > now
+        if not held and not recorded:
+            orphans.append(orphan)
+            continue
+        ends = [lock.expires_on for lock in held if lock.expires_on is not None]
+        if recorded and owner.locked_until is not None:
+            ends.append(owner.locked_until)
+        modes = {(lock.state or "").removesuffix("-cooloff") for lock in held}
+        if recorded and owner.lock_mode:
+            modes.add(owner.lock_mode)
+        locked.append(
+            Locked(
+                id=orphan.artifact_id,
+                kind="orphan",
+                locked_until=max(ends, default=None),
+                mode=",".join(sorted(modes)) or None,
+                size_gb=orphan.size_gb,
+                snapshots=sorted(lock.snapshot_id for lock in held),
+            )
+        )
+    return orphans, locked
 
 
 def _refusal(
