@@ -14,8 +14,9 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client
-from lifeboat.aws.ec2_shapes import chunks
+from lifeboat.aws.ec2_retire import Ec2Retirement
 from lifeboat.aws.permissions import needs
+from lifeboat.aws.rds import RdsGateway
 from lifeboat.errors import error_code
 
 # What EBS and RDS do with the keys on the caller's behalf during a copy (re-encryption with
@@ -50,6 +51,9 @@ class CopyOps:
         self.retrier = retrier or Retrier()
         self.ec2 = ec2 or client("ec2", region)
         self.rds = rds or client("rds", region)
+        # The reads the home adapters already make, on this region's clients.
+        self._ec2_reads = Ec2Retirement(self.ec2, self.retrier)
+        self._rds_reads = RdsGateway(self.retrier, rds=self.rds)
 
     # --- start ------------------------------------------------------------------------------
     @needs("ec2:CopyImage", "ec2:CreateTags", *KMS_FOR_COPIES)
@@ -161,42 +165,15 @@ class CopyOps:
 
     @needs("ec2:DescribeImages")
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {
-            i["ImageId"]: i
-            for part in chunks(sorted(set(ids)))
-            for i in self._pages(
-                "describe_images", "Images", Filters=[{"Name": "image-id", "Values": part}]
-            )
-        }
+        return self._ec2_reads.images(ids)
 
     @needs("ec2:DescribeSnapshots")
     def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {
-            s["SnapshotId"]: s
-            for part in chunks(sorted(set(ids)))
-            for s in self._pages(
-                "describe_snapshots",
-                "Snapshots",
-                Filters=[{"Name": "snapshot-id", "Values": part}],
-            )
-        }
+        return self._ec2_reads.snapshots(ids)
 
     @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
-        try:
-            if kind == "cluster":
-                found = self.rds.describe_db_cluster_snapshots(
-                    DBClusterSnapshotIdentifier=snapshot_id
-                )["DBClusterSnapshots"]
-            else:
-                found = self.rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)[
-                    "DBSnapshots"
-                ]
-        except ClientError as exc:
-            if error_code(exc) in _DB_GONE:
-                return None
-            raise
-        return dict(found[0]) if found else None
+        return self._rds_reads.snapshot(kind, snapshot_id)
 
     # --- delete (only Lifeboat's copies) ----------------------------------------------------
     @needs(

@@ -35,22 +35,26 @@ def _tags(resource_type: str, **tags: str) -> list[dict[str, Any]]:
     ]
 
 
+def tier_subnets(ec2: Any, vpc_id: str, prefix: str, zones: tuple[str, str]) -> dict[str, str]:
+    """The eLearn tiers' subnets (``web-a`` … ``db-b``, named by tier and AZ letter)."""
+    subnets: dict[str, str] = {}
+    for index, (tier, az) in enumerate((t, z) for t in ("web", "app", "db") for z in zones):
+        name = f"{tier}-{az[-1]}"
+        subnets[name] = ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=f"{prefix}.{index}.0/24",
+            AvailabilityZone=az,
+            TagSpecifications=_tags("subnet", Name=name),
+        )["Subnet"]["SubnetId"]
+    return subnets
+
+
 def seed_elearn(plan: str = "standard") -> Seeded:
     ec2 = client("ec2")
     vpc_id = ec2.create_vpc(
         CidrBlock="10.20.0.0/16", TagSpecifications=_tags("vpc", Name="elearn")
     )["Vpc"]["VpcId"]
-    subnets: dict[str, str] = {}
-    for index, (tier, az) in enumerate(
-        [("web", AZ_A), ("web", AZ_B), ("app", AZ_A), ("app", AZ_B), ("db", AZ_A), ("db", AZ_B)]
-    ):
-        name = f"{tier}-{az[-1]}"
-        subnets[name] = ec2.create_subnet(
-            VpcId=vpc_id,
-            CidrBlock=f"10.20.{index}.0/24",
-            AvailabilityZone=az,
-            TagSpecifications=_tags("subnet", Name=name),
-        )["Subnet"]["SubnetId"]
+    subnets = tier_subnets(ec2, vpc_id, "10.20", (AZ_A, AZ_B))
     groups = {
         tier: ec2.create_security_group(
             GroupName=f"elearn-{tier}", Description=f"eLearn {tier}", VpcId=vpc_id
@@ -222,16 +226,7 @@ def seed_dr_region(region: str = DR_REGION) -> SeededDr:
     vpc_id = ec2.create_vpc(
         CidrBlock="10.40.0.0/16", TagSpecifications=_tags("vpc", Name="elearn-dr")
     )["Vpc"]["VpcId"]
-    subnets: dict[str, str] = {}
-    zones = (f"{region}a", f"{region}b")
-    for index, (tier, az) in enumerate([(t, z) for t in ("web", "app", "db") for z in zones]):
-        name = f"{tier}-{az[-1]}"
-        subnets[name] = ec2.create_subnet(
-            VpcId=vpc_id,
-            CidrBlock=f"10.40.{index}.0/24",
-            AvailabilityZone=az,
-            TagSpecifications=_tags("subnet", Name=name),
-        )["Subnet"]["SubnetId"]
+    subnets = tier_subnets(ec2, vpc_id, "10.40", (f"{region}a", f"{region}b"))
     groups = {
         tier: ec2.create_security_group(
             GroupName=f"elearn-{tier}", Description=f"eLearn {tier} (DR)", VpcId=vpc_id
