@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -112,3 +114,37 @@ def test_schedule_interval(schedule: str, seconds: int) -> None:
         }
     )
     assert plans.rule("p", "r")[1].interval_seconds() == seconds
+
+
+def test_application_shape_is_validated() -> None:
+    # Given a plan declaring the eLearn application in the contract's shape
+
+    base: dict[str, Any] = {
+        "rules": {
+            "daily": {
+                "schedule": "cron(45 2 * * ? *)",
+                "timezone": "Europe/London",
+                "kinds": ["ami"],
+                "retention": {"daily": 7},
+            }
+        }
+    }
+    app: dict[str, Any] = {
+        "select": {"app": "elearn"},
+        "order": ["db", "app", "web"],
+        "database_endpoint": {"route53": {"zone_id": "Z0123456789", "name": "db.elearn.internal."}},
+    }
+    plans = parse_plans({"plans": {"standard": {**base, "applications": {"elearn": app}}}})
+    elearn = plans.plans["standard"].applications["elearn"]
+    assert elearn.order == ("db", "app", "web")
+    assert elearn.database_endpoint is not None and elearn.database_endpoint.route53 is not None
+    assert elearn.database_endpoint.route53.name == "db.elearn.internal"
+    assert plans.plans["standard"].decommissioned_days == 90
+    # Then both endpoints at once, a repeated tier or a bad zone id are refused
+    for bad in (
+        {**app, "database_endpoint": {**app["database_endpoint"], "ssm_parameter": "/x"}},
+        {**app, "order": ["db", "db"]},
+        {**app, "database_endpoint": {"route53": {"zone_id": "bad", "name": "x"}}},
+    ):
+        with pytest.raises(ValueError):
+            parse_plans({"plans": {"standard": {**base, "applications": {"elearn": bad}}}})

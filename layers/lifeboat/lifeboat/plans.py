@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from lifeboat.apps.models import Application
 from lifeboat.errors import InvalidInputError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
@@ -308,6 +309,11 @@ class Plan(BaseModel):
     )
     rules: dict[Name, Rule] = Field(min_length=1)
     drill: DrillRule | None = None
+    # Points of an instance or group that no longer exists are kept by the rule's retention for
+    # this many days after it disappeared (min_keep included), then expire.
+    decommissioned_days: int = Field(90, ge=0, le=3650)
+    # Applications recovered as one unit (docs: Concepts, Applications); the shape is a contract.
+    applications: dict[Name, Application] = Field(default_factory=dict)
 
 
 class PlanSet(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lifeboat.asg.ports import AutoScalingPort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -383,3 +384,4 @@ class Ports:
     # The adapters of another region (EC2, RDS and the restore adapters there; the same
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
+    autoscaling: AutoScalingPort | None = None

@@ -1,0 +1,2 @@
+"""Applications: tiers of instances, Auto Scaling groups and databases recovered as one unit
+(docs: Concepts, Applications)."""
