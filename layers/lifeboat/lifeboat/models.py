@@ -309,6 +309,10 @@ class RecoveryPoint(BaseModel):
     # EBS Snapshot Lock on its snapshots (a rule's ``lock``): never deleted before this.
     locked_until: datetime | None = None
     lock_mode: str | None = None
+    # How consistent the point is: "application" (a rule's pre script ran and succeeded around
+    # the create call) or "crash" (the default), and why (docs: Concepts, consistency).
+    consistency: Literal["application", "crash"] = "crash"
+    consistency_reason: str | None = None
 
     @property
     def is_copy(self) -> bool:
