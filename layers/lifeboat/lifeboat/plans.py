@@ -29,6 +29,7 @@ from pydantic import (
 
 from lifeboat.apps.models import Application
 from lifeboat.errors import InvalidInputError
+from lifeboat.scripts.models import Scripts
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -129,6 +130,8 @@ class Rule(BaseModel):
     exclude_boot_volume: bool = False
     copy_to: tuple[CopyTarget, ...] = Field((), max_length=3, description="at most 3 regions")
     lock: Lock | None = None
+    # Pre and post scripts around the create calls (docs/concepts/consistency.md).
+    scripts: Scripts | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -164,6 +167,17 @@ class Rule(BaseModel):
             raise ValueError(
                 "lock applies to EBS snapshots (kinds ami and ebs); EBS Snapshot Lock cannot "
                 "lock RDS snapshots: remove lock, or add kind ami or ebs"
+            )
+        return value
+
+    @field_validator("scripts")
+    @classmethod
+    def _scriptable(cls, value: Scripts | None, info: ValidationInfo) -> Scripts | None:
+        kinds = info.data.get("kinds", ())
+        if value is not None and kinds and Kind.AMI not in kinds and Kind.EBS not in kinds:
+            raise ValueError(
+                "scripts run on instances around their AMI or EBS snapshots: add kind ami or "
+                "ebs, or remove scripts (RDS snapshots are consistent by themselves)"
             )
         return value
 

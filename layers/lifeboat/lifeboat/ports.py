@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.asg.ports import AutoScalingPort
+from lifeboat.scripts.ports import ScriptsPort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -385,3 +386,4 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    scripts: ScriptsPort | None = None  # SSM Run Command: pre and post scripts

@@ -17,6 +17,7 @@ from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
+from lifeboat.aws.ssm_scripts import SsmScripts
 from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
@@ -86,6 +87,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         drills=DrillOps(ec2, rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
+        scripts=SsmScripts(),
     )
     home.regional = partial(_in_region, home, calls)
     return home

@@ -31,6 +31,7 @@ import moto.ec2.models.core as ec2_core
 import moto.ec2.models.instances as instance_models
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
+import moto.ssm.models as ssm_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -48,6 +49,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.ssm_gapfill import SsmFaults, ssm_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
 
@@ -65,6 +67,7 @@ PATCHED = {
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
+    "ssm invocations": (ssm_models.Command, "invocation_response"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -79,6 +82,7 @@ class Bridge:
     sdk_time_scale: float = 1.0  # botocore's retry back-off (tests compress it)
     meter: Meter = field(default_factory=Meter)
     impairments: Impairments = field(default_factory=Impairments)
+    ssm_faults: SsmFaults = field(default_factory=SsmFaults)  # agents offline, scripts failing
     _installed: ExitStack | None = None
 
     # The functions, their invocations and what the asynchronous ones answered.
@@ -138,6 +142,7 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(ssm_gap_fills(self.ssm_faults))
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self
