@@ -36,6 +36,7 @@ FIELD_ADAPTERS = {
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
     "scripts": "lifeboat.aws.ssm_scripts.SsmScripts",
+    "volumes": "lifeboat.aws.volume_ops.VolumeOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -51,6 +52,7 @@ PORT_ADAPTERS = {
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
     "ScriptsPort": FIELD_ADAPTERS["scripts"],
+    "VolumeRestorePort": FIELD_ADAPTERS["volumes"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.asg.ports import AutoScalingPort
 from lifeboat.scripts.ports import ScriptsPort
+from lifeboat.volumes.ports import VolumeRestorePort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -387,3 +388,4 @@ class Ports:
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
     scripts: ScriptsPort | None = None  # SSM Run Command: pre and post scripts
+    volumes: VolumeRestorePort | None = None  # lifeboat restore volume

@@ -18,6 +18,7 @@ from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
 from lifeboat.aws.ssm_scripts import SsmScripts
+from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
@@ -88,6 +89,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
         scripts=SsmScripts(),
+        volumes=VolumeOps(ec2),
     )
     home.regional = partial(_in_region, home, calls)
     return home

@@ -85,12 +85,16 @@ def _describe_instance_information(faults: SsmFaults) -> Any:
         found = []
         for reservation in backend.all_reservations():
             for instance in reservation.instances:
-                if instance.state != "running" or (wanted is not None and instance.id not in wanted):
+                if instance.state != "running" or (
+                    wanted is not None and instance.id not in wanted
+                ):
                     continue
                 found.append(
                     {
                         "InstanceId": instance.id,
-                        "PingStatus": "ConnectionLost" if instance.id in faults.offline else "Online",
+                        "PingStatus": "ConnectionLost"
+                        if instance.id in faults.offline
+                        else "Online",
                         "PlatformType": "Linux",
                         "ResourceType": "EC2Instance",
                         "AgentVersion": "3.3.0.0",

@@ -16,7 +16,18 @@ ScriptCommand = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 OnPreFailure = Literal["crash-consistent", "skip"]
 # SSM's final invocation statuses (anything else is still running).
 FINAL = frozenset(
-    {"Success", "Failed", "TimedOut", "Cancelled", "Cancelling", "DeliveryTimedOut", "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied"}
+    {
+        "Success",
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "Cancelling",
+        "DeliveryTimedOut",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+    }
 )
 
 
@@ -52,8 +63,7 @@ class Scripts(BaseModel):
                 )
         elif not self.pre:
             raise ValueError(
-                "give pre (the commands that quiesce the application; post undoes them) or "
-                "document"
+                "give pre (the commands that quiesce the application; post undoes them) or document"
             )
         return self
 

@@ -82,7 +82,9 @@ def _instances(batch: CreateBatchEvent) -> list[str]:
 
 
 def _polls(scripts: Scripts, wait_seconds: int) -> int:
-    return min(MAX_POLLS, math.ceil((scripts.timeout_seconds + DELIVERY_MARGIN_SECONDS) / wait_seconds))
+    return min(
+        MAX_POLLS, math.ceil((scripts.timeout_seconds + DELIVERY_MARGIN_SECONDS) / wait_seconds)
+    )
 
 
 def _wait(scripts: Scripts) -> int:
@@ -169,9 +171,7 @@ def check(task: ScriptsTask, scripts: Scripts, port: ScriptsPort, ports: Ports) 
         results.update(dict.fromkeys(pending, "TimedOut"))
         pending = []
     field = "post_results" if state.phase == "post" else "results"
-    settled = state.model_copy(
-        update={field: results, "attempt": attempt, "pending": len(pending)}
-    )
+    settled = state.model_copy(update={field: results, "attempt": attempt, "pending": len(pending)})
     if state.phase == "post" and not pending:
         settled = settled.model_copy(update={"phase": "done"})
         _notify(task, scripts, settled, ports)
