@@ -159,7 +159,7 @@ def test_the_post_script_runs_when_the_create_task_fails_or_times_out(
     error: type[Exception],
 ) -> None:
     _with_scripts(tmp_path, monkeypatch)
-    import lifeboat.backup.create as create
+    from lifeboat.backup import create
 
     def dies(*_args: Any, **_kwargs: Any) -> Any:
         raise error("the create task died")

@@ -588,7 +588,8 @@ def test_kms_only_on_the_copy_keys_and_restores_only_through_ec2_and_rds() -> No
                 "StringLike": {"kms:ViaService": ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]}
             }
         if name == "VolumeRestoreFunction":
-            assert statement["Condition"] == {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}
+            via_ec2 = {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}
+            assert statement["Condition"] == via_ec2
     assert found == {"CopyPumpFunction", "RestoreLaunchFunction", "VolumeRestoreFunction"}
 
 

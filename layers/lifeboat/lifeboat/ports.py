@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.asg.ports import AutoScalingPort
-from lifeboat.scripts.ports import ScriptsPort
-from lifeboat.volumes.ports import VolumeRestorePort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -21,6 +19,8 @@ from lifeboat.models import (
     SnapshotLock,
     TargetGroupMembership,
 )
+from lifeboat.scripts.ports import ScriptsPort
+from lifeboat.volumes.ports import VolumeRestorePort
 
 if TYPE_CHECKING:  # the restore package imports this module
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan

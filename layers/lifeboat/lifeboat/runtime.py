@@ -18,8 +18,8 @@ from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
 from lifeboat.aws.ssm_scripts import SsmScripts
-from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.aws.stepfunctions import StepFunctions
+from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
 from lifeboat.pacing import Pacer, Pacing, RunSchedule

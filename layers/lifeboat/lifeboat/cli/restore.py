@@ -20,6 +20,7 @@ from lifeboat.cli.common import (
     outputs,
     started,
 )
+from lifeboat.cli.restore_volume import register_volume
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
@@ -301,3 +302,4 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
+    register_volume(restoring, common)

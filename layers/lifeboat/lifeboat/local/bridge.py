@@ -50,6 +50,7 @@ from lifeboat.local.lambdas import (
 )
 from lifeboat.local.meter import Meter, metered
 from lifeboat.local.ssm_gapfill import SsmFaults, ssm_gap_fills
+from lifeboat.local.volume_gapfill import volume_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
 
@@ -143,6 +144,7 @@ class Bridge:
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
             stack.enter_context(ssm_gap_fills(self.ssm_faults))
+            stack.enter_context(volume_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self
