@@ -124,14 +124,14 @@ class VolumeOps:
     def start(self, instance_id: str) -> None:
         self.gw.call("start_instances", InstanceIds=[instance_id])
 
-    @needs("ec2:CreateReplaceRootVolumeTask", "ec2:CreateTags", *KMS_FOR_ENCRYPTED_VOLUMES)
+    @needs("ec2:CreateReplaceRootVolumeTask", "ec2:CreateTags")
     def replace_root(
-        self, instance_id: str, snapshot_id: str, tags: dict[str, str], client_token: str
+        self, instance_id: str, volume_id: str, tags: dict[str, str], client_token: str
     ) -> str:
         found = self.gw.call(
             "create_replace_root_volume_task",
             InstanceId=instance_id,
-            SnapshotId=snapshot_id,
+            VolumeId=volume_id,  # the restore's own volume (tagged at its creation)
             ClientToken=client_token,
             DeleteReplacedRootVolume=False,  # kept for the rollback
             TagSpecifications=_tag_spec("replace-root-volume-task", tags),

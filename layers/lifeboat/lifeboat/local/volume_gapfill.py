@@ -1,7 +1,8 @@
 """Volume restores in local mode: what real EC2 does and moto 5.2.x does not.
 
 * ``CreateReplaceRootVolumeTask`` / ``DescribeReplaceRootVolumeTasks`` (moto has neither): on a
-  running instance, a new root volume from the snapshot in the instance's AZ takes the root
+  running instance, the given volume (``VolumeId``: available, in the instance's AZ) or a new
+  one from the snapshot in the instance's AZ takes the root
   device's place and the old one is kept detached (``DeleteReplacedRootVolume`` false) or
   deleted; the task reads ``in-progress`` at its first describe, then ``succeeded`` (EC2 reboots
   the instance meanwhile; its state stays ``running``). A stopped instance is refused with
@@ -66,16 +67,24 @@ def _create_replace_root_volume_task(response: Any) -> Any:
             )
         root = instance.root_device_name
         old = instance.block_device_mapping[root]
-        snapshot = backend.get_snapshot(snapshot_id)
-        zone = instance.placement.zone
-        new = backend.create_volume(
-            size=snapshot.volume.size if snapshot.volume else old.size,
-            zone_name=zone,
-            snapshot_id=snapshot_id,
-            encrypted=snapshot.encrypted,
-            kms_key_id=snapshot.kms_key_id if snapshot.encrypted else None,
-            volume_type=getattr(old, "volume_type", None) or "gp3",
-        )
+        volume_id = response._get_param("VolumeId")
+        if volume_id:
+            new = backend.get_volume(volume_id)
+            if new.attachment is not None or new.availability_zone != instance.placement.zone:
+                raise EC2ClientError(
+                    "InvalidParameterValue",
+                    f"{volume_id} must be available and in {instance.placement.zone}",
+                )
+        else:
+            snapshot = backend.get_snapshot(snapshot_id)
+            new = backend.create_volume(
+                size=snapshot.volume.size if snapshot.volume else old.size,
+                zone_name=instance.placement.zone,
+                snapshot_id=snapshot_id,
+                encrypted=snapshot.encrypted,
+                kms_key_id=snapshot.kms_key_id if snapshot.encrypted else None,
+                volume_type=getattr(old, "volume_type", None) or "gp3",
+            )
         backend.detach_volume(old.volume_id, instance_id, root)
         backend.attach_volume(new.id, instance_id, root, delete_on_termination=True)
         if delete_old:

@@ -48,7 +48,9 @@ class VolumeRollbackInput(BaseModel):
     requested_by: str = Field("", max_length=200)
 
 
-Mode = Literal["attach", "replace-data", "replace-root", "rollback-attach", "rollback-replace"]
+Mode = Literal[
+    "attach", "replace-data", "replace-root", "rollback-attach", "rollback-replace", "rollback-root"
+]
 
 
 class VolumePlan(BaseModel):

@@ -20,9 +20,10 @@ class VolumeRestorePort(Protocol):
     def stop(self, instance_id: str) -> None: ...
     def start(self, instance_id: str) -> None: ...
     def replace_root(
-        self, instance_id: str, snapshot_id: str, tags: dict[str, str], client_token: str
+        self, instance_id: str, volume_id: str, tags: dict[str, str], client_token: str
     ) -> str:
-        """CreateReplaceRootVolumeTask (the old root volume kept): the task id."""
+        """CreateReplaceRootVolumeTask with ``volume_id`` (available, in the instance's AZ) as
+        the new root, the old root volume kept detached: the task id."""
         ...
 
     def replace_root_state(self, task_id: str, instance_id: str) -> tuple[str, str | None]:

@@ -66,7 +66,7 @@ def begin(
     ports.catalog.put_record(
         *_record(execution), {"plan": plan.model_dump(mode="json"), "status": "running"}
     )
-    stage = "replace-root" if plan.mode == "replace-root" else "create"
+    stage = "create"
     return result.model_copy(update={"stage": stage}).model_dump(mode="json")
 
 
@@ -165,7 +165,7 @@ def _begin_rollback(
         )
     plan = restored.model_copy(
         update={
-            "mode": "rollback-attach" if restored.mode == "attach" else "rollback-replace",
+            "mode": _ROLLBACK[restored.mode],
             "restored_volume_id": found.get("new_volume_id"),
             "rollback_of": request.rollback_of,
         }
@@ -174,9 +174,16 @@ def _begin_rollback(
     if request.dry_run:
         return result.model_copy(update={"done": True}).model_dump(mode="json")
     _lock(ports, plan.instance_id, execution, request.requested_by, f"rollback of {name}")
-    return result.model_copy(
-        update={"stage": "stop" if plan.mode == "rollback-replace" else "detach"}
-    ).model_dump(mode="json")
+    return result.model_copy(update={"stage": _FIRST[plan.mode]}).model_dump(mode="json")
+
+
+# How each kind of restore is rolled back, and where its rollback starts.
+_ROLLBACK = {
+    "attach": "rollback-attach",
+    "replace-data": "rollback-replace",
+    "replace-root": "rollback-root",
+}
+_FIRST = {"rollback-attach": "detach", "rollback-replace": "stop", "rollback-root": "replace-root"}
 
 
 def undo(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
@@ -187,17 +194,15 @@ def undo(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         return found.model_copy(update={"done": True, "stage": "undo-failed"}).model_dump(
             mode="json"
         )
-    if found.new_volume_id is None and plan.mode != "replace-root":
+    if found.new_volume_id is None:  # nothing made yet
         return found.model_copy(update={"done": True, "stage": "undone"}).model_dump(mode="json")
     port = port_of(ports)
     original = port.volume(plan.original_volume_id) if plan.original_volume_id else None
     swapped = original is not None and original.attached_to != plan.instance_id
-    if plan.mode == "replace-root" or (plan.mode == "replace-data" and swapped):
-        mode, stage = "rollback-replace", "stop"
-    else:
-        mode, stage = "rollback-attach", "detach"
-    if plan.mode == "replace-root" and found.new_volume_id is None:
-        return found.model_copy(update={"done": True, "stage": "undone"}).model_dump(mode="json")
+    # Swapped out already: put the original back as the restore's rollback would; otherwise
+    # only the new volume goes (detached first if it was attached beside the original).
+    mode = _ROLLBACK[plan.mode] if swapped else "rollback-attach"
+    stage = _FIRST[mode]
     undo_plan = plan.model_copy(update={"mode": mode, "restored_volume_id": found.new_volume_id})
     return found.model_copy(
         update={"plan": undo_plan, "stage": stage, "attempt": 0, "done": False}

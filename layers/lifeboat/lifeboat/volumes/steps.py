@@ -78,7 +78,7 @@ def _wait_available(
     if state.plan.mode == "attach":
         port.attach(state.new_volume_id, state.plan.instance_id, state.plan.attach_as)
         return _to(state, "wait-attached")
-    return _to(state, "stop")
+    return _to(state, "replace-root" if state.plan.mode == "replace-root" else "stop")
 
 
 def _stop(state: VolumeState, port: VolumeRestorePort, execution: ExecutionContext) -> VolumeState:
@@ -187,11 +187,16 @@ def _delete(
 def _replace_root(
     state: VolumeState, port: VolumeRestorePort, execution: ExecutionContext
 ) -> VolumeState:
+    """The restore's volume in the root's place (or, rolling back, the original again), the
+    outgoing root kept detached; EC2 reboots the instance, it is never stopped."""
     plan = state.plan
-    if plan.original_volume_id is not None:
+    rollback = plan.mode == "rollback-root"
+    incoming = plan.original_volume_id if rollback else state.new_volume_id
+    assert incoming is not None
+    if not rollback and plan.original_volume_id is not None:
         port.mark_replaced(plan.original_volume_id, execution.id)
     tags = _tags(plan, execution, plan.instance_id)
-    task_id = port.replace_root(plan.instance_id, plan.snapshot_id, tags, execution.name[-64:])
+    task_id = port.replace_root(plan.instance_id, incoming, tags, execution.name[-64:])
     return _to(state, "wait-root-task", root_task_id=task_id)
 
 
@@ -204,4 +209,6 @@ def _wait_root_task(
         raise VolumeRestoreError(f"replace-root task {state.root_task_id} {status}")
     if status != "succeeded":
         return state
-    return _to(state, "finished", done=True, new_volume_id=volume_id)
+    if state.plan.mode == "rollback-root":
+        return _to(state, "wait-restored-detached")
+    return _to(state, "finished", done=True, new_volume_id=volume_id or state.new_volume_id)
