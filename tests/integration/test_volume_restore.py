@@ -3,6 +3,7 @@ and the real handler, in the emulator (CreateReplaceRootVolumeTask: local/volume
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -10,9 +11,10 @@ import pytest
 
 from lifeboat import executions
 from lifeboat import tags as T
+from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli.restore_volume import start_volume_rollback
-from tests.faults import RequestRecorder
+from tests.faults import FaultInjector, FaultRule, RequestRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -38,21 +40,18 @@ def _instance(instance_id: str) -> dict[str, Any]:
 
 def _devices(instance_id: str) -> dict[str, str]:
     return {
-        m["DeviceName"]: m["Ebs"]["VolumeId"]
-        for m in _instance(instance_id)["BlockDeviceMappings"]
+        m["DeviceName"]: m["Ebs"]["VolumeId"] for m in _instance(instance_id)["BlockDeviceMappings"]
     }
 
 
 def _volume(volume_id: str) -> dict[str, Any] | None:
-    found = client("ec2").describe_volumes(
-        Filters=[{"Name": "volume-id", "Values": [volume_id]}]
-    )["Volumes"]
+    found = client("ec2").describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume_id]}])[
+        "Volumes"
+    ]
     return dict(found[0]) if found else None
 
 
-def test_a_volume_restored_beside_the_original_then_rolled_back(
-    stack: Any, backed_up: Any
-) -> None:
+def test_a_volume_restored_beside_the_original_then_rolled_back(stack: Any, backed_up: Any) -> None:
     web1 = backed_up.protected_instances["web-1"]
     before = _devices(web1)
     with RequestRecorder("CreateVolume", "StopInstances") as sent:
@@ -151,8 +150,6 @@ def test_dry_run_changes_nothing_and_unprotected_instances_are_refused(
 
 
 def test_a_time_chooses_the_newest_point_at_or_before_it(stack: Any, backed_up: Any) -> None:
-    from lifeboat.aws.catalog import Catalog
-
     web1 = backed_up.protected_instances["web-1"]
     points = sorted(
         Catalog(stack.outputs["CatalogTableName"]).points_for_resource(web1),
@@ -165,3 +162,35 @@ def test_a_time_chooses_the_newest_point_at_or_before_it(stack: Any, backed_up: 
     assert result["output"]["recovery_point_id"] == oldest.recovery_point_id
     latest = _run(stack, {"instance_id": web1, "device": "/dev/sdf", "dry_run": True})
     assert latest["output"]["recovery_point_id"] == newest.recovery_point_id
+
+
+def test_a_replace_that_fails_half_way_puts_the_original_back(stack: Any, backed_up: Any) -> None:
+    app1 = backed_up.protected_instances["app-1"]
+    before = _devices(app1)
+    # The original is detached, then attaching the restored volume is refused.
+    with FaultInjector([FaultRule("AttachVolume", "InvalidParameterValue", times=1)]):
+        result = _run(stack, {"instance_id": app1, "device": "/dev/sdf", "replace": True})
+    assert result["status"] == "FAILED", result
+    # Undone: the original at its device again, the instance running, the new volume deleted.
+    assert _devices(app1) == before
+    assert _instance(app1)["State"]["Name"] == "running"
+    made = client("ec2").describe_volumes(
+        Filters=[{"Name": f"tag:{T.RESTORE_EXECUTION}", "Values": [result["execution_arn"]]}]
+    )["Volumes"]
+    assert made == []
+    # The lock was released: another restore of the instance runs.
+    again = _run(stack, {"instance_id": app1, "device": "/dev/sdf"})
+    assert again["status"] == "SUCCEEDED", again
+
+
+def test_the_restore_lock_refuses_a_second_restore_of_the_instance(
+    stack: Any, backed_up: Any
+) -> None:
+    web1 = backed_up.protected_instances["web-1"]
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    held = catalog.acquire_lock(web1, "arn:other-restore", int(time.time()), 3600, {})
+    assert held is None
+    refused = _run(stack, {"instance_id": web1, "device": "/dev/sdf"})
+    assert refused["status"] == "REFUSED"
+    assert "already running" in refused["cause"]
+    assert set(_devices(web1)) == {"/dev/sda1", "/dev/sdf"}  # nothing attached
