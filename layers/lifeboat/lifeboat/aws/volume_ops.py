@@ -33,7 +33,7 @@ def _tag_spec(resource: str, tags: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _volume(found: dict[str, Any]) -> VolumeView:
-    attachment = next(iter(found.get("Attachments") or []), {})
+    attachment: dict[str, Any] = next(iter(found.get("Attachments") or []), {})
     return VolumeView(
         volume_id=found["VolumeId"],
         state=found.get("State", "unknown"),
