@@ -90,9 +90,9 @@ def test_the_contract_shape_parses_with_its_defaults() -> None:
 
 # --- the steps -------------------------------------------------------------------------------
 EXECUTION = ExecutionContext(
-    Id="arn:aws:states:us-east-1:123456789012:execution:lifeboat-backup:e1",
-    Name="e1",
-    StartTime="2026-12-05T09:15:00Z",
+    id="arn:aws:states:us-east-1:123456789012:execution:lifeboat-backup:e1",
+    name="e1",
+    start_time="2026-12-05T09:15:00Z",
 )
 
 
@@ -239,10 +239,7 @@ def test_points_record_consistency_and_skip_records_a_clear_failure() -> None:
     assert points[ids[0]].consistency == "application"
     assert points[ids[1]].status.value == "failed" and points[ids[1]].artifact_ids() == []
     assert (points[ids[1]].error or "").startswith("SkippedByScripts: pre script Failed")
-    assert (
-        points[ids[2]].consistency_reason
-        and "no online SSM agent" in points[ids[2]].consistency_reason
-    )
+    assert "no online SSM agent" in (points[ids[2]].consistency_reason or "")
 
 
 # --- IAM ---------------------------------------------------------------------------------------

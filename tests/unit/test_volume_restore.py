@@ -97,9 +97,9 @@ class World:
         self.runs += 1
         name = f"vol-{self.runs}"
         return ExecutionContext(
-            Id=f"arn:aws:states:us-east-1:123456789012:execution:lifeboat-VolumeRestore:{name}",
-            Name=name,
-            StartTime=(T0 + timedelta(days=1, minutes=self.runs)).isoformat(),
+            id=f"arn:aws:states:us-east-1:123456789012:execution:lifeboat-VolumeRestore:{name}",
+            name=name,
+            start_time=(T0 + timedelta(days=1, minutes=self.runs)).isoformat(),
         )
 
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
