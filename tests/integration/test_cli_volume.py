@@ -1,0 +1,49 @@
+"""``lifeboat restore volume`` against the emulator: the plan in words, the result, the exit
+codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
+
+pytestmark = pytest.mark.integration
+
+
+def test_restore_volume_dry_run_then_for_real(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web1 = backed_up.protected_instances["web-1"]
+    base = ["restore", "volume", "--instance", web1, "--device", "/dev/sdf", "--poll", "0.05"]
+    assert main([*base, "--dry-run"]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert f"Restore /dev/sdf of {web1} from recovery point" in text
+    assert "attached at /dev/sdg" in text and "nothing was changed" in text
+    assert "None" not in text
+
+    assert main([*base, "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "SUCCEEDED" and result["output"]["status"] == "completed"
+    assert main([*base[:-2], "--attach-as", "/dev/sdh", "--poll", "0.05"]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "RESTORED:" in text and "at /dev/sdh" in text
+    assert "Roll back: lifeboat restore rollback arn:" in text
+
+
+def test_restore_volume_refusals_exit_2(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bastion = backed_up.other_instances["bastion (untagged)"]
+    base = ["restore", "volume", "--device", "/dev/sdf", "--poll", "0.05"]
+    assert main([*base, "--instance", bastion]) == EXIT_INPUT
+    assert "does not protect" in capsys.readouterr().err
+    web1 = backed_up.protected_instances["web-1"]
+    assert main([*base, "--instance", web1, "--point", "2020-01-01T00:00:00Z"]) == EXIT_INPUT
+    assert "at or before" in capsys.readouterr().err
+    assert main(["restore", "volume", "--instance", web1, "--device", "/dev/root"]) == EXIT_INPUT
+    assert "device" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: one of --attach-as or --replace
+        main([*base, "--instance", web1, "--attach-as", "/dev/sdh", "--replace"])
