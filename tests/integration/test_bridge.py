@@ -42,6 +42,7 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ec2 tags": ["self"],
         "measure": ["self"],
         "asl parser": ["definition"],
+        "ssm invocations": ["self", "instance_id", "plugin_name"],
     }[name]
     assert list(inspect.signature(member).parameters) == expected
 

@@ -216,7 +216,7 @@ def test_a_failure_after_the_swap_is_undone_by_the_same_loop() -> None:
             state = advance(state, execution, world.ports)
     assert before["/dev/sdf"] not in world.devices().values()
     state = undo(state, world.ports)
-    assert state["plan"]["mode"] == "rollback-replace"
+    assert state["plan"]["mode"] == "rollback-replace" and state["failed"]
     for _ in range(60):
         if state["done"]:
             break

@@ -89,6 +89,7 @@ class VolumeState(BaseModel):
     attempt: int = Field(0, ge=0, le=10_000)
     wait_seconds: int = Field(5, ge=1, le=300)
     done: bool = False
+    failed: bool = Field(False, description="the restore failed: this is its undo")
     dry_run: bool = False
     refused: str | None = None
 

@@ -191,11 +191,11 @@ def undo(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     found = VolumeState.model_validate(state)
     plan = found.plan
     if plan.mode.startswith("rollback"):  # the undo itself failed: stop, the lock is released
-        return found.model_copy(update={"done": True, "stage": "undo-failed"}).model_dump(
-            mode="json"
-        )
+        update = {"done": True, "stage": "undo-failed", "failed": True}
+        return found.model_copy(update=update).model_dump(mode="json")
     if found.new_volume_id is None:  # nothing made yet
-        return found.model_copy(update={"done": True, "stage": "undone"}).model_dump(mode="json")
+        update = {"done": True, "stage": "undone", "failed": True}
+        return found.model_copy(update=update).model_dump(mode="json")
     port = port_of(ports)
     original = port.volume(plan.original_volume_id) if plan.original_volume_id else None
     swapped = original is not None and original.attached_to != plan.instance_id
@@ -205,7 +205,7 @@ def undo(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     stage = _FIRST[mode]
     undo_plan = plan.model_copy(update={"mode": mode, "restored_volume_id": found.new_volume_id})
     return found.model_copy(
-        update={"plan": undo_plan, "stage": stage, "attempt": 0, "done": False}
+        update={"plan": undo_plan, "stage": stage, "attempt": 0, "done": False, "failed": True}
     ).model_dump(mode="json")
 
 
