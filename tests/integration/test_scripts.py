@@ -189,3 +189,17 @@ def test_the_post_script_runs_when_a_pre_script_never_answers(
     assert "TimedOut" in (points[web2].consistency_reason or "")
     assert web2 in sent.requests("SendCommand")[-1]["InstanceIds"]
     assert len(sent.requests("SendCommand")) == 2  # one pre, one post: no resend
+
+
+def test_a_failed_post_script_downgrades_the_point_to_crash_consistent(
+    stack: Any, elearn: Any, faults: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_scripts(tmp_path, monkeypatch)
+    web1 = elearn.protected_instances["web-1"]
+    faults.set_outcome(web1, "Failed", when=POST)  # e.g. the recipe's timer released first
+    result = run_schedule(stack, "hourly")
+    assert result["status"] == "SUCCEEDED", result
+    points = _points(stack, result["output"]["run_id"])
+    assert points[web1].consistency == "crash"
+    assert "post script Failed" in (points[web1].consistency_reason or "")
+    assert {p.consistency for i, p in points.items() if i != web1} == {"application"}

@@ -67,6 +67,11 @@ def test_the_freeze_watchdog_thaws_by_itself_when_no_post_script_comes(
     assert log.read_text(encoding="utf-8").splitlines() == ["-f /data"]
     # No thaw is ever sent: the watchdog unfreezes after its second.
     assert _wait_for(log, "-u /data").splitlines() == ["-f /data", "-u /data"]
+    # A post script arriving after that says so (exit 3: the point is then crash-consistent).
+    time.sleep(0.2)
+    late = _run(FSFREEZE, env, "thaw", "/data")
+    assert late.returncode == 3 and "already thawed" in late.stderr
+    assert _run(FSFREEZE, env, "thaw", "/data").returncode == 0  # said once
 
 
 def test_the_post_script_thaws_at_once_and_stops_the_watchdog(
@@ -108,6 +113,7 @@ while IFS= read -r line; do
   case "$line" in
     "SELECT CONNECTION_ID();") echo 42 ;;
     "SELECT 'lifeboat-locked';") echo lifeboat-locked ;;
+    "SELECT 'lifeboat-timer-released';") echo lifeboat-timer-released ;;
     "SELECT SLEEP("*) n="${line#SELECT SLEEP(}"; sleep "${n%);}" ;;
   esac
 done
@@ -130,6 +136,10 @@ def test_the_read_lock_is_released_by_its_own_timer(
     held = log.read_text(encoding="utf-8")
     assert "FLUSH TABLES WITH READ LOCK;" in held and "UNLOCK TABLES;" not in held
     assert "UNLOCK TABLES;" in _wait_for(log, "UNLOCK TABLES;")
+    out = Path(env["LIFEBOAT_STATE_DIR"]) / "mysql-lock.out"
+    assert "lifeboat-timer-released" in _wait_for(out, "lifeboat-timer-released")
+    late = _run(MYSQL, env, "thaw")
+    assert late.returncode == 3 and "already released" in late.stderr
 
 
 def test_the_post_script_ends_the_locking_session(
@@ -137,7 +147,8 @@ def test_the_post_script_ends_the_locking_session(
 ) -> None:
     env, log = mysql_env
     assert _run(MYSQL, env, "freeze", "5").returncode == 0
-    assert _run(MYSQL, env, "thaw").returncode == 0
+    thawed = _run(MYSQL, env, "thaw")
+    assert thawed.returncode == 0, thawed.stderr
     assert "other: KILL 42" in log.read_text(encoding="utf-8")
     assert not (Path(env["LIFEBOAT_STATE_DIR"]) / "mysql-lock.pid").exists()
     assert _run(MYSQL, env, "thaw").returncode == 0  # nothing held: still fine

@@ -246,7 +246,7 @@ def test_points_record_consistency_and_skip_records_a_clear_failure() -> None:
 def test_the_template_grants_send_command_on_every_document_the_plans_name() -> None:
     template = (ROOT / "template.yaml").read_text(encoding="utf-8")
     block = template[template.index("Sid: RunOnlyTheDeclaredDocuments") :]
-    block = block[: block.index("- Sid: Notify")]
+    block = block[: block.index("- Sid: Catalog")]
     granted = {
         line.rsplit("document/", 1)[1].strip() for line in block.splitlines() if "document/" in line
     }
@@ -281,3 +281,36 @@ def test_bad_scripts_in_a_plans_file_name_the_field(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ValueError, match=r"plans\.standard\.rules\.hourly\.scripts"):
         load_plans_file(path)
+
+
+def test_a_failed_post_script_makes_the_instance_s_points_crash_consistent() -> None:
+    # Given a batch whose pre scripts succeeded and whose points were recorded application...
+    ec2, catalog = FakeEc2(clock=lambda: NOW), FakeCatalog()
+    ssm = FakeScripts()
+    ports = fake_ports(ec2=ec2, catalog=catalog, scripts=ssm, notifier=FakeNotifier())
+    ids = [ec2.add_instance("standard") for _ in range(2)]
+    plans = _plans(SCRIPTS)
+    event = CreateBatchEvent(
+        run_id="r-2",
+        plan="standard",
+        rule="hourly",
+        resources=[ResourceRef(type="instance", id=i) for i in ids],
+    )
+    catalog.claim_run("r-2", "exec", {"plan": "standard", "rule": "hourly"})
+    task = {"state": event.model_dump(), "execution": EXECUTION.model_dump(by_alias=True)}
+
+    def step(phase: str, scripts: dict[str, Any] | None) -> dict[str, Any]:
+        found = ScriptsEvent.model_validate({"phase": phase, "task": {**task, "scripts": scripts}})
+        return run_step(found, plans, ports)
+
+    pre = step("check", step("pre", None))
+    _rule, scripts = rule_scripts(plans, event)
+    create_batch(event, plans, ports, NOW, decisions(event, scripts, ScriptsState(**pre)))
+    metrics.clear_metrics()
+    # ...when one instance's post script reports that the recipe's timer released it first
+    ssm.outcomes = {ids[1]: "Failed"}
+    step("check", step("post", pre))
+    points = {p.source_id: p for p in catalog.points_for_run("r-2")}
+    assert points[ids[0]].consistency == "application"
+    assert points[ids[1]].consistency == "crash"
+    assert "post script Failed" in (points[ids[1]].consistency_reason or "")

@@ -8,6 +8,9 @@
 # (the post script never comes, the SSM agent dies, Lifeboat's run is stopped): an instance is
 # never left frozen. The thaw stops the watchdog and unfreezes; thawing a filesystem that is not
 # frozen succeeds, so the post script is safe to run when the pre script failed or never ran.
+# When the watchdog thawed first, thaw exits 3: the snapshot may have been taken after the thaw,
+# and Lifeboat then records the point as crash-consistent. Choose SECONDS longer than the time
+# from the pre script to the snapshot call (docs/concepts/consistency.md, "Sizing the timer").
 # Never freeze the root filesystem (/): the SSM agent, the shell and this script live there.
 # The watchdog's pid is kept under /run (a tmpfs), never on the filesystem being frozen.
 set -euo pipefail
@@ -27,6 +30,7 @@ esac
 case "$seconds" in ''|*[!0-9]*) echo "SECONDS must be a whole number" >&2; exit 2 ;; esac
 mkdir -p "$STATE_DIR"
 pidfile="$STATE_DIR/fsfreeze$(printf '%s' "$mount" | tr '/' '_').pid"
+released="${pidfile%.pid}.released"
 
 stop_watchdog() {
   if [ -f "$pidfile" ]; then
@@ -43,8 +47,10 @@ thaw() {
 case "$action" in
   freeze)
     stop_watchdog
+    rm -f "$released"
     # setsid + nohup: the watchdog outlives this script, its session and the SSM command.
-    setsid nohup bash -c "sleep '$seconds'; '$FSFREEZE' -u '$mount' 2>/dev/null; rm -f '$pidfile'" \
+    setsid nohup bash -c "sleep '$seconds'; '$FSFREEZE' -u '$mount' 2>/dev/null; \
+      echo \"\$(date -u +%FT%TZ)\" > '$released'; rm -f '$pidfile'" \
       >/dev/null 2>&1 < /dev/null &
     echo $! > "$pidfile"
     sync
@@ -58,6 +64,12 @@ case "$action" in
   thaw)
     stop_watchdog
     thaw
+    if [ -f "$released" ]; then
+      echo "the watchdog had already thawed $mount at $(cat "$released"): this backup may not" \
+        "be consistent (make SECONDS longer)" >&2
+      rm -f "$released"
+      exit 3
+    fi
     echo "thawed $mount"
     ;;
   *) usage ;;

@@ -10,7 +10,10 @@
 # when the session ends). The pre script returns only once the lock is held (exit 1 if it is not
 # within SECONDS: the snapshot then follows on_pre_failure). thaw ends that session (KILL of its
 # connection id, then its client process): the lock goes at once. thaw with no session held
-# succeeds (safe when the pre script failed or never ran).
+# succeeds (safe when the pre script failed or never ran). When the timer released the lock
+# first, thaw exits 3: the snapshot may have been taken after that, and Lifeboat then records
+# the point as crash-consistent. Choose SECONDS longer than the time from the pre script to the
+# snapshot call (docs/concepts/consistency.md, "Sizing the timer").
 # Credentials: the client's option files (/root/.my.cnf with [client] user and password), or
 # LIFEBOAT_MYSQL="mysql --defaults-extra-file=/etc/lifeboat/my.cnf".
 set -euo pipefail
@@ -20,6 +23,8 @@ STATE_DIR="${LIFEBOAT_STATE_DIR:-/run/lifeboat}"
 session="$STATE_DIR/mysql-lock"
 
 usage() { echo "usage: $0 freeze [SECONDS] | thaw" >&2; exit 2; }
+
+timer_released() { grep -qx 'lifeboat-timer-released' "$session.out" 2>/dev/null; }
 
 release() {
   if [ -f "$session.id" ]; then
@@ -46,7 +51,8 @@ case "$1" in
       "FLUSH TABLES WITH READ LOCK;" \
       "SELECT 'lifeboat-locked';" \
       "SELECT SLEEP($seconds);" \
-      "UNLOCK TABLES;" |
+      "UNLOCK TABLES;" \
+      "SELECT 'lifeboat-timer-released';" |
       setsid nohup "${MYSQL[@]}" --batch --skip-column-names > "$session.out" 2>&1 &
     echo $! > "$session.pid"
     for _ in $(seq 1 $((seconds * 10))); do
@@ -63,6 +69,12 @@ case "$1" in
     exit 1
     ;;
   thaw)
+    if timer_released; then
+      release
+      echo "the timer had already released the read lock: this backup may not be consistent" \
+        "(make SECONDS longer)" >&2
+      exit 3
+    fi
     release
     echo "read lock released"
     ;;

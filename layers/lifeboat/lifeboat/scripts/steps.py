@@ -64,7 +64,7 @@ def rule_scripts(plans: PlanSet, batch: CreateBatchEvent) -> tuple[Rule, Scripts
 def run_step(event: ScriptsEvent, plans: PlanSet, ports: Ports) -> dict[str, Any]:
     """The BackupScripts function: one step, the new ``$.scripts``."""
     task = event.task
-    _rule, scripts = rule_scripts(plans, task.state)
+    rule, scripts = rule_scripts(plans, task.state)
     port = ports.scripts
     if scripts is None or port is None:
         return ScriptsState(active=False, phase="done").model_dump(mode="json")
@@ -73,7 +73,7 @@ def run_step(event: ScriptsEvent, plans: PlanSet, ports: Ports) -> dict[str, Any
     elif event.phase == "post":
         found = start_post(task, scripts, port)
     else:
-        found = check(task, scripts, port, ports)
+        found = check(task, scripts, port, ports, rule)
     return found.model_dump(mode="json")
 
 
@@ -154,9 +154,16 @@ def start_post(task: ScriptsTask, scripts: Scripts, port: ScriptsPort) -> Script
     )
 
 
-def check(task: ScriptsTask, scripts: Scripts, port: ScriptsPort, ports: Ports) -> ScriptsState:
+def check(
+    task: ScriptsTask,
+    scripts: Scripts,
+    port: ScriptsPort,
+    ports: Ports,
+    rule: Rule,
+) -> ScriptsState:
     """Read the phase's invocations once; past the phase's time-out, what has not finished
-    counts as ``TimedOut``. A settled post phase notifies every instance whose scripts did
+    counts as ``TimedOut``. A settled post phase marks crash-consistent the points of an
+    instance whose post script did not succeed, and notifies every instance whose scripts did
     not succeed (or that had no SSM agent)."""
     state = task.scripts or ScriptsState(active=True)
     statuses: dict[str, str] = {}
@@ -174,8 +181,39 @@ def check(task: ScriptsTask, scripts: Scripts, port: ScriptsPort, ports: Ports) 
     settled = state.model_copy(update={field: results, "attempt": attempt, "pending": len(pending)})
     if state.phase == "post" and not pending:
         settled = settled.model_copy(update={"phase": "done"})
+        _downgrade(task, rule, settled, ports)
         _notify(task, scripts, settled, ports)
     return settled
+
+
+def _downgrade(task: ScriptsTask, rule: Rule, state: ScriptsState, ports: Ports) -> None:
+    """A post script that did not succeed after a pre script that did: what the pre script
+    held may have been released before the snapshot (the recipes' thaw exits 3 when their own
+    timer released it first), so the instance's points of this run are only crash-consistent."""
+    doubtful = {
+        iid: status
+        for iid, status in state.post_results.items()
+        if status != "Success" and state.results.get(iid) == "Success"
+    }
+    if not doubtful:
+        return
+    batch = task.state
+    kinds = [k.value for k in rule.kinds if k in (Kind.AMI, Kind.EBS)]
+    found = ports.catalog.get_points([(i, batch.run_id, k) for i in doubtful for k in kinds])
+    ports.catalog.put_points(
+        [
+            point.model_copy(
+                update={
+                    "consistency": "crash",
+                    "consistency_reason": f"post script {doubtful[point.source_id]} on "
+                    f"{point.source_id}: the pre script's hold may have ended (its own timer) "
+                    "before the snapshot",
+                }
+            )
+            for point in found.values()
+            if point.consistency == "application"
+        ]
+    )
 
 
 def decisions(
