@@ -225,3 +225,13 @@ def test_a_failure_after_the_swap_is_undone_by_the_same_loop() -> None:
     assert world.devices() == before
     assert world.ec2.instances[world.iid]["state"] in ("pending", "running")
     assert not any(T.RESTORED_FROM in v["tags"] for v in world.ec2.volumes.values())
+
+
+def test_a_later_restore_rolled_back_no_longer_blocks_the_earlier_s_rollback() -> None:
+    world = World()
+    before = world.devices()
+    first = world.run({"instance_id": world.iid, "device": "/dev/sdf"})
+    second = world.run({"instance_id": world.iid, "device": "/dev/sdf", "attach_as": "/dev/sdh"})
+    assert world.run({"rollback_of": second["execution_arn"]})["status"] == "rolled-back"
+    assert world.run({"rollback_of": first["execution_arn"]})["status"] == "rolled-back"
+    assert world.devices() == before

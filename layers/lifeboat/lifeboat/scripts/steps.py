@@ -264,7 +264,9 @@ def _notify(task: ScriptsTask, scripts: Scripts, state: ScriptsState, ports: Por
                 "on_pre_failure": scripts.on_pre_failure,
                 "pre_script": pre,
                 "post_script": {
-                    i: f"{s}: the recipe's own timer releases what the pre script holds"
+                    i: f"{s}: whatever the pre script holds must be released by its own timer "
+                    "(the shipped recipes do); the instance's points of this run are "
+                    "crash-consistent"
                     for i, s in post.items()
                 },
             },

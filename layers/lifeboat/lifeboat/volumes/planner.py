@@ -39,13 +39,13 @@ def parse_point(text: str) -> PointSpec:
     return PointSpec(at=moment.astimezone(UTC))
 
 
-def _same_device(a: str | None, b: str) -> bool:
+def same_device(a: str | None, b: str) -> bool:
     """``/dev/sdf`` and ``/dev/xvdf`` name the same attachment on Xen instances."""
     return a is not None and a.replace("/dev/xvd", "/dev/sd") == b.replace("/dev/xvd", "/dev/sd")
 
 
 def snapshot_for(point: RecoveryPoint, device: str) -> VolumeSnapshot | None:
-    return next((s for s in point.snapshots if _same_device(s.device_name, device)), None)
+    return next((s for s in point.snapshots if same_device(s.device_name, device)), None)
 
 
 def choose(

@@ -23,7 +23,7 @@ from lifeboat.volumes.models import (
     VolumeRollbackInput,
     VolumeState,
 )
-from lifeboat.volumes.planner import choose, free_device, parse_point
+from lifeboat.volumes.planner import choose, free_device, parse_point, same_device
 from lifeboat.volumes.steps import advance, port_of
 
 LOCK_SECONDS = 4 * 3600  # the machine's TimeoutSeconds is 3 h
@@ -58,11 +58,11 @@ def begin(
     points = ports.catalog.points_for_resource(request.instance_id)
     if not points:
         raise NotProtectedError(f"the catalog has no recovery point of {request.instance_id}")
-    plan = _plan(request, instance, points, now)
+    plan = _plan(request, instance, points)
     result = VolumeState(plan=plan, dry_run=request.dry_run)
     if request.dry_run:
         return result.model_copy(update={"done": True}).model_dump(mode="json")
-    _lock(ports, request.instance_id, execution, request.requested_by, request.reason)
+    _lock(ports, request.instance_id, execution, now, request.requested_by, request.reason)
     ports.catalog.put_record(
         *_record(execution), {"plan": plan.model_dump(mode="json"), "status": "running"}
     )
@@ -70,19 +70,10 @@ def begin(
     return result.model_copy(update={"stage": stage}).model_dump(mode="json")
 
 
-def _plan(
-    request: VolumeRestoreInput, instance: InstanceView, points: list[Any], now: datetime
-) -> VolumePlan:
+def _plan(request: VolumeRestoreInput, instance: InstanceView, points: list[Any]) -> VolumePlan:
     point, snap = choose(points, request.device, parse_point(request.point))
-    current = next(
-        (
-            v
-            for d, v in instance.devices.items()
-            if d.replace("/dev/xvd", "/dev/sd") == request.device.replace("/dev/xvd", "/dev/sd")
-        ),
-        None,
-    )
-    root = instance.root_device is not None and request.device == instance.root_device
+    current = next((v for d, v in instance.devices.items() if same_device(d, request.device)), None)
+    root = same_device(instance.root_device, request.device)
     if request.replace:
         if current is None:
             raise InvalidInputError(
@@ -126,12 +117,19 @@ def _plan(
 
 
 def _lock(
-    ports: Ports, instance_id: str, execution: ExecutionContext, by: str, reason: str
+    ports: Ports,
+    instance_id: str,
+    execution: ExecutionContext,
+    now: datetime,
+    by: str,
+    reason: str,
 ) -> None:
+    """The instance's restore lock (the one ``restore start`` takes too): one restore at a
+    time, whatever its kind."""
     holder = ports.catalog.acquire_lock(
         instance_id,
         execution.id,
-        int(datetime.fromisoformat(execution.start_time.replace("Z", "+00:00")).timestamp()),
+        int(now.timestamp()),
         LOCK_SECONDS,
         {"requested_by": by or "unknown", "reason": reason, "kind": "volume"},
     )
@@ -155,7 +153,9 @@ def _begin_rollback(
     later = [
         r
         for r in ports.catalog.records(f"{RECORD}BY-INSTANCE#{restored.instance_id}")
-        if r.get("started_at", "") > found.get("started_at", "") and r.get("sk") != name
+        if r.get("status") == "completed"
+        and r.get("started_at", "") > found.get("started_at", "")
+        and r.get("sk") != name
     ]
     if later:
         raise InvalidInputError(
@@ -173,7 +173,7 @@ def _begin_rollback(
     result = VolumeState(plan=plan, dry_run=request.dry_run)
     if request.dry_run:
         return result.model_copy(update={"done": True}).model_dump(mode="json")
-    _lock(ports, plan.instance_id, execution, request.requested_by, f"rollback of {name}")
+    _lock(ports, plan.instance_id, execution, now, request.requested_by, f"rollback of {name}")
     return result.model_copy(update={"stage": _FIRST[plan.mode]}).model_dump(mode="json")
 
 
@@ -224,26 +224,17 @@ def finish(
         "failed" if failed else ("rolled-back" if plan.mode.startswith("rollback") else "completed")
     )
     if not found.dry_run:
-        if plan.mode.startswith("rollback") and plan.rollback_of and not failed:
-            restored = plan.rollback_of.rsplit(":", 1)[-1]
-            for record in ports.catalog.records(f"{RECORD}{restored}"):
-                ports.catalog.put_record(
-                    f"{RECORD}{restored}",
-                    "RESTORE",
-                    {
-                        **{k: v for k, v in record.items() if k not in ("pk", "sk")},
-                        "status": "rolled-back",
-                    },
-                )
+        if plan.rollback_of is not None:  # a requested rollback: the restore it undid
+            if not failed:
+                _mark_rolled_back(ports, plan.rollback_of.rsplit(":", 1)[-1], plan.instance_id)
         else:
-            pk, sk = _record(execution)
             attrs = {
                 "plan": plan.model_dump(mode="json"),
                 "status": status,
                 "new_volume_id": found.new_volume_id,
                 "started_at": execution.start_time,
             }
-            ports.catalog.put_record(pk, sk, attrs)
+            ports.catalog.put_record(*_record(execution), attrs)
             ports.catalog.put_record(
                 f"{RECORD}BY-INSTANCE#{plan.instance_id}",
                 execution.name,
@@ -269,6 +260,18 @@ def finish(
             f"Lifeboat volume restore of {plan.instance_id} {plan.device}: {status}", summary
         )
     return summary
+
+
+def _mark_rolled_back(ports: Ports, restored: str, instance_id: str) -> None:
+    """The restore's records say it was rolled back (a second rollback is refused)."""
+    for pk, sk in (
+        (f"{RECORD}{restored}", "RESTORE"),
+        (f"{RECORD}BY-INSTANCE#{instance_id}", restored),
+    ):
+        for record in ports.catalog.records(pk):
+            if record.get("sk") == sk:
+                kept = {k: v for k, v in record.items() if k not in ("pk", "sk")}
+                ports.catalog.put_record(pk, sk, {**kept, "status": "rolled-back"})
 
 
 class VolumeStepEvent(BaseModel):
