@@ -203,3 +203,29 @@ def test_a_failed_post_script_downgrades_the_point_to_crash_consistent(
     assert points[web1].consistency == "crash"
     assert "post script Failed" in (points[web1].consistency_reason or "")
     assert {p.consistency for i, p in points.items() if i != web1} == {"application"}
+
+
+def test_a_failed_pre_step_still_backs_up_and_still_runs_the_post_script(
+    stack: Any, elearn: Any, faults: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_scripts(tmp_path, monkeypatch)
+    from lifeboat.scripts import steps
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the pre step died")
+
+    monkeypatch.setattr(steps, "start_pre", broken)
+    with RequestRecorder("SendCommand", "Publish") as sent:
+        result = run_schedule(stack, "hourly")
+    assert result["status"] == "SUCCEEDED", result
+    points = _points(stack, result["output"]["run_id"])
+    assert {p.consistency for p in points.values()} == {"crash"}
+    assert all(
+        "pre-script step failed (RuntimeError)" in (p.consistency_reason or "")
+        for p in points.values()
+    )
+    # Nothing recorded what the pre step reached: the post script goes to every online agent.
+    (post,) = sent.requests("SendCommand")
+    assert post["Parameters"]["commands"] == [POST]
+    assert set(post["InstanceIds"]) == set(elearn.protected_instances.values())
+    assert any("scripts did not succeed" in p["Subject"] for p in sent.requests("Publish"))
