@@ -140,7 +140,7 @@ docs: $(BIN)/.installed
 # catalog items, IAM actions, state machine diagrams). tests/unit/test_docs_reference.py fails
 # while one is stale.
 docs-gen: $(BIN)/.installed
-	$(BIN)/python tools/gen_docs.py
+	$(BIN)/python -m tools.gen_docs
 
 test: lint typecheck docs gates pytest validate build
 
