@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SAM_BIN := $(SAM_VENV)/bin
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
-# AWS's own rules, checked before anything reaches an account (see README "How to test").
+# AWS's own rules, checked before anything reaches an account (docs/development/testing.md).
 # asl-validator's version is pinned (with its dependencies) in .node/package-lock.json.
 CFN_LINT_SERVERLESS_VERSION := 0.3.6
 PARLIAMENT_VERSION := 1.6.4

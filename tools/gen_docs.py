@@ -116,6 +116,22 @@ def _usage(parser: argparse.ArgumentParser) -> str:
     return formatter.format_help().strip()
 
 
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """The usage line and the table of a parser's own options."""
+    lines = ["```text", _usage(parser), "```", ""]
+    rows = [
+        _option_row(a)
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+    ]
+    if rows:
+        lines += ["| option | value | default | what it does |", "|---|---|---|---|", *rows, ""]
+    exclusive = _mutually_exclusive(parser)
+    if exclusive:
+        lines += [*exclusive, ""]
+    return lines
+
+
 def _command_section(path: str, help_text: str, parser: argparse.ArgumentParser) -> list[str]:
     subs = list(_subcommands(parser))
     lines = [f"### `{path}`", ""]
@@ -124,22 +140,10 @@ def _command_section(path: str, help_text: str, parser: argparse.ArgumentParser)
     if parser.description and parser.description != help_text:
         lines += [parser.description.strip(), ""]
     if not subs:
-        lines += ["```text", _usage(parser), "```", ""]
-        rows = [
-            _option_row(a)
-            for a in parser._actions
-            if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
-        ]
-        if rows:
-            lines += ["| option | value | default | what it does |", "|---|---|---|---|", *rows, ""]
-        exclusive = _mutually_exclusive(parser)
-        if exclusive:
-            lines += [*exclusive, ""]
+        lines += _options(parser)
     else:
-        lines += [
-            "Subcommands: " + ", ".join(f"[`{path} {n}`](#{_slug(f'{path} {n}')})" for n, _, _ in subs),
-            "",
-        ]
+        links = [f"[`{path} {n}`](#{_slug(f'{path} {n}')})" for n, _, _ in subs]
+        lines += ["Subcommands: " + ", ".join(links), ""]
         for name, sub_help, sub in subs:
             lines += _command_section(f"{path} {name}", sub_help, sub)
     return lines
@@ -173,7 +177,7 @@ def cli_page() -> str:
         "|---|---|",
     ]
     lines += [f"| [`lifeboat {n}`](#{_slug(f'lifeboat {n}')}) | {_cell(h)} |" for n, h, _ in top]
-    lines += ["", "## Each command", ""]
+    lines += ["", "## `lifeboat` itself", "", *_options(parser), "## Each command", ""]
     for name, help_text, sub in top:
         lines += _command_section(f"lifeboat {name}", help_text, sub)
     return "\n".join(lines)
@@ -184,25 +188,26 @@ def _type_of(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{_slug(name)})"
-    if "enum" in schema:
-        return " \\| ".join(_code(v) for v in schema["enum"])
-    if "const" in schema:
-        return _code(schema["const"])
+    if "enum" in schema or "const" in schema:
+        values = schema.get("enum", [schema.get("const")])
+        return " \\| ".join(_code(v) for v in values)
     if "anyOf" in schema:
         kinds = [_type_of(s) for s in schema["anyOf"]]
         return " or ".join(k for k in kinds if k != "null") + (
             " or null" if "null" in kinds else ""
         )
-    kind = schema.get("type", "any")
+    return _plain_type(schema)
+
+
+def _plain_type(schema: dict[str, Any]) -> str:
+    kind = str(schema.get("type", "any"))
     if kind == "array":
         return f"list of {_type_of(schema.get('items', {}))}"
     if kind == "object" and "additionalProperties" in schema:
         extra = schema["additionalProperties"]
         inner = _type_of(extra) if isinstance(extra, dict) else "any"
         return f"map of name → {inner}"
-    if "format" in schema:
-        return f"{kind} ({schema['format']})"
-    return str(kind)
+    return f"{kind} ({schema['format']})" if "format" in schema else kind
 
 
 _CONSTRAINTS = (
@@ -387,11 +392,13 @@ def _error_classes() -> list[tuple[str, str, str, str]]:
                 base = ast.unparse(node.bases[0]).rsplit(".", 1)[-1]
                 doc = (ast.get_docstring(node) or "").split("\n\n")[0]
                 classes[node.name] = (base, relative, " ".join(doc.split()))
+
     def is_error(name: str, seen: int = 0) -> bool:
         if name in ("Exception", "LifeboatError", "ValueError", "RuntimeError"):
             return True
         entry = classes.get(name)
-        return bool(entry) and seen < 10 and is_error(entry[0], seen + 1)
+        return entry is not None and seen < 10 and is_error(entry[0], seen + 1)
+
     return sorted(
         (name, base, module, doc)
         for name, (base, module, doc) in classes.items()
@@ -610,9 +617,9 @@ def catalog_page() -> str:
             shape = None if id(node) in inside else _key_shape(node)
             if shape is None:
                 continue
-            prefix = _KEY.match(shape)
-            assert prefix is not None
-            entry = shapes.setdefault(prefix.group(1), {})
+            matched = _KEY.match(shape)
+            assert matched is not None
+            entry = shapes.setdefault(matched.group(1), {})
             entry.setdefault(shape, set()).add(relative.removeprefix("lifeboat/"))
     lines = [
         "# Catalog items reference",
