@@ -23,7 +23,7 @@ export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: help demo test lint typecheck unit gates-tests integration pytest validate build bench \
-	deploy clean gates asl serverless-rules iam checkov chromium browser docs docs-gen
+	deploy clean gates asl serverless-rules iam checkov chromium browser docs docs-gen docs-screenshots
 
 help:
 	@echo "make demo   - the whole lifecycle against the local AWS emulator"
@@ -141,6 +141,10 @@ docs: $(BIN)/.installed
 # while one is stale.
 docs-gen: $(BIN)/.installed
 	$(BIN)/python -m tools.gen_docs
+
+# The screenshots the docs show: the site built, served on loopback, shot by headless Chromium.
+docs-screenshots: $(BIN)/.installed $(CHROMIUM)
+	$(BIN)/python -m tests.browser.docs_site
 
 test: lint typecheck docs gates pytest validate build
 
