@@ -742,6 +742,11 @@ def _diagram(definition: dict[str, Any]) -> list[str]:
                 block(inner["States"], indent + "    ")
                 lines.append(f"{indent}end")
                 lines.append(f"{indent}{ids[name]} -->|each item| {ids[inner['StartAt']]}")
+            for number, branch in enumerate(state.get("Branches", []), 1):
+                lines.append(f'{indent}subgraph {ids[name]}_b{number}["{name}: branch {number}"]')
+                block(branch["States"], indent + "    ")
+                lines.append(f"{indent}end")
+                lines.append(f"{indent}{ids[name]} -->|branch {number}| {ids[branch['StartAt']]}")
             for edge in dict.fromkeys(_edges(ids, name, state)):  # once each, in order
                 lines.append(f"{indent}{edge}")
 

@@ -113,3 +113,41 @@ def test_the_links_of_the_readme_and_contributing_lead_to_files_that_exist(docum
 def test_the_readme_stays_short() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines: move the detail into docs/"
+
+
+def test_every_state_and_transition_is_drawn() -> None:
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Parallel",
+                "Next": "Done",
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+                    {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 1, "End": True}}},
+                ],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
+            },
+            "Done": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "BooleanEquals": True, "Next": "Failed"}],
+                "Default": "Ok",
+            },
+            "Ok": {"Type": "Succeed"},
+            "Failed": {"Type": "Fail", "Error": "Boom"},
+        },
+    }
+    diagram = "\n".join(gen_docs._diagram(definition))
+    ids = {name: f"s{i}" for i, name in enumerate(["Fan", "A", "B", "Done", "Ok", "Failed"])}
+    for name, node in ids.items():
+        assert f"{node}" in diagram and f'"{name}' in diagram, name
+    for edge in [
+        "start((start)) --> s0",
+        "s0 -->|branch 1| s1",
+        "s0 -->|branch 2| s2",
+        "s0 --> s3",
+        "s0 -.->|ALL| s5",
+        "s3 --> s5",
+        "s3 -->|otherwise| s4",
+    ]:
+        assert edge in diagram, edge
