@@ -201,7 +201,6 @@ class FakeDrills:
         item["state"] = "deleted"
         return "deleted"
 
-
     # --- ClusterDrillPort ------------------------------------------------------------------
     def restore_cluster(self, plan: ClusterPlan, tags: dict[str, str]) -> dict[str, Any]:
         self._maybe_fail("restore_cluster")

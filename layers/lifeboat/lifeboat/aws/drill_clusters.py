@@ -23,9 +23,7 @@ BUSY = ("InvalidDBClusterStateFault", "DBClusterToBeDeletedHasActiveMembers")
 
 
 def owned(tags: dict[str, str], execution_arn: str) -> bool:
-    return (
-        tags.get(T.DRILL) == execution_arn and T.PLAN not in tags and not T.is_managed(tags)
-    )
+    return tags.get(T.DRILL) == execution_arn and T.PLAN not in tags and not T.is_managed(tags)
 
 
 def cluster_resource(cluster: dict[str, Any]) -> dict[str, Any]:

@@ -134,11 +134,8 @@ def plan_drill(
     subnets, groups = network
     check_network(subnets, groups, production or production_network(points))
     usable = planner.completed(points)
-    sources = (
-        list(live)
-        if live is not None
-        else [Protected(i, t, (i,)) for i, t in sorted({(p.source_id, p.source_type) for p in usable})]
-    )
+    known = sorted({(p.source_id, p.source_type) for p in usable})
+    sources = list(live) if live is not None else [Protected(i, t, (i,)) for i, t in known]
     if request.resource is not None:
         sources = [s for s in sources if s.id == request.resource]
         if not sources or not any(p.source_id in sources[0].chain for p in usable):
@@ -161,9 +158,7 @@ def plan_drill(
             )
         else:
             targets.append(
-                cluster_target(
-                    source.id, mine, rule, groups, zones, execution_name, source.details
-                )
+                cluster_target(source.id, mine, rule, groups, zones, execution_name, source.details)
             )
     kept, skipped = _sample(targets, rule)
     unchecked = sorted(t.id for t in kept if t.check is not None and t.instance is not None)

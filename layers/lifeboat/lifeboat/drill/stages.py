@@ -15,10 +15,6 @@ from botocore.exceptions import ClientError
 from lifeboat import tags as T
 from lifeboat.drill import holds, planner
 from lifeboat.drill.cluster import delete_copy, launch_cluster
-from lifeboat.drill.planner import Protected
-from lifeboat.drill.ports import DrillClusterBusyError
-from lifeboat.drill.slot import claim_slot
-from lifeboat.drill.sources import protected_now
 from lifeboat.drill.models import (
     DRILL_TIMEOUT,
     DrillLaunched,
@@ -32,6 +28,10 @@ from lifeboat.drill.models import (
     drills_of,
     execution_deadline,
 )
+from lifeboat.drill.planner import Protected
+from lifeboat.drill.ports import DrillClusterBusyError
+from lifeboat.drill.slot import claim_slot
+from lifeboat.drill.sources import protected_now
 from lifeboat.errors import InvalidInputError, error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.plans import PlanSet
