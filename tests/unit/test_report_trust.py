@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lifeboat.aws.rds import RDS_FILTER_VALUES, RdsGateway
-from lifeboat.models import Kind
+from lifeboat.plans import Kind
 from lifeboat.report import FleetInputs, build_report
 from lifeboat.report.verify import verified_report
 from tests.fakes import client_error
@@ -102,7 +102,7 @@ def test_a_server_whose_only_ami_was_deregistered_is_not_restorable() -> None:
     assert not row.restorable and row.problems[0].startswith("no AMI")
     assert _card(report, AZ_A) == "red" and report.summary.status == "red"
     (finding,) = [f for f in report.not_protected if f.kind == "vanished_artifact"]
-    assert finding.id == web1 and ami in finding.detail
+    assert ami is not None and finding.id == web1 and ami in finding.detail
     assert report.verification is not None and report.verification.verified
     assert report.verification.missing == [ami]
     # every artifact read at most once, in batches (the adapters cut them to the API's limits)
