@@ -53,6 +53,9 @@ def _print(report: Report) -> None:
     say(f"Overall: {summary.status.upper()}")
     for reason in summary.reasons:
         say(f"  - {reason}")
+    check = report.verification
+    if check is not None and check.verified:
+        say(f"  (the {check.checked} AMIs and snapshots it names were read and found)")
     say("\nIf an AZ failed now:")
     rows: list[list[Any]] = [
         [
