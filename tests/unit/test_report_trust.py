@@ -16,7 +16,7 @@ from lifeboat.plans import Kind
 from lifeboat.report import FleetInputs, build_report
 from lifeboat.report.verify import verified_report
 from tests.fakes import client_error
-from tests.report_fleet import AZ_A, NOW, seed_fleet
+from tests.report_fleet import AZ_A, AZ_B, NOW, seed_fleet
 
 pytestmark = pytest.mark.unit
 
@@ -31,13 +31,29 @@ def _card(report: Any, az: str) -> str:
 
 
 # --- item 10: the newest drill counts ------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["instance", "db"])
+@pytest.mark.parametrize("kind", ["instance", "db", "cluster"])
 def test_after_the_latest_drill_failed_the_card_is_red_with_that_result(kind: str) -> None:
-    # Given web-1 (and elearn-db) passed a drill two days ago with an RTO, then failed yesterday
+    # Given web-1 (elearn-db, ledger-aurora) passed a drill with an RTO, then failed yesterday
     fleet = seed_fleet()
-    resource = fleet.ids["web-1"] if kind == "instance" else "elearn-db"
+    resource, az = {
+        "instance": (fleet.ids["web-1"], AZ_A),
+        "db": ("elearn-db", AZ_A),
+        "cluster": ("ledger-aurora", AZ_B),
+    }[kind]
+    if kind == "cluster":  # its passing drill, two days ago
+        earlier = NOW - timedelta(days=2, hours=1)
+        fleet.ports.catalog.put_record(
+            "DRILL#standard",
+            f"{earlier.isoformat()}#drill-0",
+            {
+                "status": "succeeded",
+                "started_at": earlier.isoformat(),
+                "resources": [{"id": resource, "type": kind, "result": "healthy",
+                               "rto_seconds": 900, "rpo_seconds": 3600, "error": None}],
+            },
+        )  # fmt: skip
     before = build_report(fleet.inputs())
-    assert _row(before, AZ_A, resource).rto_seconds is not None
+    assert _row(before, az, resource).rto_seconds is not None
     started = NOW - timedelta(days=1)
     fleet.ports.catalog.put_record(
         "DRILL#standard",
@@ -52,11 +68,11 @@ def test_after_the_latest_drill_failed_the_card_is_red_with_that_result(kind: st
         },
     )  # fmt: skip
     report = build_report(fleet.inputs())
-    row = _row(report, AZ_A, resource)
+    row = _row(report, az, resource)
     # Then the AZ card carries that drill's result, with no RTO from the older drill
     assert row.last_drill == "unhealthy" and row.rto_seconds is None
     assert any("latest drill unhealthy" in p and "drill-2" in p for p in row.problems)
-    assert _card(report, AZ_A) == "red"
+    assert _card(report, az) == "red"
     card = next(r for r in report.resources if r.id == resource)
     assert card.last_drill is not None and card.last_drill.execution == "drill-2"
     assert card.status != "green" and report.summary.status == "red"
