@@ -20,6 +20,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _SEPARATORS = {"|", "||", ";", "&&", "&", "(", ")", "$("}
 _PLACEHOLDER = re.compile(r"…|\.\.\.|<[^>]*>")
+_ANGLED = re.compile(r"<[A-Za-z][^<>|;&()]*>")
 _REDIRECT = re.compile(r"^(\d?>|<$)")  # > file, 2>&1, < file (but not a <PLACEHOLDER>)
 
 
@@ -59,6 +60,8 @@ def _code_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _tokens(line: str) -> list[str]:
+    # A placeholder in angle brackets is one word, spaces and all (<execution ARN>)
+    line = _ANGLED.sub(lambda m: m.group(0).replace(" ", "_"), line)
     lexer = shlex.shlex(line.replace("$(", " $( "), posix=True, punctuation_chars="|;&()")
     lexer.whitespace_split = True
     lexer.commenters = "#"

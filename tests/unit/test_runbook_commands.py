@@ -92,7 +92,7 @@ def test_commands_are_read_across_continuations_pipes_and_substitutions(tmp_path
         "lifeboat restore start --instance i-0abc… \\\n"
         '    --reason "AZ a # impaired" --wait   # a comment\n'
         "QUEUE=$(lifeboat stack outputs --json | jq -r .X)\n"
-        "$ lifeboat executions show <ARN> --wait > out.json\n"
+        "$ lifeboat executions show <execution ARN> --wait > out.json\n"
         "echo lifeboat is not a command here\n"
         "```\n",
         encoding="utf-8",
@@ -101,5 +101,5 @@ def test_commands_are_read_across_continuations_pipes_and_substitutions(tmp_path
     assert argvs == [
         ("restore", "start", "--instance", "i-0abc…", "--reason", "AZ a # impaired", "--wait"),
         ("stack", "outputs", "--json"),
-        ("executions", "show", "<ARN>", "--wait"),
+        ("executions", "show", "<execution_ARN>", "--wait"),
     ]
