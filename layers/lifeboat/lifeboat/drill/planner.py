@@ -111,7 +111,7 @@ def check_network(
             "drill",
             f"{', '.join(shared)} carry {T.DRILL_TIER} but lie in a VPC that holds protected "
             "resources: a drill copy there would reach production over the VPC's local route. "
-            'Put the drill network in a VPC of its own (README "Drills")',
+            "Put the drill network in a VPC of its own (docs/concepts/drills.md)",
         )
 
 
