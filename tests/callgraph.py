@@ -35,6 +35,7 @@ FIELD_ADAPTERS = {
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
+    "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
     "scripts": "lifeboat.aws.ssm_scripts.SsmScripts",
     "volumes": "lifeboat.aws.volume_ops.VolumeOps",
 }
@@ -51,6 +52,7 @@ PORT_ADAPTERS = {
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
+    "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
     "ScriptsPort": FIELD_ADAPTERS["scripts"],
     "VolumeRestorePort": FIELD_ADAPTERS["volumes"],
 }

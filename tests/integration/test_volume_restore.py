@@ -18,7 +18,7 @@ from tests.faults import FaultInjector, FaultRule, RequestRecorder
 
 pytestmark = pytest.mark.integration
 
-REPLACED_BY = "lifeboat:replaced-by"
+REPLACED_BY = T.REPLACED_BY
 
 
 def _run(stack: Any, payload: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from lifeboat.scripts.ports import ScriptsPort
 from lifeboat.volumes.ports import VolumeRestorePort
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -387,5 +388,6 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)
     scripts: ScriptsPort | None = None  # SSM Run Command: pre and post scripts
     volumes: VolumeRestorePort | None = None  # lifeboat restore volume

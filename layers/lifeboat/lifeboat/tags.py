@@ -1,4 +1,5 @@
-"""The ownership contract (DESIGN §2): tag keys and the tags Lifeboat writes at creation."""
+"""The ownership contract (docs/design/contracts.md#tags): tag keys and the tags Lifeboat writes
+at creation. Every key is listed in docs/reference/tags.md (tools/gen_docs.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ REBOOT = "lifeboat:reboot"
 FENCED = "lifeboat:fenced"
 RESTORED_FROM = "lifeboat:restored-from"
 RESTORE_EXECUTION = "lifeboat:restore-execution"
+# A volume restore's mark on the volume it swapped out (kept detached for the rollback).
+REPLACED_BY = "lifeboat:replaced-by"
 # Drills: what a drill launches carries the drill execution's ARN and the resource it restores;
 # the network a drill may use (subnets, security groups) carries the tier it stands in for.
 DRILL = "lifeboat:drill"

@@ -14,7 +14,6 @@ from lifeboat.aws.permissions import needs
 from lifeboat.errors import NotOwnedError, error_code
 from lifeboat.volumes.models import InstanceView, VolumePlan, VolumeView
 
-REPLACED_BY = "lifeboat:replaced-by"
 IOPS_TYPES = ("io1", "io2", "gp3")
 # A volume from a snapshot encrypted with a customer managed key: EBS uses the key through
 # grants on the caller's behalf (template.yaml: only via EC2).
@@ -157,7 +156,7 @@ class VolumeOps:
         self.gw.call(
             "create_tags",
             Resources=[volume_id],
-            Tags=[{"Key": REPLACED_BY, "Value": execution_arn[:256]}],
+            Tags=[{"Key": T.REPLACED_BY, "Value": execution_arn[:256]}],
         )
 
     @needs("ec2:DescribeVolumes", "ec2:DeleteVolume")

@@ -28,7 +28,6 @@ from lifeboat.volumes.steps import advance, port_of
 
 LOCK_SECONDS = 4 * 3600  # the machine's TimeoutSeconds is 3 h
 RECORD = "VOLUME-RESTORE#"  # + execution name: the plan and what the restore made
-REPLACED_BY = "lifeboat:replaced-by"
 
 
 class NotProtectedError(LifeboatError):
