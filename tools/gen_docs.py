@@ -584,6 +584,10 @@ ITEM_MEANINGS = {
     "DRILLPLANS": "Every plan that ever drilled (the sweeper's list).",
     "COPY": "A rule's copies in a region (status, the copies' RPO).",
     "COPYQ": "The copy queue of a destination region (and its lease).",
+    "VOLRESTORE": "A volume restore (sort key `RESTORE`): its plan, the volume it made, its "
+    "status (`completed`, `failed`, `rolled-back`); its rollback reads it.",
+    "VOLRESTORES": "An instance's volume restores (sort key: the execution name), so a rollback "
+    "is refused while a later restore stands.",
 }
 _KEY = re.compile(r"^([A-Z][A-Z0-9_]*)#")
 

@@ -27,7 +27,9 @@ from lifeboat.volumes.planner import choose, free_device, parse_point, same_devi
 from lifeboat.volumes.steps import advance, port_of
 
 LOCK_SECONDS = 4 * 3600  # the machine's TimeoutSeconds is 3 h
-RECORD = "VOLUME-RESTORE#"  # + execution name: the plan and what the restore made
+# Catalog items: VOLRESTORE#<execution name> (sort key RESTORE): the plan, what the restore
+# made and its status; VOLRESTORES#<instance> (sort key: execution name): an instance's volume
+# restores, newest last (a rollback is refused while a later one stands).
 
 
 class NotProtectedError(LifeboatError):
@@ -35,7 +37,15 @@ class NotProtectedError(LifeboatError):
 
 
 def _record(execution: ExecutionContext) -> tuple[str, str]:
-    return f"{RECORD}{execution.name}", "RESTORE"
+    return _restore_key(execution.name), "RESTORE"
+
+
+def _restore_key(execution_name: str) -> str:
+    return f"VOLRESTORE#{execution_name}"
+
+
+def _instance_key(instance_id: str) -> str:
+    return f"VOLRESTORES#{instance_id}"
 
 
 def begin(
@@ -143,7 +153,7 @@ def _begin_rollback(
     request: VolumeRollbackInput, execution: ExecutionContext, ports: Ports, now: datetime
 ) -> dict[str, Any]:
     name = request.rollback_of.rsplit(":", 1)[-1]
-    found = {r.get("sk"): r for r in ports.catalog.records(f"{RECORD}{name}")}.get("RESTORE")
+    found = {r.get("sk"): r for r in ports.catalog.records(_restore_key(name))}.get("RESTORE")
     if found is None or found.get("status") != "completed":
         raise InvalidInputError(
             "rollback_of", f"{request.rollback_of} is not a completed volume restore"
@@ -151,7 +161,7 @@ def _begin_rollback(
     restored = VolumePlan.model_validate(found["plan"])
     later = [
         r
-        for r in ports.catalog.records(f"{RECORD}BY-INSTANCE#{restored.instance_id}")
+        for r in ports.catalog.records(_instance_key(restored.instance_id))
         if r.get("status") == "completed"
         and r.get("started_at", "") > found.get("started_at", "")
         and r.get("sk") != name
@@ -235,7 +245,7 @@ def finish(
             }
             ports.catalog.put_record(*_record(execution), attrs)
             ports.catalog.put_record(
-                f"{RECORD}BY-INSTANCE#{plan.instance_id}",
+                _instance_key(plan.instance_id),
                 execution.name,
                 {"started_at": execution.start_time, "status": status},
             )
@@ -264,8 +274,8 @@ def finish(
 def _mark_rolled_back(ports: Ports, restored: str, instance_id: str) -> None:
     """The restore's records say it was rolled back (a second rollback is refused)."""
     for pk, sk in (
-        (f"{RECORD}{restored}", "RESTORE"),
-        (f"{RECORD}BY-INSTANCE#{instance_id}", restored),
+        (_restore_key(restored), "RESTORE"),
+        (_instance_key(instance_id), restored),
     ):
         for record in ports.catalog.records(pk):
             if record.get("sk") == sk:
