@@ -47,3 +47,33 @@ def test_restore_volume_refusals_exit_2(
     assert "device" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: one of --attach-as or --replace
         main([*base, "--instance", web1, "--attach-as", "/dev/sdh", "--replace"])
+
+
+def test_the_rollback_restore_rollback_dispatches_to_for_a_volume_restore(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from lifeboat.cli.restore_volume import cmd_volume_rollback, volume_execution
+
+    web1 = backed_up.protected_instances["web-1"]
+    argv = ["restore", "volume", "--instance", web1, "--device", "/dev/sdf", "--json"]
+    assert main([*argv, "--poll", "0.05"]) == EXIT_OK
+    restored = json.loads(capsys.readouterr().out)["execution_arn"]
+    machine = stack.outputs["VolumeRestoreStateMachineArn"]
+    # The ARN, or the name the restore printed, names it; anything else is not a volume restore.
+    assert volume_execution(restored, machine) == restored
+    assert volume_execution(restored.rsplit(":", 1)[-1], machine) == restored
+    assert volume_execution("restore-web-1-20261205", machine) is None
+
+    def args(**given: Any) -> argparse.Namespace:
+        base = {"json": False, "dry_run": False, "yes": True, "poll": 0.05, "timeout": 120}
+        return argparse.Namespace(**{**base, **given})
+
+    assert cmd_volume_rollback(args(dry_run=True), restored, machine) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "Roll back volume restore" in text and "nothing was changed" in text
+    assert cmd_volume_rollback(args(), restored, machine) == EXIT_OK
+    assert "ROLLED BACK." in capsys.readouterr().out
+    assert cmd_volume_rollback(args(), restored, machine) == EXIT_INPUT  # already rolled back
+    assert "not a completed volume restore" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -71,17 +72,40 @@ def is_volume_restore(execution_arn: str, state_machine_arn: str) -> bool:
     return f":execution:{machine}:" in execution_arn
 
 
+def volume_execution(value: str, state_machine_arn: str) -> str | None:
+    """The volume restore ``value`` names (its ARN, or its name ``volume-…`` as the restore
+    printed it), or None when it names no volume restore."""
+    if value.startswith("arn:"):
+        return value if is_volume_restore(value, state_machine_arn) else None
+    if re.match(r"^volume-[A-Za-z0-9_.-]{1,73}$", value):
+        return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{value}"
+    return None
+
+
+def cmd_volume_rollback(args: argparse.Namespace, execution_arn: str, machine: str) -> int:
+    """``restore rollback EXECUTION`` for a volume restore: its rollback runs in the volume
+    restore machine (reattach the original, delete only the volume that restore made), with a
+    dry run first when asked; refusals (not a completed volume restore, a later one standing)
+    exit 2."""
+    if not args.dry_run and not getattr(args, "yes", False) and not sys.stdin.isatty():
+        warn("error: --yes: a rollback deletes the restored volume; pass --yes (or --dry-run)")
+        return EXIT_INPUT
+    rollback = start_volume_rollback(machine, execution_arn, args.dry_run, caller())
+    return _follow(args, rollback)
+
+
 def _follow(args: argparse.Namespace, execution: str) -> int:
     if not args.json:
         say(f"volume restore{' (dry run)' if args.dry_run else ''}: {execution}")
-    if args.no_wait and not args.dry_run:
+    if getattr(args, "no_wait", False) and not args.dry_run:
         if args.json:
             emit_json({"execution_arn": execution})
         else:
             say(f"follow it with: lifeboat executions show {execution} --wait")
         return EXIT_OK
     on_line = None if args.json else (lambda line: say(f"  {line}"))
-    result = executions.wait(execution, timeout=args.timeout, poll=args.poll, on_line=on_line)
+    timeout, poll = getattr(args, "timeout", 3600.0), getattr(args, "poll", 2.0)
+    result = executions.wait(execution, timeout=timeout, poll=poll, on_line=on_line)
     if args.json:
         emit_json(result)
         return exit_code(result["status"])
