@@ -235,3 +235,18 @@ def test_a_later_restore_rolled_back_no_longer_blocks_the_earlier_s_rollback() -
     assert world.run({"rollback_of": second["execution_arn"]})["status"] == "rolled-back"
     assert world.run({"rollback_of": first["execution_arn"]})["status"] == "rolled-back"
     assert world.devices() == before
+
+
+def test_a_replacement_restores_from_the_points_of_what_stood_before_it() -> None:
+    from lifeboat.restore.lineage import record_replacement
+
+    world = World()
+    replacement = world.ec2.add_instance(
+        {T.PLAN: "standard"}, {"/dev/xvda": "", "/dev/sdf": ""}, root="/dev/xvda"
+    )
+    record_replacement(world.catalog, world.iid, replacement, "arn:restore", T0)
+    world.ec2.instances[world.iid]["tags"][T.FENCED] = "arn:restore"
+    done = world.run({"instance_id": replacement, "device": "/dev/sdf", "dry_run": True})
+    assert done["recovery_point_id"].endswith(f"/{world.iid}/ebs")  # the original's newest
+    with pytest.raises(InvalidInputError, match=f"stands for it now, {replacement}"):
+        world.run({"instance_id": world.iid, "device": "/dev/sdf"})

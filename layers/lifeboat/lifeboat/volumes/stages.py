@@ -16,6 +16,7 @@ from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError, LifeboatError, RestoreInProgressError
 from lifeboat.models import ExecutionContext, validate_input
 from lifeboat.ports import Ports
+from lifeboat.restore.lineage import lineage
 from lifeboat.volumes.models import (
     InstanceView,
     VolumePlan,
@@ -64,7 +65,17 @@ def begin(
         raise NotProtectedError(
             f"{request.instance_id} carries no {T.PLAN} tag: Lifeboat does not protect it"
         )
-    points = ports.catalog.points_for_resource(request.instance_id)
+    # The instances that stood for this server before it (a restore's replacement has the
+    # original's points until its own first backup): their points may be chosen too.
+    chain = lineage(ports.catalog, request.instance_id)
+    if T.FENCED in instance.tags and chain[-1] != request.instance_id:
+        raise InvalidInputError(
+            "instance",
+            f"{request.instance_id} was replaced by a restore (lifeboat:fenced): restore the "
+            f"volume on the instance that stands for it now, {chain[-1]}",
+        )
+    stood = chain[: chain.index(request.instance_id) + 1]
+    points = [p for iid in stood for p in ports.catalog.points_for_resource(iid)]
     if not points:
         raise NotProtectedError(f"the catalog has no recovery point of {request.instance_id}")
     plan = _plan(request, instance, points)
