@@ -66,6 +66,14 @@ def test_choose_latest_by_id_or_at_or_before_a_time() -> None:
     assert choose(points, "/dev/sdf", parse_point("latest"))[1].snapshot_id == "snap-data-3"
     # /dev/xvdf names the same attachment as /dev/sdf
     assert choose(points, "/dev/xvdf", parse_point("run-1/i-1/ebs"))[1].snapshot_id == "snap-data-1"
+    assert choose(points, "/dev/sdf", parse_point("snap-data-2"))[0].run_id == "run-2"
+    exact = (T0 + timedelta(hours=1)).isoformat()  # to the second: the point of 09:00:00.4 too
+    late = [
+        _point(1, "i-1").model_copy(
+            update={"created_at": T0 + timedelta(hours=1, microseconds=400)}
+        )
+    ]
+    assert choose(late, "/dev/sdf", parse_point(exact))[0].run_id == "run-1"
     at = (T0 + timedelta(hours=2, minutes=30)).isoformat()
     assert choose(points, "/dev/sdf", parse_point(at))[0].run_id == "run-2"
     with pytest.raises(InvalidInputError, match="point: .*at or before"):

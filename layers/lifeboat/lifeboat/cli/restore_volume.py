@@ -207,8 +207,8 @@ def register_volume(restoring: Any, common: argparse.ArgumentParser) -> None:
     volume.add_argument(
         "--point",
         default="latest",
-        help="recovery point id, or a time (ISO 8601 with a zone: the newest point at or "
-        "before it), or latest (default)",
+        help="recovery point id (or its AMI or snapshot id), or a time (ISO 8601 with a zone: "
+        "the newest point at or before it, to the second), or latest (default)",
     )
     how = volume.add_mutually_exclusive_group()
     how.add_argument(

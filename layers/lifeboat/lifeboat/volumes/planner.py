@@ -24,7 +24,8 @@ class PointSpec:
 
 
 def parse_point(text: str) -> PointSpec:
-    """``ID|TIME|latest`` (one function, so that the CLI's shared point parser can replace it)."""
+    """``ID|TIME|latest`` (one function, so that the CLI's shared point parser can replace it).
+    An id is a recovery point id or one of its artifacts' (AMI, snapshot) ids."""
     value = text.strip()
     if value in ("", "latest"):
         return PointSpec(latest=True)
@@ -67,8 +68,11 @@ def choose(
     )
     if not usable:
         raise InvalidInputError("device", f"no completed recovery point has a snapshot of {device}")
-    if spec.point_id is not None:
-        chosen = next((p for p in usable if p.recovery_point_id == spec.point_id), None)
+    if spec.point_id is not None:  # a recovery point id, or one of its AMI or snapshot ids
+        chosen = next(
+            (p for p in usable if spec.point_id in (p.recovery_point_id, *p.artifact_ids())),
+            None,
+        )
         if chosen is None:
             newest = ", ".join(p.recovery_point_id for p in usable[:3])
             raise InvalidInputError(
@@ -78,7 +82,10 @@ def choose(
             )
     elif spec.at is not None:
         at = spec.at
-        chosen = next((p for p in usable if p.created_at.astimezone(UTC) <= at), None)
+        # To the second, as times are written and listed (02:45:07.4 is at or before 02:45:07)
+        chosen = next(
+            (p for p in usable if p.created_at.astimezone(UTC).replace(microsecond=0) <= at), None
+        )
         if chosen is None:
             raise InvalidInputError(
                 "point",
