@@ -258,3 +258,18 @@ def test_a_replacement_restores_from_the_points_of_what_stood_before_it() -> Non
     assert done["recovery_point_id"].endswith(f"/{world.iid}/ebs")  # the original's newest
     with pytest.raises(InvalidInputError, match=f"stands for it now, {replacement}"):
         world.run({"instance_id": world.iid, "device": "/dev/sdf"})
+
+
+def test_a_retried_step_does_not_attach_twice() -> None:
+    world = World()
+    execution = world.execution()
+    state = begin({"instance_id": world.iid, "device": "/dev/sdf"}, execution, world.ports, T0)
+    while state["stage"] != "wait-attached":
+        previous = state
+        state = advance(state, execution, world.ports)
+    # The task that attached is retried (its answer was lost): nothing is attached twice.
+    again = advance(previous, execution, world.ports)
+    assert again["stage"] == "wait-attached"
+    assert [c for c in world.ec2.calls if c[0] == "attach"] == [
+        ("attach", f"{state['new_volume_id']}@/dev/sdg")
+    ]

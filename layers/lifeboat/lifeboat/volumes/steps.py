@@ -73,12 +73,21 @@ def _wait_available(
     volume = port.volume(state.new_volume_id)
     if volume is None or volume.state == "error":
         raise VolumeRestoreError(f"volume {state.new_volume_id} failed to create")
-    if volume.state != "available":
+    attached = volume.attached_to == state.plan.instance_id  # a retried step attached it
+    if volume.state != "available" and not attached:
         return state
     if state.plan.mode == "attach":
-        port.attach(state.new_volume_id, state.plan.instance_id, state.plan.attach_as)
+        _attach(port, state.new_volume_id, state.plan.instance_id, state.plan.attach_as)
         return _to(state, "wait-attached")
     return _to(state, "replace-root" if state.plan.mode == "replace-root" else "stop")
+
+
+def _attach(port: VolumeRestorePort, volume_id: str, instance_id: str, device: str) -> None:
+    """Attach, unless a previous attempt of this step already did (a retried task)."""
+    found = port.volume(volume_id)
+    if found is not None and found.attached_to == instance_id:
+        return
+    port.attach(volume_id, instance_id, device)
 
 
 def _stop(state: VolumeState, port: VolumeRestorePort, execution: ExecutionContext) -> VolumeState:
@@ -119,7 +128,7 @@ def _wait_detached(
             return state
     incoming = plan.original_volume_id if plan.mode.startswith("rollback") else state.new_volume_id
     assert incoming is not None
-    port.attach(incoming, plan.instance_id, plan.device)
+    _attach(port, incoming, plan.instance_id, plan.device)
     return _to(state, "wait-attached")
 
 
