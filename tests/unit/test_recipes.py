@@ -85,6 +85,17 @@ def test_the_post_script_thaws_at_once_and_stops_the_watchdog(
     assert log.read_text(encoding="utf-8").splitlines() == ["-f /data", "-u /data"]
 
 
+def test_a_pre_script_delivered_twice_keeps_the_first_watchdog(
+    freeze_env: tuple[dict[str, str], Path],
+) -> None:
+    env, log = freeze_env
+    assert _run(FSFREEZE, env, "freeze", "/data", "1").returncode == 0
+    again = _run(FSFREEZE, env, "freeze", "/data", "1")
+    assert again.returncode == 0 and "already frozen" in again.stdout
+    # Frozen once, and still thawed by the first watchdog.
+    assert _wait_for(log, "-u /data").splitlines() == ["-f /data", "-u /data"]
+
+
 def test_freeze_refuses_the_root_filesystem_and_thaw_is_safe_when_nothing_is_frozen(
     freeze_env: tuple[dict[str, str], Path],
 ) -> None:

@@ -46,6 +46,11 @@ thaw() {
 
 case "$action" in
   freeze)
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      # The same pre script delivered twice: frozen already, and its watchdog still runs.
+      echo "$mount is already frozen (its watchdog runs): nothing to do"
+      exit 0
+    fi
     stop_watchdog
     rm -f "$released"
     # setsid + nohup: the watchdog outlives this script, its session and the SSM command.
