@@ -5,11 +5,14 @@ made the copy (the task never records it), a copy AWS reports in error."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.copies.provenance import CopyArtifact, CopyTargetExistsError, DbCopyInfo
+from lifeboat.models import SnapshotLock
 from lifeboat.ports import CopyPort
 from tests.fakes import client_error
 
@@ -35,6 +38,8 @@ class FakeCopier:
     calls: list[str] = field(default_factory=list)
     image_snapshots: dict[str, int] = field(default_factory=dict)  # source image → snapshots
     peak_in_flight: int = 0  # EBS snapshot copies pending at once, at most
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    locks: dict[str, SnapshotLock] = field(default_factory=dict)  # set by hand in the region
 
     # --- start -------------------------------------------------------------------------------
     def _made(self, kind: str, made: dict[str, Any]) -> None:
@@ -73,7 +78,7 @@ class FakeCopier:
             snaps.append({"DeviceName": f"/dev/sd{'abcdefgh'[n]}", "Ebs": {"SnapshotId": sid}})
         self.images_[new] = {
             "ImageId": new,
-            "CreationDate": datetime.now(UTC).isoformat(),
+            "CreationDate": self.clock().isoformat(),
             "State": "pending",
             "Name": name,
             "Tags": T.to_list(tags),
@@ -90,7 +95,7 @@ class FakeCopier:
         sid = f"snap-c{next(_ids):07x}"
         self.snaps[sid] = {
             "SnapshotId": sid,
-            "StartTime": datetime.now(UTC),
+            "StartTime": self.clock(),
             "State": "pending",
             "Tags": T.to_list({**tags, T.COPY_OF: copy_of}),
             "_polls": 0,
@@ -116,16 +121,23 @@ class FakeCopier:
     ) -> str:
         self._refuse("CopyDBSnapshot")
         found = self.dbs.get(target_id)
-        if found is not None:
-            if T.to_dict(found["TagList"]).get(T.COPY_POINT) != tags[T.COPY_POINT]:
-                raise client_error("DBSnapshotAlreadyExists", "CopyDBSnapshot")
-            return target_id
+        if found is not None:  # as CopyOps does: what RDS says of the one in the way
+            raise CopyTargetExistsError(
+                target_id,
+                DbCopyInfo(
+                    snapshot_id=target_id,
+                    source_arn=found.get("SourceArn"),
+                    created_at=found.get("SnapshotCreateTime"),
+                    status=found["Status"],
+                ),
+            )
         self.dbs[target_id] = {
             "kind": kind,
             "Status": "copying",
             "TagList": T.to_list(tags),
             "_polls": 0,
             "SourceArn": source_arn,
+            "SnapshotCreateTime": self.clock(),
         }
         self._made("CopyDBSnapshot", self.dbs[target_id])
         return target_id
@@ -164,6 +176,30 @@ class FakeCopier:
         found = self.dbs.get(snapshot_id)
         return self._poll(found, "available", "Status") if found else None
 
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]:
+        return {i: self.locks[i] for i in ids if i in self.locks and i in self.snaps}
+
+    def inventory(self) -> list[CopyArtifact]:
+        found: list[CopyArtifact] = []
+        for kind, items, key in (
+            ("image", self.images_, "Tags"),
+            ("snapshot", self.snaps, "Tags"),
+            ("db-snapshot", self.dbs, "TagList"),
+        ):
+            for artifact_id, item in items.items():
+                tags = T.to_dict(item[key])
+                if T.is_managed(tags) and tags.get(T.COPY_POINT):
+                    found.append(
+                        CopyArtifact(
+                            artifact_id=artifact_id,
+                            artifact_type="cluster-snapshot"
+                            if item.get("kind") == "cluster"
+                            else kind,
+                            copy_point_id=tags[T.COPY_POINT],
+                        )
+                    )
+        return found
+
     def snapshots_in_flight(self) -> int:
         return sum(1 for s in self.snaps.values() if s["State"] == "pending")
 
@@ -192,6 +228,8 @@ class FakeCopier:
             return "gone"
         if not self._ours(snap["Tags"], copy_point_id):
             return "not-owned"
+        if snapshot_id in self.locks:  # EC2 refuses to delete a locked snapshot
+            return "locked"
         del self.snaps[snapshot_id]
         return "deleted"
 

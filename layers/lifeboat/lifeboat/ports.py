@@ -21,6 +21,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.copies.provenance import CopyArtifact
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -361,6 +362,8 @@ class CopyPort(Protocol):
     def delete_image(self, image_id: str, copy_point_id: str) -> dict[str, str]: ...
     def delete_snapshot(self, snapshot_id: str, copy_point_id: str) -> str: ...
     def delete_db_snapshot(self, kind: str, snapshot_id: str, copy_point_id: str) -> str: ...
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]: ...
+    def inventory(self) -> list[CopyArtifact]: ...
 
 
 @dataclass

@@ -34,6 +34,7 @@ from lifeboat.copies.models import (
     RegionReport,
     copy_point_id,
 )
+from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
 from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
 from lifeboat.copies.state import copy_states, remove_copy
 from lifeboat.errors import LifeboatError, error_code
@@ -43,6 +44,12 @@ from lifeboat.ports import CopyPort, Ports
 from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
+_NO_ARTIFACTS: dict[str, Any] = {
+    "image_id": None,
+    "snapshots": [],
+    "db_snapshot_id": None,
+    "db_cluster_snapshot_id": None,
+}
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
 
 
@@ -176,8 +183,14 @@ def _region(
             reason = f"{error_code(exc)}: {exc}"
             _refuse(item, source, copier, ports, report, reason, now, retry=True)
             continue
-        except CopySourceGoneError as exc:
+        except (CopySourceGoneError, NotOurCopyError) as exc:
             _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
+            continue
+        except CopyNotProvenYetError as exc:  # RDS has not dated it yet: decided later
+            if copy.intent is not None and now - copy.intent.at > COPY_DEADLINE:
+                _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
+            else:
+                waiting += 1
             continue
         if started is None:
             waiting += 1
@@ -379,6 +392,9 @@ def _settle(
         if status == "completed":
             update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
             report.completed.append(copy.recovery_point_id)
+        elif status == "foreign":  # not ours: forgotten by the catalog, never deleted
+            update = {**_NO_ARTIFACTS, "status": PointStatus.FAILED, "error": detail}
+            report.failed[copy.recovery_point_id] = detail or "not Lifeboat's"
         else:
             remove_copy(copy, copier)
             update = {"status": PointStatus.FAILED, "error": detail}

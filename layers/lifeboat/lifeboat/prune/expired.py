@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat import tags as T
-from lifeboat.copies.prune import copies_needing_sources, expired_copies
+from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
 from lifeboat.copies.state import remove_copy
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint, marked
@@ -138,16 +138,21 @@ def _held_back(
             report.skipped.append(
                 f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
             )
-        elif point.locked_until is not None and point.locked_until > now:
+        elif point.locked_until is not None and point.locked_until > now and not point.is_copy:
+            # (a copy's recorded lock is not believed: Lifeboat locks no copy; its region's
+            # live locks are read below)
             report.locked.append(_locked(point, point.locked_until, point.lock_mode))
         else:
             rest.append((point, why))
     ids = [s.snapshot_id for p, _ in rest if not p.is_copy for s in p.snapshots]
     live = ports.ec2.snapshot_locks(ids) if ids else {}
+    copies_held = copy_locks([p for p, _ in rest if p.is_copy], ports)
     kept: list[tuple[RecoveryPoint, str]] = []
     for point, why in rest:
         held = [live[s.snapshot_id] for s in point.snapshots if s.snapshot_id in live]
-        if held and not point.is_copy:
+        if point.is_copy:
+            held = copies_held.get(point.recovery_point_id, [])
+        if held:
             ends = [lock.expires_on for lock in held if lock.expires_on is not None]
             modes = sorted({(lock.state or "").removesuffix("-cooloff") for lock in held})
             locked = sorted(lock.snapshot_id for lock in held)
