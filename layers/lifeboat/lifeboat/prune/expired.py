@@ -81,6 +81,15 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
     report.evaluated += evaluated
     report.kept += kept
+    # A copy under a lock set by hand in its region is kept whole, as a home point is (an
+    # interrupted deletion is finished or put back by its own lock check, below).
+    fresh_copies = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
+    free = {c.recovery_point_id for c, _ in _held_back(fresh_copies, {}, report, now, ports)}
+    copy_work = [
+        (c, d)
+        for c, d in copy_work
+        if c.status is PointStatus.DELETING or c.recovery_point_id in free
+    ]
     for copy, deletion in copy_work:
         report.expired.append(deletion)
         report.frees_gb += deletion.size_gb
