@@ -13,6 +13,7 @@ from typing import Any
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
+from lifeboat.cli.copies import copies_listed
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, RecoveryPoint, validate_input
 from lifeboat.output import emit_json, say, table
@@ -85,7 +86,9 @@ def print_backup_report(result: dict[str, Any]) -> None:
 
 # --- recovery points -------------------------------------------------------------------------
 def _status(point: RecoveryPoint, now: datetime) -> str:
-    """The point's status, and its snapshot lock while it holds."""
+    """The point's status, and its snapshot lock while it holds (a copy is never locked)."""
+    if point.is_copy:
+        return f"{point.status.value}, copy in {point.region}"
     if point.locked_until is None or point.locked_until <= now:
         return point.status.value
     return f"{point.status.value}, locked to {point.locked_until:%Y-%m-%d} ({point.lock_mode})"
@@ -94,6 +97,7 @@ def _status(point: RecoveryPoint, now: datetime) -> str:
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
+    points += [] if args.home_only else copies_listed(catalog, args.resource)
     if args.status:
         points = [p for p in points if p.status.value == args.status]
     points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
@@ -184,6 +188,9 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     listing = points.add_parser("list", parents=[common], help="list recovery points")
     listing.add_argument("--resource", help="instance id or DB identifier")
     listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
+    listing.add_argument(
+        "--home-only", action="store_true", help="leave out the copies in other regions"
+    )
     listing.set_defaults(func=cmd_recovery_points_list)
 
 

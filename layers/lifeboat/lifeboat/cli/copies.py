@@ -5,6 +5,7 @@ copier started now (it copies what is queued; one per region runs at a time)."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from typing import Any
 
@@ -13,8 +14,9 @@ from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, caller, finish, follow, outputs, started
 from lifeboat.copies.status import copy_status
 from lifeboat.errors import InvalidInputError
+from lifeboat.models import RecoveryPoint
 from lifeboat.output import emit_json, say, table
-from lifeboat.plans import default_plans
+from lifeboat.plans import REGION_PATTERN, default_plans
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
@@ -26,9 +28,10 @@ def _age(seconds: float | None) -> str:
 
 
 def cmd_copies_status(args: argparse.Namespace) -> int:
+    plans = default_plans()  # a bad plans file: one line, exit 2, before anything is read
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     ports = runtime.aws_ports(catalog.table)
-    regions = copy_status(default_plans(), ports, utcnow())
+    regions = copy_status(plans, ports, utcnow())
     if args.json:
         emit_json([r.model_dump(mode="json") for r in regions])
         return EXIT_OK
@@ -70,6 +73,10 @@ def cmd_copies_status(args: argparse.Namespace) -> int:
 
 
 def cmd_copies_list(args: argparse.Namespace) -> int:
+    if not re.match(REGION_PATTERN, args.region):
+        raise InvalidInputError(
+            "--region", f"{args.region!r} is not a region name (e.g. us-west-2)"
+        )
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     copies = sorted(
         catalog.copies_for_resource(args.resource, args.region),
@@ -120,3 +127,12 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     start.add_argument("--wait", action="store_true")
     start.set_defaults(func=cmd_copies_start)
+
+
+def copies_listed(catalog: Catalog, resource: str | None) -> list[RecoveryPoint]:
+    """``recovery-points list``'s copies: a resource's in each region its rules copy to, or
+    every copy in the catalog."""
+    if resource is None:
+        return catalog.all_copies()
+    regions = default_plans().copy_regions()
+    return [c for region in regions for c in catalog.copies_for_resource(resource, region)]
