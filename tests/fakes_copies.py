@@ -196,6 +196,7 @@ class FakeCopier:
                             if item.get("kind") == "cluster"
                             else kind,
                             copy_point_id=tags[T.COPY_POINT],
+                            plan=tags.get(T.PLAN, ""),
                         )
                     )
         return found

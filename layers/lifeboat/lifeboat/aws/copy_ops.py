@@ -330,6 +330,7 @@ def _artifact(
         artifact_id=artifact_id,
         artifact_type=kind,
         copy_point_id=found[T.COPY_POINT],
+        plan=found.get(T.PLAN, ""),
         created_at=created if isinstance(created, datetime) else None,
         size_gb=int(size or 0),
     )

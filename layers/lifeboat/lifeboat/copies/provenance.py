@@ -94,5 +94,6 @@ class CopyArtifact(BaseModel):
     artifact_id: str
     artifact_type: str = Field(description="image | snapshot | db-snapshot | cluster-snapshot")
     copy_point_id: str
+    plan: str = Field("", description="its lifeboat:plan tag")
     created_at: datetime | None = None
     size_gb: int = 0

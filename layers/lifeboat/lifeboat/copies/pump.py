@@ -35,6 +35,7 @@ from lifeboat.copies.models import (
     copy_point_id,
 )
 from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
+from lifeboat.copies.reconcile import requeue
 from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
 from lifeboat.copies.state import copy_states, remove_copy
 from lifeboat.errors import LifeboatError, error_code
@@ -63,7 +64,10 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     owner = event.execution.id
     stopping = now - event.execution.start_time > COPIER_MAX_RUN
     regions = request.regions or plans.copy_regions()
-    reports = [_region_safely(region, owner, plans, ports, now, stopping) for region in regions]
+    first = attempt == 1  # the copier's first pump also queues what was never queued
+    reports = [
+        _region_safely(region, owner, plans, ports, now, stopping, first) for region in regions
+    ]
     done = stopping or all(r.done for r in reports)
     if done:
         finished = _release(reports, owner, ports, now, retake=not stopping)
@@ -77,13 +81,19 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
 
 
 def _region_safely(
-    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+    region: str,
+    owner: str,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    stopping: bool,
+    first: bool = False,
 ) -> RegionReport:
     """One destination's pump; an error there (its API impaired, the region not enabled, an
     SCP) is reported and never stops the copies to the other regions. What it settled is
     notified at once (a later error cannot lose the notice)."""
     try:
-        report = _region(region, owner, plans, ports, now, stopping)
+        report = _region(region, owner, plans, ports, now, stopping, first)
     except (ClientError, BotoCoreError, LifeboatError) as exc:
         ports.catalog.release_lock(lease_name(region), owner)
         report = RegionReport(region=region, error=f"{type(exc).__name__}: {exc}"[:1000])
@@ -135,7 +145,13 @@ class _Work:
 
 
 def _region(
-    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+    region: str,
+    owner: str,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    stopping: bool,
+    first: bool = False,
 ) -> RegionReport:
     held = ports.catalog.acquire_lock(
         lease_name(region),
@@ -150,6 +166,8 @@ def _region(
         raise RuntimeError("no copy adapter configured")
     copier = ports.copies(region)
     report = RegionReport(region=region)
+    if first and not stopping:
+        report.requeued = requeue(region, plans, ports, now)
     work = _read_queue(region, plans, ports, report)
     _settle(work.in_flight, copier, ports, now, report)
     still = [

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat import tags as T
+from lifeboat.copies.census import prune_census
 from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
 from lifeboat.copies.state import remove_copy
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
@@ -78,22 +79,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
-    report.evaluated += evaluated
-    report.kept += kept
-    # A copy under a lock set by hand in its region is kept whole, as a home point is (an
-    # interrupted deletion is finished or put back by its own lock check, below).
-    fresh_copies = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
-    free = {c.recovery_point_id for c, _ in _held_back(fresh_copies, {}, report, now, ports)}
-    copy_work = [
-        (c, d)
-        for c, d in copy_work
-        if c.status is PointStatus.DELETING or c.recovery_point_id in free
-    ]
-    for copy, deletion in copy_work:
-        report.expired.append(deletion)
-        report.frees_gb += deletion.size_gb
-        work.append((copy, deletion))
+    work += _copy_work(request, plans, rule_names, report, ports, now)
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -102,6 +88,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.orphans_refused = census.refusal
         if census.refusal and not request.dry_run:
             raise UnsafeToDeleteError(census.refusal)
+    copies_census(request, plans, {p.recovery_point_id for p, _ in work}, report, ports)
     if request.dry_run:
         held = ports.catalog.active_locks([p.source_id for p, _ in work], epoch(now))
         for point, deletion in work:
@@ -126,6 +113,45 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         for orphan in report.orphans:
             orphan.outcome = delete_orphan(orphan, ports)
     return report
+
+
+def _copy_work(
+    request: PruneRequest,
+    plans: PlanSet,
+    rule_names: list[str],
+    report: PruneReport,
+    ports: Ports,
+    now: datetime,
+) -> list[tuple[RecoveryPoint, Deletion]]:
+    """The expired copies to delete. A copy under a lock set by hand in its region is kept
+    whole, as a home point is (an interrupted deletion is finished or put back by its own lock
+    check when deleted)."""
+    plan = plans.plans[request.plan]
+    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
+    report.evaluated += evaluated
+    report.kept += kept
+    fresh = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
+    free = {c.recovery_point_id for c, _ in _held_back(fresh, {}, report, now, ports)}
+    work = [
+        (c, d)
+        for c, d in copy_work
+        if c.status is PointStatus.DELETING or c.recovery_point_id in free
+    ]
+    for _copy, deletion in work:
+        report.expired.append(deletion)
+        report.frees_gb += deletion.size_gb
+    return work
+
+
+def copies_census(
+    request: PruneRequest, plans: PlanSet, pruned: set[str], report: PruneReport, ports: Ports
+) -> None:
+    """The census of the plan's copy regions, into the report (vanished copies: ``broken``,
+    marked failed unless a dry run; uncatalogued copy artifacts: ``foreign_tagged``)."""
+    broken, foreign, unread = prune_census(request.plan, plans, ports, request.dry_run, pruned)
+    report.broken += broken
+    report.foreign_tagged += foreign
+    report.skipped += unread
 
 
 def _held_back(
