@@ -8,9 +8,10 @@ names its field."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -27,6 +28,7 @@ from lifeboat.restore.region import (
     record_restored_in,
 )
 from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
+from tests.fakes_copies import DrReads
 from tests.fakes_ops import fake_ports
 from tests.unit.test_copies import plans
 
@@ -54,6 +56,7 @@ class Dr:
     ec2: FakeEc2Restore
     rds: FakeRds
     rds_restore: FakeRdsRestore
+    reads: DrReads = field(default_factory=DrReads)
 
 
 def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
@@ -80,10 +83,27 @@ def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
         ],
     }
     ports = fake_ports(ec2_restore=FakeEc2Restore(), home_region="us-east-1")
+    reads = DrReads()
+    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign]
     ports.regional = lambda region: replace(
-        ports, ec2_restore=ec2, rds=rds, rds_restore=rds_restore, regional=None
+        ports,
+        ec2=cast(Any, reads),
+        ec2_restore=ec2,
+        rds=rds,
+        rds_restore=rds_restore,
+        regional=None,
     )
-    return Dr(ports, ec2, rds, rds_restore)
+    return Dr(ports, ec2, rds, rds_restore, reads)
+
+
+def with_copies(rds: FakeRds, reads: DrReads) -> Callable[[str, str], dict[str, Any] | None]:
+    """RDS there: a snapshot it holds, or a copy the catalog records (unless gone)."""
+    own = rds.snapshot
+
+    def snapshot(kind: str, snapshot_id: str) -> dict[str, Any] | None:
+        return own(kind, snapshot_id) or reads.db_snapshot(kind, snapshot_id)
+
+    return snapshot
 
 
 def point(region: str | None, age_days: int, names: list[str] | None = None) -> RecoveryPoint:

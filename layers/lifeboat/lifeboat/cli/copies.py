@@ -12,7 +12,7 @@ from typing import Any
 from lifeboat import executions, runtime
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, caller, finish, follow, outputs, started
-from lifeboat.copies.status import copy_status
+from lifeboat.copies.status import RegionCopies, copy_status
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import RecoveryPoint
 from lifeboat.output import emit_json, say, table
@@ -69,7 +69,37 @@ def cmd_copies_status(args: argparse.Namespace) -> int:
             rows,
         )
     )
+    for line in _notes(regions):
+        say(line)
     return EXIT_OK
+
+
+def _notes(regions: list[RegionCopies]) -> list[str]:
+    """What the table's numbers leave out: points never queued, copies gone, artifacts the
+    catalog does not know (runbook: docs/runbooks/copies-stuck.md)."""
+    lines = []
+    for region in regions:
+        for rule in region.rules:
+            name = f"{region.region} {rule.plan}/{rule.rule}"
+            if rule.not_queued:
+                lines.append(
+                    f"{name}: {len(rule.not_queued)} point(s) never queued (the next copier "
+                    "queues them: lifeboat copies start)"
+                )
+            if rule.vanished:
+                lines.append(
+                    f"{name}: {len(rule.vanished)} cop(ies) deleted outside Lifeboat, not "
+                    f"counted: {', '.join(rule.vanished[:5])}"
+                )
+        if region.uncatalogued:
+            ids = ", ".join(a.artifact_id for a in region.uncatalogued[:5])
+            lines.append(
+                f"{region.region}: {len(region.uncatalogued)} artifact(s) tagged as copies but "
+                f"not in the catalog (never deleted by Lifeboat): {ids}"
+            )
+        if region.census_error:
+            lines.append(f"{region.region}: copies not checked there: {region.census_error}")
+    return lines
 
 
 def cmd_copies_list(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from lifeboat.copies.models import (
 from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
 from lifeboat.copies.reconcile import requeue
 from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
-from lifeboat.copies.state import copy_states, remove_copy
+from lifeboat.copies.state import settle
 from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
@@ -45,12 +45,6 @@ from lifeboat.ports import CopyPort, Ports
 from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
-_NO_ARTIFACTS: dict[str, Any] = {
-    "image_id": None,
-    "snapshots": [],
-    "db_snapshot_id": None,
-    "db_cluster_snapshot_id": None,
-}
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
 
 
@@ -169,7 +163,7 @@ def _region(
     if first and not stopping:
         report.requeued = requeue(region, plans, ports, now)
     work = _read_queue(region, plans, ports, report)
-    _settle(work.in_flight, copier, ports, now, report)
+    settle(work.in_flight, copier, ports, now, report)
     still = [
         c
         for _i, c in work.in_flight
@@ -386,38 +380,3 @@ def _weight(point: RecoveryPoint) -> int:
     if point.kind is Kind.RDS:
         return 1
     return min(EBS_COPY_LIMIT, max(1, point.copy_snapshots, len(point.snapshots)))
-
-
-def _settle(
-    in_flight: list[tuple[dict[str, Any], RecoveryPoint]],
-    copier: CopyPort,
-    ports: Ports,
-    now: datetime,
-    report: RegionReport,
-) -> None:
-    """Settle the copies in flight: read together, recorded together, then dequeued (a task
-    dying between the two leaves settled items queued: the next pump dequeues them)."""
-    states = copy_states([c for _i, c in in_flight], copier)
-    settled: list[RecoveryPoint] = []
-    dequeued: list[str] = []
-    for item, copy in in_flight:
-        status, detail, updates = states[copy.recovery_point_id]
-        started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
-        if status == "pending" and now - started > COPY_DEADLINE:
-            status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
-        if status == "pending":
-            continue
-        if status == "completed":
-            update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
-            report.completed.append(copy.recovery_point_id)
-        elif status == "foreign":  # not ours: forgotten by the catalog, never deleted
-            update = {**_NO_ARTIFACTS, "status": PointStatus.FAILED, "error": detail}
-            report.failed[copy.recovery_point_id] = detail or "not Lifeboat's"
-        else:
-            remove_copy(copy, copier)
-            update = {"status": PointStatus.FAILED, "error": detail}
-            report.failed[copy.recovery_point_id] = detail or "failed"
-        settled.append(copy.model_copy(update=update))
-        dequeued.append(str(item["sk"]))
-    ports.catalog.put_points(settled)
-    ports.catalog.dequeue_copies(report.region, dequeued)

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.copies.models import COPY_DEADLINE, RegionReport
 from lifeboat.copies.provenance import made_after
-from lifeboat.models import RecoveryPoint, VolumeSnapshot
-from lifeboat.ports import CopyPort
+from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
+from lifeboat.ports import CopyPort, Ports
 from lifeboat.timeutil import parse_iso
 
 State = tuple[str, str | None, dict[str, Any]]
@@ -176,3 +177,46 @@ def _not_ours(copy: RecoveryPoint, copier: CopyPort) -> tuple[list[str], list[st
 def _tagged(tags: Any, copy_point_id: str) -> bool:
     found = T.to_dict(tags)
     return T.is_managed(found) and found.get(T.COPY_POINT) == copy_point_id
+
+
+_NO_ARTIFACTS: dict[str, Any] = {
+    "image_id": None,
+    "snapshots": [],
+    "db_snapshot_id": None,
+    "db_cluster_snapshot_id": None,
+}
+
+
+def settle(
+    in_flight: list[tuple[dict[str, Any], RecoveryPoint]],
+    copier: CopyPort,
+    ports: Ports,
+    now: datetime,
+    report: RegionReport,
+) -> None:
+    """Settle the copies in flight: read together, recorded together, then dequeued (a task
+    dying between the two leaves settled items queued: the next pump dequeues them)."""
+    states = copy_states([c for _i, c in in_flight], copier)
+    settled: list[RecoveryPoint] = []
+    dequeued: list[str] = []
+    for item, copy in in_flight:
+        status, detail, updates = states[copy.recovery_point_id]
+        started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
+        if status == "pending" and now - started > COPY_DEADLINE:
+            status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
+        if status == "pending":
+            continue
+        if status == "completed":
+            update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
+            report.completed.append(copy.recovery_point_id)
+        elif status == "foreign":  # not ours: forgotten by the catalog, never deleted
+            update = {**_NO_ARTIFACTS, "status": PointStatus.FAILED, "error": detail}
+            report.failed[copy.recovery_point_id] = detail or "not Lifeboat's"
+        else:
+            remove_copy(copy, copier)
+            update = {"status": PointStatus.FAILED, "error": detail}
+            report.failed[copy.recovery_point_id] = detail or "failed"
+        settled.append(copy.model_copy(update=update))
+        dequeued.append(str(item["sk"]))
+    ports.catalog.put_points(settled)
+    ports.catalog.dequeue_copies(report.region, dequeued)

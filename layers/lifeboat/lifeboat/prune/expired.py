@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat import tags as T
-from lifeboat.copies.census import prune_census
 from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
+from lifeboat.copies.prune_census import prune_census
 from lifeboat.copies.state import remove_copy
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint, marked
