@@ -273,3 +273,110 @@ def test_a_copy_of_a_locked_point_claims_no_lock_and_its_claim_is_not_believed()
     )
     report = prune(PruneRequest(plan="standard"), plans(copy_retention={"daily": 2}), ports, NOW)
     assert report.deleted == 1 and not report.locked
+
+
+def test_a_copy_that_could_not_be_queued_is_notified_counted_missing_and_copied_later() -> None:
+    from botocore.exceptions import ClientError
+
+    from lifeboat.copies.enqueue import queue_and_start
+    from lifeboat.copies.status import copy_status
+
+    ports, catalog, copier = world(FakeCopier(clock=lambda: NOW))
+    yesterday = point("i-0web1", Kind.EBS, day=1)
+    home(ports, [yesterday])
+    queue_copies([yesterday], plans(), ports, NOW - timedelta(days=1))
+    until_done(ports, plans())  # yesterday's copy exists: the copies' RPO looks fresh
+    tonight = point("i-0web1", Kind.EBS)
+    home(ports, [tonight])
+
+    def refused(*args: object) -> bool:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceeded"}}, "PutItem")
+
+    catalog.enqueue_copy = refused  # type: ignore[method-assign]
+    # When finalize cannot queue tonight's copy: the run goes on, and it is notified at once
+    result = queue_and_start([tonight], plans(), ports, NOW, "run-2", None)
+    assert "copies not queued" in result["error"] and result["notified"]
+    assert any("not queued" in subject for subject, _ in ports.notifier.sent)  # type: ignore[union-attr]
+    del catalog.enqueue_copy  # the table answers again
+    # copies status counts it as missing (not a fresh RPO with without_copy: [])
+    (region,) = copy_status(plans(), ports, NOW)
+    (rule,) = region.rules
+    assert rule.without_copy == ["i-0web1"] and rule.rpo_seconds is None
+    assert rule.not_queued == [tonight.recovery_point_id]
+    # The next copier queues it (its first pump) and copies it
+    first = run_pump(ports, plans(), NOW + timedelta(hours=1)).regions[0]
+    assert first.requeued == [tonight.recovery_point_id]
+    until_done(ports, plans())
+    copied = {c.copy_of for c in catalog.copies_for_rule("us-west-2", "standard", "daily")}
+    assert tonight.recovery_point_id in copied
+    (region,) = copy_status(plans(), ports, NOW + timedelta(hours=1))
+    assert region.rules[0].without_copy == [] and region.rules[0].not_queued == []
+
+
+def test_the_copier_never_requeues_a_copy_given_up_nor_history_the_copy_retention_drops() -> None:
+    from lifeboat.copies.reconcile import forgotten
+
+    ports, catalog, copier = world(FakeCopier(clock=lambda: NOW, fail_copies=100))
+    old = [point("i-0web1", Kind.EBS, day=d) for d in range(20, 23)]  # before copy_to was set
+    given_up = point("i-0web1", Kind.EBS, day=1)
+    home(ports, [*old, given_up])
+    catalog.put_point(
+        given_up.model_copy(
+            update={
+                "recovery_point_id": given_up.recovery_point_id + "@us-west-2",
+                "region": "us-west-2",
+                "copy_of": given_up.recovery_point_id,
+                "status": PointStatus.FAILED,
+            }
+        )
+    )
+    assert forgotten("us-west-2", plans(copy_retention={"daily": 7}), ports, NOW) == []
+    never = point("i-0web1", Kind.EBS, day=2)  # within the copy retention, never queued
+    home(ports, [never])
+    assert forgotten("us-west-2", plans(copy_retention={"daily": 7}), ports, NOW) == [never]
+
+
+def test_a_copy_deleted_outside_lifeboat_is_not_counted_marked_failed_and_reported() -> None:
+    from lifeboat.copies.status import copy_status
+
+    ports, catalog, copier, copies = _completed_copies(Kind.AMI, days=2)
+    newest = copies[-1]
+    copier.images_.pop(newest.image_id or "")  # deregistered by hand in us-west-2
+    (region,) = copy_status(plans(), ports, NOW)
+    (rule,) = region.rules
+    assert rule.vanished == [newest.recovery_point_id]
+    assert rule.without_copy == [] and rule.rpo_seconds == 86400  # the older copy counts
+    report = prune(PruneRequest(plan="standard", dry_run=True), plans(), ports, NOW)
+    assert newest.recovery_point_id in report.broken
+    assert catalog.copies_for_resource("i-0web1", "us-west-2")[-1].status is PointStatus.COMPLETED
+    report = prune(PruneRequest(plan="standard"), plans(), ports, NOW)
+    marked = next(
+        c
+        for c in catalog.copies_for_resource("i-0web1", "us-west-2")
+        if c.recovery_point_id == newest.recovery_point_id
+    )
+    assert marked.status is PointStatus.FAILED and "deleted outside Lifeboat" in (
+        marked.error or ""
+    )
+
+
+def test_copy_artifacts_nobody_catalogued_are_reported_and_never_deleted() -> None:
+    from lifeboat.copies.status import copy_status
+
+    ports, catalog, copier, copies = _completed_copies(Kind.EBS, days=3)
+    # A CopySnapshot re-sent after a time-out: a second snapshot tagged as the oldest copy's
+    oldest = copies[0]
+    tags = {T.MANAGED: "true", T.COPY_POINT: oldest.recovery_point_id, T.PLAN: "standard"}
+    copier.snaps["snap-c0resent"] = {
+        "SnapshotId": "snap-c0resent",
+        "StartTime": NOW,
+        "State": "completed",
+        "Tags": T.to_list({**tags, T.COPY_OF: "snap-x"}),
+        "_polls": 0,
+    }
+    (region,) = copy_status(plans(), ports, NOW)
+    assert [a.artifact_id for a in region.uncatalogued] == ["snap-c0resent"]
+    short = plans(copy_retention={"daily": 1})
+    report = prune(PruneRequest(plan="standard", delete_orphans=True), short, ports, NOW)
+    assert "snap-c0resent" in [o.artifact_id for o in report.foreign_tagged]
+    assert report.deleted == 2 and "snap-c0resent" in copier.snaps  # the copy went; not it
