@@ -292,7 +292,7 @@ def test_a_copy_that_could_not_be_queued_is_notified_counted_missing_and_copied_
     def refused(*args: object) -> bool:
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceeded"}}, "PutItem")
 
-    catalog.enqueue_copy = refused  # type: ignore[method-assign]
+    catalog.enqueue_copy = refused  # type: ignore[method-assign,assignment]
     # When finalize cannot queue tonight's copy: the run goes on, and it is notified at once
     result = queue_and_start([tonight], plans(), ports, NOW, "run-2", None)
     assert "copies not queued" in result["error"] and result["notified"]
