@@ -116,8 +116,7 @@ def _existing(
             f"({named}): nothing to restore from there",
         )
     notes = [
-        f"copy {c} passed over: its artifacts {m} are gone from {region} (deleted outside "
-        "Lifeboat)"
+        f"copy {c} passed over: its artifacts {m} are gone from {region} (deleted outside Lifeboat)"
         for c, m in sorted(gone.items())
     ]
     return left, notes
