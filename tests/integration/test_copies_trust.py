@@ -189,9 +189,10 @@ def test_a_copy_deleted_outside_lifeboat_is_never_offered_nor_counted(
     catalog = Catalog(stack.outputs["CatalogTableName"])
     web = elearn.protected_instances["web-1"]
     older, newer = sorted(catalog.copies_for_resource(web, DR), key=lambda c: c.created_at)
+    assert older.image_id and newer.image_id
     ec2 = client("ec2", DR)
     # Given the newest copy's AMI deregistered by hand in us-west-2
-    ec2.deregister_image(ImageId=newer.image_id or "")
+    ec2.deregister_image(ImageId=newer.image_id)
     capsys.readouterr()
     code = main(["restore", "start", "--instance", web, "--region", DR, "--dry-run", "--json"])
     plan = json.loads(capsys.readouterr().out)
@@ -202,7 +203,7 @@ def test_a_copy_deleted_outside_lifeboat_is_never_offered_nor_counted(
     (region,) = json.loads(capsys.readouterr().out)
     assert region["rules"][0]["vanished"] == [newer.recovery_point_id]
     # Both gone: refused (exit 2) naming what vanished, nothing launched
-    ec2.deregister_image(ImageId=older.image_id or "")
+    ec2.deregister_image(ImageId=older.image_id)
     assert main(["restore", "start", "--instance", web, "--region", DR]) == EXIT_INPUT
     err = capsys.readouterr().err
     assert "deleted outside Lifeboat" in err and older.image_id in err and newer.image_id in err

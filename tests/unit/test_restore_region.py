@@ -84,7 +84,7 @@ def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
     }
     ports = fake_ports(ec2_restore=FakeEc2Restore(), home_region="us-east-1")
     reads = DrReads()
-    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign]
+    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign,assignment]
     ports.regional = lambda region: replace(
         ports,
         ec2=cast(Any, reads),

@@ -66,7 +66,7 @@ class Dr:
         ]
         self.rds = FakeRds()
         self.reads = DrReads()  # the copies' artifacts there (none deleted outside Lifeboat)
-        self.rds.snapshot = with_copies(self.rds, self.reads)  # type: ignore[method-assign]
+        self.rds.snapshot = with_copies(self.rds, self.reads)  # type: ignore[method-assign,assignment]
         self.rds_restore = FakeRdsRestore(self.rds)
         self.rds_restore.subnet_groups["elearn-db"] = {
             "VpcId": "vpc-0dr",
