@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from lifeboat.cli import EXIT_INPUT, main
+from lifeboat.models import RecoveryPoint
+from lifeboat.plans import Kind
 
 pytestmark = pytest.mark.unit
 
@@ -105,3 +107,39 @@ def test_copies_list_refuses_what_is_not_a_region(
 ) -> None:
     assert main(["copies", "list", "--resource", "i-0web1", "--region", region]) == EXIT_INPUT
     assert "--region" in capsys.readouterr().err
+
+
+def test_recovery_points_list_shows_the_copies_marked_with_their_region(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stack: None
+) -> None:
+    from tests.unit.test_copies import point
+
+    home = point("i-0web1", Kind.AMI)
+    copy = home.model_copy(
+        update={
+            "recovery_point_id": home.recovery_point_id + "@us-west-2",
+            "region": "us-west-2",
+            "copy_of": home.recovery_point_id,
+            "image_id": "ami-0c0c0c0c",
+        }
+    )
+
+    class Listed:
+        def __init__(self, table: str) -> None:
+            self.table = table
+
+        def points_for_resource(self, resource: str) -> list[RecoveryPoint]:
+            return [home]
+
+        def copies_for_resource(self, resource: str, region: str) -> list[RecoveryPoint]:
+            return [copy] if region == "us-west-2" else []
+
+    monkeypatch.setattr("lifeboat.cli.backup.Catalog", Listed)
+    monkeypatch.delenv("LIFEBOAT_PLANS_FILE", raising=False)
+    assert main(["recovery-points", "list", "--resource", "i-0web1"]) == 0
+    out = capsys.readouterr().out
+    assert "completed, copy in us-west-2" in out and "ami-0c0c0c0c" in out
+    assert "2 recovery point(s)" in out
+    assert main(["recovery-points", "list", "--resource", "i-0web1", "--home-only"]) == 0
+    out = capsys.readouterr().out
+    assert "ami-0c0c0c0c" not in out and "1 recovery point(s)" in out
