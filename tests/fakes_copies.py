@@ -149,7 +149,8 @@ class FakeCopier:
             item[key] = "error" if item.get("_error") else done
             if key == "State" and done == "available":
                 for m in item["BlockDeviceMappings"]:
-                    self.snaps[m["Ebs"]["SnapshotId"]]["State"] = "completed"
+                    if m["Ebs"]["SnapshotId"] in self.snaps:  # (unless deleted by hand)
+                        self.snaps[m["Ebs"]["SnapshotId"]]["State"] = "completed"
         return item
 
     def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]:

@@ -195,6 +195,18 @@ class CopyOps:
     def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
         return self._rds_reads.snapshot(kind, snapshot_id)
 
+    @needs("ec2:DescribeSnapshots")
+    def snapshots_in_flight(self) -> int:
+        """Lifeboat's snapshot copies EC2 reports still copying here (``pending``)."""
+        filters = [
+            {"Name": "status", "Values": ["pending"]},
+            {"Name": f"tag:{T.MANAGED}", "Values": ["true"]},
+            {"Name": "tag-key", "Values": [T.COPY_POINT]},
+        ]
+        return len(
+            self._pages("describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=filters)
+        )
+
     @needs("ec2:DescribeLockedSnapshots")
     def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]:
         """The EBS Snapshot Locks in force on ``ids`` in this region (a lock set by hand)."""

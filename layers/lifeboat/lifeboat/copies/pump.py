@@ -176,8 +176,13 @@ def _region(
     ]
     work.queued = interrupted + [q for q in work.queued if q not in interrupted]
     counted = [*still, *(s for _i, s, _e in interrupted)]
+    # What EC2 reports copying there counts too (an image deregistered by hand mid-copy leaves
+    # its snapshots copying, forgotten by the catalog); interrupted starts may add theirs.
+    pending = copier.snapshots_in_flight() + sum(
+        _weight(s) for _i, s, _e in interrupted if s.kind is not Kind.RDS
+    )
     budget = _Budget(
-        snapshots=sum(_weight(c) for c in counted if c.kind is not Kind.RDS),
+        snapshots=max(pending, sum(_weight(c) for c in counted if c.kind is not Kind.RDS)),
         databases=sum(1 for c in counted if c.kind is Kind.RDS),
         counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
