@@ -211,3 +211,40 @@ def test_a_copy_deleted_outside_lifeboat_is_never_offered_nor_counted(
         Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
     )["Reservations"]
     assert live == []
+
+
+def test_a_db_copy_whose_copier_died_after_the_call_is_adopted_by_the_next_copier(
+    stack: Any, elearn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifeboat.aws.copy_ops import CopyOps
+    from lifeboat.copies.pump import lease_name
+
+    real = CopyOps.copy_db_snapshot
+    made: list[str] = []
+
+    def dies_after_the_call(self: CopyOps, *args: Any, **kwargs: Any) -> str:
+        made.append(real(self, *args, **kwargs))
+        raise TimeoutError("Task timed out after 300.00 seconds")
+
+    when = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(CopyOps, "copy_db_snapshot", dies_after_the_call)
+        assert run_schedule(stack, "daily", when)["status"] == "SUCCEEDED"
+        (dead,) = wait_copiers(stack)
+    assert dead["status"] == "FAILED" and len(made) == 1
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    (intent,) = catalog.copies_for_resource("elearn-db", DR)
+    assert intent.status is PointStatus.PENDING and intent.db_snapshot_id is None
+    # The dead copier's lease runs out (released here rather than waited for)
+    for lease in catalog.records("LOCK#" + lease_name(DR)):
+        catalog.release_lock(lease_name(DR), str(lease.get("owner")))
+    # (the EC2 copies the dead task never started are started again two minutes after their
+    # intent: shortened here)
+    monkeypatch.setattr("lifeboat.copies.start.ADOPT_AFTER", timedelta(seconds=1))
+    # The next copier: CopyDBSnapshot answers DBSnapshotAlreadyExists, RDS reports the copy of
+    # this point's snapshot made after the intent: adopted at once, not made twice
+    assert main(["copies", "start", "--wait", "--json"]) == EXIT_OK
+    (copy,) = catalog.copies_for_resource("elearn-db", DR)
+    assert copy.status is PointStatus.COMPLETED and copy.db_snapshot_id == made[0]
+    there = client("rds", DR).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in there] == [made[0]]

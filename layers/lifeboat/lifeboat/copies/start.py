@@ -62,7 +62,8 @@ def start_copy(
         found = {
             k: v for k, v in copier.find(copy.recovery_point_id).items() if made_since(v, since)
         }
-        if not found and now - copy.intent.at < ADOPT_AFTER:
+        # (A DB copy's name is deterministic: RDS answers at once whether one is there.)
+        if not found and now - copy.intent.at < ADOPT_AFTER and source.kind is not Kind.RDS:
             return None
     return _call(source, copy, target, copier, ports, found)
 
