@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import CopyArtifact, CopyTargetExistsError, DbCopyInfo
 from lifeboat.models import SnapshotLock
-from lifeboat.ports import CopyPort
 from tests.fakes import client_error
 
 _ids = itertools.count(1)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.asg.ports import AutoScalingPort
+from lifeboat.copies.ports import CopyPort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -21,7 +22,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
-    from lifeboat.copies.provenance import CopyArtifact
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -335,44 +336,6 @@ class DrillPort(Protocol):
     def delete_db(self, db_id: str, execution_arn: str) -> str: ...
 
 
-class CopyPort(Protocol):
-    """EC2 and RDS in one copy destination region (:class:`lifeboat.aws.copy_ops.CopyOps`)."""
-
-    region: str
-
-    def copy_image(
-        self,
-        source_region: str,
-        image_id: str,
-        name: str,
-        kms_key: str,
-        client_token: str,
-        tags: dict[str, str],
-    ) -> str: ...
-    def copy_snapshot(
-        self, source_region: str, snapshot_id: str, kms_key: str, tags: dict[str, str]
-    ) -> str: ...
-    def copy_db_snapshot(
-        self,
-        kind: str,
-        source_region: str,
-        source_arn: str,
-        target_id: str,
-        kms_key: str | None,
-        tags: dict[str, str],
-    ) -> str: ...
-    def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]: ...
-    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None: ...
-    def delete_image(self, image_id: str, copy_point_id: str) -> dict[str, str]: ...
-    def delete_snapshot(self, snapshot_id: str, copy_point_id: str) -> str: ...
-    def delete_db_snapshot(self, kind: str, snapshot_id: str, copy_point_id: str) -> str: ...
-    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]: ...
-    def inventory(self) -> list[CopyArtifact]: ...
-    def snapshots_in_flight(self) -> int: ...
-
-
 @dataclass
 class Ports:
     """The adapters a step needs (fakes in unit tests, AWS in Lambdas)."""
@@ -395,3 +358,4 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

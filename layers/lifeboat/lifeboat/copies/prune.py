@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.pump import QUEUE
 from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
 from lifeboat.plans import Kind, Plan
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.prune.models import PRUNE_TAKEOVER, Deletion, point_size
 from lifeboat.retention import decide
 

@@ -34,6 +34,7 @@ from lifeboat.copies.models import (
     RegionReport,
     copy_point_id,
 )
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
 from lifeboat.copies.reconcile import requeue
 from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
@@ -41,7 +42,7 @@ from lifeboat.copies.state import settle
 from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"

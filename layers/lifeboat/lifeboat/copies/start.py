@@ -9,11 +9,12 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.copies.models import ADOPT_AFTER, copy_point_id
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import CopyTargetExistsError, adopt_db_copy, made_after
 from lifeboat.errors import LifeboatError
 from lifeboat.models import Intent, PointStatus, RecoveryPoint
 from lifeboat.plans import CopyTarget, Kind
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.timeutil import parse_iso
 
 

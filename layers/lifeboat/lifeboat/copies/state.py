@@ -8,9 +8,10 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.copies.models import COPY_DEADLINE, RegionReport
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import made_after
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.timeutil import parse_iso
 
 State = tuple[str, str | None, dict[str, Any]]
