@@ -253,15 +253,26 @@ class Ec2Restorer:
         health = self.gw.elbv2.describe_target_health(TargetGroupArn=group_arn)
         return {d["Target"]["Id"] for d in health.get("TargetHealthDescriptions", [])}
 
-    @needs("ec2:TerminateInstances", "ec2:DescribeInstances")
+    @needs("ec2:TerminateInstances", "ec2:DescribeInstances", "ec2:ModifyInstanceAttribute")
     def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
-        """Terminate a replacement this execution launched (checked by its tags)."""
+        """Terminate a replacement this execution launched (checked by its tags), with every
+        volume it was launched with: a volume kept on termination (as the original's was) is
+        set to be deleted with it first, so nothing the restore created outlives it."""
         instance = self.instance(instance_id)
         if instance is None:
             return "gone"
         tags = T.to_dict(instance.get("Tags"))
         if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
+        kept = [
+            {"DeviceName": m["DeviceName"], "Ebs": {"DeleteOnTermination": True}}
+            for m in instance.get("BlockDeviceMappings", [])
+            if (m.get("Ebs") or {}).get("DeleteOnTermination") is False
+        ]
+        if kept:
+            self.gw.call(
+                "modify_instance_attribute", InstanceId=instance_id, BlockDeviceMappings=kept
+            )
         self.gw.call("terminate_instances", InstanceIds=[instance_id])
         return "terminated"
 

@@ -115,6 +115,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         lines.append(
             f"  volume {volume['device_name']}: {volume['volume_type'] or 'default'} "
             f"{volume['size_gb']} GiB from {volume['source']} (taken {volume['taken_at']})"
+            + (", not in the AMI: created from its snapshot" if volume.get("not_in_image") else "")
         )
     if len(plan["instance_types"]) > 1 or len(plan["candidates"]) > 1:
         others = [c["availability_zone"] for c in plan["candidates"][1:]]

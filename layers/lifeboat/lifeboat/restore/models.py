@@ -85,6 +85,9 @@ class VolumePlan(BaseModel):
     delete_on_termination: bool = True
     source: str
     taken_at: datetime
+    not_in_image: bool = Field(
+        False, description="a volume the AMI lacks: created from its EBS snapshot at launch"
+    )
 
 
 class Candidate(BaseModel):

@@ -16,6 +16,7 @@ from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, PlanSet
+from lifeboat.restore import volumes as _volumes
 from lifeboat.restore.models import (
     Candidate,
     DatabasePlan,
@@ -30,6 +31,9 @@ SAME_AZ_WARNING = (
     "wrong if the AZ itself is failing"
 )
 Subnet = dict[str, Any]  # as DescribeSubnets gives it: SubnetId, AvailabilityZone, State, Tags
+# Which volumes a restore brings back (the drill and the readiness report plan them the same way)
+plan_volumes = _volumes.plan_volumes
+volume_gaps = _volumes.volume_gaps
 
 
 class SourceInstance(BaseModel):
@@ -39,6 +43,9 @@ class SourceInstance(BaseModel):
     availability_zone: str | None = None
     state: str = "gone"
     tags: dict[str, str] = Field(default_factory=dict)
+    devices: dict[str, str] = Field(
+        default_factory=dict, description="its EBS volumes attached now: device → volume id"
+    )
 
     @classmethod
     def of(cls, described: dict[str, Any]) -> SourceInstance:
@@ -47,7 +54,17 @@ class SourceInstance(BaseModel):
             availability_zone=described.get("Placement", {}).get("AvailabilityZone"),
             state=described.get("State", {}).get("Name", "gone"),
             tags=T.to_dict(described.get("Tags")),
+            devices=attached_devices(described),
         )
+
+
+def attached_devices(described: dict[str, Any]) -> dict[str, str]:
+    """An instance's EBS volumes as DescribeInstances gives them: device name → volume id."""
+    return {
+        str(m["DeviceName"]): str(m["Ebs"]["VolumeId"])
+        for m in described.get("BlockDeviceMappings", [])
+        if m.get("DeviceName") and (m.get("Ebs") or {}).get("VolumeId")
+    }
 
 
 class SourceDatabase(BaseModel):
@@ -123,6 +140,21 @@ def image_point(
     return chosen, chosen.instance
 
 
+def data_not_restored(
+    chosen: RecoveryPoint,
+    points: Sequence[RecoveryPoint],
+    volumes: Sequence[VolumePlan],
+    described: dict[str, Any] | None,
+) -> list[str]:
+    """Every volume of the instance (``described`` as DescribeInstances gives it) whose data a
+    restore from ``chosen`` with ``volumes`` would not bring back, in plain words (the
+    readiness report lists them)."""
+    refusals, gaps = volume_gaps(
+        chosen, completed(points), volumes, attached_devices(described) if described else None
+    )
+    return [*refusals, *gaps]
+
+
 def plan_instance(
     request: RestoreInput,
     original: SourceInstance | None,
@@ -134,7 +166,15 @@ def plan_instance(
     ``subnets`` those of the chosen point's VPC."""
     source_id = request.instance_id or ""
     chosen, config = image_point(request, original, points)
-    volumes = plan_volumes(chosen, completed(points), request.recovery_point == "latest")
+    usable = completed(points)
+    volumes = plan_volumes(chosen, usable, request.recovery_point == "latest")
+    refusals, gaps = volume_gaps(chosen, usable, volumes, original.devices if original else None)
+    if refusals:
+        raise InvalidInputError(
+            "recovery_point",
+            f"{'; '.join(refusals)}: nothing was launched. Restore that volume by hand from its "
+            "snapshot, or choose an older point (--point)",
+        )
     plan_name = chosen.plan
     fallbacks = (
         list(plans.plans[plan_name].fallback_instance_types) if plan_name in plans.plans else []
@@ -165,63 +205,8 @@ def plan_instance(
         elastic_ip=config.elastic_ip,
         target_groups=config.target_groups,
         same_az=is_same,
-        warnings=[SAME_AZ_WARNING.format(az=failed_az)] if is_same else [],
+        warnings=[*([SAME_AZ_WARNING.format(az=failed_az)] if is_same else []), *gaps],
     )
-
-
-def plan_volumes(
-    chosen: RecoveryPoint, points: Sequence[RecoveryPoint], overlay: bool
-) -> list[VolumePlan]:
-    """The AMI's volumes, each data volume replaced by the newest completed EBS snapshot of the
-    same device taken after the AMI (so the RPO is that of the most frequent backup)."""
-    planned = _ami_volumes(chosen)
-    if overlay:
-        root = chosen.instance.root_device_name if chosen.instance else None
-        _overlay(planned, chosen, points, root)
-    return [planned[k] for k in sorted(planned)]
-
-
-def _ami_volumes(chosen: RecoveryPoint) -> dict[str, VolumePlan]:
-    config = chosen.instance
-    layout = {d.device_name: d for d in (config.block_devices if config else [])}
-    planned: dict[str, VolumePlan] = {}
-    for snap in chosen.snapshots:
-        device = layout.get(snap.device_name or "")
-        planned[snap.device_name or ""] = VolumePlan(
-            device_name=snap.device_name or "",
-            snapshot_id=snap.snapshot_id,
-            size_gb=device.size_gb if device else snap.size_gb,
-            volume_type=device.volume_type if device else snap.volume_type,
-            iops=device.iops if device else None,
-            throughput=device.throughput if device else None,
-            delete_on_termination=device.delete_on_termination if device else True,
-            source=f"AMI {chosen.image_id}",
-            taken_at=chosen.created_at,
-        )
-    return planned
-
-
-def _overlay(
-    planned: dict[str, VolumePlan],
-    chosen: RecoveryPoint,
-    points: Sequence[RecoveryPoint],
-    root_device: str | None,
-) -> None:
-    newer = sorted(
-        (p for p in points if p.kind is Kind.EBS and p.created_at > chosen.created_at),
-        key=lambda p: p.created_at,
-    )
-    for point in newer:
-        for snap in point.snapshots:
-            name = snap.device_name or ""
-            if name and name != root_device and name in planned:
-                planned[name] = planned[name].model_copy(
-                    update={
-                        "snapshot_id": snap.snapshot_id,
-                        "source": f"EBS set {point.recovery_point_id}",
-                        "taken_at": point.created_at,
-                    }
-                )
 
 
 def plan_candidates(
