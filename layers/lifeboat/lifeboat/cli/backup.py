@@ -13,6 +13,7 @@ from typing import Any
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
+from lifeboat.cli.names import resource_option
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, RecoveryPoint, validate_input
 from lifeboat.output import emit_json, say, table
@@ -93,7 +94,8 @@ def _status(point: RecoveryPoint, now: datetime) -> str:
 
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
-    points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
+    resource = resource_option(args.resource, catalog) if args.resource else None
+    points = catalog.points_for_resource(resource) if resource else catalog.all_points()
     if args.status:
         points = [p for p in points if p.status.value == args.status]
     points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
@@ -182,7 +184,7 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         dest="rp_command", required=True
     )
     listing = points.add_parser("list", parents=[common], help="list recovery points")
-    listing.add_argument("--resource", help="instance id or DB identifier")
+    listing.add_argument("--resource", help="instance (Name tag or id) or DB identifier")
     listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
     listing.set_defaults(func=cmd_recovery_points_list)
 

@@ -20,6 +20,7 @@ from lifeboat.cli.common import (
     outputs,
     started,
 )
+from lifeboat.cli.names import instance_option
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
@@ -28,6 +29,8 @@ from lifeboat.timeutil import parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
+    if args.instance:
+        args.instance = instance_option(args.instance)
     payload: dict[str, Any] = {
         "instance_id": args.instance,
         "db_instance_id": args.db,
@@ -254,7 +257,9 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "copies in another region",
     )
     target = rstart.add_mutually_exclusive_group(required=True)
-    target.add_argument("--instance", help="instance id (it may be gone)")
+    target.add_argument(
+        "--instance", help="instance: its Name tag (e.g. web-1) or its id (an id if it is gone)"
+    )
     target.add_argument("--db", help="DB instance identifier")
     rstart.add_argument(
         "--target-az",
