@@ -4,6 +4,7 @@ from the domain's typed plans."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -303,6 +304,20 @@ class RdsRestorer:
                 return False
             raise
         return True
+
+    @needs("rds:DescribeDBInstanceAutomatedBackups")
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The database's restorable window, as its automated backups' ``RestoreWindow`` says
+        (DescribeDBInstances gives only the latest time); None without automated backups."""
+        for backup in self.gw._pages(
+            "describe_db_instance_automated_backups",
+            "DBInstanceAutomatedBackups",
+            DBInstanceIdentifier=db_id,
+        ):
+            window = backup.get("RestoreWindow") or {}
+            if backup.get("Status") == "active" and window.get("EarliestTime"):
+                return window["EarliestTime"], window.get("LatestTime") or window["EarliestTime"]
+        return None
 
     @needs(
         "rds:RestoreDBInstanceFromDBSnapshot",

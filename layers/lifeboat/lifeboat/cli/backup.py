@@ -112,6 +112,8 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
             p.kind.value,
             p.created_at.strftime("%Y-%m-%d %H:%M"),
             _status(p, now),
+            p.consistency,
+            _size(p),
             f"{p.plan}/{p.rule}",
             ", ".join(p.artifact_ids()) or (p.error or ""),
         )
@@ -119,11 +121,33 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     ]
     say(
         table(
-            ["RESOURCE", "KIND", "CREATED (UTC)", "STATUS", "PLAN/RULE", "ARTIFACTS / ERROR"], rows
+            [
+                "RESOURCE",
+                "KIND",
+                "CREATED (UTC)",
+                "STATUS",
+                "CONSISTENCY",
+                "SIZE",
+                "PLAN/RULE",
+                "ARTIFACTS / ERROR",
+            ],
+            rows,
         )
     )
     say(f"{len(points)} recovery point(s)")
+    if resource:
+        which = "--instance" if resource.startswith("i-") else "--db"
+        say(
+            f"restore one: lifeboat restore start {which} {args.resource} --point ID|TIME "
+            "(an artifact id above, or a time: the newest point at or before it)"
+        )
     return EXIT_OK
+
+
+def _size(point: RecoveryPoint) -> str:
+    """The point's size in GiB as recorded (its volumes' sizes for EC2), or '-'."""
+    size = point.size_gb or sum(s.size_gb for s in point.snapshots)
+    return f"{size} GiB" if size else "-"
 
 
 # --- executions ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the result in plain words."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -21,22 +22,25 @@ from lifeboat.cli.common import (
     started,
 )
 from lifeboat.cli.names import instance_option
+from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
 from lifeboat.stack import require
-from lifeboat.timeutil import parse_iso
+from lifeboat.timeutil import iso, parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
     if args.instance:
         args.instance = instance_option(args.instance)
+    recovery_point, point_time = parse_point(args.point)
     payload: dict[str, Any] = {
         "instance_id": args.instance,
         "db_instance_id": args.db,
         "target_az": args.target_az,
         "target_subnet": args.target_subnet,
-        "recovery_point": args.recovery_point,
+        "recovery_point": recovery_point,
+        "point_time": point_time,
         "restore_time": args.restore_time,
         "dry_run": args.dry_run,
         "keep_on_failure": args.keep_on_failure,
@@ -70,6 +74,22 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
         emit_json(result)
         return exit_code(result["status"])
     return _print_restore(result)
+
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_point(value: str) -> tuple[str, str | None]:
+    """``--point``: ``latest``, a recovery point id (or AMI, snapshot, DB snapshot id), or a
+    time (ISO 8601, UTC unless it carries an offset): ``(recovery_point, point_time)``."""
+    if not TIME.match(value.strip()):
+        return value, None
+    try:
+        return "latest", iso(parse_iso(value.strip().replace(" ", "T")))
+    except ValueError as exc:
+        raise InvalidInputError(
+            "--point", f"{value!r} is not a time (e.g. 2026-11-27T02:00:00Z): {exc}"
+        ) from exc
 
 
 def _print_restore(result: dict[str, Any]) -> int:
@@ -127,10 +147,13 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
             f"then AZs {', '.join(others) or '-'}"
         )
     lines.append(
-        f"  security groups {', '.join(plan['security_group_ids'])}; key {plan.get('key_name')}; "
-        f"instance profile {plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
+        f"  security groups {', '.join(plan['security_group_ids']) or '-'}; key pair "
+        f"{plan.get('key_name') or 'none'}; instance profile "
+        f"{plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
     )
     lines.append(f"  data as of {plan['data_taken_at']}")
+    if plan.get("point_note"):
+        lines.append(f"  point: {plan['point_note']}")
     if plan.get("elastic_ip"):
         lines.append(
             f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
@@ -147,14 +170,23 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 
 
 def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
-    source = plan["recovery_point_id"] or f"point in time {plan['restore_time']}"
+    source = plan.get("recovery_point_id") or f"point in time {plan.get('restore_time')}"
     where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
+    how = (
+        "point-in-time restore (RestoreDBInstanceToPointInTime)"
+        if plan.get("restore_time")
+        else f"DB snapshot {plan.get('snapshot_id') or '-'} (RestoreDBInstanceFromDBSnapshot)"
+    )
     return [
-        f"Would restore database {plan['source_id']} (in {plan.get('source_az')}) from "
-        f"{source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in {where},",
-        f"  class {plan.get('instance_class')}, subnet group {plan.get('subnet_group')}, "
-        f"parameter group {plan.get('parameter_group')}, security groups "
-        f"{', '.join(plan.get('security_group_ids', []))}.",
+        f"Would restore database {plan['source_id']} (in {plan.get('source_az') or 'AZ unknown'})"
+        f" from {source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in "
+        f"{where},",
+        f"  by {how}",
+        *([f"  point: {plan['point_note']}"] if plan.get("point_note") else []),
+        f"  class {plan.get('instance_class') or 'as the snapshot'}, subnet group "
+        f"{plan.get('subnet_group') or 'default'}, parameter group "
+        f"{plan.get('parameter_group') or 'default'}, security groups "
+        f"{', '.join(plan.get('security_group_ids', [])) or 'default'}.",
         "  The application must then be pointed at the new endpoint.",
         *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
     ]
@@ -271,9 +303,23 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "subnet of that region)",
     )
     rstart.add_argument(
-        "--recovery-point", default="latest", help="recovery point id, AMI id or DB snapshot id"
+        "--point",
+        "--recovery-point",
+        dest="point",
+        default="latest",
+        metavar="ID|TIME|latest",
+        help="what to restore (default: latest): a recovery point id (an AMI point, an EBS set, "
+        "a DB snapshot point; or an AMI, snapshot or DB snapshot id), or a time (ISO 8601, UTC "
+        "unless it has an offset): an instance from the AMI at or before it with the newest EBS "
+        "set at or before it; a database to that point in time when it is within its "
+        "restorable window, else from its newest snapshot at or before it. --recovery-point is "
+        "the same option's older name",
     )
-    rstart.add_argument("--restore-time", help="databases: point in time (ISO 8601)")
+    rstart.add_argument(
+        "--restore-time",
+        help="databases: restore to exactly this point in time (ISO 8601) with "
+        "RestoreDBInstanceToPointInTime, refused outside the restorable window",
+    )
     rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     rstart.add_argument("--reason", help="why (recorded and notified)")
     rstart.add_argument(

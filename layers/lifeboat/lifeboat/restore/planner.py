@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError, NoTargetError
-from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint
+from lifeboat.models import DatabaseConfig, InstanceConfig, RecoveryPoint
 from lifeboat.plans import Kind, PlanSet
+from lifeboat.restore import choice as _choice
 from lifeboat.restore import volumes as _volumes
 from lifeboat.restore.models import (
     Candidate,
@@ -31,6 +32,13 @@ SAME_AZ_WARNING = (
     "wrong if the AZ itself is failing"
 )
 Subnet = dict[str, Any]  # as DescribeSubnets gives it: SubnetId, AvailabilityZone, State, Tags
+# How the point is chosen, and which volumes a restore brings back (the drill and the readiness
+# report choose and plan them the same way)
+completed = _choice.completed
+choose = _choice.choose
+named_set = _choice.named_set
+as_of = _choice.as_of
+database_point = _choice.database_point
 # Which volumes a restore brings back (the drill and the readiness report plan them the same way)
 plan_volumes = _volumes.plan_volumes
 volume_gaps = _volumes.volume_gaps
@@ -74,13 +82,10 @@ class SourceDatabase(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     backup_retention_days: int = 0
     latest_restorable: datetime | None = None
+    earliest_restorable: datetime | None = None
 
 
 # --- shared -------------------------------------------------------------------------------------
-def completed(points: Sequence[RecoveryPoint]) -> list[RecoveryPoint]:
-    return [p for p in points if p.status is PointStatus.COMPLETED]
-
-
 def same_az(request: RestoreInput, field: str, az: str | None, original_az: str | None) -> bool:
     """Another AZ means another AZ: an explicit target in the original's AZ is refused unless
     the operator says so (``allow_same_az``); True when it is allowed."""
@@ -94,24 +99,6 @@ def same_az(request: RestoreInput, field: str, az: str | None, original_az: str 
             "(allow_same_az: true)",
         )
     return True
-
-
-def choose(
-    points: list[RecoveryPoint], request: RestoreInput, field: str, what: str
-) -> RecoveryPoint:
-    """The recovery point asked for (by id or artifact id), else the latest completed one."""
-    if request.recovery_point != "latest":
-        chosen = [
-            p for p in points if request.recovery_point in (p.recovery_point_id, *p.artifact_ids())
-        ]
-        if not chosen:
-            raise InvalidInputError(
-                "recovery_point", f"{request.recovery_point} is not a completed {what}"
-            )
-        return chosen[0]
-    if not points:
-        raise InvalidInputError(field, f"there is no completed {what}")
-    return max(points, key=lambda p: p.created_at)
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -132,7 +119,13 @@ def image_point(
             f"{source_id} is not protected by any plan (no {T.PLAN} tag, no recovery points)",
         )
     images = [p for p in usable if p.kind is Kind.AMI and p.image_id]
-    chosen = choose(images, request, "instance_id", f"AMI recovery point of {source_id}")
+    what = f"AMI recovery point of {source_id}"
+    ebs_set = named_set(request, usable)
+    if ebs_set is not None:  # an EBS set named: the AMI at or before it
+        latest = request.model_copy(update={"recovery_point": "latest"})
+        chosen = choose(images, latest, "recovery_point", what, until=ebs_set.created_at)
+    else:
+        chosen = choose(images, request, "instance_id", what)
     if chosen.instance is None:
         raise InvalidInputError(
             "recovery_point", f"{chosen.recovery_point_id} has no instance configuration"
@@ -167,9 +160,13 @@ def plan_instance(
     source_id = request.instance_id or ""
     chosen, config = image_point(request, original, points)
     usable = completed(points)
-    volumes = plan_volumes(chosen, usable, request.recovery_point == "latest")
-    refusals, gaps = volume_gaps(chosen, usable, volumes, original.devices if original else None)
-    if refusals:
+    until = as_of(request, usable)
+    overlay = request.recovery_point == "latest" or until is not None
+    volumes = plan_volumes(chosen, usable, overlay, until)
+    refusals, gaps = volume_gaps(
+        chosen, usable, volumes, original.devices if original else None, until
+    )
+    if refusals and overlay:
         raise InvalidInputError(
             "recovery_point",
             f"{'; '.join(refusals)}: nothing was launched. Restore that volume by hand from its "
@@ -206,6 +203,13 @@ def plan_instance(
         target_groups=config.target_groups,
         same_az=is_same,
         warnings=[*([SAME_AZ_WARNING.format(az=failed_az)] if is_same else []), *gaps],
+        as_of=until,
+        point_note=(
+            f"as of {iso(until)}: the AMI of {iso(chosen.created_at)} at or before it, each data "
+            "volume from the newest EBS set at or before it"
+            if until is not None
+            else None
+        ),
     )
 
 
@@ -281,9 +285,11 @@ def plan_database(
     snapshots = [p for p in completed(points) if p.kind is Kind.RDS and p.db_snapshot_id]
     config = _database_config(source_id, original, snapshots)
     point: RecoveryPoint | None = None
-    restore_time = request.restore_time
+    restore_time, note = request.restore_time, None
     if restore_time is not None:
         _check_restore_time(source_id, original, restore_time)
+    elif request.point_time is not None:
+        restore_time, point, note = database_point(request, original, snapshots)
     else:
         point = choose(snapshots, request, "db_instance_id", f"snapshot of {source_id}")
     target_az = request.target_az
@@ -308,6 +314,8 @@ def plan_database(
         tags=config.tags,
         same_az=is_same,
         warnings=[SAME_AZ_WARNING.format(az=target_az)] if is_same else [],
+        as_of=request.point_time,
+        point_note=note,
     )
 
 
