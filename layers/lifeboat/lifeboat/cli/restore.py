@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import executions
+from lifeboat.cli import restore_oncall
 from lifeboat.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -100,7 +101,7 @@ def _print_restore(result: dict[str, Any]) -> int:
         say("dry run: nothing was changed; run again without --dry-run to restore")
         return EXIT_OK
     if result["status"] == "SUCCEEDED":
-        for line in describe_result(output):
+        for line in describe_result(output, result.get("execution_arn")):
             say(line)
         return EXIT_OK
     say(f"RESTORE FAILED: {result.get('error')}")
@@ -239,7 +240,7 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
     ]
 
 
-def describe_result(result: dict[str, Any]) -> list[str]:
+def describe_result(result: dict[str, Any], execution_arn: str | None = None) -> list[str]:
     cut = result.get("cutover") or {}
     lines = [
         f"RESTORED {result['resource_id']} as {result['replacement_id']} in "
@@ -265,7 +266,10 @@ def describe_result(result: dict[str, Any]) -> list[str]:
         lines.append(f"In {result['region']}, from its copy. NOT done (runbook: region lost):")
         lines.extend(f"  - {n}" for n in result.get("not_done", []))
         return lines
-    lines.append("Roll back: see README, 'Rolling a restore back'.")
+    lines.append(
+        f"Roll back: lifeboat restore rollback {execution_arn or 'EXECUTION_ARN'} --dry-run "
+        "(docs/runbooks/restore-went-wrong.md)"
+    )
     return lines
 
 
@@ -353,3 +357,4 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
+    restore_oncall.register(restoring, common)
