@@ -196,8 +196,12 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     start = backup.add_parser(
         "start", parents=[common, waiting], help="start a backup run of a plan's rule now"
     )
-    start.add_argument("--plan", required=True)
-    start.add_argument("--rule", required=True)
+    start.add_argument(
+        "--plan", required=True, help="the plan to back up (a name from the plans file)"
+    )
+    start.add_argument(
+        "--rule", required=True, help="the plan's rule to run (e.g. hourly, daily): its kinds"
+    )
     start.add_argument(
         "--dry-run", action="store_true", help="list what would be backed up; create nothing"
     )
@@ -209,7 +213,11 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     listing = points.add_parser("list", parents=[common], help="list recovery points")
     listing.add_argument("--resource", help="instance (Name tag or id) or DB identifier")
-    listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
+    listing.add_argument(
+        "--status",
+        choices=["pending", "completed", "failed", "deleted"],
+        help="only points in this status",
+    )
     listing.set_defaults(func=cmd_recovery_points_list)
 
 
@@ -222,6 +230,6 @@ def register_executions(
     show = execs.add_parser(
         "show", parents=[common, waiting], help="status and progress of an execution"
     )
-    show.add_argument("arn")
-    show.add_argument("--wait", action="store_true")
+    show.add_argument("arn", help="the execution's ARN (arn:aws:states:…:execution:…)")
+    show.add_argument("--wait", action="store_true", help="follow it until it ends")
     show.set_defaults(func=cmd_executions_show)

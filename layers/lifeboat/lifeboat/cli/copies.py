@@ -122,5 +122,5 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     start = copies.add_parser(
         "start", parents=[common, waiting], help="start a copier now (copies what is queued)"
     )
-    start.add_argument("--wait", action="store_true")
+    start.add_argument("--wait", action="store_true", help="follow the copier until it ends")
     start.set_defaults(func=cmd_copies_start)

@@ -104,7 +104,7 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     start = drill.add_parser(
         "start", parents=[common, waiting], help="restore a plan's resources into the drill network"
     )
-    start.add_argument("--plan", required=True)
+    start.add_argument("--plan", required=True, help="the plan whose resources are drilled")
     start.add_argument(
         "--resource", help="drill this instance (Name tag or id) or DB identifier only"
     )

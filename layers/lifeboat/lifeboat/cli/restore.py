@@ -158,7 +158,8 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
     if plan.get("elastic_ip"):
         lines.append(
             f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
-            f"{plan['elastic_ip'].get('public_ip')} ({plan['elastic_ip'].get('allocation_id')})"
+            f"{plan['elastic_ip'].get('public_ip') or '-'} "
+            f"({plan['elastic_ip'].get('allocation_id')})"
         )
     else:
         lines.append("then fence the original (stop it, tag lifeboat:fenced)")
@@ -205,11 +206,14 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         )
     )
     if plan.get("kind") == "db":
-        what, artifact = f"database {plan['source_id']}", f"DB snapshot {plan['snapshot_id']}"
+        what, artifact = (
+            f"database {plan['source_id']}",
+            f"DB snapshot {plan.get('snapshot_id') or '-'}",
+        )
         lands = [
-            f"  as {plan['new_identifier']} in {plan.get('target_az')}, DB subnet group "
-            f"{plan.get('subnet_group')} (VPC {plan.get('vpc_id')}), class "
-            f"{plan.get('instance_class')}, parameter group "
+            f"  as {plan['new_identifier']} in {plan.get('target_az') or 'any AZ'}, DB subnet "
+            f"group {plan.get('subnet_group') or '-'} (VPC {plan.get('vpc_id') or '-'}), class "
+            f"{plan.get('instance_class') or 'as the snapshot'}, parameter group "
             f"{plan.get('parameter_group') or 'the default'}, single-AZ",
         ]
     else:
@@ -218,7 +222,7 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         others = [c["availability_zone"] for c in plan["candidates"][1:]]
         lands = [
             f"  launch {plan['instance_types'][0]} into {first['availability_zone']} subnet "
-            f"{first['subnet_id']} of VPC {plan.get('vpc_id')} (if no capacity: types "
+            f"{first['subnet_id']} of VPC {plan.get('vpc_id') or '-'} (if no capacity: types "
             f"{', '.join(plan['instance_types'][1:]) or '-'}, then AZs {', '.join(others) or '-'})",
             *(
                 f"  volume {v['device_name']}: {v['volume_type'] or 'default'} {v['size_gb']} GiB "
@@ -230,7 +234,8 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         ]
     return [
         f"Would restore {what} in {region} from its copy there ({home} presumed lost):",
-        f"  copy {plan['recovery_point_id']} (of {plan.get('copy_of')}), {artifact}",
+        f"  copy {plan.get('recovery_point_id') or '-'} (of {plan.get('copy_of') or '-'}), "
+        f"{artifact}",
         f"  data of {plan['data_taken_at']}: {age} old, the data lost if restored now (RPO)",
         *lands,
         f"  security groups {groups or '-'}",
@@ -244,13 +249,16 @@ def describe_result(result: dict[str, Any], execution_arn: str | None = None) ->
     cut = result.get("cutover") or {}
     lines = [
         f"RESTORED {result['resource_id']} as {result['replacement_id']} in "
-        f"{result.get('availability_zone')} (was in {result.get('from_availability_zone')}) "
+        f"{result.get('availability_zone') or 'its AZ'} (was in "
+        f"{result.get('from_availability_zone') or 'an unknown AZ'}) "
         f"from {result.get('recovery_point_id') or 'a point in time'}.",
         f"  RPO {_duration(result['rpo_seconds'])} (data of {result['data_taken_at']}), "
         f"RTO {_duration(result['rto_seconds'])} (request to healthy and cut over)",
     ]
     if cut.get("eip_moved"):
-        lines.append(f"  Elastic IP {cut.get('public_ip')} now on {result['replacement_id']}")
+        lines.append(
+            f"  Elastic IP {cut.get('public_ip') or '-'} now on {result['replacement_id']}"
+        )
     if cut.get("target_groups"):
         lines.append(f"  target groups: {', '.join(cut['target_groups'])}")
     if cut.get("fenced"):
