@@ -100,7 +100,7 @@ def _bare_db_plan(**extra: Any) -> dict[str, Any]:
 
 def _lines() -> list[tuple[str, list[str]]]:
     region = {"region": "us-west-2", "home_region": None, "copy_of": None, "vpc_id": None}
-    result = {
+    result: dict[str, Any] = {
         "resource_id": "elearn-db",
         "replacement_id": "elearn-db-restored-1",
         "availability_zone": None,
