@@ -375,7 +375,11 @@ class DatabaseRollback:
             raise InvalidInputError(
                 "execution", f"{restored} was not made by {ctx.summary.name}: nothing was deleted"
             )
-        return {"restored_database": outcome}
+        endpoint = ctx.databases.endpoint(ctx.plan.source_id) or "its endpoint"
+        return {
+            "restored_database": outcome,
+            "application": f"point it back at {ctx.plan.source_id} ({endpoint})",
+        }
 
 
 register_rollback("instance", InstanceRollback())
