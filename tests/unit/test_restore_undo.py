@@ -204,3 +204,23 @@ def test_a_new_kind_plugs_into_the_registry(world: World, monkeypatch: pytest.Mo
     register_rollback("instance", Recording())
     done = rollback(world, history, "restore-1")
     assert seen == ["instance"] and done.steps == ["group step"] and done.done == {"group": "done"}
+
+
+def test_an_original_that_will_not_start_keeps_the_replacement(world: World) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"instance_id": world.web1}, "restore-1")
+    new = result["replacement_id"]
+    # Given the original's AZ still fails: it will not start
+    world.ec2.fail["StartInstances"] = "InsufficientInstanceCapacity"
+
+    done = rollback(world, history, "restore-1")
+
+    # Then nothing is moved back, the replacement keeps serving and standing for the server
+    assert done.status == "incomplete" and "InsufficientInstanceCapacity" in done.done["original"]
+    assert world.ec2.eips[EIP]["InstanceId"] == new and world.ec2.state_of(new) == "running"
+    assert world.catalog.records(f"REPLACED#{world.web1}") != []
+    assert world.notifier.sent[-1][0].endswith("rollback INCOMPLETE")
+    # and once it starts, the rollback run again finishes
+    del world.ec2.fail["StartInstances"]
+    assert rollback(world, history, "restore-1").status == "rolled-back"
+    assert world.ec2.eips[EIP]["InstanceId"] == world.web1

@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any
 
-from lifeboat.cli.common import EXIT_INPUT, EXIT_OK, caller, outputs
+from lifeboat.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, caller, outputs
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, table, warn
@@ -132,7 +132,7 @@ def _show(args: argparse.Namespace, result: RollbackResult) -> int:
     else:
         for line in describe_rollback(result):
             say(line)
-    return EXIT_OK
+    return EXIT_FAILED if result.status == "incomplete" else EXIT_OK
 
 
 def describe_rollback(result: RollbackResult) -> list[str]:
@@ -147,7 +147,9 @@ def describe_rollback(result: RollbackResult) -> list[str]:
             "dry run: nothing was changed; run again without --dry-run (and --yes) to roll back",
         ]
     return [
-        f"ROLLED BACK {what}:",
+        f"ROLLBACK INCOMPLETE for {what}:"
+        if result.status == "incomplete"
+        else f"ROLLED BACK {what}:",
         *(f"  {key}: {outcome}" for key, outcome in result.done.items()),
         *(f"  {note}" for note in result.notes),
     ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lifeboat import tags as T
-from lifeboat.errors import InvalidInputError
+from lifeboat.errors import InvalidInputError, error_code
 from lifeboat.restore.lineage import lineage
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Launched
 from lifeboat.restore.rollback import roll_back_cut_over
@@ -23,6 +25,11 @@ def later_restores(ctx: RollbackContext) -> list[str]:
         for r in ctx.ports.catalog.records(f"RESTORE#{ctx.plan.source_id}")
         if str(r.get("sk", "")) > mine and r.get("status") == "restored"
     ]
+
+
+def failed(done: dict[str, str]) -> list[str]:
+    """The steps that did not succeed (an AWS error, an instance that would not start)."""
+    return [k for k, v in done.items() if v.startswith(("FAILED", "not started"))]
 
 
 def _running(ctx: RollbackContext, ids: list[str]) -> str | None:
@@ -100,9 +107,26 @@ class InstanceRollback:
         assert isinstance(plan, InstancePlan)
         ec2 = ctx.ports.ec2_restore
         launched = Launched(kind="instance", id=new) if new else None
-        done = {
-            k: str(v) for k, v in roll_back_cut_over(plan, launched, ec2, ctx.summary.name).items()
-        }
+        original = self._original(ctx) or {}
+        ours = T.to_dict(original.get("Tags")).get(T.FENCED) == ctx.summary.name
+        done: dict[str, str] = {}
+        if ours and original.get("State", {}).get("Name") == "stopped":
+            # First: an original that will not start (its AZ still failing) keeps nothing back.
+            try:
+                done["original"] = ec2.start(plan.source_id)
+            except ClientError as exc:
+                done["original"] = f"not started: {error_code(exc)}"
+            if done["original"] != "starting":
+                done["replacement"] = f"kept {new}: nothing was moved back"
+                return done
+        undone = roll_back_cut_over(plan, launched, ec2, ctx.summary.name)
+        done.update({k: str(v) for k, v in undone.items()})
+        if failed(done):
+            # The original could not be given everything back (it may not start in a failing
+            # AZ): the replacement keeps serving and standing for the server.
+            if new:
+                done["replacement"] = f"kept {new}: the original did not get everything back"
+            return done
         if new:
             done["replacement"] = ec2.terminate_replacement(new, ctx.summary.arn)
         catalog = ctx.ports.catalog

@@ -98,14 +98,22 @@ def roll_back(
     _lock(ports, locked, owner, now, request)
     try:
         result.done = rollback.apply(ctx)
-        _record(ctx, [plan.source_id, *([replacement] if replacement else [])])
+        incomplete = rollback_kinds.failed(result.done)
+        if not incomplete:
+            _record(ctx, [plan.source_id, *([replacement] if replacement else [])])
     finally:
         for resource_id in locked:
             ports.catalog.release_lock(resource_id, owner)
-    result.status = ROLLED_BACK
+    result.status = "incomplete" if incomplete else ROLLED_BACK
+    if incomplete:
+        result.notes.append(
+            f"not done: {', '.join(incomplete)}; the replacement was kept and still stands for "
+            "the server. Fix the cause and run the rollback again (what was done is skipped)"
+        )
     if ports.notifier is not None:
+        verdict = "rollback INCOMPLETE" if incomplete else "ROLLED BACK"
         ports.notifier.publish(
-            f"Lifeboat restore of {plan.source_id} ROLLED BACK", result.model_dump(mode="json")
+            f"Lifeboat restore of {plan.source_id} {verdict}", result.model_dump(mode="json")
         )
     return result
 

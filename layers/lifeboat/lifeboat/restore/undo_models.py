@@ -33,7 +33,7 @@ class RollbackResult(BaseModel):
     kind: str
     resource_id: str
     replacement_id: str | None
-    status: str  # planned | rolled-back | already-rolled-back
+    status: str  # planned | rolled-back | already-rolled-back | incomplete
     dry_run: bool
     steps: list[str]
     done: dict[str, str] = Field(default_factory=dict)
