@@ -170,3 +170,18 @@ def test_an_age_is_readable() -> None:
         "1h02m",
         "24h00m",
     ]
+
+
+def test_a_failure_or_refusal_without_a_cause_prints_no_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli.common import finish
+    from lifeboat.cli.restore import _print_restore, _refused
+
+    args = argparse.Namespace(json=False)
+    _print_restore({"status": "FAILED", "error": None, "cause": None})
+    _refused(args, {"status": "REFUSED", "error": None, "cause": None})
+    finish(args, {"status": "FAILED", "error": "States.Timeout", "cause": None})
+    captured = capsys.readouterr()
+    assert "None" not in captured.out + captured.err
+    assert "RESTORE FAILED" in captured.out and "refused" in captured.err

@@ -65,7 +65,7 @@ def print_backup_report(result: dict[str, Any]) -> None:
     if report.get("duplicate"):
         say(
             f"duplicate trigger: run {report['run_id']} was already taken by "
-            f"{report.get('original_execution')}; nothing was created"
+            f"{report.get('original_execution') or 'another execution'}; nothing was created"
         )
         return
     rows = [

@@ -104,8 +104,8 @@ def _print_restore(result: dict[str, Any]) -> int:
         for line in describe_result(output, result.get("execution_arn")):
             say(line)
         return EXIT_OK
-    say(f"RESTORE FAILED: {result.get('error')}")
-    say(f"  {result.get('cause')}")
+    say(f"RESTORE FAILED: {result.get('error') or 'unknown error'}")
+    say(f"  {result.get('cause') or 'no cause recorded'}")
     say(
         "  the replacement (if any) was removed and the original left as it was; see the SNS "
         "message, or re-run with --dry-run to see the plan"
@@ -118,7 +118,7 @@ def _refused(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
         emit_json(result)
     else:
-        warn(f"refused ({result.get('error')}): {result.get('cause')}")
+        warn(f"refused ({result.get('error') or 'Refused'}): {result.get('cause') or '-'}")
     return EXIT_INPUT
 
 
@@ -172,7 +172,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 
 
 def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
-    source = plan.get("recovery_point_id") or f"point in time {plan.get('restore_time')}"
+    source = plan.get("recovery_point_id") or f"point in time {plan.get('restore_time') or '-'}"
     where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
     how = (
         "point-in-time restore (RestoreDBInstanceToPointInTime)"
@@ -263,7 +263,7 @@ def describe_result(result: dict[str, Any], execution_arn: str | None = None) ->
         lines.append(f"  target groups: {', '.join(cut['target_groups'])}")
     if cut.get("fenced"):
         lines.append(
-            f"  original fenced (tag lifeboat:fenced; {cut.get('stop_outcome', 'not running')})"
+            f"  original fenced (tag lifeboat:fenced; {cut.get('stop_outcome') or 'not running'})"
         )
     if result.get("endpoint"):
         lines.append(f"  endpoint: {result['endpoint']}")
