@@ -3,6 +3,7 @@ comes from the newest EBS set, through the real restore state machine (issue 20,
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import client
+from lifeboat.cli import EXIT_OK, main
 from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import run_schedule
 from tests.integration.test_restore import restore
@@ -98,3 +100,22 @@ def test_a_failed_restore_removes_every_volume_it_created(
     # Then the abort terminated it with every volume it was launched with (one kept on
     # termination, as the original's hand-attached volume was, included)
     assert made_by(result["execution_arn"]) == []
+
+
+def test_a_volume_no_backup_holds_is_named_by_the_plan_and_the_report(
+    stack: Any, attached_after_ami: tuple[Any, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded, _device = attached_after_ami
+    web1 = seeded.protected_instances["web-1"]
+    # Given /dev/sdh was attached after the newest backup
+    sdh = attach_data_volume(web1, "/dev/sdh")
+
+    planned = restore(stack, {"instance_id": web1, "dry_run": True}, "plan-sdh")
+
+    # Then the plan warns (the restore would not bring it back) and the report names it
+    assert any(f"/dev/sdh ({sdh})" in w for w in planned["output"]["warnings"])
+    assert main(["report", "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    rows = [r for az in report["az_failures"] for r in az["servers"] if r["id"] == web1]
+    assert rows and all(any(f"/dev/sdh ({sdh})" in p for p in r["problems"]) for r in rows)
+    assert not any("/dev/sdg" in p for r in rows for p in r["problems"])  # the set holds it
