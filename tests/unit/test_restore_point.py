@@ -125,3 +125,17 @@ def test_a_database_at_a_time(monkeypatch: pytest.MonkeyPatch, ago: timedelta, h
         assert planned.snapshot_id == "lifeboat-elearn-db-run-db-1"
         assert "outside its restorable window" in (planned.point_note or "")
     assert planned.as_of == when
+
+
+def test_an_exact_restore_time_before_the_window_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = make_world(monkeypatch)
+    world.rds.dbs["elearn-db"]["EarliestRestorableTime"] = NOW - timedelta(days=2)
+    payload = {"db_instance_id": "elearn-db", "restore_time": iso(NOW - timedelta(days=3))}
+    with pytest.raises(InvalidInputError) as refused:
+        run(world, {**payload, "dry_run": True}, until="begin")
+    assert refused.value.field == "restore_time" and "--point" in refused.value.message
+    inside = {"db_instance_id": "elearn-db", "restore_time": iso(NOW - timedelta(days=1))}
+    _state, planned = run(world, {**inside, "dry_run": True}, until="begin")
+    assert planned.restore_time == NOW - timedelta(days=1)

@@ -354,6 +354,13 @@ def _check_restore_time(
         raise InvalidInputError(
             "restore_time", f"latest restorable time of {source_id} is {iso(latest)}"
         )
+    earliest = original.earliest_restorable
+    if earliest is not None and restore_time < earliest:
+        raise InvalidInputError(
+            "restore_time",
+            f"earliest restorable time of {source_id} is {iso(earliest)}; for an older time "
+            "use --point TIME (its newest DB snapshot at or before it)",
+        )
 
 
 def restored_identifier(source_id: str, execution_name: str) -> str:
