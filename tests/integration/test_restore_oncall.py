@@ -35,7 +35,9 @@ def volume_snapshot(instance_id: str, device: str) -> str:
 
 
 # --- any point ---------------------------------------------------------------------------------
-def test_an_older_point_is_restored(stack: Any, elearn: Any) -> None:
+def test_an_older_point_is_restored(
+    stack: Any, elearn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given two days of backups: AMI 1, EBS set A, AMI 2, EBS set B
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     for rule, minutes in (("daily", 240), ("hourly", 180), ("daily", 120), ("hourly", 60)):
@@ -62,6 +64,13 @@ def test_an_older_point_is_restored(stack: Any, elearn: Any) -> None:
         sdf = next(v for v in planned["volumes"] if v["device_name"] == "/dev/sdf")
         assert sdf["snapshot_id"] == sdf_a and sdf["source"] == f"EBS set {set_a.recovery_point_id}"
     assert by_time["output"]["point_note"].startswith("as of ")
+    # the CLI: --point TIME (and --recovery-point, its older name, with an id), by Name tag
+    for option, value in (("--point", iso(set_a.created_at)), ("--recovery-point", sdf_a)):
+        argv = ["restore", "start", "--instance", "web-1", option, value, "--dry-run"]
+        assert main([*argv, "--poll", "0.05"]) == EXIT_OK
+        text = capsys.readouterr().out
+        assert ami1.image_id in text and sdf_a not in text.split("volume /dev/sda1")[0]
+        assert f"EBS set {set_a.recovery_point_id}" in text
 
     # and the restore itself launches exactly that
     result = restore(stack, {"instance_id": web1, "recovery_point": set_a.recovery_point_id}, "go")

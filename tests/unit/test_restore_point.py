@@ -139,3 +139,13 @@ def test_an_exact_restore_time_before_the_window_is_refused(
     inside = {"db_instance_id": "elearn-db", "restore_time": iso(NOW - timedelta(days=1))}
     _state, planned = run(world, {**inside, "dry_run": True}, until="begin")
     assert planned.restore_time == NOW - timedelta(days=1)
+
+
+def test_a_time_is_compared_to_the_second_as_points_are_listed() -> None:
+    # Given set 4 was taken at 07:00:00.4 (listed as 07:00:00)
+    late = POINTS[3].created_at + timedelta(milliseconds=400)
+    points = [*POINTS[:3], POINTS[3].model_copy(update={"created_at": late}), POINTS[4]]
+    original = SourceInstance(instance_id=SOURCE, availability_zone="us-east-1a", state="running")
+    request = RestoreInput(instance_id=SOURCE, point_time=POINTS[3].created_at)
+    planned = plan_instance(request, original, points, [subnet("us-east-1b")], PLANS)
+    assert data_of(planned) == "snap-hdata-4"

@@ -110,7 +110,7 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
         (
             p.source_id,
             p.kind.value,
-            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             _status(p, now),
             p.consistency,
             _size(p),

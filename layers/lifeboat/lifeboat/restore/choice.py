@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from lifeboat.restore.planner import SourceDatabase
 
 
+def at_or_before(moment: datetime, until: datetime) -> bool:
+    """``moment`` is at or before ``until`` to the second (times are given, and shown, to the
+    second: a point listed at 02:45:07 is "at or before 02:45:07" whatever its microseconds)."""
+    return moment.replace(microsecond=0) <= until
+
+
 def completed(points: Sequence[RecoveryPoint]) -> list[RecoveryPoint]:
     return [p for p in points if p.status is PointStatus.COMPLETED]
 
@@ -43,7 +49,7 @@ def choose(
         return chosen[0]
     until = until or request.point_time
     if until is not None:
-        before = [p for p in points if p.created_at <= until]
+        before = [p for p in points if at_or_before(p.created_at, until)]
         if not before:
             oldest = (
                 f" (the oldest is of {iso(min(p.created_at for p in points))})" if points else ""

@@ -46,7 +46,7 @@ def newer_sets(
             if p.kind is Kind.EBS
             and p.status is PointStatus.COMPLETED
             and p.created_at > chosen.created_at
-            and (until is None or p.created_at <= until)
+            and (until is None or p.created_at.replace(microsecond=0) <= until)
         ),
         key=lambda p: (p.created_at, p.recovery_point_id),
     )
