@@ -69,8 +69,8 @@ def test_an_older_point_is_restored(
         argv = ["restore", "start", "--instance", "web-1", option, value, "--dry-run"]
         assert main([*argv, "--poll", "0.05"]) == EXIT_OK
         text = capsys.readouterr().out
-        assert ami1.image_id in text and sdf_a not in text.split("volume /dev/sda1")[0]
-        assert f"EBS set {set_a.recovery_point_id}" in text
+        assert f"from {ami1.image_id}" in text
+        assert f"/dev/sdf: gp3 20 GiB from EBS set {set_a.recovery_point_id}" in text
 
     # and the restore itself launches exactly that
     result = restore(stack, {"instance_id": web1, "recovery_point": set_a.recovery_point_id}, "go")
