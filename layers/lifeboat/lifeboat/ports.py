@@ -21,6 +21,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -387,3 +388,4 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

@@ -355,7 +355,7 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     rstart.add_argument(
         "--region",
         help="restore from the copies in this region, into a subnet of the same tier there "
-        "(region lost; README 'Runbook: region lost'); nothing in the home region is touched",
+        "(docs/runbooks/region-lost.md); nothing in the home region is touched",
     )
     rstart.add_argument(
         "--security-group",
