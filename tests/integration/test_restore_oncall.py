@@ -151,6 +151,9 @@ def test_rollback_gives_the_server_back_to_its_original(
     assert result["status"] == "SUCCEEDED", result
     arn, new = result["execution_arn"], result["output"]["replacement_id"]
     assert address(eip)["InstanceId"] == new
+    # web-1 names the replacement now; its points are the server's (the original's included)
+    code, points = cli_json(capsys, "recovery-points", "list", "--resource", "web-1")
+    assert code == EXIT_OK and web1 in {p["source_id"] for p in points}
 
     # the dry run says what it would do and changes nothing
     assert main(["restore", "rollback", arn, "--dry-run"]) == EXIT_OK

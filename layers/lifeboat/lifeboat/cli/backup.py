@@ -18,6 +18,7 @@ from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, RecoveryPoint, validate_input
 from lifeboat.output import emit_json, say, table
 from lifeboat.plans import default_plans
+from lifeboat.restore.lineage import lineage
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
@@ -95,7 +96,14 @@ def _status(point: RecoveryPoint, now: datetime) -> str:
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     resource = resource_option(args.resource, catalog) if args.resource else None
-    points = catalog.points_for_resource(resource) if resource else catalog.all_points()
+    # A server's points are those of every instance that has stood for it (a restore of it
+    # chooses among them all): the original's before a restore, its replacement's after.
+    members = lineage(catalog, resource) if resource and resource.startswith("i-") else [resource]
+    points = (
+        [p for member in members if member for p in catalog.points_for_resource(member)]
+        if resource
+        else catalog.all_points()
+    )
     if args.status:
         points = [p for p in points if p.status.value == args.status]
     points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
