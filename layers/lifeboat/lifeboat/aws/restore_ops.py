@@ -265,9 +265,10 @@ class Ec2Restorer:
         tags = T.to_dict(instance.get("Tags"))
         if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
+        live = instance.get("State", {}).get("Name") in LIVE_STATES
         kept = [
             {"DeviceName": m["DeviceName"], "Ebs": {"DeleteOnTermination": True}}
-            for m in instance.get("BlockDeviceMappings", [])
+            for m in (instance.get("BlockDeviceMappings", []) if live else [])
             if (m.get("Ebs") or {}).get("DeleteOnTermination") is False
         ]
         if kept:
