@@ -135,6 +135,8 @@ def test_recovery_points_list_shows_the_copies_marked_with_their_region(
             return [copy] if region == "us-west-2" else []
 
     monkeypatch.setattr("lifeboat.cli.backup.Catalog", Listed)
+    monkeypatch.setattr("lifeboat.cli.backup.resource_option", lambda value, catalog: value)
+    monkeypatch.setattr("lifeboat.cli.backup.lineage", lambda catalog, resource: [resource])
     monkeypatch.delenv("LIFEBOAT_PLANS_FILE", raising=False)
     assert main(["recovery-points", "list", "--resource", "i-0web1"]) == 0
     out = capsys.readouterr().out

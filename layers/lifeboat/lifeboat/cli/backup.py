@@ -97,6 +97,8 @@ def _status(point: RecoveryPoint, now: datetime) -> str:
 
 
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
+    if not args.home_only:
+        default_plans()  # the copies' regions; a bad plans file: exit 2 before any read
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     resource = resource_option(args.resource, catalog) if args.resource else None
     # A server's points are those of every instance that has stood for it (a restore of it
