@@ -357,3 +357,21 @@ def test_the_dry_run_plan_says_the_copy_its_age_where_it_lands_and_what_is_not_d
     assert "DB subnet group elearn-db (VPC vpc-0dr)" in db_lines
     assert "security groups elearn-db (sg-0d0db0000000001)" in db_lines
     assert "not pointed at the new endpoint" in db_lines
+
+
+def test_copies_deleted_outside_lifeboat_there_are_passed_over_or_refused_naming_them() -> None:
+    # A server: its newest copy's AMI deregistered by hand there: the older copy is planned
+    dr = world()
+    dr.ports.catalog.put_points([point(DR, 1), point(DR, 3)])
+    dr.reads.gone.add("ami-0dr0000000000001")
+    found = plan(dr)
+    assert found.image_id == "ami-0dr0000000000003"
+    assert any("ami-0dr0000000000001" in w and "passed over" in w for w in found.warnings)
+    # asked for by id: refused, naming it
+    with pytest.raises(InvalidInputError, match="recovery_point: .*ami-0dr0000000000001"):
+        plan(dr, recovery_point=point(DR, 1).recovery_point_id)
+    # A database whose only copied snapshot is gone there: refused, naming it
+    dr.ports.catalog.put_points([db_point(DR)])
+    dr.reads.gone.add("lifeboat-elearn-db-dr")
+    with pytest.raises(InvalidInputError, match="deleted outside Lifeboat.*lifeboat-elearn-db-dr"):
+        db_plan(dr)
