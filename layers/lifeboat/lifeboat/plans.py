@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -29,7 +30,7 @@ from pydantic import (
 
 from lifeboat.apps.models import Application
 from lifeboat.errors import InvalidInputError
-from lifeboat.scripts.models import Scripts
+from lifeboat.scripts.models import Scripts, scripts_for_kinds
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -170,16 +171,7 @@ class Rule(BaseModel):
             )
         return value
 
-    @field_validator("scripts")
-    @classmethod
-    def _scriptable(cls, value: Scripts | None, info: ValidationInfo) -> Scripts | None:
-        kinds = info.data.get("kinds", ())
-        if value is not None and kinds and Kind.AMI not in kinds and Kind.EBS not in kinds:
-            raise ValueError(
-                "scripts run on instances around their AMI or EBS snapshots: add kind ami or "
-                "ebs, or remove scripts (RDS snapshots are consistent by themselves)"
-            )
-        return value
+    _scriptable = field_validator("scripts")(scripts_for_kinds)
 
     @field_validator("copy_to")
     @classmethod
@@ -386,7 +378,18 @@ def default_plans() -> PlanSet:
 
 @cache
 def _plans(path: str | None) -> PlanSet:
-    if path:
-        return load_plans_file(Path(path))
-    text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
-    return parse_plans(yaml.safe_load(text))
+    """The plans; a bad file is one :class:`InvalidInputError` naming the first bad field and
+    its fix (every command that loads the plans then exits 2, with one line)."""
+    where = path or "lifeboat/plans.yaml"
+    try:
+        if path:
+            return load_plans_file(Path(path))
+        text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
+        return parse_plans(yaml.safe_load(text))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "plans"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise InvalidInputError(f"{where}: {field}", message) from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInputError(where, f"cannot be read as YAML: {exc}".replace("\n", " ")) from exc

@@ -13,29 +13,34 @@ from typing import Any
 
 from lifeboat import executions
 from lifeboat.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, caller, exit_code, outputs
-from lifeboat.errors import InvalidInputError
+from lifeboat.cli.names import instance_option
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.stack import require
 from lifeboat.volumes.models import VolumeRestoreInput, VolumeRollbackInput
 
 OUTPUT = "VolumeRestoreStateMachineArn"
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 
 
 def resolve_instance(text: str) -> str:
-    """The instance an operator named. Ids only for now; the shared Name-tag resolver replaces
-    this function (one line) when it lands."""
-    if _INSTANCE_ID.match(text):
-        return text
-    raise InvalidInputError("instance", f"{text!r} is not an instance id (i-...): give the id")
+    """The instance an operator named: its id, or its ``Name`` tag (the shared resolver)."""
+    return instance_option(text)
+
+
+def point_option(value: str) -> str:
+    """``--point`` read as ``restore start`` reads it (the one parser: a time without an offset
+    is UTC), given to the machine as an id, ``latest``, or an ISO time with its zone."""
+    from lifeboat.cli.restore import parse_point
+
+    point_id, point_time = parse_point(value)
+    return point_time or point_id
 
 
 def cmd_restore_volume(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {
         "instance_id": resolve_instance(args.instance),
         "device": args.device,
-        "point": args.point,
+        "point": point_option(args.point),
         "attach_as": args.attach_as,
         "replace": args.replace,
         "dry_run": args.dry_run,
@@ -200,15 +205,17 @@ def register_volume(restoring: Any, common: argparse.ArgumentParser) -> None:
         help="restore one volume of an instance from a recovery point: a new volume beside "
         "the original (default) or swapped in its place (--replace)",
     )
-    volume.add_argument("--instance", required=True, help="the instance (its id)")
+    volume.add_argument(
+        "--instance", required=True, help="the instance: its id or its Name tag (unique)"
+    )
     volume.add_argument(
         "--device", required=True, help="the volume's device on the instance, e.g. /dev/sdf"
     )
     volume.add_argument(
         "--point",
         default="latest",
-        help="recovery point id (or its AMI or snapshot id), or a time (ISO 8601 with a zone: "
-        "the newest point at or before it, to the second), or latest (default)",
+        help="recovery point id (or its AMI or snapshot id), or a time (ISO 8601, UTC unless it "
+        "has an offset: the newest point at or before it, to the second), or latest (default)",
     )
     how = volume.add_mutually_exclusive_group()
     how.add_argument(

@@ -49,6 +49,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.rds_gapfill import rds_gap_fills
 from lifeboat.local.ssm_gapfill import SsmFaults, ssm_gap_fills
 from lifeboat.local.volume_gapfill import volume_gap_fills
 
@@ -143,6 +144,7 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(rds_gap_fills())
             stack.enter_context(ssm_gap_fills(self.ssm_faults))
             stack.enter_context(volume_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))

@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
 RUN_SHELL = "AWS-RunShellScript"
 # An SSM document name (SendCommand's DocumentName pattern, without an ARN: the template grants
@@ -76,6 +83,17 @@ class Scripts(BaseModel):
             "commands": commands or ["true"],
             "executionTimeout": [str(self.timeout_seconds)],
         }
+
+
+def scripts_for_kinds(cls: type, value: Scripts | None, info: ValidationInfo) -> Scripts | None:
+    """A rule's ``scripts`` validator: scripts need instances (kinds ami or ebs)."""
+    kinds = {str(k) for k in info.data.get("kinds", ())}
+    if value is not None and kinds and not kinds & {"ami", "ebs"}:
+        raise ValueError(
+            "scripts run on instances around their AMI or EBS snapshots: add kind ami or "
+            "ebs, or remove scripts (RDS snapshots are consistent by themselves)"
+        )
+    return value
 
 
 class Invocation(BaseModel):
