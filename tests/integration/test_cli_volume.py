@@ -77,3 +77,21 @@ def test_the_rollback_restore_rollback_dispatches_to_for_a_volume_restore(
     assert "ROLLED BACK." in capsys.readouterr().out
     assert cmd_volume_rollback(args(), restored, machine) == EXIT_INPUT  # already rolled back
     assert "not a completed volume restore" in capsys.readouterr().err
+
+
+def test_restore_volume_by_name_and_rolled_back_with_restore_rollback(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The Name tag names the instance (the shared resolver); an unknown one exits 2.
+    base = ["restore", "volume", "--device", "/dev/sdf", "--poll", "0.05"]
+    assert main([*base, "--instance", "web-1", "--point", "latest", "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["output"]["instance_id"] == backed_up.protected_instances["web-1"]
+    assert main([*base, "--instance", "no-such-server"]) == EXIT_INPUT
+    assert "no instance is named 'no-such-server'" in capsys.readouterr().err
+    # lifeboat restore rollback takes a volume restore by ARN or by name.
+    name = result["execution_arn"].rsplit(":", 1)[-1]
+    assert main(["restore", "rollback", name, "--dry-run"]) == EXIT_OK
+    assert "Roll back volume restore" in capsys.readouterr().out
+    assert main(["restore", "rollback", result["execution_arn"], "--yes"]) == EXIT_OK
+    assert "ROLLED BACK." in capsys.readouterr().out
