@@ -14,6 +14,7 @@ import pytest
 
 from lifeboat import drill
 from lifeboat import tags as T
+from lifeboat.asg.membership import GROUP_TAG
 from lifeboat.drill.planner import drill_identifier
 from lifeboat.drill.ports import DrillClusterBusyError
 from lifeboat.drill.slot import SLOT_EARLY
@@ -256,3 +257,25 @@ def test_after_a_restore_the_replacement_is_drilled_not_the_fenced_original(worl
     pk, sk = record_key("standard", NOW, "drill-1")
     (record,) = [r for r in given.catalog.records(pk) if r["sk"] == sk]
     assert record["status"] == "succeeded"
+
+
+def test_an_auto_scaling_group_member_is_never_drilled_one_by_one(world: Any) -> None:
+    # Given a member of an Auto Scaling group: EC2 Auto Scaling propagated the group's tags
+    # (lifeboat:plan among them) and the instance has catalogued points of its own
+    given, drills, _ = world
+    member = given.ec2.add_instance(
+        "us-east-1b", {"Name": "web-asg", T.PLAN: "standard", GROUP_TAG: "elearn-web"}
+    )
+    given.catalog.put_points([ami_point(member, NOW - timedelta(hours=2), instance_config(), n=9)])
+    # When the plan is drilled
+    _state, summary = run_drill(given, {"plan": "standard"})
+    # Then the member is neither launched nor counted: it is listed as not drilled, with why
+    assert member not in {r["id"] for r in summary["resources"]}
+    assert [launch["plan"].source_id for launch in drills.launches] == [given.web1]
+    (why,) = [n for n in summary["not_drilled"] if n["id"] == member]
+    assert "elearn-web" in why["reason"] and "Auto Scaling group" in why["reason"]
+    # ...and a drill asked for that one member by name is refused, naming why
+    with pytest.raises(InvalidInputError) as err:
+        request = {"plan": "standard", "resource": member}
+        drill.begin(event(request, "d-2", {}), PLANS, given.ports, NOW)
+    assert err.value.field == "resource" and "Auto Scaling group" in str(err.value)
