@@ -14,6 +14,7 @@ import pytest
 from lifeboat.aws.rds import RDS_FILTER_VALUES, RdsGateway
 from lifeboat.plans import Kind
 from lifeboat.report import FleetInputs, build_report
+from lifeboat.report.build import drills_by_resource, last_rto
 from lifeboat.report.verify import verified_report
 from tests.fakes import client_error
 from tests.report_fleet import AZ_A, AZ_B, NOW, seed_fleet
@@ -213,3 +214,25 @@ def test_db_snapshots_are_read_in_batches_within_the_filter_limit(kind: str) -> 
     assert len(calls) == 3 and all(
         len(c["Filters"][0]["Values"]) <= RDS_FILTER_VALUES for c in calls
     )
+
+
+def test_the_newest_drill_counts_across_plans() -> None:
+    # Given web-1 moved from plan "critical" (a passing drill two days ago) to "standard" (a
+    # failed drill yesterday): the report reads DRILL#<plan> records plan by plan
+    def record(when: Any, execution: str, result: str, rto: float | None) -> dict[str, Any]:
+        return {
+            "sk": f"{when.isoformat()}#{execution}",
+            "status": "succeeded" if result == "healthy" else "failed",
+            "started_at": when.isoformat(),
+            "resources": [{"id": "i-web1", "type": "instance", "result": result,
+                           "rto_seconds": rto, "rpo_seconds": 60, "error": None}],
+        }  # fmt: skip
+
+    older = record(NOW - timedelta(days=2), "drill-critical", "healthy", 600.0)
+    newer = record(NOW - timedelta(days=1), "drill-standard", "unhealthy", None)
+    for records in ({"critical": [older], "standard": [newer]},
+                    {"standard": [newer], "critical": [older]}):  # fmt: skip
+        drills = drills_by_resource(records)["i-web1"]
+        # Then the newest drill, whichever plan recorded it, is the verdict: no RTO stands
+        assert [d.execution for d in drills] == ["drill-standard", "drill-critical"]
+        assert last_rto(drills) is None
