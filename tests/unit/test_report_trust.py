@@ -83,8 +83,14 @@ def test_after_the_latest_drill_failed_the_card_is_red_with_that_result(kind: st
 class Reads:
     """Batched Describe calls over the artifacts that still exist; each call's ids recorded."""
 
-    def __init__(self, existing: set[str], fail: bool = False) -> None:
+    def __init__(
+        self,
+        existing: set[str],
+        fail: bool = False,
+        described: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.existing, self.fail = existing, fail
+        self.described = described or {}  # what Describe says of an id beyond it existing
         self.calls: list[tuple[str, list[str]]] = []
 
     def _read(self, what: str, ids: list[str]) -> set[str]:
@@ -94,10 +100,17 @@ class Reads:
         return set(ids) & self.existing
 
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {i: {"ImageId": i} for i in self._read("images", ids)}
+        return {
+            i: {"ImageId": i, "State": "available", **self.described.get(i, {})}
+            for i in self._read("images", ids)
+        }
 
     def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {i: {"SnapshotId": i} for i in self._read("snapshots", ids)}
+        return {
+            i: {"SnapshotId": i, "State": "completed", "StorageTier": "standard",
+                **self.described.get(i, {})}
+            for i in self._read("snapshots", ids)
+        }  # fmt: skip
 
     def existing_snapshots(self, kind: str, ids: list[str]) -> set[str]:
         return self._read(kind, ids)
@@ -177,8 +190,15 @@ def test_when_the_reads_fail_the_report_says_it_did_not_verify() -> None:
 
 
 class _Pages:
-    def __init__(self, calls: list[dict[str, Any]], snapshots: set[str], cluster: bool) -> None:
+    def __init__(
+        self,
+        calls: list[dict[str, Any]],
+        snapshots: set[str],
+        cluster: bool,
+        status: dict[str, str] | None = None,
+    ) -> None:
         self.calls, self.snapshots, self.cluster = calls, snapshots, cluster
+        self.status = status or {}
 
     def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
         self.calls.append(kwargs)
@@ -191,8 +211,8 @@ class _Pages:
         )
         half = len(found) // 2  # two pages: every page is read
         return [
-            {key: [{field: s} for s in found[:half]]},
-            {key: [{field: s} for s in found[half:]]},
+            {key: [{field: s, "Status": self.status.get(s, "available")} for s in found[:half]]},
+            {key: [{field: s, "Status": self.status.get(s, "available")} for s in found[half:]]},
         ]
 
 
@@ -236,3 +256,45 @@ def test_the_newest_drill_counts_across_plans() -> None:
         # Then the newest drill, whichever plan recorded it, is the verdict: no RTO stands
         assert [d.execution for d in drills] == ["drill-standard", "drill-critical"]
         assert last_rto(drills) is None
+
+
+@pytest.mark.parametrize(
+    ("what", "described"),
+    [
+        ("snapshot", {"StorageTier": "archive"}),  # archived: days to restore before any use
+        ("snapshot", {"State": "error"}),
+        ("image", {"State": "failed"}),
+        ("image", {"State": "disabled"}),  # DisableImage: no launch from it
+    ],
+)
+def test_an_artifact_that_exists_but_cannot_be_used_is_not_restorable(
+    what: str, described: dict[str, str]
+) -> None:
+    # Given web-1's only AMI exists, but it (or one of its snapshots) cannot be restored from
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    web1 = fleet.ids["web-1"]
+    point = next(p for p in inputs.points if p.source_id == web1 and p.kind is Kind.AMI)
+    assert point.snapshots, "an AMI point records its snapshots"
+    broken = point.image_id if what == "image" else point.snapshots[-1].snapshot_id
+    assert broken
+    reads = Reads(_everything(inputs), described={broken: described})
+    report = verified_report(inputs, reads, reads)
+    # Then the report does not call web-1 restorable from it, and names it
+    row = _row(report, AZ_A, web1)
+    assert not row.restorable and broken not in row.artifacts
+    assert report.verification is not None and broken in report.verification.missing
+    assert _card(report, AZ_A) == "red"
+
+
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_a_db_snapshot_that_is_not_available_is_not_counted(kind: str) -> None:
+    calls: list[dict[str, Any]] = []
+    existing = {"lifeboat-ok", "lifeboat-failed"}
+
+    class Rds:
+        def get_paginator(self, operation: str) -> _Pages:
+            return _Pages(calls, existing, kind == "cluster", {"lifeboat-failed": "failed"})
+
+    found = RdsGateway(rds=Rds()).existing_snapshots(kind, sorted(existing))
+    assert found == {"lifeboat-ok"}
