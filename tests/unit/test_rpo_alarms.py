@@ -19,7 +19,7 @@ import pytest
 from lifeboat.backup.rpo import publish_rpo, publish_rpo_ages
 from lifeboat.local.cfn import load_template
 from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.plans import Kind, default_plans
+from lifeboat.plans import Kind, Retention, Rule, default_plans
 from tests.cloudwatch_alarms import Alarm
 from tests.fakes import FakeCatalog
 from tests.fakes_ops import fake_ports
@@ -79,6 +79,8 @@ def simulate(
     end: datetime,
     publisher_until: datetime | None = None,
     jitter: bool = False,
+    takes: timedelta = RUN_TAKES,
+    start: datetime = START,
 ) -> list[tuple[datetime, float]]:
     """What CloudWatch receives for (plan, rule): each run's finalize ``RUN_TAKES`` after its
     slot (its points created 30 s into it), and the publisher every 5 minutes (Scheduler
@@ -88,9 +90,9 @@ def simulate(
     plans = default_plans()
     rng = random.Random(20)
     events: list[tuple[datetime, str, datetime | None]] = [
-        (slot + RUN_TAKES, "finalize", slot) for slot in runs
+        (slot + takes, "finalize", slot) for slot in runs
     ]
-    tick = START
+    tick = start
     while tick <= end and (publisher_until is None or tick < publisher_until):
         delay = timedelta(seconds=rng.randint(0, 60)) if jitter else timedelta(seconds=17)
         events.append((tick + delay, "tick", None))
@@ -290,3 +292,38 @@ def test_the_publisher_puts_a_datapoint_every_period_whatever_the_backup_schedul
     assert schedule["Type"] == "ScheduleV2" and props["ScheduleExpression"] == "rate(5 minutes)"
     assert "State" not in props, "runs with the backups switched off: the RPO still grows"
     assert {a.period for a in template_alarms().values()} == {300}
+
+
+def test_a_daily_rule_stays_ok_across_the_clock_change() -> None:
+    # Given the daily rule at 02:45 Europe/London: on the night the clocks go back (25 October
+    # 2026) its runs are 25 hours apart, and a run takes 40 minutes to complete its points
+    plan, rule = "standard", "daily"
+    declared = default_plans().plans[plan].rules[rule]
+    assert declared.schedule == "cron(45 2 * * ? *)" and declared.timezone == "Europe/London"
+    days = [datetime(2026, 10, d, 2, 45, tzinfo=declared.tz) for d in range(21, 30)]
+    runs = [d.astimezone(UTC) for d in days]
+    assert runs[4] - runs[3] == timedelta(hours=25)
+    end = runs[-1] + timedelta(hours=2)
+    series = simulate(plan, rule, runs, end, takes=timedelta(minutes=40), start=runs[0])
+    # Then its alarm stays OK: the rule's own schedule made the gap, no run was late
+    timeline = states(template_alarms()[(plan, rule)], series, runs[0] + timedelta(hours=1), end)
+    assert {state for _at, state in timeline} == {"OK"}, first_alarm(timeline)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "seconds"),
+    [
+        ("cron(45 2 * * ? *)", "UTC", 86400),
+        ("cron(45 2 * * ? *)", "Europe/London", 90000),  # 25 h the night the clocks go back
+        ("cron(0 4 ? * SUN *)", "Europe/London", 7 * 86400 + 3600),
+        ("cron(15 * * * ? *)", "Europe/London", 3600),  # every hour: UTC hours, no shift
+        ("rate(1 day)", "Europe/London", 86400),  # a rate does not follow the local clock
+    ],
+)
+def test_a_rules_longest_interval_counts_its_timezones_clock_change(
+    schedule: str, timezone: str, seconds: int
+) -> None:
+    rule = Rule(
+        schedule=schedule, timezone=timezone, kinds=[Kind.EBS], retention=Retention(daily=1)
+    )
+    assert rule.interval_seconds() == seconds

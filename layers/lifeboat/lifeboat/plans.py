@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -187,11 +188,27 @@ class Rule(BaseModel):
             unit = rate.group(1).rstrip("s")
             return number * {"minute": 60, "hour": 3600, "day": 86400}[unit]
         _minute, hour, dom, _month, dow, _year = self.schedule[5:-1].split()
+        # A cron schedule runs on the timezone's clock: when the clocks go back, the gap
+        # between two runs at the same local time grows by the shift (25 h for a daily rule).
+        shift = 0 if hour == "*" else clock_shift_seconds(self.timezone)
         if dom not in ("*", "?"):
-            return 31 * 86400
+            return 31 * 86400 + shift
         if dow not in ("*", "?"):
-            return 7 * 86400
-        return _hour_field_gap(hour) * 3600
+            return 7 * 86400 + shift
+        return _hour_field_gap(hour) * 3600 + shift
+
+
+@cache
+def clock_shift_seconds(timezone: str) -> int:
+    """How far the clocks of ``timezone`` move in a year (daylight saving time): 3600 for
+    Europe/London, 0 for UTC. Read from the zone's offsets on every day of two years."""
+    zone = ZoneInfo(timezone)
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    offsets = {
+        (start + timedelta(days=d)).astimezone(zone).utcoffset() or timedelta(0)
+        for d in range(0, 731)
+    }
+    return int((max(offsets) - min(offsets)).total_seconds())
 
 
 def _hour_field_gap(hour: str) -> int:
