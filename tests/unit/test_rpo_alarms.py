@@ -3,7 +3,8 @@
 code puts: each run's finalize step (``publish_rpo``) and the 5-minute publisher
 (``publish_rpo_ages``). For every rule shipped: OK all day while the runs are on time; ALARM
 within the rule's interval plus the margin (plus the 15 minutes the alarm takes to judge) after
-the last good point when runs are late or stopped, and when nothing reports at all; OK again
+the last good point when runs are late or stopped, and within half an hour when nothing reports
+at all (the stale datapoints of the evaluation range count until too few are left); OK again
 once a run catches up. The design it replaces (1-hour periods judged on one datapoint a day,
 missing data breaching) is shown in ALARM all day while every run is on time."""
 
@@ -32,6 +33,9 @@ MARGIN = timedelta(minutes=int(PARAMETERS["RpoAlarmMarginMinutes"]))
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 RUN_TAKES = timedelta(minutes=6)  # slot -> finalize
 JUDGE = timedelta(minutes=20)  # 3 periods of 5 minutes, and the publisher's 5-minute step
+# Nothing put at all: the datapoints already in the evaluation range (5 periods) still count
+# until fewer than 3 are left, so the alarm fires once the range is empty of them.
+SILENT = timedelta(minutes=30)
 SOURCES = ("web-1", "app-1", "elearn-db")
 
 
@@ -181,6 +185,24 @@ def test_the_evaluator_follows_cloudwatchs_missing_data_rules(
     assert alarm.state(periods, at, previous) == expected
 
 
+@pytest.mark.parametrize("treat", ["breaching", "missing", "notBreaching"])
+def test_the_evaluator_judges_the_newest_real_datapoints_when_enough_are_in_the_range(
+    treat: str,
+) -> None:
+    # 2 of 3 over a range of 5 periods: two newest periods missing, three older ones OK. With
+    # 3 real datapoints in the range, CloudWatch judges them and treats no missing period.
+    alarm = _alarm(treat, dta=2)
+    at = START + timedelta(minutes=5)
+    ok = {int((START + timedelta(minutes=i)).timestamp()): 1.0 for i in range(3)}
+    assert alarm.state(ok, at, "OK") == "OK"
+    # with two real datapoints left, one missing period is filled by the treatment
+    two = dict(list(ok.items())[1:])
+    assert alarm.state(two, at, "OK") == "OK"  # at most 1 breaching (filled) of 3: still OK
+    # a range with no datapoint at all
+    expected = {"breaching": "ALARM", "missing": "INSUFFICIENT_DATA", "notBreaching": "OK"}
+    assert alarm.state({}, at, "OK") == expected[treat]
+
+
 def test_the_evaluator_aggregates_each_period_with_the_statistic_then_the_expression() -> None:
     alarm = Alarm.from_template(
         "a",
@@ -260,7 +282,7 @@ def test_nothing_reported_is_an_alarm_within_minutes(plan: str, rule: str) -> No
     series = [(at, v) for at, v in series if at < stop]  # the finalize steps stopped too
     timeline = states(alarm, series, START + RUN_TAKES + JUDGE, end)
     fired = first_alarm(timeline)
-    assert fired is not None and stop < fired <= stop + JUDGE
+    assert fired is not None and stop < fired <= stop + SILENT
 
 
 def test_the_design_it_replaces_was_in_alarm_all_day_while_on_time() -> None:
