@@ -298,3 +298,32 @@ def test_a_db_snapshot_that_is_not_available_is_not_counted(kind: str) -> None:
 
     found = RdsGateway(rds=Rds()).existing_snapshots(kind, sorted(existing))
     assert found == {"lifeboat-ok"}
+
+
+def test_when_the_reads_fail_no_card_is_green_and_every_row_says_unverified() -> None:
+    # Given the caller may not read the AMIs (DescribeImages denied, or throttled to the end)
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    healthy = build_report(inputs)
+    assert any(r.status == "green" for r in healthy.resources), "the fleet has green cards"
+    report = verified_report(inputs, Reads(set(), fail=True), Reads(set(), fail=True))
+    # Then no AZ card and no resource card is green: nothing vouches for the artifacts
+    assert {f.status for f in report.az_failures} <= {"amber", "red"}
+    assert all(r.status != "green" for r in report.resources)
+    for failure in report.az_failures:
+        for row in (*failure.servers, *failure.databases):
+            if row.restorable:
+                assert any("not verified" in p for p in row.problems), row.id
+
+
+def test_the_cli_says_unverified_not_yes_when_the_reads_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli.report import _print
+
+    inputs = seed_fleet().inputs()
+    _print(verified_report(inputs, Reads(set(), fail=True), Reads(set(), fail=True)))
+    unverified = capsys.readouterr().out
+    assert "unverified" in unverified and " yes " not in unverified
+    _print(verified_report(inputs, Reads(_everything(inputs)), Reads(_everything(inputs))))
+    assert " yes " in capsys.readouterr().out

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from lifeboat.errors import error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.report.build import build_report
-from lifeboat.report.models import Finding, FleetInputs, Report, Verification
+from lifeboat.report.models import AzRow, Finding, FleetInputs, Report, Verification
 
 MAX_ROUNDS = 8  # each round removes at least one point; then everything left is read at once
 
@@ -168,9 +168,33 @@ def _unverified(report: Report, error: str) -> Report:
         f"({error}): 'restorable' rests on the catalog alone"
     )
     status = "red" if summary.status == "red" else "amber"
+    note = f"not verified: its AMI and snapshots could not be read ({error})"
+    failures = [
+        failure.model_copy(
+            update={
+                "status": "amber" if failure.status == "green" else failure.status,
+                "servers": [_unverified_row(r, note) for r in failure.servers],
+                "databases": [_unverified_row(r, note) for r in failure.databases],
+            }
+        )
+        for failure in report.az_failures
+    ]
+    resources = [
+        r.model_copy(update={"status": "amber"}) if r.status == "green" else r
+        for r in report.resources
+    ]
     return report.model_copy(
         update={
             "summary": summary.model_copy(update={"status": status, "reasons": reasons}),
+            "az_failures": failures,
+            "resources": resources,
             "verification": Verification(verified=False, error=error),
         }
     )
+
+
+def _unverified_row(row: AzRow, note: str) -> AzRow:
+    """A row the catalog calls restorable, nothing having vouched for its artifacts."""
+    if not row.restorable:
+        return row
+    return row.model_copy(update={"problems": [*row.problems, note]})
