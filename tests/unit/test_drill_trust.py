@@ -279,3 +279,24 @@ def test_an_auto_scaling_group_member_is_never_drilled_one_by_one(world: Any) ->
         request = {"plan": "standard", "resource": member}
         drill.begin(event(request, "d-2", {}), PLANS, given.ports, NOW)
     assert err.value.field == "resource" and "Auto Scaling group" in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["cluster", "db"])
+def test_a_drill_deletes_only_copies_its_catalog_says_it_launched(world: Any, kind: str) -> None:
+    # Given, while the drill runs, someone makes a database (an Aurora cluster) with the very
+    # identifier and tags this drill would give a copy of "ledger" -- a source this drill never
+    # launched (no DRILLEXEC provenance record for it)
+    given, drills, _ = world
+    forged_id = drill_identifier("ledger", "drill-1")
+    tags = {T.DRILL: ARN + "drill-1", T.DRILL_SOURCE: "ledger"}
+
+    def forge(at: Any) -> None:
+        store = drills.clusters if kind == "cluster" else drills.dbs
+        if forged_id not in store:
+            store[forged_id] = {"id": forged_id, "state": "available", "tags": dict(tags),
+                                "launched_at": at, "members": []}  # fmt: skip
+
+    _state, summary = run_drill(given, {"plan": "standard"}, during=forge)
+    # Then its tear-down leaves it alone and says so: name and tags are not provenance
+    assert forged_id in drills.live(), "deleted a database this drill never launched"
+    assert any(forged_id in line and "refused" in line for line in summary["not_torn_down"])

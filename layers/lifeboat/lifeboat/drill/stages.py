@@ -278,18 +278,25 @@ def tear_down(
     since: datetime | None = None,
 ) -> list[str]:
     """Terminate the instances and delete the databases this drill launched (those of one
-    source, or all): only resources carrying this execution's drill tag and, given ``since``
-    (the execution's start), launched after it — a resource older than the drill cannot be its
-    copy, whatever its tags say (a forged tag). With ``left``, an AWS error on one resource is
+    source, or all): only resources carrying this execution's drill tag, of a source the
+    catalog recorded this drill launching (``DRILLEXEC#<execution>``, written before each
+    create call: a name and tags are not provenance) and, given ``since`` (the execution's
+    start), launched after it — a resource older than the drill cannot be its copy, whatever
+    its tags say (a forged tag). With ``left``, an AWS error on one resource is
     noted there and the others are still torn down (the sweeper of the next backup run
     retries); without it, the error is raised (the task's Retry)."""
     drills = drills_of(ports)
     done: list[str] = []
+    launched: set[str] | None = None  # the sources this drill recorded launching (provenance)
     for resource in drills.resources(execution_arn):
         if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
             continue
-        if not made_by(resource, execution_arn) or (
-            since is not None and not _launched_since(resource, since)
+        if launched is None:
+            launched = {str(r["sk"]) for r in ports.catalog.records(provenance_key(execution_arn))}
+        if (
+            not made_by(resource, execution_arn)
+            or (since is not None and not _launched_since(resource, since))
+            or resource["tags"].get(T.DRILL_SOURCE) not in launched
         ):
             if left is not None:
                 left.append(
