@@ -300,3 +300,25 @@ def test_a_drill_deletes_only_copies_its_catalog_says_it_launched(world: Any, ki
     # Then its tear-down leaves it alone and says so: name and tags are not provenance
     assert forged_id in drills.live(), "deleted a database this drill never launched"
     assert any(forged_id in line and "refused" in line for line in summary["not_torn_down"])
+
+
+def test_a_retried_cluster_launch_still_gives_the_copy_its_instance(world: Any) -> None:
+    # Given the launch task restored the cluster, then died before CreateDBInstance (a
+    # throttle after botocore's retries, a Lambda time-out): Step Functions retries the task
+    given, drills, _ = world
+    _aurora(given)
+    payload = {"plan": "standard", "resource": "elearn-aurora"}
+    begun = drill.begin(event(payload, "drill-1", {}), PLANS, given.ports, NOW)
+    item: dict[str, Any] = {"target": begun.resources[0].model_dump(mode="json")}
+    drills.fail = {"add_instance": "ThrottlingException"}
+    with pytest.raises(Exception, match="ThrottlingException"):
+        drill.launch(event(payload, "drill-1", item), given.ports, NOW)
+    drills.fail = {}
+    launched = drill.launch(event(payload, "drill-1", item), given.ports, NOW)  # retried
+    # Then the retried task adopts its cluster and still adds its one instance: a cluster with
+    # no instance never becomes available, and the drill would wait hours to call it unhealthy
+    (made,) = drills.clusters.values()
+    assert launched.id == made["id"] and len(made["members"]) == 1
+    item["launch"] = {"launched": launched.model_dump(mode="json")}
+    health = drill.check(event(payload, "drill-1", item), given.ports, NOW + timedelta(minutes=1))
+    assert health.healthy

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.drill import holds, planner
-from lifeboat.drill.cluster import delete_copy, launch_cluster
+from lifeboat.drill.cluster import cluster_drills_of, delete_copy, launch_cluster
 from lifeboat.drill.models import (
     DRILL_TIMEOUT,
     DrillLaunched,
@@ -174,6 +174,9 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         and made_by(r, arn)
     ]
     if existing:  # a retried task: the copy is already there (and its clock already runs)
+        if target.cluster is not None:  # the task may have died before its instance was asked
+            tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
+            cluster_drills_of(ports).add_instance(target.cluster, tags)
         return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=requested)
     if target.cluster is not None:
         tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
