@@ -331,3 +331,17 @@ def test_the_cli_says_unverified_not_yes_when_the_reads_failed(
     assert "unverified" in unverified and " yes " not in unverified
     _print(verified_report(inputs, Reads(_everything(inputs)), Reads(_everything(inputs))))
     assert " yes " in capsys.readouterr().out
+
+
+def test_the_cli_never_says_read_and_found_when_some_vanished(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli.report import _print
+
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    ami = next(p.image_id for p in inputs.points if p.kind is Kind.AMI and p.image_id)
+    reads = Reads(_everything(inputs) - {str(ami)})
+    _print(verified_report(inputs, reads, reads))
+    out = capsys.readouterr().out
+    assert "read and found" not in out and f"vanished or cannot be used: {ami}" in out
