@@ -345,3 +345,19 @@ def test_the_cli_never_says_read_and_found_when_some_vanished(
     _print(verified_report(inputs, reads, reads))
     out = capsys.readouterr().out
     assert "read and found" not in out and f"vanished or cannot be used: {ami}" in out
+
+
+def test_the_html_report_shows_every_kind_of_finding_vanished_artifacts_included() -> None:
+    from typing import get_args
+
+    from lifeboat.report import render_html
+    from lifeboat.report.html import FINDING_TITLES
+    from lifeboat.report.models import FindingKind
+
+    assert set(FINDING_TITLES) == set(get_args(FindingKind)), "a finding kind the page drops"
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    ami = next(p.image_id for p in inputs.points if p.kind is Kind.AMI and p.image_id)
+    reads = Reads(_everything(inputs) - {str(ami)})
+    page = render_html(verified_report(inputs, reads, reads))
+    assert str(ami) in page and FINDING_TITLES["vanished_artifact"] in page
