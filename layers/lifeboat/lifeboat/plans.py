@@ -212,17 +212,24 @@ def clock_shift_seconds(timezone: str) -> int:
 
 
 def _hour_field_gap(hour: str) -> int:
-    """The longest gap, in hours, between the hours a cron hour field selects in a day."""
-    if hour == "*":
-        return 1
-    if hour.startswith("*/") and hour[2:].isdigit():
-        return int(hour[2:])
-    if "," in hour and all(part.isdigit() for part in hour.split(",")):
-        hours = sorted(int(part) for part in hour.split(","))
-        gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
-        gaps.append(24 - hours[-1] + hours[0])
-        return max(gaps)
-    return 24
+    """The longest gap, in hours, between the hours a cron hour field selects in a day (the
+    gap overnight included): ``*``, ``n``, ``a-b``, ``*/n``, ``a/n``, ``a-b/n`` and lists of
+    them. A field it cannot read counts as once a day."""
+    hours: set[int] = set()
+    for part in hour.split(","):
+        found = re.fullmatch(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?", part)
+        if found is None:
+            return 24
+        first, last, step = found.groups()
+        start = 0 if first == "*" else int(first)
+        end = 23 if first == "*" or (step and last is None) else int(last or first)
+        if not (0 <= start <= end <= 23) or (step is not None and int(step) < 1):
+            return 24
+        hours.update(range(start, end + 1, int(step or 1)))
+    ordered = sorted(hours)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    gaps.append(24 - ordered[-1] + ordered[0])
+    return max(gaps)
 
 
 # A URL path that is safe inside single quotes in a shell command (no quote, no space).
