@@ -15,6 +15,7 @@ import pytest
 from lifeboat import drill
 from lifeboat import tags as T
 from lifeboat.asg.membership import GROUP_TAG
+from lifeboat.drill.models import ForeignResourceError
 from lifeboat.drill.planner import drill_identifier
 from lifeboat.drill.ports import DrillClusterBusyError
 from lifeboat.drill.slot import SLOT_EARLY
@@ -322,3 +323,29 @@ def test_a_retried_cluster_launch_still_gives_the_copy_its_instance(world: Any) 
     item["launch"] = {"launched": launched.model_dump(mode="json")}
     health = drill.check(event(payload, "drill-1", item), given.ports, NOW + timedelta(minutes=1))
     assert health.healthy
+
+
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_a_copy_made_before_the_drill_asked_for_it_is_never_adopted(world: Any, kind: str) -> None:
+    # Given a database (an Aurora cluster) launched later in the drill (the Map reaches it an
+    # hour and a half in), and someone made one with its derived identifier and this drill's
+    # tags half an hour before that request: a retried task cannot have made it
+    given, drills, _ = world
+    if kind == "cluster":
+        _aurora(given)
+    source = "elearn-aurora" if kind == "cluster" else "elearn-db"
+    payload = {"plan": "standard", "resource": source}
+    begun = drill.begin(event(payload, "drill-1", {}), PLANS, given.ports, NOW)
+    item: dict[str, Any] = {"target": begun.resources[0].model_dump(mode="json")}
+    forged_id = drill_identifier(source, "drill-1")
+    store = drills.clusters if kind == "cluster" else drills.dbs
+    store[forged_id] = {"id": forged_id, "state": "available", "members": [],
+                        "tags": {T.DRILL: ARN + "drill-1", T.DRILL_SOURCE: source},
+                        "launched_at": NOW + timedelta(hours=1)}  # fmt: skip
+    # When the drill asks for its copy
+    with pytest.raises(ForeignResourceError):
+        drill.launch(event(payload, "drill-1", item), given.ports, NOW + timedelta(hours=1.5))
+    # Then it neither drills nor deletes it
+    item["error"] = {"Error": "ForeignResourceError", "Cause": "x"}
+    result = drill.tear_down_resource(event(payload, "drill-1", item), given.ports)
+    assert result.result == "failed" and forged_id in drills.live()

@@ -164,8 +164,10 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         )
     drills = drills_of(ports)
     arn = event.execution.id
-    since = event.execution.start_time
+    # A copy is made after this drill first asked for it (a retried task keeps that time):
+    # one made before, whatever its name and tags, is not this drill's.
     requested = _provenance(ports, arn, target.id, target.type, now)
+    since = max(event.execution.start_time, requested)
     existing = [
         r
         for r in drills.resources(arn)
@@ -290,16 +292,18 @@ def tear_down(
     retries); without it, the error is raised (the task's Retry)."""
     drills = drills_of(ports)
     done: list[str] = []
-    launched: set[str] | None = None  # the sources this drill recorded launching (provenance)
+    launched: dict[str, datetime] | None = None  # source -> when this drill first asked
     for resource in drills.resources(execution_arn):
-        if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
+        source = resource["tags"].get(T.DRILL_SOURCE)
+        if source_id is not None and source != source_id:
             continue
         if launched is None:
-            launched = {str(r["sk"]) for r in ports.catalog.records(provenance_key(execution_arn))}
+            launched = _first_requests(ports, execution_arn)
+        asked = launched.get(str(source))
         if (
             not made_by(resource, execution_arn)
-            or (since is not None and not _launched_since(resource, since))
-            or resource["tags"].get(T.DRILL_SOURCE) not in launched
+            or asked is None
+            or not _launched_since(resource, max(asked, since) if since else asked)
         ):
             if left is not None:
                 left.append(
@@ -317,6 +321,18 @@ def tear_down(
         if outcome in ("terminated", "deleted"):
             done.append(resource["id"])
     return done
+
+
+def _first_requests(ports: Ports, execution_arn: str) -> dict[str, datetime]:
+    """The sources this drill recorded launching (``DRILLEXEC#<execution>``), each with when it
+    first asked: the provenance a tear-down rests on (a name and tags are not)."""
+    found: dict[str, datetime] = {}
+    for record in ports.catalog.records(provenance_key(execution_arn)):
+        try:
+            found[str(record["sk"])] = parse_iso(str(record.get("launched_at")))
+        except ValueError:
+            continue  # an unreadable record proves nothing
+    return found
 
 
 def client_token(execution_arn: str, source_id: str) -> str:
