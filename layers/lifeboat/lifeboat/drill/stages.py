@@ -30,6 +30,7 @@ from lifeboat.drill.models import (
 )
 from lifeboat.drill.planner import Protected
 from lifeboat.drill.ports import DrillClusterBusyError
+from lifeboat.drill.provenance import first_requests, provenance_key
 from lifeboat.drill.slot import claim_slot
 from lifeboat.drill.sources import protected_now
 from lifeboat.errors import InvalidInputError, error_code
@@ -62,11 +63,6 @@ def describe_error(name: str, cause: str | None) -> str:
 def record_key(plan: str, started_at: datetime, execution_name: str) -> tuple[str, str]:
     """The catalog record of a drill (the readiness report reads it)."""
     return f"DRILL#{plan}", f"{iso(started_at)}#{execution_name}"
-
-
-def provenance_key(execution_arn: str) -> str:
-    """Written before each launch: what this drill launches (the sweeper's proof)."""
-    return f"DRILLEXEC#{execution_arn}"
 
 
 def begin(
@@ -298,7 +294,7 @@ def tear_down(
         if source_id is not None and source != source_id:
             continue
         if launched is None:
-            launched = _first_requests(ports, execution_arn)
+            launched = first_requests(ports.catalog, execution_arn)
         asked = launched.get(str(source))
         if (
             not made_by(resource, execution_arn)
@@ -321,18 +317,6 @@ def tear_down(
         if outcome in ("terminated", "deleted"):
             done.append(resource["id"])
     return done
-
-
-def _first_requests(ports: Ports, execution_arn: str) -> dict[str, datetime]:
-    """The sources this drill recorded launching (``DRILLEXEC#<execution>``), each with when it
-    first asked: the provenance a tear-down rests on (a name and tags are not)."""
-    found: dict[str, datetime] = {}
-    for record in ports.catalog.records(provenance_key(execution_arn)):
-        try:
-            found[str(record["sk"])] = parse_iso(str(record.get("launched_at")))
-        except ValueError:
-            continue  # an unreadable record proves nothing
-    return found
 
 
 def client_token(execution_arn: str, source_id: str) -> str:
