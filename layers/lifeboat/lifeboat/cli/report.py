@@ -54,14 +54,21 @@ def _print(report: Report) -> None:
     for reason in summary.reasons:
         say(f"  - {reason}")
     check = report.verification
-    if check is not None and check.verified:
+    if check is not None and check.verified and check.missing:
+        say(
+            f"  ({check.checked} AMIs and snapshots read; {len(check.missing)} vanished or "
+            f"cannot be used: {', '.join(check.missing)})"
+        )
+    elif check is not None and check.verified:
         say(f"  (the {check.checked} AMIs and snapshots it names were read and found)")
+    # "yes" only for what was read and found: the catalog alone says "unverified"
+    yes = "yes" if check is not None and check.verified else "unverified"
     say("\nIf an AZ failed now:")
     rows: list[list[Any]] = [
         [
             failure.availability_zone,
             row.name,
-            "yes" if row.restorable else "NO",
+            yes if row.restorable else "NO",
             duration(row.rpo_seconds),
             duration(row.rto_seconds),
             row.how if row.restorable else "; ".join(row.problems) or row.how,
