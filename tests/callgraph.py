@@ -35,6 +35,9 @@ FIELD_ADAPTERS = {
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
+    "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "endpoints": "lifeboat.aws.dns.EndpointGateway",
+    "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -49,6 +52,9 @@ PORT_ADAPTERS = {
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
+    "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
+    "EndpointPort": FIELD_ADAPTERS["endpoints"],
+    "EvacuationPort": FIELD_ADAPTERS["evacuation"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

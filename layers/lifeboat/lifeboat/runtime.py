@@ -6,12 +6,15 @@ import time
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from lifeboat.aws.autoscaling import AutoScalingGateway
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.copy_ops import CopyOps, home_region
+from lifeboat.aws.dns import EndpointGateway
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.evacuation_ops import EvacuationOps
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
@@ -86,6 +89,9 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         drills=DrillOps(ec2, rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
+        autoscaling=AutoScalingGateway(calls),
+        endpoints=EndpointGateway(calls),
+        evacuation=EvacuationOps(calls),
     )
     home.regional = partial(_in_region, home, calls)
     return home
