@@ -1,0 +1,211 @@
+"""AZ evacuation of the eLearn application, through the real evacuate ASL in the emulator:
+one execution, tiers in order (db → app → web), one recovery time T, the database endpoint
+switched (and switched back by a rollback), a second evacuation refused, a dry run that
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lifeboat import executions
+from lifeboat import tags as T
+from lifeboat.aws.clients import client
+from lifeboat.local.seed_apps import SeededApplication, seed_elearn_application
+from lifeboat.plans import default_plans
+from tests.faults import FaultInjector, FaultRule
+from tests.integration.helpers import history
+
+pytestmark = pytest.mark.integration
+AZ = "us-east-1a"
+
+
+@pytest.fixture
+def elearn_app(
+    stack: Any, backed_up: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SeededApplication:
+    """The backed-up eLearn stack declared as an application (plans file with its zone)."""
+    from lifeboat.local.bridge import BRIDGE
+
+    seeded = seed_elearn_application(backed_up)
+    plans = default_plans().model_dump(mode="json")
+    plans["plans"]["standard"]["applications"] = {"elearn": seeded.application()}
+    plans_file = tmp_path / "plans.yaml"
+    plans_file.write_text(yaml.safe_dump(plans), encoding="utf-8")
+    monkeypatch.setitem(BRIDGE.local_environment, "LIFEBOAT_PLANS_FILE", str(plans_file))
+    monkeypatch.setenv("LIFEBOAT_PLANS_FILE", str(plans_file))
+    return seeded
+
+
+def evacuate(stack: Any, payload: dict[str, Any], name: str = "evacuate-test") -> dict[str, Any]:
+    arn = executions.start(stack.outputs["EvacuateStateMachineArn"], payload, name)
+    return executions.wait(arn, timeout=180, poll=0.05)
+
+
+def record_value(app: SeededApplication) -> str:
+    found = client("route53").list_resource_record_sets(
+        HostedZoneId=app.zone_id, StartRecordName=app.record, MaxItems="1"
+    )["ResourceRecordSets"][0]
+    return str(found["ResourceRecords"][0]["Value"])
+
+
+def inventory() -> tuple[set[str], set[str], dict[str, str]]:
+    ec2 = client("ec2")
+    instances = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    }
+    dbs = {d["DBInstanceIdentifier"] for d in client("rds").describe_db_instances()["DBInstances"]}
+    return set(instances), dbs, instances
+
+
+def member_tiers_in_order(execution_arn: str) -> list[str]:
+    """The tier of each member's first task, in the order the execution scheduled them."""
+    tiers = []
+    for event in history(execution_arn):
+        details = event.get("taskScheduledEventDetails")
+        if not details:
+            continue
+        payload = json.loads(details["parameters"]).get("Payload", {})
+        if payload.get("stage") == "act":
+            tiers.append(payload["state"]["step"]["tier"])
+    return tiers
+
+
+def test_dry_run_plans_one_time_and_changes_nothing(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    before = inventory()
+    result = evacuate(stack, {"app": "elearn", "az": AZ, "dry_run": True}, "evacuate-dry")
+    assert result["status"] == "SUCCEEDED", result
+    plan = result["output"]
+    assert [t["tier"] for t in plan["tiers"]] == ["db", "app", "web"]
+    steps = {s["resource_id"]: s for t in plan["tiers"] for s in t["steps"]}
+    web1, app1 = backed_up.protected_instances["web-1"], backed_up.protected_instances["app-1"]
+    # Only what runs in the failed AZ: web-2 (us-east-1b) is unaffected.
+    assert set(steps) == {"elearn-db", web1, app1}
+    assert backed_up.protected_instances["web-2"] in plan["unaffected"]
+    assert steps["elearn-db"]["action"] == "restore_database"
+    assert steps[web1]["action"] == steps[app1]["action"] == "restore_instance"
+    # One T; the database restored to T exactly; each instance's point at or before it.
+    recovery_time = plan["recovery_time"]
+    assert steps["elearn-db"]["restore"]["restore_time"] == recovery_time
+    assert all(steps[i]["point_at"] <= recovery_time for i in (web1, app1))
+    assert plan["skew_seconds"] >= 0 and "skew_seconds" in plan
+    assert plan["endpoint"]["current"] == elearn_app.db_endpoint
+    # Nothing changed, no lock taken.
+    assert inventory() == before
+    assert record_value(elearn_app) == elearn_app.db_endpoint
+
+
+def test_one_execution_recovers_the_tiers_in_order_with_the_endpoint_switched(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    web1, app1 = backed_up.protected_instances["web-1"], backed_up.protected_instances["app-1"]
+    result = evacuate(stack, {"app": "elearn", "az": AZ, "reason": "AZ failed"})
+    assert result["status"] == "SUCCEEDED", result
+    out = result["output"]
+    assert out["status"] == "recovered" and out["tiers"] == ["db", "app", "web"]
+    # Order kept: no web before app before db.
+    tiers = member_tiers_in_order(result["execution_arn"])
+    assert tiers == ["db", "app", "web"]
+    members = {m["resource_id"]: m for m in out["members"]}
+    new_db = members["elearn-db"]["replacement_id"]
+    described = client("rds").describe_db_instances(DBInstanceIdentifier=new_db)["DBInstances"]
+    assert described[0]["AvailabilityZone"] != AZ
+    # The application's record now names the restored database; its old value is recorded.
+    assert record_value(elearn_app) == described[0]["Endpoint"]["Address"]
+    assert out["changes"]["endpoint"]["old"] == elearn_app.db_endpoint
+    # Web and app came back in another AZ, the web server with its Elastic IP.
+    ec2 = client("ec2")
+    for original in (web1, app1):
+        replacement = members[original]["replacement_id"]
+        placed = ec2.describe_instances(InstanceIds=[replacement])["Reservations"][0]
+        assert placed["Instances"][0]["Placement"]["AvailabilityZone"] != AZ
+    eip = ec2.describe_addresses(AllocationIds=[backed_up.elastic_ip["allocation_id"]])
+    assert eip["Addresses"][0]["InstanceId"] == members[web1]["replacement_id"]
+    # A second evacuation of the same application and AZ, while this one is done: allowed
+    # again (its locks are released).
+    assert out["recovery_time"] and isinstance(out["skew_seconds"], int)
+
+
+def test_a_second_evacuation_is_refused_while_one_runs(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    from lifeboat.apps.stages import evacuation_lock
+    from lifeboat.aws.catalog import Catalog
+
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    # Given an evacuation of elearn from us-east-1a holding its lock...
+    import time
+
+    catalog.acquire_lock(
+        evacuation_lock("elearn", AZ),
+        "arn:aws:states:us-east-1:123456789012:execution:x:running",
+        int(time.time()),
+        3600,
+        {"requested_by": "first"},
+    )
+    before = inventory()
+    result = evacuate(stack, {"app": "elearn", "az": AZ}, "evacuate-second")
+    assert result["status"] == "REFUSED", result
+    assert "already running" in str(result["output"]["cause"])
+    assert inventory() == before
+    assert record_value(elearn_app) == elearn_app.db_endpoint
+
+
+def test_a_failure_in_the_web_tier_rolls_back_only_what_this_evacuation_changed(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    web1, app1 = backed_up.protected_instances["web-1"], backed_up.protected_instances["app-1"]
+    bastion = backed_up.other_instances["bastion (untagged)"]
+    # Something this evacuation did not do: a person fenced the bastion.
+    client("ec2").create_tags(Resources=[bastion], Tags=[{"Key": T.FENCED, "Value": "someone"}])
+    _ids, dbs_before, _states = inventory()
+    with FaultInjector(
+        [
+            FaultRule(
+                "AssociateAddress",
+                "InvalidParameterValue",
+                times=1,
+                match={"AllocationId": backed_up.elastic_ip["allocation_id"]},
+            )
+        ]
+    ):
+        result = evacuate(stack, {"app": "elearn", "az": AZ}, "evacuate-web-fails")
+    assert result["status"] == "FAILED", result
+    assert "InvalidParameterValue" in str(result["cause"])
+    # The record is switched back to the old database.
+    assert record_value(elearn_app) == elearn_app.db_endpoint
+    # app-1 and web-1 are given back (unfenced, started, web-1 keeps its address), their
+    # replacements terminated; the restored database is kept (never deleted automatically).
+    ec2 = client("ec2")
+    for original in (web1, app1):
+        found = ec2.describe_instances(InstanceIds=[original])["Reservations"][0]["Instances"][0]
+        assert T.FENCED not in T.to_dict(found.get("Tags"))
+        assert found["State"]["Name"] in ("pending", "running")
+    eip = ec2.describe_addresses(AllocationIds=[backed_up.elastic_ip["allocation_id"]])
+    assert eip["Addresses"][0]["InstanceId"] == web1
+    replacements = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[{"Name": "tag-key", "Values": [T.RESTORE_EXECUTION]}]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
+    assert replacements and all(
+        i["State"]["Name"] in ("terminated", "shutting-down") for i in replacements
+    )
+    _ids, dbs_after, _states = inventory()
+    assert len(dbs_after - dbs_before) == 1  # the restored database, kept
+    # What this evacuation did not do is left alone.
+    fenced = ec2.describe_instances(InstanceIds=[bastion])["Reservations"][0]["Instances"][0]
+    assert T.to_dict(fenced["Tags"])[T.FENCED] == "someone"
+    # Its locks are released: a new evacuation is not refused.
+    again = evacuate(stack, {"app": "elearn", "az": AZ, "dry_run": True}, "evacuate-after")
+    assert again["status"] == "SUCCEEDED"
