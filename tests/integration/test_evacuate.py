@@ -209,3 +209,77 @@ def test_a_failure_in_the_web_tier_rolls_back_only_what_this_evacuation_changed(
     # Its locks are released: a new evacuation is not refused.
     again = evacuate(stack, {"app": "elearn", "az": AZ, "dry_run": True}, "evacuate-after")
     assert again["status"] == "SUCCEEDED"
+
+
+def test_multi_az_database_is_verified_not_restored(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    from lifeboat.local.apps_gapfill import fail_az
+
+    rds = client("rds")
+    rds.modify_db_instance(DBInstanceIdentifier="elearn-db", MultiAZ=True, ApplyImmediately=True)
+    _ids, dbs_before, _states = inventory()
+    arn = executions.start(
+        stack.outputs["EvacuateStateMachineArn"], {"app": "elearn", "az": AZ}, "evacuate-multi"
+    )
+    # The database tier waits for RDS's own failover, which happens while it waits.
+    assert executions.wait_until_entered(arn, "RecoverTiers", timeout=60, poll=0.05) is None
+    assert fail_az(AZ) == ["elearn-db"]
+    result = executions.wait(arn, timeout=180, poll=0.05)
+    assert result["status"] == "SUCCEEDED", result
+    members = {m["resource_id"]: m for m in result["output"]["members"]}
+    assert members["elearn-db"]["action"] == "await_failover"
+    _ids, dbs_after, _states = inventory()
+    assert dbs_after == dbs_before  # nothing restored
+    assert record_value(elearn_app) == elearn_app.db_endpoint  # same endpoint, untouched
+
+
+def test_aurora_cluster_fails_over_to_a_reader_in_a_healthy_az(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    rds = client("rds")
+    tags = [
+        {"Key": "lifeboat:plan", "Value": "standard"},
+        {"Key": "app", "Value": "elearn"},
+        {"Key": "tier", "Value": "db"},
+    ]
+    rds.create_db_cluster(
+        DBClusterIdentifier="elearn-aurora",
+        Engine="aurora-mysql",
+        MasterUsername="elearn",
+        MasterUserPassword="not-a-real-password-3",
+        Tags=tags,
+    )
+    for name, zone in (("elearn-aurora-a", AZ), ("elearn-aurora-b", "us-east-1b")):
+        rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            DBClusterIdentifier="elearn-aurora",
+            Engine="aurora-mysql",
+            DBInstanceClass="db.r5.large",
+            AvailabilityZone=zone,
+        )
+    result = evacuate(stack, {"app": "elearn", "az": AZ}, "evacuate-aurora")
+    assert result["status"] == "SUCCEEDED", result
+    members = {m["resource_id"]: m for m in result["output"]["members"]}
+    assert members["elearn-aurora"]["action"] == "fail_over_cluster"
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="elearn-aurora")["DBClusters"][0]
+    writer = next(m for m in cluster["DBClusterMembers"] if m["IsClusterWriter"])
+    assert writer["DBInstanceIdentifier"] == "elearn-aurora-b"
+    assert "cluster#elearn-aurora" in result["output"]["changes"]
+
+
+def test_cli_recover_dry_run_json_and_refusals(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
+
+    assert main(["recover", "--app", "elearn", "--az", AZ, "--dry-run", "--json"]) == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "SUCCEEDED" and out["output"]["recovery_time"]
+    # An application no plan declares: refused by the state machine, exit 2.
+    assert main(["recover", "--app", "nope", "--az", AZ, "--json"]) == EXIT_INPUT
+    capsys.readouterr()
+    # Bad input: refused before anything starts.
+    assert main(["recover", "--app", "elearn", "--az", "mars-1a"]) == EXIT_INPUT
+    # Nothing to undo yet.
+    assert main(["recover", "--app", "elearn", "--az", AZ, "--undo"]) == EXIT_INPUT

@@ -41,10 +41,18 @@ def fail_az(az: str, account_id: str = "123456789012", region: str = "us-east-1"
     for db in list(backend.databases.values()):
         if not getattr(db, "multi_az", False) or db.availability_zone != az:
             continue
-        group = getattr(db, "db_subnet_group", None)
-        zones = sorted({s.availability_zone for s in getattr(group, "subnets", [])} - {az}) or [
-            z for z in (f"{region}a", f"{region}b", f"{region}c") if z != az
-        ]
+        zones = [z for z in _group_zones(getattr(db, "_db_subnet_group_name", None)) if z != az]
+        zones = zones or [z for z in (f"{region}a", f"{region}b", f"{region}c") if z != az]
         db.availability_zone = zones[0]
         moved.append(db.db_instance_identifier)
     return moved
+
+
+def _group_zones(name: str | None) -> list[str]:
+    """The AZs of a DB subnet group, as RDS describes it."""
+    if not name:
+        return []
+    from lifeboat.aws.clients import client
+
+    groups = client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"]
+    return sorted({s["SubnetAvailabilityZone"]["Name"] for g in groups for s in g["Subnets"]})
