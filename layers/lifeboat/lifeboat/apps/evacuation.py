@@ -37,6 +37,9 @@ class EvacuateInput(BaseModel):
     )
     plan: Name | None = Field(None, description="the plan declaring the app (when several do)")
     dry_run: bool = False
+    notify: bool = Field(
+        False, description="with dry_run: send the plan and the command to the on-call"
+    )
     reason: str = Field("", max_length=500)
     requested_by: str = Field("unknown", max_length=300)
 
@@ -115,6 +118,8 @@ class EvacuationPlan(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     locked: list[str] = Field(default_factory=list)
     dry_run: bool = False
+    proposed: bool = Field(False, description="a dry run sent to the on-call (alarm storm)")
+    command: str = Field("", description="the exact command that runs this evacuation")
 
     def steps(self) -> list[MemberStep]:
         return [step for tier in self.tiers for step in tier.steps]

@@ -93,6 +93,9 @@ def plan_evacuation(
         not_automated=[*NOT_AUTOMATED, *planning.not_automated],
         warnings=planning.warnings,
         dry_run=request.dry_run,
+        proposed=request.dry_run and request.notify,
+        command=f"lifeboat recover --app {request.app} --az {request.az}"
+        + (f" --plan {plan_name}" if request.plan else ""),
     )
 
 
