@@ -44,8 +44,8 @@ def group_move(group: AutoScalingGroup, az: str, ports: Ports) -> dict[str, Any]
         return None
     zones = ports.evacuation.subnet_zones(list(group.subnet_ids))
     drop = [s for s in group.subnet_ids if zones.get(s) == az]
-    if not drop and az not in group.availability_zones:
-        return None
+    if not drop:
+        return None  # nothing of the group runs in that AZ
     stateless = "stateless: the group launches from its launch template"
     if group.zonal_shift_enabled:
         zone_id = ports.evacuation.zone_ids().get(az)
