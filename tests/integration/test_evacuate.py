@@ -283,3 +283,47 @@ def test_cli_recover_dry_run_json_and_refusals(
     assert main(["recover", "--app", "elearn", "--az", "mars-1a"]) == EXIT_INPUT
     # Nothing to undo yet.
     assert main(["recover", "--app", "elearn", "--az", AZ, "--undo"]) == EXIT_INPUT
+
+
+def test_a_group_loses_its_subnets_in_the_failed_az_and_undo_puts_them_back(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lifeboat.cli import EXIT_OK, main
+
+    ec2 = client("ec2")
+    template = ec2.create_launch_template(
+        LaunchTemplateName="elearn-web-group",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    subnets = [backed_up.subnets["web-a"], backed_up.subnets["web-b"]]
+    autoscaling = client("autoscaling")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="elearn-web-group",
+        LaunchTemplate={"LaunchTemplateId": template},
+        MinSize=2,
+        MaxSize=4,
+        DesiredCapacity=2,
+        VPCZoneIdentifier=",".join(subnets),
+        Tags=[
+            {"Key": k, "Value": v, "PropagateAtLaunch": True}
+            for k, v in (("lifeboat:plan", "standard"), ("app", "elearn"), ("tier", "web"))
+        ],
+    )
+    result = evacuate(stack, {"app": "elearn", "az": AZ}, "evacuate-group")
+    assert result["status"] == "SUCCEEDED", result
+    members = {m["resource_id"]: m for m in result["output"]["members"]}
+    # The group is not restored member by member: its subnet in us-east-1a is removed.
+    assert members["elearn-web-group"]["action"] == "shrink_group"
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["elearn-web-group"])
+    assert group["AutoScalingGroups"][0]["VPCZoneIdentifier"] == backed_up.subnets["web-b"]
+    assert not any(
+        m.startswith("i-") and m not in backed_up.protected_instances.values() for m in members
+    )  # no member of the group in the plan
+    # When the AZ is back: recover --undo puts the subnet back; the endpoint stays (by default).
+    assert main(["recover", "--app", "elearn", "--az", AZ, "--undo", "--json"]) == EXIT_OK
+    undone = json.loads(capsys.readouterr().out)["undone"]
+    assert undone["group#elearn-web-group"] == f"subnets ['{subnets[0]}'] put back"
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["elearn-web-group"])
+    assert set(group["AutoScalingGroups"][0]["VPCZoneIdentifier"].split(",")) == set(subnets)
+    assert record_value(elearn_app) != elearn_app.db_endpoint
+    assert "left on the restored database" in undone["endpoint"]

@@ -2,6 +2,9 @@
 
 * Hosted zone ids start with ``Z`` (``Z0123456789ABCDEFGHIJ``), as Route 53's do (moto makes
   22 characters of any letter), so a plans file that declares a zone validates as on AWS.
+* Removing a group's subnets of an AZ (``UpdateAutoScalingGroup`` VPCZoneIdentifier): EC2 Auto
+  Scaling replaces the members running in an AZ the group no longer uses with instances in its
+  remaining AZs; moto keeps them where they are.
 * :func:`fail_az`: an Availability Zone fails. RDS fails a Multi-AZ DB instance whose primary
   runs there over to its standby in another AZ by itself (same endpoint); moto keeps no
   standby, so the instance's primary AZ moves to another AZ of its subnet group.
@@ -16,18 +19,36 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+import moto.autoscaling.models as autoscaling_models
 import moto.route53.models as route53_models
 
 ORIGINAL_ZONE_ID = route53_models.create_route53_zone_id
+ORIGINAL_UPDATE_GROUP = autoscaling_models.AutoScalingBackend.update_auto_scaling_group
 
 
 def _zone_id(*_args: Any, **_kwargs: Any) -> str:
     return "Z" + "".join(random.choices(string.ascii_uppercase + string.digits, k=20))
 
 
+def _update_group(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    group = ORIGINAL_UPDATE_GROUP(backend, name, *args, **kwargs)
+    zones = set(group.availability_zones)
+    outside = [s for s in group.instance_states if s.instance.placement.zone not in zones]
+    if outside:
+        backend.ec2_backend.terminate_instances([s.instance.id for s in outside])
+        group.instance_states = [s for s in group.instance_states if s not in outside]
+        group.set_desired_capacity(group.desired_capacity)
+    return group
+
+
 @contextmanager
 def apps_gap_fills() -> Iterator[None]:
-    with mock.patch.object(route53_models, "create_route53_zone_id", _zone_id):
+    with (
+        mock.patch.object(route53_models, "create_route53_zone_id", _zone_id),
+        mock.patch.object(
+            autoscaling_models.AutoScalingBackend, "update_auto_scaling_group", _update_group
+        ),
+    ):
         yield
 
 

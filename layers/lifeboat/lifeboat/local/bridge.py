@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import moto.autoscaling.models as autoscaling_models
 import moto.awslambda.models as lambda_models
 import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
@@ -68,6 +69,7 @@ PATCHED = {
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
     "route53 zone ids": (route53_models, "create_route53_zone_id"),
+    "group subnets": (autoscaling_models.AutoScalingBackend, "update_auto_scaling_group"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
