@@ -43,6 +43,7 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "measure": ["self"],
         "asl parser": ["definition"],
         "route53 zone ids": ["resource_identifier", "existing_ids", "tags", "kwargs"],
+        "arc zonal shift": ["self", "environ"],
         "group subnets": [
             "self",
             "name",

@@ -352,3 +352,40 @@ def test_the_report_shows_each_application_and_az_evacuation(
     assert set(one_a["rto_unmeasured"]) >= {"elearn-db"}
     assert one_a["not_automated"]
     assert "If an Availability Zone failed now: applications" in html.read_text(encoding="utf-8")
+
+
+def test_the_emulators_zonal_shifts_follow_arcs_rules(stack: Any, backed_up: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    from lifeboat.aws.evacuation_ops import EvacuationOps
+
+    ec2 = client("ec2")
+    template = ec2.create_launch_template(
+        LaunchTemplateName="elearn-shift-group",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling = client("autoscaling")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="elearn-shift-group",
+        LaunchTemplate={"LaunchTemplateId": template},
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=backed_up.subnets["web-b"],
+    )
+    arn = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["elearn-shift-group"])[
+        "AutoScalingGroups"
+    ][0]["AutoScalingGroupARN"]
+    ops = EvacuationOps()
+    away = ops.zone_ids()[AZ]
+    shift = ops.start_zonal_shift(arn, away, "Lifeboat evacuation test")
+    assert (shift.status, shift.away_from) == ("ACTIVE", away)
+    with pytest.raises(ClientError, match="ConflictException"):
+        ops.start_zonal_shift(arn, away, "again")
+    assert [s.shift_id for s in ops.zonal_shifts(arn)] == [shift.shift_id]
+    cancelled = ops.cancel_zonal_shift(shift.shift_id)
+    assert cancelled is not None and cancelled.status == "CANCELED"
+    assert ops.zonal_shifts(arn) == []
+    assert ops.cancel_zonal_shift(shift.shift_id) is None  # ResourceNotFoundException
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        ops.start_zonal_shift(arn.replace("elearn-shift-group", "nope"), away, "x")
