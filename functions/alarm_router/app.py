@@ -6,7 +6,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lifeboat import alarms, runtime
-from lifeboat.apps.storm import StormConfig
 from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.settings import get_settings
@@ -18,15 +17,6 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     change = validate_input(alarms.AlarmStateChange, event)
-    settings = get_settings()
-    storm = (
-        StormConfig(
-            settings.evacuate_state_machine_arn,
-            settings.alarm_storm_window_minutes,
-            settings.auto_evacuate,
-        )
-        if settings.evacuate_state_machine_arn
-        else None
-    )
-    arn = settings.restore_state_machine_arn
+    arn = get_settings().restore_state_machine_arn
+    storm = runtime.storm_config()
     return alarms.route(change, runtime.ports(), runtime.guardrails(), arn, utcnow(), storm)

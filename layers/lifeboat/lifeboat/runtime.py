@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from lifeboat.apps.storm import StormConfig
 from lifeboat.aws.autoscaling import AutoScalingGateway
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
@@ -155,3 +156,15 @@ def guard_config() -> GuardConfig:
 
 def guardrails() -> Guardrails:
     return Guardrails(ports().guards, ports().catalog, guard_config())
+
+
+def storm_config() -> StormConfig | None:
+    """The alarm router's storm settings (None: no evacuate state machine to start)."""
+    settings = get_settings()
+    if not settings.evacuate_state_machine_arn:
+        return None
+    return StormConfig(
+        settings.evacuate_state_machine_arn,
+        settings.alarm_storm_window_minutes,
+        settings.auto_evacuate,
+    )
