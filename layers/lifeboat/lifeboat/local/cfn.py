@@ -98,7 +98,7 @@ class Resolver:
             "Ref": self._ref,
             "Fn::GetAtt": self._get_att,
             "Fn::Sub": self._sub,
-            "Fn::Join": lambda a: str(a[0]).join(str(x) for x in self.resolve(a[1])),
+            "Fn::Join": lambda a: str(self.resolve(a[0])).join(str(x) for x in self.resolve(a[1])),
             "Fn::Select": lambda a: self.resolve(a[1])[int(self.resolve(a[0]))],
             "Fn::Split": lambda a: str(self.resolve(a[1])).split(str(a[0])),
             "Fn::Equals": lambda a: self.resolve(a[0]) == self.resolve(a[1]),
