@@ -389,3 +389,32 @@ def test_the_emulators_zonal_shifts_follow_arcs_rules(stack: Any, backed_up: Any
     assert ops.cancel_zonal_shift(shift.shift_id) is None  # ResourceNotFoundException
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         ops.start_zonal_shift(arn.replace("elearn-shift-group", "nope"), away, "x")
+
+
+def test_a_stopped_evacuation_is_cleaned_up_by_its_status_change(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    from lifeboat.apps.stages import evacuation_lock
+    from lifeboat.aws.catalog import Catalog
+    from lifeboat.local.bridge import BRIDGE
+    from lifeboat.local.harness import execution_status_change
+
+    rds = client("rds")
+    rds.modify_db_instance(DBInstanceIdentifier="elearn-db", MultiAZ=True, ApplyImmediately=True)
+    arn = executions.start(
+        stack.outputs["EvacuateStateMachineArn"], {"app": "elearn", "az": AZ}, "evacuate-stop"
+    )
+    # The database tier waits for RDS's failover; a person stops the execution meanwhile.
+    assert executions.wait_until_entered(arn, "MemberWait", timeout=60, poll=0.05) is None
+    client("stepfunctions").stop_execution(executionArn=arn, cause="stopped by a person")
+    BRIDGE.async_results.clear()
+    execution_status_change(arn, "ABORTED")
+    BRIDGE.wait_async()
+    (cleaned,) = [p for n, p, _e in BRIDGE.async_results if n.endswith("EvacuateAbortFunction")]
+    assert cleaned["status"] == "failed" and cleaned["error"] == "ExecutionAborted"
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    import time
+
+    assert catalog.active_locks([evacuation_lock("elearn", AZ)], int(time.time())) == {}
+    records = catalog.records(f"EVAC#elearn#{AZ}")
+    assert [r["status"] for r in records] == ["failed"]

@@ -86,6 +86,16 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
         ports.catalog.release_lock(key, arn)
         ports.catalog.delete_record(record, "PLAN")
         raise
+    # Kept for the clean-up of an execution that times out or is stopped (apps/cleanup.py).
+    ports.catalog.put_record(
+        record,
+        "PLAN",
+        {
+            "plan": plan.model_copy(update={"locked": [key, *locked]}).model_dump(mode="json"),
+            "locked": [key, *locked],
+            "expires_at": locks.record_expiry(now),
+        },
+    )
     ports.catalog.put_record(
         evacuation_records(request.app, request.az),
         f"{iso(event.execution.start_time)}#{name}",
