@@ -38,6 +38,7 @@ FIELD_ADAPTERS = {
     "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
     "endpoints": "lifeboat.aws.dns.EndpointGateway",
     "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
+    "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -55,6 +56,7 @@ PORT_ADAPTERS = {
     "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
     "EndpointPort": FIELD_ADAPTERS["endpoints"],
     "EvacuationPort": FIELD_ADAPTERS["evacuation"],
+    "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

@@ -22,6 +22,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -388,3 +389,4 @@ class Ports:
     autoscaling: AutoScalingPort | None = None
     endpoints: EndpointPort | None = None  # applications: Route 53 / SSM (apps/ports.py)
     evacuation: EvacuationPort | None = None  # AZ evacuation: groups, failovers
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

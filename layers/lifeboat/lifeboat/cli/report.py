@@ -11,16 +11,18 @@ from lifeboat.cli.common import EXIT_OK, outputs
 from lifeboat.errors import InvalidInputError
 from lifeboat.output import emit_json, say, table
 from lifeboat.plans import default_plans
-from lifeboat.report import Report, build_report, gather, render_html
+from lifeboat.report import Report, gather, render_html
 from lifeboat.report.app_models import ApplicationEvacuation
 from lifeboat.report.applications import application_evacuations, render_applications
 from lifeboat.report.html import duration
+from lifeboat.report.verify import verified_report
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
 
 def write_report(table_name: str, plan: str | None, margin_minutes: int) -> Report:
     """Gather the fleet of ``plan`` (every declared plan when None) and build its report."""
+    from lifeboat.aws.rds import RdsGateway
     from lifeboat.runtime import aws_ports
 
     plans = default_plans()
@@ -30,7 +32,8 @@ def write_report(table_name: str, plan: str | None, margin_minutes: int) -> Repo
         plans.rule_names(plan, None)  # an unknown plan is refused, naming the declared ones
     names = [plan] if plan else sorted(plans.plans)
     ports, now = aws_ports(table_name), utcnow()
-    report = build_report(gather(ports, plans, names, now, margin_minutes * 60))
+    inputs = gather(ports, plans, names, now, margin_minutes * 60)
+    report = verified_report(inputs, ports.ec2, RdsGateway())
     report.applications = application_evacuations(ports, plans, names, now)
     return report
 
@@ -58,6 +61,9 @@ def _print(report: Report) -> None:
     say(f"Overall: {summary.status.upper()}")
     for reason in summary.reasons:
         say(f"  - {reason}")
+    check = report.verification
+    if check is not None and check.verified:
+        say(f"  (the {check.checked} AMIs and snapshots it names were read and found)")
     say("\nIf an AZ failed now:")
     rows: list[list[Any]] = [
         [
