@@ -6,6 +6,7 @@ changes nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,15 @@ def elearn_app(
     monkeypatch.setitem(BRIDGE.local_environment, "LIFEBOAT_PLANS_FILE", str(plans_file))
     monkeypatch.setenv("LIFEBOAT_PLANS_FILE", str(plans_file))
     return seeded
+
+
+@pytest.fixture
+def groups() -> Iterator[list[str]]:
+    """Auto Scaling groups a test makes, deleted after it (a fresh stack keeps them)."""
+    made: list[str] = []
+    yield made
+    for name in made:
+        client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
 
 
 def evacuate(stack: Any, payload: dict[str, Any], name: str = "evacuate-test") -> dict[str, Any]:
@@ -286,7 +296,11 @@ def test_cli_recover_dry_run_json_and_refusals(
 
 
 def test_a_group_loses_its_subnets_in_the_failed_az_and_undo_puts_them_back(
-    stack: Any, backed_up: Any, elearn_app: SeededApplication, capsys: pytest.CaptureFixture[str]
+    stack: Any,
+    backed_up: Any,
+    elearn_app: SeededApplication,
+    capsys: pytest.CaptureFixture[str],
+    groups: list[str],
 ) -> None:
     from lifeboat.cli import EXIT_OK, main
 
@@ -297,6 +311,7 @@ def test_a_group_loses_its_subnets_in_the_failed_az_and_undo_puts_them_back(
     )["LaunchTemplate"]["LaunchTemplateId"]
     subnets = [backed_up.subnets["web-a"], backed_up.subnets["web-b"]]
     autoscaling = client("autoscaling")
+    groups.append("elearn-web-group")
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="elearn-web-group",
         LaunchTemplate={"LaunchTemplateId": template},
@@ -354,7 +369,9 @@ def test_the_report_shows_each_application_and_az_evacuation(
     assert "If an Availability Zone failed now: applications" in html.read_text(encoding="utf-8")
 
 
-def test_the_emulators_zonal_shifts_follow_arcs_rules(stack: Any, backed_up: Any) -> None:
+def test_the_emulators_zonal_shifts_follow_arcs_rules(
+    stack: Any, backed_up: Any, groups: list[str]
+) -> None:
     from botocore.exceptions import ClientError
 
     from lifeboat.aws.evacuation_ops import EvacuationOps
@@ -365,6 +382,7 @@ def test_the_emulators_zonal_shifts_follow_arcs_rules(stack: Any, backed_up: Any
         LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
     )["LaunchTemplate"]["LaunchTemplateId"]
     autoscaling = client("autoscaling")
+    groups.append("elearn-shift-group")
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="elearn-shift-group",
         LaunchTemplate={"LaunchTemplateId": template},
