@@ -436,3 +436,11 @@ def test_a_stopped_evacuation_is_cleaned_up_by_its_status_change(
     assert catalog.active_locks([evacuation_lock("elearn", AZ)], int(time.time())) == {}
     records = catalog.records(f"EVAC#elearn#{AZ}")
     assert [r["status"] for r in records] == ["failed"]
+
+
+def test_an_az_where_nothing_of_the_application_runs_is_refused(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    result = evacuate(stack, {"app": "elearn", "az": "us-east-1c"}, "evacuate-nothing")
+    assert result["status"] == "REFUSED", result
+    assert "nothing to evacuate" in str(result["output"]["cause"])

@@ -63,6 +63,10 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
     plan = plan_evacuation(request, plans, ports, now, name, arn)
     if request.dry_run:
         return plan
+    if not plan.steps():
+        raise InvalidInputError(
+            "az", f"nothing of {request.app} runs in {request.az}: there is nothing to evacuate"
+        )
     key = evacuation_lock(request.app, request.az)
     attrs = {"reason": request.reason, "requested_by": request.requested_by}
     held = ports.catalog.acquire_lock(key, arn, int(now.timestamp()), locks.LOCK_SECONDS, attrs)
