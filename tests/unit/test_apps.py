@@ -217,3 +217,59 @@ def test_removed_subnets_and_zonal_shifts_are_put_back() -> None:
     assert evacuation.shifts[shift.shift_id].status == "CANCELED"
     assert undone["group#elearn-web"] == "subnets ['subnet-a'] put back"
     assert put_back("e", None, ports, lambda _s: None)["group#elearn-web"] == "already there"
+
+
+def test_a_members_deadline_counts_from_its_own_start_not_the_evacuations() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lifeboat.apps.evacuation import MemberEvent
+    from lifeboat.apps.resources import DatabaseState
+    from lifeboat.apps.stages import member_check
+
+    now = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+    evacuation = FakeEvacuation(FakeAutoScaling())
+    evacuation.databases["elearn-db"] = DatabaseState(
+        identifier="elearn-db", status="available", availability_zone="us-east-1a", multi_az=True
+    )
+    ports = fake_ports(evacuation=evacuation)
+    deadlines = {"instance": timedelta(hours=1), "db": timedelta(hours=1)}
+
+    def event(member_started: datetime) -> MemberEvent:
+        return MemberEvent.model_validate(
+            {
+                "stage": "check",
+                "state": {
+                    "step": {
+                        "resource_id": "elearn-db",
+                        "kind": "db",
+                        "tier": "db",
+                        "action": "await_failover",
+                        "source_az": "us-east-1a",
+                        "execution_name": "evac-1-db",
+                        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:e:1/db",
+                    },
+                    "act": {
+                        "result": {
+                            "kind": "db",
+                            "id": "elearn-db",
+                            "started_at": member_started.isoformat(),
+                        }
+                    },
+                },
+                "execution": {
+                    "Id": "arn:aws:states:us-east-1:123456789012:execution:e:1",
+                    "Name": "evac-1",
+                    # The evacuation began 3 hours ago (earlier tiers took that long).
+                    "StartTime": (now - timedelta(hours=3)).isoformat(),
+                },
+            }
+        )
+
+    waiting = member_check(event(now - timedelta(minutes=5)), ports, now, deadlines)
+    assert not waiting.healthy and not waiting.deadline_passed
+    late = member_check(event(now - timedelta(hours=2)), ports, now, deadlines)
+    assert late.deadline_passed
+    evacuation.databases["elearn-db"] = evacuation.databases["elearn-db"].model_copy(
+        update={"availability_zone": "us-east-1b"}
+    )
+    assert member_check(event(now - timedelta(minutes=5)), ports, now, deadlines).healthy

@@ -134,6 +134,9 @@ class Acted(BaseModel):
     id: str
     launched: dict[str, Any] | None = None  # restore.Launched, as the restore tasks read it
     detail: dict[str, str] = Field(default_factory=dict)
+    # When the member's own recovery began: its health deadline counts from here (a later
+    # tier must not inherit the time the earlier tiers took).
+    started_at: datetime | None = None
 
 
 class ActResult(BaseModel):

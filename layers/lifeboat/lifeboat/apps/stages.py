@@ -132,7 +132,7 @@ def _restore_event(event: MemberEvent) -> TaskEvent:
         {
             "Id": step.execution_arn,
             "Name": step.execution_name,
-            "StartTime": event.execution.start_time,
+            "StartTime": (acted.started_at if acted else None) or event.execution.start_time,
             "Input": {},
         }
     )
@@ -164,6 +164,11 @@ def member_task(
 
 
 def act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
+    """The member's first task (its result stamped with when the member's recovery began)."""
+    return _act(event, ports, now).model_copy(update={"started_at": now})
+
+
+def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
     step = event.state.step
     evacuation = ports.evacuation
     if step.action in (Action.RESTORE_INSTANCE, Action.RESTORE_DATABASE):
@@ -228,7 +233,7 @@ def member_check(
         return check(_restore_event(event), ports, now, deadlines[kind])
     attempt = event.state.check.health.attempt if event.state.check else 0
     wait = min(60, 10 * 2 ** min(attempt, 3))
-    late = now - event.execution.start_time > deadlines["db"]
+    late = now - (acted.started_at or event.execution.start_time) > deadlines["db"]
     healthy, state = True, "ok"
     evacuation = ports.evacuation
     if step.action is Action.AWAIT_FAILOVER and evacuation is not None:
