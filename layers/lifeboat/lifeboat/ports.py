@@ -283,6 +283,8 @@ class RdsRestorePort(Protocol):
         ...
 
     def parameter_group_exists(self, name: str) -> bool: ...
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The (earliest, latest) restorable times of its automated backups; None: none."""
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         """Restore the plan's database (to its restore time, else from its snapshot), tagged

@@ -53,6 +53,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.rds_gapfill import rds_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
 
@@ -148,6 +149,7 @@ class Bridge:
             stack.enter_context(copy_gap_fills())
             stack.enter_context(apps_gap_fills())
             stack.enter_context(arc_gap_fills())
+            stack.enter_context(rds_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self
