@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -372,7 +373,18 @@ def default_plans() -> PlanSet:
 
 @cache
 def _plans(path: str | None) -> PlanSet:
-    if path:
-        return load_plans_file(Path(path))
-    text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
-    return parse_plans(yaml.safe_load(text))
+    """The plans; a bad file is one :class:`InvalidInputError` naming the first bad field and
+    its fix (every command that loads the plans then exits 2, with one line)."""
+    where = path or "lifeboat/plans.yaml"
+    try:
+        if path:
+            return load_plans_file(Path(path))
+        text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
+        return parse_plans(yaml.safe_load(text))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "plans"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise InvalidInputError(f"{where}: {field}", message) from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInputError(where, f"cannot be read as YAML: {exc}".replace("\n", " ")) from exc
