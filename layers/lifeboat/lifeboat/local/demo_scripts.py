@@ -14,6 +14,7 @@ import yaml
 from lifeboat import executions
 from lifeboat.aws.clients import client
 from lifeboat.plans import default_plans
+from lifeboat.restore.lineage import lineage
 
 if TYPE_CHECKING:
     from lifeboat.demo import Scene
@@ -86,10 +87,12 @@ def _volume_restore(scene: Scene) -> None:
     from lifeboat.cli.restore_volume import describe_volume_result, start_volume_rollback
 
     story = scene.story
-    app = scene.seeded.protected_instances["app-1"]
+    # The instance that stands for app-1 now (an earlier step may have replaced it).
+    app = lineage(scene.catalog, scene.seeded.protected_instances["app-1"])[-1]
     machine = scene.stack.outputs["VolumeRestoreStateMachineArn"]
     story.step(
-        f"Files deleted on app-1: lifeboat restore volume --instance {app} --device /dev/sdf"
+        f"Files deleted on app-1: lifeboat restore volume --instance app-1 --device /dev/sdf "
+        f"({app})"
     )
     before = _devices(app)
     arn = executions.start(
@@ -114,7 +117,11 @@ def _volume_restore(scene: Scene) -> None:
         "the rollback removed only what the restore created",
         rolled["status"] == "SUCCEEDED" and _devices(app) == before,
     )
-    story.facts["volume_restore"] = {"execution": arn, "volume": output.get("new_volume_id")}
+    story.facts["volume_restore"] = {
+        "execution": arn,
+        "instance": app,
+        "volume": output.get("new_volume_id"),
+    }
 
 
 def _devices(instance_id: str) -> dict[str, str]:
