@@ -9,16 +9,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_copies
 from lifeboat.copies.provenance import SLACK
 from lifeboat.copies.start import client_token
-from lifeboat.models import PointStatus
+from lifeboat.models import PointStatus, SnapshotLock
 from lifeboat.plans import Kind
+from lifeboat.prune import PruneRequest, prune
+from lifeboat.prune.models import PRUNE_TAKEOVER
+from tests.fakes import client_error
 from tests.fakes_copies import FakeCopier
 from tests.unit.test_copies import NOW, home, plans, point, run_pump, until_done, world
-from tests.unit.test_copies_trust import database, forge, our_arn, put_home
+from tests.unit.test_copies_trust import _completed_copies, database, forge, our_arn, put_home
 
 pytestmark = pytest.mark.unit
 
@@ -148,3 +152,56 @@ def test_an_image_deregistered_by_hand_never_deletes_a_snapshot_made_before_the_
     copier.images_.pop(copy.image_id or "")
     until_done(ports, plans())
     assert "snap-0f0f0f0f" in copier.snaps
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "RequestLimitExceeded"])
+@pytest.mark.parametrize("failing_read", [1, 2], ids=["prune's-read", "the-set's-own-read"])
+@pytest.mark.parametrize("kind", [Kind.AMI, Kind.EBS])
+def test_a_lock_read_that_fails_in_the_copy_region_deletes_nothing(
+    kind: Kind, failing_read: int, code: str
+) -> None:
+    # Given expired copies, and DescribeLockedSnapshots in us-west-2 failing (denied by an SCP,
+    # or throttled past the retries) at prune's read, or at the set's read before its delete
+    ports, catalog, copier, _copies = _completed_copies(kind)
+    before = (set(copier.images_), set(copier.snaps))
+    real = copier.snapshot_locks
+    calls = {"n": 0}
+
+    def failing(ids: list[str]) -> dict[str, SnapshotLock]:
+        calls["n"] += 1
+        if calls["n"] >= failing_read:
+            raise client_error(code, "DescribeLockedSnapshots")
+        return real(ids)
+
+    copier.snapshot_locks = failing  # type: ignore[method-assign]
+    try:
+        prune(PruneRequest(plan="standard"), plans(copy_retention={"daily": 1}), ports, NOW)
+    except ClientError:
+        pass  # failing loudly is fine; deleting is not
+    # Then nothing is deleted in us-west-2, and every copy is still offered (not left deleting
+    # for ever, not marked deleted)
+    assert (set(copier.images_), set(copier.snaps)) == before
+    copier.snapshot_locks = real  # type: ignore[method-assign]
+    report = prune(
+        PruneRequest(plan="standard"),
+        plans(copy_retention={"daily": 1}),
+        ports,
+        NOW + PRUNE_TAKEOVER * 2,
+    )
+    assert report.deleted == 2 and len(set(copier.snaps)) < len(before[1])
+    left = catalog.copies_for_resource("i-0web1", "us-west-2")
+    assert sorted(c.status.value for c in left) == ["completed", "deleted", "deleted"]
+
+
+def test_a_resource_whose_backups_stopped_does_not_get_its_whole_history_copied() -> None:
+    from lifeboat.copies.reconcile import forgotten
+
+    # Given a server whose backups stopped 3 days ago (its group is stale: home prune keeps
+    # everything) and a rule that copies by {daily: 7} from today on
+    ports, _catalog, _copier = world(FakeCopier(clock=lambda: NOW))
+    history = [point("i-0web1", Kind.EBS, day=d) for d in range(3, 30)]
+    home(ports, history)
+    # Then the copier queues what the copy retention keeps, never the server's whole history
+    found = {p.recovery_point_id for p in forgotten("us-west-2", plans({"daily": 7}), ports, NOW)}
+    wanted = {p.recovery_point_id for p in history if (NOW - p.created_at).days < 7}
+    assert found == wanted
