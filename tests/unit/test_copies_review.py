@@ -205,3 +205,37 @@ def test_a_resource_whose_backups_stopped_does_not_get_its_whole_history_copied(
     found = {p.recovery_point_id for p in forgotten("us-west-2", plans({"daily": 7}), ports, NOW)}
     wanted = {p.recovery_point_id for p in history if (NOW - p.created_at).days < 7}
     assert found == wanted
+
+
+def test_the_copy_adapters_inventory_dates_each_snapshot_as_ec2_does() -> None:
+    # The clean-up of an image deregistered mid-copy trusts only snapshots EC2 dates after the
+    # copy's intent: the adapter must carry StartTime through.
+    import boto3
+    from botocore.stub import Stubber
+
+    from lifeboat.aws.clients import Retrier
+    from lifeboat.aws.copy_ops import CopyOps
+    from lifeboat.pacing import Pacer
+
+    keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    ec2 = boto3.client("ec2", region_name="us-west-2", **keys)
+    rds = boto3.client("rds", region_name="us-west-2", **keys)
+    retrier = Retrier(sleep=lambda _s: None, pacer=Pacer(sleep=lambda _s: None))
+    ops = CopyOps("us-west-2", retrier, ec2=ec2, rds=rds)
+    started = NOW + timedelta(seconds=3)
+    tags = {T.MANAGED: "true", T.COPY_POINT: "p@us-west-2", T.COPY_OF: "ami-1"}
+    with Stubber(ec2) as e, Stubber(rds) as r:
+        e.add_response("describe_images", {"Images": []})
+        e.add_response(
+            "describe_snapshots",
+            {
+                "Snapshots": [
+                    {"SnapshotId": "snap-1", "StartTime": started, "Tags": T.to_list(tags)}
+                ]
+            },
+        )
+        r.add_response("describe_db_snapshots", {"DBSnapshots": []})
+        r.add_response("describe_db_cluster_snapshots", {"DBClusterSnapshots": []})
+        (found,) = ops.inventory()
+    assert found.artifact_id == "snap-1" and found.copy_point_id == "p@us-west-2"
+    assert found.created_at == started
