@@ -239,3 +239,15 @@ def test_the_copy_adapters_inventory_dates_each_snapshot_as_ec2_does() -> None:
         (found,) = ops.inventory()
     assert found.artifact_id == "snap-1" and found.copy_point_id == "p@us-west-2"
     assert found.created_at == started
+
+
+def test_a_long_copier_queues_what_finalize_could_not_within_the_hour() -> None:
+    # A copier that runs for hours holds the region's lease: the hourly copiers find it held
+    # and end. A point whose queue write failed meanwhile is queued by the running copier
+    # within the hour, not when it ends (up to 11 hours later).
+    ports, _catalog, _copier = world(FakeCopier(clock=lambda: NOW))
+    never = point("i-0web1", Kind.EBS)
+    home(ports, [never])
+    later = NOW + timedelta(hours=1)
+    report = run_pump(ports, plans(), later, attempt=60, started=NOW).regions[0]
+    assert report.requeued == [never.recovery_point_id]
