@@ -217,9 +217,12 @@ def test_the_copy_adapters_inventory_dates_each_snapshot_as_ec2_does() -> None:
     from lifeboat.aws.copy_ops import CopyOps
     from lifeboat.pacing import Pacer
 
-    keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
-    ec2 = boto3.client("ec2", region_name="us-west-2", **keys)
-    rds = boto3.client("rds", region_name="us-west-2", **keys)
+    ec2 = boto3.client(
+        "ec2", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    rds = boto3.client(
+        "rds", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     retrier = Retrier(sleep=lambda _s: None, pacer=Pacer(sleep=lambda _s: None))
     ops = CopyOps("us-west-2", retrier, ec2=ec2, rds=rds)
     started = NOW + timedelta(seconds=3)
