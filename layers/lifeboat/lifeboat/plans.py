@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from lifeboat.apps.models import Application
+from lifeboat.cron_gaps import clock_shift_seconds, hour_field_gap, week_gap
 from lifeboat.errors import InvalidInputError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
@@ -188,25 +189,14 @@ class Rule(BaseModel):
             unit = rate.group(1).rstrip("s")
             return number * {"minute": 60, "hour": 3600, "day": 86400}[unit]
         _minute, hour, dom, _month, dow, _year = self.schedule[5:-1].split()
+        # A cron schedule runs on the timezone's clock: when the clocks go back, the gap
+        # between two runs at the same local time grows by the shift (25 h for a daily rule).
+        shift = 0 if hour == "*" else clock_shift_seconds(self.timezone)
         if dom not in ("*", "?"):
-            return 31 * 86400
+            return 31 * 86400 + shift
         if dow not in ("*", "?"):
-            return 7 * 86400
-        return _hour_field_gap(hour) * 3600
-
-
-def _hour_field_gap(hour: str) -> int:
-    """The longest gap, in hours, between the hours a cron hour field selects in a day."""
-    if hour == "*":
-        return 1
-    if hour.startswith("*/") and hour[2:].isdigit():
-        return int(hour[2:])
-    if "," in hour and all(part.isdigit() for part in hour.split(",")):
-        hours = sorted(int(part) for part in hour.split(","))
-        gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
-        gaps.append(24 - hours[-1] + hours[0])
-        return max(gaps)
-    return 24
+            return week_gap(dow, hour) * 3600 + shift
+        return hour_field_gap(hour) * 3600 + shift
 
 
 # A URL path that is safe inside single quotes in a shell command (no quote, no space).

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lifeboat.apps.ports import EndpointPort, EvacuationPort
 from lifeboat.asg.ports import AutoScalingPort
 from lifeboat.copies.ports import CopyPort
 from lifeboat.models import (
@@ -360,4 +361,6 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    endpoints: EndpointPort | None = None  # applications: Route 53 / SSM (apps/ports.py)
+    evacuation: EvacuationPort | None = None  # AZ evacuation: groups, failovers
     cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

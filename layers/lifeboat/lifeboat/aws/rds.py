@@ -206,8 +206,9 @@ class RdsGateway:
 
     @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def existing_snapshots(self, kind: str, ids: list[str]) -> set[str]:
-        """Of ``ids``, the DB snapshots (cluster snapshots for ``kind`` ``cluster``) that exist:
-        an id filter of at most 50 values per call, every page read."""
+        """Of ``ids``, the DB snapshots (cluster snapshots for ``kind`` ``cluster``) that exist
+        and are ``available`` (a restore can use them): an id filter of at most 50 values per
+        call, every page read."""
         operation, key, field, name = (
             ("describe_db_cluster_snapshots", "DBClusterSnapshots", "DBClusterSnapshotIdentifier",
              "db-cluster-snapshot-id")
@@ -219,7 +220,11 @@ class RdsGateway:
         for start in range(0, len(wanted), RDS_FILTER_VALUES):
             part = wanted[start : start + RDS_FILTER_VALUES]
             filters = [{"Name": name, "Values": part}]
-            found |= {str(s[field]) for s in self._pages(operation, key, Filters=filters)}
+            found |= {
+                str(s[field])
+                for s in self._pages(operation, key, Filters=filters)
+                if s.get("Status") == "available"  # not creating, failed or being deleted
+            }
         return found & set(wanted)
 
     @needs(
