@@ -29,10 +29,13 @@ def faults() -> Iterator[Any]:
 
 
 def _with_scripts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_pre_failure: str = "crash-consistent"
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_pre_failure: str = "crash-consistent",
+    rule: str = "hourly",
 ) -> None:
     plans = default_plans().model_dump(mode="json", exclude_none=True)
-    plans["plans"]["standard"]["rules"]["hourly"]["scripts"] = {
+    plans["plans"]["standard"]["rules"][rule]["scripts"] = {
         "pre": [PRE],
         "post": [POST],
         "timeout_seconds": 30,
@@ -229,3 +232,23 @@ def test_a_failed_pre_step_still_backs_up_and_still_runs_the_post_script(
     assert post["Parameters"]["commands"] == [POST]
     assert set(post["InstanceIds"]) == set(elearn.protected_instances.values())
     assert any("scripts did not succeed" in p["Subject"] for p in sent.requests("Publish"))
+
+
+def test_the_daily_ami_rule_runs_its_scripts_around_create_image(
+    stack: Any, elearn: Any, faults: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_scripts(tmp_path, monkeypatch, rule="daily")
+    with RequestRecorder("SendCommand", "CreateImage", "CreateDBSnapshot") as sent:
+        result = run_schedule(stack, "daily")
+    assert result["status"] == "SUCCEEDED", result
+    order = [
+        name if name != "SendCommand" else params["Parameters"]["commands"][0]
+        for name, params in sent.calls
+        if name != "CreateDBSnapshot"
+    ]
+    assert order == [PRE, "CreateImage", "CreateImage", "CreateImage", POST]
+    outcomes = {o["resource_id"]: o for o in result["output"]["outcomes"]}
+    protected = set(elearn.protected_instances.values())
+    assert {outcomes[i]["consistency"] for i in protected} == {"application"}
+    # The database's snapshot is RDS's own: no consistency of Lifeboat's making, no script.
+    assert "consistency" not in outcomes["elearn-db"]
