@@ -95,3 +95,24 @@ def test_restore_volume_by_name_and_rolled_back_with_restore_rollback(
     assert "Roll back volume restore" in capsys.readouterr().out
     assert main(["restore", "rollback", result["execution_arn"], "--yes"]) == EXIT_OK
     assert "ROLLED BACK." in capsys.readouterr().out
+
+
+def test_restore_list_shows_volume_restores_and_their_rollbacks(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web1 = backed_up.protected_instances["web-1"]
+    argv = ["restore", "volume", "--instance", web1, "--device", "/dev/sdf", "--poll", "0.05"]
+    assert main([*argv, "--json"]) == EXIT_OK
+    restored = json.loads(capsys.readouterr().out)
+    assert main(["restore", "rollback", restored["execution_arn"], "--yes"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["restore", "list", "--json"]) == EXIT_OK
+    rows = {r["execution_arn"]: r for r in json.loads(capsys.readouterr().out)}
+    row = rows[restored["execution_arn"]]
+    assert (row["kind"], row["resource_id"], row["status"]) == ("volume", web1, "rolled-back")
+    assert row["replacement_id"] == restored["output"]["new_volume_id"]
+    assert row["trigger"] == "cli"
+    (rollback,) = [r for r in rows.values() if r["name"].startswith("rollback-")]
+    assert rollback["status"] == "rolled-back" and rollback["resource_id"] == web1
+    assert main(["restore", "list"]) == EXIT_OK
+    assert f"{web1} (volume)" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from lifeboat.restore.listing import RestoreRow, list_restores
 from lifeboat.restore.undo import RollbackRequest, RollbackResult, roll_back
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
+from lifeboat.volumes.listing import volume_rows
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
@@ -30,6 +31,10 @@ def cmd_restore_list(args: argparse.Namespace) -> int:
     ports = aws_ports(require(found, "CatalogTableName", args.stack))
     machine = require(found, "RestoreStateMachineArn", args.stack)
     rows = list_restores(RestoreHistory(), ports.guards, ports.catalog, machine, utcnow())
+    volumes = found.get("VolumeRestoreStateMachineArn")
+    if volumes:  # lifeboat restore volume's executions, in the same list
+        more = volume_rows(RestoreHistory(), ports.catalog, volumes, utcnow())
+        rows = sorted([*rows, *more], key=lambda r: (r.started_at, r.execution_arn), reverse=True)
     if args.json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return EXIT_OK
@@ -49,7 +54,9 @@ def describe_rows(rows: list[RestoreRow]) -> list[str]:
                 r.started_at.strftime("%Y-%m-%d %H:%M"),
                 age(r.age_seconds),
                 r.trigger,
-                r.resource_id + (f" ({r.region})" if r.region else ""),
+                r.resource_id
+                + (f" ({r.region})" if r.region else "")
+                + (" (volume)" if r.kind == "volume" else ""),
                 r.status,
                 r.stage,
                 r.replacement_id or "-",
