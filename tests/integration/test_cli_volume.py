@@ -49,7 +49,7 @@ def test_restore_volume_refusals_exit_2(
         main([*base, "--instance", web1, "--attach-as", "/dev/sdh", "--replace"])
 
 
-def test_the_rollback_restore_rollback_dispatches_to_for_a_volume_restore(
+def test_a_volume_rollback_dry_run_then_done_then_refused(
     stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import argparse
