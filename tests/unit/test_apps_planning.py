@@ -5,7 +5,7 @@ automated backups), the skew between tiers."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,7 +14,9 @@ from lifeboat import tags as T
 from lifeboat.apps.evacuation import Action, EvacuateInput
 from lifeboat.apps.planning import plan_evacuation
 from lifeboat.errors import InvalidInputError
+from lifeboat.models import validate_input
 from lifeboat.plans import PlanSet
+from lifeboat.restore.models import RestoreInput
 from tests.fakes import FakeEc2
 from tests.fakes_apps import FakeEndpoints
 from tests.unit.restore_world import ARN, NOW, PLANS, World, make_world
@@ -118,3 +120,36 @@ def test_a_multi_az_database_is_awaited_and_does_not_bound_t(world: World) -> No
 def test_nothing_in_another_az_is_touched(world: World) -> None:
     planned = plan(world, az="us-east-1b")
     assert planned.tiers == [] and set(planned.unaffected) == {"elearn-db", world.web1}
+
+
+def test_at_after_the_databases_latest_restorable_time_restores_it_to_that_time(
+    world: World,
+) -> None:
+    # The database reaches 5 minutes ago; T 2 minutes ago must not drop it to its 3-hour-old
+    # snapshot: it comes back to its newest restorable instant before T, shown as such.
+    at = NOW - timedelta(minutes=2)
+    planned = plan(world, at=at.isoformat())
+    (db,) = planned.tiers[0].steps
+    assert db.restore is not None and db.restore.restore_time == NOW - timedelta(minutes=5)
+    assert db.point_at == NOW - timedelta(minutes=5) and db.behind_seconds == 180
+    assert "exactly T" not in db.point
+
+
+@pytest.mark.parametrize("at", ["2026-11-28T01:00:00", "0001-01-01T00:00:00+14:00"])
+def test_at_without_a_time_zone_is_refused_naming_the_field(at: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        validate_input(EvacuateInput, {"app": "elearn", "az": "us-east-1a", "at": at})
+    assert raised.value.field == "at"
+
+
+def test_at_with_an_offset_is_the_same_instant(world: World) -> None:
+    at = (NOW - timedelta(hours=3)).astimezone(timezone(timedelta(hours=-5)))
+    planned = plan(world, at=at.isoformat())
+    assert planned.recovery_time == NOW - timedelta(hours=3)
+
+
+@pytest.mark.parametrize("field", ["restore_time", "point_time"])
+def test_a_single_restores_time_without_a_time_zone_is_refused_too(field: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        validate_input(RestoreInput, {"db_instance_id": "elearn-db", field: "2026-11-28T01:00"})
+    assert raised.value.field == field

@@ -291,9 +291,17 @@ class _Planning:
                 f"subnet outside {self.request.az}: add one in another AZ",
             )
         moment = self.recovery_time
-        if self._covers(source, moment):
-            request = RestoreInput(db_instance_id=member.resource_id, restore_time=moment)
-            point = f"{iso(moment)} (point-in-time restore, exactly T)"
+        latest = source.latest_restorable
+        if latest is not None and self._covers(source, min(moment, latest)):
+            # T after its latest restorable time (--at): its newest instant before T, as an
+            # instance comes back from its newest set before T (never an older snapshot).
+            reached = min(moment, latest)
+            request = RestoreInput(db_instance_id=member.resource_id, restore_time=reached)
+            point = (
+                f"{iso(reached)} (point-in-time restore, exactly T)"
+                if reached == moment
+                else f"{iso(reached)} (point-in-time restore, its latest restorable time)"
+            )
         else:
             snapshots = [p for p in self._snapshots(member) if p.created_at <= moment]
             if not snapshots:
