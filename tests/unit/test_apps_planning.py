@@ -153,3 +153,45 @@ def test_a_single_restores_time_without_a_time_zone_is_refused_too(field: str) -
     with pytest.raises(InvalidInputError) as raised:
         validate_input(RestoreInput, {"db_instance_id": "elearn-db", field: "2026-11-28T01:00"})
     assert raised.value.field == field
+
+
+def _begin(world: World, name: str = "evac-1") -> Any:
+    from lifeboat.apps.evacuation import EvacuationEvent
+    from lifeboat.apps.stages import begin
+
+    event = EvacuationEvent.model_validate(
+        {
+            "execution": {
+                "Id": ARN + name,
+                "Name": name,
+                "StartTime": NOW.isoformat(),
+                "Input": {"app": "elearn", "az": "us-east-1a"},
+            }
+        }
+    )
+    return begin(event, PLANS_WITH_APP, world.ports, NOW)
+
+
+def test_a_member_already_being_restored_alone_is_left_to_that_restore(world: World) -> None:
+    # web-1's alarm started a single restore a moment before the storm was seen: the
+    # evacuation recovers the rest (the database first) and leaves web-1 to that restore.
+    single = ARN + "alarm-web-1"
+    now = int(NOW.timestamp())
+    assert world.ports.catalog.acquire_lock(world.web1, single, now, 3600, {}) is None
+    planned = _begin(world)
+    assert [s.resource_id for s in planned.steps()] == ["elearn-db"]
+    assert any(world.web1 in w and "being restored" in w for w in planned.warnings)
+    held = world.ports.catalog.active_locks([world.web1, "elearn-db"], now)
+    assert held[world.web1]["owner"] == single and held["elearn-db"]["owner"] == ARN + "evac-1"
+    assert world.web1 not in planned.locked
+
+
+def test_a_database_being_restored_alone_refuses_the_evacuation(world: World) -> None:
+    from lifeboat.errors import RestoreInProgressError
+
+    now = int(NOW.timestamp())
+    assert world.ports.catalog.acquire_lock("elearn-db", ARN + "db", now, 3600, {}) is None
+    with pytest.raises(RestoreInProgressError, match="elearn-db"):
+        _begin(world)
+    held = world.ports.catalog.active_locks([world.web1, "evacuate#elearn#us-east-1a"], now)
+    assert held == {}

@@ -79,14 +79,18 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
         lock for step in plan.steps() for lock in (step.restore.locked if step.restore else [])
     ]
     members += [s.resource_id for s in plan.steps() if s.restore is None]
-    locked = list(dict.fromkeys(members))
     record = locks.execution_record(name)
+    locked: list[str] = []
     try:
         ports.catalog.put_record(
-            record, "PLAN", {"locked": [key, *locked], "expires_at": locks.record_expiry(now)}
+            record,
+            "PLAN",
+            {"locked": [key, *dict.fromkeys(members)], "expires_at": locks.record_expiry(now)},
         )
-        locks.lock_all(ports.catalog, locked, arn, now, attrs)
+        plan = _lock_members(plan, ports, arn, now, attrs, locked)
     except Exception:
+        for taken in locked:
+            ports.catalog.release_lock(taken, arn)
         ports.catalog.release_lock(key, arn)
         ports.catalog.delete_record(record, "PLAN")
         raise
@@ -113,6 +117,54 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
         },
     )
     return plan.model_copy(update={"locked": [key, *locked]})
+
+
+def _lock_members(
+    plan: EvacuationPlan,
+    ports: Ports,
+    arn: str,
+    now: datetime,
+    attrs: dict[str, Any],
+    locked: list[str],
+) -> EvacuationPlan:
+    """Lock each member (``locked`` grows as they are taken). A server already being restored
+    on its own (its alarm came a moment before the storm was seen) is left to that restore,
+    never restored twice; anything else held refuses the evacuation."""
+    skipped: dict[str, str] = {}
+    for step in plan.steps():
+        wanted = step.restore.locked if step.restore else [step.resource_id]
+        ids = [i for i in dict.fromkeys(wanted) if i not in locked]
+        try:
+            locks.lock_all(ports.catalog, ids, arn, now, attrs)
+        except RestoreInProgressError as exc:
+            if step.action is not Action.RESTORE_INSTANCE:
+                raise
+            skipped[step.resource_id] = f"{step.name or step.resource_id} ({step.resource_id}) "
+            skipped[step.resource_id] += f"is being restored on its own, left to it: {exc}"
+            continue
+        locked.extend(ids)
+    if not skipped:
+        return plan
+    tiers = []
+    for tier in plan.tiers:
+        kept = [s for s in tier.steps if s.resource_id not in skipped]
+        at = min((s.point_at for s in kept if s.point_at is not None), default=None)
+        if kept:
+            tiers.append(tier.model_copy(update={"steps": kept, "point_at": at}))
+    if not tiers:
+        raise RestoreInProgressError(
+            f"every member of {plan.app} in {plan.az} is being restored on its own: "
+            + "; ".join(skipped.values())
+        )
+    points = [t.point_at for t in tiers if t.point_at is not None]
+    skew = int((max(points) - min(points)).total_seconds()) if points else 0
+    return plan.model_copy(
+        update={
+            "tiers": tiers,
+            "skew_seconds": skew,
+            "warnings": [*plan.warnings, *skipped.values()],
+        }
+    )
 
 
 def _alarm(event: EvacuationEvent, ports: Ports) -> bool:
