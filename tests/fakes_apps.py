@@ -29,11 +29,23 @@ class FakeEndpoints:
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
         return self.zones.get(zone_id, {}).get(name.rstrip(".").lower() + ".")
 
-    def upsert_record(self, zone_id: str, record: DnsRecord, comment: str) -> str:
+    def _write(self, zone_id: str, record: DnsRecord) -> str:
         name = record.name.rstrip(".").lower() + "."
         self.zones[zone_id][name] = record.model_copy(update={"name": name})
         self.changes.append((zone_id, record))
         return f"/change/C{len(self.changes)}"
+
+    def replace_record(
+        self, zone_id: str, expected: DnsRecord | None, record: DnsRecord, comment: str
+    ) -> str | None:
+        current = self.record(zone_id, record.name)
+        same = (current is None and expected is None) or (
+            current is not None
+            and expected is not None
+            and (current.type, current.ttl, current.values)
+            == (expected.type, expected.ttl, expected.values)
+        )
+        return self._write(zone_id, record) if same else None
 
     def change_status(self, change_id: str) -> str:
         return "INSYNC"

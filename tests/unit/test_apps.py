@@ -273,3 +273,59 @@ def test_a_members_deadline_counts_from_its_own_start_not_the_evacuations() -> N
         update={"availability_zone": "us-east-1b"}
     )
     assert member_check(event(now - timedelta(minutes=5)), ports, now, deadlines).healthy
+
+
+class _RacingEndpoints(FakeEndpoints):
+    """A person changes the record (or parameter) between Lifeboat's read and its write."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.race: str | None = None
+
+    def _human(self) -> None:
+        if self.race is None:
+            return
+        for zone in self.zones.values():
+            zone["db.elearn.internal."] = DnsRecord(
+                name="db.elearn.internal.", type="CNAME", values=(self.race,)
+            )
+        for name in list(self.parameters):
+            self.put_parameter(name, self.race)
+        self.race = None
+
+    def record(self, zone_id: str, name: str) -> DnsRecord | None:
+        found = super().record(zone_id, name)
+        self._human()
+        return found
+
+    def parameter(self, name: str) -> ParameterValue | None:
+        found = super().parameter(name)
+        self._human()
+        return found
+
+
+def test_a_rollback_never_clobbers_a_value_a_person_set_in_between() -> None:
+    fake = _RacingEndpoints(zones=endpoints().zones)
+    ports = fake_ports(catalog=FakeCatalog(), endpoints=fake)
+    plan = EndpointPlan(route53=Route53Endpoint(zone_id=ZONE, name="db.elearn.internal"))
+    switch_endpoint("evac-1", "elearn-db", plan, NEW, ports, lambda _s: None)
+    fake.race = "manual.example.com"  # the on-call repoints it while the rollback runs
+    undone = put_back("evac-1", plan, ports, lambda _s: None)
+    assert fake.record(ZONE, "db.elearn.internal").value == "manual.example.com"  # type: ignore[union-attr]
+    assert undone["endpoint"].startswith("left as it is"), undone
+    # The switch itself is a compare-and-set on the value it read, too.
+    fake.race = "manual-2.example.com"
+    switched = switch_endpoint("evac-2", "elearn-db", plan, NEW, ports, lambda _s: None)
+    assert fake.record(ZONE, "db.elearn.internal").value == "manual-2.example.com"  # type: ignore[union-attr]
+    assert switched["status"].startswith("not switched"), switched
+
+
+def test_an_ssm_rollback_needs_the_version_the_evacuation_wrote() -> None:
+    fake = FakeEndpoints(parameters={"/elearn/db": ParameterValue(name="/elearn/db", value=OLD)})
+    ports = fake_ports(catalog=FakeCatalog(), endpoints=fake)
+    plan = EndpointPlan(ssm_parameter="/elearn/db")
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)
+    # A person writes the same value again (a new version): it is theirs now, left alone.
+    fake.put_parameter("/elearn/db", NEW)
+    assert put_back("e", plan, ports, lambda _s: None)["endpoint"].startswith("left as it is")
+    assert fake.parameters["/elearn/db"].value == NEW

@@ -44,12 +44,19 @@ def test_route53_record_is_read_upserted_and_followed(aws: None) -> None:
     assert gateway.zone_exists(zone) and not gateway.zone_exists("Z0000000000NOTHERE")
     assert gateway.record(zone, "db.elearn.internal") is None
     record = DnsRecord(name="db.elearn.internal", type="CNAME", ttl=30, values=("a.example",))
-    change = gateway.upsert_record(zone, record, "test")
-    assert gateway.change_status(change) == "INSYNC"
+    change = gateway.replace_record(zone, None, record, "test")
+    assert change is not None and gateway.change_status(change) == "INSYNC"
     found = gateway.record(zone, "DB.elearn.internal.")
     assert found == DnsRecord(
         name="db.elearn.internal.", type="CNAME", ttl=30, values=("a.example",)
     )
+    # Compare-and-set: replaced only while it is exactly as expected (one atomic batch).
+    b = record.model_copy(update={"values": ("b.example",)})
+    stale = record.model_copy(update={"values": ("someone-else.example",)})
+    assert gateway.replace_record(zone, stale, b, "test") is None
+    assert gateway.record(zone, "db.elearn.internal") == found
+    assert gateway.replace_record(zone, found, b, "test") is not None
+    assert gateway.record(zone, "db.elearn.internal").values == ("b.example",)  # type: ignore[union-attr]
 
 
 def test_ssm_parameter_is_read_and_overwritten(aws: None) -> None:

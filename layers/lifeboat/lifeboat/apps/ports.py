@@ -24,8 +24,12 @@ class EndpointPort(Protocol):
         """The simple record ``name`` of the zone (CNAME or A), or None."""
         ...
 
-    def upsert_record(self, zone_id: str, record: DnsRecord, comment: str) -> str:
-        """UPSERT ``record``; the change id (``GetChange`` says when it is INSYNC)."""
+    def replace_record(
+        self, zone_id: str, expected: DnsRecord | None, record: DnsRecord, comment: str
+    ) -> str | None:
+        """Compare-and-set: ``record`` in place of exactly ``expected`` (None: where there is
+        no record), in one change batch; the change id, or None when the record is no longer
+        ``expected``. ``GetChange`` says when it is INSYNC."""
         ...
 
     def change_status(self, change_id: str) -> str:
