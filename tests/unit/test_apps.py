@@ -329,3 +329,53 @@ def test_an_ssm_rollback_needs_the_version_the_evacuation_wrote() -> None:
     fake.put_parameter("/elearn/db", NEW)
     assert put_back("e", plan, ports, lambda _s: None)["endpoint"].startswith("left as it is")
     assert fake.parameters["/elearn/db"].value == NEW
+
+
+def test_a_retried_cluster_failover_does_not_ask_again_while_one_is_under_way() -> None:
+    from datetime import UTC, datetime
+
+    from lifeboat.apps.evacuation import MemberEvent
+    from lifeboat.apps.stages import act
+
+    evacuation = FakeEvacuation(FakeAutoScaling())
+    calls: list[str] = []
+
+    def failover(identifier: str, target: str) -> None:  # RDS: only an available cluster
+        calls.append(target)
+        if evacuation.clusters[identifier].status != "available":
+            raise RuntimeError("InvalidDBClusterStateFault: DbCluster is not available")
+
+    evacuation.failover_cluster = failover  # type: ignore[method-assign]
+    evacuation.clusters["elearn-aurora"] = ClusterState(
+        identifier="elearn-aurora",
+        status="failing-over",  # this evacuation's first attempt asked for it; then it was retried
+        members=(
+            ClusterMember(identifier="w", writer=True, availability_zone="us-east-1a"),
+            ClusterMember(identifier="r", writer=False, availability_zone="us-east-1b"),
+        ),
+    )
+    event = MemberEvent.model_validate(
+        {
+            "stage": "act",
+            "state": {
+                "step": {
+                    "resource_id": "elearn-aurora",
+                    "kind": "cluster",
+                    "tier": "db",
+                    "action": "fail_over_cluster",
+                    "source_az": "us-east-1a",
+                    "target_instance": "r",
+                    "execution_name": "evac-1-c",
+                    "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:e:1/c",
+                }
+            },
+            "execution": {
+                "Id": "arn:aws:states:us-east-1:123456789012:execution:e:1",
+                "Name": "evac-1",
+                "StartTime": "2026-12-05T14:00:00Z",
+            },
+        }
+    )
+    ports = fake_ports(evacuation=evacuation)
+    acted = act(event, ports, datetime(2026, 12, 5, 14, 1, tzinfo=UTC))
+    assert calls == [] and acted.id == "elearn-aurora"

@@ -236,6 +236,9 @@ def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
         writer = state.writer if state else None
         if writer is not None and writer.availability_zone != step.source_az:
             return Acted(kind="cluster", id=step.resource_id, detail={"writer": writer.identifier})
+        if state is not None and state.status == "failing-over":
+            # Asked already (a retried task) or by RDS: asking again is refused; wait for it.
+            return Acted(kind="cluster", id=step.resource_id, detail={"awaiting": "failing-over"})
         ports.catalog.put_record(
             key,
             f"cluster#{step.resource_id}",
