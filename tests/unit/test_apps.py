@@ -345,7 +345,7 @@ def test_a_retried_cluster_failover_does_not_ask_again_while_one_is_under_way() 
         if evacuation.clusters[identifier].status != "available":
             raise RuntimeError("InvalidDBClusterStateFault: DbCluster is not available")
 
-    evacuation.failover_cluster = failover  # type: ignore[method-assign]
+    evacuation.failover_cluster = failover  # type: ignore[method-assign,assignment]
     evacuation.clusters["elearn-aurora"] = ClusterState(
         identifier="elearn-aurora",
         status="failing-over",  # this evacuation's first attempt asked for it; then it was retried

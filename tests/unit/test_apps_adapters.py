@@ -117,3 +117,41 @@ def test_zonal_shifts_are_started_listed_and_cancelled_with_arcs_shapes() -> Non
         assert cancelled is not None and cancelled.status == "CANCELED"
         assert ops.cancel_zonal_shift(started.shift_id) is None
         stub.assert_no_pending_responses()
+
+
+def test_the_emulator_applies_a_change_batch_as_route53_does(aws: None) -> None:
+    from lifeboat.local.apps_gapfill import apps_gap_fills
+
+    route53: Any = boto3.client("route53")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    with apps_gap_fills():
+        zone = route53.create_hosted_zone(
+            Name="elearn.internal",
+            CallerReference="x",
+            HostedZoneConfig={"PrivateZone": True},
+            VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
+        )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        seeded = {"Name": "db.elearn.internal", "Type": "CNAME", "TTL": 60}
+        route53.change_resource_record_sets(
+            HostedZoneId=zone,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {**seeded, "ResourceRecords": [{"Value": "old"}]},
+                    }
+                ]
+            },
+        )
+        gateway = EndpointGateway(route53=route53)
+        old = gateway.record(zone, "db.elearn.internal")
+        assert old is not None
+        new = old.model_copy(update={"values": ("new",)})
+        # Switched and switched back (DELETE then CREATE of one name in one batch).
+        assert gateway.replace_record(zone, old, new, "switch") is not None
+        assert gateway.replace_record(zone, new, old, "back") is not None
+        assert gateway.record(zone, "db.elearn.internal") == old
+        # A DELETE must give the record as it is now, not as it once was.
+        assert gateway.replace_record(zone, new, old, "stale") is None
+        assert gateway.record(zone, "db.elearn.internal") == old

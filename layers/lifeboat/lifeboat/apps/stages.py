@@ -17,8 +17,10 @@ from lifeboat.apps.evacuation import (
     EvacuationEvent,
     EvacuationPlan,
     MemberEvent,
+    MemberStep,
 )
 from lifeboat.apps.planning import plan_evacuation
+from lifeboat.apps.ports import EvacuationPort
 from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreInProgressError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
@@ -232,22 +234,7 @@ def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
         raise InvalidInputError("evacuation", "no evacuation adapter in this task")
     key = changes_key(event.execution.name)
     if step.action is Action.FAIL_OVER_CLUSTER:
-        state = evacuation.cluster(step.resource_id)
-        writer = state.writer if state else None
-        if writer is not None and writer.availability_zone != step.source_az:
-            return Acted(kind="cluster", id=step.resource_id, detail={"writer": writer.identifier})
-        if state is not None and state.status == "failing-over":
-            # Asked already (a retried task) or by RDS: asking again is refused; wait for it.
-            return Acted(kind="cluster", id=step.resource_id, detail={"awaiting": "failing-over"})
-        ports.catalog.put_record(
-            key,
-            f"cluster#{step.resource_id}",
-            {"cluster": step.resource_id, "writer_before": writer.identifier if writer else ""},
-        )
-        evacuation.failover_cluster(step.resource_id, step.target_instance or "")
-        return Acted(
-            kind="cluster", id=step.resource_id, detail={"target": step.target_instance or ""}
-        )
+        return _fail_over(step, evacuation, ports, key)
     if step.action is Action.SHIFT_GROUP:
         comment = f"Lifeboat evacuation {event.execution.name}"[:128]
         sk = f"shift#{step.resource_id}"
@@ -276,6 +263,23 @@ def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
     if removed:
         evacuation.set_group_subnets(step.resource_id, [s for s in current if s not in removed])
     return Acted(kind="asg", id=step.resource_id, detail={"removed": ",".join(removed)})
+
+
+def _fail_over(step: MemberStep, evacuation: EvacuationPort, ports: Ports, key: str) -> Acted:
+    state = evacuation.cluster(step.resource_id)
+    writer = state.writer if state else None
+    if writer is not None and writer.availability_zone != step.source_az:
+        return Acted(kind="cluster", id=step.resource_id, detail={"writer": writer.identifier})
+    if state is not None and state.status == "failing-over":
+        # Asked already (a retried task) or by RDS: asking again is refused; wait for it.
+        return Acted(kind="cluster", id=step.resource_id, detail={"awaiting": "failing-over"})
+    ports.catalog.put_record(
+        key,
+        f"cluster#{step.resource_id}",
+        {"cluster": step.resource_id, "writer_before": writer.identifier if writer else ""},
+    )
+    evacuation.failover_cluster(step.resource_id, step.target_instance or "")
+    return Acted(kind="cluster", id=step.resource_id, detail={"target": step.target_instance or ""})
 
 
 def member_check(
