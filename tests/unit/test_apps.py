@@ -379,3 +379,18 @@ def test_a_retried_cluster_failover_does_not_ask_again_while_one_is_under_way() 
     ports = fake_ports(evacuation=evacuation)
     acted = act(event, ports, datetime(2026, 12, 5, 14, 1, tzinfo=UTC))
     assert calls == [] and acted.id == "elearn-aurora"
+
+
+def test_a_secure_string_parameter_is_refused_naming_it() -> None:
+    ssm = Application.model_validate(
+        {
+            "select": {"app": "elearn"},
+            "order": ["db"],
+            "database_endpoint": {"ssm_parameter": "/elearn/db/endpoint"},
+        }
+    )
+    secret = ParameterValue(name="/elearn/db/endpoint", value="AQICAHh…", type="SecureString")
+    ports = fake_ports(endpoints=FakeEndpoints(parameters={"/elearn/db/endpoint": secret}))
+    with pytest.raises(InvalidInputError, match="is a SecureString") as raised:
+        check_application("elearn", ssm, members("db"), ports)
+    assert raised.value.field == "applications.elearn.database_endpoint.ssm_parameter"

@@ -155,3 +155,11 @@ def test_the_emulator_applies_a_change_batch_as_route53_does(aws: None) -> None:
         # A DELETE must give the record as it is now, not as it once was.
         assert gateway.replace_record(zone, new, old, "stale") is None
         assert gateway.record(zone, "db.elearn.internal") == old
+
+
+def test_an_ssm_parameters_type_is_read(aws: None) -> None:
+    ssm: Any = boto3.client("ssm", region_name="us-east-1")
+    gateway = EndpointGateway(route53=boto3.client("route53"), ssm=ssm)
+    ssm.put_parameter(Name="/elearn/secret", Value="x", Type="SecureString")
+    found = gateway.parameter("/elearn/secret")
+    assert found is not None and found.type == "SecureString"

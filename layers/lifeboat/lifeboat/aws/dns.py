@@ -123,7 +123,12 @@ class EndpointGateway:
             if error_code(exc) == "ParameterNotFound":
                 return None
             raise
-        return ParameterValue(name=name, value=found["Value"], version=found.get("Version", 0))
+        return ParameterValue(
+            name=name,
+            value=found["Value"],
+            version=found.get("Version", 0),
+            type=found.get("Type", "String"),
+        )
 
     @needs("ssm:PutParameter")
     def put_parameter(self, name: str, value: str) -> int:
