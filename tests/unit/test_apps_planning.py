@@ -195,3 +195,40 @@ def test_a_database_being_restored_alone_refuses_the_evacuation(world: World) ->
         _begin(world)
     held = world.ports.catalog.active_locks([world.web1, "evacuate#elearn#us-east-1a"], now)
     assert held == {}
+
+
+def test_a_database_an_earlier_evacuation_replaced_is_not_restored_again(world: World) -> None:
+    # elearn was evacuated from us-east-1a: elearn-db restored, the record switched to the
+    # restored database, which has taken writes since. Running the evacuation again (a later
+    # storm window, the on-call retrying) must not restore the old database a second time and
+    # point the application at older data.
+    from lifeboat.apps.resources import DnsRecord
+
+    zone, old, new = "Z0123456789ABCDEFGHIJ", "elearn-db.old.rds", "elearn-db-restored.rds"
+    declared = PLANS_WITH_APP.model_dump(mode="json")
+    declared["plans"]["standard"]["applications"]["elearn"]["database_endpoint"] = {
+        "route53": {"zone_id": zone, "name": "db.elearn.internal"}
+    }
+    plans = PlanSet.model_validate(declared)
+    record = DnsRecord(name="db.elearn.internal.", type="CNAME", values=(new,))
+    world.ports.endpoints = FakeEndpoints(zones={zone: {"db.elearn.internal.": record}})
+    catalog = world.ports.catalog
+    catalog.put_record(
+        "EVAC#elearn#us-east-1a",
+        "2026-11-28T02:00:00Z#evac-0",
+        {"status": "recovered", "execution_name": "evac-0"},
+    )
+    catalog.put_record(
+        "EVACCHANGE#evac-0", "endpoint", {"member": "elearn-db", "old": old, "new": new}
+    )
+    request = EvacuateInput.model_validate({"app": "elearn", "az": "us-east-1a"})
+    planned = plan_evacuation(request, plans, world.ports, NOW, "evac-1", ARN + "evac-1")
+    assert "elearn-db" not in [s.resource_id for s in planned.steps()]
+    assert "elearn-db" in planned.unaffected
+    assert any("elearn-db" in w and "evac-0" in w for w in planned.warnings)
+    # Switched back since (recover --undo --include-endpoint): the old database is live again.
+    world.ports.endpoints.zones[zone]["db.elearn.internal."] = record.model_copy(
+        update={"values": (old,)}
+    )
+    planned = plan_evacuation(request, plans, world.ports, NOW, "evac-2", ARN + "evac-2")
+    assert "elearn-db" in [s.resource_id for s in planned.steps()]

@@ -15,6 +15,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from lifeboat import tags as T
+from lifeboat.apps.changes import changes_key, read_endpoint
 from lifeboat.apps.evacuation import (
     Action,
     EndpointPlan,
@@ -151,7 +152,11 @@ class _Planning:
         for member in self.found.members:
             if member.kind is MemberKind.INSTANCE and az in member.availability_zones:
                 instances.append(member)
-            elif member.kind is MemberKind.DB and az in member.availability_zones:
+            elif (
+                member.kind is MemberKind.DB
+                and az in member.availability_zones
+                and not self.replaced(member, app)
+            ):
                 databases.append(member)
             elif member.kind is MemberKind.CLUSTER:
                 step = self.cluster_step(member)
@@ -180,6 +185,37 @@ class _Planning:
                 behind = int((self.recovery_time - step.point_at).total_seconds())
                 step.behind_seconds = max(behind, 0)
         return steps, sorted(unaffected)
+
+    def replaced_by(self, member: Member, app: Application) -> str | None:
+        """The earlier, finished evacuation of this application from this AZ whose restored
+        copy of the database ``member`` the application's endpoint still names: restoring the
+        original again would point the application at older data."""
+        from lifeboat.apps.stages import evacuation_records  # stages imports this module
+
+        declared = app.database_endpoint
+        if declared is None or self.ports.endpoints is None:
+            return None
+        where = EndpointPlan(route53=declared.route53, ssm_parameter=declared.ssm_parameter)
+        catalog = self.ports.catalog
+        for record in catalog.records(evacuation_records(self.request.app, self.request.az)):
+            name = str(record.get("execution_name", ""))
+            if record.get("status") != "recovered" or not name:
+                continue
+            for change in catalog.records(changes_key(name)):
+                if change.get("sk") == "endpoint" and change.get("member") == member.resource_id:
+                    if read_endpoint(where, self.ports) == change.get("new"):
+                        return name
+        return None
+
+    def replaced(self, member: Member, app: Application) -> bool:
+        by = self.replaced_by(member, app)
+        if by is not None:
+            self.warnings.append(
+                f"{member.resource_id} was replaced by evacuation {by} (the application's "
+                "endpoint names its restored copy, which holds the writes since): not "
+                "restored again"
+            )
+        return by is not None
 
     # --- instances: today's restore, from the newest set at or before T --------------------
     def _instance_inputs(
