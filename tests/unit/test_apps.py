@@ -394,3 +394,14 @@ def test_a_secure_string_parameter_is_refused_naming_it() -> None:
     with pytest.raises(InvalidInputError, match="is a SecureString") as raised:
         check_application("elearn", ssm, members("db"), ports)
     assert raised.value.field == "applications.elearn.database_endpoint.ssm_parameter"
+
+
+def test_a_repeated_ssm_switch_keeps_the_version_it_wrote() -> None:
+    fake = FakeEndpoints(parameters={"/elearn/db": ParameterValue(name="/elearn/db", value=OLD)})
+    catalog = FakeCatalog()
+    ports = fake_ports(catalog=catalog, endpoints=fake)
+    plan = EndpointPlan(ssm_parameter="/elearn/db")
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)  # the task retried
+    (record,) = catalog.records(changes_key("e"))
+    assert (record["old"], record["new_version"]) == (OLD, 1)

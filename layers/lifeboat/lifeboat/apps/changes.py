@@ -89,7 +89,8 @@ def switch_endpoint(
     key = changes_key(execution_name)
     recorded = next((r for r in ports.catalog.records(key) if r.get("sk") == "endpoint"), None)
     old = recorded.get("old") if recorded else current
-    change = {"where": endpoint.where, "old": old, "new": new_value, "member": member}
+    kept = {k: v for k, v in (recorded or {}).items() if k not in ("pk", "sk")}
+    change = {**kept, "where": endpoint.where, "old": old, "new": new_value, "member": member}
     ports.catalog.put_record(key, "endpoint", change)
     status: str | None = "unchanged"
     if current != new_value:
