@@ -15,7 +15,6 @@ import hashlib
 from datetime import datetime, timedelta
 
 from lifeboat import tags as T
-from lifeboat.apps.changes import changes_key, read_endpoint
 from lifeboat.apps.evacuation import (
     Action,
     EndpointPlan,
@@ -24,6 +23,7 @@ from lifeboat.apps.evacuation import (
     MemberStep,
     TierPlan,
 )
+from lifeboat.apps.history import replaced_by
 from lifeboat.apps.members import Found, application, check_application, find_members
 from lifeboat.apps.models import Application, Member, MemberKind
 from lifeboat.apps.moves import cluster_move, group_move
@@ -186,29 +186,8 @@ class _Planning:
                 step.behind_seconds = max(behind, 0)
         return steps, sorted(unaffected)
 
-    def replaced_by(self, member: Member, app: Application) -> str | None:
-        """The earlier, finished evacuation of this application from this AZ whose restored
-        copy of the database ``member`` the application's endpoint still names: restoring the
-        original again would point the application at older data."""
-        from lifeboat.apps.stages import evacuation_records  # stages imports this module
-
-        declared = app.database_endpoint
-        if declared is None or self.ports.endpoints is None:
-            return None
-        where = EndpointPlan(route53=declared.route53, ssm_parameter=declared.ssm_parameter)
-        catalog = self.ports.catalog
-        for record in catalog.records(evacuation_records(self.request.app, self.request.az)):
-            name = str(record.get("execution_name", ""))
-            if record.get("status") != "recovered" or not name:
-                continue
-            for change in catalog.records(changes_key(name)):
-                if change.get("sk") == "endpoint" and change.get("member") == member.resource_id:
-                    if read_endpoint(where, self.ports) == change.get("new"):
-                        return name
-        return None
-
     def replaced(self, member: Member, app: Application) -> bool:
-        by = self.replaced_by(member, app)
+        by = replaced_by(self.request.app, self.request.az, member.resource_id, app, self.ports)
         if by is not None:
             self.warnings.append(
                 f"{member.resource_id} was replaced by evacuation {by} (the application's "

@@ -19,6 +19,7 @@ from lifeboat.apps.evacuation import (
     MemberEvent,
     MemberStep,
 )
+from lifeboat.apps.history import evacuation_records
 from lifeboat.apps.planning import plan_evacuation
 from lifeboat.apps.ports import EvacuationPort
 from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreInProgressError
@@ -47,10 +48,6 @@ Sleep = Callable[[float], None]
 def evacuation_lock(app: str, az: str) -> str:
     """The lock one evacuation of ``app`` from ``az`` holds while it runs."""
     return f"evacuate#{app}#{az}"
-
-
-def evacuation_records(app: str, az: str) -> str:
-    return f"EVAC#{app}#{az}"
 
 
 def router_resource(app: str, az: str) -> str:
