@@ -22,9 +22,10 @@ class FakeEndpoints:
     zones: dict[str, dict[str, DnsRecord]] = field(default_factory=dict)  # zone -> name -> record
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     changes: list[tuple[str, DnsRecord]] = field(default_factory=list)
+    public: set[str] = field(default_factory=set)  # zones that are not private
 
-    def zone_exists(self, zone_id: str) -> bool:
-        return zone_id in self.zones
+    def zone_private(self, zone_id: str) -> bool | None:
+        return None if zone_id not in self.zones else zone_id not in self.public
 
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
         return self.zones.get(zone_id, {}).get(name.rstrip(".").lower() + ".")

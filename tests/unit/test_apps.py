@@ -405,3 +405,11 @@ def test_a_repeated_ssm_switch_keeps_the_version_it_wrote() -> None:
     switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)  # the task retried
     (record,) = catalog.records(changes_key("e"))
     assert (record["old"], record["new_version"]) == (OLD, 1)
+
+
+def test_a_public_hosted_zone_is_refused_naming_it() -> None:
+    fake = endpoints()
+    fake.public.add(ZONE)
+    with pytest.raises(InvalidInputError, match=f"hosted zone {ZONE} is public") as raised:
+        check_application("elearn", APP, members("db", "app", "web"), fake_ports(endpoints=fake))
+    assert raised.value.field == "applications.elearn.database_endpoint.route53.zone_id"

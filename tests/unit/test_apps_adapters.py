@@ -41,7 +41,10 @@ def test_route53_record_is_read_upserted_and_followed(aws: None) -> None:
         VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
     )["HostedZone"]["Id"].rsplit("/", 1)[-1]
     gateway = EndpointGateway(route53=route53, ssm=boto3.client("ssm", region_name="us-east-1"))
-    assert gateway.zone_exists(zone) and not gateway.zone_exists("Z0000000000NOTHERE")
+    assert gateway.zone_private(zone) is True
+    assert gateway.zone_private("Z0000000000NOTHERE") is None
+    public = route53.create_hosted_zone(Name="elearn.example", CallerReference="y")
+    assert gateway.zone_private(public["HostedZone"]["Id"].rsplit("/", 1)[-1]) is False
     assert gateway.record(zone, "db.elearn.internal") is None
     record = DnsRecord(name="db.elearn.internal", type="CNAME", ttl=30, values=("a.example",))
     change = gateway.replace_record(zone, None, record, "test")

@@ -153,10 +153,17 @@ def _check_endpoint(name: str, app: Application, ports: Ports) -> None:
         raise InvalidInputError("database_endpoint", "no Route 53 / SSM adapter in this task")
     if endpoint.route53 is not None:
         zone = endpoint.route53.zone_id
-        if not ports.endpoints.zone_exists(zone):
+        private = ports.endpoints.zone_private(zone)
+        if private is None:
             raise InvalidInputError(
                 f"applications.{name}.database_endpoint.route53.zone_id",
                 f"hosted zone {zone} does not exist (or Lifeboat may not read it)",
+            )
+        if not private:
+            raise InvalidInputError(
+                f"applications.{name}.database_endpoint.route53.zone_id",
+                f"hosted zone {zone} is public: Lifeboat switches a record of a private hosted "
+                "zone only (a database endpoint is internal); declare a private zone",
             )
         if ports.endpoints.record(zone, endpoint.route53.name) is None:
             raise InvalidInputError(

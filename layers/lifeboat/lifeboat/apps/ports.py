@@ -19,7 +19,10 @@ class EndpointPort(Protocol):
     """Route 53 (the declared private zone only) and SSM (the declared parameter only)
     (:class:`lifeboat.aws.dns.EndpointGateway`)."""
 
-    def zone_exists(self, zone_id: str) -> bool: ...
+    def zone_private(self, zone_id: str) -> bool | None:
+        """Whether the hosted zone is private (None: there is no such zone)."""
+        ...
+
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
         """The simple record ``name`` of the zone (CNAME or A), or None."""
         ...

@@ -54,14 +54,14 @@ class EndpointGateway:
         return self._ssm
 
     @needs("route53:GetHostedZone")
-    def zone_exists(self, zone_id: str) -> bool:
+    def zone_private(self, zone_id: str) -> bool | None:
         try:
-            self.route53.get_hosted_zone(Id=zone_id)
+            zone = self.route53.get_hosted_zone(Id=zone_id)["HostedZone"]
         except ClientError as exc:
             if error_code(exc) in ("NoSuchHostedZone", "InvalidInput"):
-                return False
+                return None
             raise
-        return True
+        return bool(zone.get("Config", {}).get("PrivateZone", False))
 
     @needs("route53:ListResourceRecordSets")
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
