@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
+from lifeboat.asg.members import group_of_instance
+from lifeboat.asg.membership import group_of
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
 from lifeboat.plans import Kind, Name, PlanSet, default_plans
@@ -60,11 +62,12 @@ class SyncRequest(BaseModel):
 
 
 def _live(instance: dict[str, Any] | None, plan: str) -> bool:
-    """Protected by ``plan`` now: exists, not terminated, tagged with the plan, not fenced."""
+    """Protected by ``plan`` now: exists, not terminated, tagged with the plan, not fenced,
+    not a member of an Auto Scaling group (the group replaces a failed member itself)."""
     if instance is None or instance.get("State", {}).get("Name") in GONE:
         return False
     tags = T.to_dict(instance.get("Tags"))
-    return tags.get(T.PLAN) == plan and T.FENCED not in tags
+    return tags.get(T.PLAN) == plan and T.FENCED not in tags and group_of(tags) is None
 
 
 def sync_alarms(
@@ -244,6 +247,17 @@ def route(
         return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
         instance = _identify(event, ports, plan, instance_id, check)
+        group = group_of_instance(instance_id, T.to_dict(instance.get("Tags")), ports)
+        if group is not None:
+            # Never a standalone replacement outside the group: the group replaces it.
+            return {
+                **base,
+                "action": "ignored",
+                "instance_id": instance_id,
+                "group": group,
+                "reason": f"{instance_id} is a member of Auto Scaling group {group}, which "
+                "replaces a failed member by itself",
+            }
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
         _check_impaired(instance, ports, instance_id)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lifeboat.asg.ports import AutoScalingPort
+from lifeboat.asg.ports import AutoScalingPort, GroupPort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -385,3 +385,4 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    groups: GroupPort | None = None  # group protection (backup, restore of a group)

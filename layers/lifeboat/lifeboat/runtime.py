@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from lifeboat.aws.autoscaling import AutoScalingGateway
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
@@ -87,6 +88,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
     )
+    home.autoscaling = home.groups = AutoScalingGateway(calls)
     home.regional = partial(_in_region, home, calls)
     return home
 
@@ -95,12 +97,15 @@ def _in_region(home: Ports, calls: Retrier, region: str) -> Ports:
     """``home``'s ports with EC2 and RDS (and the restore adapters) of ``region``."""
     ec2 = Ec2Gateway(calls, ec2=client("ec2", region), elbv2=client("elbv2", region))
     rds = RdsGateway(calls, rds=client("rds", region))
+    groups = AutoScalingGateway(calls, client("autoscaling", region), ec2=client("ec2", region))
     return replace(
         home,
         ec2=ec2,
         rds=rds,
         ec2_restore=Ec2Restorer(ec2),
         rds_restore=RdsRestorer(rds),
+        autoscaling=groups,
+        groups=groups,
         regional=None,
         home_region=home.home_region,
     )
@@ -129,7 +134,7 @@ def create_ports(event: CreateBatchEvent) -> Ports:
     settings = get_settings()
     batch_size = event.batch_size or settings.batch_size
     catalog = Catalog(settings.catalog_table)
-    instances = sum(1 for r in event.resources if r.type == "instance")
+    instances = sum(1 for r in event.resources if r.type in ("instance", "asg"))
     schedule = RunSchedule(
         claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
         first_slot=event.batch_index * batch_size,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lifeboat import tags as T
+from lifeboat.asg.members import group_of_instance, member_refusal
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
@@ -30,6 +31,8 @@ def begin(
     asked = request.resource_id
     chain = [request.resource_id]
     if request.instance_id:
+        if not request.region:
+            _refuse_member(request.instance_id, ports)
         chain = lineage(ports.catalog, request.instance_id)
         request = _current_instance(request, chain)
     # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
@@ -153,3 +156,13 @@ def _plan_database(
     points = ports.catalog.points_for_resource(source_id)
     zones = ports.ec2_restore.availability_zones() if request.target_az is None else []
     return planner.plan_database(request, original, points, zones, execution_name, now)
+
+
+def _refuse_member(instance_id: str, ports: Ports) -> None:
+    """A member of an Auto Scaling group is never restored as a standalone server (dry run
+    too): the group replaces it; the group itself is restored with ``--asg``."""
+    described = ports.ec2_restore.instance(instance_id)
+    tags = T.to_dict(described.get("Tags")) if described is not None else {}
+    group = group_of_instance(instance_id, tags, ports)
+    if group is not None:
+        raise InvalidInputError("instance_id", member_refusal(instance_id, group))
