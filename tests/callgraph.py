@@ -35,6 +35,8 @@ FIELD_ADAPTERS = {
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
+    "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "groups": "lifeboat.aws.autoscaling.AutoScalingGateway",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -49,6 +51,8 @@ PORT_ADAPTERS = {
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
+    "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
+    "GroupPort": FIELD_ADAPTERS["groups"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

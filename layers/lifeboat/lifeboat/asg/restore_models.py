@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lifeboat.models import ExecutionArn, ExecutionContext, Strict
 from lifeboat.plans import REGION_PATTERN
@@ -99,7 +99,8 @@ class TaskError(BaseModel):
     Cause: str | None = None  # noqa: N815
 
 
-RESULT_KEYS = frozenset({"plan", "applied", "refresh", "error", "abort"})
+RESULT_KEYS = frozenset({"plan", "applied", "refresh", "error", "abort", "result", "abort_error"})
+WRAPPED = ("plan", "applied", "refresh")  # each task's result is at <path>.value
 
 
 class GroupState(BaseModel):
@@ -110,6 +111,17 @@ class GroupState(BaseModel):
     applied: Applied | None = None
     refresh: RefreshState | None = None
     error: TaskError | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key in WRAPPED:
+            if isinstance(out.get(key), dict) and "value" in out[key]:
+                out[key] = out[key]["value"]
+        return out
 
     def input(self) -> dict[str, Any]:
         return {k: v for k, v in (self.model_extra or {}).items() if k not in RESULT_KEYS}

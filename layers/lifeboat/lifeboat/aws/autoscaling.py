@@ -249,7 +249,7 @@ class AutoScalingGateway:
         )
 
     # --- groups ----------------------------------------------------------------------------
-    @needs("autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances")
+    @needs("autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances", "iam:PassRole")
     def set_template_version(self, group: str, template_id: str, version: int) -> None:
         """Make ``version`` of ``template_id`` the group's launch template (new launches use
         it; running members stay until an instance refresh replaces them)."""
@@ -264,6 +264,7 @@ class AutoScalingGateway:
         "autoscaling:CreateOrUpdateTags",
         "autoscaling:DescribeAutoScalingGroups",
         "ec2:RunInstances",
+        "iam:PassRole",
     )
     def create_group(self, group: NewGroup) -> AutoScalingGroup:
         """A new group from a recorded configuration, tagged at creation. Safe to repeat: a
