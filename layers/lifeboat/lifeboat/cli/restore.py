@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import executions
+from lifeboat.cli.asg import cmd_group_restore, rollback_group
 from lifeboat.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -20,6 +21,7 @@ from lifeboat.cli.common import (
     outputs,
     started,
 )
+from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
@@ -28,6 +30,10 @@ from lifeboat.timeutil import parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
+    if args.asg:
+        return cmd_group_restore(args)
+    if args.desired is not None:
+        raise InvalidInputError("--desired", "applies to a group's restore (--asg) only")
     payload: dict[str, Any] = {
         "instance_id": args.instance,
         "db_instance_id": args.db,
@@ -255,6 +261,11 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     target = rstart.add_mutually_exclusive_group(required=True)
     target.add_argument("--instance", help="instance id (it may be gone)")
     target.add_argument("--db", help="DB instance identifier")
+    target.add_argument(
+        "--asg",
+        help="Auto Scaling group name: a launch template version from its recovery point, "
+        "and an instance refresh (recreated when gone; with --region, created there)",
+    )
     rstart.add_argument(
         "--target-az",
         help="AZ to restore into (default: another AZ with a subnet of the same tier)",
@@ -265,7 +276,15 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "subnet of that region)",
     )
     rstart.add_argument(
-        "--recovery-point", default="latest", help="recovery point id, AMI id or DB snapshot id"
+        "--recovery-point",
+        "--point",
+        default="latest",
+        help="recovery point id, AMI id or DB snapshot id",
+    )
+    rstart.add_argument(
+        "--desired",
+        type=int,
+        help="with --asg: desired capacity of a group created (--region, or deleted by hand)",
     )
     rstart.add_argument("--restore-time", help="databases: point in time (ISO 8601)")
     rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
@@ -301,3 +320,26 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
+    rback = restoring.add_parser(
+        "rollback",
+        parents=[common, waiting],
+        help="undo a restore: for a group (--asg), put back the launch template version it "
+        "replaced",
+    )
+    rback.add_argument("execution", metavar="EXECUTION", help="the restore's execution ARN")
+    rback.add_argument("--reason", help="why (recorded and notified)")
+    rback.add_argument("--wait", action="store_true", help="follow progress stage by stage")
+    rback.set_defaults(func=cmd_restore_rollback, dry_run=False)
+
+
+def cmd_restore_rollback(args: argparse.Namespace) -> int:
+    """Roll a restore back (groups; a server's restore is rolled back as README 'Rolling a
+    restore back' says)."""
+    found = executions.describe(args.execution)
+    if isinstance(found.get("input"), dict) and found["input"].get("asg"):
+        return rollback_group(args, found)
+    raise InvalidInputError(
+        "EXECUTION",
+        f"{args.execution} is not a group restore: a server's restore is rolled back as "
+        f"README 'Rolling a restore back' says",
+    )

@@ -8,6 +8,8 @@ Each concern is a module of its own, each patch a context manager (``mock.patch.
 * :mod:`~lifeboat.local.asl` — each state machine definition parsed once, not per execution;
 * :mod:`~lifeboat.local.gapfill` — what EC2 does and moto does not (CreateImage's snapshots and
   their tags, snapshot locks, indexed tag lookups, impaired status checks);
+* :mod:`~lifeboat.local.asg_gapfill` — what EC2 Auto Scaling does and moto does not (balanced
+  launches from the group's template version, health replacement, instance refreshes);
 * :mod:`~lifeboat.local.events` — EventBridge delivery to Lambda targets;
 * :mod:`~lifeboat.local.meter` — measuring mode (latency, EC2's token buckets, call counts).
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import moto.autoscaling.models as asg_models
 import moto.awslambda.models as lambda_models
 import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
@@ -36,6 +39,7 @@ from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from lifeboat.local import waits
+from lifeboat.local.asg_gapfill import autoscaling_gap_fills
 from lifeboat.local.asl import parsed_once
 from lifeboat.local.copy_gapfill import copy_gap_fills
 from lifeboat.local.events import lambda_targets
@@ -65,6 +69,9 @@ PATCHED = {
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
+    "asg launches": (asg_models.FakeAutoScalingGroup, "replace_autoscaling_group_instances"),
+    "asg member template": (asg_models.InstanceState, "launch_template"),
+    "asg instance health": (asg_models.AutoScalingBackend, "set_instance_health"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -138,6 +145,7 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(autoscaling_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self
