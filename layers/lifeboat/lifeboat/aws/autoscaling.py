@@ -341,16 +341,22 @@ class AutoScalingGateway:
         kwargs: dict[str, Any] = {"AutoScalingGroupName": group}
         if ids:
             kwargs["InstanceRefreshIds"] = ids
-        return [
-            InstanceRefresh(
-                refresh_id=r["InstanceRefreshId"],
-                status=r.get("Status", ""),
-                percentage_complete=int(r.get("PercentageComplete") or 0),
-                instances_to_update=int(r.get("InstancesToUpdate") or 0),
-                reason=r.get("StatusReason", ""),
-            )
-            for r in self._pages("describe_instance_refreshes", "InstanceRefreshes", **kwargs)
-        ]
+        found: list[InstanceRefresh] = []
+        while True:  # botocore has no paginator for it: NextToken by hand
+            page = self.retrier.call(self.autoscaling.describe_instance_refreshes, **kwargs)
+            found += [
+                InstanceRefresh(
+                    refresh_id=r["InstanceRefreshId"],
+                    status=r.get("Status", ""),
+                    percentage_complete=int(r.get("PercentageComplete") or 0),
+                    instances_to_update=int(r.get("InstancesToUpdate") or 0),
+                    reason=r.get("StatusReason", ""),
+                )
+                for r in page.get("InstanceRefreshes", [])
+            ]
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
 
     @needs("autoscaling:CancelInstanceRefresh")
     def cancel_refresh(self, group: str) -> bool:

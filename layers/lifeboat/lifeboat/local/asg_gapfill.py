@@ -4,6 +4,8 @@
   the first subnet), from the launch template version the group names (a number, ``$Latest`` or
   ``$Default``, resolved at launch), and reports each member's version as the one it was
   launched from (moto reports the template's default version for every member).
+* ``CreateLaunchTemplateVersion`` keeps ``UserData`` as the base64 text it is (moto stores it
+  unwrapped there, and its own launches from that version then fail).
 * A member set ``Unhealthy`` (``SetInstanceHealth``, or the group's own health check) is
   terminated and replaced, as Auto Scaling does (moto only records the status).
 * Instance refreshes (``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
@@ -28,10 +30,14 @@ from unittest import mock
 
 import moto.autoscaling.models as asg_models
 import moto.autoscaling.responses as asg_responses
+import moto.ec2.models.launch_templates as template_models
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.core.responses import ActionResult
+from moto.core.types import Base64EncodedString
+from moto.elbv2.models import elbv2_backends
 
 ORIGINAL_SET_HEALTH = asg_models.AutoScalingBackend.set_instance_health
+ORIGINAL_CREATE_VERSION = template_models.LaunchTemplate.create_version
 ACTIVE = ("Pending", "InProgress")
 
 
@@ -140,6 +146,13 @@ def _replace(group: Any, count_needed: int, propagated_tags: dict[str, str]) -> 
             )
 
 
+def _create_version(template: Any, data: dict[str, Any], description: str) -> Any:
+    user_data = data.get("UserData")
+    if isinstance(user_data, str):
+        data = {**data, "UserData": Base64EncodedString(user_data)}
+    return ORIGINAL_CREATE_VERSION(template, data, description)
+
+
 def _member_template(state: Any) -> dict[str, Any] | None:
     group = state.auto_scaling_group
     if group is None or group.ec2_launch_template is None:
@@ -157,11 +170,22 @@ def _member_template(state: Any) -> dict[str, Any] | None:
     }
 
 
+def _terminate(backend: Any, instance_ids: list[str]) -> None:
+    """Terminate members as Auto Scaling does: EC2 terminates them, the group launches their
+    replacements and load balancers forget them (moto does the last two in its EC2 API
+    handler, not its backend)."""
+    backend.ec2_backend.terminate_instances(instance_ids)
+    backend.notify_terminate_instances(instance_ids)
+    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances(
+        instance_ids
+    )
+
+
 def _set_instance_health(backend: Any, instance_id: str, health_status: str) -> None:
     """Auto Scaling terminates an unhealthy member and launches its replacement."""
     ORIGINAL_SET_HEALTH(backend, instance_id, health_status)
     if health_status == "Unhealthy":
-        backend.ec2_backend.terminate_instances([instance_id])
+        _terminate(backend, [instance_id])
 
 
 # --- instance refresh -------------------------------------------------------------------------
@@ -182,7 +206,7 @@ def _advance(backend: Any, refresh: _Refresh) -> None:
     members = {s.instance.id for s in group.instance_states}
     for instance_id in refresh.to_update[done:target]:
         if instance_id in members:
-            backend.ec2_backend.terminate_instances([instance_id])
+            _terminate(backend, [instance_id])
         refresh.replaced.append(instance_id)
     if len(refresh.replaced) >= total:
         refresh.status, refresh.reason = "Successful", ""
@@ -248,6 +272,7 @@ def autoscaling_gap_fills() -> Iterator[None]:
         mock.patch.object(
             asg_models.AutoScalingBackend, "set_instance_health", _set_instance_health
         ),
+        mock.patch.object(template_models.LaunchTemplate, "create_version", _create_version),
     ]
     for action, fill in (
         ("start_instance_refresh", _start_instance_refresh),

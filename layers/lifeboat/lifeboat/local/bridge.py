@@ -32,6 +32,7 @@ import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
 import moto.ec2.models.core as ec2_core
 import moto.ec2.models.instances as instance_models
+import moto.ec2.models.launch_templates as template_models
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
@@ -72,6 +73,7 @@ PATCHED = {
     "asg launches": (asg_models.FakeAutoScalingGroup, "replace_autoscaling_group_instances"),
     "asg member template": (asg_models.InstanceState, "launch_template"),
     "asg instance health": (asg_models.AutoScalingBackend, "set_instance_health"),
+    "launch template versions": (template_models.LaunchTemplate, "create_version"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
