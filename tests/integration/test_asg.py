@@ -275,7 +275,7 @@ def test_a_lost_region_s_group_is_created_in_us_west_2_from_its_copy(
     _daily(stack)
     assert all(r["status"] == "SUCCEEDED" for r in wait_copiers(stack))
     catalog = Catalog(stack.outputs["CatalogTableName"])
-    (copy,) = [c for c in catalog.copies_for_resource(web_group.name, DR)]
+    (copy,) = catalog.copies_for_resource(web_group.name, DR)
     assert copy.kind is Kind.ASG and copy.status is PointStatus.COMPLETED and copy.image_id
     # When the group is restored there, with a desired capacity of its own
     code = main(
