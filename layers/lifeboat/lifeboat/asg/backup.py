@@ -16,13 +16,31 @@ from botocore.exceptions import ClientError
 from lifeboat import tags as T
 from lifeboat.asg.models import AutoScalingGroup, GroupConfig, LaunchTemplateVersion
 from lifeboat.asg.template import security_group_ids
-from lifeboat.backup.points import new_point, record_failure
 from lifeboat.errors import error_code
 from lifeboat.models import CreateBatchEvent, Intent, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
-from lifeboat.ports import Ports
+from lifeboat.ports import CatalogPort, Ports
 
 GONE_STATES = {"shutting-down", "terminated"}
+
+
+def new_point(batch: CreateBatchEvent, name: str, now: datetime) -> RecoveryPoint:
+    """The run's point of group ``name`` (id ``<run>/<group>/asg``, as every point's)."""
+    return RecoveryPoint(
+        recovery_point_id=f"{batch.run_id}/{name}/{Kind.ASG.value}",
+        run_id=batch.run_id,
+        plan=batch.plan,
+        rule=batch.rule,
+        kind=Kind.ASG,
+        source_id=name,
+        source_type="asg",
+        created_at=now,
+        status=PointStatus.PENDING,
+    )
+
+
+def record_failure(catalog: CatalogPort, point: RecoveryPoint, error: str) -> None:
+    catalog.put_point(point.model_copy(update={"status": PointStatus.FAILED, "error": error}))
 
 
 def backs_up_groups(kinds: tuple[Kind, ...]) -> bool:
@@ -70,7 +88,7 @@ def create_group_point(
     ):
         counts["reused"] += 1
         return
-    point = new_point(batch, name, "asg", Kind.ASG, now, status=PointStatus.PENDING)
+    point = new_point(batch, name, now)
     try:
         intended = _intend(batch, name, ports, now, point, existing)
     except _NotBackedUp as refusal:

@@ -176,9 +176,7 @@ def _terminate(backend: Any, instance_ids: list[str]) -> None:
     handler, not its backend)."""
     backend.ec2_backend.terminate_instances(instance_ids)
     backend.notify_terminate_instances(instance_ids)
-    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances(
-        instance_ids
-    )
+    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances(instance_ids)
 
 
 def _set_instance_health(backend: Any, instance_id: str, health_status: str) -> None:

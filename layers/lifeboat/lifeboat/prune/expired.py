@@ -15,6 +15,7 @@ from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.ports import CatalogPort, Ports
+from lifeboat.prune.decommissioned import gone_since
 from lifeboat.prune.models import (
     MAX_LISTED,
     PRUNE_TAKEOVER,
@@ -37,6 +38,9 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
     plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
     copying = copies_needing_sources(plan, ports)
+    # Resources that no longer exist: kept decommissioned_days after they disappeared.
+    live_points = [p for p in plan_points if p.status is PointStatus.COMPLETED]
+    gone = gone_since(live_points, ports, now, request.dry_run)
     work: list[tuple[RecoveryPoint, Deletion]] = []
     for name in rule_names:
         rule = plan.rules[name]
@@ -49,7 +53,10 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             timezone=rule.timezone,
             interval_seconds=rule.interval_seconds(),
             now=now,
+            gone_since=gone,
+            decommissioned_days=plan.decommissioned_days,
         )
+        report.decommissioned.extend(f"{name}:{group}" for group in result.decommissioned_groups)
         report.evaluated += len(points)
         report.kept += len(result.kept)
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
@@ -78,7 +85,9 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
+    copy_work, evaluated, kept = expired_copies(
+        request.plan, plan, rule_names, ports, now, gone=gone
+    )
     report.evaluated += evaluated
     report.kept += kept
     for copy, deletion in copy_work:
