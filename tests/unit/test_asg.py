@@ -348,3 +348,36 @@ def test_first_seen_gone_is_recorded_once_and_reset_when_it_comes_back(world: Wo
     group_points = [p.model_copy(update={"source_id": "web", "source_type": "asg"}) for p in points]
     del world.groups.groups_by_name["web"]
     assert gone_since(group_points, world.ports, later, dry_run=True) == {"web": later}
+
+
+# --- report ----------------------------------------------------------------------------------
+def test_the_report_shows_a_group_as_one_resource_with_its_spread(world: World) -> None:
+    from lifeboat.plans import default_plans
+    from lifeboat.report import build_report, gather, render_html
+
+    world.run()
+    world.groups.add_group("batch", world.groups.add_template("batch", "ami-b"), size=1)
+    lonely = world.groups.groups_by_name["batch"]
+    world.groups.groups_by_name["batch"] = lonely.model_copy(
+        update={"availability_zones": ("us-east-1a",), "subnet_ids": ("subnet-a",)}
+    )
+    world.catalog.put_record(GONE_PK, "i-gone", {"since": iso(NOW - timedelta(days=2))})
+    world.catalog.put_points(_points("i-gone", 2))
+    report = build_report(gather(world.ports, default_plans(), ["standard"], NOW))
+    rows = {r.id: r for r in report.resources}
+    members = {m.instance_id for g in world.groups.groups() for m in g.members}
+    assert not members & set(rows)  # members are never rows of their own
+    web = rows["web"]
+    assert web.type == "asg" and web.group is not None
+    assert web.group.in_service_by_az == {"us-east-1a": 1, "us-east-1b": 1}
+    assert web.group.if_az_failed["us-east-1a"].capacity_left == 1
+    assert web.group.if_az_failed["us-east-1a"].other_azs == ["us-east-1b"]
+    assert web.rules[0].newest_point_id is not None and not web.rules[0].stale
+    (finding,) = [f for f in report.not_protected if f.kind == "single_az_group"]
+    assert finding.id == "batch"
+    assert report.summary.protected_groups == 2 and report.summary.protected_instances == 0
+    (gone,) = report.decommissioned
+    assert gone.id == "i-gone" and gone.points == 2
+    assert gone.kept_until == NOW - timedelta(days=2) + timedelta(days=90)
+    page = render_html(report)
+    assert "if us-east-1a failed: 1 of 2 left" in page and "Decommissioned" in page
