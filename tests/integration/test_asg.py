@@ -297,3 +297,33 @@ def test_a_lost_region_s_group_is_created_in_us_west_2_from_its_copy(
     # And the home group is untouched
     home = _group(web_group.name)
     assert home is not None and len(_running([m["InstanceId"] for m in home["Instances"]])) == 2
+
+
+def test_a_drill_of_a_group_launches_one_instance_from_its_point_in_the_drill_network(
+    stack: Any, elearn: Any, web_group: SeededGroup
+) -> None:
+    from lifeboat.local.seed import seed_drill_network
+
+    _daily(stack)
+    (point,) = _points(stack, web_group.name)
+    network = seed_drill_network()
+    arn = executions.start(
+        stack.outputs["DrillStateMachineArn"],
+        {"plan": "standard", "resource": web_group.name, "requested_by": "test"},
+        "drill-group",
+    )
+    result = executions.wait(arn, timeout=180, poll=0.05)
+    assert result["status"] == "SUCCEEDED", result
+    (outcome,) = result["output"]["resources"]
+    assert outcome["id"] == web_group.name and outcome["result"] == "healthy", outcome
+    # The copy (one instance, from the group's AMI, in the drill network) is gone again
+    copies = client("ec2").describe_instances(
+        Filters=[{"Name": f"tag:{T.DRILL_SOURCE}", "Values": [web_group.name]}]
+    )["Reservations"]
+    (copy,) = [i for r in copies for i in r["Instances"]]
+    assert copy["ImageId"] == point.image_id
+    assert copy["SubnetId"] in set(network["subnets"].values())
+    assert copy["State"]["Name"] in ("shutting-down", "terminated")
+    # The group itself is as it was
+    group = _group(web_group.name)
+    assert group is not None and len(_running([m["InstanceId"] for m in group["Instances"]])) == 2

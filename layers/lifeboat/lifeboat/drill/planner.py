@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.asg.membership import group_of
 from lifeboat.drill.models import DB_PREFIX, DrillInput, DrillRefusedError, DrillTarget
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import RecoveryPoint
@@ -110,8 +111,12 @@ def plan_drill(
     targets: list[DrillTarget] = []
     for source_id, source_type in sources:
         mine = [p for p in usable if p.source_id == source_id]
-        if source_type == "instance":
+        if source_type == "instance" and not _group_member(mine):
             target = _instance_target(source_id, mine, subnets, groups)
+            targets.append(_with_check(target, rule, instance_profile))
+        elif source_type == "asg" and (group_point := newest_group_point(mine)) is not None:
+            # A group's drill: one instance from its point, in the drill network.
+            target = _instance_target(source_id, mine, subnets, groups, chosen=group_point)
             targets.append(_with_check(target, rule, instance_profile))
         elif source_type == "db" and rule.databases:
             targets.append(
@@ -183,17 +188,32 @@ def _placement(
     return subnet, sgs, None
 
 
+def _group_member(points: list[RecoveryPoint]) -> bool:
+    """Points an Auto Scaling group's member got before groups were protected as a whole: the
+    member is not drilled one by one (its group is)."""
+    return any(p.instance is not None and group_of(p.instance.tags) for p in points)
+
+
+def newest_group_point(points: list[RecoveryPoint]) -> RecoveryPoint | None:
+    found = [p for p in points if p.kind is Kind.ASG and p.image_id and p.instance is not None]
+    return max(found, key=lambda p: p.created_at) if found else None
+
+
 def _instance_target(
     source_id: str,
     points: list[RecoveryPoint],
     subnets: Sequence[Network],
     groups: Sequence[Network],
+    chosen: RecoveryPoint | None = None,
 ) -> DrillTarget:
-    request = RestoreInput(instance_id=source_id)
-    try:
-        chosen, config = planner.image_point(request, None, points)
-    except InvalidInputError as exc:
-        return DrillTarget(id=source_id, type="instance", error=str(exc))
+    if chosen is not None and chosen.instance is not None:  # a group's point: its member's
+        config = chosen.instance
+    else:
+        request = RestoreInput(instance_id=source_id)
+        try:
+            chosen, config = planner.image_point(request, None, points)
+        except InvalidInputError as exc:
+            return DrillTarget(id=source_id, type="instance", error=str(exc))
     volumes = [
         v.model_copy(update={"delete_on_termination": True})  # nothing outlives the drill
         for v in planner.plan_volumes(chosen, points, overlay=True)
