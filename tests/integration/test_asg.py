@@ -327,3 +327,29 @@ def test_a_drill_of_a_group_launches_one_instance_from_its_point_in_the_drill_ne
     # The group itself is as it was
     group = _group(web_group.name)
     assert group is not None and len(_running([m["InstanceId"] for m in group["Instances"]])) == 2
+
+
+def test_points_of_a_resource_that_is_gone_are_listed_as_decommissioned(
+    stack: Any, elearn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given web-2's points, then web-2 terminated
+    _daily(stack)
+    web2 = elearn.protected_instances["web-2"]
+    client("ec2").terminate_instances(InstanceIds=[web2])
+    # When prune runs (dry run, then for real: nothing of it is due yet)
+    for extra in (["--dry-run"], ["--yes"]):
+        capsys.readouterr()
+        assert main(["prune", "--plan", "standard", *extra]) == EXIT_OK
+        out = capsys.readouterr().out
+        # Then it is listed as decommissioned, its points kept (never failing, never stale)
+        assert f"decommissioned: daily:{web2}/ami" in out, out
+        assert f"no recent completed backup for daily:{web2}" not in out
+    assert any(p.status is PointStatus.COMPLETED for p in _points(stack, web2))
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    assert catalog.records("GONE") == []  # only looked at: nothing recorded
+    # And the next run's prune records the day it was first seen gone, once
+    _daily(stack, minutes_ago=2)
+    (gone,) = catalog.records("GONE")
+    assert gone["sk"] == web2
+    _daily(stack, minutes_ago=1)
+    assert catalog.records("GONE") == [gone]
