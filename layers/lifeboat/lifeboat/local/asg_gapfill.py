@@ -6,6 +6,8 @@
   launched from (moto reports the template's default version for every member).
 * ``CreateLaunchTemplateVersion`` keeps ``UserData`` as the base64 text it is (moto stores it
   unwrapped there, and its own launches from that version then fail).
+* ``CreateAutoScalingGroup`` with the name of a group that exists answers ``AlreadyExists``
+  (moto replaces the group).
 * A member set ``Unhealthy`` (``SetInstanceHealth``, or the group's own health check) is
   terminated and replaced, as Auto Scaling does (moto only records the status).
 * Instance refreshes (``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
@@ -37,12 +39,17 @@ from moto.core.types import Base64EncodedString
 from moto.elbv2.models import elbv2_backends
 
 ORIGINAL_SET_HEALTH = asg_models.AutoScalingBackend.set_instance_health
+ORIGINAL_CREATE_GROUP = asg_models.AutoScalingBackend.create_auto_scaling_group
 ORIGINAL_CREATE_VERSION = template_models.LaunchTemplate.create_version
 ACTIVE = ("Pending", "InProgress")
 
 
 class InstanceRefreshInProgressError(AutoscalingClientError):  # type: ignore[misc]
     code = "InstanceRefreshInProgress"
+
+
+class AlreadyExistsError(AutoscalingClientError):  # type: ignore[misc]
+    code = "AlreadyExists"
 
 
 class ActiveInstanceRefreshNotFoundError(AutoscalingClientError):  # type: ignore[misc]
@@ -144,6 +151,12 @@ def _replace(group: Any, count_needed: int, propagated_tags: dict[str, str]) -> 
                     instance, protected_from_scale_in=group.new_instances_protected_from_scale_in
                 )
             )
+
+
+def _create_group(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    if name in backend.autoscaling_groups:
+        raise AlreadyExistsError(f"AutoScalingGroup by this name already exists - {name}")
+    return ORIGINAL_CREATE_GROUP(backend, name, *args, **kwargs)
 
 
 def _create_version(template: Any, data: dict[str, Any], description: str) -> Any:
@@ -271,6 +284,9 @@ def autoscaling_gap_fills() -> Iterator[None]:
             asg_models.AutoScalingBackend, "set_instance_health", _set_instance_health
         ),
         mock.patch.object(template_models.LaunchTemplate, "create_version", _create_version),
+        mock.patch.object(
+            asg_models.AutoScalingBackend, "create_auto_scaling_group", _create_group
+        ),
     ]
     for action, fill in (
         ("start_instance_refresh", _start_instance_refresh),

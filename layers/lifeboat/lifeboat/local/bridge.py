@@ -74,6 +74,7 @@ PATCHED = {
     "asg member template": (asg_models.InstanceState, "launch_template"),
     "asg instance health": (asg_models.AutoScalingBackend, "set_instance_health"),
     "launch template versions": (template_models.LaunchTemplate, "create_version"),
+    "asg create": (asg_models.AutoScalingBackend, "create_auto_scaling_group"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
