@@ -381,3 +381,13 @@ def test_the_report_shows_a_group_as_one_resource_with_its_spread(world: World) 
     assert gone.kept_until == NOW - timedelta(days=2) + timedelta(days=90)
     page = render_html(report)
     assert "if us-east-1a failed: 1 of 2 left" in page and "Decommissioned" in page
+
+
+def test_a_members_legacy_points_count_as_those_of_a_resource_that_is_gone(world: World) -> None:
+    # Given points a member got before its group was protected as a whole
+    member = world.group.members[0].instance_id
+    points = _points(member, 4)
+    # Then prune sees it as gone (its group is protected instead): kept, then expired
+    assert gone_since(points, world.ports, NOW, dry_run=True) == {member: NOW}
+    result = _decide(points, NOW + timedelta(days=91), {member: NOW})
+    assert result.kept == [] and result.stale_groups == []

@@ -1,14 +1,18 @@
 """Resources that no longer exist (an instance terminated, a database or an Auto Scaling group
-deleted): when each was first seen gone, recorded in the catalog (``GONE``, one item per
-source) so that its points are kept by retention for the plan's ``decommissioned_days`` from
-then, and expire after. A resource seen again (it came back, or was only unreadable) is no
-longer gone: its record is removed and the clock starts over if it goes again."""
+deleted; an instance now a member of a group, which is protected as its group): when each was
+first seen gone, recorded in the catalog (``GONE``, one item per source) so that its points are
+kept by retention for the plan's ``decommissioned_days`` from then, and expire after. A resource
+seen again (it came back, or was only unreadable) is no longer gone: its record is removed and
+the clock starts over if it goes again."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
+from lifeboat import tags as T
+from lifeboat.asg.members import standalone
+from lifeboat.asg.membership import group_of
 from lifeboat.models import RecoveryPoint
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
@@ -28,9 +32,18 @@ def existing(points: Iterable[RecoveryPoint], ports: Ports) -> dict[str, bool]:
     instances = sorted(by_type.get("instance", set()))
     if instances:
         described = ports.ec2.describe_instances(instances)
+        # A member of an Auto Scaling group is no longer protected on its own (its group is):
+        # the points it got before count as those of a resource that is gone.
+        members = set(instances) - set(standalone(instances, ports))
         for iid in instances:
             state = described.get(iid, {}).get("State", {}).get("Name")
-            found[iid] = iid in described and state not in GONE_STATES
+            tags = T.to_dict(described.get(iid, {}).get("Tags"))
+            found[iid] = (
+                iid in described
+                and state not in GONE_STATES
+                and iid not in members
+                and group_of(tags) is None
+            )
     for db in sorted(by_type.get("db", set())):
         found[db] = ports.rds.describe_db(db) is not None
     for cluster in sorted(by_type.get("cluster", set())):
