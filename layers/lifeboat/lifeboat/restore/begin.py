@@ -31,8 +31,6 @@ def begin(
     asked = request.resource_id
     chain = [request.resource_id]
     if request.instance_id:
-        if not request.region:
-            _refuse_member(request.instance_id, ports)
         chain = lineage(ports.catalog, request.instance_id)
         request = _current_instance(request, chain)
     # The trigger is never taken from the input: a run is alarm-triggered only if the alarm
@@ -131,6 +129,7 @@ def _plan_instance(
 ) -> InstancePlan:
     """Gather what the planner needs: the original as it is, the points of every instance of
     the server's lineage, the subnets of the chosen point's VPC."""
+    _refuse_member(request.instance_id or "", ports)
     ec2 = ports.ec2_restore
     described = ec2.instance(request.instance_id or "")
     original = planner.SourceInstance.of(described) if described is not None else None
