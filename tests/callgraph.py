@@ -37,6 +37,7 @@ FIELD_ADAPTERS = {
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
     "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
     "groups": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -53,6 +54,7 @@ PORT_ADAPTERS = {
     "CopyPort": FIELD_ADAPTERS["copies"],
     "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
     "GroupPort": FIELD_ADAPTERS["groups"],
+    "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

@@ -76,7 +76,7 @@ ExecutionArn = Annotated[
 
 # --- execution input -------------------------------------------------------------------------
 class BackupInput(Strict):
-    """Input of the backup state machine (DESIGN §4)."""
+    """Input of the backup state machine (docs/design/contracts.md#inputs)."""
 
     plan: Name
     rule: Name
@@ -240,7 +240,8 @@ class TargetGroupMembership(BaseModel):
 
 
 class InstanceConfig(BaseModel):
-    """Everything a restore needs when the original instance is gone (DESIGN §3)."""
+    """Everything a restore needs when the original instance is gone
+    (docs/design/contracts.md#recovery-points)."""
 
     model_config = ConfigDict(extra="ignore")
     instance_type: str
@@ -301,7 +302,7 @@ class RecoveryPoint(BaseModel):
     deleted_reason: str | None = None
     deleting_since: datetime | None = None
     intent: Intent | None = None
-    # A copy in another region (README "Copies in another region"): ``region`` is where it
+    # A copy in another region (docs/concepts/copies.md): ``region`` is where it
     # lives (None: the home region), ``copy_of`` the recovery point it copies.
     region: str | None = None
     copy_of: str | None = None

@@ -21,6 +21,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -386,3 +387,4 @@ class Ports:
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
     groups: GroupPort | None = None  # group protection (backup, restore of a group)
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

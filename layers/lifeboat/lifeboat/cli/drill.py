@@ -55,6 +55,10 @@ def _print_results(summary: dict[str, Any]) -> None:
     ]
     if rows:
         say(table(["RESOURCE", "TYPE", "RESULT", "RTO", "RPO", "ERROR"], rows))
+    for left in summary.get("not_drilled") or []:
+        say(f"  not drilled: {left.get('id')} ({left.get('type')}): {left.get('reason')}")
+    if summary.get("duplicate"):
+        say(f"  duplicate trigger: the slot's drill is {summary.get('original_execution')}")
 
 
 def _seconds(value: float | None) -> str:
@@ -88,7 +92,8 @@ def cmd_drill_list(args: argparse.Namespace) -> int:
                 str(record.get("started_at", "")),
                 record["plan"],
                 str(record.get("status", "")),
-                f"{healthy}/{len(resources)}",
+                f"{healthy}/{len(resources)}"
+                + (f" ({len(left)} not drilled)" if (left := record.get("not_drilled")) else ""),
                 _seconds(worst) if resources else "-",
             )
         )

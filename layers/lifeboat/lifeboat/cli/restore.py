@@ -235,7 +235,7 @@ def describe_result(result: dict[str, Any]) -> list[str]:
         lines.append(f"In {result['region']}, from its copy. NOT done (runbook: region lost):")
         lines.extend(f"  - {n}" for n in result.get("not_done", []))
         return lines
-    lines.append("Roll back: see README, 'Rolling a restore back'.")
+    lines.append("Roll back: see docs/concepts/restore.md#rolling-a-restore-back.")
     return lines
 
 
@@ -310,7 +310,7 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     rstart.add_argument(
         "--region",
         help="restore from the copies in this region, into a subnet of the same tier there "
-        "(region lost; README 'Runbook: region lost'); nothing in the home region is touched",
+        "(docs/runbooks/region-lost.md); nothing in the home region is touched",
     )
     rstart.add_argument(
         "--security-group",

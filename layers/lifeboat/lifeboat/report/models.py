@@ -22,6 +22,7 @@ FindingKind = Literal[
     "db_without_backups",
     "stale_rule",
     "single_az_group",
+    "vanished_artifact",
 ]
 DEFAULT_MARGIN_SECONDS = 3600  # the template's RpoAlarmMarginMinutes default
 
@@ -134,6 +135,8 @@ class AzRow(BaseModel):
     rpo_seconds: int | None = None
     rto_seconds: float | None = None
     problems: list[str] = Field(default_factory=list)
+    last_drill: str | None = Field(None, description="the newest drill's result (it counts)")
+    artifacts: list[str] = Field(default_factory=list, description="what a restore would use")
 
 
 class AzFailure(BaseModel):
@@ -174,6 +177,15 @@ class Decommissioned(BaseModel):
     points: int
 
 
+class Verification(BaseModel):
+    """Whether the artifacts the report names were read and found (report/verify.py)."""
+
+    verified: bool
+    checked: int = 0
+    missing: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
 class Report(BaseModel):
     generated_at: datetime
     plans: list[str]
@@ -183,3 +195,6 @@ class Report(BaseModel):
     az_failures: list[AzFailure]
     not_protected: list[Finding]
     decommissioned: list[Decommissioned] = Field(default_factory=list)
+    verification: Verification | None = Field(
+        None, description="None: built without checking the artifacts exist"
+    )

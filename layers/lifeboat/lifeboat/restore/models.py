@@ -23,7 +23,7 @@ AZ_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
 
 
 class RestoreInput(BaseModel):
-    """Input of the restore state machine (DESIGN §4)."""
+    """Input of the restore state machine (docs/design/contracts.md#inputs)."""
 
     model_config = ConfigDict(extra="forbid")
     instance_id: str | None = Field(None, pattern=r"^i-[0-9a-f]{8,17}$")
@@ -48,7 +48,7 @@ class RestoreInput(BaseModel):
     region: str | None = Field(
         None,
         pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
-        description="restore from the copies in this region (README: region lost)",
+        description="restore from the copies in this region (docs/runbooks/region-lost.md)",
     )
     security_groups: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = (
         Field(default_factory=list, max_length=5, description="groups in that region's VPC")
