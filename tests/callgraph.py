@@ -37,6 +37,8 @@ FIELD_ADAPTERS = {
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
     "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
     "groups": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "endpoints": "lifeboat.aws.dns.EndpointGateway",
+    "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
     "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
 }
 PORT_ADAPTERS = {
@@ -54,6 +56,8 @@ PORT_ADAPTERS = {
     "CopyPort": FIELD_ADAPTERS["copies"],
     "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
     "GroupPort": FIELD_ADAPTERS["groups"],
+    "EndpointPort": FIELD_ADAPTERS["endpoints"],
+    "EvacuationPort": FIELD_ADAPTERS["evacuation"],
     "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")

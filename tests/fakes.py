@@ -645,11 +645,17 @@ class FakeRds:
         self.made_by_lifeboat.add(snapshot_id)
         return snapshot_id
 
-    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+    def create_db_snapshot(
+        self, db_id: str, snapshot_id: str, tags: dict[str, str], not_before: datetime | None = None
+    ) -> str:
         return self._create("db", snapshot_id, tags)
 
     def create_cluster_snapshot(
-        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+        self,
+        cluster_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
     ) -> str:
         return self._create("cluster", snapshot_id, tags)
 
@@ -845,6 +851,15 @@ class FakeRdsRestore:
 
     def parameter_group_exists(self, name: str) -> bool:
         return name in self.parameter_groups
+
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """From the database's retention and LatestRestorableTime (``EarliestRestorableTime``
+        when a test sets it)."""
+        db = self.rds.dbs.get(db_id) or {}
+        latest, days = db.get("LatestRestorableTime"), int(db.get("BackupRetentionPeriod") or 0)
+        if latest is None or not days:
+            return None
+        return db.get("EarliestRestorableTime", latest - timedelta(days=days)), latest
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         existing = self.rds.dbs.get(plan.new_identifier)

@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
-from lifeboat.asg.members import group_of_instance
+from lifeboat.apps.storm import StormConfig, detect, route_storm
+from lifeboat.asg.members import ignored_member
 from lifeboat.asg.membership import group_of
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
@@ -221,7 +222,12 @@ def execution_name(alarm: str, timestamp: str) -> str:
 
 
 def route(
-    event: AlarmStateChange, ports: Ports, guard: Guardrails, restore_arn: str, now: datetime
+    event: AlarmStateChange,
+    ports: Ports,
+    guard: Guardrails,
+    restore_arn: str,
+    now: datetime,
+    storm: StormConfig | None = None,
 ) -> dict[str, Any]:
     """Start a restore for an ALARM transition of a Lifeboat alarm, or say why not.
 
@@ -247,17 +253,17 @@ def route(
         return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
         instance = _identify(event, ports, plan, instance_id, check)
-        group = group_of_instance(instance_id, T.to_dict(instance.get("Tags")), ports)
-        if group is not None:
-            # Never a standalone replacement outside the group: the group replaces it.
-            return {
-                **base,
-                "action": "ignored",
-                "instance_id": instance_id,
-                "group": group,
-                "reason": f"{instance_id} is a member of Auto Scaling group {group}, which "
-                "replaces a failed member by itself",
-            }
+        early = ignored_member(base, instance_id, T.to_dict(instance.get("Tags")), ports)
+        # Servers of one application failing together in one AZ: one evacuation, not N restores.
+        found = (
+            detect(instance, plan, default_plans(), ports, now, storm.window_minutes)
+            if storm and early is None
+            else None
+        )
+        if storm and found:
+            early = route_storm(found, name, ports, guard, storm, now)
+        if early is not None:
+            return early
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
         _check_impaired(instance, ports, instance_id)

@@ -6,6 +6,7 @@ and, where the tag may be missing, by asking Auto Scaling."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from lifeboat.asg.membership import group_of
 from lifeboat.ports import Ports
@@ -38,3 +39,22 @@ def member_refusal(instance_id: str, group: str) -> str:
         f"--dry-run' (its launch template and image from a recovery point), or 'lifeboat "
         f"recovery-points list --resource {group}' to see its points"
     )
+
+
+def ignored_member(
+    base: dict[str, Any], instance_id: str, tags: Mapping[str, str], ports: Ports
+) -> dict[str, Any] | None:
+    """The alarm router's answer for a member of an Auto Scaling group (never replaced by a
+    standalone server outside the group: the group replaces it), or None for any other
+    instance."""
+    group = group_of_instance(instance_id, tags, ports)
+    if group is None:
+        return None
+    return {
+        **base,
+        "action": "ignored",
+        "instance_id": instance_id,
+        "group": group,
+        "reason": f"{instance_id} is a member of Auto Scaling group {group}, which replaces a "
+        "failed member by itself",
+    }

@@ -7,7 +7,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
-from lifeboat.asg.membership import group_of
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.ec2_retire import Ec2Retirement
 from lifeboat.aws.ec2_shapes import chunks, has_source, instance_config, run_filters
@@ -111,12 +110,8 @@ class Ec2Gateway(Ec2Retirement):
                 for i in reservation["Instances"]
                 # A fenced original was replaced by a restore (its replacement is protected);
                 # a fenced instance that runs has a stale fence: it serves, so it is backed up.
-                if (
-                    T.FENCED not in T.to_dict(i.get("Tags"))
-                    or i["State"]["Name"] in ("pending", "running")
-                )
-                # A member of an Auto Scaling group is protected as its group, never alone.
-                and group_of(T.to_dict(i.get("Tags"))) is None
+                if T.FENCED not in T.to_dict(i.get("Tags"))
+                or i["State"]["Name"] in ("pending", "running")
             )
         return sorted(ids)
 

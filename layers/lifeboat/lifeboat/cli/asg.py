@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,6 @@ from lifeboat.cli.common import (
     EXIT_OK,
     caller,
     exit_code,
-    follow,
     outputs,
     started,
 )
@@ -38,6 +38,8 @@ NOT_FOR_GROUPS = {
     "force": "--force",
 }
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+GROUP_EXECUTION = re.compile(r"^(restore|rollback)-asg-")
 
 
 def execution_name(prefix: str, group: str) -> str:
@@ -51,9 +53,15 @@ def cmd_group_restore(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 flag, "applies to a server's restore, not a group's (--asg): remove it"
             )
+    if TIME.match(str(args.point).strip()):
+        raise InvalidInputError(
+            "--point",
+            "a group's restore takes a recovery point id, an AMI id or latest, not a time "
+            f"(list them: lifeboat recovery-points list --resource {args.asg})",
+        )
     payload: dict[str, Any] = {
         "asg": args.asg,
-        "recovery_point": args.recovery_point,
+        "recovery_point": args.point,
         "dry_run": args.dry_run,
         "region": args.region,
         "desired": args.desired,
@@ -64,18 +72,42 @@ def cmd_group_restore(args: argparse.Namespace) -> int:
     return _run(args, payload, execution_name("restore-asg", args.asg))
 
 
-def rollback_group(args: argparse.Namespace, execution: dict[str, Any]) -> int:
+def group_execution(value: str, found: dict[str, str]) -> str | None:
+    """The group restore execution ``value`` names (its ARN, or its name as ``restore-asg-…``
+    / ``rollback-asg-…``), or None: ``lifeboat restore rollback`` dispatches it here."""
+    machine = found.get(OUTPUT)
+    if not machine:
+        return None
+    prefix = machine.replace(":stateMachine:", ":execution:") + ":"
+    if value.startswith(prefix):
+        return value
+    if not value.startswith("arn:") and GROUP_EXECUTION.match(value):
+        return prefix + value
+    return None
+
+
+def rollback_group(args: argparse.Namespace, execution_arn: str) -> int:
     """Put back the template version a group restore replaced (through the same state
-    machine: a new version on the group, and an instance refresh)."""
-    group = (execution.get("input") or {}).get("asg")
+    machine: the recorded version made the group's again, and an instance refresh)."""
+    found = executions.describe(execution_arn)
+    group = (found.get("input") or {}).get("asg")
     if not group:
-        raise InvalidInputError("EXECUTION", f"{args.execution} is not a group restore")
+        raise InvalidInputError("execution", f"{execution_arn} is not a group restore")
     payload = {
         "asg": group,
-        "rollback_of": args.execution,
-        "reason": args.reason or f"rollback of {args.execution}",
+        "rollback_of": execution_arn,
+        "dry_run": bool(args.dry_run),
+        "reason": args.reason or f"rollback of {execution_arn}",
     }
     validate_input(GroupRestoreInput, {**payload, "requested_by": "cli"})
+    if not args.dry_run and not args.yes:
+        if not sys.stdin.isatty():
+            warn("error: --yes: a rollback replaces the group's members; pass --yes (or --dry-run)")
+            return EXIT_INPUT
+        if input(f"Roll group {group} back? [y/N] ").strip().lower() not in ("y", "yes"):
+            say("nothing was changed")
+            return EXIT_OK
+    args.wait = True  # a rollback is followed to its end
     return _run(args, payload, execution_name("rollback-asg", group))
 
 
@@ -86,8 +118,9 @@ def _run(args: argparse.Namespace, payload: dict[str, Any], name: str) -> int:
     if not args.json:
         say(f"group {payload['asg']}{' (dry run)' if payload.get('dry_run') else ''}: {execution}")
     on_line = None if args.json else (lambda line: say(f"  {line}"))
+    timeout, poll = getattr(args, "timeout", 600.0), getattr(args, "poll", 1.0)
     verdict = executions.wait_until_entered(
-        execution, "IsGroupDryRun", timeout=args.timeout, poll=args.poll, on_line=on_line
+        execution, "IsGroupDryRun", timeout=timeout, poll=poll, on_line=on_line
     )
     if verdict is not None and verdict["status"] == "REFUSED":
         if args.json:
@@ -97,7 +130,7 @@ def _run(args: argparse.Namespace, payload: dict[str, Any], name: str) -> int:
         return EXIT_INPUT
     if verdict is None and not (args.wait or payload.get("dry_run")):
         return started(args, execution, payload)
-    result = verdict or follow(args, execution, args.timeout)
+    result = verdict or executions.wait(execution, timeout=timeout, poll=poll, on_line=on_line)
     if args.json:
         emit_json(result)
         return exit_code(result["status"])

@@ -18,6 +18,7 @@ from lifeboat.restore.models import RestoreInput
 from lifeboat.restore.planner import (
     SourceInstance,
     completed,
+    data_not_restored,
     image_point,
     plan_candidates,
     plan_volumes,
@@ -159,6 +160,8 @@ def server_row(
     data_volumes = [v for v in volumes if v.device_name != config.root_device_name] or volumes
     taken = min((v.taken_at for v in data_volumes), default=chosen.created_at)
     problems = [] if data else ["the AMI point has no complete volume set"]
+    # Data a restore would not bring back (a volume attached after the newest backup, …)
+    problems += data_not_restored(chosen, points, volumes, described)
     try:
         subnets = inputs.subnets.get(config.vpc_id or "", [])
         candidates = plan_candidates(request, config, az, subnets)
