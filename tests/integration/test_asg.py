@@ -228,11 +228,13 @@ def test_a_group_is_rolled_to_an_older_point_and_back(
     assert refresh["Preferences"]["CheckpointPercentages"] == [50, 100]
     assert _member_images(web_group.name) == {older.image_id}
     assert len(_running([m["InstanceId"] for m in restored["Instances"]])) == 2
-    # When it is rolled back
+    # When it is rolled back (the dry run first says so and changes nothing)
     capsys.readouterr()
-    assert main(["restore", "rollback", result["execution_arn"], "--wait"]) == EXIT_OK, (
-        capsys.readouterr()
-    )
+    arn = result["execution_arn"]
+    assert main(["restore", "rollback", arn, "--dry-run"]) == EXIT_OK
+    assert "Would roll back Auto Scaling group" in capsys.readouterr().out
+    assert _member_images(web_group.name) == {older.image_id}
+    assert main(["restore", "rollback", arn, "--yes"]) == EXIT_OK, capsys.readouterr()
     # Then the previous version is the group's again and its members run its image
     back = _group(web_group.name)
     assert back is not None
