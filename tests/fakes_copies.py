@@ -198,6 +198,11 @@ class FakeCopier:
                             else kind,
                             copy_point_id=tags[T.COPY_POINT],
                             plan=tags.get(T.PLAN, ""),
+                            created_at=_dated(
+                                item.get("StartTime")
+                                or item.get("CreationDate")
+                                or item.get("SnapshotCreateTime")
+                            ),
                         )
                     )
         return found
@@ -266,3 +271,10 @@ class DrReads:
         if snapshot_id in self.gone:
             return None
         return {"DBSnapshotIdentifier": snapshot_id, "Status": "available"}
+
+
+def _dated(value: Any) -> datetime | None:
+    """As EC2 and RDS date them (CreationDate is an ISO string)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if isinstance(value, datetime) else None

@@ -37,7 +37,7 @@ def _cron_values(field: str, low: int, high: int) -> set[int] | None:
         found = re.fullmatch(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?", part)
         if found is None:
             return None
-        first, last, step = found.group(1, 2, 3)  # (.groups() reads as the group adapter)
+        first, last, step = found[1], found[2], found[3]  # (not .groups(): an adapter method name)
         start = low if first == "*" else int(first)
         end = high if first == "*" or (step and last is None) else int(last or first)
         if not (low <= start <= end <= high) or (step is not None and int(step) < 1):

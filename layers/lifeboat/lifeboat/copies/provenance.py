@@ -23,10 +23,13 @@ from pydantic import BaseModel, Field
 
 from lifeboat.errors import LifeboatError
 
-# Clock precision between the function writing the intent and the service dating the copy
-# (EC2 answers whole seconds): a copy dated this much before its intent is still taken as made
-# after it.
-SLACK = timedelta(minutes=1)
+# Clock precision between the function writing the intent and the service dating the copy:
+# the intent's time is read before it is written, and it is written before any copy call, so a
+# copy Lifeboat made is never dated before it — except that EC2 answers whole seconds
+# (``CreationDate`` …``.000Z``). A copy dated this much before its intent is still taken as
+# made after it; anything older was made before the intent (a wider slack would let a forgery
+# made just before the intent be adopted, or deleted as a failed copy's leftover).
+SLACK = timedelta(seconds=2)
 
 
 class DbCopyInfo(BaseModel):

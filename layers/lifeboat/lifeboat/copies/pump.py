@@ -46,6 +46,7 @@ from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
+RECONCILE_EVERY = 60  # pumps (one a minute): a long copier reconciles hourly
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
 
 
@@ -59,7 +60,9 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     owner = event.execution.id
     stopping = now - event.execution.start_time > COPIER_MAX_RUN
     regions = request.regions or plans.copy_regions()
-    first = attempt == 1  # the copier's first pump also queues what was never queued
+    # The copier's first pump, and one an hour of a long one (which holds the lease the hourly
+    # copiers would need), also queues what was never queued.
+    first = attempt % RECONCILE_EVERY == 1
     reports = [
         _region_safely(region, owner, plans, ports, now, stopping, first) for region in regions
     ]

@@ -16,6 +16,7 @@ from lifeboat.copies.models import queue_sort_key
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
+from lifeboat.retention import _STALE as STALE
 from lifeboat.retention import decide
 from lifeboat.timeutil import iso
 
@@ -44,16 +45,19 @@ def forgotten(region: str, plans: PlanSet, ports: Ports, now: datetime) -> list[
                 for p in ports.catalog.points_for_rule(plan_name, rule_name)
                 if p.status is PointStatus.COMPLETED and not p.is_copy
             ]
-            wanted = set(
-                decide(
-                    home,
-                    retention=target.retention,
-                    min_keep=plan.min_keep,
-                    timezone=rule.timezone,
-                    interval_seconds=rule.interval_seconds(),
-                    now=now,
-                ).kept
-            )
+            decisions = decide(
+                home,
+                retention=target.retention,
+                min_keep=plan.min_keep,
+                timezone=rule.timezone,
+                interval_seconds=rule.interval_seconds(),
+                now=now,
+            ).decisions
+            # Kept by the copy retention itself: "nothing expires while backups fail" guards
+            # deletions, it never asks to copy a stalled resource's whole history.
+            wanted = {
+                i for i, d in decisions.items() if d.keep and any(r != STALE for r in d.reasons)
+            }
             found += [
                 p
                 for p in home

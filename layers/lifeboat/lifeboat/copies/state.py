@@ -42,7 +42,7 @@ def _image_state(copy: RecoveryPoint, images: dict[str, dict[str, Any]]) -> Stat
         if image is None:
             return "failed", f"copied image {copy.image_id} disappeared", {}
         if not _made_for(copy, image):  # e.g. returned for our ClientToken, made by another
-            return "foreign", _foreign_reason(copy, [copy.image_id]), {}
+            return "foreign", _foreign_reason(copy, [copy.image_id]), {"not_ours": [copy.image_id]}
         state = image.get("State", "pending")
         if state == "available":
             return "completed", None, {"snapshots": _image_snapshots(image, copy)}
@@ -61,7 +61,7 @@ def _snapshots_state(copy: RecoveryPoint, found: dict[str, dict[str, Any]]) -> S
             if s.snapshot_id in found and not _made_for(copy, found[s.snapshot_id])
         ]
         if foreign:
-            return "foreign", _foreign_reason(copy, foreign), {}
+            return "foreign", _foreign_reason(copy, foreign), {"not_ours": foreign}
         states = [found.get(s.snapshot_id, {}).get("State", "missing") for s in copy.snapshots]
         if all(s == "completed" for s in states):
             return "completed", None, {}
@@ -211,13 +211,47 @@ def settle(
             update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
             report.completed.append(copy.recovery_point_id)
         elif status == "foreign":  # not ours: forgotten by the catalog, never deleted
-            update = {**_NO_ARTIFACTS, "status": PointStatus.FAILED, "error": detail}
+            update = {
+                **_NO_ARTIFACTS,
+                **_remove_own(copy, set(updates.get("not_ours", [])), copier),
+                "status": PointStatus.FAILED,
+                "error": detail,
+            }
             report.failed[copy.recovery_point_id] = detail or "not Lifeboat's"
         else:
-            remove_copy(copy, copier)
+            results = remove_copy(copy, copier)
+            if copy.image_id and results.get(copy.image_id) == "gone":
+                _remove_image_leftovers(copy, copier)
             update = {"status": PointStatus.FAILED, "error": detail}
             report.failed[copy.recovery_point_id] = detail or "failed"
         settled.append(copy.model_copy(update=update))
         dequeued.append(str(item["sk"]))
     ports.catalog.put_points(settled)
     ports.catalog.dequeue_copies(report.region, dequeued)
+
+
+def _remove_own(copy: RecoveryPoint, not_ours: set[str], copier: CopyPort) -> dict[str, Any]:
+    """A set with a foreign member: its own snapshots (made for it) are deleted, all or none,
+    as a failed copy's are; the foreign ones are forgotten, never deleted. What of its own
+    could not be deleted (a lock set by hand) stays recorded."""
+    own = [s for s in copy.snapshots if s.snapshot_id not in not_ours]
+    if not own or copy.image_id in not_ours:
+        return {}
+    results = remove_copy(copy.model_copy(update={"image_id": None, "snapshots": own}), copier)
+    return {"snapshots": [s for s in own if results.get(s.snapshot_id) not in ("deleted", "gone")]}
+
+
+def _remove_image_leftovers(copy: RecoveryPoint, copier: CopyPort) -> None:
+    """An image copy whose image vanished mid-copy (deregistered by hand) leaves the snapshots
+    EC2 was copying for it, which the catalog never recorded: those tagged with the copy's id
+    and made after its intent — the proof :func:`lifeboat.copies.start.start_copy` adopts by —
+    are deleted (each only if it still carries the tag); anything older is never touched."""
+    if copy.intent is None:
+        return
+    for found in copier.inventory():
+        if (
+            found.artifact_type == "snapshot"
+            and found.copy_point_id == copy.recovery_point_id
+            and made_after(found.created_at, copy.intent.at)
+        ):
+            copier.delete_snapshot(found.artifact_id, copy.recovery_point_id)
