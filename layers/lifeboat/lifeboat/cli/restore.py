@@ -12,6 +12,7 @@ from typing import Any
 
 from lifeboat import executions
 from lifeboat.cli import restore_oncall
+from lifeboat.cli.asg import cmd_group_restore
 from lifeboat.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -32,6 +33,10 @@ from lifeboat.timeutil import iso, parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
+    if args.asg:
+        return cmd_group_restore(args)
+    if args.desired is not None:
+        raise InvalidInputError("--desired", "applies to a group's restore (--asg) only")
     if args.instance:
         args.instance = instance_option(args.instance)
     recovery_point, point_time = parse_point(args.point)
@@ -305,6 +310,11 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "--instance", help="instance: its Name tag (e.g. web-1) or its id (an id if it is gone)"
     )
     target.add_argument("--db", help="DB instance identifier")
+    target.add_argument(
+        "--asg",
+        help="Auto Scaling group name: a launch template version from its recovery point, "
+        "and an instance refresh (recreated when gone; with --region, created there)",
+    )
     rstart.add_argument(
         "--target-az",
         help="AZ to restore into (default: another AZ with a subnet of the same tier)",
@@ -331,6 +341,11 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "--restore-time",
         help="databases: restore to exactly this point in time (ISO 8601) with "
         "RestoreDBInstanceToPointInTime, refused outside the restorable window",
+    )
+    rstart.add_argument(
+        "--desired",
+        type=int,
+        help="with --asg: desired capacity of a group created (--region, or deleted by hand)",
     )
     rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     rstart.add_argument("--reason", help="why (recorded and notified)")

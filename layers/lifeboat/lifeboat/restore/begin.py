@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lifeboat import tags as T
+from lifeboat.asg.members import group_of_instance, member_refusal
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
@@ -128,6 +129,7 @@ def _plan_instance(
 ) -> InstancePlan:
     """Gather what the planner needs: the original as it is, the points of every instance of
     the server's lineage, the subnets of the chosen point's VPC."""
+    _refuse_member(request.instance_id or "", ports)
     ec2 = ports.ec2_restore
     described = ec2.instance(request.instance_id or "")
     original = planner.SourceInstance.of(described) if described is not None else None
@@ -157,3 +159,13 @@ def _plan_database(
     points = ports.catalog.points_for_resource(source_id)
     zones = ports.ec2_restore.availability_zones() if request.target_az is None else []
     return planner.plan_database(request, original, points, zones, execution_name, now)
+
+
+def _refuse_member(instance_id: str, ports: Ports) -> None:
+    """A member of an Auto Scaling group is never restored as a standalone server (dry run
+    too): the group replaces it; the group itself is restored with ``--asg``."""
+    described = ports.ec2_restore.instance(instance_id)
+    tags = T.to_dict(described.get("Tags")) if described is not None else {}
+    group = group_of_instance(instance_id, tags, ports)
+    if group is not None:
+        raise InvalidInputError("instance_id", member_refusal(instance_id, group))
