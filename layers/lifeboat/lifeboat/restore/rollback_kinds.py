@@ -96,6 +96,15 @@ class InstanceRollback:
             steps.append(f"remove the tag {T.FENCED} from {plan.source_id}")
         if new:
             steps.append(f"terminate the replacement {new} with every volume it was launched with")
+            summary = ctx.summary
+            later = ctx.ports.ec2_restore.later_volumes(
+                new, summary.arn, summary.started_at, summary.stopped_at
+            )
+            if later:
+                steps.append(
+                    f"keep {', '.join(later)} (attached after the restore): detached when "
+                    f"{new} ends, not deleted"
+                )
         steps.append(
             f"record that {plan.source_id} stands for the server again and the restore was "
             "rolled back"
@@ -128,7 +137,10 @@ class InstanceRollback:
                 done["replacement"] = f"kept {new}: the original did not get everything back"
             return done
         if new:
-            done["replacement"] = ec2.terminate_replacement(new, ctx.summary.arn)
+            summary = ctx.summary
+            done["replacement"] = ec2.terminate_replacement(
+                new, summary.arn, summary.started_at, summary.stopped_at
+            )
         catalog = ctx.ports.catalog
         for pk, field, value in ((f"REPLACED#{plan.source_id}", "by", new),
                                  (f"REPLACEMENT#{new}", "of", plan.source_id)):  # fmt: skip

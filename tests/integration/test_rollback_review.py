@@ -1,0 +1,77 @@
+"""An adversary's review of ``lifeboat restore rollback`` and the restore's abort, through the
+real restore state machine: nothing a restore did not create is ever deleted or terminated."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from lifeboat import tags as T
+from lifeboat.aws.clients import client
+from lifeboat.cli import EXIT_OK, main
+from tests.integration.test_restore import instance, restore
+
+pytestmark = pytest.mark.integration
+
+
+def volumes_of(instance_id: str) -> dict[str, str]:
+    found = client("ec2").describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )["Volumes"]
+    return {v["Attachments"][0]["Device"]: v["VolumeId"] for v in found}
+
+
+def exists(volume_id: str) -> bool:
+    found = client("ec2").describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume_id]}])[
+        "Volumes"
+    ]
+    return bool(found)
+
+
+def test_rollback_never_deletes_a_volume_attached_to_the_replacement_after_the_restore(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web1 = backed_up.protected_instances["web-1"]
+    result = restore(stack, {"instance_id": web1}, "restore-foreign-volume")
+    assert result["status"] == "SUCCEEDED", result
+    arn, new = result["execution_arn"], result["output"]["replacement_id"]
+    launched = volumes_of(new)
+    assert {"/dev/sda1", "/dev/sdf"} <= set(launched)
+    # Given, after the restore, a person attached their own volumes to the replacement: one as
+    # attached (kept on termination), one they set to be deleted with it, and one carrying
+    # this restore's tags copied by hand (a tag is no proof of who made it)
+    time.sleep(1.1)  # made after the restore ended, to the second
+    ec2 = client("ec2")
+    az = instance(new)["Placement"]["AvailabilityZone"]
+    forged = [{"Key": T.RESTORE_EXECUTION, "Value": arn}, {"Key": T.RESTORED_FROM, "Value": web1}]
+    theirs = {
+        "/dev/sdk": ec2.create_volume(AvailabilityZone=az, Size=5)["VolumeId"],
+        "/dev/sdl": ec2.create_volume(AvailabilityZone=az, Size=5)["VolumeId"],
+        "/dev/sdm": ec2.create_volume(
+            AvailabilityZone=az,
+            Size=5,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": forged}],
+        )["VolumeId"],
+    }
+    for device, volume_id in theirs.items():
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=new, Device=device)
+    ec2.modify_instance_attribute(
+        InstanceId=new,
+        BlockDeviceMappings=[{"DeviceName": "/dev/sdl", "Ebs": {"DeleteOnTermination": True}}],
+    )
+
+    # the dry run says the replacement's later volumes are kept
+    assert main(["restore", "rollback", arn, "--dry-run"]) == EXIT_OK
+    assert "attached after the restore" in capsys.readouterr().out
+
+    assert main(["restore", "rollback", arn, "--yes"]) == EXIT_OK
+
+    out = capsys.readouterr().out
+    assert instance(new)["State"]["Name"] in ("shutting-down", "terminated")
+    # Then every volume the restore launched is gone with its replacement, and theirs are kept
+    assert not any(exists(v) for v in launched.values()), launched
+    assert all(exists(v) for v in theirs.values()), out
+    for volume_id in theirs.values():
+        assert volume_id in out
