@@ -10,7 +10,7 @@ import pytest
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import client
-from lifeboat.cli import EXIT_OK, main
+from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
 from tests.integration.test_restore import instance, restore
 
 pytestmark = pytest.mark.integration
@@ -75,3 +75,57 @@ def test_rollback_never_deletes_a_volume_attached_to_the_replacement_after_the_r
     assert all(exists(v) for v in theirs.values()), out
     for volume_id in theirs.values():
         assert volume_id in out
+
+
+def test_rollback_never_deletes_a_database_that_took_the_restored_name_later(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = restore(stack, {"db_instance_id": "elearn-db"}, "restore-db-forged")
+    assert result["status"] == "SUCCEEDED", result
+    arn, restored = result["execution_arn"], result["output"]["replacement_id"]
+    rds = client("rds")
+    # Given a person renamed the restored database aside and made another in its name,
+    # carrying the restore's tags (as a restore from its snapshot would)
+    rds.modify_db_instance(
+        DBInstanceIdentifier=restored, NewDBInstanceIdentifier="kept-aside", ApplyImmediately=True
+    )
+    tags = rds.describe_db_instances(DBInstanceIdentifier="kept-aside")["DBInstances"][0]
+    # (moto names its automated snapshot after the identifier and minute: make room for it)
+    for snapshot in rds.describe_db_snapshots()["DBSnapshots"]:
+        if snapshot["DBSnapshotIdentifier"].startswith(f"rds:{restored}"):
+            rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"])
+    rds.create_db_instance(
+        DBInstanceIdentifier=restored,
+        Engine="mysql",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+        Tags=tags["TagList"],
+    )
+
+    assert main(["restore", "rollback", arn, "--yes"]) == EXIT_INPUT
+
+    assert "was not made by" in capsys.readouterr().err
+    left = {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
+    assert {restored, "kept-aside", "elearn-db"} <= left
+
+
+def test_rollback_of_a_database_renamed_into_the_originals_place_is_refused(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = restore(stack, {"db_instance_id": "elearn-db"}, "restore-db-swapped")
+    restored = result["output"]["replacement_id"]
+    rds = client("rds")
+    # Given the usual swap that keeps the endpoint: the original aside, the restored one in
+    # its name
+    for old, new in (("elearn-db", "elearn-db-old"), (restored, "elearn-db")):
+        rds.modify_db_instance(
+            DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True
+        )
+
+    assert main(["restore", "rollback", result["execution_arn"], "--dry-run"]) == EXIT_INPUT
+
+    assert "renamed into the original's name" in capsys.readouterr().err
+    left = {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
+    assert {"elearn-db", "elearn-db-old"} <= left

@@ -4,7 +4,7 @@ of rollback does and refuses, and the registry a new kind (Auto Scaling groups) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,7 +62,14 @@ class FakeDatabases:
     def endpoint(self, db_id: str) -> str | None:
         return f"{db_id}.example.internal"
 
-    def delete_restored(self, db_id: str, execution_arn: str, final_snapshot: str) -> str:
+    def delete_restored(
+        self,
+        db_id: str,
+        execution_arn: str,
+        final_snapshot: str,
+        since: datetime,
+        until: datetime | None,
+    ) -> str:
         db = self.world.rds.dbs.get(db_id)
         if db is None:
             return "gone"
@@ -224,3 +231,23 @@ def test_an_original_that_will_not_start_keeps_the_replacement(world: World) -> 
     del world.ec2.fail["StartInstances"]
     assert rollback(world, history, "restore-1").status == "rolled-back"
     assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_a_database_restore_renamed_into_the_originals_place_is_not_rolled_back(
+    world: World,
+) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"db_instance_id": "elearn-db"}, "restore-db")
+    # Given the restored database was renamed into the original's name (to keep the
+    # application's endpoint), and the original renamed aside
+    dbs = world.rds.dbs
+    dbs["elearn-db-old"] = dbs.pop("elearn-db")
+    dbs["elearn-db"] = dbs.pop(result["replacement_id"])
+    databases = FakeDatabases(world)
+    request = RollbackRequest(execution_arn=ARN + "restore-db", requested_by="me")
+
+    with pytest.raises(InvalidInputError) as refused:
+        roll_back(request, MACHINE, world.ports, history, databases, NOW)
+
+    assert "renamed into the original's name" in refused.value.message
+    assert databases.deleted == [] and {"elearn-db", "elearn-db-old"} <= set(dbs)

@@ -160,10 +160,18 @@ class DatabaseRollback:
         return [ctx.plan.source_id]
 
     def refusal(self, ctx: RollbackContext) -> str | None:
-        if ctx.ports.rds.describe_db(ctx.plan.source_id) is None:
+        original = ctx.ports.rds.describe_db(ctx.plan.source_id)
+        if original is None:
             return (
                 f"the original database {ctx.plan.source_id} is gone: the restored one "
                 f"({ctx.replacement_id}) is all there is"
+            )
+        if T.to_dict(original.get("TagList")).get(T.RESTORE_EXECUTION) == ctx.summary.arn:
+            # The restored database was renamed into the original's name (to keep its
+            # endpoint): the application already uses it, and the original has another name.
+            return (
+                f"{ctx.plan.source_id} is now the database this restore made, renamed into the "
+                "original's name: rename the databases back by hand"
             )
         later = later_restores(ctx)
         if later:
@@ -191,7 +199,10 @@ class DatabaseRollback:
 
     def apply(self, ctx: RollbackContext) -> dict[str, str]:
         restored = self._restored(ctx)
-        outcome = ctx.databases.delete_restored(restored, ctx.summary.arn, self.final_snapshot(ctx))
+        summary = ctx.summary
+        outcome = ctx.databases.delete_restored(
+            restored, summary.arn, self.final_snapshot(ctx), summary.started_at, summary.stopped_at
+        )
         if outcome == "not-owned":
             raise InvalidInputError(
                 "execution", f"{restored} was not made by {ctx.summary.name}: nothing was deleted"
