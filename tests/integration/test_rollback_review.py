@@ -129,3 +129,14 @@ def test_rollback_of_a_database_renamed_into_the_originals_place_is_refused(
     assert "renamed into the original's name" in capsys.readouterr().err
     left = {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
     assert {"elearn-db", "elearn-db-old"} <= left
+
+
+def test_a_name_is_matched_exactly_never_as_a_wildcard(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # EC2 filters read * and ? as wildcards: 'web-1*' and 'web-?' must not name web-1
+    for value in ("web-1*", "web-?", "*", "WEB-1"):
+        assert main(["restore", "start", "--instance", value, "--dry-run"]) == EXIT_INPUT, value
+        assert "no instance is named" in capsys.readouterr().err
+        assert main(["recovery-points", "list", "--resource", value]) == EXIT_INPUT, value
+        capsys.readouterr()
