@@ -324,7 +324,8 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "a DB snapshot point; or an AMI, snapshot or DB snapshot id), or a time (ISO 8601, UTC "
         "unless it has an offset): an instance from the AMI at or before it with the newest EBS "
         "set at or before it; a database to that point in time when it is within its "
-        "restorable window, else from its newest snapshot at or before it. --recovery-point is "
+        "restorable window (to its latest restorable time when it is after it), else from its "
+        "newest snapshot at or before it. A time in the future is refused. --recovery-point is "
         "the same option's older name",
     )
     rstart.add_argument(
