@@ -251,3 +251,67 @@ def test_a_database_restore_renamed_into_the_originals_place_is_not_rolled_back(
 
     assert "renamed into the original's name" in refused.value.message
     assert databases.deleted == [] and {"elearn-db", "elearn-db-old"} <= set(dbs)
+
+
+def test_two_rollbacks_of_one_restore_at_once_one_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"instance_id": world.web1}, "restore-1")
+    new = result["replacement_id"]
+    instance = ROLLBACKS["instance"]
+    refusals: list[str] = []
+    held: dict[str, Any] = {}
+
+    class SecondOperator:
+        """While the first rollback works, a second operator rolls the same restore back."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(instance, name)
+
+        def apply(self, ctx: RollbackContext) -> dict[str, str]:
+            monkeypatch.setitem(ROLLBACKS, "instance", instance)
+            try:
+                rollback(world, history, "restore-1")
+            except InvalidInputError as exc:
+                refusals.append(exc.message)
+            held.update(world.catalog.active_locks([world.web1, new], int(NOW.timestamp())))
+            return instance.apply(ctx)
+
+    monkeypatch.setitem(ROLLBACKS, "instance", SecondOperator())
+
+    done = rollback(world, history, "restore-1")
+
+    # Then the second is refused, changing nothing, and the first keeps its locks to the end
+    assert done.status == "rolled-back"
+    assert len(refusals) == 1 and "already being rolled back" in refusals[0]
+    assert set(held) == {world.web1, new}
+    assert world.catalog.active_locks([world.web1, new], int(NOW.timestamp())) == {}
+
+
+def test_a_rollback_that_lost_the_race_for_the_locks_does_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = FakeHistory()
+    restored(world, history, {"instance_id": world.web1}, "restore-1")
+    instance = ROLLBACKS["instance"]
+    second: list[str] = []
+
+    class Racing:
+        """Both rollbacks pass their checks; the second takes the locks and finishes first."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(instance, name)
+
+        def locks(self, ctx: RollbackContext) -> list[str]:
+            if not second:
+                monkeypatch.setitem(ROLLBACKS, "instance", instance)
+                second.append(rollback(world, history, "restore-1").status)
+            return instance.locks(ctx)
+
+    monkeypatch.setitem(ROLLBACKS, "instance", Racing())
+
+    first = rollback(world, history, "restore-1")
+
+    assert second == ["rolled-back"] and first.status == "already-rolled-back"
+    assert len(world.ec2.terminations) == 1 and len(world.notifier.sent) == 2

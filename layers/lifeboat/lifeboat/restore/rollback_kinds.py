@@ -35,8 +35,17 @@ def failed(done: dict[str, str]) -> list[str]:
 def _running(ctx: RollbackContext, ids: list[str]) -> str | None:
     held = ctx.ports.catalog.active_locks(ids, int(ctx.now.timestamp()))
     for resource_id, lock in sorted(held.items()):
-        if lock.get("kind") == "restore":
-            return f"a restore of {resource_id} is running ({lock.get('owner')})"
+        owner = str(lock.get("owner"))
+        if lock.get("kind") != "restore" or owner == ctx.owner:
+            continue
+        if owner.startswith(f"{ctx.summary.arn}#rollback"):
+            return (
+                f"this restore is already being rolled back (by "
+                f"{lock.get('requested_by') or 'someone'}): wait for it to finish"
+            )
+        if "#rollback" in owner:
+            return f"a rollback of {resource_id} is running ({owner})"
+        return f"a restore of {resource_id} is running ({owner})"
     return None
 
 

@@ -68,6 +68,7 @@ class RollbackContext:
     ports: Ports
     databases: DatabaseRollbackPort
     now: datetime
+    owner: str = ""  # this rollback's lock owner (its own locks are not "a restore running")
 
 
 class Rollback(Protocol):
