@@ -140,3 +140,37 @@ def test_a_name_is_matched_exactly_never_as_a_wildcard(
         assert "no instance is named" in capsys.readouterr().err
         assert main(["recovery-points", "list", "--resource", value]) == EXIT_INPUT, value
         capsys.readouterr()
+
+
+def test_an_instance_carrying_a_restores_tags_is_not_taken_for_its_replacement(
+    stack: Any, backed_up: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from lifeboat.aws.ec2 import Ec2Gateway
+    from lifeboat.aws.restore_ops import Ec2Restorer
+
+    web1 = backed_up.protected_instances["web-1"]
+    result = restore(stack, {"instance_id": web1}, "restore-lookalike")
+    arn, new = result["execution_arn"], result["output"]["replacement_id"]
+    # Given a person launched "more like" the replacement: its tags, the execution's included
+    described = instance(new)
+    copy = client("ec2").run_instances(
+        ImageId=described["ImageId"],
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=described["SubnetId"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": described["Tags"]}],
+    )["Instances"][0]["InstanceId"]
+    ec2 = Ec2Restorer(Ec2Gateway())
+
+    # Then the abort and clean-up's lookup finds only what the execution launched (its
+    # RunInstances client token), and the copy is never terminated as the replacement
+    found = ec2.replacement_of(arn)
+    assert found is not None and found["InstanceId"] == new
+    client("ec2").terminate_instances(InstanceIds=[new])
+    assert ec2.replacement_of(arn) is None
+    since = datetime.now(UTC)
+    assert ec2.terminate_replacement(copy, arn, since, None) == "not-owned"
+    assert instance(copy)["State"]["Name"] == "running"

@@ -10,8 +10,22 @@ from typing import Any
 from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
+from lifeboat.restore.launch import token_prefix
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+def launched_by(instance: dict[str, Any], execution_arn: str) -> bool:
+    """Whether the restore execution launched this instance: its tags say so *and* its
+    RunInstances client token does (tags can be copied — "launch more like this" copies them —
+    a client token cannot)."""
+    tags = T.to_dict(instance.get("Tags"))
+    token = str(instance.get("ClientToken") or "")
+    return (
+        tags.get(T.RESTORE_EXECUTION) == execution_arn
+        and T.RESTORED_FROM in tags
+        and token.startswith(token_prefix(execution_arn.rsplit(":", 1)[-1]))
+    )
 
 
 class Ec2ReplacementTermination:
@@ -65,7 +79,7 @@ class Ec2ReplacementTermination:
     def terminate_replacement(
         self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
     ) -> str:
-        """Terminate a replacement this execution launched (checked by its tags), with every
+        """Terminate a replacement this execution launched (:func:`launched_by`), with every
         volume it was launched with (:meth:`_volumes`: made by RunInstances while the execution
         ran), and nothing else: a volume it was launched with and kept on termination (as the
         original's was) is set to be deleted with it; a volume someone attached later is set to
@@ -73,8 +87,7 @@ class Ec2ReplacementTermination:
         instance = self.instance(instance_id)
         if instance is None:
             return "gone"
-        tags = T.to_dict(instance.get("Tags"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
+        if not launched_by(instance, execution_arn):
             return "not-owned"
         live = instance.get("State", {}).get("Name") in LIVE_STATES
         volumes = self._volumes(instance_id, execution_arn, since, until) if live else []

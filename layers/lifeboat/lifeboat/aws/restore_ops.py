@@ -13,7 +13,7 @@ from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
-from lifeboat.aws.replacement_ops import LIVE_STATES, Ec2ReplacementTermination
+from lifeboat.aws.replacement_ops import LIVE_STATES, Ec2ReplacementTermination, launched_by
 from lifeboat.errors import error_code
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 
@@ -155,8 +155,9 @@ class Ec2Restorer(Ec2ReplacementTermination):
 
     @needs("ec2:DescribeInstances")
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
+        """The instance this execution launched (its tag, and its client token)."""
         found = self.gw.instances_tagged(T.RESTORE_EXECUTION, execution_arn, LIVE_STATES)
-        return found[0] if found else None
+        return next((i for i in found if launched_by(i, execution_arn)), None)
 
     @needs("ec2:DescribeInstanceStatus")
     def status(self, instance_id: str) -> dict[str, str]:

@@ -45,8 +45,14 @@ def replacement_tags(plan: InstancePlan | DatabasePlan, execution_arn: str) -> d
 
 
 def client_token(execution_name: str, attempt: int) -> str:
+    return f"{token_prefix(execution_name)}{attempt}"[:64]
+
+
+def token_prefix(execution_name: str) -> str:
+    """What every client token of this execution's launches starts with: an instance's
+    ``ClientToken`` (set by RunInstances, never changed) says which execution launched it."""
     digest = hashlib.sha256(execution_name.encode()).hexdigest()[:40]
-    return f"lifeboat-{digest}-{attempt}"[:64]
+    return f"lifeboat-{digest}-"
 
 
 def _launch_instance(
