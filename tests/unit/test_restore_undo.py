@@ -175,6 +175,8 @@ def test_what_did_not_finish_is_not_rolled_back(
     with pytest.raises(InvalidInputError) as refused:
         rollback(world, history, "restore-9")
     assert why in refused.value.message
+    # what a failed restore's abort kept is named as the operator's to remove
+    assert ("keep-on-failure" in refused.value.message) == (status == "FAILED")
 
 
 def test_a_database_rollback_deletes_only_the_restored_database(world: World) -> None:
@@ -315,3 +317,19 @@ def test_a_rollback_that_lost_the_race_for_the_locks_does_nothing(
 
     assert second == ["rolled-back"] and first.status == "already-rolled-back"
     assert len(world.ec2.terminations) == 1 and len(world.notifier.sent) == 2
+
+
+def test_a_target_group_deleted_since_does_not_block_the_rollback(world: World) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"instance_id": world.web1}, "restore-1")
+    new = result["replacement_id"]
+    # Given a person deleted the web target group after the restore
+    world.ec2.fail["RegisterTargets"] = "TargetGroupNotFound"
+
+    done = rollback(world, history, "restore-1")
+
+    # Then there is no traffic to give back there, and the rest is rolled back
+    assert done.status == "rolled-back", done.done
+    assert "gone" in done.done[f"register {TG}"]
+    assert world.ec2.state_of(new) == "terminated"
+    assert world.ec2.eips[EIP]["InstanceId"] == world.web1

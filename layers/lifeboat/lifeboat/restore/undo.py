@@ -176,6 +176,11 @@ def _finished_restore(
         "TIMED_OUT": "it timed out and was rolled back by its clean-up",
         "ABORTED": "it was stopped and rolled back by its clean-up",
     }.get(summary.status)
+    if summary.status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        why = (
+            f"{why}; what it kept (a restored database, or a replacement kept with "
+            "--keep-on-failure) is yours to remove by hand: its SNS message names it"
+        )
     if why is None and output.get("status") == "refused":
         why = "it was refused and changed nothing"
     if why is None and output.get("dry_run") is True:
