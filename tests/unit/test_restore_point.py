@@ -170,3 +170,22 @@ def test_a_time_is_compared_to_the_second_as_points_are_listed() -> None:
     request = RestoreInput(instance_id=SOURCE, point_time=POINTS[3].created_at)
     planned = plan_instance(request, original, points, [subnet("us-east-1b")], PLANS)
     assert data_of(planned) == "snap-hdata-4"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-27T02:00:00Z", ("latest", "2026-11-27T02:00:00Z")),
+        ("2026-11-27t02:00:00z", ("latest", "2026-11-27T02:00:00Z")),  # as typed at 3 a.m.
+        ("2026-11-27 03:00+01:00", ("latest", "2026-11-27T02:00:00Z")),
+        ("2026-11-27T03:00:00+0100", ("latest", "2026-11-27T02:00:00Z")),
+        ("ami-0123456789abcdef0", ("ami-0123456789abcdef0", None)),
+        ("latest", ("latest", None)),
+    ],
+)
+def test_point_option_reads_times_in_any_case_and_offset(
+    value: str, expected: tuple[str, str | None]
+) -> None:
+    from lifeboat.cli.restore import parse_point
+
+    assert parse_point(value) == expected

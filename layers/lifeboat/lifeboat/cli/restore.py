@@ -77,7 +77,9 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     return _print_restore(result)
 
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
 
 
 def parse_point(value: str) -> tuple[str, str | None]:
@@ -86,7 +88,7 @@ def parse_point(value: str) -> tuple[str, str | None]:
     if not TIME.match(value.strip()):
         return value, None
     try:
-        return "latest", iso(parse_iso(value.strip().replace(" ", "T")))
+        return "latest", iso(parse_iso(value.strip().upper().replace(" ", "T")))
     except ValueError as exc:
         raise InvalidInputError(
             "--point", f"{value!r} is not a time (e.g. 2026-11-27T02:00:00Z): {exc}"
