@@ -333,3 +333,22 @@ def test_a_target_group_deleted_since_does_not_block_the_rollback(world: World) 
     assert "gone" in done.done[f"register {TG}"]
     assert world.ec2.state_of(new) == "terminated"
     assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_a_forced_restore_rolled_back_is_listed_as_such_and_frees_the_earlier_one(
+    world: World,
+) -> None:
+    history = FakeHistory()
+    restored(world, history, {"instance_id": world.web1}, "restore-1")
+    # Given the server restored again by its original's id (--force: the current one restored)
+    second = restored(world, history, {"instance_id": world.web1, "force": True}, "restore-2")
+    assert rollback(world, history, "restore-2").status == "rolled-back"
+
+    rows = list_restores(history, world.guards, world.catalog, MACHINE, NOW)
+
+    by_name = {r.name: r for r in rows}
+    assert by_name["restore-2"].status == "rolled-back", second
+    assert by_name["restore-1"].status == "restored"
+    # and the earlier restore, no longer followed by a standing one, can be rolled back in turn
+    assert rollback(world, history, "restore-1").status == "rolled-back"
+    assert world.ec2.eips[EIP]["InstanceId"] == world.web1

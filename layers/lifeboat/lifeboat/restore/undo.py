@@ -23,7 +23,7 @@ from lifeboat.errors import InvalidInputError
 from lifeboat.ports import Ports
 from lifeboat.restore import rollback_kinds
 from lifeboat.restore.finish import RESTORE_RECORD_DAYS
-from lifeboat.restore.listing import ExecutionSummary, RestoreExecutionsPort
+from lifeboat.restore.listing import ExecutionSummary, RestoreExecutionsPort, resource_of
 from lifeboat.restore.locks import execution_record
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Plan
 from lifeboat.restore.undo_models import (
@@ -108,7 +108,10 @@ def roll_back(
         result.done = rollback.apply(ctx)
         incomplete = rollback_kinds.failed(result.done)
         if not incomplete:
-            _record(ctx, [plan.source_id, *([replacement] if replacement else [])])
+            # Under every resource the restore's finish recorded it: the one asked for (the
+            # original's id with --force), the one it replaced, and its replacement.
+            asked = [r for r in (resource_of(summary),) if r != "?"]
+            _record(ctx, [*asked, plan.source_id, *([replacement] if replacement else [])])
     finally:
         for resource_id in locked:
             ports.catalog.release_lock(resource_id, owner)
