@@ -11,7 +11,7 @@ import pytest
 from lifeboat import tags as T
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
-from tests.integration.test_restore import instance, restore
+from tests.integration.test_restore import address, instance, restore
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +174,22 @@ def test_an_instance_carrying_a_restores_tags_is_not_taken_for_its_replacement(
     since = datetime.now(UTC)
     assert ec2.terminate_replacement(copy, arn, since, None) == "not-owned"
     assert instance(copy)["State"]["Name"] == "running"
+
+
+def test_rollback_leaves_an_address_a_person_moved_elsewhere(
+    stack: Any, backed_up: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web1, web2 = backed_up.protected_instances["web-1"], backed_up.protected_instances["web-2"]
+    eip = backed_up.elastic_ip["allocation_id"]
+    result = restore(stack, {"instance_id": web1}, "restore-eip-moved")
+    arn, new = result["execution_arn"], result["output"]["replacement_id"]
+    # Given a person moved web-1's address to web-2 after the restore
+    client("ec2").associate_address(AllocationId=eip, InstanceId=web2, AllowReassociation=True)
+
+    assert main(["restore", "rollback", arn, "--dry-run"]) == EXIT_OK
+    assert "move Elastic IP" not in capsys.readouterr().out
+    assert main(["restore", "rollback", arn, "--yes"]) == EXIT_OK
+
+    assert address(eip)["InstanceId"] == web2
+    assert instance(new)["State"]["Name"] in ("shutting-down", "terminated")
+    assert instance(web1)["State"]["Name"] in ("pending", "running")
