@@ -645,11 +645,17 @@ class FakeRds:
         self.made_by_lifeboat.add(snapshot_id)
         return snapshot_id
 
-    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+    def create_db_snapshot(
+        self, db_id: str, snapshot_id: str, tags: dict[str, str], not_before: datetime | None = None
+    ) -> str:
         return self._create("db", snapshot_id, tags)
 
     def create_cluster_snapshot(
-        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+        self,
+        cluster_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
     ) -> str:
         return self._create("cluster", snapshot_id, tags)
 

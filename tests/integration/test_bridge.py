@@ -42,6 +42,23 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ec2 tags": ["self"],
         "measure": ["self"],
         "asl parser": ["definition"],
+        "route53 zone ids": ["resource_identifier", "existing_ids", "tags", "kwargs"],
+        "arc zonal shift": ["self", "environ"],
+        "group subnets": [
+            "self",
+            "name",
+            "availability_zones",
+            "desired_capacity",
+            "max_size",
+            "min_size",
+            "launch_config_name",
+            "launch_template",
+            "vpc_zone_identifier",
+            "health_check_period",
+            "health_check_type",
+            "new_instances_protected_from_scale_in",
+            "mixed_instances_policy",
+        ],
     }[name]
     assert list(inspect.signature(member).parameters) == expected
 

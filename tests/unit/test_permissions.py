@@ -26,6 +26,9 @@ SERVICES = {
     "cw": "cloudwatch",
     "sfn": "states",
     "ssm": "ssm",
+    "route53": "route53",
+    "autoscaling": "autoscaling",
+    "arc": "arc-zonal-shift",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
+from lifeboat.apps.storm import StormConfig, detect, route_storm
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
 from lifeboat.plans import Kind, Name, PlanSet, default_plans
@@ -218,7 +219,12 @@ def execution_name(alarm: str, timestamp: str) -> str:
 
 
 def route(
-    event: AlarmStateChange, ports: Ports, guard: Guardrails, restore_arn: str, now: datetime
+    event: AlarmStateChange,
+    ports: Ports,
+    guard: Guardrails,
+    restore_arn: str,
+    now: datetime,
+    storm: StormConfig | None = None,
 ) -> dict[str, Any]:
     """Start a restore for an ALARM transition of a Lifeboat alarm, or say why not.
 
@@ -244,6 +250,14 @@ def route(
         return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
         instance = _identify(event, ports, plan, instance_id, check)
+        # Servers of one application failing together in one AZ: one evacuation, not N restores.
+        found = (
+            detect(instance, plan, default_plans(), ports, now, storm.window_minutes)
+            if storm
+            else None
+        )
+        if storm and found:
+            return route_storm(found, name, ports, guard, storm, now)
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
         _check_impaired(instance, ports, instance_id)

@@ -19,6 +19,7 @@ from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.local.demo_copies import copies_to_dr_region, region_lost_restore
 from lifeboat.local.demo_drill import restore_drill
+from lifeboat.local.demo_evacuate import az_evacuation
 from lifeboat.local.history import fabricate_history
 from lifeboat.local.seed import Seeded
 from lifeboat.local.stack import LocalStack
@@ -123,6 +124,7 @@ def run_demo(json_output: bool = False) -> int:
         _az_failure_and_automatic_restore(scene)
         _readiness_report(scene)
         region_lost_restore(scene)
+        az_evacuation(scene)
 
     summary = {
         "ok": story.ok,

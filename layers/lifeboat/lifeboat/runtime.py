@@ -6,13 +6,17 @@ import time
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from lifeboat.apps.storm import StormConfig
+from lifeboat.aws.autoscaling import AutoScalingGateway
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.copy_ops import CopyOps, home_region
+from lifeboat.aws.dns import EndpointGateway
 from lifeboat.aws.drill_clusters import ClusterDrillOps
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.evacuation_ops import EvacuationOps
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
@@ -88,6 +92,9 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         cluster_drills=ClusterDrillOps(rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
+        autoscaling=AutoScalingGateway(calls),
+        endpoints=EndpointGateway(calls),
+        evacuation=EvacuationOps(calls),
     )
     home.regional = partial(_in_region, home, calls)
     return home
@@ -151,3 +158,15 @@ def guard_config() -> GuardConfig:
 
 def guardrails() -> Guardrails:
     return Guardrails(ports().guards, ports().catalog, guard_config())
+
+
+def storm_config() -> StormConfig | None:
+    """The alarm router's storm settings (None: no evacuate state machine to start)."""
+    settings = get_settings()
+    if not settings.evacuate_state_machine_arn:
+        return None
+    return StormConfig(
+        settings.evacuate_state_machine_arn,
+        settings.alarm_storm_window_minutes,
+        settings.auto_evacuate,
+    )

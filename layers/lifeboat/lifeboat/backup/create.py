@@ -266,12 +266,13 @@ def _create_for_database(task: _Task, ref: ResourceRef) -> None:
     if intended is None:
         return
     point, rds, snapshot_id = intended.point, task.ports.rds, T.snapshot_identifier(run_id, ref.id)
+    since = point.intent.at if point.intent else None  # a snapshot in its place must be newer
     try:
         if ref.type == "cluster":
-            rds.create_cluster_snapshot(ref.id, snapshot_id, intended.tags)
+            rds.create_cluster_snapshot(ref.id, snapshot_id, intended.tags, since)
             point = point.model_copy(update={"db_cluster_snapshot_id": snapshot_id})
         else:
-            rds.create_db_snapshot(ref.id, snapshot_id, intended.tags)
+            rds.create_db_snapshot(ref.id, snapshot_id, intended.tags, since)
             point = point.model_copy(update={"db_snapshot_id": snapshot_id})
     except ClientError as exc:
         task.fail(point, f"{error_code(exc)}: {exc}")

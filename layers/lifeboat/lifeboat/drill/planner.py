@@ -36,6 +36,8 @@ class Protected:
     chain: tuple[str, ...]
     # a cluster's engine, engine_version, and its writer's instance_class and availability_zone
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # why it is never drilled on its own (a member of an Auto Scaling group), or None
+    excluded: str | None = None
 
 
 def not_drilled(
@@ -45,7 +47,9 @@ def not_drilled(
     usable = {p.source_id for p in planner.completed(points)}
     out: list[dict[str, str]] = []
     for source in live:
-        if not usable.intersection(source.chain):
+        if source.excluded is not None:
+            out.append({"id": source.id, "type": source.type, "reason": source.excluded})
+        elif not usable.intersection(source.chain):
             out.append(
                 {"id": source.id, "type": source.type, "reason": "no completed recovery point"}
             )
@@ -138,6 +142,8 @@ def plan_drill(
     sources = list(live) if live is not None else [Protected(i, t, (i,)) for i, t in known]
     if request.resource is not None:
         sources = [s for s in sources if s.id == request.resource]
+        if sources and sources[0].excluded is not None:
+            raise InvalidInputError("resource", f"{request.resource} is {sources[0].excluded}")
         if not sources or not any(p.source_id in sources[0].chain for p in usable):
             raise InvalidInputError(
                 "resource",
@@ -147,7 +153,8 @@ def plan_drill(
     targets: list[DrillTarget] = []
     for source in sources:
         mine = [p for p in usable if p.source_id in source.chain]
-        if not mine or (source.type != "instance" and not rule.databases):
+        off = source.type != "instance" and not rule.databases
+        if source.excluded is not None or not mine or off:
             continue  # not_drilled() says why
         if source.type == "instance":
             target = _instance_target(source.id, mine, subnets, groups)

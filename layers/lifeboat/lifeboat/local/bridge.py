@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import moto.autoscaling.models as autoscaling_models
 import moto.awslambda.models as lambda_models
 import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
@@ -31,11 +32,15 @@ import moto.ec2.models.core as ec2_core
 import moto.ec2.models.instances as instance_models
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
+import moto.route53.models as route53_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from lifeboat.local import waits
+from lifeboat.local.apps_gapfill import apps_gap_fills
+from lifeboat.local.arc_gapfill import arc_gap_fills
 from lifeboat.local.asl import parsed_once
 from lifeboat.local.copy_gapfill import copy_gap_fills
 from lifeboat.local.events import lambda_targets
@@ -66,6 +71,9 @@ PATCHED = {
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
+    "route53 zone ids": (route53_models, "create_route53_zone_id"),
+    "group subnets": (autoscaling_models.AutoScalingBackend, "update_auto_scaling_group"),
+    "arc zonal shift": (DomainDispatcherApplication, "get_application"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -139,6 +147,8 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(apps_gap_fills())
+            stack.enter_context(arc_gap_fills())
             stack.enter_context(rds_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))

@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lifeboat import tags as T
-from lifeboat.copies.prune import copies_needing_sources, expired_copies
+from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
+from lifeboat.copies.prune_census import prune_census
 from lifeboat.copies.state import remove_copy
 from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint, marked
@@ -78,13 +79,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
-    report.evaluated += evaluated
-    report.kept += kept
-    for copy, deletion in copy_work:
-        report.expired.append(deletion)
-        report.frees_gb += deletion.size_gb
-        work.append((copy, deletion))
+    work += _copy_work(request, plans, rule_names, report, ports, now)
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -93,6 +88,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         report.orphans_refused = census.refusal
         if census.refusal and not request.dry_run:
             raise UnsafeToDeleteError(census.refusal)
+    copies_census(request, plans, {p.recovery_point_id for p, _ in work}, report, ports)
     if request.dry_run:
         held = ports.catalog.active_locks([p.source_id for p, _ in work], epoch(now))
         for point, deletion in work:
@@ -119,6 +115,45 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     return report
 
 
+def _copy_work(
+    request: PruneRequest,
+    plans: PlanSet,
+    rule_names: list[str],
+    report: PruneReport,
+    ports: Ports,
+    now: datetime,
+) -> list[tuple[RecoveryPoint, Deletion]]:
+    """The expired copies to delete. A copy under a lock set by hand in its region is kept
+    whole, as a home point is (an interrupted deletion is finished or put back by its own lock
+    check when deleted)."""
+    plan = plans.plans[request.plan]
+    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
+    report.evaluated += evaluated
+    report.kept += kept
+    fresh = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
+    free = {c.recovery_point_id for c, _ in _held_back(fresh, {}, report, now, ports)}
+    work = [
+        (c, d)
+        for c, d in copy_work
+        if c.status is PointStatus.DELETING or c.recovery_point_id in free
+    ]
+    for _copy, deletion in work:
+        report.expired.append(deletion)
+        report.frees_gb += deletion.size_gb
+    return work
+
+
+def copies_census(
+    request: PruneRequest, plans: PlanSet, pruned: set[str], report: PruneReport, ports: Ports
+) -> None:
+    """The census of the plan's copy regions, into the report (vanished copies: ``broken``,
+    marked failed unless a dry run; uncatalogued copy artifacts: ``foreign_tagged``)."""
+    broken, foreign, unread = prune_census(request.plan, plans, ports, request.dry_run, pruned)
+    report.broken += broken
+    report.foreign_tagged += foreign
+    report.skipped += unread
+
+
 def _held_back(
     expired: list[tuple[RecoveryPoint, str]],
     copying: dict[str, str],
@@ -138,16 +173,21 @@ def _held_back(
             report.skipped.append(
                 f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
             )
-        elif point.locked_until is not None and point.locked_until > now:
+        elif point.locked_until is not None and point.locked_until > now and not point.is_copy:
+            # (a copy's recorded lock is not believed: Lifeboat locks no copy; its region's
+            # live locks are read below)
             report.locked.append(_locked(point, point.locked_until, point.lock_mode))
         else:
             rest.append((point, why))
     ids = [s.snapshot_id for p, _ in rest if not p.is_copy for s in p.snapshots]
     live = ports.ec2.snapshot_locks(ids) if ids else {}
+    copies_held = copy_locks([p for p, _ in rest if p.is_copy], ports)
     kept: list[tuple[RecoveryPoint, str]] = []
     for point, why in rest:
         held = [live[s.snapshot_id] for s in point.snapshots if s.snapshot_id in live]
-        if held and not point.is_copy:
+        if point.is_copy:
+            held = copies_held.get(point.recovery_point_id, [])
+        if held:
             ends = [lock.expires_on for lock in held if lock.expires_on is not None]
             modes = sorted({(lock.state or "").removesuffix("-cooloff") for lock in held})
             locked = sorted(lock.snapshot_id for lock in held)

@@ -6,7 +6,7 @@ last drill, alarms, timeline; then the AZ failures (:mod:`.azs`), what is not pr
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lifeboat import tags as T
@@ -79,7 +79,14 @@ def drills_by_resource(records: dict[str, list[dict[str, Any]]]) -> dict[str, li
                         error=resource.get("error"),
                     )
                 )
+    # Newest first across plans too (a resource that moved plans has drills in both).
+    for drills in found.values():
+        drills.sort(key=_drill_order, reverse=True)
     return found
+
+
+def _drill_order(drill: Drill) -> tuple[datetime, str]:
+    return (drill.started_at or datetime.min.replace(tzinfo=UTC), drill.execution)
 
 
 def last_rto(drills: list[Drill]) -> float | None:

@@ -15,6 +15,7 @@ FINDING_TITLES = {
     "unencrypted_volume": "Unencrypted volumes",
     "unencrypted_snapshot": "Unencrypted snapshots",
     "db_without_backups": "Single-AZ databases without automated backups",
+    "vanished_artifact": "Recovery points whose AMI or snapshots vanished or cannot be used",
 }
 AZ_COLUMNS = ("Resource", "Restorable", "How", "RPO", "RTO (drill)")
 RULE_COLUMNS = ("Rule", "RPO now", "Target", "State", "Newest point")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from lifeboat.models import RecoveryPoint
 from lifeboat.plans import PlanSet
+from lifeboat.report.app_models import ApplicationEvacuation
 
 Rag = Literal["red", "amber", "green"]
 FindingKind = Literal[
@@ -160,3 +161,5 @@ class Report(BaseModel):
     verification: Verification | None = Field(
         None, description="None: built without checking the artifacts exist"
     )
+    # Declared applications: an evacuation of each from each of its AZs (report/applications.py).
+    applications: list[ApplicationEvacuation] = Field(default_factory=list)
