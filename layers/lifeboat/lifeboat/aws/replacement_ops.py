@@ -10,21 +10,21 @@ from typing import Any
 from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
-from lifeboat.restore.launch import token_prefix
+from lifeboat.restore.launch import TOKEN_PREFIX
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
 def launched_by(instance: dict[str, Any], execution_arn: str) -> bool:
-    """Whether the restore execution launched this instance: its tags say so *and* its
-    RunInstances client token does (tags can be copied — "launch more like this" copies them —
-    a client token cannot)."""
+    """Whether the restore execution launched this instance: its tags say so *and* it was
+    launched with one of Lifeboat's RunInstances client tokens (tags can be copied — "launch
+    more like this" copies them — a client token is set at launch and never changes)."""
     tags = T.to_dict(instance.get("Tags"))
     token = str(instance.get("ClientToken") or "")
     return (
         tags.get(T.RESTORE_EXECUTION) == execution_arn
         and T.RESTORED_FROM in tags
-        and token.startswith(token_prefix(execution_arn.rsplit(":", 1)[-1]))
+        and token.startswith(TOKEN_PREFIX)
     )
 
 
