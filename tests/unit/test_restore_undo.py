@@ -352,3 +352,21 @@ def test_a_forced_restore_rolled_back_is_listed_as_such_and_frees_the_earlier_on
     # and the earlier restore, no longer followed by a standing one, can be rolled back in turn
     assert rollback(world, history, "restore-1").status == "rolled-back"
     assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_abort_and_rollback_terminate_with_the_executions_own_time_window(world: World) -> None:
+    # The replacement's volumes are its own only if made while its execution ran: the abort
+    # passes the execution's start (and no end: it is running), a rollback start and end.
+    from lifeboat import restore
+
+    history = FakeHistory()
+    payload = {"instance_id": world.web1}
+    state, _ = run(world, payload, "restore-a", until="launch")
+    restore.abort(world.event(payload, "restore-a", **state), world.ports, NOW)
+    restored(world, history, payload, "restore-b")
+    rollback(world, history, "restore-b")
+
+    assert [(since, until) for _, since, until in world.ec2.terminations] == [
+        (NOW, None),
+        (NOW, NOW + timedelta(minutes=10)),
+    ]
