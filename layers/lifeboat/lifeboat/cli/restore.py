@@ -82,7 +82,9 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     return _print_restore(result)
 
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
 
 
 def parse_point(value: str) -> tuple[str, str | None]:
@@ -91,7 +93,7 @@ def parse_point(value: str) -> tuple[str, str | None]:
     if not TIME.match(value.strip()):
         return value, None
     try:
-        return "latest", iso(parse_iso(value.strip().replace(" ", "T")))
+        return "latest", iso(parse_iso(value.strip().upper().replace(" ", "T")))
     except ValueError as exc:
         raise InvalidInputError(
             "--point", f"{value!r} is not a time (e.g. 2026-11-27T02:00:00Z): {exc}"
@@ -334,7 +336,8 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "a DB snapshot point; or an AMI, snapshot or DB snapshot id), or a time (ISO 8601, UTC "
         "unless it has an offset): an instance from the AMI at or before it with the newest EBS "
         "set at or before it; a database to that point in time when it is within its "
-        "restorable window, else from its newest snapshot at or before it. --recovery-point is "
+        "restorable window (to its latest restorable time when it is after it), else from its "
+        "newest snapshot at or before it. A time in the future is refused. --recovery-point is "
         "the same option's older name",
     )
     rstart.add_argument(

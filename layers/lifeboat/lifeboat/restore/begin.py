@@ -4,7 +4,7 @@ plan. Refused or failed before anything changed: nothing is left behind."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from lifeboat import tags as T
 from lifeboat.asg.members import group_of_instance, member_refusal
@@ -20,12 +20,16 @@ from lifeboat.restore.locks import (
 )
 from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput, TaskEvent
 from lifeboat.restore.region import check_region, earlier_restore, in_region, plan_in_region
+from lifeboat.timeutil import iso
+
+POINT_TIME_SKEW = timedelta(seconds=30)  # clocks differ by seconds, not by a time zone
 
 
 def begin(
     event: TaskEvent, plans: PlanSet, ports: Ports, now: datetime
 ) -> InstancePlan | DatabasePlan:
     request = event.request()
+    _check_point_time(request, now)
     check_region(request, ports)
     _check_target_az(request, in_region(ports, request.region))
     asked = request.resource_id
@@ -95,6 +99,18 @@ def begin(
             ports.catalog.delete_record(record, "PLAN")
         raise
     return plan
+
+
+def _check_point_time(request: RestoreInput, now: datetime) -> None:
+    """A time in the future (beyond a few seconds of clock skew) is a mistake, most often a
+    local time given without its offset: refused rather than read as "the newest"."""
+    when = request.point_time
+    if when is not None and when > now + POINT_TIME_SKEW:
+        raise InvalidInputError(
+            "point_time",
+            f"{iso(when)} is in the future (it is {iso(now)} UTC): a time without an offset is "
+            "UTC; add yours (e.g. 2026-11-27T02:00:00+01:00) or give a time in UTC",
+        )
 
 
 def _check_target_az(request: RestoreInput, ports: Ports) -> None:
