@@ -36,7 +36,8 @@ class RestoreInput(BaseModel):
         None,
         description="restore as of this time (--point TIME): an instance from the AMI at or "
         "before it with the newest EBS set at or before it; a database to that point in time "
-        "when it is within its restorable window, else from its newest snapshot at or before it",
+        "when it is within its restorable window (to its latest restorable time when it is "
+        "after it), else from its newest snapshot at or before it; never in the future",
     )
     dry_run: bool = False
     keep_on_failure: bool = False
