@@ -9,11 +9,11 @@ from typing import Any
 
 from lifeboat.apps.changes import changes_key, put_back
 from lifeboat.apps.evacuation import EndpointPlan, EvacuationEvent, EvacuationPlan, MemberStep
+from lifeboat.apps.history import evacuation_records
 from lifeboat.apps.stages import (
     RECORD_DAYS,
     Sleep,
     evacuation_lock,
-    evacuation_records,
     router_resource,
 )
 from lifeboat.errors import InvalidInputError, RestoreInProgressError
