@@ -36,6 +36,7 @@ FIELD_ADAPTERS = {
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
     "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "groups": "lifeboat.aws.autoscaling.AutoScalingGateway",
     "endpoints": "lifeboat.aws.dns.EndpointGateway",
     "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
     "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
@@ -56,6 +57,7 @@ PORT_ADAPTERS = {
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
     "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
+    "GroupPort": FIELD_ADAPTERS["groups"],
     "EndpointPort": FIELD_ADAPTERS["endpoints"],
     "EvacuationPort": FIELD_ADAPTERS["evacuation"],
     "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],

@@ -22,18 +22,31 @@ class FakeEndpoints:
     zones: dict[str, dict[str, DnsRecord]] = field(default_factory=dict)  # zone -> name -> record
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     changes: list[tuple[str, DnsRecord]] = field(default_factory=list)
+    public: set[str] = field(default_factory=set)  # zones that are not private
 
-    def zone_exists(self, zone_id: str) -> bool:
-        return zone_id in self.zones
+    def zone_private(self, zone_id: str) -> bool | None:
+        return None if zone_id not in self.zones else zone_id not in self.public
 
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
         return self.zones.get(zone_id, {}).get(name.rstrip(".").lower() + ".")
 
-    def upsert_record(self, zone_id: str, record: DnsRecord, comment: str) -> str:
+    def _write(self, zone_id: str, record: DnsRecord) -> str:
         name = record.name.rstrip(".").lower() + "."
         self.zones[zone_id][name] = record.model_copy(update={"name": name})
         self.changes.append((zone_id, record))
         return f"/change/C{len(self.changes)}"
+
+    def replace_record(
+        self, zone_id: str, expected: DnsRecord | None, record: DnsRecord, comment: str
+    ) -> str | None:
+        current = self.record(zone_id, record.name)
+        same = (current is None and expected is None) or (
+            current is not None
+            and expected is not None
+            and (current.type, current.ttl, current.values)
+            == (expected.type, expected.ttl, expected.values)
+        )
+        return self._write(zone_id, record) if same else None
 
     def change_status(self, change_id: str) -> str:
         return "INSYNC"

@@ -444,3 +444,51 @@ def test_an_az_where_nothing_of_the_application_runs_is_refused(
     result = evacuate(stack, {"app": "elearn", "az": "us-east-1c"}, "evacuate-nothing")
     assert result["status"] == "REFUSED", result
     assert "nothing to evacuate" in str(result["output"]["cause"])
+
+
+def test_undo_never_switches_back_over_a_value_a_person_set(
+    stack: Any,
+    backed_up: Any,
+    elearn_app: SeededApplication,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli import EXIT_OK, main
+
+    result = evacuate(stack, {"app": "elearn", "az": AZ}, "evacuate-then-person")
+    assert result["status"] == "SUCCEEDED", result
+    restored = result["output"]["changes"]["endpoint"]["new"]
+    assert record_value(elearn_app) == restored
+
+    def point_at(value: str) -> None:
+        current = client("route53").list_resource_record_sets(
+            HostedZoneId=elearn_app.zone_id, StartRecordName=elearn_app.record, MaxItems="1"
+        )["ResourceRecordSets"][0]
+        client("route53").change_resource_record_sets(
+            HostedZoneId=elearn_app.zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {"Action": "DELETE", "ResourceRecordSet": current},
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            **{k: current[k] for k in ("Name", "Type", "TTL")},
+                            "ResourceRecords": [{"Value": value}],
+                        },
+                    },
+                ]
+            },
+        )
+
+    # The on-call points the application at another database by hand after the evacuation.
+    point_at("elearn-db-manual.aaaaaaaaaa.us-east-1.rds.amazonaws.com")
+    undo = ["recover", "--app", "elearn", "--az", AZ, "--undo", "--include-endpoint", "--json"]
+    assert main(undo) == EXIT_OK
+    undone = json.loads(capsys.readouterr().out)["undone"]
+    assert undone["endpoint"].startswith("left as it is"), undone
+    assert record_value(elearn_app) == "elearn-db-manual.aaaaaaaaaa.us-east-1.rds.amazonaws.com"
+    # Back on the evacuation's value: then the undo switches it back (compare-and-set).
+    point_at(restored)
+    assert main(undo) == EXIT_OK
+    undone = json.loads(capsys.readouterr().out)["undone"]
+    assert undone["endpoint"].startswith("switched back"), undone
+    assert record_value(elearn_app) == elearn_app.db_endpoint

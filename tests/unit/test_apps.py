@@ -273,3 +273,143 @@ def test_a_members_deadline_counts_from_its_own_start_not_the_evacuations() -> N
         update={"availability_zone": "us-east-1b"}
     )
     assert member_check(event(now - timedelta(minutes=5)), ports, now, deadlines).healthy
+
+
+class _RacingEndpoints(FakeEndpoints):
+    """A person changes the record (or parameter) between Lifeboat's read and its write."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.race: str | None = None
+
+    def _human(self) -> None:
+        if self.race is None:
+            return
+        for zone in self.zones.values():
+            zone["db.elearn.internal."] = DnsRecord(
+                name="db.elearn.internal.", type="CNAME", values=(self.race,)
+            )
+        for name in list(self.parameters):
+            self.put_parameter(name, self.race)
+        self.race = None
+
+    def record(self, zone_id: str, name: str) -> DnsRecord | None:
+        found = super().record(zone_id, name)
+        self._human()
+        return found
+
+    def parameter(self, name: str) -> ParameterValue | None:
+        found = super().parameter(name)
+        self._human()
+        return found
+
+
+def test_a_rollback_never_clobbers_a_value_a_person_set_in_between() -> None:
+    fake = _RacingEndpoints(zones=endpoints().zones)
+    ports = fake_ports(catalog=FakeCatalog(), endpoints=fake)
+    plan = EndpointPlan(route53=Route53Endpoint(zone_id=ZONE, name="db.elearn.internal"))
+    switch_endpoint("evac-1", "elearn-db", plan, NEW, ports, lambda _s: None)
+    fake.race = "manual.example.com"  # the on-call repoints it while the rollback runs
+    undone = put_back("evac-1", plan, ports, lambda _s: None)
+    assert fake.record(ZONE, "db.elearn.internal").value == "manual.example.com"  # type: ignore[union-attr]
+    assert undone["endpoint"].startswith("left as it is"), undone
+    # The switch itself is a compare-and-set on the value it read, too.
+    fake.race = "manual-2.example.com"
+    switched = switch_endpoint("evac-2", "elearn-db", plan, NEW, ports, lambda _s: None)
+    assert fake.record(ZONE, "db.elearn.internal").value == "manual-2.example.com"  # type: ignore[union-attr]
+    assert switched["status"].startswith("not switched"), switched
+
+
+def test_an_ssm_rollback_needs_the_version_the_evacuation_wrote() -> None:
+    fake = FakeEndpoints(parameters={"/elearn/db": ParameterValue(name="/elearn/db", value=OLD)})
+    ports = fake_ports(catalog=FakeCatalog(), endpoints=fake)
+    plan = EndpointPlan(ssm_parameter="/elearn/db")
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)
+    # A person writes the same value again (a new version): it is theirs now, left alone.
+    fake.put_parameter("/elearn/db", NEW)
+    assert put_back("e", plan, ports, lambda _s: None)["endpoint"].startswith("left as it is")
+    assert fake.parameters["/elearn/db"].value == NEW
+
+
+def test_a_retried_cluster_failover_does_not_ask_again_while_one_is_under_way() -> None:
+    from datetime import UTC, datetime
+
+    from lifeboat.apps.evacuation import MemberEvent
+    from lifeboat.apps.stages import act
+
+    evacuation = FakeEvacuation(FakeAutoScaling())
+    calls: list[str] = []
+
+    def failover(identifier: str, target: str) -> None:  # RDS: only an available cluster
+        calls.append(target)
+        if evacuation.clusters[identifier].status != "available":
+            raise RuntimeError("InvalidDBClusterStateFault: DbCluster is not available")
+
+    evacuation.failover_cluster = failover  # type: ignore[method-assign,assignment]
+    evacuation.clusters["elearn-aurora"] = ClusterState(
+        identifier="elearn-aurora",
+        status="failing-over",  # this evacuation's first attempt asked for it; then it was retried
+        members=(
+            ClusterMember(identifier="w", writer=True, availability_zone="us-east-1a"),
+            ClusterMember(identifier="r", writer=False, availability_zone="us-east-1b"),
+        ),
+    )
+    event = MemberEvent.model_validate(
+        {
+            "stage": "act",
+            "state": {
+                "step": {
+                    "resource_id": "elearn-aurora",
+                    "kind": "cluster",
+                    "tier": "db",
+                    "action": "fail_over_cluster",
+                    "source_az": "us-east-1a",
+                    "target_instance": "r",
+                    "execution_name": "evac-1-c",
+                    "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:e:1/c",
+                }
+            },
+            "execution": {
+                "Id": "arn:aws:states:us-east-1:123456789012:execution:e:1",
+                "Name": "evac-1",
+                "StartTime": "2026-12-05T14:00:00Z",
+            },
+        }
+    )
+    ports = fake_ports(evacuation=evacuation)
+    acted = act(event, ports, datetime(2026, 12, 5, 14, 1, tzinfo=UTC))
+    assert calls == [] and acted.id == "elearn-aurora"
+
+
+def test_a_secure_string_parameter_is_refused_naming_it() -> None:
+    ssm = Application.model_validate(
+        {
+            "select": {"app": "elearn"},
+            "order": ["db"],
+            "database_endpoint": {"ssm_parameter": "/elearn/db/endpoint"},
+        }
+    )
+    secret = ParameterValue(name="/elearn/db/endpoint", value="AQICAHh…", type="SecureString")
+    ports = fake_ports(endpoints=FakeEndpoints(parameters={"/elearn/db/endpoint": secret}))
+    with pytest.raises(InvalidInputError, match="is a SecureString") as raised:
+        check_application("elearn", ssm, members("db"), ports)
+    assert raised.value.field == "applications.elearn.database_endpoint.ssm_parameter"
+
+
+def test_a_repeated_ssm_switch_keeps_the_version_it_wrote() -> None:
+    fake = FakeEndpoints(parameters={"/elearn/db": ParameterValue(name="/elearn/db", value=OLD)})
+    catalog = FakeCatalog()
+    ports = fake_ports(catalog=catalog, endpoints=fake)
+    plan = EndpointPlan(ssm_parameter="/elearn/db")
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)
+    switch_endpoint("e", "db", plan, NEW, ports, lambda _s: None)  # the task retried
+    (record,) = catalog.records(changes_key("e"))
+    assert (record["old"], record["new_version"]) == (OLD, 1)
+
+
+def test_a_public_hosted_zone_is_refused_naming_it() -> None:
+    fake = endpoints()
+    fake.public.add(ZONE)
+    with pytest.raises(InvalidInputError, match=f"hosted zone {ZONE} is public") as raised:
+        check_application("elearn", APP, members("db", "app", "web"), fake_ports(endpoints=fake))
+    assert raised.value.field == "applications.elearn.database_endpoint.route53.zone_id"

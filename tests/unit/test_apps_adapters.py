@@ -41,15 +41,25 @@ def test_route53_record_is_read_upserted_and_followed(aws: None) -> None:
         VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
     )["HostedZone"]["Id"].rsplit("/", 1)[-1]
     gateway = EndpointGateway(route53=route53, ssm=boto3.client("ssm", region_name="us-east-1"))
-    assert gateway.zone_exists(zone) and not gateway.zone_exists("Z0000000000NOTHERE")
+    assert gateway.zone_private(zone) is True
+    assert gateway.zone_private("Z0000000000NOTHERE") is None
+    public = route53.create_hosted_zone(Name="elearn.example", CallerReference="y")
+    assert gateway.zone_private(public["HostedZone"]["Id"].rsplit("/", 1)[-1]) is False
     assert gateway.record(zone, "db.elearn.internal") is None
     record = DnsRecord(name="db.elearn.internal", type="CNAME", ttl=30, values=("a.example",))
-    change = gateway.upsert_record(zone, record, "test")
-    assert gateway.change_status(change) == "INSYNC"
+    change = gateway.replace_record(zone, None, record, "test")
+    assert change is not None and gateway.change_status(change) == "INSYNC"
     found = gateway.record(zone, "DB.elearn.internal.")
     assert found == DnsRecord(
         name="db.elearn.internal.", type="CNAME", ttl=30, values=("a.example",)
     )
+    # Compare-and-set: replaced only while it is exactly as expected (one atomic batch).
+    b = record.model_copy(update={"values": ("b.example",)})
+    stale = record.model_copy(update={"values": ("someone-else.example",)})
+    assert gateway.replace_record(zone, stale, b, "test") is None
+    assert gateway.record(zone, "db.elearn.internal") == found
+    assert gateway.replace_record(zone, found, b, "test") is not None
+    assert gateway.record(zone, "db.elearn.internal").values == ("b.example",)  # type: ignore[union-attr]
 
 
 def test_ssm_parameter_is_read_and_overwritten(aws: None) -> None:
@@ -110,3 +120,49 @@ def test_zonal_shifts_are_started_listed_and_cancelled_with_arcs_shapes() -> Non
         assert cancelled is not None and cancelled.status == "CANCELED"
         assert ops.cancel_zonal_shift(started.shift_id) is None
         stub.assert_no_pending_responses()
+
+
+def test_the_emulator_applies_a_change_batch_as_route53_does(aws: None) -> None:
+    from lifeboat.local.apps_gapfill import apps_gap_fills
+
+    route53: Any = boto3.client("route53")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    with apps_gap_fills():
+        zone = route53.create_hosted_zone(
+            Name="elearn.internal",
+            CallerReference="x",
+            HostedZoneConfig={"PrivateZone": True},
+            VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
+        )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        seeded = {"Name": "db.elearn.internal", "Type": "CNAME", "TTL": 60}
+        route53.change_resource_record_sets(
+            HostedZoneId=zone,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {**seeded, "ResourceRecords": [{"Value": "old"}]},
+                    }
+                ]
+            },
+        )
+        gateway = EndpointGateway(route53=route53)
+        old = gateway.record(zone, "db.elearn.internal")
+        assert old is not None
+        new = old.model_copy(update={"values": ("new",)})
+        # Switched and switched back (DELETE then CREATE of one name in one batch).
+        assert gateway.replace_record(zone, old, new, "switch") is not None
+        assert gateway.replace_record(zone, new, old, "back") is not None
+        assert gateway.record(zone, "db.elearn.internal") == old
+        # A DELETE must give the record as it is now, not as it once was.
+        assert gateway.replace_record(zone, new, old, "stale") is None
+        assert gateway.record(zone, "db.elearn.internal") == old
+
+
+def test_an_ssm_parameters_type_is_read(aws: None) -> None:
+    ssm: Any = boto3.client("ssm", region_name="us-east-1")
+    gateway = EndpointGateway(route53=boto3.client("route53"), ssm=ssm)
+    ssm.put_parameter(Name="/elearn/secret", Value="x", Type="SecureString")
+    found = gateway.parameter("/elearn/secret")
+    assert found is not None and found.type == "SecureString"

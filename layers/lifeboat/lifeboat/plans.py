@@ -43,6 +43,9 @@ class Kind(StrEnum):
     AMI = "ami"
     EBS = "ebs"
     RDS = "rds"
+    # An Auto Scaling group's point: an AMI of one member plus the group's launch template data
+    # and settings (docs: Concepts, Auto Scaling groups). Rules with ``ami`` back groups up too.
+    ASG = "asg"
 
 
 class Retention(BaseModel):

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lifeboat.apps.ports import EndpointPort, EvacuationPort
-from lifeboat.asg.ports import AutoScalingPort
+from lifeboat.asg.ports import AutoScalingPort, GroupPort
 from lifeboat.copies.ports import CopyPort
 from lifeboat.models import (
     DatabaseConfig,
@@ -281,7 +281,13 @@ class Ec2RestorePort(Protocol):
     def register(self, group_arn: str, instance_id: str, port: int | None) -> None: ...
     def deregister(self, group_arn: str, instance_id: str, port: int | None) -> None: ...
     def targets(self, group_arn: str) -> set[str]: ...
-    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str: ...
+    def terminate_replacement(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> str: ...
+    def later_volumes(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> list[str]:
+        """Volumes attached to the replacement it was not launched with (a rollback keeps)."""
 
 
 class RdsRestorePort(Protocol):
@@ -363,6 +369,7 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    groups: GroupPort | None = None  # group protection (backup, restore of a group)
     endpoints: EndpointPort | None = None  # applications: Route 53 / SSM (apps/ports.py)
     evacuation: EvacuationPort | None = None  # AZ evacuation: groups, failovers
     cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

@@ -79,6 +79,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
     """The AWS adapters on catalog ``table``, sharing one retry and pacing policy."""
     calls = calls or Retrier()
     ec2, rds = Ec2Gateway(calls), RdsGateway(calls)
+    groups = AutoScalingGateway(calls)
     home = Ports(
         catalog=Catalog(table),
         ec2=ec2,
@@ -94,7 +95,8 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         cluster_drills=ClusterDrillOps(rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
-        autoscaling=AutoScalingGateway(calls),
+        autoscaling=groups,
+        groups=groups,
         endpoints=EndpointGateway(calls),
         evacuation=EvacuationOps(calls),
         scripts=SsmScripts(),
@@ -108,12 +110,15 @@ def _in_region(home: Ports, calls: Retrier, region: str) -> Ports:
     """``home``'s ports with EC2 and RDS (and the restore adapters) of ``region``."""
     ec2 = Ec2Gateway(calls, ec2=client("ec2", region), elbv2=client("elbv2", region))
     rds = RdsGateway(calls, rds=client("rds", region))
+    groups = AutoScalingGateway(calls, client("autoscaling", region), ec2=client("ec2", region))
     return replace(
         home,
         ec2=ec2,
         rds=rds,
         ec2_restore=Ec2Restorer(ec2),
         rds_restore=RdsRestorer(rds),
+        autoscaling=groups,
+        groups=groups,
         regional=None,
         home_region=home.home_region,
     )
@@ -142,7 +147,7 @@ def create_ports(event: CreateBatchEvent) -> Ports:
     settings = get_settings()
     batch_size = event.batch_size or settings.batch_size
     catalog = Catalog(settings.catalog_table)
-    instances = sum(1 for r in event.resources if r.type == "instance")
+    instances = sum(1 for r in event.resources if r.type in ("instance", "asg"))
     schedule = RunSchedule(
         claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
         first_slot=event.batch_index * batch_size,

@@ -24,14 +24,20 @@ def changes_key(execution_name: str) -> str:
     return f"EVACCHANGE#{execution_name}"
 
 
-def read_endpoint(endpoint: EndpointPlan, ports: Ports) -> str | None:
+def _read(endpoint: EndpointPlan, ports: Ports) -> tuple[str | None, DnsRecord | None, int | None]:
+    """The endpoint's value now, and what a compare-and-set needs: the record as it is
+    (Route 53), or the parameter's version (SSM)."""
     if ports.endpoints is None:
-        return None
+        return None, None, None
     if endpoint.route53 is not None:
         record = ports.endpoints.record(endpoint.route53.zone_id, endpoint.route53.name)
-        return record.value if record else None
+        return (record.value if record else None), record, None
     parameter = ports.endpoints.parameter(endpoint.ssm_parameter or "")
-    return parameter.value if parameter else None
+    return (parameter.value, None, parameter.version) if parameter else (None, None, None)
+
+
+def read_endpoint(endpoint: EndpointPlan, ports: Ports) -> str | None:
+    return _read(endpoint, ports)[0]
 
 
 def write_endpoint(
@@ -40,9 +46,12 @@ def write_endpoint(
     comment: str,
     ports: Ports,
     sleep: Callable[[float], None],
-) -> str:
-    """Point the application at ``value``; Route 53: UPSERT, then wait (bounded) for INSYNC.
-    Returns ``INSYNC``/``PENDING`` (Route 53) or ``version N`` (SSM)."""
+    expected: DnsRecord | None = None,
+) -> str | None:
+    """Point the application at ``value``. Route 53: only while the record is still
+    ``expected`` (one change batch, DELETE of exactly it then CREATE: atomic), then wait
+    (bounded) for INSYNC; None when it changed since it was read. Returns ``INSYNC``/
+    ``PENDING`` (Route 53) or ``version N`` (SSM)."""
     if ports.endpoints is None:
         raise RuntimeError("no Route 53 / SSM adapter")
     if endpoint.route53 is not None:
@@ -52,7 +61,9 @@ def write_endpoint(
             ttl=endpoint.ttl,
             values=(value,),
         )
-        change = ports.endpoints.upsert_record(endpoint.route53.zone_id, record, comment)
+        change = ports.endpoints.replace_record(endpoint.route53.zone_id, expected, record, comment)
+        if change is None:
+            return None
         status = "PENDING"
         for _ in range(SYNC_POLLS):
             status = ports.endpoints.change_status(change)
@@ -72,21 +83,27 @@ def switch_endpoint(
     ports: Ports,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    """The application's database endpoint to ``new_value``, its old value recorded first."""
-    current = read_endpoint(endpoint, ports)
+    """The application's database endpoint to ``new_value``, its old value recorded first
+    (and, for SSM, the version written: a rollback needs it unchanged)."""
+    current, record, _version = _read(endpoint, ports)
     key = changes_key(execution_name)
     recorded = next((r for r in ports.catalog.records(key) if r.get("sk") == "endpoint"), None)
     old = recorded.get("old") if recorded else current
-    ports.catalog.put_record(
-        key,
-        "endpoint",
-        {"where": endpoint.where, "old": old, "new": new_value, "member": member},
-    )
-    status = "unchanged"
+    kept = {k: v for k, v in (recorded or {}).items() if k not in ("pk", "sk")}
+    change = {**kept, "where": endpoint.where, "old": old, "new": new_value, "member": member}
+    ports.catalog.put_record(key, "endpoint", change)
+    status: str | None = "unchanged"
     if current != new_value:
         status = write_endpoint(
-            endpoint, new_value, f"Lifeboat evacuation {execution_name}", ports, sleep
+            endpoint, new_value, f"Lifeboat evacuation {execution_name}", ports, sleep, record
         )
+        if status is None:
+            status = (
+                f"not switched: {endpoint.where} changed while it was being switched (it holds "
+                f"{read_endpoint(endpoint, ports)}): point it at {new_value} yourself if wanted"
+            )
+        elif status.startswith("version "):
+            ports.catalog.put_record(key, "endpoint", {**change, "new_version": int(status[8:])})
     return {"endpoint": endpoint.where, "old": str(old), "new": new_value, "status": status}
 
 
@@ -127,13 +144,25 @@ def put_back(
 def _endpoint_back(
     record: dict[str, Any], endpoint: EndpointPlan, ports: Ports, sleep: Callable[[float], None]
 ) -> str:
+    """Back to the old value only while it holds this evacuation's value (SSM: the very
+    version it wrote; Route 53: compare-and-set in one change batch), never over a newer
+    value a person set."""
     old, new = record.get("old"), record.get("new")
-    current = read_endpoint(endpoint, ports)
+    current, found, version = _read(endpoint, ports)
+    if old and current == old:
+        return f"already back on {old}"
     if current != new:
         return f"left as it is: it holds {current}, not this evacuation's {new}"
+    written = record.get("new_version")
+    if written is not None and version != written:
+        return f"left as it is: version {version} was written since this evacuation's {written}"
     if not old:
         return "left as it is: there was no value before"
-    status = write_endpoint(endpoint, str(old), "Lifeboat evacuation rolled back", ports, sleep)
+    comment = "Lifeboat evacuation rolled back"
+    status = write_endpoint(endpoint, str(old), comment, ports, sleep, found)
+    if status is None:
+        now = read_endpoint(endpoint, ports)
+        return f"left as it is: it changed while being switched back (it holds {now})"
     return f"switched back to {old} ({status})"
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from lifeboat.apps.changes import changes_key, put_back
 from lifeboat.apps.evacuation import EndpointPlan, EvacuationEvent, EvacuationPlan, MemberStep
+from lifeboat.apps.history import evacuation_records
 from lifeboat.apps.stages import (
     RECORD_DAYS,
     Sleep,
     evacuation_lock,
-    evacuation_records,
     router_resource,
 )
 from lifeboat.errors import InvalidInputError, RestoreInProgressError
@@ -77,7 +77,9 @@ def abort(event: EvacuationEvent, ports: Ports, now: datetime, sleep: Sleep) -> 
         for tier in reversed(plan.tiers):
             for step in tier.steps:
                 if step.restore is not None:
-                    undone[step.resource_id] = _undo_restore(step, ports)
+                    undone[step.resource_id] = _undo_restore(
+                        step, ports, event.execution.start_time
+                    )
         undone["changes"] = put_back(name, plan.endpoint, ports, sleep)
     error = event.state.error or {}
     result: dict[str, Any] = {
@@ -97,7 +99,7 @@ def abort(event: EvacuationEvent, ports: Ports, now: datetime, sleep: Sleep) -> 
     return result
 
 
-def _undo_restore(step: MemberStep, ports: Ports) -> dict[str, Any]:
+def _undo_restore(step: MemberStep, ports: Ports, since: datetime) -> dict[str, Any]:
     plan = step.restore
     assert plan is not None
     launched = find_replacement(plan, ports, step.execution_arn)
@@ -105,8 +107,9 @@ def _undo_restore(step: MemberStep, ports: Ports) -> dict[str, Any]:
     if isinstance(plan, InstancePlan):
         undone.update(roll_back_cut_over(plan, launched, ports.ec2_restore, step.execution_name))
         if launched is not None:
+            # (since: the evacuation's start, before any member's launch)
             undone["replacement"] = ports.ec2_restore.terminate_replacement(
-                launched.id, step.execution_arn
+                launched.id, step.execution_arn, since, None
             )
     elif isinstance(plan, DatabasePlan) and launched is not None:
         undone["replacement"] = (

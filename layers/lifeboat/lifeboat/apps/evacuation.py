@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.apps.models import MemberKind, Route53Endpoint
-from lifeboat.models import validate_input
+from lifeboat.models import UtcTime, validate_input
 from lifeboat.plans import Name
 from lifeboat.restore.models import (
     AZ_PATTERN,
@@ -32,7 +32,7 @@ class EvacuateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     app: Name = Field(description="an application a plan declares (plans.yaml applications)")
     az: str = Field(pattern=AZ_PATTERN, description="the failed Availability Zone")
-    at: datetime | None = Field(
+    at: UtcTime | None = Field(
         None, description="recovery time T (default: the newest every resource can reach)"
     )
     plan: Name | None = Field(None, description="the plan declaring the app (when several do)")

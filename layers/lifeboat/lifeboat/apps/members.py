@@ -142,6 +142,10 @@ def check_application(name: str, app: Application, members: list[Member], ports:
                 f"no member has tier {tier!r}: tag a member {TIER_TAG}={tier}, or remove it "
                 f"from order",
             )
+    _check_endpoint(name, app, ports)
+
+
+def _check_endpoint(name: str, app: Application, ports: Ports) -> None:
     endpoint = app.database_endpoint
     if endpoint is None:
         return
@@ -149,10 +153,17 @@ def check_application(name: str, app: Application, members: list[Member], ports:
         raise InvalidInputError("database_endpoint", "no Route 53 / SSM adapter in this task")
     if endpoint.route53 is not None:
         zone = endpoint.route53.zone_id
-        if not ports.endpoints.zone_exists(zone):
+        private = ports.endpoints.zone_private(zone)
+        if private is None:
             raise InvalidInputError(
                 f"applications.{name}.database_endpoint.route53.zone_id",
                 f"hosted zone {zone} does not exist (or Lifeboat may not read it)",
+            )
+        if not private:
+            raise InvalidInputError(
+                f"applications.{name}.database_endpoint.route53.zone_id",
+                f"hosted zone {zone} is public: Lifeboat switches a record of a private hosted "
+                "zone only (a database endpoint is internal); declare a private zone",
             )
         if ports.endpoints.record(zone, endpoint.route53.name) is None:
             raise InvalidInputError(
@@ -161,8 +172,17 @@ def check_application(name: str, app: Application, members: list[Member], ports:
                 "(pointing at the database's endpoint)",
             )
     elif endpoint.ssm_parameter is not None:
-        if ports.endpoints.parameter(endpoint.ssm_parameter) is None:
+        found = ports.endpoints.parameter(endpoint.ssm_parameter)
+        if found is None:
             raise InvalidInputError(
                 f"applications.{name}.database_endpoint.ssm_parameter",
                 f"SSM parameter {endpoint.ssm_parameter} does not exist",
+            )
+        if found.type == "SecureString":
+            # Read without decryption its value is ciphertext: the old value could not be
+            # recorded, compared or put back.
+            raise InvalidInputError(
+                f"applications.{name}.database_endpoint.ssm_parameter",
+                f"SSM parameter {endpoint.ssm_parameter} is a SecureString: a database "
+                "endpoint is no secret; make it a String parameter",
             )

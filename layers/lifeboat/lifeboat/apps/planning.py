@@ -23,6 +23,7 @@ from lifeboat.apps.evacuation import (
     MemberStep,
     TierPlan,
 )
+from lifeboat.apps.history import replaced_by
 from lifeboat.apps.members import Found, application, check_application, find_members
 from lifeboat.apps.models import Application, Member, MemberKind
 from lifeboat.apps.moves import cluster_move, group_move
@@ -151,7 +152,11 @@ class _Planning:
         for member in self.found.members:
             if member.kind is MemberKind.INSTANCE and az in member.availability_zones:
                 instances.append(member)
-            elif member.kind is MemberKind.DB and az in member.availability_zones:
+            elif (
+                member.kind is MemberKind.DB
+                and az in member.availability_zones
+                and not self.replaced(member, app)
+            ):
                 databases.append(member)
             elif member.kind is MemberKind.CLUSTER:
                 step = self.cluster_step(member)
@@ -180,6 +185,16 @@ class _Planning:
                 behind = int((self.recovery_time - step.point_at).total_seconds())
                 step.behind_seconds = max(behind, 0)
         return steps, sorted(unaffected)
+
+    def replaced(self, member: Member, app: Application) -> bool:
+        by = replaced_by(self.request.app, self.request.az, member.resource_id, app, self.ports)
+        if by is not None:
+            self.warnings.append(
+                f"{member.resource_id} was replaced by evacuation {by} (the application's "
+                "endpoint names its restored copy, which holds the writes since): not "
+                "restored again"
+            )
+        return by is not None
 
     # --- instances: today's restore, from the newest set at or before T --------------------
     def _instance_inputs(
@@ -291,9 +306,17 @@ class _Planning:
                 f"subnet outside {self.request.az}: add one in another AZ",
             )
         moment = self.recovery_time
-        if self._covers(source, moment):
-            request = RestoreInput(db_instance_id=member.resource_id, restore_time=moment)
-            point = f"{iso(moment)} (point-in-time restore, exactly T)"
+        latest = source.latest_restorable
+        if latest is not None and self._covers(source, min(moment, latest)):
+            # T after its latest restorable time (--at): its newest instant before T, as an
+            # instance comes back from its newest set before T (never an older snapshot).
+            reached = min(moment, latest)
+            request = RestoreInput(db_instance_id=member.resource_id, restore_time=reached)
+            point = (
+                f"{iso(reached)} (point-in-time restore, exactly T)"
+                if reached == moment
+                else f"{iso(reached)} (point-in-time restore, its latest restorable time)"
+            )
         else:
             snapshots = [p for p in self._snapshots(member) if p.created_at <= moment]
             if not snapshots:

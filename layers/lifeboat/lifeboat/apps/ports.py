@@ -19,13 +19,20 @@ class EndpointPort(Protocol):
     """Route 53 (the declared private zone only) and SSM (the declared parameter only)
     (:class:`lifeboat.aws.dns.EndpointGateway`)."""
 
-    def zone_exists(self, zone_id: str) -> bool: ...
+    def zone_private(self, zone_id: str) -> bool | None:
+        """Whether the hosted zone is private (None: there is no such zone)."""
+        ...
+
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
         """The simple record ``name`` of the zone (CNAME or A), or None."""
         ...
 
-    def upsert_record(self, zone_id: str, record: DnsRecord, comment: str) -> str:
-        """UPSERT ``record``; the change id (``GetChange`` says when it is INSYNC)."""
+    def replace_record(
+        self, zone_id: str, expected: DnsRecord | None, record: DnsRecord, comment: str
+    ) -> str | None:
+        """Compare-and-set: ``record`` in place of exactly ``expected`` (None: where there is
+        no record), in one change batch; the change id, or None when the record is no longer
+        ``expected``. ``GetChange`` says when it is INSYNC."""
         ...
 
     def change_status(self, change_id: str) -> str:

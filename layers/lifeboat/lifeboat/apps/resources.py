@@ -28,6 +28,7 @@ class ParameterValue(BaseModel):
     name: str
     value: str
     version: int = 0
+    type: str = "String"  # String | StringList | SecureString
 
 
 class DatabaseState(BaseModel):

@@ -17,8 +17,11 @@ from lifeboat.apps.evacuation import (
     EvacuationEvent,
     EvacuationPlan,
     MemberEvent,
+    MemberStep,
 )
+from lifeboat.apps.history import evacuation_records
 from lifeboat.apps.planning import plan_evacuation
+from lifeboat.apps.ports import EvacuationPort
 from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreInProgressError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
@@ -45,10 +48,6 @@ Sleep = Callable[[float], None]
 def evacuation_lock(app: str, az: str) -> str:
     """The lock one evacuation of ``app`` from ``az`` holds while it runs."""
     return f"evacuate#{app}#{az}"
-
-
-def evacuation_records(app: str, az: str) -> str:
-    return f"EVAC#{app}#{az}"
 
 
 def router_resource(app: str, az: str) -> str:
@@ -79,14 +78,18 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
         lock for step in plan.steps() for lock in (step.restore.locked if step.restore else [])
     ]
     members += [s.resource_id for s in plan.steps() if s.restore is None]
-    locked = list(dict.fromkeys(members))
     record = locks.execution_record(name)
+    locked: list[str] = []
     try:
         ports.catalog.put_record(
-            record, "PLAN", {"locked": [key, *locked], "expires_at": locks.record_expiry(now)}
+            record,
+            "PLAN",
+            {"locked": [key, *dict.fromkeys(members)], "expires_at": locks.record_expiry(now)},
         )
-        locks.lock_all(ports.catalog, locked, arn, now, attrs)
+        plan = _lock_members(plan, ports, arn, now, attrs, locked)
     except Exception:
+        for taken in locked:
+            ports.catalog.release_lock(taken, arn)
         ports.catalog.release_lock(key, arn)
         ports.catalog.delete_record(record, "PLAN")
         raise
@@ -113,6 +116,54 @@ def begin(event: EvacuationEvent, plans: PlanSet, ports: Ports, now: datetime) -
         },
     )
     return plan.model_copy(update={"locked": [key, *locked]})
+
+
+def _lock_members(
+    plan: EvacuationPlan,
+    ports: Ports,
+    arn: str,
+    now: datetime,
+    attrs: dict[str, Any],
+    locked: list[str],
+) -> EvacuationPlan:
+    """Lock each member (``locked`` grows as they are taken). A server already being restored
+    on its own (its alarm came a moment before the storm was seen) is left to that restore,
+    never restored twice; anything else held refuses the evacuation."""
+    skipped: dict[str, str] = {}
+    for step in plan.steps():
+        wanted = step.restore.locked if step.restore else [step.resource_id]
+        ids = [i for i in dict.fromkeys(wanted) if i not in locked]
+        try:
+            locks.lock_all(ports.catalog, ids, arn, now, attrs)
+        except RestoreInProgressError as exc:
+            if step.action is not Action.RESTORE_INSTANCE:
+                raise
+            skipped[step.resource_id] = f"{step.name or step.resource_id} ({step.resource_id}) "
+            skipped[step.resource_id] += f"is being restored on its own, left to it: {exc}"
+            continue
+        locked.extend(ids)
+    if not skipped:
+        return plan
+    tiers = []
+    for tier in plan.tiers:
+        kept = [s for s in tier.steps if s.resource_id not in skipped]
+        at = min((s.point_at for s in kept if s.point_at is not None), default=None)
+        if kept:
+            tiers.append(tier.model_copy(update={"steps": kept, "point_at": at}))
+    if not tiers:
+        raise RestoreInProgressError(
+            f"every member of {plan.app} in {plan.az} is being restored on its own: "
+            + "; ".join(skipped.values())
+        )
+    points = [t.point_at for t in tiers if t.point_at is not None]
+    skew = int((max(points) - min(points)).total_seconds()) if points else 0
+    return plan.model_copy(
+        update={
+            "tiers": tiers,
+            "skew_seconds": skew,
+            "warnings": [*plan.warnings, *skipped.values()],
+        }
+    )
 
 
 def _alarm(event: EvacuationEvent, ports: Ports) -> bool:
@@ -180,19 +231,7 @@ def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
         raise InvalidInputError("evacuation", "no evacuation adapter in this task")
     key = changes_key(event.execution.name)
     if step.action is Action.FAIL_OVER_CLUSTER:
-        state = evacuation.cluster(step.resource_id)
-        writer = state.writer if state else None
-        if writer is not None and writer.availability_zone != step.source_az:
-            return Acted(kind="cluster", id=step.resource_id, detail={"writer": writer.identifier})
-        ports.catalog.put_record(
-            key,
-            f"cluster#{step.resource_id}",
-            {"cluster": step.resource_id, "writer_before": writer.identifier if writer else ""},
-        )
-        evacuation.failover_cluster(step.resource_id, step.target_instance or "")
-        return Acted(
-            kind="cluster", id=step.resource_id, detail={"target": step.target_instance or ""}
-        )
+        return _fail_over(step, evacuation, ports, key)
     if step.action is Action.SHIFT_GROUP:
         comment = f"Lifeboat evacuation {event.execution.name}"[:128]
         sk = f"shift#{step.resource_id}"
@@ -221,6 +260,23 @@ def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
     if removed:
         evacuation.set_group_subnets(step.resource_id, [s for s in current if s not in removed])
     return Acted(kind="asg", id=step.resource_id, detail={"removed": ",".join(removed)})
+
+
+def _fail_over(step: MemberStep, evacuation: EvacuationPort, ports: Ports, key: str) -> Acted:
+    state = evacuation.cluster(step.resource_id)
+    writer = state.writer if state else None
+    if writer is not None and writer.availability_zone != step.source_az:
+        return Acted(kind="cluster", id=step.resource_id, detail={"writer": writer.identifier})
+    if state is not None and state.status == "failing-over":
+        # Asked already (a retried task) or by RDS: asking again is refused; wait for it.
+        return Acted(kind="cluster", id=step.resource_id, detail={"awaiting": "failing-over"})
+    ports.catalog.put_record(
+        key,
+        f"cluster#{step.resource_id}",
+        {"cluster": step.resource_id, "writer_before": writer.identifier if writer else ""},
+    )
+    evacuation.failover_cluster(step.resource_id, step.target_instance or "")
+    return Acted(kind="cluster", id=step.resource_id, detail={"target": step.target_instance or ""})
 
 
 def member_check(

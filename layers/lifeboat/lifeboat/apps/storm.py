@@ -81,10 +81,10 @@ def detect(
     return Storm(name, az, tuple(sorted(failing))) if len(failing) >= 2 else None
 
 
-def evacuation_name(storm: Storm, now: datetime, window: int) -> str:
+def evacuation_name(storm: Storm, now: datetime, window: int, earlier: int = 0) -> str:
     """One name per application, AZ and storm window: every alarm of the storm maps to the
-    same execution (``StartExecution`` is the dedupe)."""
-    bucket = int(now.timestamp()) // (max(window, 1) * 60)
+    same execution (``StartExecution`` is the dedupe); ``earlier`` windows back."""
+    bucket = int(now.timestamp()) // (max(window, 1) * 60) - earlier
     return f"evacuate-{storm.app}-{storm.az}-{bucket}"[:80]
 
 
@@ -101,6 +101,11 @@ def route_storm(
     base = {"alarm": alarm, "app": storm.app, "az": storm.az, "servers": list(storm.servers)}
     if ports.executions.status(arn) is not None:
         return {**base, "action": "duplicate", "execution_arn": arn}
+    # Alarms of one storm straddling two windows (14:04:59 and 14:05:01): the previous
+    # window's evacuation is this storm's.
+    previous = arn.rsplit(":", 1)[0] + ":" + evacuation_name(storm, now, config.window_minutes, 1)
+    if ports.executions.status(previous) is not None:
+        return {**base, "action": "duplicate", "execution_arn": previous}
     payload: dict[str, Any] = {
         "app": storm.app,
         "az": storm.az,

@@ -20,6 +20,19 @@ def _fqdn(name: str) -> str:
     return name.rstrip(".").lower() + "."
 
 
+def _record_set(record: DnsRecord) -> dict[str, Any]:
+    return {
+        "Name": _fqdn(record.name),
+        "Type": record.type,
+        "TTL": record.ttl,
+        "ResourceRecords": [{"Value": v} for v in record.values],
+    }
+
+
+def _same(a: DnsRecord, b: DnsRecord) -> bool:
+    return (a.type, a.ttl, sorted(a.values)) == (b.type, b.ttl, sorted(b.values))
+
+
 class EndpointGateway:
     def __init__(
         self, retrier: Retrier | None = None, route53: Any = None, ssm: Any = None
@@ -41,14 +54,14 @@ class EndpointGateway:
         return self._ssm
 
     @needs("route53:GetHostedZone")
-    def zone_exists(self, zone_id: str) -> bool:
+    def zone_private(self, zone_id: str) -> bool | None:
         try:
-            self.route53.get_hosted_zone(Id=zone_id)
+            zone = self.route53.get_hosted_zone(Id=zone_id)["HostedZone"]
         except ClientError as exc:
             if error_code(exc) in ("NoSuchHostedZone", "InvalidInput"):
-                return False
+                return None
             raise
-        return True
+        return bool(zone.get("Config", {}).get("PrivateZone", False))
 
     @needs("route53:ListResourceRecordSets")
     def record(self, zone_id: str, name: str) -> DnsRecord | None:
@@ -69,22 +82,33 @@ class EndpointGateway:
                     )
         return None
 
-    @needs("route53:ChangeResourceRecordSets")
-    def upsert_record(self, zone_id: str, record: DnsRecord, comment: str) -> str:
-        change = {
-            "Action": "UPSERT",
-            "ResourceRecordSet": {
-                "Name": _fqdn(record.name),
-                "Type": record.type,
-                "TTL": record.ttl,
-                "ResourceRecords": [{"Value": v} for v in record.values],
-            },
-        }
-        response = self.retrier.call(
-            self.route53.change_resource_record_sets,
-            HostedZoneId=zone_id,
-            ChangeBatch={"Comment": comment[:256], "Changes": [change]},
-        )
+    @needs("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets")
+    def replace_record(
+        self, zone_id: str, expected: DnsRecord | None, record: DnsRecord, comment: str
+    ) -> str | None:
+        """Compare-and-set in one change batch (Route 53 applies a batch atomically): DELETE
+        exactly ``expected`` (its type, TTL and values must match, or the batch fails), then
+        CREATE ``record`` (fails if a record exists where ``expected`` is None)."""
+        changes: list[dict[str, Any]] = []
+        if expected is not None:
+            changes.append({"Action": "DELETE", "ResourceRecordSet": _record_set(expected)})
+        changes.append({"Action": "CREATE", "ResourceRecordSet": _record_set(record)})
+        try:
+            response = self.retrier.call(
+                self.route53.change_resource_record_sets,
+                HostedZoneId=zone_id,
+                ChangeBatch={"Comment": comment[:256], "Changes": changes},
+            )
+        except ClientError as exc:
+            # AWS: InvalidChangeBatch (moto: InvalidInput) when the record is not as expected.
+            if error_code(exc) not in ("InvalidChangeBatch", "InvalidInput"):
+                raise
+            now = self.record(zone_id, record.name)
+            if now is not None and expected is not None and _same(now, expected):
+                raise  # as expected, yet refused: a real error, not a lost race
+            if now is None and expected is None:
+                raise
+            return None
         return str(response["ChangeInfo"]["Id"])
 
     @needs("route53:GetChange")
@@ -99,7 +123,12 @@ class EndpointGateway:
             if error_code(exc) == "ParameterNotFound":
                 return None
             raise
-        return ParameterValue(name=name, value=found["Value"], version=found.get("Version", 0))
+        return ParameterValue(
+            name=name,
+            value=found["Value"],
+            version=found.get("Version", 0),
+            type=found.get("Type", "String"),
+        )
 
     @needs("ssm:PutParameter")
     def put_parameter(self, name: str, value: str) -> int:

@@ -14,6 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
+from lifeboat.asg.backup import backs_up_groups, create_group_point
+from lifeboat.asg.membership import group_of
 from lifeboat.backup.check import made_by_intent
 from lifeboat.backup.points import image_name, new_point, record_failure, volume_snapshots
 from lifeboat.errors import error_code
@@ -100,6 +102,10 @@ def create_batch(
         for ref in event.resources:
             if ref.type in ("db", "cluster"):
                 _create_for_database(task, ref)
+    if backs_up_groups(rule.kinds):
+        for ref in event.resources:
+            if ref.type == "asg":
+                create_group_point(event, ref.id, ports, now, task.counts)
     counts = task.counts
     metrics.add_metric(name="RecoveryPointsStarted", unit=MetricUnit.Count, value=counts["created"])
     metrics.add_metric(name="RecoveryPointsRefused", unit=MetricUnit.Count, value=counts["failed"])
@@ -184,6 +190,9 @@ def _intend(task: _Task, seen: _Instances, iid: str, kind: Kind) -> _Intended | 
         and instance["State"]["Name"] in ("stopping", "stopped")
     ):
         task.counts["skipped"] += 1  # replaced by a restore: its replacement is backed up
+        return None
+    if instance is not None and group_of(T.to_dict(instance.get("Tags"))) is not None:
+        task.counts["skipped"] += 1  # a group's member: the group is backed up, never it
         return None
     refusal = _not_backed_up_because(iid, instance, task.batch.plan)
     if refusal is not None:

@@ -5,6 +5,7 @@ prune keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from lifeboat.copies.ports import CopyPort
@@ -26,9 +27,15 @@ def copies_needing_sources(plan: Plan, ports: Ports) -> dict[str, str]:
 
 
 def expired_copies(
-    plan_name: str, plan: Plan, rule_names: list[str], ports: Ports, now: datetime
+    plan_name: str,
+    plan: Plan,
+    rule_names: list[str],
+    ports: Ports,
+    now: datetime,
+    gone: Mapping[str, datetime] | None = None,
 ) -> tuple[list[tuple[RecoveryPoint, Deletion]], int, int]:
-    """The copies to delete, with the number evaluated and kept."""
+    """The copies to delete, with the number evaluated and kept (``gone``: home resources
+    that no longer exist, and since when: their copies follow decommissioned_days too)."""
     work: list[tuple[RecoveryPoint, Deletion]] = []
     evaluated = kept = 0
     for name in rule_names:
@@ -45,6 +52,8 @@ def expired_copies(
                 timezone=rule.timezone,
                 interval_seconds=rule.interval_seconds(),
                 now=now,
+                gone_since=gone,
+                decommissioned_days=plan.decommissioned_days,
             )
             evaluated += len(live)
             kept += len(result.kept)

@@ -104,7 +104,7 @@ def _call(
     found: dict[str, dict[str, Any]],
 ) -> RecoveryPoint:
     home, cid = ports.home_region, copy.recovery_point_id
-    if source.kind is Kind.AMI and source.image_id:
+    if source.kind in (Kind.AMI, Kind.ASG) and source.image_id:  # a group's point: its AMI
         image = found.get(source.image_id, {}).get("ImageId") or copier.copy_image(
             home,
             source.image_id,

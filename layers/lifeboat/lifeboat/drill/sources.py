@@ -4,7 +4,8 @@ replaced left out), each with its lineage (a restored replacement drills from th
 instance that stood for its server); DB instances and Aurora clusters carrying the plan tag. A
 terminated or untagged server is not protected, so never drilled, whatever points it left. A
 member of an Auto Scaling group (it carries ``aws:autoscaling:groupName``, and the group's
-propagated plan tag) is never drilled one by one: it is listed as not drilled, with its group."""
+propagated plan tag) is never drilled one by one: it is listed as not drilled, with its group;
+the group itself, carrying the plan tag, is drilled as one instance from its point."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def protected_now(ports: Ports, plan: str) -> list[Protected]:
     for kind, db_id in ports.rds.discover(plan):
         details = cluster_details(ports, db_id) if kind == "cluster" else {}
         found.append(Protected(db_id, kind, (db_id,), details))
+    if ports.groups is not None:  # a group is drilled as one instance from its point
+        found += [Protected(g.name, "asg", (g.name,)) for g in ports.groups.groups_for_plan(plan)]
     return sorted(found, key=lambda p: (p.type, p.id))
 
 

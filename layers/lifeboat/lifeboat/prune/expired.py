@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.ports import CatalogPort, Ports
+from lifeboat.prune.decommissioned import gone_since
 from lifeboat.prune.models import (
     MAX_LISTED,
     PRUNE_TAKEOVER,
@@ -38,6 +40,9 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
     plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
     copying = copies_needing_sources(plan, ports)
+    # Resources that no longer exist: kept decommissioned_days after they disappeared.
+    live_points = [p for p in plan_points if p.status is PointStatus.COMPLETED]
+    gone = gone_since(live_points, ports, now, request.dry_run)
     work: list[tuple[RecoveryPoint, Deletion]] = []
     for name in rule_names:
         rule = plan.rules[name]
@@ -50,7 +55,10 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             timezone=rule.timezone,
             interval_seconds=rule.interval_seconds(),
             now=now,
+            gone_since=gone,
+            decommissioned_days=plan.decommissioned_days,
         )
+        report.decommissioned.extend(f"{name}:{group}" for group in result.decommissioned_groups)
         report.evaluated += len(points)
         report.kept += len(result.kept)
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
@@ -79,7 +87,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    work += _copy_work(request, plans, rule_names, report, ports, now)
+    work += _copy_work(request, plans, rule_names, report, ports, now, gone)
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -122,12 +130,16 @@ def _copy_work(
     report: PruneReport,
     ports: Ports,
     now: datetime,
+    gone: Mapping[str, datetime] | None = None,
 ) -> list[tuple[RecoveryPoint, Deletion]]:
-    """The expired copies to delete. A copy under a lock set by hand in its region is kept
-    whole, as a home point is (an interrupted deletion is finished or put back by its own lock
-    check when deleted)."""
+    """The expired copies to delete (``gone``: home resources that no longer exist, since
+    when: their copies follow decommissioned_days too). A copy under a lock set by hand in its
+    region is kept whole, as a home point is (an interrupted deletion is finished or put back
+    by its own lock check when deleted)."""
     plan = plans.plans[request.plan]
-    copy_work, evaluated, kept = expired_copies(request.plan, plan, rule_names, ports, now)
+    copy_work, evaluated, kept = expired_copies(
+        request.plan, plan, rule_names, ports, now, gone=gone
+    )
     report.evaluated += evaluated
     report.kept += kept
     fresh = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
