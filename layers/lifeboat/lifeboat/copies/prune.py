@@ -11,7 +11,7 @@ from lifeboat.copies.pump import QUEUE
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Plan
 from lifeboat.ports import Ports
-from lifeboat.prune.models import PRUNE_TAKEOVER, Deletion, point_size
+from lifeboat.prune.models import Deletion, Takeover, point_size
 from lifeboat.retention import decide
 
 
@@ -25,9 +25,16 @@ def copies_needing_sources(plan: Plan, ports: Ports) -> dict[str, str]:
 
 
 def expired_copies(
-    plan_name: str, plan: Plan, rule_names: list[str], ports: Ports, now: datetime
+    plan_name: str,
+    plan: Plan,
+    rule_names: list[str],
+    ports: Ports,
+    now: datetime,
+    takeover: Takeover | None = None,
 ) -> tuple[list[tuple[RecoveryPoint, Deletion]], int, int]:
-    """The copies to delete, with the number evaluated and kept."""
+    """The copies to delete, with the number evaluated and kept (``takeover``: whose
+    interrupted marks are finished at once)."""
+    takeover = takeover or Takeover()
     work: list[tuple[RecoveryPoint, Deletion]] = []
     evaluated = kept = 0
     for name in rule_names:
@@ -52,8 +59,7 @@ def expired_copies(
             chosen += [
                 (c, "completing an interrupted prune")
                 for c in copies
-                if c.status is PointStatus.DELETING
-                and (c.deleting_since is None or now - c.deleting_since > PRUNE_TAKEOVER)
+                if takeover.interrupted(c, now)
             ]
             work += [(c, _deletion(c, name, why)) for c, why in chosen]
     return work, evaluated, kept

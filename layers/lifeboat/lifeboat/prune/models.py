@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifeboat.models import RecoveryPoint
+from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, Name
 from lifeboat.timeutil import iso
 
@@ -17,6 +17,24 @@ BACKUP_TIMEOUT = timedelta(seconds=21600)  # the backup state machine's TimeoutS
 # recorded): it is never an orphan. Longer than the longest run (a unit test reads the ASL).
 ORPHAN_GRACE = BACKUP_TIMEOUT + timedelta(hours=1)
 PRUNE_TAKEOVER = timedelta(minutes=16)  # the prune function's 15-minute time-out, and a minute
+
+
+class Takeover(BaseModel):
+    """Whose ``deleting`` marks a prune finishes at once: its own (``owner``, marked by an
+    interrupted pass of the same prune) and those of prunes known to have ended (``ended``);
+    any other mark only once it is older than :data:`PRUNE_TAKEOVER` (its prune may still be
+    running, and finishes or puts it back itself)."""
+
+    owner: str | None = None
+    ended: frozenset[str] = frozenset()
+
+    def interrupted(self, point: RecoveryPoint, now: datetime) -> bool:
+        if point.status is not PointStatus.DELETING:
+            return False
+        by = point.deleting_by
+        if by is not None and (by == self.owner or by in self.ended):
+            return True
+        return point.deleting_since is None or now - point.deleting_since > PRUNE_TAKEOVER
 
 
 class PruneRequest(BaseModel):
