@@ -8,6 +8,8 @@ Each concern is a module of its own, each patch a context manager (``mock.patch.
 * :mod:`~lifeboat.local.asl` — each state machine definition parsed once, not per execution;
 * :mod:`~lifeboat.local.gapfill` — what EC2 does and moto does not (CreateImage's snapshots and
   their tags, snapshot locks, indexed tag lookups, impaired status checks);
+* :mod:`~lifeboat.local.sfn_gapfill` — the Step Functions integration's PascalCase request and
+  answer (``startExecution.sync:2``);
 * :mod:`~lifeboat.local.events` — EventBridge delivery to Lambda targets;
 * :mod:`~lifeboat.local.meter` — measuring mode (latency, EC2's token buckets, call counts).
 
@@ -48,6 +50,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.sfn_gapfill import SfnTask, sfn_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
 
@@ -65,6 +68,8 @@ PATCHED = {
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
+    "sfn integration request": (SfnTask, "_normalise_parameters"),
+    "sfn integration answer": (SfnTask, "_normalise_response"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -138,6 +143,7 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(sfn_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self

@@ -51,13 +51,22 @@ def claim(
 ) -> tuple[list[tuple[RecoveryPoint, Deletion]], set[str]]:
     """Mark ``work`` ``deleting`` by ``owner``; the points claimed, and those marked here
     (fresh: nothing of them is deleted yet). A point already ``deleting`` was chosen as
-    interrupted: claimed as it is."""
+    interrupted: its mark is taken over by ``owner``."""
     claimed: list[tuple[RecoveryPoint, Deletion]] = []
     fresh: set[str] = set()  # marked by this prune: nothing of them is deleted yet
     mark = {"deleting_since": iso(now), "deleting_by": owner}
     for point, deletion in work:
-        if point.status is PointStatus.DELETING:
+        if point.status is PointStatus.DELETING and point.deleting_by == owner:
             claimed.append((point, deletion))
+        elif point.status is PointStatus.DELETING:
+            # Taken over: the mark is this prune's from now on (its next pass finishes it).
+            if catalog.transition(
+                point, PointStatus.DELETING, PointStatus.DELETING, {"deleting_by": owner}
+            ):
+                claimed.append((point.model_copy(update={"deleting_by": owner}), deletion))
+            else:
+                deletion.outcome = {"skipped": "its status changed since it was read"}
+                report.skipped.append(f"{point.recovery_point_id}: status changed; left alone")
         elif catalog.transition(point, PointStatus.COMPLETED, PointStatus.DELETING, mark):
             fresh.add(point.recovery_point_id)
             update = {"status": PointStatus.DELETING, "deleting_by": owner}

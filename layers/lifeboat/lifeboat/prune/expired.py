@@ -221,7 +221,7 @@ def run_prune(
     now: datetime,
     recycle_bin_days: int = 0,
 ) -> dict[str, Any]:
-    """The prune task: the full report, or its summary inside a backup run's state."""
+    """The whole prune in this task: the full report, or its summary."""
     report = prune(request, plans, ports, now)
     report.recycle_bin_days = recycle_bin_days
     metrics.add_metric(

@@ -44,6 +44,12 @@ class PruneRequest(BaseModel):
     dry_run: bool = False
     delete_orphans: bool = False
     summary_only: bool = Field(False, description="answer counts only (inside a backup run)")
+    step: Literal["all", "plan", "finish"] = Field(
+        "all",
+        description="all: the whole prune here; plan / finish: the prune state machine's steps",
+    )
+    owner: str | None = Field(None, description="the prune state machine's execution id")
+    failed: bool = Field(False, description="finish: the machine's deletes failed")
 
 
 class Deletion(BaseModel):
