@@ -3,6 +3,8 @@ concurrent executions, and the pacing a task's adapters use with it."""
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,9 +38,14 @@ def gcra(
     if count < 1 or count > capacity:
         raise ValueError(f"count must be 1..{int(capacity)} (the bucket's capacity), not {count}")
     interval = 1.0 / rate
-    new_tat = max(tat or now, now) + count * interval
-    ready_at = max(now, new_tat - capacity * interval)
-    return round(new_tat, 3), round(ready_at, 3)
+    new_tat = _ms_up(max(tat or now, now) + count * interval)
+    ready_at = max(now, _ms_up(new_tat - capacity * interval))
+    return new_tat, ready_at
+
+
+def _ms_up(moment: float) -> float:
+    """To the millisecond the catalog keeps, never earlier (a call never goes too soon)."""
+    return math.ceil(round(moment * 1000, 6)) / 1000
 
 
 class CasStore(Protocol):
@@ -56,14 +63,17 @@ def reserve(
     capacity: float,
     rate: float,
     clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> float:
     """Reserve ``count`` calls of the shared bucket ``key``; the epoch second they may go.
-    A concurrent writer makes the conditional write fail: read again and recompute."""
-    for _ in range(CONTENTION_ATTEMPTS):
+    A concurrent writer makes the conditional write fail: read again (after a short random
+    pause, so that racing writers spread out) and recompute."""
+    for attempt in range(CONTENTION_ATTEMPTS):
         old = store.read_pace(key)
         new_tat, ready_at = gcra(old, clock(), count, capacity, rate)
         if store.write_pace(key, new_tat, old):
             return ready_at
+        sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
     raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
 
 
