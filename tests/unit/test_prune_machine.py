@@ -12,7 +12,7 @@ import pytest
 
 from lifeboat.models import PointStatus
 from lifeboat.pace import SharedPacing
-from lifeboat.prune import PruneRequest, machine
+from lifeboat.prune import PruneRequest, deletes, machine
 from lifeboat.prune.machine import PassEvent, PassResult, delete_pass, finish_run, plan_run
 from lifeboat.timeutil import iso, parse_iso
 from tests.fakes import TaskKilled
@@ -137,7 +137,7 @@ def test_a_pass_killed_part_way_is_finished_by_the_next_pass_at_once(
 
     def killed_after_the_second(point: Any, ports: Any) -> dict[str, str]:
         calls["n"] += 1
-        outcome = real(point, ports)
+        outcome: dict[str, str] = real(point, ports)
         if calls["n"] == 2:
             raise TaskKilled(point.recovery_point_id)
         return outcome
