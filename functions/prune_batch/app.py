@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lifeboat import runtime
 from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
-from lifeboat.prune.machine import PassEvent, delete_pass
+from lifeboat.prune.passes import PassEvent, delete_pass
 from lifeboat.timeutil import utcnow
 
 

@@ -5,6 +5,7 @@ minutes), every expired point deleted and none left ``deleting``."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,10 +13,11 @@ import pytest
 
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
+from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.local.history import fabricate
 from lifeboat.models import PointStatus
 from lifeboat.plans import Kind
-from lifeboat.prune import deletes, machine
+from lifeboat.prune import machine
 from tests.integration.helpers import managed_snapshots
 
 pytestmark = pytest.mark.integration
@@ -40,18 +42,20 @@ def test_an_interrupted_batch_is_finished_by_the_next_pass(
         fabricate(catalog, web1, "hourly", Kind.EBS, start - timedelta(hours=h))
     snapshots_before = len(managed_snapshots("ebs"))
     monkeypatch.setattr(machine, "BATCH_POINTS", 4)
-    # and a pass whose Lambda times out right after deleting the second batch's first point
-    real = deletes.delete_artifacts
-    deleted: list[str] = []
+    # and a pass whose Lambda times out right after the second batch's first deletes
+    real = Ec2Gateway.delete_snapshots
+    calls: list[list[str]] = []
+    guard = threading.Lock()
 
-    def times_out_once(point: Any, ports: Any) -> dict[str, str]:
-        outcome: dict[str, str] = real(point, ports)
-        deleted.append(point.recovery_point_id)
-        if len(deleted) == 5:
-            raise SandboxTimedout("Task timed out after 900.00 seconds")
+    def times_out_once(self: Any, snapshot_ids: list[str], *args: Any, **kw: Any) -> Any:
+        outcome = real(self, snapshot_ids, *args, **kw)
+        with guard:
+            calls.append(snapshot_ids)
+            if len(calls) == 5:
+                raise SandboxTimedout("Task timed out after 900.00 seconds")
         return outcome
 
-    monkeypatch.setattr(machine, "delete_artifacts", times_out_once)
+    monkeypatch.setattr(Ec2Gateway, "delete_snapshots", times_out_once)
     # When the prune machine runs
     arn = executions.start(
         stack.outputs["PruneStateMachineArn"],
@@ -62,9 +66,7 @@ def test_an_interrupted_batch_is_finished_by_the_next_pass(
     # Then it succeeded: the timed-out pass was retried and finished the interrupted batch
     assert result["status"] == "SUCCEEDED", result
     history = list(executions.HistoryReader(arn).new_events())
-    failures = [
-        e for e in history if e["type"] == "TaskFailed" and "Sandbox.Timedout" in str(e)
-    ]
+    failures = [e for e in history if e["type"] == "TaskFailed" and "Sandbox.Timedout" in str(e)]
     assert len(failures) == 1
     assert result["output"]["deleted"] == 11 and result["output"]["unfinished_batches"] == 0
     points = catalog.points_for_resource(web1)

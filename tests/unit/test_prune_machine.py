@@ -12,8 +12,9 @@ import pytest
 
 from lifeboat.models import PointStatus
 from lifeboat.pace import SharedPacing
-from lifeboat.prune import PruneRequest, deletes, machine
-from lifeboat.prune.machine import PassEvent, PassResult, delete_pass, finish_run, plan_run
+from lifeboat.prune import PruneRequest, deletes, machine, passes
+from lifeboat.prune.machine import finish_run, plan_run
+from lifeboat.prune.passes import PassEvent, PassResult, delete_pass
 from lifeboat.timeutil import iso, parse_iso
 from tests.fakes import TaskKilled
 from tests.unit.test_prune_model import PLANS
@@ -115,7 +116,7 @@ def test_a_pass_stops_before_its_time_runs_out_and_the_next_goes_on_at_once() ->
     world.daily_runs(6)
     run = Machine(world)
     run.plan()
-    run.remaining_ms = machine.MARGIN_MS - 1  # as a Lambda near its time-out
+    run.remaining_ms = passes.MARGIN_MS - 1  # as a Lambda near its time-out
     stopped = run.one_pass()
     assert not stopped.done and stopped.wait_until == iso(world.now)  # no wait: at once
     assert "deleting" not in _statuses(world)  # it started nothing it could not finish
@@ -142,11 +143,11 @@ def test_a_pass_killed_part_way_is_finished_by_the_next_pass_at_once(
             raise TaskKilled(point.recovery_point_id)
         return outcome
 
-    monkeypatch.setattr(machine, "delete_artifacts", killed_after_the_second)
+    monkeypatch.setattr(passes, "delete_artifacts", killed_after_the_second)
     with pytest.raises(TaskKilled):
         run.one_pass()
     assert _statuses(world).get("deleting")  # its marks stay (never offered for restore)
-    monkeypatch.setattr(machine, "delete_artifacts", real)
+    monkeypatch.setattr(passes, "delete_artifacts", real)
     # When Step Functions retries the pass (Sandbox.Timedout) a second later, not 16 minutes
     world.now += timedelta(seconds=1)
     assert run.until_done().done

@@ -163,5 +163,6 @@ def prune_pass_ports(region: str) -> tuple[Ports, SharedPacing]:
         region=region,
         share=settings.pace_share,
         time_scale=settings.pace_time_scale,
+        rate_scale=settings.pace_rate_scale,
     )
     return _ports(pacing), pacing

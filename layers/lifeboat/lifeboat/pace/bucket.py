@@ -109,6 +109,7 @@ class SharedPacing:
     grant: Grant = field(default_factory=Grant)
     inline_wait: float = 1.0
     time_scale: float = 1.0  # PACE_TIME_SCALE: waits compressed in local mode
+    rate_scale: float = 1.0  # PACE_RATE_SCALE: the benchmark's emulator runs AWS's rates faster
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
@@ -121,7 +122,7 @@ class SharedPacing:
                 continue
             capacity, rate = bucket_size(api, self.share)
             key = pace_key(self.region, api)
-            ready = max(ready, self.reserve_calls(key, count, capacity, rate))
+            ready = max(ready, self.reserve_calls(key, count, capacity, rate * self.rate_scale))
         self.grant = Grant({a: c for a, c in calls.items() if c > 0}, ready)
         return ready
 
@@ -134,12 +135,18 @@ class SharedPacing:
             ready = self.grant.ready_at
         else:
             capacity, rate = bucket_size(api, self.share)
-            ready = self.reserve_calls(pace_key(self.region, api), 1, capacity, rate)
-        wait = (ready - self.clock()) * self.time_scale  # compressed in local mode
-        if wait > self.inline_wait:
+            key = pace_key(self.region, api)
+            ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
+        if self.defers(ready):
             raise PaceDeferred(ready, api)
+        wait = (ready - self.clock()) * self.time_scale  # compressed in local mode
         if wait > 0:
             self.sleep(wait)
+
+    def defers(self, ready: float) -> bool:
+        """Whether a wait until ``ready`` belongs in the state machine (longer than
+        ``inline_wait`` seconds as AWS would run it), not in this Lambda."""
+        return (ready - self.clock()) * self.rate_scale * self.time_scale > self.inline_wait
 
 
 def _is_pacing(p: SharedPacing) -> Pacing:  # mypy: SharedPacing satisfies the Pacing port
