@@ -23,7 +23,7 @@ from lifeboat.timeutil import iso
 
 MARGIN_MS = 60_000  # a pass stops when less than this (and two chunks' time) is left
 WORKERS = 8  # points of a chunk deleted at once (their calls were reserved together)
-PARTS = 4  # snapshot sets of a chunk: deleted in this many parts at once
+PARTS = 8  # snapshot sets of a chunk: deleted in this many parts at once
 Key = tuple[str, str, str]  # source id, run id, kind
 
 
@@ -108,7 +108,10 @@ def _chunk(
     if not batch["marked"]:
         live = (PointStatus.COMPLETED, PointStatus.DELETING)
         work = [(p, _deletion(p, batch, i)) for i, p in enumerate(points) if p and p.status in live]
-        claim(work, report, catalog, now, event.owner)
+        # One conditional write per point, WORKERS at once (the batch's marks, write-ahead).
+        parts = [work[i::WORKERS] for i in range(WORKERS)]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(lambda part: claim(part, report, catalog, now, event.owner), parts))
         _save(
             batch, catalog, event.owner, marked=True, skipped=batch["skipped"] + len(report.skipped)
         )
