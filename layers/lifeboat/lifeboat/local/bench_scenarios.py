@@ -42,12 +42,20 @@ plans:
     description: benchmark fleet, first plan
     min_keep: 3
     rules:
-      all: {schedule: cron(0 3 * * ? *), timezone: UTC, kinds: [ami, ebs], retention: {daily: 7}}
+      all:
+        schedule: cron(0 3 * * ? *)
+        timezone: UTC
+        kinds: [ami, ebs]
+        retention: {daily: 7}
   green:
     description: benchmark fleet, second plan (same minute)
     min_keep: 3
     rules:
-      all: {schedule: cron(0 3 * * ? *), timezone: UTC, kinds: [ami, ebs], retention: {daily: 7}}
+      all:
+        schedule: cron(0 3 * * ? *)
+        timezone: UTC
+        kinds: [ami, ebs]
+        retention: {daily: 7}
 """
 MEMORY_GB = 0.5  # the template's MemorySize
 STATES = ("lifeboat-PruneFunction", "lifeboat-PruneBatchFunction")
