@@ -287,13 +287,8 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
     creates = ("CreateImage", "CreateSnapshots")
     moments = [t for a in creates for t in meter.times.get(a, [])]
     phase = max(moments) - min(moments) if moments else 0.0
-    floor = max(
-        (
-            max(0.0, (meter.calls.get(a, 0) - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1])
-            for a in creates
-        ),
-        default=0.0,
-    )
+    admitted = {a: meter.calls.get(a, 0) - meter.throttled.get(a, 0) for a in creates}
+    floor = max([0.0, *((admitted[a] - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1] for a in creates)])
     # A Distributed Map's child executions are billed too: each enters CreateBatch once.
     transitions += invocations.get("lifeboat-BackupCreateFunction", 0)
     gb_seconds = sum(seconds.values()) * MEMORY_GB
