@@ -213,3 +213,30 @@ def test_the_machine_time_out_matches_the_takeover_rule() -> None:
 
     asl = json.loads((ROOT / "statemachines" / "prune.asl.json").read_text(encoding="utf-8"))
     assert asl["TimeoutSeconds"] == machine.MACHINE_TIMEOUT
+
+
+def test_a_taken_over_mark_is_never_put_back_by_a_restore_lock() -> None:
+    # Given prune A marked a batch, deleted one point of it, and ended (failed)
+    world = World()
+    world.daily_runs(6)
+    a = Machine(world, owner=OWNER, share=0.02)
+    a.plan()
+    a.one_pass()
+    a.finish(failed=True)
+    marked_by_a = {
+        p.recovery_point_id for p in world.catalog.all_points() if p.status.value == "deleting"
+    }
+    # When a restore holds the resource and prune C runs
+    world.catalog.acquire_lock(world.instance, "restore-1", int(world.now.timestamp()), 3600, {})
+    c = Machine(world, owner=OWNER.replace("p1", "p3"))
+    c.plan()
+    c.until_done()
+    # Then A's marks stay 'deleting' (some of their artifacts may be gone): never offered again
+    statuses = {p.recovery_point_id: p.status for p in world.catalog.all_points()}
+    assert marked_by_a and all(statuses[i] is PointStatus.DELETING for i in marked_by_a)
+    # while C's own marks (nothing of them deleted) are put back
+    assert "deleting" not in {
+        statuses[i].value
+        for i in statuses
+        if i not in marked_by_a and statuses[i].value != "deleted"
+    }

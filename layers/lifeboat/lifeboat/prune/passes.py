@@ -111,9 +111,23 @@ def _chunk(
         # One conditional write per point, WORKERS at once (the batch's marks, write-ahead).
         parts = [work[i::WORKERS] for i in range(WORKERS)]
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            list(pool.map(lambda part: claim(part, report, catalog, now, event.owner), parts))
+            claims = list(
+                pool.map(lambda part: claim(part, report, catalog, now, event.owner), parts)
+            )
+        # Marks taken over from another prune: some of their artifacts may be gone already,
+        # so they are never put back (offered for restore) if a lock pins them.
+        fresh_ids = {i for _, fresh in claims for i in fresh}
+        claimed_ids = {p.recovery_point_id for taken, _ in claims for p, _ in taken}
+        taken_over = [
+            i for i, p in enumerate(points) if p and p.recovery_point_id in claimed_ids - fresh_ids
+        ]
         _save(
-            batch, catalog, event.owner, marked=True, skipped=batch["skipped"] + len(report.skipped)
+            batch,
+            catalog,
+            event.owner,
+            marked=True,
+            taken_over=taken_over,
+            skipped=batch["skipped"] + len(report.skipped),
         )
         report.skipped.clear()
         points = _load(keys, event.region, ports)
@@ -127,7 +141,8 @@ def _chunk(
     if pacing.defers(pacing.grant.ready_at):
         raise PaceDeferred(pacing.grant.ready_at, "a chunk's deletes")
     claimed = [(p, _deletion(p, batch, i)) for i, p in chunk]
-    fresh = {p.recovery_point_id for i, p in chunk if i >= batch["started"]}
+    taken: set[int] = set(batch.get("taken_over") or [])
+    fresh = {p.recovery_point_id for i, p in chunk if i >= batch["started"] and i not in taken}
     _save(batch, catalog, event.owner, started=max(end, batch["started"]))  # write-ahead
     held = catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
     try:
