@@ -22,7 +22,7 @@ from tests.integration.helpers import managed_snapshots
 
 pytestmark = pytest.mark.integration
 
-# What Lambda reports when an invocation runs out of time (AWS-FACTS: Sandbox.Timedout).
+# What Step Functions reports when a Lambda invocation runs out of time.
 SandboxTimedout = type("Sandbox.Timedout", (Exception,), {})
 
 
