@@ -35,6 +35,7 @@ FIELD_ADAPTERS = {
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
+    "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -49,6 +50,7 @@ PORT_ADAPTERS = {
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
+    "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

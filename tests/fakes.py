@@ -863,6 +863,15 @@ class FakeRdsRestore:
     def parameter_group_exists(self, name: str) -> bool:
         return name in self.parameter_groups
 
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """From the database's retention and LatestRestorableTime (``EarliestRestorableTime``
+        when a test sets it)."""
+        db = self.rds.dbs.get(db_id) or {}
+        latest, days = db.get("LatestRestorableTime"), int(db.get("BackupRetentionPeriod") or 0)
+        if latest is None or not days:
+            return None
+        return db.get("EarliestRestorableTime", latest - timedelta(days=days)), latest
+
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         existing = self.rds.dbs.get(plan.new_identifier)
         if existing is not None:

@@ -11,7 +11,7 @@ shape one of the action's resource types has. No list of actions is kept here.
 
     .venv-sam/bin/python tools/check_iam.py template.yaml      # exit 1 and the findings, or 0
 
-``tests/unit/test_gates.py`` runs it on this template and on broken copies (an action that does
+``tests/gates/test_gates.py`` runs it on this template and on broken copies (an action that does
 not exist, a condition key the action does not support) and expects it to fail on those.
 """
 

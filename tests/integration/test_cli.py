@@ -108,7 +108,8 @@ def test_region_is_found_as_aws_tools_find_it(
 ) -> None:
     from lifeboat.aws.clients import reset_clients
 
-    # The README's local example exports AWS_REGION only (boto3 reads AWS_DEFAULT_REGION)
+    # The local example (docs/operations/cli.md) exports AWS_REGION only (boto3 reads
+    # AWS_DEFAULT_REGION)
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     reset_clients()

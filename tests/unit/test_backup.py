@@ -151,8 +151,9 @@ def test_manual_runs_are_unique_and_a_dry_run_claims_nothing(world: World) -> No
 @pytest.mark.parametrize(
     ("offset", "accepted"),
     [
-        (timedelta(minutes=4), True),  # Scheduler's clock a little ahead
-        (timedelta(minutes=6), False),  # a future slot: a hand-made run would claim it
+        (timedelta(seconds=30), True),  # Scheduler's clock a little ahead (skew)
+        (timedelta(seconds=31), False),  # a future slot: a hand-made run would claim it
+        (timedelta(minutes=4), False),  # minutes ahead: never Scheduler's own slot
         (-timedelta(hours=24, minutes=59), True),  # Scheduler retried for a day
         (-timedelta(hours=25, minutes=1), False),  # older than Scheduler's retries
     ],

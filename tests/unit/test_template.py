@@ -320,8 +320,10 @@ def test_one_rpo_alarm_per_rule_in_step_with_plans_yaml() -> None:
             "Fn::Sub": f"{stat_id(props)} - ${{RpoAlarmMarginMinutes}} * 60"
         }, name
         assert props["ComparisonOperator"] == "GreaterThanThreshold", name
-        periods = min(168, rule.interval_seconds() // 3600 + 2)
-        assert stat["Period"] == 3600 and props["EvaluationPeriods"] == periods, name
+        # a datapoint every 5 minutes (finalize, and RpoPublishFunction between runs): judged
+        # over 3 periods running (tests/unit/test_rpo_alarms.py evaluates them)
+        assert stat["Period"] == 300 and props["EvaluationPeriods"] == 3, name
+        assert props["DatapointsToAlarm"] == 3 and props["TreatMissingData"] == "breaching"
         assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
         seen.add((dims["Plan"], dims["Rule"]))
     assert seen == expected
@@ -423,7 +425,7 @@ def test_every_function_and_state_machine_logs_to_a_group_with_the_retention() -
     for name, props, _definition in _state_machines():
         (destination,) = props["Logging"]["Destinations"]
         targets[name] = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    assert len(targets) == 26
+    assert len(targets) == 27
     groups = set()
     for name, target in targets.items():
         group = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]

@@ -75,7 +75,7 @@ ExecutionArn = Annotated[
 
 # --- execution input -------------------------------------------------------------------------
 class BackupInput(Strict):
-    """Input of the backup state machine (DESIGN §4)."""
+    """Input of the backup state machine (docs/design/contracts.md#inputs)."""
 
     plan: Name
     rule: Name
@@ -239,7 +239,8 @@ class TargetGroupMembership(BaseModel):
 
 
 class InstanceConfig(BaseModel):
-    """Everything a restore needs when the original instance is gone (DESIGN §3)."""
+    """Everything a restore needs when the original instance is gone
+    (docs/design/contracts.md#recovery-points)."""
 
     model_config = ConfigDict(extra="ignore")
     instance_type: str
@@ -302,7 +303,7 @@ class RecoveryPoint(BaseModel):
     # The prune that marked it 'deleting' (its execution): that prune finishes it at once.
     deleting_by: str | None = None
     intent: Intent | None = None
-    # A copy in another region (README "Copies in another region"): ``region`` is where it
+    # A copy in another region (docs/concepts/copies.md): ``region`` is where it
     # lives (None: the home region), ``copy_of`` the recovery point it copies.
     region: str | None = None
     copy_of: str | None = None

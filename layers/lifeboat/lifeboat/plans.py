@@ -1,4 +1,4 @@
-"""Backup plans and rules (DESIGN §4), validated with pydantic.
+"""Backup plans and rules (docs/concepts/plans.md), validated with pydantic.
 
 A plan is selected by resources through the ``lifeboat:plan`` tag and has one or more rules.
 Plans ship inside the package (``plans.yaml``) so the Lambdas, the CLI and the template tests
@@ -58,7 +58,7 @@ _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key|a
 
 
 class CopyTarget(BaseModel):
-    """A copy of each completed point in another region (README "Copies in another region"):
+    """A copy of each completed point in another region (docs/concepts/copies.md):
     re-encrypted with ``kms_key`` of that region, kept by its own ``retention``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -94,7 +94,7 @@ class CopyTarget(BaseModel):
 
 
 class Lock(BaseModel):
-    """EBS Snapshot Lock on a rule's completed snapshots (README "Immutability").
+    """EBS Snapshot Lock on a rule's completed snapshots (docs/concepts/immutability.md).
 
     ``compliance`` cannot be shortened or removed by anyone, the account root included, once
     its cool-off ends: it needs ``i_understand_compliance_mode: true``."""

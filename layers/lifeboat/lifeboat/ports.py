@@ -21,6 +21,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -282,6 +283,8 @@ class RdsRestorePort(Protocol):
         ...
 
     def parameter_group_exists(self, name: str) -> bool: ...
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The (earliest, latest) restorable times of its automated backups; None: none."""
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         """Restore the plan's database (to its restore time, else from its snapshot), tagged
@@ -386,3 +389,4 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

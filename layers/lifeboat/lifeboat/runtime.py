@@ -10,6 +10,7 @@ from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.copy_ops import CopyOps, home_region
+from lifeboat.aws.drill_clusters import ClusterDrillOps
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.guard_store import DynamoGuardStore
@@ -85,6 +86,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         metrics=CloudWatchMetrics(),
         notifier=Notifier(topic_arn) if topic_arn else None,
         drills=DrillOps(ec2, rds),
+        cluster_drills=ClusterDrillOps(rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
     )

@@ -1,4 +1,5 @@
-"""The ownership contract (DESIGN §2): tag keys and the tags Lifeboat writes at creation."""
+"""The ownership contract (docs/design/contracts.md#tags): tag keys and the tags Lifeboat writes
+at creation. Every key is listed in docs/reference/tags.md (tools/gen_docs.py)."""
 
 from __future__ import annotations
 

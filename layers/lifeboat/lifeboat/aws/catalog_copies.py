@@ -1,4 +1,4 @@
-"""The catalog's copies in other regions and the copy queue (README "Copies in another region").
+"""The catalog's copies in other regions and the copy queue (docs/concepts/copies.md).
 
 * a copy: ``pk=RES#<source id>``, ``sk=CP#<region>#<run id>#<kind>`` (beside the point it copies,
   never matched by a query of home points, which begin ``RP#``); ``gsi2pk=COPY#<region>#<plan>#

@@ -13,6 +13,8 @@ from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
 from lifeboat.models import DatabaseConfig
 
+RDS_FILTER_VALUES = 50  # ids per Describe call's filter
+
 
 class RdsGateway:
     def __init__(self, retrier: Retrier | None = None, rds: Any = None) -> None:
@@ -168,6 +170,24 @@ class RdsGateway:
                 return None
             raise
         return dict(found[0]) if found else None
+
+    @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
+    def existing_snapshots(self, kind: str, ids: list[str]) -> set[str]:
+        """Of ``ids``, the DB snapshots (cluster snapshots for ``kind`` ``cluster``) that exist:
+        an id filter of at most 50 values per call, every page read."""
+        operation, key, field, name = (
+            ("describe_db_cluster_snapshots", "DBClusterSnapshots", "DBClusterSnapshotIdentifier",
+             "db-cluster-snapshot-id")
+            if kind == "cluster"
+            else ("describe_db_snapshots", "DBSnapshots", "DBSnapshotIdentifier", "db-snapshot-id")
+        )  # fmt: skip
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), RDS_FILTER_VALUES):
+            part = wanted[start : start + RDS_FILTER_VALUES]
+            filters = [{"Name": name, "Values": part}]
+            found |= {str(s[field]) for s in self._pages(operation, key, Filters=filters)}
+        return found & set(wanted)
 
     @needs(
         "rds:DeleteDBSnapshot",

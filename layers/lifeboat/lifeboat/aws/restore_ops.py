@@ -4,6 +4,7 @@ from the domain's typed plans."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -253,15 +254,27 @@ class Ec2Restorer:
         health = self.gw.elbv2.describe_target_health(TargetGroupArn=group_arn)
         return {d["Target"]["Id"] for d in health.get("TargetHealthDescriptions", [])}
 
-    @needs("ec2:TerminateInstances", "ec2:DescribeInstances")
+    @needs("ec2:TerminateInstances", "ec2:DescribeInstances", "ec2:ModifyInstanceAttribute")
     def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
-        """Terminate a replacement this execution launched (checked by its tags)."""
+        """Terminate a replacement this execution launched (checked by its tags), with every
+        volume it was launched with: a volume kept on termination (as the original's was) is
+        set to be deleted with it first, so nothing the restore created outlives it."""
         instance = self.instance(instance_id)
         if instance is None:
             return "gone"
         tags = T.to_dict(instance.get("Tags"))
         if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
             return "not-owned"
+        live = instance.get("State", {}).get("Name") in LIVE_STATES
+        kept = [
+            {"DeviceName": m["DeviceName"], "Ebs": {"DeleteOnTermination": True}}
+            for m in (instance.get("BlockDeviceMappings", []) if live else [])
+            if (m.get("Ebs") or {}).get("DeleteOnTermination") is False
+        ]
+        if kept:
+            self.gw.call(
+                "modify_instance_attribute", InstanceId=instance_id, BlockDeviceMappings=kept
+            )
         self.gw.call("terminate_instances", InstanceIds=[instance_id])
         return "terminated"
 
@@ -292,6 +305,20 @@ class RdsRestorer:
                 return False
             raise
         return True
+
+    @needs("rds:DescribeDBInstanceAutomatedBackups")
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The database's restorable window, as its automated backups' ``RestoreWindow`` says
+        (DescribeDBInstances gives only the latest time); None without automated backups."""
+        for backup in self.gw._pages(
+            "describe_db_instance_automated_backups",
+            "DBInstanceAutomatedBackups",
+            DBInstanceIdentifier=db_id,
+        ):
+            window = backup.get("RestoreWindow") or {}
+            if backup.get("Status") == "active" and window.get("EarliestTime"):
+                return window["EarliestTime"], window.get("LatestTime") or window["EarliestTime"]
+        return None
 
     @needs(
         "rds:RestoreDBInstanceFromDBSnapshot",

@@ -17,7 +17,9 @@ from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
 
 DRY_RUN_LISTED = 200
-SLOT_EARLY = timedelta(minutes=5)  # clock skew between Scheduler and Step Functions
+# Scheduler never fires before the slot; what remains is clock skew between Scheduler and Step
+# Functions (seconds): a slot further ahead than this is a run started by hand claiming it.
+SLOT_EARLY = timedelta(seconds=30)
 SLOT_LATE = timedelta(hours=25)  # Scheduler retries a delivery for up to 24 hours
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from lifeboat import executions, runtime
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, caller, finish, follow, outputs, started
+from lifeboat.cli.names import resource_option
 from lifeboat.copies.status import copy_status
 from lifeboat.errors import InvalidInputError
 from lifeboat.output import emit_json, say, table
@@ -71,8 +72,9 @@ def cmd_copies_status(args: argparse.Namespace) -> int:
 
 def cmd_copies_list(args: argparse.Namespace) -> int:
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
+    resource = resource_option(args.resource, catalog)
     copies = sorted(
-        catalog.copies_for_resource(args.resource, args.region),
+        catalog.copies_for_resource(resource, args.region),
         key=lambda c: (c.created_at, c.kind.value),
     )
     if args.json:
@@ -112,11 +114,13 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "status", parents=[common], help="queue, in flight and the copies' RPO per region"
     ).set_defaults(func=cmd_copies_status)
     listing = copies.add_parser("list", parents=[common], help="a resource's copies in a region")
-    listing.add_argument("--resource", required=True, help="instance id or DB identifier")
+    listing.add_argument(
+        "--resource", required=True, help="instance (Name tag or id) or DB identifier"
+    )
     listing.add_argument("--region", required=True, help="destination region, e.g. us-west-2")
     listing.set_defaults(func=cmd_copies_list)
     start = copies.add_parser(
         "start", parents=[common, waiting], help="start a copier now (copies what is queued)"
     )
-    start.add_argument("--wait", action="store_true")
+    start.add_argument("--wait", action="store_true", help="follow the copier until it ends")
     start.set_defaults(func=cmd_copies_start)

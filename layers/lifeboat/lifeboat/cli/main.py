@@ -1,4 +1,4 @@
-"""The ``lifeboat`` command line (DESIGN §5): for on-call engineers and for scripts.
+"""The ``lifeboat`` command line, for on-call engineers and scripts (docs/reference/cli.md).
 
 Works against a deployed stack (found by name, ``--stack``) or the local emulator, through the
 standard AWS settings (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL). Every

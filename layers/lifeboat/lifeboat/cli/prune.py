@@ -133,7 +133,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     pruning = sub.add_parser(
         "prune", parents=[common], help="apply retention to a plan's recovery points"
     )
-    pruning.add_argument("--plan", required=True)
+    pruning.add_argument("--plan", required=True, help="the plan whose retention is applied")
     pruning.add_argument("--rule", help="only this rule (default: every rule of the plan)")
     pruning.add_argument(
         "--dry-run", action="store_true", help="print the deletion plan; delete nothing"

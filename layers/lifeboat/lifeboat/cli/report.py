@@ -11,14 +11,16 @@ from lifeboat.cli.common import EXIT_OK, outputs
 from lifeboat.errors import InvalidInputError
 from lifeboat.output import emit_json, say, table
 from lifeboat.plans import default_plans
-from lifeboat.report import Report, build_report, gather, render_html
+from lifeboat.report import Report, gather, render_html
 from lifeboat.report.html import duration
+from lifeboat.report.verify import verified_report
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
 
 def write_report(table_name: str, plan: str | None, margin_minutes: int) -> Report:
     """Gather the fleet of ``plan`` (every declared plan when None) and build its report."""
+    from lifeboat.aws.rds import RdsGateway
     from lifeboat.runtime import aws_ports
 
     plans = default_plans()
@@ -27,7 +29,9 @@ def write_report(table_name: str, plan: str | None, margin_minutes: int) -> Repo
     if plan is not None:
         plans.rule_names(plan, None)  # an unknown plan is refused, naming the declared ones
     names = [plan] if plan else sorted(plans.plans)
-    return build_report(gather(aws_ports(table_name), plans, names, utcnow(), margin_minutes * 60))
+    ports = aws_ports(table_name)
+    inputs = gather(ports, plans, names, utcnow(), margin_minutes * 60)
+    return verified_report(inputs, ports.ec2, RdsGateway())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -49,6 +53,9 @@ def _print(report: Report) -> None:
     say(f"Overall: {summary.status.upper()}")
     for reason in summary.reasons:
         say(f"  - {reason}")
+    check = report.verification
+    if check is not None and check.verified:
+        say(f"  (the {check.checked} AMIs and snapshots it names were read and found)")
     say("\nIf an AZ failed now:")
     rows: list[list[Any]] = [
         [

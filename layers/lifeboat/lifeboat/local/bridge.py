@@ -50,6 +50,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.rds_gapfill import rds_gap_fills
 from lifeboat.local.sfn_gapfill import SfnTask, sfn_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
@@ -144,6 +145,7 @@ class Bridge:
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
             stack.enter_context(sfn_gap_fills())
+            stack.enter_context(rds_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self

@@ -83,8 +83,10 @@ def drills_by_resource(records: dict[str, list[dict[str, Any]]]) -> dict[str, li
 
 
 def last_rto(drills: list[Drill]) -> float | None:
-    """The RTO last measured (newest drill with a number)."""
-    return next((d.rto_seconds for d in drills if d.rto_seconds is not None), None)
+    """The RTO of the newest drill, when it passed (an older passing drill's RTO does not
+    stand for a restore that failed since)."""
+    newest = drills[0] if drills else None
+    return newest.rto_seconds if newest is not None and newest.result == "healthy" else None
 
 
 def _time(value: Any) -> datetime | None:

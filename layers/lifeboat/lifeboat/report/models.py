@@ -20,6 +20,7 @@ FindingKind = Literal[
     "unencrypted_snapshot",
     "db_without_backups",
     "stale_rule",
+    "vanished_artifact",
 ]
 DEFAULT_MARGIN_SECONDS = 3600  # the template's RpoAlarmMarginMinutes default
 
@@ -109,6 +110,8 @@ class AzRow(BaseModel):
     rpo_seconds: int | None = None
     rto_seconds: float | None = None
     problems: list[str] = Field(default_factory=list)
+    last_drill: str | None = Field(None, description="the newest drill's result (it counts)")
+    artifacts: list[str] = Field(default_factory=list, description="what a restore would use")
 
 
 class AzFailure(BaseModel):
@@ -137,6 +140,15 @@ class Summary(BaseModel):
     unrestorable: int
 
 
+class Verification(BaseModel):
+    """Whether the artifacts the report names were read and found (report/verify.py)."""
+
+    verified: bool
+    checked: int = 0
+    missing: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
 class Report(BaseModel):
     generated_at: datetime
     plans: list[str]
@@ -145,3 +157,6 @@ class Report(BaseModel):
     resources: list[ResourceStatus]
     az_failures: list[AzFailure]
     not_protected: list[Finding]
+    verification: Verification | None = Field(
+        None, description="None: built without checking the artifacts exist"
+    )

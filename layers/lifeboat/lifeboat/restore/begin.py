@@ -150,6 +150,10 @@ def _plan_database(
             backup_retention_days=described.get("BackupRetentionPeriod") or 0,
             latest_restorable=described.get("LatestRestorableTime"),
         )
+        asked = request.point_time or request.restore_time
+        window = ports.rds_restore.restore_window(source_id) if asked else None
+        if window is not None:  # its own latest time is the instance's (fresher)
+            original.earliest_restorable = window[0]
     points = ports.catalog.points_for_resource(source_id)
     zones = ports.ec2_restore.availability_zones() if request.target_az is None else []
     return planner.plan_database(request, original, points, zones, execution_name, now)

@@ -1,4 +1,4 @@
-"""A restore in another region (README "Runbook: region lost"): from the copies of the
+"""A restore in another region (docs/runbooks/region-lost.md): from the copies of the
 server's (or database's) recovery points in that region, into a same-tier subnet of a VPC
 there (a database: into the DB subnet group of the same name), with the security groups of the
 same names in that VPC (or those asked for).
