@@ -137,3 +137,11 @@ def test_a_task_waits_in_its_state_machine_not_in_a_sleeping_lambda() -> None:
     assert deferred.value.ready_at == pytest.approx(120.5)
     # Describe calls are not paced by the shared buckets
     pacing.acquire("DescribeSnapshots")
+
+
+def test_a_chunk_larger_than_the_bucket_is_reserved_up_to_its_capacity() -> None:
+    # An AMI with more snapshots than a small PaceShare's bucket holds never fails its prune
+    catalog = FakeCatalog(pace_clock=lambda: 100.0)
+    pacing = SharedPacing(catalog.reserve_pace, "us-east-1", 0.05, clock=lambda: 100.0)
+    assert pacing.reserve_chunk({"DeleteSnapshot": 12}) == 100.0
+    assert pacing.grant.calls == {"DeleteSnapshot": 5}  # int(100 × 0.05)

@@ -114,16 +114,20 @@ class SharedPacing:
     clock: Callable[[], float] = time.time
 
     def reserve_chunk(self, calls: dict[str, int]) -> float:
-        """Reserve ``calls`` (API → count, each within its bucket's capacity) for a chunk of
-        work; the moment they may all go."""
+        """Reserve ``calls`` (API → count) for a chunk of work, at most a bucket's capacity of
+        each (a point needing more gets the rest one call at a time); the moment they may go."""
         ready = 0.0
+        granted: dict[str, int] = {}
         for api, count in sorted(calls.items()):
             if count <= 0 or api not in SHARED_APIS:
                 continue
             capacity, rate = bucket_size(api, self.share)
+            granted[api] = min(count, int(capacity))  # the rest: one at a time (acquire)
             key = pace_key(self.region, api)
-            ready = max(ready, self.reserve_calls(key, count, capacity, rate * self.rate_scale))
-        self.grant = Grant({a: c for a, c in calls.items() if c > 0}, ready)
+            ready = max(
+                ready, self.reserve_calls(key, granted[api], capacity, rate * self.rate_scale)
+            )
+        self.grant = Grant(granted, ready)
         return ready
 
     def acquire(self, api: str) -> None:
