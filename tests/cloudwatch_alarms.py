@@ -6,10 +6,16 @@ stores alarms but never evaluates them):
   ``Sum``, ``SampleCount``); a period without datapoints is *missing*;
 * an alarm on metric math applies the expression (``ReturnData: true``) to each period's value;
   an expression over a missing value is missing;
-* at each evaluation the alarm looks at the last ``EvaluationPeriods`` complete periods (the
-  *evaluation range*); a period is *breaching* when its value compares to ``Threshold`` by
-  ``ComparisonOperator``;
-* missing periods are treated by ``TreatMissingData``: ``breaching`` (counted as breaching),
+* at each evaluation the alarm retrieves more periods than ``EvaluationPeriods``: the
+  *evaluation range* (its exact length depends on the period; modelled here as
+  ``EvaluationPeriods + 2``, the length of CloudWatch's own worked example); a period is
+  *breaching* when its value compares to ``Threshold`` by ``ComparisonOperator``;
+* when the range holds at least ``EvaluationPeriods`` periods with data, the most recent
+  ``EvaluationPeriods`` of them are judged and missing periods are not treated at all (a
+  stale datapoint still counts: an alarm on a metric that stopped holds its state until too
+  few datapoints are left in the range);
+* otherwise every period with data in the range is judged and missing periods fill the rest,
+  as few as possible, by ``TreatMissingData``: ``breaching`` (counted as breaching),
   ``notBreaching`` (counted as within the threshold), ``ignore`` (when every period of the
   range is missing the alarm keeps its state) and ``missing`` (the default: when every period
   of the range is missing the alarm goes to ``INSUFFICIENT_DATA``); with ``ignore`` and
@@ -82,6 +88,11 @@ class Alarm:
     datapoints_to_alarm: int
     treat_missing: str = "missing"
     expression: Callable[[float], float] = field(default=lambda x: x)
+    extra_range: int = 2  # the evaluation range's periods beyond EvaluationPeriods
+
+    @property
+    def evaluation_range(self) -> int:
+        return self.evaluation_periods + self.extra_range
 
     def __post_init__(self) -> None:
         assert self.comparison in COMPARE, self.comparison
@@ -142,11 +153,13 @@ class Alarm:
     def state(self, periods: Mapping[int, float], at: datetime, previous: str) -> str:
         """The state evaluated at ``at`` over the last complete periods."""
         end = int(at.timestamp()) // self.period * self.period  # the current period's start
-        starts = [end - self.period * (i + 1) for i in range(self.evaluation_periods)]
-        values = [periods.get(s) for s in starts]
+        starts = [end - self.period * (i + 1) for i in range(self.evaluation_range)]
+        values = [periods.get(s) for s in starts]  # newest first
         present = [v for v in values if v is not None]
+        if len(present) >= self.evaluation_periods:  # enough real datapoints: no treatment
+            present = present[: self.evaluation_periods]
         breaching = sum(1 for v in present if COMPARE[self.comparison](v, self.threshold))
-        missing = len(values) - len(present)
+        missing = max(0, self.evaluation_periods - len(present))
         if self.treat_missing == "breaching":
             breaching += missing
         elif not present:

@@ -578,6 +578,9 @@ ITEM_MEANINGS = {
     "NOTIFIED": "A notification already sent in this window (no floods).",
     "DRILL": "A plan's drills (`DRILL#<plan>`), one item per drill.",
     "DRILLEXEC": "What a drill launched, recorded before the launch call.",
+    "EVAC": "An AZ evacuation of an application (`EVAC#<app>#<az>`): status, T, its endpoint.",
+    "EVACCHANGE": "What an evacuation changed, recorded before each change (the endpoint's old "
+    "value, a group's removed subnets, a zonal shift): what rollback and undo put back.",
     "DRILLPLANS": "Every plan that ever drilled (the sweeper's list).",
     "COPY": "A rule's copies in a region (status, the copies' RPO).",
     "COPYQ": "The copy queue of a destination region (and its lease).",

@@ -8,6 +8,7 @@ stand for (``subnet-…``, ``<ARN>``) is still checked by tests/unit/test_runboo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +38,11 @@ def _world(stack: Any) -> tuple[tuple[str, ...], ...]:
 
 
 def test_every_runbook_dry_run_succeeds_and_changes_nothing(
-    stack: Any, elearn: Any, capsys: pytest.CaptureFixture[str]
+    stack: Any,
+    elearn: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given the eLearn stack backed up by both rules, its daily points copied to the DR region
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -47,6 +52,7 @@ def test_every_runbook_dry_run_succeeds_and_changes_nothing(
     copiers = sfn.list_executions(stateMachineArn=stack.outputs["CopierStateMachineArn"])
     for run in copiers["executions"]:
         assert executions.wait(run["executionArn"], timeout=120, poll=0.05)["status"] == "SUCCEEDED"
+    _declare_elearn(elearn, tmp_path, monkeypatch)  # lifeboat recover --app elearn …
     web = elearn.protected_instances["web-1"]
     values = {"--instance": web, "--resource": web, "--db": "elearn-db"}
     dry_runs = [c for c in runbook_commands() if "--dry-run" in c.argv]
@@ -64,3 +70,21 @@ def test_every_runbook_dry_run_succeeds_and_changes_nothing(
             failed.append(f"{command} → exit {code}: {err.strip() or out.strip()[-300:]}")
         assert _world(stack) == before, f"{command} changed something"
     assert not failed, "\n".join(failed)
+
+
+def _declare_elearn(elearn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """eLearn declared as an application (tags, private zone, plans file), as the runbooks'
+    ``lifeboat recover`` commands name it."""
+    import yaml
+
+    from lifeboat.local.bridge import BRIDGE
+    from lifeboat.local.seed_apps import seed_elearn_application
+    from lifeboat.plans import default_plans
+
+    declared = seed_elearn_application(elearn)
+    plans = default_plans().model_dump(mode="json")
+    plans["plans"]["standard"]["applications"] = {"elearn": declared.application()}
+    plans_file = tmp_path / "plans.yaml"
+    plans_file.write_text(yaml.safe_dump(plans), encoding="utf-8")
+    monkeypatch.setitem(BRIDGE.local_environment, "LIFEBOAT_PLANS_FILE", str(plans_file))
+    monkeypatch.setenv("LIFEBOAT_PLANS_FILE", str(plans_file))

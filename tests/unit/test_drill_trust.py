@@ -14,6 +14,8 @@ import pytest
 
 from lifeboat import drill
 from lifeboat import tags as T
+from lifeboat.asg.membership import GROUP_TAG
+from lifeboat.drill.models import ForeignResourceError
 from lifeboat.drill.planner import drill_identifier
 from lifeboat.drill.ports import DrillClusterBusyError
 from lifeboat.drill.slot import SLOT_EARLY
@@ -256,3 +258,94 @@ def test_after_a_restore_the_replacement_is_drilled_not_the_fenced_original(worl
     pk, sk = record_key("standard", NOW, "drill-1")
     (record,) = [r for r in given.catalog.records(pk) if r["sk"] == sk]
     assert record["status"] == "succeeded"
+
+
+def test_an_auto_scaling_group_member_is_never_drilled_one_by_one(world: Any) -> None:
+    # Given a member of an Auto Scaling group: EC2 Auto Scaling propagated the group's tags
+    # (lifeboat:plan among them) and the instance has catalogued points of its own
+    given, drills, _ = world
+    member = given.ec2.add_instance(
+        "us-east-1b", {"Name": "web-asg", T.PLAN: "standard", GROUP_TAG: "elearn-web"}
+    )
+    given.catalog.put_points([ami_point(member, NOW - timedelta(hours=2), instance_config(), n=9)])
+    # When the plan is drilled
+    _state, summary = run_drill(given, {"plan": "standard"})
+    # Then the member is neither launched nor counted: it is listed as not drilled, with why
+    assert member not in {r["id"] for r in summary["resources"]}
+    assert [launch["plan"].source_id for launch in drills.launches] == [given.web1]
+    (why,) = [n for n in summary["not_drilled"] if n["id"] == member]
+    assert "elearn-web" in why["reason"] and "Auto Scaling group" in why["reason"]
+    # ...and a drill asked for that one member by name is refused, naming why
+    with pytest.raises(InvalidInputError) as err:
+        request = {"plan": "standard", "resource": member}
+        drill.begin(event(request, "d-2", {}), PLANS, given.ports, NOW)
+    assert err.value.field == "resource" and "Auto Scaling group" in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["cluster", "db"])
+def test_a_drill_deletes_only_copies_its_catalog_says_it_launched(world: Any, kind: str) -> None:
+    # Given, while the drill runs, someone makes a database (an Aurora cluster) with the very
+    # identifier and tags this drill would give a copy of "ledger" -- a source this drill never
+    # launched (no DRILLEXEC provenance record for it)
+    given, drills, _ = world
+    forged_id = drill_identifier("ledger", "drill-1")
+    tags = {T.DRILL: ARN + "drill-1", T.DRILL_SOURCE: "ledger"}
+
+    def forge(at: Any) -> None:
+        store = drills.clusters if kind == "cluster" else drills.dbs
+        if forged_id not in store:
+            store[forged_id] = {"id": forged_id, "state": "available", "tags": dict(tags),
+                                "launched_at": at, "members": []}  # fmt: skip
+
+    _state, summary = run_drill(given, {"plan": "standard"}, during=forge)
+    # Then its tear-down leaves it alone and says so: name and tags are not provenance
+    assert forged_id in drills.live(), "deleted a database this drill never launched"
+    assert any(forged_id in line and "refused" in line for line in summary["not_torn_down"])
+
+
+def test_a_retried_cluster_launch_still_gives_the_copy_its_instance(world: Any) -> None:
+    # Given the launch task restored the cluster, then died before CreateDBInstance (a
+    # throttle after botocore's retries, a Lambda time-out): Step Functions retries the task
+    given, drills, _ = world
+    _aurora(given)
+    payload = {"plan": "standard", "resource": "elearn-aurora"}
+    begun = drill.begin(event(payload, "drill-1", {}), PLANS, given.ports, NOW)
+    item: dict[str, Any] = {"target": begun.resources[0].model_dump(mode="json")}
+    drills.fail = {"add_instance": "ThrottlingException"}
+    with pytest.raises(Exception, match="ThrottlingException"):
+        drill.launch(event(payload, "drill-1", item), given.ports, NOW)
+    drills.fail = {}
+    launched = drill.launch(event(payload, "drill-1", item), given.ports, NOW)  # retried
+    # Then the retried task adopts its cluster and still adds its one instance: a cluster with
+    # no instance never becomes available, and the drill would wait hours to call it unhealthy
+    (made,) = drills.clusters.values()
+    assert launched.id == made["id"] and len(made["members"]) == 1
+    item["launch"] = {"launched": launched.model_dump(mode="json")}
+    health = drill.check(event(payload, "drill-1", item), given.ports, NOW + timedelta(minutes=1))
+    assert health.healthy
+
+
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_a_copy_made_before_the_drill_asked_for_it_is_never_adopted(world: Any, kind: str) -> None:
+    # Given a database (an Aurora cluster) launched later in the drill (the Map reaches it an
+    # hour and a half in), and someone made one with its derived identifier and this drill's
+    # tags half an hour before that request: a retried task cannot have made it
+    given, drills, _ = world
+    if kind == "cluster":
+        _aurora(given)
+    source = "elearn-aurora" if kind == "cluster" else "elearn-db"
+    payload = {"plan": "standard", "resource": source}
+    begun = drill.begin(event(payload, "drill-1", {}), PLANS, given.ports, NOW)
+    item: dict[str, Any] = {"target": begun.resources[0].model_dump(mode="json")}
+    forged_id = drill_identifier(source, "drill-1")
+    store = drills.clusters if kind == "cluster" else drills.dbs
+    store[forged_id] = {"id": forged_id, "state": "available", "members": [],
+                        "tags": {T.DRILL: ARN + "drill-1", T.DRILL_SOURCE: source},
+                        "launched_at": NOW + timedelta(hours=1)}  # fmt: skip
+    # When the drill asks for its copy
+    with pytest.raises(ForeignResourceError):
+        drill.launch(event(payload, "drill-1", item), given.ports, NOW + timedelta(hours=1.5))
+    # Then it neither drills nor deletes it
+    item["error"] = {"Error": "ForeignResourceError", "Cause": "x"}
+    result = drill.tear_down_resource(event(payload, "drill-1", item), given.ports)
+    assert result.result == "failed" and forged_id in drills.live()

@@ -14,6 +14,7 @@ import pytest
 from lifeboat.aws.rds import RDS_FILTER_VALUES, RdsGateway
 from lifeboat.plans import Kind
 from lifeboat.report import FleetInputs, build_report
+from lifeboat.report.build import drills_by_resource, last_rto
 from lifeboat.report.verify import verified_report
 from tests.fakes import client_error
 from tests.report_fleet import AZ_A, AZ_B, NOW, seed_fleet
@@ -82,8 +83,14 @@ def test_after_the_latest_drill_failed_the_card_is_red_with_that_result(kind: st
 class Reads:
     """Batched Describe calls over the artifacts that still exist; each call's ids recorded."""
 
-    def __init__(self, existing: set[str], fail: bool = False) -> None:
+    def __init__(
+        self,
+        existing: set[str],
+        fail: bool = False,
+        described: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.existing, self.fail = existing, fail
+        self.described = described or {}  # what Describe says of an id beyond it existing
         self.calls: list[tuple[str, list[str]]] = []
 
     def _read(self, what: str, ids: list[str]) -> set[str]:
@@ -93,10 +100,17 @@ class Reads:
         return set(ids) & self.existing
 
     def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {i: {"ImageId": i} for i in self._read("images", ids)}
+        return {
+            i: {"ImageId": i, "State": "available", **self.described.get(i, {})}
+            for i in self._read("images", ids)
+        }
 
     def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {i: {"SnapshotId": i} for i in self._read("snapshots", ids)}
+        return {
+            i: {"SnapshotId": i, "State": "completed", "StorageTier": "standard",
+                **self.described.get(i, {})}
+            for i in self._read("snapshots", ids)
+        }  # fmt: skip
 
     def existing_snapshots(self, kind: str, ids: list[str]) -> set[str]:
         return self._read(kind, ids)
@@ -176,8 +190,15 @@ def test_when_the_reads_fail_the_report_says_it_did_not_verify() -> None:
 
 
 class _Pages:
-    def __init__(self, calls: list[dict[str, Any]], snapshots: set[str], cluster: bool) -> None:
+    def __init__(
+        self,
+        calls: list[dict[str, Any]],
+        snapshots: set[str],
+        cluster: bool,
+        status: dict[str, str] | None = None,
+    ) -> None:
         self.calls, self.snapshots, self.cluster = calls, snapshots, cluster
+        self.status = status or {}
 
     def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
         self.calls.append(kwargs)
@@ -190,8 +211,8 @@ class _Pages:
         )
         half = len(found) // 2  # two pages: every page is read
         return [
-            {key: [{field: s} for s in found[:half]]},
-            {key: [{field: s} for s in found[half:]]},
+            {key: [{field: s, "Status": self.status.get(s, "available")} for s in found[:half]]},
+            {key: [{field: s, "Status": self.status.get(s, "available")} for s in found[half:]]},
         ]
 
 
@@ -213,3 +234,130 @@ def test_db_snapshots_are_read_in_batches_within_the_filter_limit(kind: str) -> 
     assert len(calls) == 3 and all(
         len(c["Filters"][0]["Values"]) <= RDS_FILTER_VALUES for c in calls
     )
+
+
+def test_the_newest_drill_counts_across_plans() -> None:
+    # Given web-1 moved from plan "critical" (a passing drill two days ago) to "standard" (a
+    # failed drill yesterday): the report reads DRILL#<plan> records plan by plan
+    def record(when: Any, execution: str, result: str, rto: float | None) -> dict[str, Any]:
+        return {
+            "sk": f"{when.isoformat()}#{execution}",
+            "status": "succeeded" if result == "healthy" else "failed",
+            "started_at": when.isoformat(),
+            "resources": [{"id": "i-web1", "type": "instance", "result": result,
+                           "rto_seconds": rto, "rpo_seconds": 60, "error": None}],
+        }  # fmt: skip
+
+    older = record(NOW - timedelta(days=2), "drill-critical", "healthy", 600.0)
+    newer = record(NOW - timedelta(days=1), "drill-standard", "unhealthy", None)
+    for records in ({"critical": [older], "standard": [newer]},
+                    {"standard": [newer], "critical": [older]}):  # fmt: skip
+        drills = drills_by_resource(records)["i-web1"]
+        # Then the newest drill, whichever plan recorded it, is the verdict: no RTO stands
+        assert [d.execution for d in drills] == ["drill-standard", "drill-critical"]
+        assert last_rto(drills) is None
+
+
+@pytest.mark.parametrize(
+    ("what", "described"),
+    [
+        ("snapshot", None),  # the AMI exists, one of its snapshots is gone
+        ("snapshot", {"StorageTier": "archive"}),  # archived: days to restore before any use
+        ("snapshot", {"State": "error"}),
+        ("image", {"State": "failed"}),
+        ("image", {"State": "disabled"}),  # DisableImage: no launch from it
+    ],
+)
+def test_an_artifact_that_exists_but_cannot_be_used_is_not_restorable(
+    what: str, described: dict[str, str] | None
+) -> None:
+    # Given web-1's only AMI exists, but it (or one of its snapshots) cannot be restored from
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    web1 = fleet.ids["web-1"]
+    point = next(p for p in inputs.points if p.source_id == web1 and p.kind is Kind.AMI)
+    assert point.snapshots, "an AMI point records its snapshots"
+    broken = point.image_id if what == "image" else point.snapshots[-1].snapshot_id
+    assert broken
+    if described is None:
+        reads = Reads(_everything(inputs) - {broken})
+    else:
+        reads = Reads(_everything(inputs), described={broken: described})
+    report = verified_report(inputs, reads, reads)
+    # Then the report does not call web-1 restorable from it, and names it
+    row = _row(report, AZ_A, web1)
+    assert not row.restorable and broken not in row.artifacts
+    assert report.verification is not None and broken in report.verification.missing
+    assert _card(report, AZ_A) == "red"
+
+
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_a_db_snapshot_that_is_not_available_is_not_counted(kind: str) -> None:
+    calls: list[dict[str, Any]] = []
+    existing = {"lifeboat-ok", "lifeboat-failed"}
+
+    class Rds:
+        def get_paginator(self, operation: str) -> _Pages:
+            return _Pages(calls, existing, kind == "cluster", {"lifeboat-failed": "failed"})
+
+    found = RdsGateway(rds=Rds()).existing_snapshots(kind, sorted(existing))
+    assert found == {"lifeboat-ok"}
+
+
+def test_when_the_reads_fail_no_card_is_green_and_every_row_says_unverified() -> None:
+    # Given the caller may not read the AMIs (DescribeImages denied, or throttled to the end)
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    healthy = build_report(inputs)
+    assert any(r.status == "green" for r in healthy.resources), "the fleet has green cards"
+    report = verified_report(inputs, Reads(set(), fail=True), Reads(set(), fail=True))
+    # Then no AZ card and no resource card is green: nothing vouches for the artifacts
+    assert {f.status for f in report.az_failures} <= {"amber", "red"}
+    assert all(r.status != "green" for r in report.resources)
+    for failure in report.az_failures:
+        for row in (*failure.servers, *failure.databases):
+            if row.restorable:
+                assert any("not verified" in p for p in row.problems), row.id
+
+
+def test_the_cli_says_unverified_not_yes_when_the_reads_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli.report import _print
+
+    inputs = seed_fleet().inputs()
+    _print(verified_report(inputs, Reads(set(), fail=True), Reads(set(), fail=True)))
+    unverified = capsys.readouterr().out
+    assert "unverified" in unverified and " yes " not in unverified
+    _print(verified_report(inputs, Reads(_everything(inputs)), Reads(_everything(inputs))))
+    assert " yes " in capsys.readouterr().out
+
+
+def test_the_cli_never_says_read_and_found_when_some_vanished(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lifeboat.cli.report import _print
+
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    ami = next(p.image_id for p in inputs.points if p.kind is Kind.AMI and p.image_id)
+    reads = Reads(_everything(inputs) - {str(ami)})
+    _print(verified_report(inputs, reads, reads))
+    out = capsys.readouterr().out
+    assert "read and found" not in out and f"vanished or cannot be used: {ami}" in out
+
+
+def test_the_html_report_shows_every_kind_of_finding_vanished_artifacts_included() -> None:
+    from typing import get_args
+
+    from lifeboat.report import render_html
+    from lifeboat.report.html import FINDING_TITLES
+    from lifeboat.report.models import FindingKind
+
+    assert set(FINDING_TITLES) == set(get_args(FindingKind)), "a finding kind the page drops"
+    fleet = seed_fleet()
+    inputs = fleet.inputs()
+    ami = next(p.image_id for p in inputs.points if p.kind is Kind.AMI and p.image_id)
+    reads = Reads(_everything(inputs) - {str(ami)})
+    page = render_html(verified_report(inputs, reads, reads))
+    assert str(ami) in page and FINDING_TITLES["vanished_artifact"] in page

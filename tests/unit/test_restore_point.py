@@ -103,7 +103,7 @@ def test_a_time_with_a_point_id_or_restore_time_is_bad_input() -> None:
     ("ago", "how"),
     [
         (timedelta(hours=1), "point-in-time"),  # within the window (7 days, 5 minutes behind)
-        (timedelta(minutes=1), "snapshot"),  # after the latest restorable time
+        (timedelta(minutes=1), "latest"),  # after the latest restorable time: to that time
         (timedelta(days=8), "refused"),  # before the window and before every snapshot
     ],
 )
@@ -121,10 +121,31 @@ def test_a_database_at_a_time(monkeypatch: pytest.MonkeyPatch, ago: timedelta, h
         assert planned.restore_time == when and planned.snapshot_id is None
         assert (planned.point_note or "").startswith("point-in-time restore")
     else:
-        assert planned.restore_time is None
-        assert planned.snapshot_id == "lifeboat-elearn-db-run-db-1"
-        assert "outside its restorable window" in (planned.point_note or "")
+        # the newest data at or before the time is the latest restorable time (5 minutes
+        # behind), not the newest snapshot (a day old)
+        assert planned.restore_time == NOW - timedelta(minutes=5)
+        assert planned.snapshot_id is None
+        assert "latest restorable time" in (planned.point_note or "")
     assert planned.as_of == when
+
+
+@pytest.mark.parametrize("resource", ["instance", "db"])
+def test_a_time_in_the_future_is_refused(monkeypatch: pytest.MonkeyPatch, resource: str) -> None:
+    # Given a local time typed as if it were UTC (an hour east of UTC): in the future
+    world = make_world(monkeypatch)
+    target = (
+        {"instance_id": world.web1} if resource == "instance" else {"db_instance_id": "elearn-db"}
+    )
+    payload = {**target, "point_time": iso(NOW + timedelta(hours=1)), "dry_run": True}
+    with pytest.raises(InvalidInputError) as refused:
+        run(world, payload, until="begin")
+    assert refused.value.field == "point_time" and "in the future" in refused.value.message
+    assert "UTC" in refused.value.message
+    # a few seconds of clock skew are not the future
+    _state, planned = run(
+        world, {**payload, "point_time": iso(NOW + timedelta(seconds=20))}, until="begin"
+    )
+    assert planned.as_of is not None
 
 
 def test_an_exact_restore_time_before_the_window_is_refused(
@@ -149,3 +170,22 @@ def test_a_time_is_compared_to_the_second_as_points_are_listed() -> None:
     request = RestoreInput(instance_id=SOURCE, point_time=POINTS[3].created_at)
     planned = plan_instance(request, original, points, [subnet("us-east-1b")], PLANS)
     assert data_of(planned) == "snap-hdata-4"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-27T02:00:00Z", ("latest", "2026-11-27T02:00:00Z")),
+        ("2026-11-27t02:00:00z", ("latest", "2026-11-27T02:00:00Z")),  # as typed at 3 a.m.
+        ("2026-11-27 03:00+01:00", ("latest", "2026-11-27T02:00:00Z")),
+        ("2026-11-27T03:00:00+0100", ("latest", "2026-11-27T02:00:00Z")),
+        ("ami-0123456789abcdef0", ("ami-0123456789abcdef0", None)),
+        ("latest", ("latest", None)),
+    ],
+)
+def test_point_option_reads_times_in_any_case_and_offset(
+    value: str, expected: tuple[str, str | None]
+) -> None:
+    from lifeboat.cli.restore import parse_point
+
+    assert parse_point(value) == expected

@@ -4,7 +4,7 @@ of rollback does and refuses, and the registry a new kind (Auto Scaling groups) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,7 +62,14 @@ class FakeDatabases:
     def endpoint(self, db_id: str) -> str | None:
         return f"{db_id}.example.internal"
 
-    def delete_restored(self, db_id: str, execution_arn: str, final_snapshot: str) -> str:
+    def delete_restored(
+        self,
+        db_id: str,
+        execution_arn: str,
+        final_snapshot: str,
+        since: datetime,
+        until: datetime | None,
+    ) -> str:
         db = self.world.rds.dbs.get(db_id)
         if db is None:
             return "gone"
@@ -168,6 +175,8 @@ def test_what_did_not_finish_is_not_rolled_back(
     with pytest.raises(InvalidInputError) as refused:
         rollback(world, history, "restore-9")
     assert why in refused.value.message
+    # what a failed restore's abort kept is named as the operator's to remove
+    assert ("keep-on-failure" in refused.value.message) == (status == "FAILED")
 
 
 def test_a_database_rollback_deletes_only_the_restored_database(world: World) -> None:
@@ -224,3 +233,140 @@ def test_an_original_that_will_not_start_keeps_the_replacement(world: World) -> 
     del world.ec2.fail["StartInstances"]
     assert rollback(world, history, "restore-1").status == "rolled-back"
     assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_a_database_restore_renamed_into_the_originals_place_is_not_rolled_back(
+    world: World,
+) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"db_instance_id": "elearn-db"}, "restore-db")
+    # Given the restored database was renamed into the original's name (to keep the
+    # application's endpoint), and the original renamed aside
+    dbs = world.rds.dbs
+    dbs["elearn-db-old"] = dbs.pop("elearn-db")
+    dbs["elearn-db"] = dbs.pop(result["replacement_id"])
+    databases = FakeDatabases(world)
+    request = RollbackRequest(execution_arn=ARN + "restore-db", requested_by="me")
+
+    with pytest.raises(InvalidInputError) as refused:
+        roll_back(request, MACHINE, world.ports, history, databases, NOW)
+
+    assert "renamed into the original's name" in refused.value.message
+    assert databases.deleted == [] and {"elearn-db", "elearn-db-old"} <= set(dbs)
+
+
+def test_two_rollbacks_of_one_restore_at_once_one_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"instance_id": world.web1}, "restore-1")
+    new = result["replacement_id"]
+    instance = ROLLBACKS["instance"]
+    refusals: list[str] = []
+    held: dict[str, Any] = {}
+
+    class SecondOperator:
+        """While the first rollback works, a second operator rolls the same restore back."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(instance, name)
+
+        def apply(self, ctx: RollbackContext) -> dict[str, str]:
+            monkeypatch.setitem(ROLLBACKS, "instance", instance)
+            try:
+                rollback(world, history, "restore-1")
+            except InvalidInputError as exc:
+                refusals.append(exc.message)
+            held.update(world.catalog.active_locks([world.web1, new], int(NOW.timestamp())))
+            return instance.apply(ctx)
+
+    monkeypatch.setitem(ROLLBACKS, "instance", SecondOperator())
+
+    done = rollback(world, history, "restore-1")
+
+    # Then the second is refused, changing nothing, and the first keeps its locks to the end
+    assert done.status == "rolled-back"
+    assert len(refusals) == 1 and "already being rolled back" in refusals[0]
+    assert set(held) == {world.web1, new}
+    assert world.catalog.active_locks([world.web1, new], int(NOW.timestamp())) == {}
+
+
+def test_a_rollback_that_lost_the_race_for_the_locks_does_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = FakeHistory()
+    restored(world, history, {"instance_id": world.web1}, "restore-1")
+    instance = ROLLBACKS["instance"]
+    second: list[str] = []
+
+    class Racing:
+        """Both rollbacks pass their checks; the second takes the locks and finishes first."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(instance, name)
+
+        def locks(self, ctx: RollbackContext) -> list[str]:
+            if not second:
+                monkeypatch.setitem(ROLLBACKS, "instance", instance)
+                second.append(rollback(world, history, "restore-1").status)
+            return instance.locks(ctx)
+
+    monkeypatch.setitem(ROLLBACKS, "instance", Racing())
+
+    first = rollback(world, history, "restore-1")
+
+    assert second == ["rolled-back"] and first.status == "already-rolled-back"
+    assert len(world.ec2.terminations) == 1 and len(world.notifier.sent) == 2
+
+
+def test_a_target_group_deleted_since_does_not_block_the_rollback(world: World) -> None:
+    history = FakeHistory()
+    result = restored(world, history, {"instance_id": world.web1}, "restore-1")
+    new = result["replacement_id"]
+    # Given a person deleted the web target group after the restore
+    world.ec2.fail["RegisterTargets"] = "TargetGroupNotFound"
+
+    done = rollback(world, history, "restore-1")
+
+    # Then there is no traffic to give back there, and the rest is rolled back
+    assert done.status == "rolled-back", done.done
+    assert "gone" in done.done[f"register {TG}"]
+    assert world.ec2.state_of(new) == "terminated"
+    assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_a_forced_restore_rolled_back_is_listed_as_such_and_frees_the_earlier_one(
+    world: World,
+) -> None:
+    history = FakeHistory()
+    restored(world, history, {"instance_id": world.web1}, "restore-1")
+    # Given the server restored again by its original's id (--force: the current one restored)
+    second = restored(world, history, {"instance_id": world.web1, "force": True}, "restore-2")
+    assert rollback(world, history, "restore-2").status == "rolled-back"
+
+    rows = list_restores(history, world.guards, world.catalog, MACHINE, NOW)
+
+    by_name = {r.name: r for r in rows}
+    assert by_name["restore-2"].status == "rolled-back", second
+    assert by_name["restore-1"].status == "restored"
+    # and the earlier restore, no longer followed by a standing one, can be rolled back in turn
+    assert rollback(world, history, "restore-1").status == "rolled-back"
+    assert world.ec2.eips[EIP]["InstanceId"] == world.web1
+
+
+def test_abort_and_rollback_terminate_with_the_executions_own_time_window(world: World) -> None:
+    # The replacement's volumes are its own only if made while its execution ran: the abort
+    # passes the execution's start (and no end: it is running), a rollback start and end.
+    from lifeboat import restore
+
+    history = FakeHistory()
+    payload = {"instance_id": world.web1}
+    state, _ = run(world, payload, "restore-a", until="launch")
+    restore.abort(world.event(payload, "restore-a", **state), world.ports, NOW)
+    restored(world, history, payload, "restore-b")
+    rollback(world, history, "restore-b")
+
+    assert [(since, until) for _, since, until in world.ec2.terminations] == [
+        (NOW, None),
+        (NOW, NOW + timedelta(minutes=10)),
+    ]

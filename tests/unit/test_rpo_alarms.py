@@ -3,7 +3,8 @@
 code puts: each run's finalize step (``publish_rpo``) and the 5-minute publisher
 (``publish_rpo_ages``). For every rule shipped: OK all day while the runs are on time; ALARM
 within the rule's interval plus the margin (plus the 15 minutes the alarm takes to judge) after
-the last good point when runs are late or stopped, and when nothing reports at all; OK again
+the last good point when runs are late or stopped, and within half an hour when nothing reports
+at all (the stale datapoints of the evaluation range count until too few are left); OK again
 once a run catches up. The design it replaces (1-hour periods judged on one datapoint a day,
 missing data breaching) is shown in ALARM all day while every run is on time."""
 
@@ -19,7 +20,7 @@ import pytest
 from lifeboat.backup.rpo import publish_rpo, publish_rpo_ages
 from lifeboat.local.cfn import load_template
 from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.plans import Kind, default_plans
+from lifeboat.plans import Kind, Retention, Rule, default_plans
 from tests.cloudwatch_alarms import Alarm
 from tests.fakes import FakeCatalog
 from tests.fakes_ops import fake_ports
@@ -32,6 +33,9 @@ MARGIN = timedelta(minutes=int(PARAMETERS["RpoAlarmMarginMinutes"]))
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 RUN_TAKES = timedelta(minutes=6)  # slot -> finalize
 JUDGE = timedelta(minutes=20)  # 3 periods of 5 minutes, and the publisher's 5-minute step
+# Nothing put at all: the datapoints already in the evaluation range (5 periods) still count
+# until fewer than 3 are left, so the alarm fires once the range is empty of them.
+SILENT = timedelta(minutes=30)
 SOURCES = ("web-1", "app-1", "elearn-db")
 
 
@@ -79,6 +83,8 @@ def simulate(
     end: datetime,
     publisher_until: datetime | None = None,
     jitter: bool = False,
+    takes: timedelta = RUN_TAKES,
+    start: datetime = START,
 ) -> list[tuple[datetime, float]]:
     """What CloudWatch receives for (plan, rule): each run's finalize ``RUN_TAKES`` after its
     slot (its points created 30 s into it), and the publisher every 5 minutes (Scheduler
@@ -88,9 +94,9 @@ def simulate(
     plans = default_plans()
     rng = random.Random(20)
     events: list[tuple[datetime, str, datetime | None]] = [
-        (slot + RUN_TAKES, "finalize", slot) for slot in runs
+        (slot + takes, "finalize", slot) for slot in runs
     ]
-    tick = START
+    tick = start
     while tick <= end and (publisher_until is None or tick < publisher_until):
         delay = timedelta(seconds=rng.randint(0, 60)) if jitter else timedelta(seconds=17)
         events.append((tick + delay, "tick", None))
@@ -179,6 +185,24 @@ def test_the_evaluator_follows_cloudwatchs_missing_data_rules(
     assert alarm.state(periods, at, previous) == expected
 
 
+@pytest.mark.parametrize("treat", ["breaching", "missing", "notBreaching"])
+def test_the_evaluator_judges_the_newest_real_datapoints_when_enough_are_in_the_range(
+    treat: str,
+) -> None:
+    # 2 of 3 over a range of 5 periods: two newest periods missing, three older ones OK. With
+    # 3 real datapoints in the range, CloudWatch judges them and treats no missing period.
+    alarm = _alarm(treat, dta=2)
+    at = START + timedelta(minutes=5)
+    ok = {int((START + timedelta(minutes=i)).timestamp()): 1.0 for i in range(3)}
+    assert alarm.state(ok, at, "OK") == "OK"
+    # with two real datapoints left, one missing period is filled by the treatment
+    two = dict(list(ok.items())[1:])
+    assert alarm.state(two, at, "OK") == "OK"  # at most 1 breaching (filled) of 3: still OK
+    # a range with no datapoint at all
+    expected = {"breaching": "ALARM", "missing": "INSUFFICIENT_DATA", "notBreaching": "OK"}
+    assert alarm.state({}, at, "OK") == expected[treat]
+
+
 def test_the_evaluator_aggregates_each_period_with_the_statistic_then_the_expression() -> None:
     alarm = Alarm.from_template(
         "a",
@@ -258,7 +282,7 @@ def test_nothing_reported_is_an_alarm_within_minutes(plan: str, rule: str) -> No
     series = [(at, v) for at, v in series if at < stop]  # the finalize steps stopped too
     timeline = states(alarm, series, START + RUN_TAKES + JUDGE, end)
     fired = first_alarm(timeline)
-    assert fired is not None and stop < fired <= stop + JUDGE
+    assert fired is not None and stop < fired <= stop + SILENT
 
 
 def test_the_design_it_replaces_was_in_alarm_all_day_while_on_time() -> None:
@@ -290,3 +314,38 @@ def test_the_publisher_puts_a_datapoint_every_period_whatever_the_backup_schedul
     assert schedule["Type"] == "ScheduleV2" and props["ScheduleExpression"] == "rate(5 minutes)"
     assert "State" not in props, "runs with the backups switched off: the RPO still grows"
     assert {a.period for a in template_alarms().values()} == {300}
+
+
+def test_a_daily_rule_stays_ok_across_the_clock_change() -> None:
+    # Given the daily rule at 02:45 Europe/London: on the night the clocks go back (25 October
+    # 2026) its runs are 25 hours apart, and a run takes 40 minutes to complete its points
+    plan, rule = "standard", "daily"
+    declared = default_plans().plans[plan].rules[rule]
+    assert declared.schedule == "cron(45 2 * * ? *)" and declared.timezone == "Europe/London"
+    days = [datetime(2026, 10, d, 2, 45, tzinfo=declared.tz) for d in range(21, 30)]
+    runs = [d.astimezone(UTC) for d in days]
+    assert runs[4] - runs[3] == timedelta(hours=25)
+    end = runs[-1] + timedelta(hours=2)
+    series = simulate(plan, rule, runs, end, takes=timedelta(minutes=40), start=runs[0])
+    # Then its alarm stays OK: the rule's own schedule made the gap, no run was late
+    timeline = states(template_alarms()[(plan, rule)], series, runs[0] + timedelta(hours=1), end)
+    assert {state for _at, state in timeline} == {"OK"}, first_alarm(timeline)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "seconds"),
+    [
+        ("cron(45 2 * * ? *)", "UTC", 86400),
+        ("cron(45 2 * * ? *)", "Europe/London", 90000),  # 25 h the night the clocks go back
+        ("cron(0 4 ? * SUN *)", "Europe/London", 7 * 86400 + 3600),
+        ("cron(15 * * * ? *)", "Europe/London", 3600),  # every hour: UTC hours, no shift
+        ("rate(1 day)", "Europe/London", 86400),  # a rate does not follow the local clock
+    ],
+)
+def test_a_rules_longest_interval_counts_its_timezones_clock_change(
+    schedule: str, timezone: str, seconds: int
+) -> None:
+    rule = Rule(
+        schedule=schedule, timezone=timezone, kinds=[Kind.EBS], retention=Retention(daily=1)
+    )
+    assert rule.interval_seconds() == seconds

@@ -15,10 +15,11 @@ from pydantic import (
     ValidationError,
 )
 
+from lifeboat.asg.models import GroupConfig
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import Kind, Name
 
-ResourceType = Literal["instance", "db", "cluster"]
+ResourceType = Literal["instance", "db", "cluster", "asg"]
 M = TypeVar("M", bound=BaseModel)
 S = TypeVar("S")
 
@@ -316,6 +317,8 @@ class RecoveryPoint(BaseModel):
     # the create call) or "crash" (the default), and why (docs: Concepts, consistency).
     consistency: Literal["application", "crash"] = "crash"
     consistency_reason: str | None = None
+    # An Auto Scaling group's point (kind ``asg``): its launch template data and settings.
+    group: GroupConfig | None = None
 
     @property
     def is_copy(self) -> bool:

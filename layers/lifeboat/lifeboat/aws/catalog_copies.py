@@ -71,6 +71,18 @@ class CopyQueries:
             )
         )
 
+    @needs("dynamodb:Scan")
+    def all_copies(self) -> list[RecoveryPoint]:
+        """Every copy in the catalog, of every region (the CLI's listing)."""
+        found: list[RecoveryPoint] = []
+        for page in self.ddb.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(sk, :s)",
+            ExpressionAttributeValues={":s": {"S": "CP#"}},
+        ):
+            found.extend(RecoveryPoint.model_validate(_ints(_plain(i))) for i in page["Items"])
+        return found
+
     @needs("dynamodb:BatchGetItem")
     def get_copies(
         self, region: str, keys: list[tuple[str, str, str]]

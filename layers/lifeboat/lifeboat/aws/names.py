@@ -3,12 +3,15 @@ whether a DB instance exists."""
 
 from __future__ import annotations
 
+import re
+
 from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.names import NamedInstance
 
+DB_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
 ANY_STATE = ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
 
 
@@ -19,6 +22,8 @@ class AwsNames:
 
     @needs("ec2:DescribeInstances")
     def instances_named(self, name: str) -> list[NamedInstance]:
+        """Exactly ``name``: EC2's filters read ``*`` and ``?`` as wildcards, so the Name tags
+        found are compared again here (``web-1*`` names no instance, not web-1)."""
         return [
             NamedInstance(
                 instance_id=i["InstanceId"],
@@ -27,8 +32,13 @@ class AwsNames:
                 fenced=T.FENCED in T.to_dict(i.get("Tags")),
             )
             for i in self.ec2.instances_tagged("Name", name, ANY_STATE)
+            if T.to_dict(i.get("Tags")).get("Name") == name
         ]
 
     @needs("rds:DescribeDBInstances")
     def database_exists(self, identifier: str) -> bool:
-        return self.rds.describe_db(identifier) is not None
+        """Whether a DB instance is so named (what cannot be a DB identifier names none: RDS
+        would answer InvalidParameterValue)."""
+        return (
+            bool(DB_IDENTIFIER.match(identifier)) and self.rds.describe_db(identifier) is not None
+        )

@@ -13,10 +13,10 @@ from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
+from lifeboat.aws.replacement_ops import LIVE_STATES, Ec2ReplacementTermination, launched_by
 from lifeboat.errors import error_code
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 
-LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 # Launching from snapshots (or restoring a DB snapshot) encrypted with a customer managed key
 # — every copy in another region is, with that region's copy key — has EBS and RDS use the key
 # on the caller's behalf, through grants: template.yaml allows these on the CopyKmsKeyArns keys
@@ -115,7 +115,7 @@ def restore_db_request(plan: DatabasePlan, tags: dict[str, str]) -> dict[str, An
 
 
 # --- adapters --------------------------------------------------------------------------------
-class Ec2Restorer:
+class Ec2Restorer(Ec2ReplacementTermination):
     def __init__(self, gateway: Ec2Gateway) -> None:
         self.gw = gateway
         self.ec2 = gateway.ec2
@@ -154,13 +154,10 @@ class Ec2Restorer:
         return any(k.get("KeyName") == name for k in found.get("KeyPairs", []))
 
     @needs("ec2:DescribeInstances")
-    def instance(self, instance_id: str) -> dict[str, Any] | None:
-        return self.gw.describe_instances([instance_id]).get(instance_id)
-
-    @needs("ec2:DescribeInstances")
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
+        """The instance this execution launched (its tag, and its client token)."""
         found = self.gw.instances_tagged(T.RESTORE_EXECUTION, execution_arn, LIVE_STATES)
-        return found[0] if found else None
+        return next((i for i in found if launched_by(i, execution_arn)), None)
 
     @needs("ec2:DescribeInstanceStatus")
     def status(self, instance_id: str) -> dict[str, str]:
@@ -253,30 +250,6 @@ class Ec2Restorer:
     def targets(self, group_arn: str) -> set[str]:
         health = self.gw.elbv2.describe_target_health(TargetGroupArn=group_arn)
         return {d["Target"]["Id"] for d in health.get("TargetHealthDescriptions", [])}
-
-    @needs("ec2:TerminateInstances", "ec2:DescribeInstances", "ec2:ModifyInstanceAttribute")
-    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
-        """Terminate a replacement this execution launched (checked by its tags), with every
-        volume it was launched with: a volume kept on termination (as the original's was) is
-        set to be deleted with it first, so nothing the restore created outlives it."""
-        instance = self.instance(instance_id)
-        if instance is None:
-            return "gone"
-        tags = T.to_dict(instance.get("Tags"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
-            return "not-owned"
-        live = instance.get("State", {}).get("Name") in LIVE_STATES
-        kept = [
-            {"DeviceName": m["DeviceName"], "Ebs": {"DeleteOnTermination": True}}
-            for m in (instance.get("BlockDeviceMappings", []) if live else [])
-            if (m.get("Ebs") or {}).get("DeleteOnTermination") is False
-        ]
-        if kept:
-            self.gw.call(
-                "modify_instance_attribute", InstanceId=instance_id, BlockDeviceMappings=kept
-            )
-        self.gw.call("terminate_instances", InstanceIds=[instance_id])
-        return "terminated"
 
 
 class RdsRestorer:

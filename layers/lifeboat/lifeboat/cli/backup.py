@@ -13,6 +13,7 @@ from typing import Any
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
+from lifeboat.cli.copies import copies_listed
 from lifeboat.cli.names import resource_option
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, RecoveryPoint, validate_input
@@ -87,13 +88,17 @@ def print_backup_report(result: dict[str, Any]) -> None:
 
 # --- recovery points -------------------------------------------------------------------------
 def _status(point: RecoveryPoint, now: datetime) -> str:
-    """The point's status, and its snapshot lock while it holds."""
+    """The point's status, and its snapshot lock while it holds (a copy is never locked)."""
+    if point.is_copy:
+        return f"{point.status.value}, copy in {point.region}"
     if point.locked_until is None or point.locked_until <= now:
         return point.status.value
     return f"{point.status.value}, locked to {point.locked_until:%Y-%m-%d} ({point.lock_mode})"
 
 
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
+    if not args.home_only:
+        default_plans()  # the copies' regions; a bad plans file: exit 2 before any read
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     resource = resource_option(args.resource, catalog) if args.resource else None
     # A server's points are those of every instance that has stood for it (a restore of it
@@ -104,6 +109,9 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
         if resource
         else catalog.all_points()
     )
+    if not args.home_only:  # the copies in other regions too, marked with their region
+        sources = [m for m in members if m] if resource else [None]
+        points += [c for source in sources for c in copies_listed(catalog, source)]
     if args.status:
         points = [p for p in points if p.status.value == args.status]
     points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
@@ -225,6 +233,9 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "--status",
         choices=["pending", "completed", "failed", "deleted"],
         help="only points in this status",
+    )
+    listing.add_argument(
+        "--home-only", action="store_true", help="leave out the copies in other regions"
     )
     listing.set_defaults(func=cmd_recovery_points_list)
 

@@ -92,6 +92,8 @@ def print_prune(report: dict[str, Any], dry_run: bool) -> None:
         say(f"  note: {summary['recycle_bin']}")
     for group in report.get("stale", []):
         say(f"  ! no recent completed backup for {group}: nothing of it expires (check backups)")
+    for group in report.get("decommissioned", []):
+        say(f"  decommissioned: {group} no longer exists (kept decommissioned_days, then expired)")
     for item in report.get("skipped", []):
         say(f"  ! skipped {item}")
     for locked in report.get("locked", []):

@@ -12,6 +12,7 @@ from typing import Any
 
 from lifeboat import executions
 from lifeboat.cli import restore_oncall
+from lifeboat.cli.asg import cmd_group_restore
 from lifeboat.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -32,6 +33,10 @@ from lifeboat.timeutil import iso, parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
+    if args.asg:
+        return cmd_group_restore(args)
+    if args.desired is not None:
+        raise InvalidInputError("--desired", "applies to a group's restore (--asg) only")
     if args.instance:
         args.instance = instance_option(args.instance)
     recovery_point, point_time = parse_point(args.point)
@@ -77,7 +82,9 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     return _print_restore(result)
 
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
 
 
 def parse_point(value: str) -> tuple[str, str | None]:
@@ -86,7 +93,7 @@ def parse_point(value: str) -> tuple[str, str | None]:
     if not TIME.match(value.strip()):
         return value, None
     try:
-        return "latest", iso(parse_iso(value.strip().replace(" ", "T")))
+        return "latest", iso(parse_iso(value.strip().upper().replace(" ", "T")))
     except ValueError as exc:
         raise InvalidInputError(
             "--point", f"{value!r} is not a time (e.g. 2026-11-27T02:00:00Z): {exc}"
@@ -305,6 +312,11 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "--instance", help="instance: its Name tag (e.g. web-1) or its id (an id if it is gone)"
     )
     target.add_argument("--db", help="DB instance identifier")
+    target.add_argument(
+        "--asg",
+        help="Auto Scaling group name: a launch template version from its recovery point, "
+        "and an instance refresh (recreated when gone; with --region, created there)",
+    )
     rstart.add_argument(
         "--target-az",
         help="AZ to restore into (default: another AZ with a subnet of the same tier)",
@@ -324,13 +336,19 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "a DB snapshot point; or an AMI, snapshot or DB snapshot id), or a time (ISO 8601, UTC "
         "unless it has an offset): an instance from the AMI at or before it with the newest EBS "
         "set at or before it; a database to that point in time when it is within its "
-        "restorable window, else from its newest snapshot at or before it. --recovery-point is "
+        "restorable window (to its latest restorable time when it is after it), else from its "
+        "newest snapshot at or before it. A time in the future is refused. --recovery-point is "
         "the same option's older name",
     )
     rstart.add_argument(
         "--restore-time",
         help="databases: restore to exactly this point in time (ISO 8601) with "
         "RestoreDBInstanceToPointInTime, refused outside the restorable window",
+    )
+    rstart.add_argument(
+        "--desired",
+        type=int,
+        help="with --asg: desired capacity of a group created (--region, or deleted by hand)",
     )
     rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     rstart.add_argument("--reason", help="why (recorded and notified)")

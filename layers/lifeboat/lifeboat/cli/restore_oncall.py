@@ -9,6 +9,7 @@ import re
 import sys
 from typing import Any
 
+from lifeboat.cli.asg import group_execution, rollback_group
 from lifeboat.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, caller, outputs
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
@@ -87,6 +88,9 @@ def cmd_restore_rollback(args: argparse.Namespace) -> int:
     from lifeboat.runtime import aws_ports
 
     found = outputs(args)
+    group = group_execution(args.execution, found)
+    if group is not None:  # an Auto Scaling group's restore (docs: Auto Scaling groups)
+        return rollback_group(args, group)
     machine = require(found, "RestoreStateMachineArn", args.stack)
     request = validate_input(
         RollbackRequest,

@@ -88,6 +88,9 @@ class RegionReport(BaseModel):
     failed: dict[str, str] = Field(default_factory=dict)
     retrying: dict[str, str] = Field(default_factory=dict, description="refused; tried again")
     error: str | None = Field(None, description="this region could not be worked on now")
+    requeued: list[str] = Field(
+        default_factory=list, description="completed points never queued, queued now"
+    )
 
     @property
     def done(self) -> bool:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.asg.membership import group_of
 from lifeboat.drill.cluster_plan import cluster_target
 from lifeboat.drill.models import DB_PREFIX, DrillInput, DrillRefusedError, DrillTarget
 from lifeboat.errors import InvalidInputError
@@ -32,10 +33,12 @@ class Protected:
     the points of every instance that stood for it)."""
 
     id: str
-    type: str  # "instance" | "db" | "cluster"
+    type: str  # "instance" | "db" | "cluster" | "asg" (an Auto Scaling group)
     chain: tuple[str, ...]
     # a cluster's engine, engine_version, and its writer's instance_class and availability_zone
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # why it is never drilled on its own (a member of an Auto Scaling group), or None
+    excluded: str | None = None
 
 
 def not_drilled(
@@ -45,11 +48,13 @@ def not_drilled(
     usable = {p.source_id for p in planner.completed(points)}
     out: list[dict[str, str]] = []
     for source in live:
-        if not usable.intersection(source.chain):
+        if source.excluded is not None:
+            out.append({"id": source.id, "type": source.type, "reason": source.excluded})
+        elif not usable.intersection(source.chain):
             out.append(
                 {"id": source.id, "type": source.type, "reason": "no completed recovery point"}
             )
-        elif source.type != "instance" and not rule.databases:
+        elif source.type not in ("instance", "asg") and not rule.databases:
             reason = "the plan's drill rule has databases: false"
             out.append({"id": source.id, "type": source.type, "reason": reason})
     return out
@@ -138,6 +143,8 @@ def plan_drill(
     sources = list(live) if live is not None else [Protected(i, t, (i,)) for i, t in known]
     if request.resource is not None:
         sources = [s for s in sources if s.id == request.resource]
+        if sources and sources[0].excluded is not None:
+            raise InvalidInputError("resource", f"{request.resource} is {sources[0].excluded}")
         if not sources or not any(p.source_id in sources[0].chain for p in usable):
             raise InvalidInputError(
                 "resource",
@@ -147,11 +154,19 @@ def plan_drill(
     targets: list[DrillTarget] = []
     for source in sources:
         mine = [p for p in usable if p.source_id in source.chain]
-        if not mine or (source.type != "instance" and not rule.databases):
+        off = source.type not in ("instance", "asg") and not rule.databases
+        if source.excluded is not None or not mine or off:
             continue  # not_drilled() says why
         if source.type == "instance":
-            target = _instance_target(source.id, mine, subnets, groups)
-            targets.append(_with_check(target, rule, instance_profile))
+            if not _group_member(mine):  # a member's old points: its group is drilled
+                target = _instance_target(source.id, mine, subnets, groups)
+                targets.append(_with_check(target, rule, instance_profile))
+        elif source.type == "asg":
+            # A group's drill: one instance from its point, in the drill network.
+            group_point = newest_group_point(mine)
+            if group_point is not None:
+                target = _instance_target(source.id, mine, subnets, groups, chosen=group_point)
+                targets.append(_with_check(target, rule, instance_profile))
         elif source.type == "db":
             targets.append(
                 _db_target(source.id, mine, rule, subnets, groups, zones, execution_name)
@@ -226,17 +241,32 @@ def _placement(
     return subnet, sgs, None
 
 
+def _group_member(points: list[RecoveryPoint]) -> bool:
+    """Points an Auto Scaling group's member got before groups were protected as a whole: the
+    member is not drilled one by one (its group is)."""
+    return any(p.instance is not None and group_of(p.instance.tags) for p in points)
+
+
+def newest_group_point(points: list[RecoveryPoint]) -> RecoveryPoint | None:
+    found = [p for p in points if p.kind is Kind.ASG and p.image_id and p.instance is not None]
+    return max(found, key=lambda p: p.created_at) if found else None
+
+
 def _instance_target(
     source_id: str,
     points: list[RecoveryPoint],
     subnets: Sequence[Network],
     groups: Sequence[Network],
+    chosen: RecoveryPoint | None = None,
 ) -> DrillTarget:
-    request = RestoreInput(instance_id=source_id)
-    try:
-        chosen, config = planner.image_point(request, None, points)
-    except InvalidInputError as exc:
-        return DrillTarget(id=source_id, type="instance", error=str(exc))
+    if chosen is not None and chosen.instance is not None:  # a group's point: its member's
+        config = chosen.instance
+    else:
+        request = RestoreInput(instance_id=source_id)
+        try:
+            chosen, config = planner.image_point(request, None, points)
+        except InvalidInputError as exc:
+            return DrillTarget(id=source_id, type="instance", error=str(exc))
     volumes = [
         v.model_copy(update={"delete_on_termination": True})  # nothing outlives the drill
         for v in planner.plan_volumes(chosen, points, overlay=True)

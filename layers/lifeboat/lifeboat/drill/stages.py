@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.drill import holds, planner
-from lifeboat.drill.cluster import delete_copy, launch_cluster
+from lifeboat.drill.cluster import cluster_drills_of, delete_copy, launch_cluster
 from lifeboat.drill.models import (
     DRILL_TIMEOUT,
     DrillLaunched,
@@ -30,6 +30,7 @@ from lifeboat.drill.models import (
 )
 from lifeboat.drill.planner import Protected
 from lifeboat.drill.ports import DrillClusterBusyError
+from lifeboat.drill.provenance import first_requests, provenance_key
 from lifeboat.drill.slot import claim_slot
 from lifeboat.drill.sources import protected_now
 from lifeboat.errors import InvalidInputError, error_code
@@ -62,11 +63,6 @@ def describe_error(name: str, cause: str | None) -> str:
 def record_key(plan: str, started_at: datetime, execution_name: str) -> tuple[str, str]:
     """The catalog record of a drill (the readiness report reads it)."""
     return f"DRILL#{plan}", f"{iso(started_at)}#{execution_name}"
-
-
-def provenance_key(execution_arn: str) -> str:
-    """Written before each launch: what this drill launches (the sweeper's proof)."""
-    return f"DRILLEXEC#{execution_arn}"
 
 
 def begin(
@@ -164,8 +160,10 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         )
     drills = drills_of(ports)
     arn = event.execution.id
-    since = event.execution.start_time
+    # A copy is made after this drill first asked for it (a retried task keeps that time):
+    # one made before, whatever its name and tags, is not this drill's.
     requested = _provenance(ports, arn, target.id, target.type, now)
+    since = max(event.execution.start_time, requested)
     existing = [
         r
         for r in drills.resources(arn)
@@ -174,6 +172,9 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         and made_by(r, arn)
     ]
     if existing:  # a retried task: the copy is already there (and its clock already runs)
+        if target.cluster is not None:  # the task may have died before its instance was asked
+            tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
+            cluster_drills_of(ports).add_instance(target.cluster, tags)
         return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=requested)
     if target.cluster is not None:
         tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
@@ -278,18 +279,27 @@ def tear_down(
     since: datetime | None = None,
 ) -> list[str]:
     """Terminate the instances and delete the databases this drill launched (those of one
-    source, or all): only resources carrying this execution's drill tag and, given ``since``
-    (the execution's start), launched after it — a resource older than the drill cannot be its
-    copy, whatever its tags say (a forged tag). With ``left``, an AWS error on one resource is
+    source, or all): only resources carrying this execution's drill tag, of a source the
+    catalog recorded this drill launching (``DRILLEXEC#<execution>``, written before each
+    create call: a name and tags are not provenance) and, given ``since`` (the execution's
+    start), launched after it — a resource older than the drill cannot be its copy, whatever
+    its tags say (a forged tag). With ``left``, an AWS error on one resource is
     noted there and the others are still torn down (the sweeper of the next backup run
     retries); without it, the error is raised (the task's Retry)."""
     drills = drills_of(ports)
     done: list[str] = []
+    launched: dict[str, datetime] | None = None  # source -> when this drill first asked
     for resource in drills.resources(execution_arn):
-        if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
+        source = resource["tags"].get(T.DRILL_SOURCE)
+        if source_id is not None and source != source_id:
             continue
-        if not made_by(resource, execution_arn) or (
-            since is not None and not _launched_since(resource, since)
+        if launched is None:
+            launched = first_requests(ports.catalog, execution_arn)
+        asked = launched.get(str(source))
+        if (
+            not made_by(resource, execution_arn)
+            or asked is None
+            or not _launched_since(resource, max(asked, since) if since else asked)
         ):
             if left is not None:
                 left.append(

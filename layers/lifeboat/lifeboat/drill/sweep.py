@@ -21,7 +21,8 @@ from typing import Any
 from lifeboat import tags as T
 from lifeboat.drill.cluster import delete_copy
 from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN, drills_of
-from lifeboat.drill.stages import DRILL_PLANS, RECORD_DAYS, made_by, provenance_key
+from lifeboat.drill.provenance import provenance_key
+from lifeboat.drill.stages import DRILL_PLANS, RECORD_DAYS, made_by
 from lifeboat.plans import default_plans
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso

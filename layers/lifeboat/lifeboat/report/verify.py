@@ -1,6 +1,8 @@
 """The report names recovery points a restore would use (an AMI and its snapshot set, a DB or
-cluster snapshot): it says "restorable" only after checking they still exist. Someone may have
-deregistered an AMI or deleted a snapshot outside Lifeboat; the catalog would not know.
+cluster snapshot): it says "restorable" only after checking they still exist and can be used
+(an ``available`` AMI, ``completed`` snapshots not in the archive tier, ``available`` DB and
+cluster snapshots). Someone may have deregistered, disabled or archived an AMI or a snapshot, or
+deleted it, outside Lifeboat; the catalog would not know.
 
 The artifacts the report names are read in batches (``DescribeImages`` / ``DescribeSnapshots``
 with an id filter of at most 200 values per call, ``DescribeDBSnapshots`` /
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError
 from lifeboat.errors import error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.report.build import build_report
-from lifeboat.report.models import Finding, FleetInputs, Report, Verification
+from lifeboat.report.models import AzRow, Finding, FleetInputs, Report, Verification
 
 MAX_ROUNDS = 8  # each round removes at least one point; then everything left is read at once
 
@@ -48,14 +50,27 @@ class _Checker:
         wanted = {k: sorted(v - set(self.exists)) for k, v in by_kind.items()}
         found: set[str] = set()
         if wanted["image"]:
-            found |= set(self.ec2.images(wanted["image"]))
+            found |= {i for i, d in self.ec2.images(wanted["image"]).items() if usable_image(d)}
         if wanted["snapshot"]:
-            found |= set(self.ec2.snapshots(wanted["snapshot"]))
+            found |= {
+                i for i, d in self.ec2.snapshots(wanted["snapshot"]).items() if usable_snapshot(d)
+            }
         for kind in ("db", "cluster"):
             if wanted[kind]:
                 found |= self.rds.existing_snapshots(kind, wanted[kind])
         for ids in wanted.values():
             self.exists.update({i: i in found for i in ids})
+
+
+def usable_image(image: dict[str, Any]) -> bool:
+    """An AMI a restore can launch from: ``available`` (not failed, disabled, deregistered)."""
+    return image.get("State") == "available"
+
+
+def usable_snapshot(snapshot: dict[str, Any]) -> bool:
+    """An EBS snapshot a volume can be created from now: ``completed`` and in the standard
+    tier (an archived snapshot must first be restored from the archive, which takes days)."""
+    return snapshot.get("State") == "completed" and snapshot.get("StorageTier") != "archive"
 
 
 def _artifacts(point: RecoveryPoint) -> dict[str, set[str]]:
@@ -121,7 +136,8 @@ def _verified(
             id=by_id[point_id].source_id,
             detail=f"recovery point {point_id} ({by_id[point_id].rule}, "
             f"{by_id[point_id].created_at:%Y-%m-%d %H:%M}): {', '.join(sorted(ids))} no longer "
-            "exist (deleted outside Lifeboat); restores use an older point",
+            "exist or cannot be restored from (deleted, deregistered, disabled, archived or "
+            "failed outside Lifeboat); restores use an older point",
         )
         for point_id, ids in sorted(vanished.items())
     ]
@@ -152,9 +168,33 @@ def _unverified(report: Report, error: str) -> Report:
         f"({error}): 'restorable' rests on the catalog alone"
     )
     status = "red" if summary.status == "red" else "amber"
+    note = f"not verified: its AMI and snapshots could not be read ({error})"
+    failures = [
+        failure.model_copy(
+            update={
+                "status": "amber" if failure.status == "green" else failure.status,
+                "servers": [_unverified_row(r, note) for r in failure.servers],
+                "databases": [_unverified_row(r, note) for r in failure.databases],
+            }
+        )
+        for failure in report.az_failures
+    ]
+    resources = [
+        r.model_copy(update={"status": "amber"}) if r.status == "green" else r
+        for r in report.resources
+    ]
     return report.model_copy(
         update={
             "summary": summary.model_copy(update={"status": status, "reasons": reasons}),
+            "az_failures": failures,
+            "resources": resources,
             "verification": Verification(verified=False, error=error),
         }
     )
+
+
+def _unverified_row(row: AzRow, note: str) -> AzRow:
+    """A row the catalog calls restorable, nothing having vouched for its artifacts."""
+    if not row.restorable:
+        return row
+    return row.model_copy(update={"problems": [*row.problems, note]})

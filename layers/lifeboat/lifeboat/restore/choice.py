@@ -1,7 +1,8 @@
 """How a restore's recovery point is chosen, pure: the newest completed one, the one named by id,
 or the newest at or before a time (``--point TIME``: for an instance, the AMI at or before it and
 the newest EBS set at or before it; for a database, a point-in-time restore when the time is in
-its restorable window, else its newest snapshot at or before it)."""
+its restorable window — to its latest restorable time when the time is after it — else its
+newest snapshot at or before it)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def database_point(
     request: RestoreInput, original: SourceDatabase | None, snapshots: list[RecoveryPoint]
 ) -> tuple[datetime | None, RecoveryPoint | None, str]:
     """``--db ID --point TIME``: a point-in-time restore when TIME is within the database's
-    restorable window, else its newest DB snapshot at or before TIME; which, and why."""
+    restorable window (to its latest restorable time when TIME is after it), else its newest DB
+    snapshot at or before TIME; which, and why."""
     when = request.point_time
     assert when is not None
     earliest = original.earliest_restorable if original else None
@@ -107,8 +109,17 @@ def database_point(
             f"point-in-time restore to {iso(when)} (RestoreDBInstanceToPointInTime; "
             f"restorable from {iso(earliest)} to {iso(latest)})",
         )
+    elif when > latest:
+        # The newest data at or before the time is its latest restorable time (minutes
+        # behind), never an older snapshot (hours behind).
+        return (
+            latest,
+            None,
+            f"point-in-time restore to its latest restorable time {iso(latest)}, the newest "
+            f"at or before {iso(when)} (RestoreDBInstanceToPointInTime)",
+        )
     else:
-        why = f"{iso(when)} is outside its restorable window ({iso(earliest)} to {iso(latest)})"
+        why = f"{iso(when)} is before its restorable window ({iso(earliest)} to {iso(latest)})"
     source_id = request.db_instance_id or ""
     point = choose(snapshots, request, "point_time", f"DB snapshot of {source_id}", until=when)
     return (

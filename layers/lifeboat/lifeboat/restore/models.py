@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import TargetGroupMembership, validate_input
+from lifeboat.models import TargetGroupMembership, UtcTime, validate_input
 
 AZ_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
 
@@ -31,12 +31,13 @@ class RestoreInput(BaseModel):
     target_az: str | None = Field(None, pattern=AZ_PATTERN)
     target_subnet: str | None = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
     recovery_point: str = Field("latest", min_length=1, max_length=300)
-    restore_time: datetime | None = None
-    point_time: datetime | None = Field(
+    restore_time: UtcTime | None = None
+    point_time: UtcTime | None = Field(
         None,
         description="restore as of this time (--point TIME): an instance from the AMI at or "
         "before it with the newest EBS set at or before it; a database to that point in time "
-        "when it is within its restorable window, else from its newest snapshot at or before it",
+        "when it is within its restorable window (to its latest restorable time when it is "
+        "after it), else from its newest snapshot at or before it; never in the future",
     )
     dry_run: bool = False
     keep_on_failure: bool = False

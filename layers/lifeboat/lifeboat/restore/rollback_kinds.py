@@ -35,8 +35,17 @@ def failed(done: dict[str, str]) -> list[str]:
 def _running(ctx: RollbackContext, ids: list[str]) -> str | None:
     held = ctx.ports.catalog.active_locks(ids, int(ctx.now.timestamp()))
     for resource_id, lock in sorted(held.items()):
-        if lock.get("kind") == "restore":
-            return f"a restore of {resource_id} is running ({lock.get('owner')})"
+        owner = str(lock.get("owner"))
+        if lock.get("kind") != "restore" or owner == ctx.owner:
+            continue
+        if owner.startswith(f"{ctx.summary.arn}#rollback"):
+            return (
+                f"this restore is already being rolled back (by "
+                f"{lock.get('requested_by') or 'someone'}): wait for it to finish"
+            )
+        if "#rollback" in owner:
+            return f"a rollback of {resource_id} is running ({owner})"
+        return f"a restore of {resource_id} is running ({owner})"
     return None
 
 
@@ -96,6 +105,15 @@ class InstanceRollback:
             steps.append(f"remove the tag {T.FENCED} from {plan.source_id}")
         if new:
             steps.append(f"terminate the replacement {new} with every volume it was launched with")
+            summary = ctx.summary
+            later = ctx.ports.ec2_restore.later_volumes(
+                new, summary.arn, summary.started_at, summary.stopped_at
+            )
+            if later:
+                steps.append(
+                    f"keep {', '.join(later)} (attached after the restore): detached when "
+                    f"{new} ends, not deleted"
+                )
         steps.append(
             f"record that {plan.source_id} stands for the server again and the restore was "
             "rolled back"
@@ -128,7 +146,10 @@ class InstanceRollback:
                 done["replacement"] = f"kept {new}: the original did not get everything back"
             return done
         if new:
-            done["replacement"] = ec2.terminate_replacement(new, ctx.summary.arn)
+            summary = ctx.summary
+            done["replacement"] = ec2.terminate_replacement(
+                new, summary.arn, summary.started_at, summary.stopped_at
+            )
         catalog = ctx.ports.catalog
         for pk, field, value in ((f"REPLACED#{plan.source_id}", "by", new),
                                  (f"REPLACEMENT#{new}", "of", plan.source_id)):  # fmt: skip
@@ -148,10 +169,18 @@ class DatabaseRollback:
         return [ctx.plan.source_id]
 
     def refusal(self, ctx: RollbackContext) -> str | None:
-        if ctx.ports.rds.describe_db(ctx.plan.source_id) is None:
+        original = ctx.ports.rds.describe_db(ctx.plan.source_id)
+        if original is None:
             return (
                 f"the original database {ctx.plan.source_id} is gone: the restored one "
                 f"({ctx.replacement_id}) is all there is"
+            )
+        if T.to_dict(original.get("TagList")).get(T.RESTORE_EXECUTION) == ctx.summary.arn:
+            # The restored database was renamed into the original's name (to keep its
+            # endpoint): the application already uses it, and the original has another name.
+            return (
+                f"{ctx.plan.source_id} is now the database this restore made, renamed into the "
+                "original's name: rename the databases back by hand"
             )
         later = later_restores(ctx)
         if later:
@@ -179,7 +208,10 @@ class DatabaseRollback:
 
     def apply(self, ctx: RollbackContext) -> dict[str, str]:
         restored = self._restored(ctx)
-        outcome = ctx.databases.delete_restored(restored, ctx.summary.arn, self.final_snapshot(ctx))
+        summary = ctx.summary
+        outcome = ctx.databases.delete_restored(
+            restored, summary.arn, self.final_snapshot(ctx), summary.started_at, summary.stopped_at
+        )
         if outcome == "not-owned":
             raise InvalidInputError(
                 "execution", f"{restored} was not made by {ctx.summary.name}: nothing was deleted"

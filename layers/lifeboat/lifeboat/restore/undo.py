@@ -13,6 +13,7 @@ its own with :func:`register_rollback`."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter
@@ -22,7 +23,7 @@ from lifeboat.errors import InvalidInputError
 from lifeboat.ports import Ports
 from lifeboat.restore import rollback_kinds
 from lifeboat.restore.finish import RESTORE_RECORD_DAYS
-from lifeboat.restore.listing import ExecutionSummary, RestoreExecutionsPort
+from lifeboat.restore.listing import ExecutionSummary, RestoreExecutionsPort, resource_of
 from lifeboat.restore.locks import execution_record
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Plan
 from lifeboat.restore.undo_models import (
@@ -93,14 +94,24 @@ def roll_back(
     result.steps = rollback.steps(ctx)
     if request.dry_run:
         return result
-    owner = f"{summary.arn}#rollback"
+    # One owner per rollback: two at once of the same restore (two operators) exclude each
+    # other, and each checks again under its locks what it checked before taking them.
+    owner = ctx.owner = f"{summary.arn}#rollback#{uuid.uuid4().hex[:12]}"
     locked = rollback.locks(ctx)
-    _lock(ports, locked, owner, now, request)
+    _lock(ports, locked, owner, now, request, summary.arn)
     try:
+        if summary.arn in _rolled_back(ports, plan.source_id):
+            return result.model_copy(update={"status": "already-rolled-back"})
+        refusal = rollback.refusal(ctx)
+        if refusal is not None:
+            raise InvalidInputError("execution", f"{refusal}: nothing was changed")
         result.done = rollback.apply(ctx)
         incomplete = rollback_kinds.failed(result.done)
         if not incomplete:
-            _record(ctx, [plan.source_id, *([replacement] if replacement else [])])
+            # Under every resource the restore's finish recorded it: the one asked for (the
+            # original's id with --force), the one it replaced, and its replacement.
+            asked = [r for r in (resource_of(summary),) if r != "?"]
+            _record(ctx, [*asked, plan.source_id, *([replacement] if replacement else [])])
     finally:
         for resource_id in locked:
             ports.catalog.release_lock(resource_id, owner)
@@ -119,7 +130,12 @@ def roll_back(
 
 
 def _lock(
-    ports: Ports, ids: list[str], owner: str, now: datetime, request: RollbackRequest
+    ports: Ports,
+    ids: list[str],
+    owner: str,
+    now: datetime,
+    request: RollbackRequest,
+    execution_arn: str,
 ) -> None:
     """The server's restore locks while it is rolled back (no restore starts meanwhile), for a
     few minutes only: a rollback killed half-way must not keep the server from a restore."""
@@ -132,9 +148,13 @@ def _lock(
         if holder is not None:
             for done in taken:
                 ports.catalog.release_lock(done, owner)
+            held_by = str(holder.get("owner"))
             raise InvalidInputError(
                 "execution",
-                f"a restore of {resource_id} is running ({holder.get('owner')}): nothing was "
+                f"this restore is already being rolled back (by "
+                f"{holder.get('requested_by') or 'someone'}): nothing was changed; wait for it"
+                if held_by.startswith(f"{execution_arn}#rollback")
+                else f"a restore of {resource_id} is running ({held_by}): nothing was "
                 "changed; wait for it or stop it",
             )
         taken.append(resource_id)
@@ -159,6 +179,11 @@ def _finished_restore(
         "TIMED_OUT": "it timed out and was rolled back by its clean-up",
         "ABORTED": "it was stopped and rolled back by its clean-up",
     }.get(summary.status)
+    if summary.status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        why = (
+            f"{why}; what it kept (a restored database, or a replacement kept with "
+            "--keep-on-failure) is yours to remove by hand: its SNS message names it"
+        )
     if why is None and output.get("status") == "refused":
         why = "it was refused and changed nothing"
     if why is None and output.get("dry_run") is True:

@@ -45,9 +45,17 @@ class DatabaseRollbackPort(Protocol):
 
     def endpoint(self, db_id: str) -> str | None: ...
 
-    def delete_restored(self, db_id: str, execution_arn: str, final_snapshot: str) -> str:
-        """Delete a database this restore execution made (checked by its tag), keeping a final
-        snapshot; "gone" if it is gone, "not-owned" if its tag says another execution."""
+    def delete_restored(
+        self,
+        db_id: str,
+        execution_arn: str,
+        final_snapshot: str,
+        since: datetime,
+        until: datetime | None,
+    ) -> str:
+        """Delete a database this restore execution made (its tag, and created between
+        ``since`` and ``until``: while the execution ran), keeping a final snapshot; "gone" if
+        it is gone, "not-owned" if it was not made by that execution."""
         ...
 
 
@@ -60,6 +68,7 @@ class RollbackContext:
     ports: Ports
     databases: DatabaseRollbackPort
     now: datetime
+    owner: str = ""  # this rollback's lock owner (its own locks are not "a restore running")
 
 
 class Rollback(Protocol):
