@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SAM_BIN := $(SAM_VENV)/bin
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
-# AWS's own rules, checked before anything reaches an account (see README "How to test").
+# AWS's own rules, checked before anything reaches an account (docs/development/testing.md).
 # asl-validator's version is pinned (with its dependencies) in .node/package-lock.json.
 CFN_LINT_SERVERLESS_VERSION := 0.3.6
 PARLIAMENT_VERSION := 1.6.4
@@ -20,9 +20,10 @@ CHECKOV_BIN := $(CHECKOV_VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: help demo test lint typecheck unit gates-tests integration pytest validate build bench \
-	deploy clean gates asl serverless-rules iam checkov chromium browser
+	deploy clean gates asl serverless-rules iam checkov chromium browser docs docs-gen docs-screenshots
 
 help:
 	@echo "make demo   - the whole lifecycle against the local AWS emulator"
@@ -30,6 +31,8 @@ help:
 	@echo "make gates  - asl-validator, cfn-lint + serverless rules, IAM reference check, checkov"
 	@echo "make bench  - the fleet benchmark (JSON in \$$BENCH_OUT; BENCH_SIZES=50,200 BENCH_ARGS=--batch-size 10)"
 	@echo "make build  - sam build;  make deploy - sam deploy --guided"
+	@echo "make docs   - the documentation site (mkdocs build --strict into site/)"
+	@echo "make docs-gen - regenerate the reference pages from the code (tools/gen_docs.py)"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -128,7 +131,22 @@ checkov: $(CHECKOV_BIN)/.installed
 
 gates: asl serverless-rules iam checkov
 
-test: lint typecheck gates pytest validate build
+# The documentation site, built with --strict: a broken link or anchor, a nav entry to a missing
+# page and a page left out of the nav (an orphan) fail it (mkdocs.yml, validation).
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict
+
+# The reference pages generated from the code (CLI, plans file, parameters, exit codes, tags,
+# catalog items, IAM actions, state machine diagrams). tests/unit/test_docs_reference.py fails
+# while one is stale.
+docs-gen: $(BIN)/.installed
+	$(BIN)/python -m tools.gen_docs
+
+# The screenshots the docs show: the site built, served on loopback, shot by headless Chromium.
+docs-screenshots: $(BIN)/.installed $(CHROMIUM)
+	$(BIN)/python -m tests.browser.docs_site
+
+test: lint typecheck docs gates pytest validate build
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m lifeboat.bench $(BENCH_ARGS)
@@ -137,4 +155,4 @@ deploy: build
 	$(SAM_BIN)/sam deploy --guided
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis $(NODE_DIR)/node_modules
+	rm -rf .aws-sam site .pytest_cache .mypy_cache .ruff_cache .hypothesis $(NODE_DIR)/node_modules

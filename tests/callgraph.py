@@ -35,6 +35,11 @@ FIELD_ADAPTERS = {
     "metrics": "lifeboat.aws.metrics.CloudWatchMetrics",
     "drills": "lifeboat.aws.drill_ops.DrillOps",
     "copies": "lifeboat.aws.copy_ops.CopyOps",  # a factory: ports.copies(region)
+    "autoscaling": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "groups": "lifeboat.aws.autoscaling.AutoScalingGateway",
+    "endpoints": "lifeboat.aws.dns.EndpointGateway",
+    "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
+    "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -49,6 +54,11 @@ PORT_ADAPTERS = {
     "MetricsPort": FIELD_ADAPTERS["metrics"],
     "DrillPort": FIELD_ADAPTERS["drills"],
     "CopyPort": FIELD_ADAPTERS["copies"],
+    "AutoScalingPort": FIELD_ADAPTERS["autoscaling"],
+    "GroupPort": FIELD_ADAPTERS["groups"],
+    "EndpointPort": FIELD_ADAPTERS["endpoints"],
+    "EvacuationPort": FIELD_ADAPTERS["evacuation"],
+    "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: sample events, a Lambda context, and the local emulator on loopback."""
+"""Shared fixtures: sample events, a Lambda context, and the local emulator on loopback; and the
+tiers, set by the folder a test lives in (docs/development/testing.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
+TESTS = Path(__file__).resolve().parent
+# The folder sets the tier: tests/<folder>/** are marked <tier>.
+TIERS = {
+    "unit": "unit",
+    "gates": "gates",
+    "integration": "integration",
+    "browser": "browser",
+    "e2e": "e2e",
+}
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 os.environ["LIFEBOAT_ROOT"] = str(ROOT)
@@ -68,3 +78,35 @@ def elearn(stack: Any) -> Any:
     from lifeboat.local.seed import seed_elearn
 
     return seed_elearn()
+
+
+def _tier_of(item: pytest.Item) -> str:
+    relative = Path(item.path).resolve().relative_to(TESTS)
+    tier = TIERS.get(relative.parts[0]) if len(relative.parts) > 1 else None
+    if tier is None:
+        raise pytest.UsageError(
+            f"{item.nodeid}: a test lives in a tier's folder: tests/{{{','.join(TIERS)}}}/"
+        )
+    return tier
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with the tier of its folder. A test marked with another tier is an error
+    naming the folder it belongs in; the one exception is a parameter marked with another tier
+    (the same scenarios against a second backend), which takes that tier instead."""
+    misplaced = []
+    for item in items:
+        tier = _tier_of(item)
+        callspec = getattr(item, "callspec", None)
+        by_parameter = {m.name for m in callspec.marks if m.name in TIERS} if callspec else set()
+        if by_parameter:
+            continue
+        others = {m.name for m in item.iter_markers() if m.name in TIERS} - {tier}
+        if others:
+            misplaced.append(
+                f"{item.nodeid} is marked {', '.join(sorted(others))} but lives in "
+                f"tests/{tier}/: move it to tests/{sorted(others)[0]}/"
+            )
+        item.add_marker(tier)
+    if misplaced:
+        raise pytest.UsageError("\n".join(misplaced))

@@ -662,11 +662,17 @@ class FakeRds:
         self.made_by_lifeboat.add(snapshot_id)
         return snapshot_id
 
-    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+    def create_db_snapshot(
+        self, db_id: str, snapshot_id: str, tags: dict[str, str], not_before: datetime | None = None
+    ) -> str:
         return self._create("db", snapshot_id, tags)
 
     def create_cluster_snapshot(
-        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+        self,
+        cluster_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
     ) -> str:
         return self._create("cluster", snapshot_id, tags)
 
@@ -719,6 +725,9 @@ class FakeEc2Restore:
     launches: list[dict[str, Any]] = field(default_factory=list)
     security_group_list: list[dict[str, Any]] = field(default_factory=list)
     key_pairs: set[str] = field(default_factory=set)
+    # volumes attached to a replacement after its restore ("device vol-…"), by instance
+    attached_later: dict[str, list[str]] = field(default_factory=dict)
+    terminations: list[tuple[str, datetime, datetime | None]] = field(default_factory=list)
 
     def _maybe_fail(self, operation: str) -> None:
         if operation in self.fail:
@@ -835,7 +844,15 @@ class FakeEc2Restore:
     def targets(self, group_arn: str) -> set[str]:
         return set(self.groups.get(group_arn, set()))
 
-    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
+    def later_volumes(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> list[str]:
+        return list(self.attached_later.get(instance_id, []))
+
+    def terminate_replacement(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> str:
+        self.terminations.append((instance_id, since, until))
         found = self.instances.get(instance_id)
         if found is None or found["State"]["Name"] == "terminated":
             return "gone"
@@ -862,6 +879,15 @@ class FakeRdsRestore:
 
     def parameter_group_exists(self, name: str) -> bool:
         return name in self.parameter_groups
+
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """From the database's retention and LatestRestorableTime (``EarliestRestorableTime``
+        when a test sets it)."""
+        db = self.rds.dbs.get(db_id) or {}
+        latest, days = db.get("LatestRestorableTime"), int(db.get("BackupRetentionPeriod") or 0)
+        if latest is None or not days:
+            return None
+        return db.get("EarliestRestorableTime", latest - timedelta(days=days)), latest
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         existing = self.rds.dbs.get(plan.new_identifier)

@@ -5,12 +5,15 @@ made the copy (the task never records it), a copy AWS reports in error."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import tags as T
-from lifeboat.ports import CopyPort
+from lifeboat.copies.ports import CopyPort
+from lifeboat.copies.provenance import CopyArtifact, CopyTargetExistsError, DbCopyInfo
+from lifeboat.models import SnapshotLock
 from tests.fakes import client_error
 
 _ids = itertools.count(1)
@@ -35,6 +38,8 @@ class FakeCopier:
     calls: list[str] = field(default_factory=list)
     image_snapshots: dict[str, int] = field(default_factory=dict)  # source image → snapshots
     peak_in_flight: int = 0  # EBS snapshot copies pending at once, at most
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    locks: dict[str, SnapshotLock] = field(default_factory=dict)  # set by hand in the region
 
     # --- start -------------------------------------------------------------------------------
     def _made(self, kind: str, made: dict[str, Any]) -> None:
@@ -73,7 +78,7 @@ class FakeCopier:
             snaps.append({"DeviceName": f"/dev/sd{'abcdefgh'[n]}", "Ebs": {"SnapshotId": sid}})
         self.images_[new] = {
             "ImageId": new,
-            "CreationDate": datetime.now(UTC).isoformat(),
+            "CreationDate": self.clock().isoformat(),
             "State": "pending",
             "Name": name,
             "Tags": T.to_list(tags),
@@ -90,7 +95,7 @@ class FakeCopier:
         sid = f"snap-c{next(_ids):07x}"
         self.snaps[sid] = {
             "SnapshotId": sid,
-            "StartTime": datetime.now(UTC),
+            "StartTime": self.clock(),
             "State": "pending",
             "Tags": T.to_list({**tags, T.COPY_OF: copy_of}),
             "_polls": 0,
@@ -116,16 +121,23 @@ class FakeCopier:
     ) -> str:
         self._refuse("CopyDBSnapshot")
         found = self.dbs.get(target_id)
-        if found is not None:
-            if T.to_dict(found["TagList"]).get(T.COPY_POINT) != tags[T.COPY_POINT]:
-                raise client_error("DBSnapshotAlreadyExists", "CopyDBSnapshot")
-            return target_id
+        if found is not None:  # as CopyOps does: what RDS says of the one in the way
+            raise CopyTargetExistsError(
+                target_id,
+                DbCopyInfo(
+                    snapshot_id=target_id,
+                    source_arn=found.get("SourceArn"),
+                    created_at=found.get("SnapshotCreateTime"),
+                    status=found["Status"],
+                ),
+            )
         self.dbs[target_id] = {
             "kind": kind,
             "Status": "copying",
             "TagList": T.to_list(tags),
             "_polls": 0,
             "SourceArn": source_arn,
+            "SnapshotCreateTime": self.clock(),
         }
         self._made("CopyDBSnapshot", self.dbs[target_id])
         return target_id
@@ -137,7 +149,8 @@ class FakeCopier:
             item[key] = "error" if item.get("_error") else done
             if key == "State" and done == "available":
                 for m in item["BlockDeviceMappings"]:
-                    self.snaps[m["Ebs"]["SnapshotId"]]["State"] = "completed"
+                    if m["Ebs"]["SnapshotId"] in self.snaps:  # (unless deleted by hand)
+                        self.snaps[m["Ebs"]["SnapshotId"]]["State"] = "completed"
         return item
 
     def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]:
@@ -163,6 +176,36 @@ class FakeCopier:
     def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
         found = self.dbs.get(snapshot_id)
         return self._poll(found, "available", "Status") if found else None
+
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]:
+        return {i: self.locks[i] for i in ids if i in self.locks and i in self.snaps}
+
+    def inventory(self) -> list[CopyArtifact]:
+        found: list[CopyArtifact] = []
+        for kind, items, key in (
+            ("image", self.images_, "Tags"),
+            ("snapshot", self.snaps, "Tags"),
+            ("db-snapshot", self.dbs, "TagList"),
+        ):
+            for artifact_id, item in items.items():
+                tags = T.to_dict(item[key])
+                if T.is_managed(tags) and tags.get(T.COPY_POINT):
+                    found.append(
+                        CopyArtifact(
+                            artifact_id=artifact_id,
+                            artifact_type="cluster-snapshot"
+                            if item.get("kind") == "cluster"
+                            else kind,
+                            copy_point_id=tags[T.COPY_POINT],
+                            plan=tags.get(T.PLAN, ""),
+                            created_at=_dated(
+                                item.get("StartTime")
+                                or item.get("CreationDate")
+                                or item.get("SnapshotCreateTime")
+                            ),
+                        )
+                    )
+        return found
 
     def snapshots_in_flight(self) -> int:
         return sum(1 for s in self.snaps.values() if s["State"] == "pending")
@@ -192,6 +235,8 @@ class FakeCopier:
             return "gone"
         if not self._ours(snap["Tags"], copy_point_id):
             return "not-owned"
+        if snapshot_id in self.locks:  # EC2 refuses to delete a locked snapshot
+            return "locked"
         del self.snaps[snapshot_id]
         return "deleted"
 
@@ -206,3 +251,30 @@ class FakeCopier:
 
 
 _copier: CopyPort = FakeCopier()
+
+
+@dataclass
+class DrReads:
+    """EC2's and RDS's reads in a copy region for a restore there: every artifact asked about
+    exists (the copier made what the catalog records), except those deleted outside Lifeboat
+    (``gone``). Used as the regional ports' ``ec2`` and to answer ``rds.snapshot``."""
+
+    gone: set[str] = field(default_factory=set)
+
+    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: {"ImageId": i, "State": "available"} for i in ids if i not in self.gone}
+
+    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: {"SnapshotId": i, "State": "completed"} for i in ids if i not in self.gone}
+
+    def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
+        if snapshot_id in self.gone:
+            return None
+        return {"DBSnapshotIdentifier": snapshot_id, "Status": "available"}
+
+
+def _dated(value: Any) -> datetime | None:
+    """As EC2 and RDS date them (CreationDate is an ISO string)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if isinstance(value, datetime) else None

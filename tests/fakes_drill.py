@@ -14,7 +14,9 @@ from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.aws.drill_ops import owned
+from lifeboat.drill.cluster_plan import ClusterPlan
 from lifeboat.drill.models import DB_PREFIX
+from lifeboat.drill.ports import ClusterDrillPort, DrillClusterBusyError
 from lifeboat.errors import NotOwnedError
 from lifeboat.ports import DrillPort
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
@@ -36,6 +38,8 @@ class FakeDrills:
     app: list[dict[str, str]] = field(default_factory=lambda: [{"status": "Success"}])
     commands: list[dict[str, Any]] = field(default_factory=list)
     hidden: set[str] = field(default_factory=set)  # not listed yet (RDS creating it, say)
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)  # Aurora drill clusters
+    busy: int = 0  # delete_cluster answers DrillClusterBusyError this many times first
 
     def _now(self) -> datetime:
         return self.clock() if self.clock else datetime.now(UTC)
@@ -57,6 +61,7 @@ class FakeDrills:
 
     def live(self) -> dict[str, dict[str, Any]]:
         found = {i: d for i, d in self.instances.items() if d["state"] != "terminated"}
+        found.update({i: d for i, d in self.clusters.items() if d["state"] != "deleted"})
         return {**found, **{i: d for i, d in self.dbs.items() if d["state"] != "deleted"}}
 
     # --- the port ----------------------------------------------------------------------------
@@ -143,6 +148,10 @@ class FakeDrills:
 
     def status(self, kind: str, resource_id: str) -> dict[str, str]:
         self._maybe_fail("status")
+        if kind == "cluster":
+            cluster = self.clusters[resource_id]
+            up = cluster["state"] == "available" and bool(cluster["members"])
+            return {"state": "available" if up else cluster["state"]}
         if kind == "db":
             return {"state": self.dbs[resource_id]["state"]}
         checks = self.statuses.get(resource_id, {"system": "ok", "instance": "ok"})
@@ -150,10 +159,13 @@ class FakeDrills:
 
     def resources(self, execution_arn: str | None = None) -> list[dict[str, Any]]:
         found = []
-        for kind, store in (("instance", self.instances), ("db", self.dbs)):
+        stores = (("instance", self.instances), ("db", self.dbs), ("cluster", self.clusters))
+        for kind, store in stores:
             for rid, item in sorted(store.items()):
                 value = item["tags"].get(T.DRILL)
                 gone = item["state"] in ("terminated", "deleted")
+                if kind == "db" and item.get("cluster"):
+                    continue  # a drill cluster's instance goes with its cluster
                 if gone or value is None or rid in self.hidden:
                     continue
                 if execution_arn is None or value == execution_arn:
@@ -189,8 +201,66 @@ class FakeDrills:
         item["state"] = "deleted"
         return "deleted"
 
+    # --- ClusterDrillPort ------------------------------------------------------------------
+    def restore_cluster(self, plan: ClusterPlan, tags: dict[str, str]) -> dict[str, Any]:
+        self._maybe_fail("restore_cluster")
+        assert plan.new_identifier.startswith(DB_PREFIX)
+        assert plan.subnet_group and plan.subnet_group.startswith("lifeboat-drill")
+        taken = self.clusters.get(plan.new_identifier)
+        if taken is not None and taken["state"] != "deleted":
+            return {**self._listed("cluster", plan.new_identifier, taken), "repeated": True}
+        self.clusters[plan.new_identifier] = {
+            "id": plan.new_identifier,
+            "state": "available",
+            "tags": dict(tags),
+            "launched_at": self._now(),
+            "plan": plan,
+            "members": [],
+        }
+        return {"DBClusterIdentifier": plan.new_identifier}
+
+    def add_instance(self, plan: ClusterPlan, tags: dict[str, str]) -> str:
+        self._maybe_fail("add_instance")
+        cluster = self.clusters[plan.new_identifier]
+        if plan.instance_identifier not in cluster["members"]:
+            cluster["members"].append(plan.instance_identifier)
+            self.dbs[plan.instance_identifier] = {
+                "id": plan.instance_identifier,
+                "state": "available",
+                "tags": dict(tags),
+                "launched_at": self._now(),
+                "cluster": plan.new_identifier,
+            }
+        return plan.instance_identifier
+
+    def delete_cluster(self, cluster_id: str, execution_arn: str) -> str:
+        self._maybe_fail("delete_cluster")
+        item = self.clusters.get(cluster_id)
+        if item is None or item["state"] == "deleted":
+            return "gone"
+        if not cluster_id.startswith(DB_PREFIX) or not owned(item["tags"], execution_arn):
+            return "not-owned"
+        for member in item["members"]:
+            self.dbs[member]["state"] = "deleted"
+        if self.busy > 0:
+            self.busy -= 1
+            raise DrillClusterBusyError(f"{cluster_id}: instances still being deleted")
+        item["members"] = []
+        item["state"] = "deleted"
+        return "deleted"
+
+    def _listed(self, kind: str, rid: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "id": rid,
+            "tags": dict(item["tags"]),
+            "launched_at": item["launched_at"],
+            "state": item["state"],
+        }
+
 
 _drills: DrillPort = FakeDrills()
+_cluster_drills: ClusterDrillPort = FakeDrills()
 
 
 class _Pages:

@@ -11,7 +11,7 @@ shape one of the action's resource types has. No list of actions is kept here.
 
     .venv-sam/bin/python tools/check_iam.py template.yaml      # exit 1 and the findings, or 0
 
-``tests/unit/test_gates.py`` runs it on this template and on broken copies (an action that does
+``tests/gates/test_gates.py`` runs it on this template and on broken copies (an action that does
 not exist, a condition key the action does not support) and expects it to fail on those.
 """
 
@@ -124,6 +124,8 @@ LIST_EXAMPLES = {
     "CopyKmsKeyArns": [
         "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     ],
+    "ApplicationHostedZoneIds": ["Z0123456789ABCDEFGHIJ", "Z9876543210ABCDEFGHIJ"],
+    "ApplicationParameterNames": ["/elearn/db/endpoint"],
 }
 # So is a string parameter empty by default that a statement names (granted only when it is
 # set, with !If).
@@ -199,7 +201,15 @@ class Resolver:
                 *(arg if isinstance(arg, list) else arg.split(".", 1))
             ),
             "Fn::Sub": self._sub,
-            "Fn::Join": lambda arg: str(arg[0]).join(str(self.resolve(v)) for v in arg[1]),
+            "Fn::Join": lambda arg: str(self.resolve(arg[0])).join(
+                str(v)
+                for v in (
+                    [self.resolve(v) for v in arg[1]]
+                    if isinstance(arg[1], list)
+                    else self.resolve(arg[1])
+                )
+            ),
+            "Fn::Split": lambda arg: str(self.resolve(arg[1])).split(str(arg[0])),
             "Fn::If": lambda arg: self.resolve(arg[1]),  # the condition's true branch
             "Fn::Select": lambda arg: self.resolve(arg[1])[int(arg[0])],
         }

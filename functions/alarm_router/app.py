@@ -18,4 +18,5 @@ from lifeboat.timeutil import utcnow
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     change = validate_input(alarms.AlarmStateChange, event)
     arn = get_settings().restore_state_machine_arn
-    return alarms.route(change, runtime.ports(), runtime.guardrails(), arn, utcnow())
+    storm = runtime.storm_config()
+    return alarms.route(change, runtime.ports(), runtime.guardrails(), arn, utcnow(), storm)

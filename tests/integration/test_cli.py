@@ -37,12 +37,16 @@ def test_backup_start_wait_then_list(
     assert code == EXIT_OK
     assert "→ CreateRecoveryPoints" in text and "elearn-db" in text and "status: SUCCEEDED" in text
 
-    assert main(["recovery-points", "list", "--json"]) == EXIT_OK
+    assert main(["recovery-points", "list", "--json", "--home-only"]) == EXIT_OK
     points = _json(capsys)
     assert len(points) == 4 and {p["status"] for p in points} == {"completed"}
+    assert main(["recovery-points", "list", "--json"]) == EXIT_OK  # the copies too
+    copies = [p for p in _json(capsys) if p.get("region")]
+    assert {p["region"] for p in copies} <= {"us-west-2"}
+    assert {p["copy_of"] for p in copies} <= {p["recovery_point_id"] for p in points}
 
     web1 = elearn.protected_instances["web-1"]
-    assert main(["recovery-points", "list", "--resource", web1]) == EXIT_OK
+    assert main(["recovery-points", "list", "--resource", web1, "--home-only"]) == EXIT_OK
     listing = capsys.readouterr().out
     assert web1 in listing and "ami-" in listing and "1 recovery point(s)" in listing
 
@@ -108,7 +112,8 @@ def test_region_is_found_as_aws_tools_find_it(
 ) -> None:
     from lifeboat.aws.clients import reset_clients
 
-    # The README's local example exports AWS_REGION only (boto3 reads AWS_DEFAULT_REGION)
+    # The local example (docs/operations/cli.md) exports AWS_REGION only (boto3 reads
+    # AWS_DEFAULT_REGION)
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     reset_clients()

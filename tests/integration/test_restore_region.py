@@ -214,7 +214,7 @@ def test_refusals_name_the_field_and_change_nothing(
 
 
 def test_the_runbooks_by_hand_filters_find_the_copies_there(stack: Any, copied: Any) -> None:
-    """With Lifeboat's own region lost, the README's AWS CLI filters find each copy there."""
+    """With Lifeboat's own region lost, the runbook's AWS CLI filters find each copy there."""
     web = copied.protected_instances["web-1"]
     images = client("ec2", DR).describe_images(
         Owners=["self"],

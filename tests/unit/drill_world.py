@@ -80,8 +80,11 @@ def make_drill_world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, FakeDrills
         VpcId=VPC, SubnetId="subnet-aaaaaaaaw", SecurityGroups=[{"GroupId": "sg-0123456789abcdef0"}]
     )
     drills.protected = given.ec2.instances
+    # What is protected now, as a backup run discovers it: the same instances.
+    given.ports.ec2.instances = given.ec2.instances  # type: ignore[attr-defined]
     metrics = FakeMetrics()
     given.ports.drills = drills
+    given.ports.cluster_drills = drills
     given.ports.metrics = metrics
     return given, drills, metrics
 

@@ -1,4 +1,4 @@
-"""The package's shape (README "Architecture"): domain modules reach the outside world only
+"""The package's shape (docs/design/architecture.md): domain modules reach the outside world only
 through ``lifeboat.ports``; no module over 400 lines; the Lambda layer's code never imports the
 developer tools."""
 

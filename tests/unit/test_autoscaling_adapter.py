@@ -7,8 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from lifeboat import tags as T
 from lifeboat.asg.membership import GROUP_TAG, group_of
 from lifeboat.aws.autoscaling import AutoScalingGateway
 
@@ -78,3 +80,62 @@ def test_members_map_to_their_group(aws: dict[str, Any]) -> None:
     assert gateway.group_names_of(ids) == dict.fromkeys(ids, "web")
     assert group_of({GROUP_TAG: "web"}) == "web"
     assert group_of({"Name": "web-1"}) is None
+
+
+def test_template_versions_are_read_and_made_once(aws: dict[str, Any]) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    gateway = AutoScalingGateway(autoscaling=aws["autoscaling"], ec2=ec2)
+    # A version as the domain model, "$Latest" resolved; a template that is gone is None
+    current = gateway.template_version(aws["template"], "$Latest")
+    assert current is not None and (current.version, current.image_id) == (1, "ami-12c6146b")
+    assert gateway.template_version("lt-0123456789abcdef0", "1") is None
+    # A new version, made once however often the call is repeated
+    data = {**current.data, "ImageId": "ami-restored"}
+    made = gateway.create_template_version(aws["template"], data, "lifeboat:restored-from=p", "t")
+    again = gateway.create_template_version(aws["template"], data, "lifeboat:restored-from=p", "t")
+    assert made.version == again.version == 2 and made.image_id == "ami-restored"
+    # A template made by an execution is its own on a repeat; another's name is refused
+    tags = {T.RESTORED_FROM: "p", T.RESTORE_EXECUTION: "arn:exec-1"}
+    first = gateway.create_template("web-restored", data, "d", tags, "t1")
+    assert gateway.create_template("web-restored", data, "d", tags, "t1") == first
+    other = {**tags, T.RESTORE_EXECUTION: "arn:exec-2"}
+    with pytest.raises(ClientError):
+        gateway.create_template("web-restored", data, "d", other, "t2")
+
+
+def test_a_group_is_pointed_at_a_version_refreshed_and_recreated(aws: dict[str, Any]) -> None:
+    from lifeboat.asg.models import NewGroup
+    from lifeboat.local.asg_gapfill import autoscaling_gap_fills
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    gateway = AutoScalingGateway(autoscaling=aws["autoscaling"], ec2=ec2)
+    with autoscaling_gap_fills():
+        version = gateway.create_template_version(
+            aws["template"], {"ImageId": "ami-12c6146b"}, "v2", "t"
+        )
+        gateway.set_template_version("web", aws["template"], version.version)
+        web = gateway.groups(["web"])[0]
+        assert web.launch_template is not None and web.launch_template.version == "2"
+        # A refresh started twice is the one refresh (in progress): then it succeeds
+        refresh = gateway.start_refresh("web", [50, 100], 50)
+        assert gateway.start_refresh("web", [50, 100], 50) == refresh
+        for _ in range(3):
+            (found,) = gateway.refreshes("web", [refresh])
+        assert found.succeeded and found.percentage_complete == 100
+        assert gateway.cancel_refresh("web") is False
+        assert {m.launch_template_version for m in gateway.groups(["web"])[0].members} == {"2"}
+        # A group recreated by an execution is its own on a repeat, never someone else's
+        new = NewGroup(
+            name="web-2",
+            template_id=aws["template"],
+            template_version=2,
+            min_size=1,
+            max_size=2,
+            desired_capacity=1,
+            subnet_ids=tuple(aws["subnets"]),
+            tags={T.PLAN: "standard", T.RESTORE_EXECUTION: "arn:exec-1"},
+        )
+        made = gateway.create_group(new)
+        assert gateway.create_group(new).name == made.name == "web-2"
+        with pytest.raises(ClientError):
+            gateway.create_group(new.model_copy(update={"tags": {T.PLAN: "standard"}}))

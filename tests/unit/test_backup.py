@@ -151,8 +151,9 @@ def test_manual_runs_are_unique_and_a_dry_run_claims_nothing(world: World) -> No
 @pytest.mark.parametrize(
     ("offset", "accepted"),
     [
-        (timedelta(minutes=4), True),  # Scheduler's clock a little ahead
-        (timedelta(minutes=6), False),  # a future slot: a hand-made run would claim it
+        (timedelta(seconds=30), True),  # Scheduler's clock a little ahead (skew)
+        (timedelta(seconds=31), False),  # a future slot: a hand-made run would claim it
+        (timedelta(minutes=4), False),  # minutes ahead: never Scheduler's own slot
         (-timedelta(hours=24, minutes=59), True),  # Scheduler retried for a day
         (-timedelta(hours=25, minutes=1), False),  # older than Scheduler's retries
     ],
@@ -181,9 +182,11 @@ def test_the_intent_is_in_the_catalog_before_the_create_call(world: World) -> No
         seen["ami"] = world.catalog.get_point(instance_id, batch.run_id, "ami")
         return real_image(instance_id, name, reboot, tags)
 
-    def create_db_snapshot(db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+    def create_db_snapshot(
+        db_id: str, snapshot_id: str, tags: dict[str, str], not_before: datetime | None = None
+    ) -> str:
         seen["rds"] = world.catalog.get_point(db_id, batch.run_id, "rds")
-        return real_db(db_id, snapshot_id, tags)
+        return real_db(db_id, snapshot_id, tags, not_before)
 
     world.ec2.create_image = create_image  # type: ignore[method-assign]
     world.rds.create_db_snapshot = create_db_snapshot  # type: ignore[method-assign]

@@ -437,8 +437,11 @@ def test_a_long_queue_is_read_through_a_window_and_nothing_in_flight_is_forgotte
 def test_copy_status_names_the_queue_the_copies_rpo_and_what_has_no_copy() -> None:
     from lifeboat.copies.status import copy_status
 
-    ports, _, _ = world(FakeCopier(polls_to_complete=1000))
+    ports, _, copier = world(FakeCopier(polls_to_complete=1000))
     copied = point("i-0web1", Kind.EBS, day=1)
+    for snap in copied.snapshots:  # the copy's artifacts are there (a census reads them)
+        copier.snaps[snap.snapshot_id] = {"SnapshotId": snap.snapshot_id, "State": "completed"}
+        copier.snaps[snap.snapshot_id].update(_polls=0, Tags=[])
     waiting = point("i-0web2", Kind.EBS)
     home(ports, [copied, waiting])
     queue_copies([copied], plans(), ports, NOW - timedelta(days=1))

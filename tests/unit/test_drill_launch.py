@@ -24,7 +24,8 @@ from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.drill.models import DRILL_TIMEOUT, DrillInput, DrillTarget
 from lifeboat.drill.planner import drill_identifier, drill_tags, plan_drill
-from lifeboat.drill.stages import client_token, provenance_key, record_key
+from lifeboat.drill.provenance import provenance_key
+from lifeboat.drill.stages import client_token, record_key
 from lifeboat.plans import PlanSet
 from lifeboat.restore.models import Candidate
 from lifeboat.timeutil import iso

@@ -1,5 +1,5 @@
-"""A drill holds the recovery points it restores (README "Drills"): prune keeps them while the
-drill runs, FinishDrill releases them on success and failure, and a drill stopped before
+"""A drill holds the recovery points it restores (docs/concepts/drills.md): prune keeps them
+while the drill runs, FinishDrill releases them on success and failure, and a drill stopped before
 FinishDrill blocks prune only until its holds lapse, a little after the drill's time-out. The
 holds never stand in a restore's way, nor in another drill's.
 

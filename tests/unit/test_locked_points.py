@@ -1,4 +1,4 @@
-"""Locked recovery points and the Recycle Bin on in-memory fakes (README "Immutability"): a
+"""Locked recovery points and the Recycle Bin on in-memory fakes (docs/concepts/immutability.md): a
 rule's ``lock`` and its refusals, finalize locking a run's points (an AMI's snapshots too, RDS
 never), prune keeping locked points (recorded, or as EC2 reports) and never counting them as
 deleted or freed, locked orphans, and the Recycle Bin note of the prune report. The EC2

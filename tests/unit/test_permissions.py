@@ -26,6 +26,9 @@ SERVICES = {
     "cw": "cloudwatch",
     "sfn": "states",
     "ssm": "ssm",
+    "route53": "route53",
+    "autoscaling": "autoscaling",
+    "arc": "arc-zonal-shift",
 }
 
 
@@ -148,7 +151,7 @@ def _operation(snake: str) -> str:
 def _service_of(receiver: ast.expr, cls: ast.ClassDef) -> str:
     if isinstance(receiver, ast.Attribute) and receiver.attr in SERVICES:
         return SERVICES[receiver.attr]
-    for prefix, service in (("Ec2", "ec2"), ("Rds", "rds")):
+    for prefix, service in (("Ec2", "ec2"), ("Rds", "rds"), ("AutoScaling", "autoscaling")):
         if cls.name.startswith(prefix):  # self._pages(...) in an EC2 or RDS adapter
             return service
     source = ast.unparse(cls)

@@ -94,6 +94,15 @@ def test_bad_rules_are_rejected_naming_the_field(rule: dict[str, object], fragme
         ("cron(0 2,14 * * ? *)", 12 * 3600),
         ("cron(0 3 ? * SUN *)", 7 * 86400),
         ("rate(30 minutes)", 1800),
+        # ranges and steps: the longest gap, overnight included (not a day)
+        ("cron(0 8-18 * * ? *)", 14 * 3600),
+        ("cron(0 1-5/2 * * ? *)", 20 * 3600),
+        ("cron(0 0/6 * * ? *)", 6 * 3600),
+        ("cron(0 6-22/4,23 * * ? *)", 7 * 3600),
+        ("cron(0 2 ? * MON-FRI *)", 3 * 86400),  # over the weekend
+        ("cron(0 2,14 ? * 2-6 *)", 60 * 3600),
+        ("cron(0 3 ? * 1,4 *)", 4 * 86400),
+        ("cron(0 3 ? * 6#3 *)", 35 * 86400),  # the third Friday of the month
     ],
 )
 def test_schedule_interval(schedule: str, seconds: int) -> None:

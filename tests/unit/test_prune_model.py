@@ -212,7 +212,7 @@ class BackupAndPrune(RuleBasedStateMachine):
     )
     def someone_tags_their_own_artifact(self, kind: str, rule_name: str, age_hours: int) -> None:
         """Someone copies the tags of Lifeboat's newest run onto an artifact of their own made
-        ``age_hours`` ago (the residual risk the README names: a copy made within the
+        ``age_hours`` ago (the residual risk the docs name: a copy made within the
         minutes a killed create task could have run, of the same volume, is not modelled)."""
         source = self.instances[0]
         volume = self.ec2.instances[source]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]

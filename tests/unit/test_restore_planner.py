@@ -146,11 +146,34 @@ def test_data_volumes_come_from_the_newest_snapshot_after_the_ami(
 ) -> None:
     plan = _plan(request, points, subnets, failed)
     chosen = next(p for p in points if p.recovery_point_id == plan.recovery_point_id)
-    # exactly the instance's volumes (the AMI's devices), no more, no fewer
-    assert [v.device_name for v in plan.volumes] == sorted(
-        s.device_name or "" for s in chosen.snapshots
+    sets = sorted(
+        (
+            p
+            for p in points
+            if p.kind is Kind.EBS
+            and p.status is PointStatus.COMPLETED
+            and p.created_at > chosen.created_at
+        ),
+        key=lambda p: p.created_at,
     )
+    ami_devices = {s.device_name or "" for s in chosen.snapshots}
+    newest = sets[-1] if sets else None
+    added = {
+        s.device_name: s.snapshot_id
+        for s in (newest.snapshots if newest else [])
+        if s.device_name and s.device_name not in ami_devices and s.device_name != "/dev/sda1"
+    }
+    # exactly the instance's volumes: the AMI's devices and those of the newest set the AMI
+    # lacks (a volume attached after the AMI), no more, no fewer
+    assert [v.device_name for v in plan.volumes] == sorted(ami_devices | set(added))
     for volume in plan.volumes:
+        if volume.device_name in added:
+            assert newest is not None and volume.not_in_image
+            assert (volume.snapshot_id, volume.taken_at) == (
+                added[volume.device_name],
+                newest.created_at,
+            )
+            continue
         newer = [
             (p.created_at, s.snapshot_id)
             for p in points

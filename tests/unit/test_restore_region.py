@@ -8,9 +8,10 @@ names its field."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -27,6 +28,7 @@ from lifeboat.restore.region import (
     record_restored_in,
 )
 from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
+from tests.fakes_copies import DrReads
 from tests.fakes_ops import fake_ports
 from tests.unit.test_copies import plans
 
@@ -54,6 +56,7 @@ class Dr:
     ec2: FakeEc2Restore
     rds: FakeRds
     rds_restore: FakeRdsRestore
+    reads: DrReads = field(default_factory=DrReads)
 
 
 def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
@@ -80,10 +83,27 @@ def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
         ],
     }
     ports = fake_ports(ec2_restore=FakeEc2Restore(), home_region="us-east-1")
+    reads = DrReads()
+    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign,assignment]
     ports.regional = lambda region: replace(
-        ports, ec2_restore=ec2, rds=rds, rds_restore=rds_restore, regional=None
+        ports,
+        ec2=cast(Any, reads),
+        ec2_restore=ec2,
+        rds=rds,
+        rds_restore=rds_restore,
+        regional=None,
     )
-    return Dr(ports, ec2, rds, rds_restore)
+    return Dr(ports, ec2, rds, rds_restore, reads)
+
+
+def with_copies(rds: FakeRds, reads: DrReads) -> Callable[[str, str], dict[str, Any] | None]:
+    """RDS there: a snapshot it holds, or a copy the catalog records (unless gone)."""
+    own = rds.snapshot
+
+    def snapshot(kind: str, snapshot_id: str) -> dict[str, Any] | None:
+        return own(kind, snapshot_id) or reads.db_snapshot(kind, snapshot_id)
+
+    return snapshot
 
 
 def point(region: str | None, age_days: int, names: list[str] | None = None) -> RecoveryPoint:
@@ -337,3 +357,21 @@ def test_the_dry_run_plan_says_the_copy_its_age_where_it_lands_and_what_is_not_d
     assert "DB subnet group elearn-db (VPC vpc-0dr)" in db_lines
     assert "security groups elearn-db (sg-0d0db0000000001)" in db_lines
     assert "not pointed at the new endpoint" in db_lines
+
+
+def test_copies_deleted_outside_lifeboat_there_are_passed_over_or_refused_naming_them() -> None:
+    # A server: its newest copy's AMI deregistered by hand there: the older copy is planned
+    dr = world()
+    dr.ports.catalog.put_points([point(DR, 1), point(DR, 3)])
+    dr.reads.gone.add("ami-0dr0000000000001")
+    found = plan(dr)
+    assert found.image_id == "ami-0dr0000000000003"
+    assert any("ami-0dr0000000000001" in w and "passed over" in w for w in found.warnings)
+    # asked for by id: refused, naming it
+    with pytest.raises(InvalidInputError, match="recovery_point: .*ami-0dr0000000000001"):
+        plan(dr, recovery_point=point(DR, 1).recovery_point_id)
+    # A database whose only copied snapshot is gone there: refused, naming it
+    dr.ports.catalog.put_points([db_point(DR)])
+    dr.reads.gone.add("lifeboat-elearn-db-dr")
+    with pytest.raises(InvalidInputError, match="deleted outside Lifeboat.*lifeboat-elearn-db-dr"):
+        db_plan(dr)

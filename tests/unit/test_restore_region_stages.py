@@ -19,6 +19,7 @@ from lifeboat.models import DatabaseConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
 from lifeboat.restore.region import restored_in_key
 from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
+from tests.fakes_copies import DrReads
 from tests.unit.restore_world import (
     ARN,
     EIP,
@@ -30,6 +31,7 @@ from tests.unit.restore_world import (
     make_world,
     run,
 )
+from tests.unit.test_restore_region import with_copies
 
 pytestmark = pytest.mark.unit
 DR = "us-west-2"
@@ -63,6 +65,8 @@ class Dr:
             {"GroupId": "sg-0d0db0000000001", "GroupName": "elearn-db", "VpcId": "vpc-0dr"},
         ]
         self.rds = FakeRds()
+        self.reads = DrReads()  # the copies' artifacts there (none deleted outside Lifeboat)
+        self.rds.snapshot = with_copies(self.rds, self.reads)  # type: ignore[method-assign,assignment]
         self.rds_restore = FakeRdsRestore(self.rds)
         self.rds_restore.subnet_groups["elearn-db"] = {
             "VpcId": "vpc-0dr",
@@ -97,7 +101,12 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, Dr]:
         home_region="us-east-1",
     )
     there = replace(
-        world.ports, ec2_restore=dr.ec2, rds=dr.rds, rds_restore=dr.rds_restore, regional=None
+        world.ports,
+        ec2=cast(Any, dr.reads),
+        ec2_restore=dr.ec2,
+        rds=dr.rds,
+        rds_restore=dr.rds_restore,
+        regional=None,
     )
     world.ports.regional = lambda region: there
     return world, dr

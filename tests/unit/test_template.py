@@ -26,6 +26,9 @@ NO_RESOURCE_LEVEL = {
     "logs:DeleteLogDelivery": "vended log delivery APIs take no resource",
     "logs:PutResourcePolicy": "resource policies are account-wide",
     "cloudwatch:PutMetricData": "takes no resource (the namespace is pinned by a condition)",
+    # Pinned by the arc-zonal-shift:ResourceIdentifier condition (Auto Scaling groups only).
+    "arc-zonal-shift:StartZonalShift": "takes no resource ARN; the condition key names the group",
+    "arc-zonal-shift:CancelZonalShift": "takes no resource ARN; the condition key names the group",
 }
 # Deleting backups: only what Lifeboat created (lifeboat:managed=true).
 DESTRUCTIVE = {
@@ -320,8 +323,10 @@ def test_one_rpo_alarm_per_rule_in_step_with_plans_yaml() -> None:
             "Fn::Sub": f"{stat_id(props)} - ${{RpoAlarmMarginMinutes}} * 60"
         }, name
         assert props["ComparisonOperator"] == "GreaterThanThreshold", name
-        periods = min(168, rule.interval_seconds() // 3600 + 2)
-        assert stat["Period"] == 3600 and props["EvaluationPeriods"] == periods, name
+        # a datapoint every 5 minutes (finalize, and RpoPublishFunction between runs): judged
+        # over 3 periods running (tests/unit/test_rpo_alarms.py evaluates them)
+        assert stat["Period"] == 300 and props["EvaluationPeriods"] == 3, name
+        assert props["DatapointsToAlarm"] == 3 and props["TreatMissingData"] == "breaching"
         assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
         seen.add((dims["Plan"], dims["Rule"]))
     assert seen == expected
@@ -423,7 +428,7 @@ def test_every_function_and_state_machine_logs_to_a_group_with_the_retention() -
     for name, props, _definition in _state_machines():
         (destination,) = props["Logging"]["Destinations"]
         targets[name] = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    assert len(targets) == 26
+    assert len(targets) == 34
     groups = set()
     for name, target in targets.items():
         group = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]
@@ -580,11 +585,11 @@ def test_kms_only_on_the_copy_keys_and_restores_only_through_ec2_and_rds() -> No
         assert statement["Resource"] == {
             "Fn::If": ["HasCopyKeys", {"Ref": "CopyKmsKeyArns"}, {"Fn::Sub": NO_KEYS}]
         }, name
-        if name == "RestoreLaunchFunction":
+        if name in ("RestoreLaunchFunction", "EvacuateMemberFunction"):
             assert statement["Condition"] == {
                 "StringLike": {"kms:ViaService": ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]}
             }
-    assert found == {"CopyPumpFunction", "RestoreLaunchFunction"}
+    assert found == {"CopyPumpFunction", "RestoreLaunchFunction", "EvacuateMemberFunction"}
 
 
 def test_a_restore_acts_on_the_original_only_in_the_home_region() -> None:

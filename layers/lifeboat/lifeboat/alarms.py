@@ -18,6 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
+from lifeboat.apps.storm import StormConfig, detect, route_storm
+from lifeboat.asg.members import ignored_member
+from lifeboat.asg.membership import group_of
 from lifeboat.guardrails import Guardrails, Refused
 from lifeboat.models import ResourceRef
 from lifeboat.plans import Kind, Name, PlanSet, default_plans
@@ -60,11 +63,12 @@ class SyncRequest(BaseModel):
 
 
 def _live(instance: dict[str, Any] | None, plan: str) -> bool:
-    """Protected by ``plan`` now: exists, not terminated, tagged with the plan, not fenced."""
+    """Protected by ``plan`` now: exists, not terminated, tagged with the plan, not fenced,
+    not a member of an Auto Scaling group (the group replaces a failed member itself)."""
     if instance is None or instance.get("State", {}).get("Name") in GONE:
         return False
     tags = T.to_dict(instance.get("Tags"))
-    return tags.get(T.PLAN) == plan and T.FENCED not in tags
+    return tags.get(T.PLAN) == plan and T.FENCED not in tags and group_of(tags) is None
 
 
 def sync_alarms(
@@ -218,7 +222,12 @@ def execution_name(alarm: str, timestamp: str) -> str:
 
 
 def route(
-    event: AlarmStateChange, ports: Ports, guard: Guardrails, restore_arn: str, now: datetime
+    event: AlarmStateChange,
+    ports: Ports,
+    guard: Guardrails,
+    restore_arn: str,
+    now: datetime,
+    storm: StormConfig | None = None,
 ) -> dict[str, Any]:
     """Start a restore for an ALARM transition of a Lifeboat alarm, or say why not.
 
@@ -244,6 +253,17 @@ def route(
         return {**base, "action": "duplicate", "instance_id": instance_id, "execution_arn": arn}
     try:
         instance = _identify(event, ports, plan, instance_id, check)
+        early = ignored_member(base, instance_id, T.to_dict(instance.get("Tags")), ports)
+        # Servers of one application failing together in one AZ: one evacuation, not N restores.
+        found = (
+            detect(instance, plan, default_plans(), ports, now, storm.window_minutes)
+            if storm and early is None
+            else None
+        )
+        if storm and found:
+            early = route_storm(found, name, ports, guard, storm, now)
+        if early is not None:
+            return early
         guard.check_breaker()
         guard.check_cooldown(instance_id, now)
         _check_impaired(instance, ports, instance_id)

@@ -17,8 +17,10 @@ from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
+from lifeboat.local.demo_asg import auto_scaling_group
 from lifeboat.local.demo_copies import copies_to_dr_region, region_lost_restore
 from lifeboat.local.demo_drill import restore_drill
+from lifeboat.local.demo_evacuate import az_evacuation
 from lifeboat.local.history import fabricate_history
 from lifeboat.local.seed import Seeded
 from lifeboat.local.stack import LocalStack
@@ -123,6 +125,8 @@ def run_demo(json_output: bool = False) -> int:
         _az_failure_and_automatic_restore(scene)
         _readiness_report(scene)
         region_lost_restore(scene)
+        auto_scaling_group(scene)
+        az_evacuation(scene)
 
     summary = {
         "ok": story.ok,

@@ -15,10 +15,11 @@ from pydantic import (
     ValidationError,
 )
 
+from lifeboat.asg.models import GroupConfig
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import Kind, Name
 
-ResourceType = Literal["instance", "db", "cluster"]
+ResourceType = Literal["instance", "db", "cluster", "asg"]
 M = TypeVar("M", bound=BaseModel)
 S = TypeVar("S")
 
@@ -75,7 +76,7 @@ ExecutionArn = Annotated[
 
 # --- execution input -------------------------------------------------------------------------
 class BackupInput(Strict):
-    """Input of the backup state machine (DESIGN §4)."""
+    """Input of the backup state machine (docs/design/contracts.md#inputs)."""
 
     plan: Name
     rule: Name
@@ -239,7 +240,8 @@ class TargetGroupMembership(BaseModel):
 
 
 class InstanceConfig(BaseModel):
-    """Everything a restore needs when the original instance is gone (DESIGN §3)."""
+    """Everything a restore needs when the original instance is gone
+    (docs/design/contracts.md#recovery-points)."""
 
     model_config = ConfigDict(extra="ignore")
     instance_type: str
@@ -302,7 +304,7 @@ class RecoveryPoint(BaseModel):
     # The prune that marked it 'deleting' (its execution): that prune finishes it at once.
     deleting_by: str | None = None
     intent: Intent | None = None
-    # A copy in another region (README "Copies in another region"): ``region`` is where it
+    # A copy in another region (docs/concepts/copies.md): ``region`` is where it
     # lives (None: the home region), ``copy_of`` the recovery point it copies.
     region: str | None = None
     copy_of: str | None = None
@@ -315,6 +317,8 @@ class RecoveryPoint(BaseModel):
     # the create call) or "crash" (the default), and why (docs: Concepts, consistency).
     consistency: Literal["application", "crash"] = "crash"
     consistency_reason: str | None = None
+    # An Auto Scaling group's point (kind ``asg``): its launch template data and settings.
+    group: GroupConfig | None = None
 
     @property
     def is_copy(self) -> bool:

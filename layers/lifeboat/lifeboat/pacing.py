@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# AWS's published buckets (burst, refill per second): EC2's from ../shared/AWS-FACTS.md.
+# AWS's published buckets (burst, refill per second): EC2's API request throttling page.
 AWS_BUCKETS: dict[str, tuple[float, float]] = {
     "CreateSnapshot": (100, 5),
     "CreateSnapshots": (100, 5),

@@ -1,4 +1,4 @@
-"""Backup plans and rules (DESIGN §4), validated with pydantic.
+"""Backup plans and rules (docs/concepts/plans.md), validated with pydantic.
 
 A plan is selected by resources through the ``lifeboat:plan`` tag and has one or more rules.
 Plans ship inside the package (``plans.yaml``) so the Lambdas, the CLI and the template tests
@@ -22,12 +22,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from lifeboat.apps.models import Application
+from lifeboat.cron_gaps import clock_shift_seconds, hour_field_gap, week_gap
 from lifeboat.errors import InvalidInputError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
@@ -40,6 +42,9 @@ class Kind(StrEnum):
     AMI = "ami"
     EBS = "ebs"
     RDS = "rds"
+    # An Auto Scaling group's point: an AMI of one member plus the group's launch template data
+    # and settings (docs: Concepts, Auto Scaling groups). Rules with ``ami`` back groups up too.
+    ASG = "asg"
 
 
 class Retention(BaseModel):
@@ -58,7 +63,7 @@ _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key|a
 
 
 class CopyTarget(BaseModel):
-    """A copy of each completed point in another region (README "Copies in another region"):
+    """A copy of each completed point in another region (docs/concepts/copies.md):
     re-encrypted with ``kms_key`` of that region, kept by its own ``retention``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -94,7 +99,7 @@ class CopyTarget(BaseModel):
 
 
 class Lock(BaseModel):
-    """EBS Snapshot Lock on a rule's completed snapshots (README "Immutability").
+    """EBS Snapshot Lock on a rule's completed snapshots (docs/concepts/immutability.md).
 
     ``compliance`` cannot be shortened or removed by anyone, the account root included, once
     its cool-off ends: it needs ``i_understand_compliance_mode: true``."""
@@ -187,25 +192,14 @@ class Rule(BaseModel):
             unit = rate.group(1).rstrip("s")
             return number * {"minute": 60, "hour": 3600, "day": 86400}[unit]
         _minute, hour, dom, _month, dow, _year = self.schedule[5:-1].split()
+        # A cron schedule runs on the timezone's clock: when the clocks go back, the gap
+        # between two runs at the same local time grows by the shift (25 h for a daily rule).
+        shift = 0 if hour == "*" else clock_shift_seconds(self.timezone)
         if dom not in ("*", "?"):
-            return 31 * 86400
+            return 31 * 86400 + shift
         if dow not in ("*", "?"):
-            return 7 * 86400
-        return _hour_field_gap(hour) * 3600
-
-
-def _hour_field_gap(hour: str) -> int:
-    """The longest gap, in hours, between the hours a cron hour field selects in a day."""
-    if hour == "*":
-        return 1
-    if hour.startswith("*/") and hour[2:].isdigit():
-        return int(hour[2:])
-    if "," in hour and all(part.isdigit() for part in hour.split(",")):
-        hours = sorted(int(part) for part in hour.split(","))
-        gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)]
-        gaps.append(24 - hours[-1] + hours[0])
-        return max(gaps)
-    return 24
+            return week_gap(dow, hour) * 3600 + shift
+        return hour_field_gap(hour) * 3600 + shift
 
 
 # A URL path that is safe inside single quotes in a shell command (no quote, no space).
@@ -372,7 +366,18 @@ def default_plans() -> PlanSet:
 
 @cache
 def _plans(path: str | None) -> PlanSet:
-    if path:
-        return load_plans_file(Path(path))
-    text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
-    return parse_plans(yaml.safe_load(text))
+    """The plans; a bad file is one :class:`InvalidInputError` naming the first bad field and
+    its fix (every command that loads the plans then exits 2, with one line)."""
+    where = path or "lifeboat/plans.yaml"
+    try:
+        if path:
+            return load_plans_file(Path(path))
+        text = resources.files("lifeboat").joinpath("plans.yaml").read_text(encoding="utf-8")
+        return parse_plans(yaml.safe_load(text))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "plans"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise InvalidInputError(f"{where}: {field}", message) from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInputError(where, f"cannot be read as YAML: {exc}".replace("\n", " ")) from exc

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lifeboat.asg.ports import AutoScalingPort
+from lifeboat.apps.ports import EndpointPort, EvacuationPort
+from lifeboat.asg.ports import AutoScalingPort, GroupPort
+from lifeboat.copies.ports import CopyPort
 from lifeboat.models import (
     DatabaseConfig,
     InstanceConfig,
@@ -21,6 +23,7 @@ from lifeboat.models import (
 )
 
 if TYPE_CHECKING:  # the restore package imports this module
+    from lifeboat.drill.ports import ClusterDrillPort
     from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 
 
@@ -160,9 +163,15 @@ class RdsPort(Protocol):
     def describe_db(self, db_id: str) -> dict[str, Any] | None: ...
     def describe_cluster(self, cluster_id: str) -> dict[str, Any] | None: ...
     def db_config(self, db: dict[str, Any]) -> DatabaseConfig: ...
-    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str: ...
+    def create_db_snapshot(
+        self, db_id: str, snapshot_id: str, tags: dict[str, str], not_before: datetime | None = None
+    ) -> str: ...
     def create_cluster_snapshot(
-        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+        self,
+        cluster_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
     ) -> str: ...
     def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None: ...
     def delete_snapshot(
@@ -271,7 +280,13 @@ class Ec2RestorePort(Protocol):
     def register(self, group_arn: str, instance_id: str, port: int | None) -> None: ...
     def deregister(self, group_arn: str, instance_id: str, port: int | None) -> None: ...
     def targets(self, group_arn: str) -> set[str]: ...
-    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str: ...
+    def terminate_replacement(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> str: ...
+    def later_volumes(
+        self, instance_id: str, execution_arn: str, since: datetime, until: datetime | None
+    ) -> list[str]:
+        """Volumes attached to the replacement it was not launched with (a rollback keeps)."""
 
 
 class RdsRestorePort(Protocol):
@@ -282,6 +297,8 @@ class RdsRestorePort(Protocol):
         ...
 
     def parameter_group_exists(self, name: str) -> bool: ...
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The (earliest, latest) restorable times of its automated backups; None: none."""
 
     def restore(self, plan: DatabasePlan, tags: dict[str, str]) -> dict[str, Any]:
         """Restore the plan's database (to its restore time, else from its snapshot), tagged
@@ -329,41 +346,6 @@ class DrillPort(Protocol):
     def delete_db(self, db_id: str, execution_arn: str) -> str: ...
 
 
-class CopyPort(Protocol):
-    """EC2 and RDS in one copy destination region (:class:`lifeboat.aws.copy_ops.CopyOps`)."""
-
-    region: str
-
-    def copy_image(
-        self,
-        source_region: str,
-        image_id: str,
-        name: str,
-        kms_key: str,
-        client_token: str,
-        tags: dict[str, str],
-    ) -> str: ...
-    def copy_snapshot(
-        self, source_region: str, snapshot_id: str, kms_key: str, tags: dict[str, str]
-    ) -> str: ...
-    def copy_db_snapshot(
-        self,
-        kind: str,
-        source_region: str,
-        source_arn: str,
-        target_id: str,
-        kms_key: str | None,
-        tags: dict[str, str],
-    ) -> str: ...
-    def find(self, copy_point_id: str) -> dict[str, dict[str, Any]]: ...
-    def images(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    def snapshots(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None: ...
-    def delete_image(self, image_id: str, copy_point_id: str) -> dict[str, str]: ...
-    def delete_snapshot(self, snapshot_id: str, copy_point_id: str) -> str: ...
-    def delete_db_snapshot(self, kind: str, snapshot_id: str, copy_point_id: str) -> str: ...
-
-
 @dataclass
 class Ports:
     """The adapters a step needs (fakes in unit tests, AWS in Lambdas)."""
@@ -386,3 +368,7 @@ class Ports:
     # catalog, guard store and notifier): a restore from the copies in that region.
     regional: Callable[[str], Ports] | None = None
     autoscaling: AutoScalingPort | None = None
+    groups: GroupPort | None = None  # group protection (backup, restore of a group)
+    endpoints: EndpointPort | None = None  # applications: Route 53 / SSM (apps/ports.py)
+    evacuation: EvacuationPort | None = None  # AZ evacuation: groups, failovers
+    cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)

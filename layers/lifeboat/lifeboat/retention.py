@@ -18,7 +18,7 @@ Per resource and kind, among the *completed* points made by one rule:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -54,6 +54,9 @@ class Decision:
 class RetentionResult:
     decisions: dict[str, Decision] = field(default_factory=dict)
     stale_groups: list[str] = field(default_factory=list)
+    # Sources that no longer exist ("<source>/<kind>"): kept by retention for the plan's
+    # decommissioned_days after they disappeared, then expired; never "stale".
+    decommissioned_groups: list[str] = field(default_factory=list)
 
     @property
     def expired(self) -> list[str]:
@@ -175,7 +178,14 @@ def decide(
     timezone: str,
     interval_seconds: int,
     now: datetime,
+    gone_since: Mapping[str, datetime] | None = None,
+    decommissioned_days: int = 90,
 ) -> RetentionResult:
+    """Keep or expire each point. ``gone_since``: sources that no longer exist, and since
+    when (first seen gone): their points are kept by the same rules (``min_keep`` included)
+    for ``decommissioned_days`` after that, then all expire; a gone source is never stale (its
+    backups do not fail: it is decommissioned)."""
+    gone = gone_since or {}
     tz = ZoneInfo(timezone)
     calendar = Calendar(tz)
     windows = slots(now, tz, retention)
@@ -195,7 +205,20 @@ def decide(
     for (source, kind), members in sorted(groups.items()):
         # Newest first; ties broken by id so the result does not depend on input order.
         members.sort(key=lambda p: (p.created_at, p.recovery_point_id), reverse=True)
-        stale = now - members[0].created_at > stale_after
+        if source in gone:
+            result.decommissioned_groups.append(f"{source}/{kind}")
+            until = gone[source] + timedelta(days=decommissioned_days)
+            if now >= until:
+                why_gone = (
+                    f"decommissioned: {source} gone since {gone[source]:%Y-%m-%d}, kept "
+                    f"{decommissioned_days} days (decommissioned_days)",
+                )
+                for point in members:
+                    decisions[point.recovery_point_id] = Decision(
+                        point.recovery_point_id, False, why_gone
+                    )
+                continue
+        stale = source not in gone and now - members[0].created_at > stale_after
         if stale:
             result.stale_groups.append(f"{source}/{kind}")
         slotting = _Slotting(calendar, windows, starts, now)
@@ -206,6 +229,11 @@ def decide(
             if stale:
                 why.append(_STALE)
             why.extend(slotting.reasons(point.created_at))
+            if why and source in gone:
+                why.append(
+                    f"decommissioned {gone[source]:%Y-%m-%d}: kept at most until "
+                    f"{gone[source] + timedelta(days=decommissioned_days):%Y-%m-%d}"
+                )
             keep = bool(why)
             decisions[point.recovery_point_id] = Decision(
                 point.recovery_point_id, keep, tuple(why) if keep else _EXPIRED

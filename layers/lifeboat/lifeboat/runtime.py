@@ -6,12 +6,17 @@ import time
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from lifeboat.apps.storm import StormConfig
+from lifeboat.aws.autoscaling import AutoScalingGateway
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.cloudwatch import CloudWatchAlarms
 from lifeboat.aws.copy_ops import CopyOps, home_region
+from lifeboat.aws.dns import EndpointGateway
+from lifeboat.aws.drill_clusters import ClusterDrillOps
 from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
+from lifeboat.aws.evacuation_ops import EvacuationOps
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
@@ -73,6 +78,7 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
     """The AWS adapters on catalog ``table``, sharing one retry and pacing policy."""
     calls = calls or Retrier()
     ec2, rds = Ec2Gateway(calls), RdsGateway(calls)
+    groups = AutoScalingGateway(calls)
     home = Ports(
         catalog=Catalog(table),
         ec2=ec2,
@@ -85,8 +91,13 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         metrics=CloudWatchMetrics(),
         notifier=Notifier(topic_arn) if topic_arn else None,
         drills=DrillOps(ec2, rds),
+        cluster_drills=ClusterDrillOps(rds),
         copies=partial(_copy_ops, calls),
         home_region=home_region(),
+        autoscaling=groups,
+        groups=groups,
+        endpoints=EndpointGateway(calls),
+        evacuation=EvacuationOps(calls),
     )
     home.regional = partial(_in_region, home, calls)
     return home
@@ -96,12 +107,15 @@ def _in_region(home: Ports, calls: Retrier, region: str) -> Ports:
     """``home``'s ports with EC2 and RDS (and the restore adapters) of ``region``."""
     ec2 = Ec2Gateway(calls, ec2=client("ec2", region), elbv2=client("elbv2", region))
     rds = RdsGateway(calls, rds=client("rds", region))
+    groups = AutoScalingGateway(calls, client("autoscaling", region), ec2=client("ec2", region))
     return replace(
         home,
         ec2=ec2,
         rds=rds,
         ec2_restore=Ec2Restorer(ec2),
         rds_restore=RdsRestorer(rds),
+        autoscaling=groups,
+        groups=groups,
         regional=None,
         home_region=home.home_region,
     )
@@ -130,7 +144,7 @@ def create_ports(event: CreateBatchEvent) -> Ports:
     settings = get_settings()
     batch_size = event.batch_size or settings.batch_size
     catalog = Catalog(settings.catalog_table)
-    instances = sum(1 for r in event.resources if r.type == "instance")
+    instances = sum(1 for r in event.resources if r.type in ("instance", "asg"))
     schedule = RunSchedule(
         claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
         first_slot=event.batch_index * batch_size,
@@ -166,3 +180,15 @@ def prune_pass_ports(region: str) -> tuple[Ports, SharedPacing]:
         rate_scale=settings.pace_rate_scale,
     )
     return _ports(pacing), pacing
+
+
+def storm_config() -> StormConfig | None:
+    """The alarm router's storm settings (None: no evacuate state machine to start)."""
+    settings = get_settings()
+    if not settings.evacuate_state_machine_arn:
+        return None
+    return StormConfig(
+        settings.evacuate_state_machine_arn,
+        settings.alarm_storm_window_minutes,
+        settings.auto_evacuate,
+    )

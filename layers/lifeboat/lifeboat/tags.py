@@ -1,4 +1,5 @@
-"""The ownership contract (DESIGN §2): tag keys and the tags Lifeboat writes at creation."""
+"""The ownership contract (docs/design/contracts.md#tags): tag keys and the tags Lifeboat writes
+at creation. Every key is listed in docs/reference/tags.md (tools/gen_docs.py)."""
 
 from __future__ import annotations
 
@@ -76,10 +77,15 @@ def backup_tags(
     return {**kept, **own}
 
 
+_AMI_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9()\[\] ./'@_-]")
+
+
 def image_name(instance_id: str, run_id: str) -> str:
-    """The deterministic name of an instance's AMI in a run: AMI names are unique per account
-    and region, so the name written in the catalog's intent identifies Lifeboat's AMI."""
-    return f"lifeboat-{instance_id}-{run_id}"
+    """The deterministic name of an instance's (or an Auto Scaling group's) AMI in a run: AMI
+    names are unique per account and region, so the name written in the catalog's intent
+    identifies Lifeboat's AMI. Characters an AMI name cannot hold (a group's name may) become
+    ``-``; at most 128 characters."""
+    return _AMI_NAME_UNSAFE.sub("-", f"lifeboat-{instance_id}-{run_id}")[:128]
 
 
 def subnet_tier(tags: Mapping[str, str], availability_zone: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The catalog's copies in other regions and the copy queue (README "Copies in another region").
+"""The catalog's copies in other regions and the copy queue (docs/concepts/copies.md).
 
 * a copy: ``pk=RES#<source id>``, ``sk=CP#<region>#<run id>#<kind>`` (beside the point it copies,
   never matched by a query of home points, which begin ``RP#``); ``gsi2pk=COPY#<region>#<plan>#
@@ -70,6 +70,18 @@ class CopyQueries:
                 },
             )
         )
+
+    @needs("dynamodb:Scan")
+    def all_copies(self) -> list[RecoveryPoint]:
+        """Every copy in the catalog, of every region (the CLI's listing)."""
+        found: list[RecoveryPoint] = []
+        for page in self.ddb.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(sk, :s)",
+            ExpressionAttributeValues={":s": {"S": "CP#"}},
+        ):
+            found.extend(RecoveryPoint.model_validate(_ints(_plain(i))) for i in page["Items"])
+        return found
 
     @needs("dynamodb:BatchGetItem")
     def get_copies(

@@ -8,16 +8,20 @@ source region (boto3 builds the pre-signed URL RDS and CopySnapshot need from ``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import Retrier, client
+from lifeboat.aws.ec2_locks import Ec2Locks
 from lifeboat.aws.ec2_retire import Ec2Retirement
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
+from lifeboat.copies.provenance import CopyArtifact, CopyTargetExistsError, DbCopyInfo
 from lifeboat.errors import error_code
+from lifeboat.models import SnapshotLock
 
 # What EBS and RDS do with the keys on the caller's behalf during a copy (re-encryption with
 # the destination key, reading a source under a customer managed key): template.yaml grants
@@ -54,6 +58,7 @@ class CopyOps:
         # The reads the home adapters already make, on this region's clients.
         self._ec2_reads = Ec2Retirement(self.ec2, self.retrier)
         self._rds_reads = RdsGateway(self.retrier, rds=self.rds)
+        self._locks = _RegionLocks(self.ec2, self.retrier)
 
     # --- start ------------------------------------------------------------------------------
     @needs("ec2:CopyImage", "ec2:CreateTags", *KMS_FOR_COPIES)
@@ -118,7 +123,8 @@ class CopyOps:
         tags: dict[str, str],
     ) -> str:
         """``CopyDBSnapshot`` / ``CopyDBClusterSnapshot`` to ``target_id`` (deterministic: a
-        repeat finds it already there, returned when it is this copy's)."""
+        repeat finds it already there: :class:`CopyTargetExistsError`, with what RDS reports
+        of the snapshot in the way)."""
         params: dict[str, Any] = {"SourceRegion": source_region, "Tags": T.to_list(tags)}
         if kms_key:  # None: an unencrypted Aurora snapshot, which RDS cannot encrypt by copy
             params["KmsKeyId"] = kms_key
@@ -140,11 +146,25 @@ class CopyOps:
         except ClientError as exc:
             if "AlreadyExists" not in error_code(exc):
                 raise
-            found = self.db_snapshot(kind, target_id)
-            mine = T.to_dict((found or {}).get("TagList")).get(T.COPY_POINT)
-            if mine != tags[T.COPY_POINT]:
-                raise
+            # Whose it is, RDS says (its source and its date), never its tags: the caller
+            # decides (lifeboat.copies.provenance).
+            raise CopyTargetExistsError(target_id, self._db_copy_info(kind, target_id)) from exc
         return target_id
+
+    def _db_copy_info(self, kind: str, snapshot_id: str) -> DbCopyInfo | None:
+        found = self.db_snapshot(kind, snapshot_id)
+        if found is None:
+            return None
+        source = found.get(
+            "SourceDBClusterSnapshotArn" if kind == "cluster" else "SourceDBSnapshotIdentifier"
+        )
+        created = found.get("SnapshotCreateTime")
+        return DbCopyInfo(
+            snapshot_id=snapshot_id,
+            source_arn=str(source) if source else None,
+            created_at=created if isinstance(created, datetime) else None,
+            status=str(found.get("Status", "unknown")),
+        )
 
     # --- read -------------------------------------------------------------------------------
     @needs("ec2:DescribeImages", "ec2:DescribeSnapshots")
@@ -174,6 +194,62 @@ class CopyOps:
     @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def db_snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
         return self._rds_reads.snapshot(kind, snapshot_id)
+
+    @needs("ec2:DescribeSnapshots")
+    def snapshots_in_flight(self) -> int:
+        """Lifeboat's snapshot copies EC2 reports still copying here (``pending``)."""
+        filters = [
+            {"Name": "status", "Values": ["pending"]},
+            {"Name": f"tag:{T.MANAGED}", "Values": ["true"]},
+            {"Name": "tag-key", "Values": [T.COPY_POINT]},
+        ]
+        return len(
+            self._pages("describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=filters)
+        )
+
+    @needs("ec2:DescribeLockedSnapshots")
+    def snapshot_locks(self, ids: list[str]) -> dict[str, SnapshotLock]:
+        """The EBS Snapshot Locks in force on ``ids`` in this region (a lock set by hand)."""
+        return self._locks.snapshot_locks(ids)
+
+    @needs(
+        "ec2:DescribeImages",
+        "ec2:DescribeSnapshots",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+    )
+    def inventory(self) -> list[CopyArtifact]:
+        """Every image, snapshot, DB and cluster snapshot of this account here that carries a
+        Lifeboat copy's tags (the census reads it against the catalog)."""
+        filters = [
+            {"Name": f"tag:{T.MANAGED}", "Values": ["true"]},
+            {"Name": "tag-key", "Values": [T.COPY_POINT]},
+        ]
+        found = [
+            _artifact(i["ImageId"], "image", i.get("Tags"), i.get("CreationDate"), 0)
+            for i in self._pages("describe_images", "Images", Owners=["self"], Filters=filters)
+        ]
+        found += [
+            _artifact(s["SnapshotId"], "snapshot", s.get("Tags"), s.get("StartTime"), s)
+            for s in self._pages(
+                "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=filters
+            )
+        ]
+        for operation, key, name, kind in (
+            ("describe_db_snapshots", "DBSnapshots", "DBSnapshotIdentifier", "db-snapshot"),
+            (
+                "describe_db_cluster_snapshots",
+                "DBClusterSnapshots",
+                "DBClusterSnapshotIdentifier",
+                "cluster-snapshot",
+            ),
+        ):
+            for page in self.rds.get_paginator(operation).paginate(SnapshotType="manual"):
+                found += [
+                    _artifact(d[name], kind, d.get("TagList"), d.get("SnapshotCreateTime"), d)
+                    for d in page.get(key, [])
+                ]
+        return [a for a in found if a is not None]
 
     # --- delete (only Lifeboat's copies) ----------------------------------------------------
     @needs(
@@ -253,3 +329,25 @@ class CopyOps:
 def _ours(tags: Any, copy_point_id: str) -> bool:
     found = T.to_dict(tags)
     return T.is_managed(found) and found.get(T.COPY_POINT) == copy_point_id
+
+
+def _artifact(
+    artifact_id: str, kind: str, tags: Any, created: Any, described: Any
+) -> CopyArtifact | None:
+    found = T.to_dict(tags)
+    if not T.is_managed(found) or not found.get(T.COPY_POINT):
+        return None
+    size = described.get("VolumeSize") or described.get("AllocatedStorage") if described else 0
+    return CopyArtifact(
+        artifact_id=artifact_id,
+        artifact_type=kind,
+        copy_point_id=found[T.COPY_POINT],
+        plan=found.get(T.PLAN, ""),
+        created_at=created if isinstance(created, datetime) else None,
+        size_gb=int(size or 0),
+    )
+
+
+class _RegionLocks(Ec2Locks):
+    def __init__(self, ec2: Any, retrier: Retrier) -> None:
+        self.ec2, self.retrier = ec2, retrier

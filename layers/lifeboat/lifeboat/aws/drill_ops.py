@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.aws.clients import client
+from lifeboat.aws.drill_clusters import cluster_resource, cluster_status
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
@@ -214,8 +215,10 @@ class DrillOps:
         taken = _db_resource(found) if found else {"kind": "db", "id": plan.new_identifier}
         return {**taken, "repeated": True}
 
-    @needs("ec2:DescribeInstanceStatus", "rds:DescribeDBInstances")
+    @needs("ec2:DescribeInstanceStatus", "rds:DescribeDBInstances", "rds:DescribeDBClusters")
     def status(self, kind: str, resource_id: str) -> dict[str, str]:
+        if kind == "cluster":
+            return cluster_status(self.rds, resource_id)
         if kind == "db":
             db = self._db(resource_id)
             return {"state": str(db.get("DBInstanceStatus", "missing")) if db else "missing"}
@@ -230,7 +233,7 @@ class DrillOps:
             "instance": found[0].get("InstanceStatus", {}).get("Status", "unknown"),
         }
 
-    @needs("ec2:DescribeInstances", "rds:DescribeDBInstances")
+    @needs("ec2:DescribeInstances", "rds:DescribeDBInstances", "rds:DescribeDBClusters")
     def resources(self, execution_arn: str | None = None) -> list[dict[str, Any]]:
         filters = [
             {
@@ -256,8 +259,15 @@ class DrillOps:
         for page in self.rds.get_paginator("describe_db_instances").paginate():
             for db in page["DBInstances"]:
                 tags = T.to_dict(db.get("TagList"))
+                if db.get("DBClusterIdentifier"):
+                    continue  # a drill cluster's instance goes with its cluster
                 if T.DRILL in tags and (execution_arn is None or tags[T.DRILL] == execution_arn):
                     found.append(_db_resource(db))
+        for page in self.rds.get_paginator("describe_db_clusters").paginate():
+            for cluster in page["DBClusters"]:
+                tags = T.to_dict(cluster.get("TagList"))
+                if T.DRILL in tags and (execution_arn is None or tags[T.DRILL] == execution_arn):
+                    found.append(cluster_resource(cluster))
         return found
 
     @needs("ec2:DescribeInstances", "ec2:TerminateInstances")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,8 @@ from lifeboat.aws.clients import Retrier, client
 from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
 from lifeboat.models import DatabaseConfig
+
+RDS_FILTER_VALUES = 50  # ids per Describe call's filter
 
 
 class RdsGateway:
@@ -109,7 +112,13 @@ class RdsGateway:
         "rds:DescribeDBSnapshots",
         "rds:DescribeDBClusterSnapshots",
     )
-    def create_db_snapshot(self, db_id: str, snapshot_id: str, tags: dict[str, str]) -> str:
+    def create_db_snapshot(
+        self,
+        db_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
+    ) -> str:
         try:
             self.retrier.call(
                 self.rds.create_db_snapshot,
@@ -120,7 +129,7 @@ class RdsGateway:
         except ClientError as exc:
             if error_code(exc) != "DBSnapshotAlreadyExists":
                 raise
-            self._check_same_run("db", snapshot_id, tags)
+            self._check_same_run("db", snapshot_id, tags, db_id, not_before)
         return snapshot_id
 
     @needs(
@@ -130,7 +139,11 @@ class RdsGateway:
         "rds:DescribeDBClusterSnapshots",
     )
     def create_cluster_snapshot(
-        self, cluster_id: str, snapshot_id: str, tags: dict[str, str]
+        self,
+        cluster_id: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        not_before: datetime | None = None,
     ) -> str:
         try:
             self.retrier.call(
@@ -142,15 +155,37 @@ class RdsGateway:
         except ClientError as exc:
             if error_code(exc) != "DBClusterSnapshotAlreadyExistsFault":
                 raise
-            self._check_same_run("cluster", snapshot_id, tags)
+            self._check_same_run("cluster", snapshot_id, tags, cluster_id, not_before)
         return snapshot_id
 
-    def _check_same_run(self, kind: str, snapshot_id: str, tags: dict[str, str]) -> None:
-        """A repeated create for the same run is fine; a name clash with anything else is not."""
-        snap = self.snapshot(kind, snapshot_id)
-        existing = T.to_dict((snap or {}).get("TagList"))
+    def _check_same_run(
+        self,
+        kind: str,
+        snapshot_id: str,
+        tags: dict[str, str],
+        source_id: str,
+        not_before: datetime | None,
+    ) -> None:
+        """A repeated create for the same run is fine; a name clash with anything else is not.
+        Tags can be copied by anyone: RDS must also say the snapshot is of this database and
+        was taken after the point's intent (``not_before``; a minute's slack) — undated only
+        while RDS is still creating it."""
+        snap = self.snapshot(kind, snapshot_id) or {}
+        existing = T.to_dict(snap.get("TagList"))
+        source = snap.get("DBClusterIdentifier" if kind == "cluster" else "DBInstanceIdentifier")
+        taken = snap.get("SnapshotCreateTime")
+        late = False
+        if not_before is not None and isinstance(taken, datetime):
+            late = taken < not_before - timedelta(minutes=1)
+        elif not_before is not None:
+            late = snap.get("Status") != "creating"
         if existing.get(T.RUN) != tags[T.RUN] or not T.is_managed(existing):
             raise RuntimeError(f"snapshot {snapshot_id} exists and is not this run's")
+        if str(source or "").lower() != source_id.lower() or late:
+            raise RuntimeError(
+                f"snapshot {snapshot_id} exists and is not this run's: RDS reports it of "
+                f"{source} taken {taken}, not of {source_id} after this run's intent"
+            )
 
     @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
     def snapshot(self, kind: str, snapshot_id: str) -> dict[str, Any] | None:
@@ -168,6 +203,29 @@ class RdsGateway:
                 return None
             raise
         return dict(found[0]) if found else None
+
+    @needs("rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots")
+    def existing_snapshots(self, kind: str, ids: list[str]) -> set[str]:
+        """Of ``ids``, the DB snapshots (cluster snapshots for ``kind`` ``cluster``) that exist
+        and are ``available`` (a restore can use them): an id filter of at most 50 values per
+        call, every page read."""
+        operation, key, field, name = (
+            ("describe_db_cluster_snapshots", "DBClusterSnapshots", "DBClusterSnapshotIdentifier",
+             "db-cluster-snapshot-id")
+            if kind == "cluster"
+            else ("describe_db_snapshots", "DBSnapshots", "DBSnapshotIdentifier", "db-snapshot-id")
+        )  # fmt: skip
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), RDS_FILTER_VALUES):
+            part = wanted[start : start + RDS_FILTER_VALUES]
+            filters = [{"Name": name, "Values": part}]
+            found |= {
+                str(s[field])
+                for s in self._pages(operation, key, Filters=filters)
+                if s.get("Status") == "available"  # not creating, failed or being deleted
+            }
+        return found & set(wanted)
 
     @needs(
         "rds:DeleteDBSnapshot",

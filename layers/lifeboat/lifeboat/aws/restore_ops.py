@@ -4,6 +4,7 @@ from the domain's typed plans."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,10 +13,10 @@ from lifeboat import tags as T
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.permissions import needs
 from lifeboat.aws.rds import RdsGateway
+from lifeboat.aws.replacement_ops import LIVE_STATES, Ec2ReplacementTermination, launched_by
 from lifeboat.errors import error_code
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 
-LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 # Launching from snapshots (or restoring a DB snapshot) encrypted with a customer managed key
 # — every copy in another region is, with that region's copy key — has EBS and RDS use the key
 # on the caller's behalf, through grants: template.yaml allows these on the CopyKmsKeyArns keys
@@ -114,7 +115,7 @@ def restore_db_request(plan: DatabasePlan, tags: dict[str, str]) -> dict[str, An
 
 
 # --- adapters --------------------------------------------------------------------------------
-class Ec2Restorer:
+class Ec2Restorer(Ec2ReplacementTermination):
     def __init__(self, gateway: Ec2Gateway) -> None:
         self.gw = gateway
         self.ec2 = gateway.ec2
@@ -153,13 +154,10 @@ class Ec2Restorer:
         return any(k.get("KeyName") == name for k in found.get("KeyPairs", []))
 
     @needs("ec2:DescribeInstances")
-    def instance(self, instance_id: str) -> dict[str, Any] | None:
-        return self.gw.describe_instances([instance_id]).get(instance_id)
-
-    @needs("ec2:DescribeInstances")
     def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
+        """The instance this execution launched (its tag, and its client token)."""
         found = self.gw.instances_tagged(T.RESTORE_EXECUTION, execution_arn, LIVE_STATES)
-        return found[0] if found else None
+        return next((i for i in found if launched_by(i, execution_arn)), None)
 
     @needs("ec2:DescribeInstanceStatus")
     def status(self, instance_id: str) -> dict[str, str]:
@@ -253,18 +251,6 @@ class Ec2Restorer:
         health = self.gw.elbv2.describe_target_health(TargetGroupArn=group_arn)
         return {d["Target"]["Id"] for d in health.get("TargetHealthDescriptions", [])}
 
-    @needs("ec2:TerminateInstances", "ec2:DescribeInstances")
-    def terminate_replacement(self, instance_id: str, execution_arn: str) -> str:
-        """Terminate a replacement this execution launched (checked by its tags)."""
-        instance = self.instance(instance_id)
-        if instance is None:
-            return "gone"
-        tags = T.to_dict(instance.get("Tags"))
-        if tags.get(T.RESTORE_EXECUTION) != execution_arn or T.RESTORED_FROM not in tags:
-            return "not-owned"
-        self.gw.call("terminate_instances", InstanceIds=[instance_id])
-        return "terminated"
-
 
 class RdsRestorer:
     def __init__(self, gateway: RdsGateway) -> None:
@@ -292,6 +278,20 @@ class RdsRestorer:
                 return False
             raise
         return True
+
+    @needs("rds:DescribeDBInstanceAutomatedBackups")
+    def restore_window(self, db_id: str) -> tuple[datetime, datetime] | None:
+        """The database's restorable window, as its automated backups' ``RestoreWindow`` says
+        (DescribeDBInstances gives only the latest time); None without automated backups."""
+        for backup in self.gw._pages(
+            "describe_db_instance_automated_backups",
+            "DBInstanceAutomatedBackups",
+            DBInstanceIdentifier=db_id,
+        ):
+            window = backup.get("RestoreWindow") or {}
+            if backup.get("Status") == "active" and window.get("EarliestTime"):
+                return window["EarliestTime"], window.get("LatestTime") or window["EarliestTime"]
+        return None
 
     @needs(
         "rds:RestoreDBInstanceFromDBSnapshot",

@@ -21,6 +21,7 @@ FAILED_IMAGE_STATES = {"failed", "invalid", "deregistered", "error", "disabled"}
 FAILED_DB_SNAPSHOT_STATES = {"failed", "error", "incompatible-restore", "deleted"}
 FIRST_POLL_SECONDS = 15
 MAX_POLL_SECONDS = 300
+IMAGE_KINDS = frozenset({Kind.AMI, Kind.ASG})  # an Auto Scaling group's point is an AMI
 INTENT_SKEW = timedelta(minutes=10)  # clock skew between the task and EC2
 TASK_LIMIT = timedelta(minutes=15)  # a Lambda task runs at most 15 minutes
 
@@ -35,7 +36,7 @@ def check_run(event: CheckEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     pending = [p for p in points if p.status is PointStatus.PENDING]
     by_source: dict[str, Any] = {}
     snaps_by_source: dict[str, list[dict[str, Any]]] = {}
-    if any(p.kind is Kind.AMI for p in pending):
+    if any(p.kind in IMAGE_KINDS for p in pending):
         by_source = ports.ec2.run_images(event.run_id)
     if any(p.kind is Kind.EBS for p in pending):
         snaps_by_source = ports.ec2.run_snapshots(event.run_id, Kind.EBS.value)
@@ -85,7 +86,7 @@ def adopt(
     intent = point.intent
     if intent is None:
         return point
-    if point.kind is Kind.AMI:
+    if point.kind in IMAGE_KINDS:
         image = images_by_source.get(point.source_id)
         if image is not None and image.get("Name") == intent.image_name:
             return point.model_copy(update={"image_id": image["ImageId"]})
@@ -136,7 +137,7 @@ def _state_of(
     """Where ``point``'s artifacts are: (status, error, the point's changes)."""
     if not point.artifact_ids():
         return PointStatus.FAILED, "the create task ended before the create call", {}
-    if point.kind is Kind.AMI:
+    if point.kind in IMAGE_KINDS:
         return _image_state(point, images)
     if point.kind is Kind.EBS:
         return _snapshot_set_state(point, snaps)

@@ -14,6 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
+from lifeboat.asg.backup import backs_up_groups, create_group_point
+from lifeboat.asg.membership import group_of
 from lifeboat.backup.check import made_by_intent
 from lifeboat.backup.points import image_name, new_point, record_failure, volume_snapshots
 from lifeboat.errors import error_code
@@ -88,6 +90,10 @@ def create_batch(
         for ref in event.resources:
             if ref.type in ("db", "cluster"):
                 _create_for_database(task, ref)
+    if backs_up_groups(rule.kinds):
+        for ref in event.resources:
+            if ref.type == "asg":
+                create_group_point(event, ref.id, ports, now, task.counts)
     counts = task.counts
     metrics.add_metric(name="RecoveryPointsStarted", unit=MetricUnit.Count, value=counts["created"])
     metrics.add_metric(name="RecoveryPointsRefused", unit=MetricUnit.Count, value=counts["failed"])
@@ -172,6 +178,9 @@ def _intend(task: _Task, seen: _Instances, iid: str, kind: Kind) -> _Intended | 
         and instance["State"]["Name"] in ("stopping", "stopped")
     ):
         task.counts["skipped"] += 1  # replaced by a restore: its replacement is backed up
+        return None
+    if instance is not None and group_of(T.to_dict(instance.get("Tags"))) is not None:
+        task.counts["skipped"] += 1  # a group's member: the group is backed up, never it
         return None
     refusal = _not_backed_up_because(iid, instance, task.batch.plan)
     if refusal is not None:
@@ -266,12 +275,13 @@ def _create_for_database(task: _Task, ref: ResourceRef) -> None:
     if intended is None:
         return
     point, rds, snapshot_id = intended.point, task.ports.rds, T.snapshot_identifier(run_id, ref.id)
+    since = point.intent.at if point.intent else None  # a snapshot in its place must be newer
     try:
         if ref.type == "cluster":
-            rds.create_cluster_snapshot(ref.id, snapshot_id, intended.tags)
+            rds.create_cluster_snapshot(ref.id, snapshot_id, intended.tags, since)
             point = point.model_copy(update={"db_cluster_snapshot_id": snapshot_id})
         else:
-            rds.create_db_snapshot(ref.id, snapshot_id, intended.tags)
+            rds.create_db_snapshot(ref.id, snapshot_id, intended.tags, since)
             point = point.model_copy(update={"db_snapshot_id": snapshot_id})
     except ClientError as exc:
         task.fail(point, f"{error_code(exc)}: {exc}")

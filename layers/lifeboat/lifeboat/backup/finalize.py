@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lifeboat.backup.check import adopt
+from lifeboat.backup.check import IMAGE_KINDS, adopt
 from lifeboat.backup.lock import lock_points
 from lifeboat.backup.points import new_point
 from lifeboat.backup.rpo import publish_rpo
@@ -116,9 +116,9 @@ def _adopt_leftovers(run_id: str, points: list[RecoveryPoint], ports: Ports) -> 
     ]
     if not bare:
         return points
-    sources = sorted({p.source_id for p in bare if p.source_type == "instance"})
+    sources = sorted({p.source_id for p in bare if p.source_type in ("instance", "asg")})
     kinds = {p.kind for p in bare}
-    images = ports.ec2.run_images(run_id, sources) if sources and Kind.AMI in kinds else {}
+    images = ports.ec2.run_images(run_id, sources) if sources and IMAGE_KINDS & kinds else {}
     snaps = (
         ports.ec2.run_snapshots(run_id, Kind.EBS.value, sources)
         if sources and Kind.EBS in kinds
@@ -146,8 +146,8 @@ def _record_failed_batches(
         wanted = [
             (ref, kind)
             for ref in create.resources
-            for kind in rule.kinds
-            if (kind is Kind.RDS) == (ref.type != "instance")
+            for kind in dict.fromkeys([*rule.kinds, Kind.ASG])
+            if _point_kind_of(ref.type, kind)
         ]
         recorded = ports.catalog.get_points([(r.id, create.run_id, k.value) for r, k in wanted])
         ports.catalog.put_points(
@@ -183,3 +183,10 @@ def cleanup_artifacts(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
             "cluster", point.db_cluster_snapshot_id
         )
     return results
+
+
+def _point_kind_of(resource_type: str, kind: Kind) -> bool:
+    """Whether a resource of ``resource_type`` gets a point of ``kind`` (a group: ``asg``)."""
+    if resource_type == "asg":
+        return kind is Kind.ASG
+    return kind is not Kind.ASG and (kind is Kind.RDS) == (resource_type != "instance")

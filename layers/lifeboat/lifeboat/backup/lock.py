@@ -23,7 +23,7 @@ from lifeboat.observability import metrics
 from lifeboat.plans import Kind, Lock, PlanSet
 from lifeboat.ports import Ports
 
-LOCKABLE = frozenset({Kind.AMI, Kind.EBS})
+LOCKABLE = frozenset({Kind.AMI, Kind.EBS, Kind.ASG})
 MAX_LISTED = 50  # failures named in the run's output and the notification (256 KB payloads)
 
 

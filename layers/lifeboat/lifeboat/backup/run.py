@@ -9,6 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lifeboat.asg.backup import backs_up_groups
+from lifeboat.asg.members import standalone
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, BeginTask, ResourceRef, validate_input
 from lifeboat.observability import metrics
@@ -17,7 +19,9 @@ from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
 
 DRY_RUN_LISTED = 200
-SLOT_EARLY = timedelta(minutes=5)  # clock skew between Scheduler and Step Functions
+# Scheduler never fires before the slot; what remains is clock skew between Scheduler and Step
+# Functions (seconds): a slot further ahead than this is a run started by hand claiming it.
+SLOT_EARLY = timedelta(seconds=30)
 SLOT_LATE = timedelta(hours=25)  # Scheduler retries a delivery for up to 24 hours
 
 
@@ -105,7 +109,11 @@ def begin_run(
 def discover(plan: str, rule: Rule, ports: Ports) -> list[ResourceRef]:
     found: list[ResourceRef] = []
     if Kind.AMI in rule.kinds or Kind.EBS in rule.kinds:
-        found += [ResourceRef(type="instance", id=i) for i in ports.ec2.discover_instances(plan)]
+        # Members of Auto Scaling groups are never backed up one by one: their group is.
+        instances = standalone(ports.ec2.discover_instances(plan), ports)
+        found += [ResourceRef(type="instance", id=i) for i in instances]
+    if backs_up_groups(rule.kinds) and ports.groups is not None:
+        found += [ResourceRef(type="asg", id=g.name) for g in ports.groups.groups_for_plan(plan)]
     if Kind.RDS in rule.kinds:
         found += [ResourceRef(type=t, id=i) for t, i in ports.rds.discover(plan)]
     return found

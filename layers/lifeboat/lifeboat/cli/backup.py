@@ -13,10 +13,13 @@ from typing import Any
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, exit_code, finish, follow, outputs, started
+from lifeboat.cli.copies import copies_listed
+from lifeboat.cli.names import resource_option
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import BackupInput, RecoveryPoint, validate_input
 from lifeboat.output import emit_json, say, table
 from lifeboat.plans import default_plans
+from lifeboat.restore.lineage import lineage
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
@@ -64,7 +67,7 @@ def print_backup_report(result: dict[str, Any]) -> None:
     if report.get("duplicate"):
         say(
             f"duplicate trigger: run {report['run_id']} was already taken by "
-            f"{report.get('original_execution')}; nothing was created"
+            f"{report.get('original_execution') or 'another execution'}; nothing was created"
         )
         return
     rows = [
@@ -85,15 +88,30 @@ def print_backup_report(result: dict[str, Any]) -> None:
 
 # --- recovery points -------------------------------------------------------------------------
 def _status(point: RecoveryPoint, now: datetime) -> str:
-    """The point's status, and its snapshot lock while it holds."""
+    """The point's status, and its snapshot lock while it holds (a copy is never locked)."""
+    if point.is_copy:
+        return f"{point.status.value}, copy in {point.region}"
     if point.locked_until is None or point.locked_until <= now:
         return point.status.value
     return f"{point.status.value}, locked to {point.locked_until:%Y-%m-%d} ({point.lock_mode})"
 
 
 def cmd_recovery_points_list(args: argparse.Namespace) -> int:
+    if not args.home_only:
+        default_plans()  # the copies' regions; a bad plans file: exit 2 before any read
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
-    points = catalog.points_for_resource(args.resource) if args.resource else catalog.all_points()
+    resource = resource_option(args.resource, catalog) if args.resource else None
+    # A server's points are those of every instance that has stood for it (a restore of it
+    # chooses among them all): the original's before a restore, its replacement's after.
+    members = lineage(catalog, resource) if resource and resource.startswith("i-") else [resource]
+    points = (
+        [p for member in members if member for p in catalog.points_for_resource(member)]
+        if resource
+        else catalog.all_points()
+    )
+    if not args.home_only:  # the copies in other regions too, marked with their region
+        sources = [m for m in members if m] if resource else [None]
+        points += [c for source in sources for c in copies_listed(catalog, source)]
     if args.status:
         points = [p for p in points if p.status.value == args.status]
     points.sort(key=lambda p: (p.source_id, p.created_at, p.kind.value))
@@ -108,8 +126,10 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
         (
             p.source_id,
             p.kind.value,
-            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             _status(p, now),
+            p.consistency,
+            _size(p),
             f"{p.plan}/{p.rule}",
             ", ".join(p.artifact_ids()) or (p.error or ""),
         )
@@ -117,11 +137,33 @@ def cmd_recovery_points_list(args: argparse.Namespace) -> int:
     ]
     say(
         table(
-            ["RESOURCE", "KIND", "CREATED (UTC)", "STATUS", "PLAN/RULE", "ARTIFACTS / ERROR"], rows
+            [
+                "RESOURCE",
+                "KIND",
+                "CREATED (UTC)",
+                "STATUS",
+                "CONSISTENCY",
+                "SIZE",
+                "PLAN/RULE",
+                "ARTIFACTS / ERROR",
+            ],
+            rows,
         )
     )
     say(f"{len(points)} recovery point(s)")
+    if resource:
+        which = "--instance" if resource.startswith("i-") else "--db"
+        say(
+            f"restore one: lifeboat restore start {which} {args.resource} --point ID|TIME "
+            "(an artifact id above, or a time: the newest point at or before it)"
+        )
     return EXIT_OK
+
+
+def _size(point: RecoveryPoint) -> str:
+    """The point's size in GiB as recorded (its volumes' sizes for EC2), or '-'."""
+    size = point.size_gb or sum(s.size_gb for s in point.snapshots)
+    return f"{size} GiB" if size else "-"
 
 
 # --- executions ------------------------------------------------------------------------------
@@ -170,8 +212,12 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     start = backup.add_parser(
         "start", parents=[common, waiting], help="start a backup run of a plan's rule now"
     )
-    start.add_argument("--plan", required=True)
-    start.add_argument("--rule", required=True)
+    start.add_argument(
+        "--plan", required=True, help="the plan to back up (a name from the plans file)"
+    )
+    start.add_argument(
+        "--rule", required=True, help="the plan's rule to run (e.g. hourly, daily): its kinds"
+    )
     start.add_argument(
         "--dry-run", action="store_true", help="list what would be backed up; create nothing"
     )
@@ -182,8 +228,15 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         dest="rp_command", required=True
     )
     listing = points.add_parser("list", parents=[common], help="list recovery points")
-    listing.add_argument("--resource", help="instance id or DB identifier")
-    listing.add_argument("--status", choices=["pending", "completed", "failed", "deleted"])
+    listing.add_argument("--resource", help="instance (Name tag or id) or DB identifier")
+    listing.add_argument(
+        "--status",
+        choices=["pending", "completed", "failed", "deleted"],
+        help="only points in this status",
+    )
+    listing.add_argument(
+        "--home-only", action="store_true", help="leave out the copies in other regions"
+    )
     listing.set_defaults(func=cmd_recovery_points_list)
 
 
@@ -196,6 +249,6 @@ def register_executions(
     show = execs.add_parser(
         "show", parents=[common, waiting], help="status and progress of an execution"
     )
-    show.add_argument("arn")
-    show.add_argument("--wait", action="store_true")
+    show.add_argument("arn", help="the execution's ARN (arn:aws:states:…:execution:…)")
+    show.add_argument("--wait", action="store_true", help="follow it until it ends")
     show.set_defaults(func=cmd_executions_show)

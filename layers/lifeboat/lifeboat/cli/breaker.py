@@ -29,7 +29,10 @@ def cmd_breaker_status(args: argparse.Namespace) -> int:
     say(f"circuit breaker: {state['state'].upper()}")
     say(f"  failed automatic restores in a row: {state['consecutive_failures']}")
     if state.get("opened_at"):
-        say(f"  opened at {state['opened_at']}; last failure: {state.get('last_failure')}")
+        say(
+            f"  opened at {state.get('opened_at') or '-'}; last failure: "
+            f"{state.get('last_failure') or '-'}"
+        )
     if state.get("reset_by"):
         say(f"  last reset by {state['reset_by']}")
     say(f"  automatic restores running: {', '.join(state['running_automatic_restores']) or 'none'}")

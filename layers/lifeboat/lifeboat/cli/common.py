@@ -63,7 +63,7 @@ def finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
         say(f"status: {result['status']}")
         if result.get("error"):
             say(f"error:  {result['error']}")
-            say(f"cause:  {result['cause']}")
+            say(f"cause:  {result.get('cause') or '-'}")
     return exit_code(result["status"])
 
 

@@ -5,16 +5,19 @@ copier started now (it copies what is queued; one per region runs at a time)."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from typing import Any
 
 from lifeboat import executions, runtime
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, caller, finish, follow, outputs, started
-from lifeboat.copies.status import copy_status
+from lifeboat.cli.names import resource_option
+from lifeboat.copies.status import RegionCopies, copy_status
 from lifeboat.errors import InvalidInputError
+from lifeboat.models import RecoveryPoint
 from lifeboat.output import emit_json, say, table
-from lifeboat.plans import default_plans
+from lifeboat.plans import REGION_PATTERN, default_plans
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
 
@@ -26,9 +29,10 @@ def _age(seconds: float | None) -> str:
 
 
 def cmd_copies_status(args: argparse.Namespace) -> int:
+    plans = default_plans()  # a bad plans file: one line, exit 2, before anything is read
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
     ports = runtime.aws_ports(catalog.table)
-    regions = copy_status(default_plans(), ports, utcnow())
+    regions = copy_status(plans, ports, utcnow())
     if args.json:
         emit_json([r.model_dump(mode="json") for r in regions])
         return EXIT_OK
@@ -66,13 +70,48 @@ def cmd_copies_status(args: argparse.Namespace) -> int:
             rows,
         )
     )
+    for line in _notes(regions):
+        say(line)
     return EXIT_OK
 
 
+def _notes(regions: list[RegionCopies]) -> list[str]:
+    """What the table's numbers leave out: points never queued, copies gone, artifacts the
+    catalog does not know (runbook: docs/runbooks/copies-stuck.md)."""
+    lines = []
+    for region in regions:
+        for rule in region.rules:
+            name = f"{region.region} {rule.plan}/{rule.rule}"
+            if rule.not_queued:
+                lines.append(
+                    f"{name}: {len(rule.not_queued)} point(s) never queued (the next copier "
+                    "queues them: lifeboat copies start)"
+                )
+            if rule.vanished:
+                lines.append(
+                    f"{name}: {len(rule.vanished)} cop(ies) deleted outside Lifeboat, not "
+                    f"counted: {', '.join(rule.vanished[:5])}"
+                )
+        if region.uncatalogued:
+            ids = ", ".join(a.artifact_id for a in region.uncatalogued[:5])
+            lines.append(
+                f"{region.region}: {len(region.uncatalogued)} artifact(s) tagged as copies but "
+                f"not in the catalog (never deleted by Lifeboat): {ids}"
+            )
+        if region.census_error:
+            lines.append(f"{region.region}: copies not checked there: {region.census_error}")
+    return lines
+
+
 def cmd_copies_list(args: argparse.Namespace) -> int:
+    if not re.match(REGION_PATTERN, args.region):
+        raise InvalidInputError(
+            "--region", f"{args.region!r} is not a region name (e.g. us-west-2)"
+        )
     catalog = Catalog(require(outputs(args), "CatalogTableName", args.stack))
+    resource = resource_option(args.resource, catalog)
     copies = sorted(
-        catalog.copies_for_resource(args.resource, args.region),
+        catalog.copies_for_resource(resource, args.region),
         key=lambda c: (c.created_at, c.kind.value),
     )
     if args.json:
@@ -112,11 +151,22 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "status", parents=[common], help="queue, in flight and the copies' RPO per region"
     ).set_defaults(func=cmd_copies_status)
     listing = copies.add_parser("list", parents=[common], help="a resource's copies in a region")
-    listing.add_argument("--resource", required=True, help="instance id or DB identifier")
+    listing.add_argument(
+        "--resource", required=True, help="instance (Name tag or id) or DB identifier"
+    )
     listing.add_argument("--region", required=True, help="destination region, e.g. us-west-2")
     listing.set_defaults(func=cmd_copies_list)
     start = copies.add_parser(
         "start", parents=[common, waiting], help="start a copier now (copies what is queued)"
     )
-    start.add_argument("--wait", action="store_true")
+    start.add_argument("--wait", action="store_true", help="follow the copier until it ends")
     start.set_defaults(func=cmd_copies_start)
+
+
+def copies_listed(catalog: Catalog, resource: str | None) -> list[RecoveryPoint]:
+    """``recovery-points list``'s copies: a resource's in each region its rules copy to, or
+    every copy in the catalog."""
+    if resource is None:
+        return catalog.all_copies()
+    regions = default_plans().copy_regions()
+    return [c for region in regions for c in catalog.copies_for_resource(resource, region)]

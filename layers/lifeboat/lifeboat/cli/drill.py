@@ -11,6 +11,7 @@ from typing import Any
 from lifeboat import executions
 from lifeboat.aws.catalog import Catalog
 from lifeboat.cli.common import EXIT_OK, caller, finish, follow, outputs, started
+from lifeboat.cli.names import resource_option
 from lifeboat.drill import DrillInput
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
@@ -22,7 +23,7 @@ from lifeboat.stack import require
 def cmd_drill_start(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"plan": args.plan, "requested_by": "cli"}
     if args.resource:
-        payload["resource"] = args.resource
+        payload["resource"] = resource_option(args.resource, None)
     validate_input(DrillInput, payload)
     plan = default_plans().plans.get(args.plan)
     if plan is None or plan.drill is None:
@@ -55,6 +56,10 @@ def _print_results(summary: dict[str, Any]) -> None:
     ]
     if rows:
         say(table(["RESOURCE", "TYPE", "RESULT", "RTO", "RPO", "ERROR"], rows))
+    for left in summary.get("not_drilled") or []:
+        say(f"  not drilled: {left.get('id')} ({left.get('type')}): {left.get('reason')}")
+    if summary.get("duplicate"):
+        say(f"  duplicate trigger: the slot's drill is {summary.get('original_execution')}")
 
 
 def _seconds(value: float | None) -> str:
@@ -88,7 +93,8 @@ def cmd_drill_list(args: argparse.Namespace) -> int:
                 str(record.get("started_at", "")),
                 record["plan"],
                 str(record.get("status", "")),
-                f"{healthy}/{len(resources)}",
+                f"{healthy}/{len(resources)}"
+                + (f" ({len(left)} not drilled)" if (left := record.get("not_drilled")) else ""),
                 _seconds(worst) if resources else "-",
             )
         )
@@ -103,8 +109,10 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     start = drill.add_parser(
         "start", parents=[common, waiting], help="restore a plan's resources into the drill network"
     )
-    start.add_argument("--plan", required=True)
-    start.add_argument("--resource", help="drill this instance id or DB identifier only")
+    start.add_argument("--plan", required=True, help="the plan whose resources are drilled")
+    start.add_argument(
+        "--resource", help="drill this instance (Name tag or id) or DB identifier only"
+    )
     start.add_argument("--wait", action="store_true", help="follow the drill until it ends")
     start.set_defaults(func=cmd_drill_start)
     listing = drill.add_parser("list", parents=[common], help="drills recorded in the catalog")

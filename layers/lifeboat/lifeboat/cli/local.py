@@ -62,6 +62,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     serve = local.add_parser(
         "serve", parents=[common], help="run the emulator with the stack deployed"
     )
-    serve.add_argument("--port", type=int, default=4566)
+    serve.add_argument(
+        "--port", type=int, default=4566, help="loopback port to serve on (default: 4566)"
+    )
     serve.add_argument("--seed", action="store_true", help="also seed the eLearn example platform")
     serve.set_defaults(func=cmd_local_serve)

@@ -1,4 +1,4 @@
-"""The ``lifeboat`` command line (DESIGN §5): for on-call engineers and for scripts.
+"""The ``lifeboat`` command line, for on-call engineers and scripts (docs/reference/cli.md).
 
 Works against a deployed stack (found by name, ``--stack``) or the local emulator, through the
 standard AWS settings (AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL). Every
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lifeboat.cli import backup, breaker, copies, drill, local, prune, report, restore
+from lifeboat.cli import backup, breaker, copies, drill, local, prune, recover, report, restore
 from lifeboat.cli.common import (
     EXIT_AWS,
     EXIT_FAILED,
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.register(sub, common, waiting)
     copies.register(sub, common, waiting)
     breaker.register(sub, common)
+    recover.register(sub, common, waiting)
     report.register(sub, common)
     backup.register_executions(sub, common, waiting)
     return parser

@@ -92,6 +92,8 @@ def print_prune(report: dict[str, Any], dry_run: bool) -> None:
         say(f"  note: {summary['recycle_bin']}")
     for group in report.get("stale", []):
         say(f"  ! no recent completed backup for {group}: nothing of it expires (check backups)")
+    for group in report.get("decommissioned", []):
+        say(f"  decommissioned: {group} no longer exists (kept decommissioned_days, then expired)")
     for item in report.get("skipped", []):
         say(f"  ! skipped {item}")
     for locked in report.get("locked", []):
@@ -133,7 +135,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     pruning = sub.add_parser(
         "prune", parents=[common], help="apply retention to a plan's recovery points"
     )
-    pruning.add_argument("--plan", required=True)
+    pruning.add_argument("--plan", required=True, help="the plan whose retention is applied")
     pruning.add_argument("--rule", help="only this rule (default: every rule of the plan)")
     pruning.add_argument(
         "--dry-run", action="store_true", help="print the deletion plan; delete nothing"

@@ -4,12 +4,15 @@ the result in plain words."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat import executions
+from lifeboat.cli import restore_oncall
+from lifeboat.cli.asg import cmd_group_restore
 from lifeboat.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -20,20 +23,30 @@ from lifeboat.cli.common import (
     outputs,
     started,
 )
+from lifeboat.cli.names import instance_option
+from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
 from lifeboat.restore import RestoreInput
 from lifeboat.stack import require
-from lifeboat.timeutil import parse_iso
+from lifeboat.timeutil import iso, parse_iso
 
 
 def cmd_restore_start(args: argparse.Namespace) -> int:
+    if args.asg:
+        return cmd_group_restore(args)
+    if args.desired is not None:
+        raise InvalidInputError("--desired", "applies to a group's restore (--asg) only")
+    if args.instance:
+        args.instance = instance_option(args.instance)
+    recovery_point, point_time = parse_point(args.point)
     payload: dict[str, Any] = {
         "instance_id": args.instance,
         "db_instance_id": args.db,
         "target_az": args.target_az,
         "target_subnet": args.target_subnet,
-        "recovery_point": args.recovery_point,
+        "recovery_point": recovery_point,
+        "point_time": point_time,
         "restore_time": args.restore_time,
         "dry_run": args.dry_run,
         "keep_on_failure": args.keep_on_failure,
@@ -69,6 +82,24 @@ def cmd_restore_start(args: argparse.Namespace) -> int:
     return _print_restore(result)
 
 
+TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
+
+
+def parse_point(value: str) -> tuple[str, str | None]:
+    """``--point``: ``latest``, a recovery point id (or AMI, snapshot, DB snapshot id), or a
+    time (ISO 8601, UTC unless it carries an offset): ``(recovery_point, point_time)``."""
+    if not TIME.match(value.strip()):
+        return value, None
+    try:
+        return "latest", iso(parse_iso(value.strip().upper().replace(" ", "T")))
+    except ValueError as exc:
+        raise InvalidInputError(
+            "--point", f"{value!r} is not a time (e.g. 2026-11-27T02:00:00Z): {exc}"
+        ) from exc
+
+
 def _print_restore(result: dict[str, Any]) -> int:
     output = result.get("output") or {}
     if result["status"] == "SUCCEEDED" and output.get("dry_run"):
@@ -77,11 +108,11 @@ def _print_restore(result: dict[str, Any]) -> int:
         say("dry run: nothing was changed; run again without --dry-run to restore")
         return EXIT_OK
     if result["status"] == "SUCCEEDED":
-        for line in describe_result(output):
+        for line in describe_result(output, result.get("execution_arn")):
             say(line)
         return EXIT_OK
-    say(f"RESTORE FAILED: {result.get('error')}")
-    say(f"  {result.get('cause')}")
+    say(f"RESTORE FAILED: {result.get('error') or 'unknown error'}")
+    say(f"  {result.get('cause') or 'no cause recorded'}")
     say(
         "  the replacement (if any) was removed and the original left as it was; see the SNS "
         "message, or re-run with --dry-run to see the plan"
@@ -94,7 +125,7 @@ def _refused(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
         emit_json(result)
     else:
-        warn(f"refused ({result.get('error')}): {result.get('cause')}")
+        warn(f"refused ({result.get('error') or 'Refused'}): {result.get('cause') or '-'}")
     return EXIT_INPUT
 
 
@@ -115,6 +146,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         lines.append(
             f"  volume {volume['device_name']}: {volume['volume_type'] or 'default'} "
             f"{volume['size_gb']} GiB from {volume['source']} (taken {volume['taken_at']})"
+            + (", not in the AMI: created from its snapshot" if volume.get("not_in_image") else "")
         )
     if len(plan["instance_types"]) > 1 or len(plan["candidates"]) > 1:
         others = [c["availability_zone"] for c in plan["candidates"][1:]]
@@ -123,14 +155,18 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
             f"then AZs {', '.join(others) or '-'}"
         )
     lines.append(
-        f"  security groups {', '.join(plan['security_group_ids'])}; key {plan.get('key_name')}; "
-        f"instance profile {plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
+        f"  security groups {', '.join(plan['security_group_ids']) or '-'}; key pair "
+        f"{plan.get('key_name') or 'none'}; instance profile "
+        f"{plan.get('iam_instance_profile_arn') or '-'}; IMDSv2 required"
     )
     lines.append(f"  data as of {plan['data_taken_at']}")
+    if plan.get("point_note"):
+        lines.append(f"  point: {plan['point_note']}")
     if plan.get("elastic_ip"):
         lines.append(
             f"then fence the original (stop it, tag lifeboat:fenced), move Elastic IP "
-            f"{plan['elastic_ip'].get('public_ip')} ({plan['elastic_ip'].get('allocation_id')})"
+            f"{plan['elastic_ip'].get('public_ip') or '-'} "
+            f"({plan['elastic_ip'].get('allocation_id')})"
         )
     else:
         lines.append("then fence the original (stop it, tag lifeboat:fenced)")
@@ -143,14 +179,23 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 
 
 def _describe_db_plan(plan: dict[str, Any]) -> list[str]:
-    source = plan["recovery_point_id"] or f"point in time {plan['restore_time']}"
+    source = plan.get("recovery_point_id") or f"point in time {plan.get('restore_time') or '-'}"
     where = plan.get("target_az") or ("Multi-AZ" if plan.get("multi_az") else "any AZ")
+    how = (
+        "point-in-time restore (RestoreDBInstanceToPointInTime)"
+        if plan.get("restore_time")
+        else f"DB snapshot {plan.get('snapshot_id') or '-'} (RestoreDBInstanceFromDBSnapshot)"
+    )
     return [
-        f"Would restore database {plan['source_id']} (in {plan.get('source_az')}) from "
-        f"{source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in {where},",
-        f"  class {plan.get('instance_class')}, subnet group {plan.get('subnet_group')}, "
-        f"parameter group {plan.get('parameter_group')}, security groups "
-        f"{', '.join(plan.get('security_group_ids', []))}.",
+        f"Would restore database {plan['source_id']} (in {plan.get('source_az') or 'AZ unknown'})"
+        f" from {source} (data of {plan['data_taken_at']}) as {plan['new_identifier']} in "
+        f"{where},",
+        f"  by {how}",
+        *([f"  point: {plan['point_note']}"] if plan.get("point_note") else []),
+        f"  class {plan.get('instance_class') or 'as the snapshot'}, subnet group "
+        f"{plan.get('subnet_group') or 'default'}, parameter group "
+        f"{plan.get('parameter_group') or 'default'}, security groups "
+        f"{', '.join(plan.get('security_group_ids', [])) or 'default'}.",
         "  The application must then be pointed at the new endpoint.",
         *(f"  ! WARNING: {w}" for w in plan.get("warnings", [])),
     ]
@@ -168,11 +213,14 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         )
     )
     if plan.get("kind") == "db":
-        what, artifact = f"database {plan['source_id']}", f"DB snapshot {plan['snapshot_id']}"
+        what, artifact = (
+            f"database {plan['source_id']}",
+            f"DB snapshot {plan.get('snapshot_id') or '-'}",
+        )
         lands = [
-            f"  as {plan['new_identifier']} in {plan.get('target_az')}, DB subnet group "
-            f"{plan.get('subnet_group')} (VPC {plan.get('vpc_id')}), class "
-            f"{plan.get('instance_class')}, parameter group "
+            f"  as {plan['new_identifier']} in {plan.get('target_az') or 'any AZ'}, DB subnet "
+            f"group {plan.get('subnet_group') or '-'} (VPC {plan.get('vpc_id') or '-'}), class "
+            f"{plan.get('instance_class') or 'as the snapshot'}, parameter group "
             f"{plan.get('parameter_group') or 'the default'}, single-AZ",
         ]
     else:
@@ -181,7 +229,7 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         others = [c["availability_zone"] for c in plan["candidates"][1:]]
         lands = [
             f"  launch {plan['instance_types'][0]} into {first['availability_zone']} subnet "
-            f"{first['subnet_id']} of VPC {plan.get('vpc_id')} (if no capacity: types "
+            f"{first['subnet_id']} of VPC {plan.get('vpc_id') or '-'} (if no capacity: types "
             f"{', '.join(plan['instance_types'][1:]) or '-'}, then AZs {', '.join(others) or '-'})",
             *(
                 f"  volume {v['device_name']}: {v['volume_type'] or 'default'} {v['size_gb']} GiB "
@@ -193,7 +241,8 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
         ]
     return [
         f"Would restore {what} in {region} from its copy there ({home} presumed lost):",
-        f"  copy {plan['recovery_point_id']} (of {plan.get('copy_of')}), {artifact}",
+        f"  copy {plan.get('recovery_point_id') or '-'} (of {plan.get('copy_of') or '-'}), "
+        f"{artifact}",
         f"  data of {plan['data_taken_at']}: {age} old, the data lost if restored now (RPO)",
         *lands,
         f"  security groups {groups or '-'}",
@@ -203,22 +252,25 @@ def describe_region_plan(plan: dict[str, Any]) -> list[str]:
     ]
 
 
-def describe_result(result: dict[str, Any]) -> list[str]:
+def describe_result(result: dict[str, Any], execution_arn: str | None = None) -> list[str]:
     cut = result.get("cutover") or {}
     lines = [
         f"RESTORED {result['resource_id']} as {result['replacement_id']} in "
-        f"{result.get('availability_zone')} (was in {result.get('from_availability_zone')}) "
+        f"{result.get('availability_zone') or 'its AZ'} (was in "
+        f"{result.get('from_availability_zone') or 'an unknown AZ'}) "
         f"from {result.get('recovery_point_id') or 'a point in time'}.",
         f"  RPO {_duration(result['rpo_seconds'])} (data of {result['data_taken_at']}), "
         f"RTO {_duration(result['rto_seconds'])} (request to healthy and cut over)",
     ]
     if cut.get("eip_moved"):
-        lines.append(f"  Elastic IP {cut.get('public_ip')} now on {result['replacement_id']}")
+        lines.append(
+            f"  Elastic IP {cut.get('public_ip') or '-'} now on {result['replacement_id']}"
+        )
     if cut.get("target_groups"):
         lines.append(f"  target groups: {', '.join(cut['target_groups'])}")
     if cut.get("fenced"):
         lines.append(
-            f"  original fenced (tag lifeboat:fenced; {cut.get('stop_outcome', 'not running')})"
+            f"  original fenced (tag lifeboat:fenced; {cut.get('stop_outcome') or 'not running'})"
         )
     if result.get("endpoint"):
         lines.append(f"  endpoint: {result['endpoint']}")
@@ -229,7 +281,10 @@ def describe_result(result: dict[str, Any]) -> list[str]:
         lines.append(f"In {result['region']}, from its copy. NOT done (runbook: region lost):")
         lines.extend(f"  - {n}" for n in result.get("not_done", []))
         return lines
-    lines.append("Roll back: see README, 'Rolling a restore back'.")
+    lines.append(
+        f"Roll back: lifeboat restore rollback {execution_arn or 'EXECUTION_ARN'} --dry-run "
+        "(docs/runbooks/restore-went-wrong.md)"
+    )
     return lines
 
 
@@ -253,8 +308,15 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "copies in another region",
     )
     target = rstart.add_mutually_exclusive_group(required=True)
-    target.add_argument("--instance", help="instance id (it may be gone)")
+    target.add_argument(
+        "--instance", help="instance: its Name tag (e.g. web-1) or its id (an id if it is gone)"
+    )
     target.add_argument("--db", help="DB instance identifier")
+    target.add_argument(
+        "--asg",
+        help="Auto Scaling group name: a launch template version from its recovery point, "
+        "and an instance refresh (recreated when gone; with --region, created there)",
+    )
     rstart.add_argument(
         "--target-az",
         help="AZ to restore into (default: another AZ with a subnet of the same tier)",
@@ -265,9 +327,29 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
         "subnet of that region)",
     )
     rstart.add_argument(
-        "--recovery-point", default="latest", help="recovery point id, AMI id or DB snapshot id"
+        "--point",
+        "--recovery-point",
+        dest="point",
+        default="latest",
+        metavar="ID|TIME|latest",
+        help="what to restore (default: latest): a recovery point id (an AMI point, an EBS set, "
+        "a DB snapshot point; or an AMI, snapshot or DB snapshot id), or a time (ISO 8601, UTC "
+        "unless it has an offset): an instance from the AMI at or before it with the newest EBS "
+        "set at or before it; a database to that point in time when it is within its "
+        "restorable window (to its latest restorable time when it is after it), else from its "
+        "newest snapshot at or before it. A time in the future is refused. --recovery-point is "
+        "the same option's older name",
     )
-    rstart.add_argument("--restore-time", help="databases: point in time (ISO 8601)")
+    rstart.add_argument(
+        "--restore-time",
+        help="databases: restore to exactly this point in time (ISO 8601) with "
+        "RestoreDBInstanceToPointInTime, refused outside the restorable window",
+    )
+    rstart.add_argument(
+        "--desired",
+        type=int,
+        help="with --asg: desired capacity of a group created (--region, or deleted by hand)",
+    )
     rstart.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     rstart.add_argument("--reason", help="why (recorded and notified)")
     rstart.add_argument(
@@ -291,7 +373,7 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     rstart.add_argument(
         "--region",
         help="restore from the copies in this region, into a subnet of the same tier there "
-        "(region lost; README 'Runbook: region lost'); nothing in the home region is touched",
+        "(docs/runbooks/region-lost.md); nothing in the home region is touched",
     )
     rstart.add_argument(
         "--security-group",
@@ -301,3 +383,4 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     )
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
+    restore_oncall.register(restoring, common)

@@ -1,4 +1,4 @@
-"""Copies of recovery points in other regions (README "Copies in another region").
+"""Copies of recovery points in other regions (docs/concepts/copies.md).
 
 * :mod:`~lifeboat.copies.enqueue`: when a run's points complete, finalize queues one copy per
   point and destination (idempotent); the queue lives in the catalog and survives runs.

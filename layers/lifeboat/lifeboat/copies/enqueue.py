@@ -62,7 +62,21 @@ def queue_and_start(
     try:
         queued = queue_copies(points, plans, ports, now)
     except (ClientError, LifeboatError) as exc:
-        return {"error": f"copies not queued: {exc}"}
+        # Never silent: notified now; the next copier finds the points that have neither a
+        # copy nor a queue item and queues them (copies.reconcile), and copies status counts
+        # them as without a copy until then.
+        error = f"copies not queued: {exc}"
+        if ports.notifier is not None:
+            ports.notifier.publish(
+                f"Lifeboat: copies of run {run_id} not queued",
+                {
+                    "error": error,
+                    "points": [p.recovery_point_id for p in points][:50],
+                    "note": "the backup itself succeeded; the next copier (hourly at the latest)"
+                    " queues and copies them; lifeboat copies status lists them meanwhile",
+                },
+            )
+        return {"error": error, "notified": ports.notifier is not None}
     if not queued:
         return {}
     result: dict[str, Any] = {"queued": queued}

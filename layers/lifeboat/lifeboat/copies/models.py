@@ -12,7 +12,7 @@ from lifeboat.models import RecoveryPoint
 from lifeboat.plans import REGION_PATTERN
 from lifeboat.restore.models import ExecutionContext
 
-# AWS's concurrent-copy limits per destination region (../shared/AWS-FACTS.md): 20 EBS snapshot
+# AWS's concurrent-copy limits per destination region (AWS's EBS and RDS quotas): 20 EBS snapshot
 # copies (an AMI copy counts each of its snapshots); RDS snapshot copies: 5 [older AWS pages say
 # 5, newer 20; the smaller is kept].
 EBS_COPY_LIMIT = 20
@@ -88,6 +88,9 @@ class RegionReport(BaseModel):
     failed: dict[str, str] = Field(default_factory=dict)
     retrying: dict[str, str] = Field(default_factory=dict, description="refused; tried again")
     error: str | None = Field(None, description="this region could not be worked on now")
+    requeued: list[str] = Field(
+        default_factory=list, description="completed points never queued, queued now"
+    )
 
     @property
     def done(self) -> bool:

@@ -5,11 +5,13 @@ prune keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
+from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.pump import QUEUE
-from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.plans import Plan
+from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
+from lifeboat.plans import Kind, Plan
 from lifeboat.ports import Ports
 from lifeboat.prune.models import Deletion, Takeover, point_size
 from lifeboat.retention import decide
@@ -30,10 +32,12 @@ def expired_copies(
     rule_names: list[str],
     ports: Ports,
     now: datetime,
+    gone: Mapping[str, datetime] | None = None,
     takeover: Takeover | None = None,
 ) -> tuple[list[tuple[RecoveryPoint, Deletion]], int, int]:
-    """The copies to delete, with the number evaluated and kept (``takeover``: whose
-    interrupted marks are finished at once)."""
+    """The copies to delete, with the number evaluated and kept (``gone``: home resources
+    that no longer exist, and since when: their copies follow decommissioned_days too;
+    ``takeover``: whose interrupted marks are finished at once)."""
     takeover = takeover or Takeover()
     work: list[tuple[RecoveryPoint, Deletion]] = []
     evaluated = kept = 0
@@ -51,6 +55,8 @@ def expired_copies(
                 timezone=rule.timezone,
                 interval_seconds=rule.interval_seconds(),
                 now=now,
+                gone_since=gone,
+                decommissioned_days=plan.decommissioned_days,
             )
             evaluated += len(live)
             kept += len(result.kept)
@@ -77,3 +83,39 @@ def _deletion(copy: RecoveryPoint, rule: str, reason: str) -> Deletion:
         artifacts=copy.artifact_ids(),
         size_gb=point_size(copy),
     )
+
+
+def copy_locks(copies: list[RecoveryPoint], ports: Ports) -> dict[str, list[SnapshotLock]]:
+    """Copy id → the EBS Snapshot Locks in force on its snapshots (its image's included), read
+    in each copy's region (a lock set there by hand: Lifeboat locks no copy), in one call per
+    region, before anything is deleted."""
+    found: dict[str, list[SnapshotLock]] = {}
+    by_region: dict[str, list[RecoveryPoint]] = {}
+    for copy in copies:
+        if copy.region and copy.kind is not Kind.RDS:
+            by_region.setdefault(copy.region, []).append(copy)
+    for region, members in sorted(by_region.items()):
+        if ports.copies is None:
+            break
+        copier = ports.copies(region)
+        sets = {c.recovery_point_id: copy_snapshot_ids(c, copier) for c in members}
+        ids = sorted({s for found_ids in sets.values() for s in found_ids})
+        locks = copier.snapshot_locks(ids) if ids else {}
+        for cid, snapshot_ids in sets.items():
+            held = [locks[s] for s in snapshot_ids if s in locks]
+            if held:
+                found[cid] = held
+    return found
+
+
+def copy_snapshot_ids(copy: RecoveryPoint, copier: CopyPort) -> list[str]:
+    """A copy's snapshots: those recorded, and those its image maps (read in its region)."""
+    ids = [s.snapshot_id for s in copy.snapshots]
+    if copy.image_id:
+        image = copier.images([copy.image_id]).get(copy.image_id) or {}
+        ids += [
+            m["Ebs"]["SnapshotId"]
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        ]
+    return sorted(set(ids))

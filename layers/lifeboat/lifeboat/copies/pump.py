@@ -34,15 +34,19 @@ from lifeboat.copies.models import (
     RegionReport,
     copy_point_id,
 )
+from lifeboat.copies.ports import CopyPort
+from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
+from lifeboat.copies.reconcile import requeue
 from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
-from lifeboat.copies.state import copy_states, remove_copy
+from lifeboat.copies.state import settle
 from lifeboat.errors import LifeboatError, error_code
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
 from lifeboat.plans import CopyTarget, Kind, PlanSet
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
 
 QUEUE = "COPYQ#"
+RECONCILE_EVERY = 60  # pumps (one a minute): a long copier reconciles hourly
 WINDOW = 4 * EBS_COPY_LIMIT + 2 * RDS_COPY_LIMIT
 
 
@@ -56,7 +60,12 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     owner = event.execution.id
     stopping = now - event.execution.start_time > COPIER_MAX_RUN
     regions = request.regions or plans.copy_regions()
-    reports = [_region_safely(region, owner, plans, ports, now, stopping) for region in regions]
+    # The copier's first pump, and one an hour of a long one (which holds the lease the hourly
+    # copiers would need), also queues what was never queued.
+    first = attempt % RECONCILE_EVERY == 1
+    reports = [
+        _region_safely(region, owner, plans, ports, now, stopping, first) for region in regions
+    ]
     done = stopping or all(r.done for r in reports)
     if done:
         finished = _release(reports, owner, ports, now, retake=not stopping)
@@ -70,13 +79,19 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
 
 
 def _region_safely(
-    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+    region: str,
+    owner: str,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    stopping: bool,
+    first: bool = False,
 ) -> RegionReport:
     """One destination's pump; an error there (its API impaired, the region not enabled, an
     SCP) is reported and never stops the copies to the other regions. What it settled is
     notified at once (a later error cannot lose the notice)."""
     try:
-        report = _region(region, owner, plans, ports, now, stopping)
+        report = _region(region, owner, plans, ports, now, stopping, first)
     except (ClientError, BotoCoreError, LifeboatError) as exc:
         ports.catalog.release_lock(lease_name(region), owner)
         report = RegionReport(region=region, error=f"{type(exc).__name__}: {exc}"[:1000])
@@ -128,7 +143,13 @@ class _Work:
 
 
 def _region(
-    region: str, owner: str, plans: PlanSet, ports: Ports, now: datetime, stopping: bool
+    region: str,
+    owner: str,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    stopping: bool,
+    first: bool = False,
 ) -> RegionReport:
     held = ports.catalog.acquire_lock(
         lease_name(region),
@@ -143,8 +164,10 @@ def _region(
         raise RuntimeError("no copy adapter configured")
     copier = ports.copies(region)
     report = RegionReport(region=region)
+    if first and not stopping:
+        report.requeued = requeue(region, plans, ports, now)
     work = _read_queue(region, plans, ports, report)
-    _settle(work.in_flight, copier, ports, now, report)
+    settle(work.in_flight, copier, ports, now, report)
     still = [
         c
         for _i, c in work.in_flight
@@ -157,8 +180,13 @@ def _region(
     ]
     work.queued = interrupted + [q for q in work.queued if q not in interrupted]
     counted = [*still, *(s for _i, s, _e in interrupted)]
+    # What EC2 reports copying there counts too (an image deregistered by hand mid-copy leaves
+    # its snapshots copying, forgotten by the catalog); interrupted starts may add theirs.
+    pending = copier.snapshots_in_flight() + sum(
+        _weight(s) for _i, s, _e in interrupted if s.kind is not Kind.RDS
+    )
     budget = _Budget(
-        snapshots=sum(_weight(c) for c in counted if c.kind is not Kind.RDS),
+        snapshots=max(pending, sum(_weight(c) for c in counted if c.kind is not Kind.RDS)),
         databases=sum(1 for c in counted if c.kind is Kind.RDS),
         counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
@@ -176,8 +204,14 @@ def _region(
             reason = f"{error_code(exc)}: {exc}"
             _refuse(item, source, copier, ports, report, reason, now, retry=True)
             continue
-        except CopySourceGoneError as exc:
+        except (CopySourceGoneError, NotOurCopyError) as exc:
             _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
+            continue
+        except CopyNotProvenYetError as exc:  # RDS has not dated it yet: decided later
+            if copy.intent is not None and now - copy.intent.at > COPY_DEADLINE:
+                _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
+            else:
+                waiting += 1
             continue
         if started is None:
             waiting += 1
@@ -355,35 +389,3 @@ def _weight(point: RecoveryPoint) -> int:
     if point.kind is Kind.RDS:
         return 1
     return min(EBS_COPY_LIMIT, max(1, point.copy_snapshots, len(point.snapshots)))
-
-
-def _settle(
-    in_flight: list[tuple[dict[str, Any], RecoveryPoint]],
-    copier: CopyPort,
-    ports: Ports,
-    now: datetime,
-    report: RegionReport,
-) -> None:
-    """Settle the copies in flight: read together, recorded together, then dequeued (a task
-    dying between the two leaves settled items queued: the next pump dequeues them)."""
-    states = copy_states([c for _i, c in in_flight], copier)
-    settled: list[RecoveryPoint] = []
-    dequeued: list[str] = []
-    for item, copy in in_flight:
-        status, detail, updates = states[copy.recovery_point_id]
-        started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
-        if status == "pending" and now - started > COPY_DEADLINE:
-            status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
-        if status == "pending":
-            continue
-        if status == "completed":
-            update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
-            report.completed.append(copy.recovery_point_id)
-        else:
-            remove_copy(copy, copier)
-            update = {"status": PointStatus.FAILED, "error": detail}
-            report.failed[copy.recovery_point_id] = detail or "failed"
-        settled.append(copy.model_copy(update=update))
-        dequeued.append(str(item["sk"]))
-    ports.catalog.put_points(settled)
-    ports.catalog.dequeue_copies(report.region, dequeued)

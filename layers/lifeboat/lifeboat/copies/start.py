@@ -4,15 +4,17 @@ after an interrupted start, adopting what those calls made, found by the copy's 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
 from lifeboat.copies.models import ADOPT_AFTER, copy_point_id
+from lifeboat.copies.ports import CopyPort
+from lifeboat.copies.provenance import CopyTargetExistsError, adopt_db_copy, made_after
 from lifeboat.errors import LifeboatError
 from lifeboat.models import Intent, PointStatus, RecoveryPoint
 from lifeboat.plans import CopyTarget, Kind
-from lifeboat.ports import CopyPort, Ports
+from lifeboat.ports import Ports
 from lifeboat.timeutil import parse_iso
 
 
@@ -61,7 +63,8 @@ def start_copy(
         found = {
             k: v for k, v in copier.find(copy.recovery_point_id).items() if made_since(v, since)
         }
-        if not found and now - copy.intent.at < ADOPT_AFTER:
+        # (A DB copy's name is deterministic: RDS answers at once whether one is there.)
+        if not found and now - copy.intent.at < ADOPT_AFTER and source.kind is not Kind.RDS:
             return None
     return _call(source, copy, target, copier, ports, found)
 
@@ -84,6 +87,10 @@ def new_copy(source: RecoveryPoint, region: str, now: datetime) -> RecoveryPoint
             if source.kind is Kind.RDS
             else max(1, source.copy_snapshots, len(source.snapshots)),
             "error": None,
+            # Lifeboat locks no copy (the rule's lock is for the home snapshots): a copy never
+            # claims the lock of the point it copies.
+            "locked_until": None,
+            "lock_mode": None,
         }
     )
 
@@ -97,7 +104,7 @@ def _call(
     found: dict[str, dict[str, Any]],
 ) -> RecoveryPoint:
     home, cid = ports.home_region, copy.recovery_point_id
-    if source.kind is Kind.AMI and source.image_id:
+    if source.kind in (Kind.AMI, Kind.ASG) and source.image_id:  # a group's point: its AMI
         image = found.get(source.image_id, {}).get("ImageId") or copier.copy_image(
             home,
             source.image_id,
@@ -133,14 +140,18 @@ def _call(
     # RDS encrypts the copy of an unencrypted DB snapshot with the key given; it refuses a key
     # for an unencrypted Aurora cluster snapshot, whose copy then stays unencrypted.
     encrypted = kind == "db" or bool(described.get("StorageEncrypted"))
-    made = copier.copy_db_snapshot(
-        kind,
-        home,
-        str(arn),
-        snapshot_id,
-        target.kms_key if encrypted else None,
-        copy_tags(source, cid, snapshot_id, home),
-    )
+    try:
+        made = copier.copy_db_snapshot(
+            kind,
+            home,
+            str(arn),
+            snapshot_id,
+            target.kms_key if encrypted else None,
+            copy_tags(source, cid, snapshot_id, home),
+        )
+    except CopyTargetExistsError as exc:  # a repeat after a task died, or someone else's
+        since = copy.intent.at if copy.intent else copy.created_at
+        made = adopt_db_copy(exc.found, exc.target_id, str(arn), since)
     field_name = "db_cluster_snapshot_id" if kind == "cluster" else "db_snapshot_id"
     return copy.model_copy(update={field_name: made})
 
@@ -151,4 +162,4 @@ def made_since(made: dict[str, Any], since: datetime) -> bool:
     if created is None:
         return False
     moment = created if isinstance(created, datetime) else parse_iso(str(created))
-    return moment >= since - timedelta(minutes=1)
+    return made_after(moment, since)

@@ -46,9 +46,10 @@ def check(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillHealth:
     drills = drills_of(ports)
     status = drills.status(launched.type, launched.id)
     state = status["state"]
-    if state in (FAILED_DB_STATES if launched.type == "db" else FAILED_INSTANCE_STATES):
+    database = launched.type in ("db", "cluster")
+    if state in (FAILED_DB_STATES if database else FAILED_INSTANCE_STATES):
         raise ReplacementFailedError(f"drill copy {launched.id} of {target.id} is {state}")
-    if launched.type == "db":
+    if database:  # a cluster is available when it and its instance are (DrillPort.status)
         up, own, shown = state == "available", DATABASE_DEADLINE, state
     else:
         up = state == "running" and status["system"] == status["instance"] == "ok"

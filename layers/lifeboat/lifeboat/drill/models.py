@@ -8,8 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lifeboat.drill.cluster_plan import ClusterPlan
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import validate_input
+from lifeboat.models import UtcTime, validate_input
 from lifeboat.plans import AppCheck, Name
 from lifeboat.ports import DrillPort, Ports
 from lifeboat.restore.models import (
@@ -34,7 +35,7 @@ FINISH_MARGIN = timedelta(minutes=20)
 HOLD_MARGIN = timedelta(minutes=15)
 DB_PREFIX = "lifeboat-drill-"
 
-ResourceKind = Literal["instance", "db"]
+ResourceKind = Literal["instance", "db", "cluster"]
 Outcome = Literal["healthy", "unhealthy", "failed"]
 
 
@@ -47,7 +48,9 @@ class DrillInput(BaseModel):
         None, pattern=r"^(i-[0-9a-f]{8,17}|[a-zA-Z][a-zA-Z0-9-]{0,62})$", description="one only"
     )
     requested_by: str = Field("unknown", max_length=300)
-    scheduled_time: str | None = Field(None, max_length=64)
+    scheduled_time: UtcTime | None = Field(
+        None, description="Set by EventBridge Scheduler: the slot (one drill per slot)"
+    )
 
 
 class DrillTarget(BaseModel):
@@ -62,6 +65,7 @@ class DrillTarget(BaseModel):
     security_group_ids: list[str] = Field(default_factory=list)
     instance: InstancePlan | None = None
     database: DatabasePlan | None = None
+    cluster: ClusterPlan | None = Field(None, description="an Aurora cluster's drill")
     check: AppCheck | None = Field(None, description="the tier's application check (SSM)")
     error: str | None = None
 
@@ -74,6 +78,11 @@ class DrillPlan(BaseModel):
     resources: list[DrillTarget]
     skipped: list[str] = Field(default_factory=list, description="left out by the sample")
     held: list[str] = Field(default_factory=list, description="resources whose points it holds")
+    duplicate: bool = Field(False, description="the slot was already claimed: nothing drilled")
+    original_execution: str | None = Field(None, description="the slot's drill (a duplicate's)")
+    not_drilled: list[dict[str, str]] = Field(
+        default_factory=list, description="protected resources not drilled, each with its reason"
+    )
 
 
 class DrillLaunched(BaseModel):

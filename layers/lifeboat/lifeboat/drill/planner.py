@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.asg.membership import group_of
+from lifeboat.drill.cluster_plan import cluster_target
 from lifeboat.drill.models import DB_PREFIX, DrillInput, DrillRefusedError, DrillTarget
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import RecoveryPoint
@@ -22,6 +24,40 @@ from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput
 
 Network = dict[str, Any]  # DescribeSubnets' / DescribeSecurityGroups' items
 DB_TIER = "db"
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A resource protected now (carrying the plan tag, not fenced): ``chain`` is its lineage,
+    oldest first, itself last (a restored replacement stands for its server, and drills from
+    the points of every instance that stood for it)."""
+
+    id: str
+    type: str  # "instance" | "db" | "cluster" | "asg" (an Auto Scaling group)
+    chain: tuple[str, ...]
+    # a cluster's engine, engine_version, and its writer's instance_class and availability_zone
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # why it is never drilled on its own (a member of an Auto Scaling group), or None
+    excluded: str | None = None
+
+
+def not_drilled(
+    live: Sequence[Protected], points: Sequence[RecoveryPoint], rule: DrillRule
+) -> list[dict[str, str]]:
+    """The protected resources a drill leaves out, each with why (never silently)."""
+    usable = {p.source_id for p in planner.completed(points)}
+    out: list[dict[str, str]] = []
+    for source in live:
+        if source.excluded is not None:
+            out.append({"id": source.id, "type": source.type, "reason": source.excluded})
+        elif not usable.intersection(source.chain):
+            out.append(
+                {"id": source.id, "type": source.type, "reason": "no completed recovery point"}
+            )
+        elif source.type not in ("instance", "asg") and not rule.databases:
+            reason = "the plan's drill rule has databases: false"
+            out.append({"id": source.id, "type": source.type, "reason": reason})
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,7 +116,7 @@ def check_network(
             "drill",
             f"{', '.join(shared)} carry {T.DRILL_TIER} but lie in a VPC that holds protected "
             "resources: a drill copy there would reach production over the VPC's local route. "
-            'Put the drill network in a VPC of its own (README "Drills")',
+            "Put the drill network in a VPC of its own (docs/concepts/drills.md)",
         )
 
 
@@ -93,29 +129,51 @@ def plan_drill(
     execution_name: str,
     production: ProductionNetwork | None = None,
     instance_profile: str = "",
+    live: Sequence[Protected] | None = None,
 ) -> tuple[list[DrillTarget], list[str]]:
     """The targets (one per resource, in id order) and the resources the sample leaves out.
+    ``live``: what is protected now (:meth:`DrillPort`-independent discovery, each with its
+    lineage), drilled from its lineage's points; without it, every source of ``points``.
     ``production`` defaults to what ``points`` use; ``instance_profile`` (the stack's
     DrillInstanceProfileArn) goes only to copies whose tier has an application check."""
     subnets, groups = network
     check_network(subnets, groups, production or production_network(points))
     usable = planner.completed(points)
-    sources = sorted({(p.source_id, p.source_type) for p in usable})
+    known = sorted({(p.source_id, p.source_type) for p in usable})
+    sources = list(live) if live is not None else [Protected(i, t, (i,)) for i, t in known]
     if request.resource is not None:
-        sources = [s for s in sources if s[0] == request.resource]
-        if not sources:
+        sources = [s for s in sources if s.id == request.resource]
+        if sources and sources[0].excluded is not None:
+            raise InvalidInputError("resource", f"{request.resource} is {sources[0].excluded}")
+        if not sources or not any(p.source_id in sources[0].chain for p in usable):
             raise InvalidInputError(
-                "resource", f"{request.resource} has no completed recovery point in {request.plan}"
+                "resource",
+                f"{request.resource} is not protected now or has no completed recovery point "
+                f"in {request.plan}",
             )
     targets: list[DrillTarget] = []
-    for source_id, source_type in sources:
-        mine = [p for p in usable if p.source_id == source_id]
-        if source_type == "instance":
-            target = _instance_target(source_id, mine, subnets, groups)
-            targets.append(_with_check(target, rule, instance_profile))
-        elif source_type == "db" and rule.databases:
+    for source in sources:
+        mine = [p for p in usable if p.source_id in source.chain]
+        off = source.type not in ("instance", "asg") and not rule.databases
+        if source.excluded is not None or not mine or off:
+            continue  # not_drilled() says why
+        if source.type == "instance":
+            if not _group_member(mine):  # a member's old points: its group is drilled
+                target = _instance_target(source.id, mine, subnets, groups)
+                targets.append(_with_check(target, rule, instance_profile))
+        elif source.type == "asg":
+            # A group's drill: one instance from its point, in the drill network.
+            group_point = newest_group_point(mine)
+            if group_point is not None:
+                target = _instance_target(source.id, mine, subnets, groups, chosen=group_point)
+                targets.append(_with_check(target, rule, instance_profile))
+        elif source.type == "db":
             targets.append(
-                _db_target(source_id, mine, rule, subnets, groups, zones, execution_name)
+                _db_target(source.id, mine, rule, subnets, groups, zones, execution_name)
+            )
+        else:
+            targets.append(
+                cluster_target(source.id, mine, rule, groups, zones, execution_name, source.details)
             )
     kept, skipped = _sample(targets, rule)
     unchecked = sorted(t.id for t in kept if t.check is not None and t.instance is not None)
@@ -183,17 +241,32 @@ def _placement(
     return subnet, sgs, None
 
 
+def _group_member(points: list[RecoveryPoint]) -> bool:
+    """Points an Auto Scaling group's member got before groups were protected as a whole: the
+    member is not drilled one by one (its group is)."""
+    return any(p.instance is not None and group_of(p.instance.tags) for p in points)
+
+
+def newest_group_point(points: list[RecoveryPoint]) -> RecoveryPoint | None:
+    found = [p for p in points if p.kind is Kind.ASG and p.image_id and p.instance is not None]
+    return max(found, key=lambda p: p.created_at) if found else None
+
+
 def _instance_target(
     source_id: str,
     points: list[RecoveryPoint],
     subnets: Sequence[Network],
     groups: Sequence[Network],
+    chosen: RecoveryPoint | None = None,
 ) -> DrillTarget:
-    request = RestoreInput(instance_id=source_id)
-    try:
-        chosen, config = planner.image_point(request, None, points)
-    except InvalidInputError as exc:
-        return DrillTarget(id=source_id, type="instance", error=str(exc))
+    if chosen is not None and chosen.instance is not None:  # a group's point: its member's
+        config = chosen.instance
+    else:
+        request = RestoreInput(instance_id=source_id)
+        try:
+            chosen, config = planner.image_point(request, None, points)
+        except InvalidInputError as exc:
+            return DrillTarget(id=source_id, type="instance", error=str(exc))
     volumes = [
         v.model_copy(update={"delete_on_termination": True})  # nothing outlives the drill
         for v in planner.plan_volumes(chosen, points, overlay=True)

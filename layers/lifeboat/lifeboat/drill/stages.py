@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.drill import holds, planner
+from lifeboat.drill.cluster import cluster_drills_of, delete_copy, launch_cluster
 from lifeboat.drill.models import (
     DRILL_TIMEOUT,
     DrillLaunched,
@@ -27,6 +28,11 @@ from lifeboat.drill.models import (
     drills_of,
     execution_deadline,
 )
+from lifeboat.drill.planner import Protected
+from lifeboat.drill.ports import DrillClusterBusyError
+from lifeboat.drill.provenance import first_requests, provenance_key
+from lifeboat.drill.slot import claim_slot
+from lifeboat.drill.sources import protected_now
 from lifeboat.errors import InvalidInputError, error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.plans import PlanSet
@@ -59,42 +65,55 @@ def record_key(plan: str, started_at: datetime, execution_name: str) -> tuple[st
     return f"DRILL#{plan}", f"{iso(started_at)}#{execution_name}"
 
 
-def provenance_key(execution_arn: str) -> str:
-    """Written before each launch: what this drill launches (the sweeper's proof)."""
-    return f"DRILLEXEC#{execution_arn}"
-
-
 def begin(
     event: DrillTaskEvent, plans: PlanSet, ports: Ports, now: datetime, instance_profile: str = ""
 ) -> DrillPlan:
-    """Plan the drill, record it ``running``, hold the points of every resource it drills
-    (prune keeps them until FinishDrill releases them, or the holds lapse after the time-out),
-    then plan again from the points read consistently: a prune that marked a point
-    ``deleting`` before the hold was taken is seen, and that point is not chosen."""
+    """Claim the schedule's slot (a redelivered trigger finds it claimed and drills nothing),
+    plan the drill from what is protected now, record it ``running``, hold the points of every
+    resource it drills (prune keeps them until FinishDrill releases them, or the holds lapse
+    after the time-out), then plan again from the points read consistently: a prune that
+    marked a point ``deleting`` before the hold was taken is seen, and that point is not
+    chosen."""
     request = event.request()
     if request.plan not in plans.plans:
         raise InvalidInputError("plan", f"unknown plan {request.plan!r}: {sorted(plans.plans)}")
     rule = plans.plans[request.plan].drill
     if rule is None:
         raise InvalidInputError("plan", f"plan {request.plan!r} has no drill rule")
+    name, arn, started = event.execution.name, event.execution.id, event.execution.start_time
+    if request.scheduled_time is not None:
+        first = claim_slot(ports.catalog, request.plan, request.scheduled_time, arn, started)
+        if first is not None:
+            return DrillPlan(
+                plan=request.plan,
+                started_at=started,
+                resources=[],
+                duplicate=True,
+                original_execution=str(first.get("owner") or "") or None,
+            )
     rules = sorted(plans.plans[request.plan].rules)
     drills = drills_of(ports)
     every = [
         point
-        for name, plan in plans.plans.items()
-        for point in ports.catalog.points_for_plan(name, sorted(plan.rules))
+        for name_, plan in plans.plans.items()
+        for point in ports.catalog.points_for_plan(name_, sorted(plan.rules))
     ]
     production = planner.production_network(every, drills.production())
     network, zones = drills.network(), drills.zones()
-    name, arn, started = event.execution.name, event.execution.id, event.execution.start_time
+    live = protected_now(ports, request.plan)
 
-    def plan_from(points: list[RecoveryPoint]) -> tuple[list[DrillTarget], list[str]]:
+    def plan_from(
+        points: list[RecoveryPoint], sources: list[Protected]
+    ) -> tuple[list[DrillTarget], list[str]]:
         return planner.plan_drill(
-            request, rule, points, network, zones, name, production, instance_profile
+            request, rule, points, network, zones, name, production, instance_profile, sources
         )
 
-    targets, skipped = plan_from([p for p in every if p.plan == request.plan])
-    held = [t.id for t in targets]
+    mine = [p for p in every if p.plan == request.plan]
+    targets, skipped = plan_from(mine, live)
+    chains = {s.id: s.chain for s in live}
+    drilled = {t.id for t in targets}
+    held = sorted({member for t in targets for member in chains.get(t.id, (t.id,))})
     pk, sk = record_key(request.plan, started, name)
     ports.catalog.put_record(DRILL_PLANS, request.plan, {"plan": request.plan})
     ports.catalog.put_record(
@@ -117,9 +136,15 @@ def begin(
         for p in ports.catalog.points_for_resource(resource_id)
         if p.plan == request.plan and p.rule in rules
     ]
-    targets, _ = plan_from(fresh) if held else ([], [])
+    targets, _ = plan_from(fresh, [s for s in live if s.id in drilled]) if held else ([], [])
+    left_out = planner.not_drilled(live, mine, rule) if request.resource is None else []
     return DrillPlan(
-        plan=request.plan, started_at=started, resources=targets, skipped=skipped, held=held
+        plan=request.plan,
+        started_at=started,
+        resources=targets,
+        skipped=skipped,
+        held=held,
+        not_drilled=left_out,
     )
 
 
@@ -135,8 +160,10 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         )
     drills = drills_of(ports)
     arn = event.execution.id
-    since = event.execution.start_time
+    # A copy is made after this drill first asked for it (a retried task keeps that time):
+    # one made before, whatever its name and tags, is not this drill's.
     requested = _provenance(ports, arn, target.id, target.type, now)
+    since = max(event.execution.start_time, requested)
     existing = [
         r
         for r in drills.resources(arn)
@@ -145,7 +172,16 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
         and made_by(r, arn)
     ]
     if existing:  # a retried task: the copy is already there (and its clock already runs)
+        if target.cluster is not None:  # the task may have died before its instance was asked
+            tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
+            cluster_drills_of(ports).add_instance(target.cluster, tags)
         return DrillLaunched(id=existing[0]["id"], type=target.type, requested_at=requested)
+    if target.cluster is not None:
+        tags = planner.drill_tags(arn, target.id, target.cluster.new_identifier)
+        made = launch_cluster(
+            ports, target.id, target.cluster, tags, lambda found: _ours(found, arn, since)
+        )
+        return DrillLaunched(id=made, type="cluster", requested_at=requested)
     if target.database is not None:
         plan = target.database
         tags = planner.drill_tags(arn, target.id, plan.new_identifier)
@@ -243,18 +279,27 @@ def tear_down(
     since: datetime | None = None,
 ) -> list[str]:
     """Terminate the instances and delete the databases this drill launched (those of one
-    source, or all): only resources carrying this execution's drill tag and, given ``since``
-    (the execution's start), launched after it — a resource older than the drill cannot be its
-    copy, whatever its tags say (a forged tag). With ``left``, an AWS error on one resource is
+    source, or all): only resources carrying this execution's drill tag, of a source the
+    catalog recorded this drill launching (``DRILLEXEC#<execution>``, written before each
+    create call: a name and tags are not provenance) and, given ``since`` (the execution's
+    start), launched after it — a resource older than the drill cannot be its copy, whatever
+    its tags say (a forged tag). With ``left``, an AWS error on one resource is
     noted there and the others are still torn down (the sweeper of the next backup run
     retries); without it, the error is raised (the task's Retry)."""
     drills = drills_of(ports)
     done: list[str] = []
+    launched: dict[str, datetime] | None = None  # source -> when this drill first asked
     for resource in drills.resources(execution_arn):
-        if source_id is not None and resource["tags"].get(T.DRILL_SOURCE) != source_id:
+        source = resource["tags"].get(T.DRILL_SOURCE)
+        if source_id is not None and source != source_id:
             continue
-        if not made_by(resource, execution_arn) or (
-            since is not None and not _launched_since(resource, since)
+        if launched is None:
+            launched = first_requests(ports.catalog, execution_arn)
+        asked = launched.get(str(source))
+        if (
+            not made_by(resource, execution_arn)
+            or asked is None
+            or not _launched_since(resource, max(asked, since) if since else asked)
         ):
             if left is not None:
                 left.append(
@@ -262,14 +307,12 @@ def tear_down(
                 )
             continue
         try:
-            if resource["kind"] == "db":
-                outcome = drills.delete_db(resource["id"], execution_arn)
-            else:
-                outcome = drills.terminate(resource["id"], execution_arn)
-        except ClientError as exc:
+            outcome = delete_copy(ports, resource, execution_arn)
+        except (ClientError, DrillClusterBusyError) as exc:
             if left is None:
                 raise
-            left.append(f"{resource['id']}: {error_code(exc)}")
+            code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            left.append(f"{resource['id']}: {code}")
             continue
         if outcome in ("terminated", "deleted"):
             done.append(resource["id"])
@@ -286,7 +329,7 @@ def made_by(resource: dict[str, Any], execution_arn: str) -> bool:
     """The drill ``execution_arn`` launched this resource: an instance's client token, or a
     database's identifier, is the one that drill derives for the source its tag names."""
     source = str(resource["tags"].get(T.DRILL_SOURCE, ""))
-    if resource["kind"] == "db":
+    if resource["kind"] in ("db", "cluster"):
         name = execution_arn.rsplit(":", 1)[-1]
         return bool(resource["id"] == planner.drill_identifier(source, name))
     return bool(resource.get("client_token") == client_token(execution_arn, source))
@@ -302,6 +345,8 @@ def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]
     publish metrics."""
     state = event.state
     request = event.request()
+    if state.begin is not None and state.begin.plan.duplicate:  # the slot's drill is another
+        return {"status": "duplicate", "plan": request.plan, "resources": []}
     not_torn_down: list[str] = []
     leftovers = tear_down(
         ports, event.execution.id, left=not_torn_down, since=event.execution.start_time
@@ -330,6 +375,7 @@ def finish(event: DrillTaskEvent, ports: Ports, now: datetime) -> dict[str, Any]
         ],
         "error": describe_error(state.error.Error, state.error.Cause) if state.error else None,
         "skipped": state.begin.plan.skipped if state.begin else [],
+        "not_drilled": state.begin.plan.not_drilled if state.begin else [],
         "not_torn_down": not_torn_down,
         "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400,
     }

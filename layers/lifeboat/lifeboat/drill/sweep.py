@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.drill.cluster import delete_copy
 from lifeboat.drill.models import DB_PREFIX, DRILL_TIMEOUT, SWEEP_MARGIN, drills_of
-from lifeboat.drill.stages import DRILL_PLANS, RECORD_DAYS, made_by, provenance_key
+from lifeboat.drill.provenance import provenance_key
+from lifeboat.drill.stages import DRILL_PLANS, RECORD_DAYS, made_by
 from lifeboat.plans import default_plans
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso, parse_iso
@@ -33,7 +35,7 @@ def _why_not(resource: dict[str, Any], recorded: set[str]) -> str | None:
         return "drill tag is not a drill execution"
     if T.PLAN in tags or T.is_managed(tags):
         return "protected or managed resource: never a drill copy"
-    if resource["kind"] == "db" and not resource["id"].startswith(DB_PREFIX):
+    if resource["kind"] in ("db", "cluster") and not resource["id"].startswith(DB_PREFIX):
         return f"database identifier does not start with {DB_PREFIX}"
     if tags.get(T.DRILL_SOURCE) not in recorded:
         return "no catalog record of this drill launching it (forged tag?)"
@@ -64,10 +66,7 @@ def sweep(ports: Ports, now: datetime, max_age: timedelta | None = None) -> dict
             young.append(resource["id"])
             continue
         try:  # one resource's error must not stop the sweep of the others
-            if resource["kind"] == "db":
-                outcome = drills.delete_db(resource["id"], arn)
-            else:
-                outcome = drills.terminate(resource["id"], arn)
+            outcome = delete_copy(ports, resource, arn)
         except Exception as exc:  # noqa: BLE001 (reported, retried by the next run)
             outcome = f"error: {type(exc).__name__}: {exc}"[:300]
         if outcome in ("terminated", "deleted"):

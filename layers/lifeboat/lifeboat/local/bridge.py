@@ -10,6 +10,8 @@ Each concern is a module of its own, each patch a context manager (``mock.patch.
   their tags, snapshot locks, indexed tag lookups, impaired status checks);
 * :mod:`~lifeboat.local.sfn_gapfill` — the Step Functions integration's PascalCase request and
   answer (``startExecution.sync:2``);
+* :mod:`~lifeboat.local.asg_gapfill` — what EC2 Auto Scaling does and moto does not (balanced
+  launches from the group's template version, health replacement, instance refreshes);
 * :mod:`~lifeboat.local.events` — EventBridge delivery to Lambda targets;
 * :mod:`~lifeboat.local.meter` — measuring mode (latency, EC2's token buckets, call counts).
 
@@ -26,18 +28,26 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import moto.autoscaling.models as asg_models
+import moto.autoscaling.models as autoscaling_models
 import moto.awslambda.models as lambda_models
 import moto.core.responses as core_responses
 import moto.ec2.models.amis as ami_models
 import moto.ec2.models.core as ec2_core
 import moto.ec2.models.instances as instance_models
+import moto.ec2.models.launch_templates as template_models
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
+import moto.route53.models as route53_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from lifeboat.local import waits
+from lifeboat.local.apps_gapfill import apps_gap_fills
+from lifeboat.local.arc_gapfill import arc_gap_fills
+from lifeboat.local.asg_gapfill import autoscaling_gap_fills
 from lifeboat.local.asl import parsed_once
 from lifeboat.local.copy_gapfill import copy_gap_fills
 from lifeboat.local.events import lambda_targets
@@ -50,6 +60,7 @@ from lifeboat.local.lambdas import (
     per_invocation_environ,
 )
 from lifeboat.local.meter import Meter, metered
+from lifeboat.local.rds_gapfill import rds_gap_fills
 from lifeboat.local.sfn_gapfill import SfnTask, sfn_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
@@ -70,6 +81,14 @@ PATCHED = {
     "asl parser": (AmazonStateLanguageParser, "parse"),
     "sfn integration request": (SfnTask, "_normalise_parameters"),
     "sfn integration answer": (SfnTask, "_normalise_response"),
+    "asg launches": (asg_models.FakeAutoScalingGroup, "replace_autoscaling_group_instances"),
+    "asg member template": (asg_models.InstanceState, "launch_template"),
+    "asg instance health": (asg_models.AutoScalingBackend, "set_instance_health"),
+    "launch template versions": (template_models.LaunchTemplate, "create_version"),
+    "asg create": (asg_models.AutoScalingBackend, "create_auto_scaling_group"),
+    "route53 zone ids": (route53_models, "create_route53_zone_id"),
+    "group subnets": (autoscaling_models.AutoScalingBackend, "update_auto_scaling_group"),
+    "arc zonal shift": (DomainDispatcherApplication, "get_application"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -144,6 +163,10 @@ class Bridge:
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
             stack.enter_context(sfn_gap_fills())
+            stack.enter_context(autoscaling_gap_fills())
+            stack.enter_context(apps_gap_fills())
+            stack.enter_context(arc_gap_fills())
+            stack.enter_context(rds_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self

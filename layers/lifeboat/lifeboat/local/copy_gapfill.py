@@ -4,6 +4,9 @@
   (image and snapshots) and copies every snapshot of the source image into the destination
   region (moto: a new root snapshot only, no tags, no token);
 * CopySnapshot with ``Encrypted=True`` makes an encrypted copy (moto keeps the source's);
+* CopyDBSnapshot / CopyDBClusterSnapshot record their source, as RDS reports it on the copy
+  (``SourceDBSnapshotIdentifier``, ``SourceRegion``; ``SourceDBClusterSnapshotArn``): what
+  proves a copy Lifeboat's (moto reports neither);
 * copies take time when :data:`COPY_TIMING` says so (the benchmark: moto completes a copy at
   once): a copied snapshot stays ``pending`` (a copied image too, with its snapshots) for
   ``seconds``, and the most copied snapshots ever pending at once in a region is recorded.
@@ -23,6 +26,7 @@ import moto.ec2.models.amis as ami_models
 import moto.ec2.models.elastic_block_store as ebs_models
 import moto.ec2.responses.amis as ami_responses
 import moto.ec2.responses.elastic_block_store as ebs_responses
+import moto.rds.models as rds_models
 from moto.core.responses import ActionResult
 
 
@@ -133,9 +137,39 @@ def _copy_snapshot(response: Any) -> Any:
     return result
 
 
+ORIGINAL_COPY_DB_SNAPSHOT = rds_models.RDSBackend.copy_db_snapshot
+ORIGINAL_COPY_DB_CLUSTER_SNAPSHOT = rds_models.RDSBackend.copy_db_cluster_snapshot
+
+
+def _region_of(identifier: str, default: str) -> str:
+    parts = identifier.split(":")
+    return parts[3] if identifier.startswith("arn:") and len(parts) > 3 else default
+
+
+def _copy_db_snapshot(backend: Any, **kwargs: Any) -> Any:
+    snapshot = ORIGINAL_COPY_DB_SNAPSHOT(backend, **kwargs)
+    source = str(kwargs["source_db_snapshot_identifier"])
+    snapshot.source_db_snapshot_identifier = source
+    snapshot.source_region = _region_of(source, backend.region_name)
+    return snapshot
+
+
+def _copy_db_cluster_snapshot(backend: Any, **kwargs: Any) -> Any:
+    snapshot = ORIGINAL_COPY_DB_CLUSTER_SNAPSHOT(backend, **kwargs)
+    source = str(kwargs["source_db_cluster_snapshot_identifier"])
+    if not source.startswith("arn:"):
+        source = backend.get_db_cluster_snapshot(source).db_cluster_snapshot_arn
+    snapshot.source_db_cluster_snapshot_arn = source
+    return snapshot
+
+
 @contextmanager
 def copy_gap_fills() -> Iterator[None]:
     patches: list[Any] = [
+        mock.patch.object(rds_models.RDSBackend, "copy_db_snapshot", _copy_db_snapshot),
+        mock.patch.object(
+            rds_models.RDSBackend, "copy_db_cluster_snapshot", _copy_db_cluster_snapshot
+        ),
         mock.patch.object(ami_responses.AmisResponse, "copy_image", _copy_image),
         mock.patch.object(ebs_responses.ElasticBlockStore, "copy_snapshot", _copy_snapshot),
         mock.patch.object(ebs_models.EBSBackend, "describe_snapshots", _describe_snapshots),

@@ -4,7 +4,8 @@ Deploying the template takes seconds (moto parses every state machine); a test, 
 benchmark size needs an empty account with the stack in it, not a new stack. :func:`clear_data`
 gives exactly that, in-process (moto's backends live in this process):
 
-* EC2, RDS and Elastic Load Balancing are reset wholesale (the stack holds none of theirs);
+* EC2, EC2 Auto Scaling, RDS and Elastic Load Balancing are reset wholesale (the stack holds
+  none of theirs);
 * the stack's DynamoDB tables keep their schema and lose every item (catalog, guardrails);
 * every Step Functions execution (and its map runs) is forgotten; state machines stay;
 * CloudWatch alarms other than the template's are deleted, the template's are put again (their
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 from moto.elbv2.models import elbv2_backends
 from moto.rds.models import rds_backends
@@ -28,7 +30,7 @@ from lifeboat.local.bridge import Bridge
 from lifeboat.local.lambdas import LOCAL_ENVIRONMENT
 from lifeboat.local.stack import LocalStack
 
-WHOLESALE = (ec2_backends, rds_backends, elbv2_backends)
+WHOLESALE = (ec2_backends, autoscaling_backends, rds_backends, elbv2_backends)
 
 
 def _region_backends(backend_dict: Any) -> list[Any]:

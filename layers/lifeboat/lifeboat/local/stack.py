@@ -249,7 +249,8 @@ class Deployer:
         )
         self._set(logical_id, name, Arn=arn)
         for event_id, event in spec.get("Properties", {}).get("Events", {}).items():
-            if event["Type"] not in ("EventBridgeRule", "CloudWatchEvent"):
+            # a function's ScheduleV2 (the RPO publisher): stored, never fired, as every schedule
+            if event["Type"] not in ("EventBridgeRule", "CloudWatchEvent", "ScheduleV2"):
                 raise NotImplementedError(f"{logical_id}.{event_id}: event type {event['Type']}")
             self.event_sources.append(
                 partial(self._event_source, f"{name}-{event_id}", arn, event, with_role=False)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lifeboat.copies.prune import copies_needing_sources, expired_copies
+from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
+from lifeboat.copies.prune_census import prune_census
 from lifeboat.errors import UnsafeToDeleteError
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.observability import metrics
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
+from lifeboat.prune.decommissioned import gone_since
 from lifeboat.prune.deletes import claim, locked_entry, pinned_reason, settle
 from lifeboat.prune.models import (
     MAX_LISTED,
@@ -78,6 +81,9 @@ def plan_prune(
     # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
     plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
     copying = copies_needing_sources(plan, ports)
+    # Resources that no longer exist: kept decommissioned_days after they disappeared.
+    live_points = [p for p in plan_points if p.status is PointStatus.COMPLETED]
+    gone = gone_since(live_points, ports, now, request.dry_run)
     work: list[tuple[RecoveryPoint, Deletion]] = []
     for name in rule_names:
         rule = plan.rules[name]
@@ -90,7 +96,10 @@ def plan_prune(
             timezone=rule.timezone,
             interval_seconds=rule.interval_seconds(),
             now=now,
+            gone_since=gone,
+            decommissioned_days=plan.decommissioned_days,
         )
+        report.decommissioned.extend(f"{name}:{group}" for group in result.decommissioned_groups)
         report.evaluated += len(points)
         report.kept += len(result.kept)
         report.stale.extend(f"{name}:{group}" for group in result.stale_groups)
@@ -117,15 +126,7 @@ def plan_prune(
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    copy_work, evaluated, kept = expired_copies(
-        request.plan, plan, rule_names, ports, now, takeover
-    )
-    report.evaluated += evaluated
-    report.kept += kept
-    for copy, deletion in copy_work:
-        report.expired.append(deletion)
-        report.frees_gb += deletion.size_gb
-        work.append((copy, deletion))
+    work += _copy_work(request, plans, rule_names, report, ports, now, gone, takeover)
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -134,6 +135,7 @@ def plan_prune(
         report.orphans_refused = census.refusal
         if census.refusal and not request.dry_run:
             raise UnsafeToDeleteError(census.refusal)
+    copies_census(request, plans, {p.recovery_point_id for p, _ in work}, report, ports)
     return PrunePlan(report, work, census, plan_points)
 
 
@@ -159,6 +161,50 @@ def finish_prune(planned: PrunePlan, request: PruneRequest, ports: Ports) -> Non
             orphan.outcome = delete_orphan(orphan, ports)
 
 
+def _copy_work(
+    request: PruneRequest,
+    plans: PlanSet,
+    rule_names: list[str],
+    report: PruneReport,
+    ports: Ports,
+    now: datetime,
+    gone: Mapping[str, datetime] | None = None,
+    takeover: Takeover | None = None,
+) -> list[tuple[RecoveryPoint, Deletion]]:
+    """The expired copies to delete (``gone``: home resources that no longer exist, since
+    when: their copies follow decommissioned_days too). A copy under a lock set by hand in its
+    region is kept whole, as a home point is (an interrupted deletion is finished or put back
+    by its own lock check when deleted)."""
+    plan = plans.plans[request.plan]
+    copy_work, evaluated, kept = expired_copies(
+        request.plan, plan, rule_names, ports, now, gone=gone, takeover=takeover
+    )
+    report.evaluated += evaluated
+    report.kept += kept
+    fresh = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
+    free = {c.recovery_point_id for c, _ in _held_back(fresh, {}, report, now, ports)}
+    work = [
+        (c, d)
+        for c, d in copy_work
+        if c.status is PointStatus.DELETING or c.recovery_point_id in free
+    ]
+    for _copy, deletion in work:
+        report.expired.append(deletion)
+        report.frees_gb += deletion.size_gb
+    return work
+
+
+def copies_census(
+    request: PruneRequest, plans: PlanSet, pruned: set[str], report: PruneReport, ports: Ports
+) -> None:
+    """The census of the plan's copy regions, into the report (vanished copies: ``broken``,
+    marked failed unless a dry run; uncatalogued copy artifacts: ``foreign_tagged``)."""
+    broken, foreign, unread = prune_census(request.plan, plans, ports, request.dry_run, pruned)
+    report.broken += broken
+    report.foreign_tagged += foreign
+    report.skipped += unread
+
+
 def _held_back(
     expired: list[tuple[RecoveryPoint, str]],
     copying: dict[str, str],
@@ -178,21 +224,27 @@ def _held_back(
             report.skipped.append(
                 f"{point.recovery_point_id}: its copy to {region} is not done yet; kept"
             )
-        elif point.locked_until is not None and point.locked_until > now:
+        elif point.locked_until is not None and point.locked_until > now and not point.is_copy:
+            # (a copy's recorded lock is not believed: Lifeboat locks no copy; its region's
+            # live locks are read below)
             report.locked.append(locked_entry(point, point.locked_until, point.lock_mode))
         else:
             rest.append((point, why))
     ids = [s.snapshot_id for p, _ in rest if not p.is_copy for s in p.snapshots]
     live = ports.ec2.snapshot_locks(ids) if ids else {}
+    copies_held = copy_locks([p for p, _ in rest if p.is_copy], ports)
     kept: list[tuple[RecoveryPoint, str]] = []
     for point, why in rest:
         held = [live[s.snapshot_id] for s in point.snapshots if s.snapshot_id in live]
-        if held and not point.is_copy:
+        if point.is_copy:
+            held = copies_held.get(point.recovery_point_id, [])
+        if held:
             ends = [lock.expires_on for lock in held if lock.expires_on is not None]
             modes = sorted({(lock.state or "").removesuffix("-cooloff") for lock in held})
             locked = sorted(lock.snapshot_id for lock in held)
-            until = max(ends, default=None)
-            report.locked.append(locked_entry(point, until, ",".join(modes), locked))
+            report.locked.append(
+                locked_entry(point, max(ends, default=None), ",".join(modes), locked)
+            )
         else:
             kept.append((point, why))
     report.kept += len(report.locked) - locked_before

@@ -101,6 +101,11 @@ class PruneReport(BaseModel):
     deleted: int = 0
     skipped: list[str] = Field(default_factory=list)
     stale: list[str] = Field(default_factory=list)
+    decommissioned: list[str] = Field(
+        default_factory=list,
+        description="rule:source/kind of resources that no longer exist (kept by retention for "
+        "the plan's decommissioned_days after they disappeared, then expired; never failing)",
+    )
     frees_gb: int = 0
     orphans: list[Orphan] = Field(default_factory=list)
     foreign_tagged: list[Orphan] = Field(default_factory=list)
@@ -136,6 +141,7 @@ class PruneReport(BaseModel):
             "deleted": self.deleted,
             "skipped": len(self.skipped),
             "stale": self.stale[:50],
+            "decommissioned": self.decommissioned[:50],
             "frees_gb": self.frees_gb,
             "orphans": len(self.orphans),
             "foreign_tagged": len(self.foreign_tagged),

@@ -18,6 +18,7 @@ from lifeboat.restore.models import RestoreInput
 from lifeboat.restore.planner import (
     SourceInstance,
     completed,
+    data_not_restored,
     image_point,
     plan_candidates,
     plan_volumes,
@@ -35,17 +36,28 @@ def az_failures(
     members = {cid: cluster_members(c, databases) for cid, c in sorted(inputs.clusters.items())}
     for az in _zones(inputs, members):
         servers = [
-            server_row(iid, described, az, inputs, points.get(iid, []), drills.get(iid, []))
+            _with_drill(
+                server_row(iid, described, az, inputs, points.get(iid, []), drills.get(iid, [])),
+                list(drills.get(iid, [])),
+            )
             for iid, described in sorted(inputs.instances.items())
             if described.get("Placement", {}).get("AvailabilityZone") == az
         ]
         dbs = [
-            database_row(db_id, databases[db_id], az, inputs, points.get(db_id, []), drills)
+            _with_drill(
+                database_row(db_id, databases[db_id], az, inputs, points.get(db_id, []), drills),
+                list(drills.get(db_id, [])),
+            )
             for db_id, (_plan, kind) in sorted(inputs.protected_dbs.items())
             if kind == "db" and db_id in databases and _in_az(databases[db_id], az)
         ]
         dbs += [
-            cluster_row(cid, inputs.clusters[cid], mine, az, inputs, points.get(cid, []), drills)
+            _with_drill(
+                cluster_row(
+                    cid, inputs.clusters[cid], mine, az, inputs, points.get(cid, []), drills
+                ),
+                list(drills.get(cid, [])),
+            )
             for cid, mine in members.items()
             if any(m.availability_zone == az for m in mine)
         ]
@@ -72,15 +84,48 @@ def _in_az(db: dict[str, Any], az: str) -> bool:
 
 
 def _rag(rows: list[AzRow]) -> Rag:
-    if any(not r.restorable for r in rows):
+    """Red: a row cannot be restored, or its newest drill failed (the last time it was tried,
+    it did not come back); amber: no RTO measured, or a problem; green otherwise."""
+    if any(not r.restorable or r.last_drill in FAILED_DRILL for r in rows):
         return "red"
     if any(r.rto_seconds is None or r.problems for r in rows):
         return "amber"
     return "green"
 
 
+FAILED_DRILL = ("failed", "unhealthy")
+
+
 def _rto(drills: list[Drill]) -> float | None:
-    return next((d.rto_seconds for d in drills if d.rto_seconds is not None), None)
+    """The RTO of the newest drill of the resource, and only of that one: a drill that failed
+    after an older one passed says the restore does not work now (no RTO)."""
+    newest = drills[0] if drills else None
+    return newest.rto_seconds if newest is not None and newest.result == "healthy" else None
+
+
+def drill_verdict(drills: list[Drill]) -> dict[str, Any]:
+    """The newest drill's result, and its failure as a problem of the row."""
+    newest = drills[0] if drills else None
+    if newest is None:
+        return {"last_drill": None, "rto_seconds": None}
+    verdict: dict[str, Any] = {"last_drill": newest.result, "rto_seconds": _rto(drills)}
+    if newest.result in FAILED_DRILL:
+        when = f" on {newest.started_at:%Y-%m-%d %H:%M}" if newest.started_at else ""
+        why = f": {newest.error}" if newest.error else ""
+        verdict["problem"] = f"latest drill {newest.result}{when} ({newest.execution}){why}"
+    return verdict
+
+
+def _with_drill(row: AzRow, drills: list[Drill]) -> AzRow:
+    verdict = drill_verdict(drills)
+    problems = [*row.problems, *([verdict["problem"]] if "problem" in verdict else [])]
+    return row.model_copy(
+        update={
+            "last_drill": verdict["last_drill"],
+            "rto_seconds": verdict["rto_seconds"],
+            "problems": problems,
+        }
+    )
 
 
 def server_row(
@@ -115,6 +160,8 @@ def server_row(
     data_volumes = [v for v in volumes if v.device_name != config.root_device_name] or volumes
     taken = min((v.taken_at for v in data_volumes), default=chosen.created_at)
     problems = [] if data else ["the AMI point has no complete volume set"]
+    # Data a restore would not bring back (a volume attached after the newest backup, …)
+    problems += data_not_restored(chosen, points, volumes, described)
     try:
         subnets = inputs.subnets.get(config.vpc_id or "", [])
         candidates = plan_candidates(request, config, az, subnets)
@@ -138,6 +185,7 @@ def server_row(
             "data": data,
             "rpo_seconds": int((inputs.now - taken).total_seconds()),
             "problems": problems,
+            "artifacts": [a for a in [chosen.image_id, *(v.snapshot_id for v in volumes)] if a],
         }
     )
 
@@ -190,6 +238,7 @@ def database_row(
         rpo_seconds=max(0, min(ages)) if ages else None,
         rto_seconds=rto,
         problems=problems,
+        artifacts=[newest.db_snapshot_id] if newest and newest.db_snapshot_id else [],
     )
 
 
@@ -316,6 +365,9 @@ def _cluster_restore(
                 int((inputs.now - newest.created_at).total_seconds()) if newest else None
             ),
             "problems": problems,
+            "artifacts": [newest.db_cluster_snapshot_id]
+            if newest and newest.db_cluster_snapshot_id
+            else [],
         }
     )
 

@@ -6,7 +6,7 @@ last drill, alarms, timeline; then the AZ failures (:mod:`.azs`), what is not pr
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lifeboat import tags as T
@@ -15,6 +15,7 @@ from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
 from lifeboat.report.azs import az_failures
 from lifeboat.report.findings import not_protected
+from lifeboat.report.groups import decommissioned, group_statuses, single_az_groups
 from lifeboat.report.models import (
     Drill,
     FleetInputs,
@@ -47,8 +48,9 @@ def build_report(inputs: FleetInputs) -> Report:
         _database_status(db_id, kind, plan, inputs, by_source[db_id], drills.get(db_id, []))
         for db_id, (plan, kind) in sorted(inputs.protected_dbs.items())
     ]
+    resources += group_statuses(inputs, by_source, drills)
     failures = az_failures(inputs, by_source, drills)
-    findings = not_protected(inputs, resources)
+    findings = [*not_protected(inputs, resources), *single_az_groups(inputs)]
     return Report(
         generated_at=inputs.now,
         plans=inputs.plan_names,
@@ -57,6 +59,7 @@ def build_report(inputs: FleetInputs) -> Report:
         resources=resources,
         az_failures=failures,
         not_protected=findings,
+        decommissioned=decommissioned(inputs),
     )
 
 
@@ -79,12 +82,21 @@ def drills_by_resource(records: dict[str, list[dict[str, Any]]]) -> dict[str, li
                         error=resource.get("error"),
                     )
                 )
+    # Newest first across plans too (a resource that moved plans has drills in both).
+    for drills in found.values():
+        drills.sort(key=_drill_order, reverse=True)
     return found
 
 
+def _drill_order(drill: Drill) -> tuple[datetime, str]:
+    return (drill.started_at or datetime.min.replace(tzinfo=UTC), drill.execution)
+
+
 def last_rto(drills: list[Drill]) -> float | None:
-    """The RTO last measured (newest drill with a number)."""
-    return next((d.rto_seconds for d in drills if d.rto_seconds is not None), None)
+    """The RTO of the newest drill, when it passed (an older passing drill's RTO does not
+    stand for a restore that failed since)."""
+    newest = drills[0] if drills else None
+    return newest.rto_seconds if newest is not None and newest.result == "healthy" else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -263,8 +275,9 @@ def _summary(resources: list[ResourceStatus], failures: list[Any], findings: lis
         status=status,
         reasons=reasons or ["every protected resource is fresh, drilled and restorable"],
         protected_instances=sum(1 for r in resources if r.type == "instance"),
-        protected_databases=sum(1 for r in resources if r.type != "instance"),
+        protected_databases=sum(1 for r in resources if r.type in ("db", "cluster")),
         stale_rules=len(stale),
         not_protected=len(other),
         unrestorable=len(unrestorable),
+        protected_groups=sum(1 for r in resources if r.type == "asg"),
     )

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lifeboat import tags as T
 from lifeboat.alarms import PREFIX
+from lifeboat.asg.members import standalone
+from lifeboat.asg.membership import group_of
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
+from lifeboat.prune.decommissioned import GONE_PK
 from lifeboat.report.models import DEFAULT_MARGIN_SECONDS, FleetInputs
 from lifeboat.restore.lineage import lineage
+from lifeboat.timeutil import parse_iso
 
 
 def gather(
@@ -19,8 +24,17 @@ def gather(
     now: datetime,
     margin_seconds: int = DEFAULT_MARGIN_SECONDS,
 ) -> FleetInputs:
-    instance_ids = sorted({i for plan in plan_names for i in ports.ec2.discover_instances(plan)})
-    instances = ports.ec2.describe_instances(instance_ids) if instance_ids else {}
+    found = sorted({i for plan in plan_names for i in ports.ec2.discover_instances(plan)})
+    # Members of Auto Scaling groups are shown as their group, never one by one.
+    instance_ids = standalone(found, ports)
+    instances = {
+        iid: described
+        for iid, described in (
+            ports.ec2.describe_instances(instance_ids) if instance_ids else {}
+        ).items()
+        if group_of(T.to_dict(described.get("Tags"))) is None
+    }
+    instance_ids = sorted(instances)
     volume_ids = [
         m["Ebs"]["VolumeId"]
         for d in instances.values()
@@ -67,4 +81,8 @@ def gather(
         # a replacement stands for the server: its recovery points are its lineage's
         lineages={iid: lineage(ports.catalog, iid) for iid in instance_ids},
         clusters=clusters,
+        gone={str(r["sk"]): parse_iso(str(r["since"])) for r in ports.catalog.records(GONE_PK)},
+        groups=[g for plan in plan_names for g in ports.groups.groups_for_plan(plan)]
+        if ports.groups is not None
+        else [],
     )

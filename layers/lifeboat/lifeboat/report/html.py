@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from lifeboat.report.groups import decommissioned_html, group_line
 from lifeboat.report.models import AzFailure, AzRow, Finding, Report, ResourceStatus
 from lifeboat.report.svg import timeline_svg
 
@@ -15,6 +16,8 @@ FINDING_TITLES = {
     "unencrypted_volume": "Unencrypted volumes",
     "unencrypted_snapshot": "Unencrypted snapshots",
     "db_without_backups": "Single-AZ databases without automated backups",
+    "vanished_artifact": "Recovery points whose AMI or snapshots vanished or cannot be used",
+    "single_az_group": "Auto Scaling groups with every subnet in one AZ",
 }
 AZ_COLUMNS = ("Resource", "Restorable", "How", "RPO", "RTO (drill)")
 RULE_COLUMNS = ("Rule", "RPO now", "Target", "State", "Newest point")
@@ -90,6 +93,7 @@ def render_html(report: Report) -> str:
             "<h2>Protected resources</h2>",
             "".join(_resource(r, report) for r in report.resources)
             or "<p>No protected resources.</p>",
+            decommissioned_html(report.decommissioned),
             f'<p class="muted">Generated {escape(report.generated_at.isoformat())} by '
             "<code>lifeboat report</code>. RPO: age of the newest completed recovery point; "
             f"stale beyond the rule's interval plus {duration(report.margin_seconds)}. "
@@ -218,6 +222,8 @@ def _resource(resource: ResourceStatus, report: Report) -> str:
         for x in (resource.type, resource.plan, resource.availability_zone, resource.tier)
         if x
     )
+    if resource.group is not None:
+        where += f" · {escape(group_line(resource.group))}"
     return (
         f'<div class="card resource" id="{escape(resource.id)}"><h3>{escape(resource.name)} '
         f'{_pill(resource.status)}</h3><p class="muted"><code>{escape(resource.id)}</code> · '

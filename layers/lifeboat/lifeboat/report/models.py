@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from lifeboat.asg.models import AutoScalingGroup
 from lifeboat.models import RecoveryPoint
 from lifeboat.plans import PlanSet
+from lifeboat.report.app_models import ApplicationEvacuation
 
 Rag = Literal["red", "amber", "green"]
 FindingKind = Literal[
@@ -20,6 +22,8 @@ FindingKind = Literal[
     "unencrypted_snapshot",
     "db_without_backups",
     "stale_rule",
+    "single_az_group",
+    "vanished_artifact",
 ]
 DEFAULT_MARGIN_SECONDS = 3600  # the template's RpoAlarmMarginMinutes default
 
@@ -45,6 +49,8 @@ class FleetInputs:
     margin_seconds: int = DEFAULT_MARGIN_SECONDS
     lineages: dict[str, list[str]] = field(default_factory=dict)  # server -> instances before it
     clusters: dict[str, dict[str, Any]] = field(default_factory=dict)  # protected Aurora clusters
+    groups: list[AutoScalingGroup] = field(default_factory=list)  # protected Auto Scaling groups
+    gone: dict[str, datetime] = field(default_factory=dict)  # sources first seen gone (prune)
 
 
 class RuleStatus(BaseModel):
@@ -79,9 +85,29 @@ class Mark(BaseModel):
     ok: bool
 
 
+class AzLoss(BaseModel):
+    """A group if one of its AZs failed: the capacity left in its other AZs (InService
+    members now), and the other AZs its subnets span (where it launches replacements)."""
+
+    capacity_left: int
+    other_azs: list[str]
+
+
+class GroupSpread(BaseModel):
+    """A protected Auto Scaling group's spread (the report shows the group as one resource)."""
+
+    desired: int
+    min_size: int
+    max_size: int
+    in_service_by_az: dict[str, int]
+    if_az_failed: dict[str, AzLoss]
+    single_az: bool
+    decommissioned: bool = False
+
+
 class ResourceStatus(BaseModel):
     id: str
-    type: Literal["instance", "db", "cluster"]
+    type: Literal["instance", "db", "cluster", "asg"]
     name: str
     plan: str
     availability_zone: str | None = None
@@ -92,6 +118,7 @@ class ResourceStatus(BaseModel):
     alarms: list[str] = Field(default_factory=list)
     missing_alarms: list[str] = Field(default_factory=list)
     timeline: list[Mark] = Field(default_factory=list)
+    group: GroupSpread | None = None  # an Auto Scaling group's spread
 
 
 class AzRow(BaseModel):
@@ -109,6 +136,8 @@ class AzRow(BaseModel):
     rpo_seconds: int | None = None
     rto_seconds: float | None = None
     problems: list[str] = Field(default_factory=list)
+    last_drill: str | None = Field(None, description="the newest drill's result (it counts)")
+    artifacts: list[str] = Field(default_factory=list, description="what a restore would use")
 
 
 class AzFailure(BaseModel):
@@ -135,6 +164,27 @@ class Summary(BaseModel):
     stale_rules: int
     not_protected: int
     unrestorable: int
+    protected_groups: int = 0
+
+
+class Decommissioned(BaseModel):
+    """A resource that no longer exists, whose points are kept for the plan's
+    decommissioned_days after it disappeared (listed, never failing)."""
+
+    id: str
+    plan: str
+    gone_since: datetime
+    kept_until: datetime
+    points: int
+
+
+class Verification(BaseModel):
+    """Whether the artifacts the report names were read and found (report/verify.py)."""
+
+    verified: bool
+    checked: int = 0
+    missing: list[str] = Field(default_factory=list)
+    error: str | None = None
 
 
 class Report(BaseModel):
@@ -145,3 +195,9 @@ class Report(BaseModel):
     resources: list[ResourceStatus]
     az_failures: list[AzFailure]
     not_protected: list[Finding]
+    decommissioned: list[Decommissioned] = Field(default_factory=list)
+    verification: Verification | None = Field(
+        None, description="None: built without checking the artifacts exist"
+    )
+    # Declared applications: an evacuation of each from each of its AZs (report/applications.py).
+    applications: list[ApplicationEvacuation] = Field(default_factory=list)

@@ -4,9 +4,10 @@ plan. Refused or failed before anything changed: nothing is left behind."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from lifeboat import tags as T
+from lifeboat.asg.members import group_of_instance, member_refusal
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
@@ -19,12 +20,16 @@ from lifeboat.restore.locks import (
 )
 from lifeboat.restore.models import DatabasePlan, InstancePlan, RestoreInput, TaskEvent
 from lifeboat.restore.region import check_region, earlier_restore, in_region, plan_in_region
+from lifeboat.timeutil import iso
+
+POINT_TIME_SKEW = timedelta(seconds=30)  # clocks differ by seconds, not by a time zone
 
 
 def begin(
     event: TaskEvent, plans: PlanSet, ports: Ports, now: datetime
 ) -> InstancePlan | DatabasePlan:
     request = event.request()
+    _check_point_time(request, now)
     check_region(request, ports)
     _check_target_az(request, in_region(ports, request.region))
     asked = request.resource_id
@@ -96,6 +101,18 @@ def begin(
     return plan
 
 
+def _check_point_time(request: RestoreInput, now: datetime) -> None:
+    """A time in the future (beyond a few seconds of clock skew) is a mistake, most often a
+    local time given without its offset: refused rather than read as "the newest"."""
+    when = request.point_time
+    if when is not None and when > now + POINT_TIME_SKEW:
+        raise InvalidInputError(
+            "point_time",
+            f"{iso(when)} is in the future (it is {iso(now)} UTC): a time without an offset is "
+            "UTC; add yours (e.g. 2026-11-27T02:00:00+01:00) or give a time in UTC",
+        )
+
+
 def _check_target_az(request: RestoreInput, ports: Ports) -> None:
     zones = ports.ec2_restore.availability_zones() if request.target_az else []
     if request.target_az and request.target_az not in zones:
@@ -128,6 +145,7 @@ def _plan_instance(
 ) -> InstancePlan:
     """Gather what the planner needs: the original as it is, the points of every instance of
     the server's lineage, the subnets of the chosen point's VPC."""
+    _refuse_member(request.instance_id or "", ports)
     ec2 = ports.ec2_restore
     described = ec2.instance(request.instance_id or "")
     original = planner.SourceInstance.of(described) if described is not None else None
@@ -150,6 +168,20 @@ def _plan_database(
             backup_retention_days=described.get("BackupRetentionPeriod") or 0,
             latest_restorable=described.get("LatestRestorableTime"),
         )
+        asked = request.point_time or request.restore_time
+        window = ports.rds_restore.restore_window(source_id) if asked else None
+        if window is not None:  # its own latest time is the instance's (fresher)
+            original.earliest_restorable = window[0]
     points = ports.catalog.points_for_resource(source_id)
     zones = ports.ec2_restore.availability_zones() if request.target_az is None else []
     return planner.plan_database(request, original, points, zones, execution_name, now)
+
+
+def _refuse_member(instance_id: str, ports: Ports) -> None:
+    """A member of an Auto Scaling group is never restored as a standalone server (dry run
+    too): the group replaces it; the group itself is restored with ``--asg``."""
+    described = ports.ec2_restore.instance(instance_id)
+    tags = T.to_dict(described.get("Tags")) if described is not None else {}
+    group = group_of_instance(instance_id, tags, ports)
+    if group is not None:
+        raise InvalidInputError("instance_id", member_refusal(instance_id, group))

@@ -22,6 +22,7 @@ from lifeboat.restore.models import (
 )
 from lifeboat.restore.region import in_region
 
+TOKEN_PREFIX = "lifeboat-"  # every client token of a Lifeboat launch
 CAPACITY_CODES = {"InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"}
 
 
@@ -45,8 +46,14 @@ def replacement_tags(plan: InstancePlan | DatabasePlan, execution_arn: str) -> d
 
 
 def client_token(execution_name: str, attempt: int) -> str:
+    return f"{token_prefix(execution_name)}{attempt}"[:64]
+
+
+def token_prefix(execution_name: str) -> str:
+    """What every client token of this execution's launches starts with (an instance's
+    ``ClientToken`` is set by RunInstances and never changes)."""
     digest = hashlib.sha256(execution_name.encode()).hexdigest()[:40]
-    return f"lifeboat-{digest}-{attempt}"[:64]
+    return f"{TOKEN_PREFIX}{digest}-"
 
 
 def _launch_instance(

@@ -17,13 +17,13 @@ from pydantic import (
 )
 
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import TargetGroupMembership, validate_input
+from lifeboat.models import TargetGroupMembership, UtcTime, validate_input
 
 AZ_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
 
 
 class RestoreInput(BaseModel):
-    """Input of the restore state machine (DESIGN §4)."""
+    """Input of the restore state machine (docs/design/contracts.md#inputs)."""
 
     model_config = ConfigDict(extra="forbid")
     instance_id: str | None = Field(None, pattern=r"^i-[0-9a-f]{8,17}$")
@@ -31,7 +31,14 @@ class RestoreInput(BaseModel):
     target_az: str | None = Field(None, pattern=AZ_PATTERN)
     target_subnet: str | None = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
     recovery_point: str = Field("latest", min_length=1, max_length=300)
-    restore_time: datetime | None = None
+    restore_time: UtcTime | None = None
+    point_time: UtcTime | None = Field(
+        None,
+        description="restore as of this time (--point TIME): an instance from the AMI at or "
+        "before it with the newest EBS set at or before it; a database to that point in time "
+        "when it is within its restorable window (to its latest restorable time when it is "
+        "after it), else from its newest snapshot at or before it; never in the future",
+    )
     dry_run: bool = False
     keep_on_failure: bool = False
     reason: str = Field("", max_length=500)
@@ -48,7 +55,7 @@ class RestoreInput(BaseModel):
     region: str | None = Field(
         None,
         pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
-        description="restore from the copies in this region (README: region lost)",
+        description="restore from the copies in this region (docs/runbooks/region-lost.md)",
     )
     security_groups: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = (
         Field(default_factory=list, max_length=5, description="groups in that region's VPC")
@@ -67,6 +74,13 @@ class RestoreInput(BaseModel):
             )
         if self.security_groups and not self.region:
             raise ValueError("security_groups applies with region only (at home: the original's)")
+        if self.point_time and (self.recovery_point != "latest" or self.restore_time):
+            raise ValueError(
+                "point_time (--point TIME) names the point by its time: remove recovery_point "
+                "and restore_time"
+            )
+        if self.point_time and not self.point_time.tzinfo:
+            raise ValueError("point_time needs a timezone, e.g. 2026-11-27T02:00:00Z")
         return self
 
     @property
@@ -85,6 +99,9 @@ class VolumePlan(BaseModel):
     delete_on_termination: bool = True
     source: str
     taken_at: datetime
+    not_in_image: bool = Field(
+        False, description="a volume the AMI lacks: created from its EBS snapshot at launch"
+    )
 
 
 class Candidate(BaseModel):
@@ -110,6 +127,8 @@ class PlanBase(BaseModel):
     vpc_id: str | None = Field(None, description="the VPC restored into (another region)")
     security_group_names: list[str] = Field(default_factory=list)
     not_done: list[str] = Field(default_factory=list, description="what is NOT done, and why")
+    as_of: datetime | None = Field(None, description="restored as of this time (--point)")
+    point_note: str | None = Field(None, description="how the point was chosen, in plain words")
 
 
 class InstancePlan(PlanBase):

@@ -14,8 +14,10 @@ from pydantic import BaseModel, Field
 
 from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError, NoTargetError
-from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint
+from lifeboat.models import DatabaseConfig, InstanceConfig, RecoveryPoint
 from lifeboat.plans import Kind, PlanSet
+from lifeboat.restore import choice as _choice
+from lifeboat.restore import volumes as _volumes
 from lifeboat.restore.models import (
     Candidate,
     DatabasePlan,
@@ -30,6 +32,16 @@ SAME_AZ_WARNING = (
     "wrong if the AZ itself is failing"
 )
 Subnet = dict[str, Any]  # as DescribeSubnets gives it: SubnetId, AvailabilityZone, State, Tags
+# How the point is chosen, and which volumes a restore brings back (the drill and the readiness
+# report choose and plan them the same way)
+completed = _choice.completed
+choose = _choice.choose
+named_set = _choice.named_set
+as_of = _choice.as_of
+database_point = _choice.database_point
+# Which volumes a restore brings back (the drill and the readiness report plan them the same way)
+plan_volumes = _volumes.plan_volumes
+volume_gaps = _volumes.volume_gaps
 
 
 class SourceInstance(BaseModel):
@@ -39,6 +51,9 @@ class SourceInstance(BaseModel):
     availability_zone: str | None = None
     state: str = "gone"
     tags: dict[str, str] = Field(default_factory=dict)
+    devices: dict[str, str] = Field(
+        default_factory=dict, description="its EBS volumes attached now: device → volume id"
+    )
 
     @classmethod
     def of(cls, described: dict[str, Any]) -> SourceInstance:
@@ -47,7 +62,17 @@ class SourceInstance(BaseModel):
             availability_zone=described.get("Placement", {}).get("AvailabilityZone"),
             state=described.get("State", {}).get("Name", "gone"),
             tags=T.to_dict(described.get("Tags")),
+            devices=attached_devices(described),
         )
+
+
+def attached_devices(described: dict[str, Any]) -> dict[str, str]:
+    """An instance's EBS volumes as DescribeInstances gives them: device name → volume id."""
+    return {
+        str(m["DeviceName"]): str(m["Ebs"]["VolumeId"])
+        for m in described.get("BlockDeviceMappings", [])
+        if m.get("DeviceName") and (m.get("Ebs") or {}).get("VolumeId")
+    }
 
 
 class SourceDatabase(BaseModel):
@@ -57,13 +82,10 @@ class SourceDatabase(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     backup_retention_days: int = 0
     latest_restorable: datetime | None = None
+    earliest_restorable: datetime | None = None
 
 
 # --- shared -------------------------------------------------------------------------------------
-def completed(points: Sequence[RecoveryPoint]) -> list[RecoveryPoint]:
-    return [p for p in points if p.status is PointStatus.COMPLETED]
-
-
 def same_az(request: RestoreInput, field: str, az: str | None, original_az: str | None) -> bool:
     """Another AZ means another AZ: an explicit target in the original's AZ is refused unless
     the operator says so (``allow_same_az``); True when it is allowed."""
@@ -77,24 +99,6 @@ def same_az(request: RestoreInput, field: str, az: str | None, original_az: str 
             "(allow_same_az: true)",
         )
     return True
-
-
-def choose(
-    points: list[RecoveryPoint], request: RestoreInput, field: str, what: str
-) -> RecoveryPoint:
-    """The recovery point asked for (by id or artifact id), else the latest completed one."""
-    if request.recovery_point != "latest":
-        chosen = [
-            p for p in points if request.recovery_point in (p.recovery_point_id, *p.artifact_ids())
-        ]
-        if not chosen:
-            raise InvalidInputError(
-                "recovery_point", f"{request.recovery_point} is not a completed {what}"
-            )
-        return chosen[0]
-    if not points:
-        raise InvalidInputError(field, f"there is no completed {what}")
-    return max(points, key=lambda p: p.created_at)
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -115,12 +119,33 @@ def image_point(
             f"{source_id} is not protected by any plan (no {T.PLAN} tag, no recovery points)",
         )
     images = [p for p in usable if p.kind is Kind.AMI and p.image_id]
-    chosen = choose(images, request, "instance_id", f"AMI recovery point of {source_id}")
+    what = f"AMI recovery point of {source_id}"
+    ebs_set = named_set(request, usable)
+    if ebs_set is not None:  # an EBS set named: the AMI at or before it
+        latest = request.model_copy(update={"recovery_point": "latest"})
+        chosen = choose(images, latest, "recovery_point", what, until=ebs_set.created_at)
+    else:
+        chosen = choose(images, request, "instance_id", what)
     if chosen.instance is None:
         raise InvalidInputError(
             "recovery_point", f"{chosen.recovery_point_id} has no instance configuration"
         )
     return chosen, chosen.instance
+
+
+def data_not_restored(
+    chosen: RecoveryPoint,
+    points: Sequence[RecoveryPoint],
+    volumes: Sequence[VolumePlan],
+    described: dict[str, Any] | None,
+) -> list[str]:
+    """Every volume of the instance (``described`` as DescribeInstances gives it) whose data a
+    restore from ``chosen`` with ``volumes`` would not bring back, in plain words (the
+    readiness report lists them)."""
+    refusals, gaps = volume_gaps(
+        chosen, completed(points), volumes, attached_devices(described) if described else None
+    )
+    return [*refusals, *gaps]
 
 
 def plan_instance(
@@ -134,7 +159,19 @@ def plan_instance(
     ``subnets`` those of the chosen point's VPC."""
     source_id = request.instance_id or ""
     chosen, config = image_point(request, original, points)
-    volumes = plan_volumes(chosen, completed(points), request.recovery_point == "latest")
+    usable = completed(points)
+    until = as_of(request, usable)
+    overlay = request.recovery_point == "latest" or until is not None
+    volumes = plan_volumes(chosen, usable, overlay, until)
+    refusals, gaps = volume_gaps(
+        chosen, usable, volumes, original.devices if original else None, until
+    )
+    if refusals and overlay:
+        raise InvalidInputError(
+            "recovery_point",
+            f"{'; '.join(refusals)}: nothing was launched. Restore that volume by hand from its "
+            "snapshot, or choose an older point (--point)",
+        )
     plan_name = chosen.plan
     fallbacks = (
         list(plans.plans[plan_name].fallback_instance_types) if plan_name in plans.plans else []
@@ -165,63 +202,15 @@ def plan_instance(
         elastic_ip=config.elastic_ip,
         target_groups=config.target_groups,
         same_az=is_same,
-        warnings=[SAME_AZ_WARNING.format(az=failed_az)] if is_same else [],
+        warnings=[*([SAME_AZ_WARNING.format(az=failed_az)] if is_same else []), *gaps],
+        as_of=until,
+        point_note=(
+            f"as of {iso(until)}: the AMI of {iso(chosen.created_at)} at or before it, each data "
+            "volume from the newest EBS set at or before it"
+            if until is not None
+            else None
+        ),
     )
-
-
-def plan_volumes(
-    chosen: RecoveryPoint, points: Sequence[RecoveryPoint], overlay: bool
-) -> list[VolumePlan]:
-    """The AMI's volumes, each data volume replaced by the newest completed EBS snapshot of the
-    same device taken after the AMI (so the RPO is that of the most frequent backup)."""
-    planned = _ami_volumes(chosen)
-    if overlay:
-        root = chosen.instance.root_device_name if chosen.instance else None
-        _overlay(planned, chosen, points, root)
-    return [planned[k] for k in sorted(planned)]
-
-
-def _ami_volumes(chosen: RecoveryPoint) -> dict[str, VolumePlan]:
-    config = chosen.instance
-    layout = {d.device_name: d for d in (config.block_devices if config else [])}
-    planned: dict[str, VolumePlan] = {}
-    for snap in chosen.snapshots:
-        device = layout.get(snap.device_name or "")
-        planned[snap.device_name or ""] = VolumePlan(
-            device_name=snap.device_name or "",
-            snapshot_id=snap.snapshot_id,
-            size_gb=device.size_gb if device else snap.size_gb,
-            volume_type=device.volume_type if device else snap.volume_type,
-            iops=device.iops if device else None,
-            throughput=device.throughput if device else None,
-            delete_on_termination=device.delete_on_termination if device else True,
-            source=f"AMI {chosen.image_id}",
-            taken_at=chosen.created_at,
-        )
-    return planned
-
-
-def _overlay(
-    planned: dict[str, VolumePlan],
-    chosen: RecoveryPoint,
-    points: Sequence[RecoveryPoint],
-    root_device: str | None,
-) -> None:
-    newer = sorted(
-        (p for p in points if p.kind is Kind.EBS and p.created_at > chosen.created_at),
-        key=lambda p: p.created_at,
-    )
-    for point in newer:
-        for snap in point.snapshots:
-            name = snap.device_name or ""
-            if name and name != root_device and name in planned:
-                planned[name] = planned[name].model_copy(
-                    update={
-                        "snapshot_id": snap.snapshot_id,
-                        "source": f"EBS set {point.recovery_point_id}",
-                        "taken_at": point.created_at,
-                    }
-                )
 
 
 def plan_candidates(
@@ -296,9 +285,11 @@ def plan_database(
     snapshots = [p for p in completed(points) if p.kind is Kind.RDS and p.db_snapshot_id]
     config = _database_config(source_id, original, snapshots)
     point: RecoveryPoint | None = None
-    restore_time = request.restore_time
+    restore_time, note = request.restore_time, None
     if restore_time is not None:
         _check_restore_time(source_id, original, restore_time)
+    elif request.point_time is not None:
+        restore_time, point, note = database_point(request, original, snapshots)
     else:
         point = choose(snapshots, request, "db_instance_id", f"snapshot of {source_id}")
     target_az = request.target_az
@@ -323,6 +314,8 @@ def plan_database(
         tags=config.tags,
         same_az=is_same,
         warnings=[SAME_AZ_WARNING.format(az=target_az)] if is_same else [],
+        as_of=request.point_time,
+        point_note=note,
     )
 
 
@@ -360,6 +353,13 @@ def _check_restore_time(
     if restore_time > latest:
         raise InvalidInputError(
             "restore_time", f"latest restorable time of {source_id} is {iso(latest)}"
+        )
+    earliest = original.earliest_restorable
+    if earliest is not None and restore_time < earliest:
+        raise InvalidInputError(
+            "restore_time",
+            f"earliest restorable time of {source_id} is {iso(earliest)}; for an older time "
+            "use --point TIME (its newest DB snapshot at or before it)",
         )
 
 

@@ -1,4 +1,4 @@
-"""A restore in another region (README "Runbook: region lost"): from the copies of the
+"""A restore in another region (docs/runbooks/region-lost.md): from the copies of the
 server's (or database's) recovery points in that region, into a same-tier subnet of a VPC
 there (a database: into the DB subnet group of the same name), with the security groups of the
 same names in that VPC (or those asked for).
@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.copies.census import vanished
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import InstanceConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, PlanSet
@@ -67,6 +68,7 @@ def plan_in_region(
             f"{request.resource_id} has no completed copy in {region}: its rule's copy_to "
             f"must name {region} (lifeboat copies status)",
         )
+    points, passed_over = _existing(request, points, there, region)
     home = ports.home_region
     plan: InstancePlan | DatabasePlan
     if request.db_instance_id:
@@ -80,8 +82,44 @@ def plan_in_region(
             "home_region": home,
             "copy_of": chosen.copy_of if chosen else None,
             "same_az": False,
+            "warnings": [*passed_over, *plan.warnings],
         }
     )
+
+
+def _existing(
+    request: RestoreInput, points: list[RecoveryPoint], there: Ports, region: str
+) -> tuple[list[RecoveryPoint], list[str]]:
+    """The copies whose artifacts the region still has (read in batched Describe calls), and
+    a warning for each newer one passed over; a copy asked for by id whose artifacts are gone,
+    or none left, is refused naming what vanished."""
+    done = [p for p in points if p.status is PointStatus.COMPLETED]
+    gone = vanished(done, there.ec2.images, there.ec2.snapshots, there.rds.snapshot)
+    if not gone:
+        return points, []
+    asked = request.recovery_point
+    for copy_id, missing in gone.items():
+        copy = next(p for p in done if p.recovery_point_id == copy_id)
+        if asked != "latest" and asked in (copy_id, *copy.artifact_ids()):
+            raise InvalidInputError(
+                "recovery_point",
+                f"{copy_id}: its artifacts {missing} are gone from {region} (deleted outside "
+                "Lifeboat); choose another copy (lifeboat copies list --resource "
+                f"{request.resource_id} --region {region})",
+            )
+    left = [p for p in points if p.recovery_point_id not in gone]
+    if not any(p.status is PointStatus.COMPLETED for p in left):
+        named = "; ".join(f"{c}: {m}" for c, m in sorted(gone.items()))
+        raise InvalidInputError(
+            "region",
+            f"every copy of {request.resource_id} in {region} was deleted outside Lifeboat "
+            f"({named}): nothing to restore from there",
+        )
+    notes = [
+        f"copy {c} passed over: its artifacts {m} are gone from {region} (deleted outside Lifeboat)"
+        for c, m in sorted(gone.items())
+    ]
+    return left, notes
 
 
 # --- instances ----------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ def abort(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
         # (A restore in another region fenced and moved nothing: nothing to give back.)
         undone.update(roll_back_cut_over(plan, launched, ports.ec2_restore, name))
     if launched is not None:
-        undone["replacement"] = _undo_replacement(launched, request, ports, arn)
+        undone["replacement"] = _undo_replacement(
+            launched, request, ports, arn, event.execution.start_time
+        )
     release_all(ports.catalog, plan.locked if plan else None, request.resource_id, arn, name)
     error = event.state.error or TaskError()
     result: dict[str, Any] = {
@@ -79,7 +81,7 @@ def find_replacement(
 
 
 def _undo_replacement(
-    launched: Launched, request: RestoreInput, ports: Ports, execution_arn: str
+    launched: Launched, request: RestoreInput, ports: Ports, execution_arn: str, since: datetime
 ) -> str:
     if launched.kind == "db":
         # A restored database is never deleted automatically (it may be the only copy of
@@ -90,7 +92,7 @@ def _undo_replacement(
         )
     if request.keep_on_failure:
         return f"kept {launched.id} (keep_on_failure)"
-    return ports.ec2_restore.terminate_replacement(launched.id, execution_arn)
+    return ports.ec2_restore.terminate_replacement(launched.id, execution_arn, since, None)
 
 
 def _record_failure(event: TaskEvent, request: RestoreInput, ports: Ports, now: datetime) -> bool:
@@ -121,6 +123,11 @@ def _attempt(undone: dict[str, Any], key: str, action: Callable[[], object]) -> 
         result = action()
         undone[key] = result if isinstance(result, str) else "done"
     except ClientError as exc:
+        if error_code(exc) == "TargetGroupNotFound":
+            # Deleted since (by a person): there is no traffic to give back through it, and a
+            # rollback run again would meet it again; not a failure.
+            undone[key] = "target group gone: nothing to give back"
+            return
         undone[key] = f"FAILED ({error_code(exc)}): do it by hand"
 
 

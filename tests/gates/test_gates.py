@@ -1,8 +1,8 @@
 """The gates of `make gates` are themselves tested: each tool fails on a broken input.
 
 asl-validator (Node) and tools/check_iam.py (the SAM venv: the SAM translator and parliament)
-run as local subprocesses; nothing here opens a socket. `make unit` and `make test` install
-both; run alone, a missing tool fails the test with the command that installs it.
+run as local subprocesses; nothing here opens a socket. `make gates-tests` and `make test`
+install both; run alone, a missing tool fails the test with the command that installs it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ TEMPLATE = (ROOT / "template.yaml").read_text(encoding="utf-8")
 
 def _tool(path: Path, target: str) -> Path:
     if not path.exists():
-        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make {target}` (or `make unit`)")
+        pytest.fail(
+            f"{path.relative_to(ROOT)} is missing: run `make {target}` (or `make gates-tests`)"
+        )
     return path
 
 
