@@ -13,6 +13,7 @@ They satisfy the ``lifeboat.ports`` Protocols (checked by mypy at the bottom of 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,7 @@ class FakeCatalog:
     holds: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> owner -> expiry
     items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     fail_after_writes: int | None = None  # writes that still succeed before the table fails
+    pace_clock: Callable[[], float] = time.time  # the shared pace's clock
 
     def _write(self) -> None:
         if self.fail_after_writes is None:
@@ -144,6 +146,21 @@ class FakeCatalog:
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+
+    def reserve_pace(self, key: str, count: int, capacity: float, rate: float) -> float:
+        from lifeboat.pace import reserve
+
+        return reserve(self, key, count, capacity, rate, self.pace_clock)
+
+    def read_pace(self, key: str) -> float | None:
+        found = self.items.get((f"PACE#{key}", "PACE"))
+        return None if found is None else float(found["tat"])
+
+    def write_pace(self, key: str, tat: float, expected: float | None) -> bool:
+        if self.read_pace(key) != expected:
+            return False
+        self.items[(f"PACE#{key}", "PACE")] = {"pk": f"PACE#{key}", "sk": "PACE", "tat": tat}
+        return True
 
     # points
     def put_point(self, point: RecoveryPoint) -> None:

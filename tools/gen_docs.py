@@ -587,6 +587,10 @@ ITEM_MEANINGS = {
     "DRILLPLANS": "Every plan that ever drilled (the sweeper's list).",
     "COPY": "A rule's copies in a region (status, the copies' RPO).",
     "COPYQ": "The copy queue of a destination region (and its lease).",
+    "PACE": "The shared pace: one token bucket per region and API (its theoretical arrival time).",
+    "PRUNE": "A prune state machine's batches of deletions (`B#<region>#<n>`, their progress).",
+    "PRUNERUN": "A prune state machine's execution: running or ended, and its counts.",
+    "B": "A batch of a prune's deletions in one region (under `PRUNE#<execution>`).",
     "VOLRESTORE": "A volume restore (sort key `RESTORE`): its plan, the volume it made, its "
     "status (`completed`, `failed`, `rolled-back`); its rollback reads it.",
     "VOLRESTORES": "An instance's volume restores (sort key: the execution name), so a rollback "

@@ -1,5 +1,6 @@
-"""Prune a plan's recovery points by retention (the last stage of every backup run, and
-``lifeboat prune``). A dry run computes the deletion plan and changes nothing."""
+"""Prune a plan's recovery points by retention: the whole prune (``lifeboat prune``), or the
+first (plan) and last (finish) step of the prune state machine every backup run starts. A dry
+run computes the deletion plan and changes nothing."""
 
 from typing import Any
 
@@ -9,7 +10,7 @@ from lifeboat import runtime
 from lifeboat.models import validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
-from lifeboat.prune import PruneRequest, run_prune
+from lifeboat.prune import PruneRequest, run_step
 from lifeboat.settings import get_settings
 from lifeboat.timeutil import utcnow
 
@@ -20,4 +21,4 @@ from lifeboat.timeutil import utcnow
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(PruneRequest, event)
     days = get_settings().recycle_bin_days
-    return run_prune(request, default_plans(), runtime.ports(), utcnow(), days)
+    return run_step(request, default_plans(), runtime.ports(), utcnow(), days)

@@ -42,6 +42,13 @@ def test_patched_members_exist_with_expected_signatures(name: str) -> None:
         "ec2 tags": ["self"],
         "measure": ["self"],
         "asl parser": ["definition"],
+        "sfn integration request": [
+            "self",
+            "parameters",
+            "boto_service_name",
+            "service_action_name",
+        ],
+        "sfn integration answer": ["self", "response", "boto_service_name", "service_action_name"],
         "asg launches": ["self", "count_needed", "propagated_tags"],
         "asg instance health": ["self", "instance_id", "health_status"],
         "launch template versions": ["self", "data", "description"],

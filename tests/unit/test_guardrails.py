@@ -32,10 +32,17 @@ def _in_memory(**config: int) -> Guardrails:
         pytest.param("dynamodb", marks=pytest.mark.integration),
     ]
 )
-def guardrails(request: pytest.FixtureRequest) -> Iterator[Make]:
+def guardrails(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
     if request.param == "memory":
         yield _in_memory
         return
+    # moto in-process answers only requests to AWS's own endpoints: an emulator's endpoint left
+    # in the environment by an integration test on the same worker would send these calls to a
+    # socket (refused in this folder) or, worse, into that emulator.
+    import os
+
+    for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(key)
     with mock_aws():
         ddb: Any = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(

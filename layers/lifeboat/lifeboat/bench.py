@@ -192,7 +192,7 @@ def _default_batch_size() -> int:
     return int(template["Parameters"]["BatchSize"]["Default"])
 
 
-def bench_fleet(
+def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
     instances: int, databases: int = 5, latency: float = 0.05, batch_size: int | None = None
 ) -> dict[str, Any]:
     import resource
@@ -201,6 +201,8 @@ def bench_fleet(
     from lifeboat import executions, runtime
     from lifeboat.aws.catalog import Catalog
     from lifeboat.local.bench_copies import copy_phase, prepare_copies
+    from lifeboat.local.bench_costs import PUMP, copier_as_aws_runs_it
+    from lifeboat.local.bench_costs import prune_transitions as count_prune
     from lifeboat.local.bridge import BRIDGE
     from lifeboat.local.server import Emulator
 
@@ -233,6 +235,7 @@ def bench_fleet(
             output = result.get("output") or {}
             run = Catalog(stack.outputs["CatalogTableName"]).get_run(str(output.get("run_id", "")))
             events = list(executions.HistoryReader(arn).new_events())
+            pruned = count_prune(stack.outputs["PruneStateMachineArn"])
             meter = BRIDGE.meter
             invocations = dict(BRIDGE.invocations)
             seconds = dict(BRIDGE.seconds)
@@ -241,11 +244,18 @@ def bench_fleet(
     entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
     distributed = any(e["type"] == "MapRunStarted" for e in events)
     creates = invocations.get("lifeboat-BackupCreateFunction", 0)
-    # A Distributed Map's child executions are billed too: each enters CreateBatch once.
-    transitions = entered + (creates if distributed else 0)
-    lambda_requests = sum(invocations.values())
-    gb_seconds = sum(seconds.values()) * 0.5  # MemorySize 512 MB
-    cost = transitions * PER_TRANSITION + lambda_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
+    # A Distributed Map's child executions are billed too: each enters CreateBatch once; so is
+    # the prune state machine the run's Prune step starts.
+    transitions = entered + (creates if distributed else 0) + pruned
+    copier = copier_as_aws_runs_it(copies, invocations, seconds)
+    backup_gb_seconds = sum(v for k, v in seconds.items() if k != PUMP) * 0.5  # 512 MB
+    lambda_requests = sum(v for k, v in invocations.items() if k != PUMP)
+    gb_seconds = backup_gb_seconds + copier["lambda_gb_seconds"]
+    all_transitions = transitions + copier["state_transitions"]
+    all_requests = lambda_requests + copier["lambda_invocations"]
+    cost = (
+        all_transitions * PER_TRANSITION + all_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
+    )
     create = _create_metrics(meter, run)
     return {
         "instances": instances,
@@ -259,7 +269,7 @@ def bench_fleet(
         },
         "copy_phase": copies,
         "throttled_calls": sum(meter.throttled.values()),
-        "state_transitions": transitions,
+        "state_transitions": all_transitions,
         "distributed_map": distributed,
         "lambda_invocations": lambda_requests,
         "lambda_invocations_by_function": {
@@ -268,6 +278,9 @@ def bench_fleet(
         "wall_seconds": round(wall, 1),
         **create,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "backup_lambda_gb_seconds": round(backup_gb_seconds, 2),
+        "backup_state_transitions": transitions,
+        "copier_as_aws_runs_it": copier,
         "lambda_gb_seconds": round(gb_seconds, 2),
         "estimated_cost_usd": round(cost, 5),
     }
@@ -318,7 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         print(f"fleet of {size} instances ...", flush=True)
         fleet.append(bench_fleet(size, latency=args.latency, batch_size=args.batch_size))
-    results: dict[str, Any] = {"prices": PRICES, "sizes": fleet, "retention": retention}
+    from lifeboat.local.bench_scenarios import run_scenarios
+
+    scenarios = run_scenarios(args.latency)
+    results: dict[str, Any] = {
+        "prices": PRICES,
+        "sizes": fleet,
+        "retention": retention,
+        "scenarios": scenarios,
+    }
     out = Path(os.environ.get("BENCH_OUT", "bench-results.json"))
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     columns = ["instances", "status", "API calls", "throttled", "transitions", "lambdas"]
@@ -346,6 +367,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"retention ({name} rule): {r['points']:,} points, {r['resources']:,} resources -> "
             f"{r['expired']:,} expired, {r['cpu_seconds']} s CPU (target < 1 s)"
+        )
+    for name, r in scenarios.items():
+        if r.get("measured") is False:
+            print(f"scenario {name}: not measured ({r['why']})")
+            continue
+        print(
+            f"scenario {name}: {r['throttled_calls']} throttled, phase {r['phase_seconds']} s "
+            f"vs floor {r['floor_seconds']} s (x {r['phase_vs_floor']}), "
+            f"{r['state_transitions']} transitions, {r['lambda_gb_seconds']} GB-s, "
+            f"${r['estimated_cost_usd']}"
         )
     print(f"JSON written to {out}")
     return 0 if ok else 1

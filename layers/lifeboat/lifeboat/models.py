@@ -308,6 +308,8 @@ class RecoveryPoint(BaseModel):
     deleted_at: datetime | None = None
     deleted_reason: str | None = None
     deleting_since: datetime | None = None
+    # The prune that marked it 'deleting' (its execution): that prune finishes it at once.
+    deleting_by: str | None = None
     intent: Intent | None = None
     # A copy in another region (docs/concepts/copies.md): ``region`` is where it
     # lives (None: the home region), ``copy_of`` the recovery point it copies.

@@ -27,6 +27,7 @@ from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
+from lifeboat.pace import SharedPacing
 from lifeboat.pacing import Pacer, Pacing, RunSchedule
 from lifeboat.ports import Ports
 from lifeboat.settings import Settings, clear_cache, get_settings
@@ -167,6 +168,22 @@ def guard_config() -> GuardConfig:
 
 def guardrails() -> Guardrails:
     return Guardrails(ports().guards, ports().catalog, guard_config())
+
+
+def prune_pass_ports(region: str) -> tuple[Ports, SharedPacing]:
+    """Adapters for one pass of the prune machine over ``region``: its delete calls paced by
+    the stack's shared buckets of that region (:mod:`lifeboat.pace`), reserved a chunk at a
+    time; the pacing is returned too (the pass reserves through it)."""
+    settings = get_settings()
+    catalog = Catalog(settings.catalog_table)
+    pacing = SharedPacing(
+        reserve_calls=catalog.reserve_pace,
+        region=region,
+        share=settings.pace_share,
+        time_scale=settings.pace_time_scale,
+        rate_scale=settings.pace_rate_scale,
+    )
+    return _ports(pacing), pacing
 
 
 def storm_config() -> StormConfig | None:

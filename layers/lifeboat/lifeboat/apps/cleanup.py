@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat.apps.ending import abort
 from lifeboat.apps.evacuation import EvacuationEvent, EvacuationState
 from lifeboat.ports import Ports
-from lifeboat.restore.cleanup import TASK_GRACE, ExecutionStatusChange
+from lifeboat.restore.cleanup import ExecutionStatusChange, wait_out_tasks
 from lifeboat.restore.locks import execution_record
 from lifeboat.restore.models import ExecutionContext
 
@@ -23,12 +23,7 @@ def clean_up(
     """Roll back an evacuation that ended TIMED_OUT or ABORTED (safe to repeat: each undo acts
     only on what is still as the evacuation left it)."""
     detail = change.detail
-    # A stopped execution's task may still run: wait out the longest task's time-out first.
-    stopped = datetime.fromtimestamp((detail.stopDate or detail.startDate) / 1000, tz=UTC)
-    wait = (stopped + TASK_GRACE - now).total_seconds()
-    if wait > 0:
-        sleep(wait)
-        now += timedelta(seconds=wait)
+    now = wait_out_tasks(change, now, sleep)
     found = ports.catalog.records(execution_record(detail.name))
     if not found:
         return {"status": "nothing-to-clean", "execution_arn": detail.executionArn}

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from lifeboat.aws.catalog_copies import CopyQueries, copy_keys
 from lifeboat.aws.catalog_holds import HOLD, CatalogHolds, live_holders
+from lifeboat.aws.catalog_pace import CatalogPace
 from lifeboat.aws.clients import client
 from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
 from lifeboat.aws.permissions import needs
@@ -42,7 +43,7 @@ def point_keys(point: RecoveryPoint) -> dict[str, str]:
     }
 
 
-class Catalog(CopyQueries, CatalogHolds):
+class Catalog(CopyQueries, CatalogHolds, CatalogPace):
     def __init__(self, table: str, ddb: Any = None) -> None:
         self.table = table
         self.ddb = ddb or client("dynamodb")

@@ -13,7 +13,7 @@ from lifeboat.copies.pump import QUEUE
 from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
 from lifeboat.plans import Kind, Plan
 from lifeboat.ports import Ports
-from lifeboat.prune.models import PRUNE_TAKEOVER, Deletion, point_size
+from lifeboat.prune.models import Deletion, Takeover, point_size
 from lifeboat.retention import decide
 
 
@@ -33,9 +33,12 @@ def expired_copies(
     ports: Ports,
     now: datetime,
     gone: Mapping[str, datetime] | None = None,
+    takeover: Takeover | None = None,
 ) -> tuple[list[tuple[RecoveryPoint, Deletion]], int, int]:
     """The copies to delete, with the number evaluated and kept (``gone``: home resources
-    that no longer exist, and since when: their copies follow decommissioned_days too)."""
+    that no longer exist, and since when: their copies follow decommissioned_days too;
+    ``takeover``: whose interrupted marks are finished at once)."""
+    takeover = takeover or Takeover()
     work: list[tuple[RecoveryPoint, Deletion]] = []
     evaluated = kept = 0
     for name in rule_names:
@@ -62,8 +65,7 @@ def expired_copies(
             chosen += [
                 (c, "completing an interrupted prune")
                 for c in copies
-                if c.status is PointStatus.DELETING
-                and (c.deleting_since is None or now - c.deleting_since > PRUNE_TAKEOVER)
+                if takeover.interrupted(c, now)
             ]
             work += [(c, _deletion(c, name, why)) for c, why in chosen]
     return work, evaluated, kept

@@ -8,6 +8,8 @@ Each concern is a module of its own, each patch a context manager (``mock.patch.
 * :mod:`~lifeboat.local.asl` — each state machine definition parsed once, not per execution;
 * :mod:`~lifeboat.local.gapfill` — what EC2 does and moto does not (CreateImage's snapshots and
   their tags, snapshot locks, indexed tag lookups, impaired status checks);
+* :mod:`~lifeboat.local.sfn_gapfill` — the Step Functions integration's PascalCase request and
+  answer (``startExecution.sync:2``);
 * :mod:`~lifeboat.local.asg_gapfill` — what EC2 Auto Scaling does and moto does not (balanced
   launches from the group's template version, health replacement, instance refreshes);
 * :mod:`~lifeboat.local.events` — EventBridge delivery to Lambda targets;
@@ -60,6 +62,7 @@ from lifeboat.local.lambdas import (
 )
 from lifeboat.local.meter import Meter, metered
 from lifeboat.local.rds_gapfill import rds_gap_fills
+from lifeboat.local.sfn_gapfill import SfnTask, sfn_gap_fills
 from lifeboat.local.ssm_gapfill import SsmFaults, ssm_gap_fills
 from lifeboat.local.volume_gapfill import volume_gap_fills
 
@@ -79,6 +82,8 @@ PATCHED = {
     "system status": (instance_models.Instance, "system_status"),
     "instance status": (instance_models.Instance, "instance_status"),
     "asl parser": (AmazonStateLanguageParser, "parse"),
+    "sfn integration request": (SfnTask, "_normalise_parameters"),
+    "sfn integration answer": (SfnTask, "_normalise_response"),
     "asg launches": (asg_models.FakeAutoScalingGroup, "replace_autoscaling_group_instances"),
     "asg member template": (asg_models.InstanceState, "launch_template"),
     "asg instance health": (asg_models.AutoScalingBackend, "set_instance_health"),
@@ -162,6 +167,7 @@ class Bridge:
             stack.enter_context(parsed_once())
             stack.enter_context(ec2_gap_fills(self.impairments))
             stack.enter_context(copy_gap_fills())
+            stack.enter_context(sfn_gap_fills())
             stack.enter_context(autoscaling_gap_fills())
             stack.enter_context(apps_gap_fills())
             stack.enter_context(arc_gap_fills())

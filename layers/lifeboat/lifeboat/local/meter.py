@@ -36,13 +36,17 @@ class Meter:
     buckets: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, latency: float = 0.05, enforce: bool = True) -> None:
+    def start(self, latency: float = 0.05, enforce: bool = True, rate_scale: float = 1.0) -> None:
+        """Measure from now; ``rate_scale``: EC2's buckets refill that many times faster (the
+        benchmark's compressed time, matched by Lifeboat's PACE_RATE_SCALE)."""
         from lifeboat.pacing import AWS_BUCKETS, TokenBucket
 
         with self._lock:
             self.latency, self.enforce, self.active = latency, enforce, True
             self.calls, self.throttled, self.times = {}, {}, {}
-            self.buckets = {name: TokenBucket(b, r) for name, (b, r) in AWS_BUCKETS.items()}
+            self.buckets = {
+                name: TokenBucket(b, r * rate_scale) for name, (b, r) in AWS_BUCKETS.items()
+            }
 
     def stop(self) -> None:
         self.active = False

@@ -19,6 +19,7 @@
 """
 
 from lifeboat.prune.expired import prune, run_prune
+from lifeboat.prune.machine import run_step
 from lifeboat.prune.models import (
     BACKUP_TIMEOUT,
     ORPHAN_GRACE,
@@ -43,4 +44,5 @@ __all__ = [
     "find_orphans",
     "prune",
     "run_prune",
+    "run_step",
 ]

@@ -2,38 +2,79 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lifeboat import tags as T
 from lifeboat.copies.prune import copies_needing_sources, copy_locks, expired_copies
 from lifeboat.copies.prune_census import prune_census
-from lifeboat.copies.state import remove_copy
-from lifeboat.errors import NotOwnedError, UnsafeToDeleteError
-from lifeboat.models import PointStatus, RecoveryPoint, marked
+from lifeboat.errors import UnsafeToDeleteError
+from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.observability import metrics
-from lifeboat.plans import Kind, PlanSet
-from lifeboat.ports import CatalogPort, Ports
+from lifeboat.plans import PlanSet
+from lifeboat.ports import Ports
 from lifeboat.prune.decommissioned import gone_since
+from lifeboat.prune.deletes import claim, locked_entry, pinned_reason, settle
 from lifeboat.prune.models import (
     MAX_LISTED,
-    PRUNE_TAKEOVER,
     Deletion,
-    Locked,
     PruneReport,
     PruneRequest,
+    Takeover,
     epoch,
     point_size,
 )
-from lifeboat.prune.orphans import delete_orphan, find_orphans
+from lifeboat.prune.orphans import Census, delete_orphan, find_orphans
 from lifeboat.retention import decide
-from lifeboat.timeutil import iso
+
+BATCH_POINTS = 100  # points marked 'deleting' at a time (write-ahead per batch, never all first)
 
 
-def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) -> PruneReport:
+@dataclass
+class PrunePlan:
+    """What a prune will do, read before anything is deleted."""
+
+    report: PruneReport
+    work: list[tuple[RecoveryPoint, Deletion]]
+    census: Census
+    plan_points: list[RecoveryPoint]
+
+
+def prune(
+    request: PruneRequest,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    owner: str | None = None,
+) -> PruneReport:
+    """The whole prune in one process (``lifeboat prune``, the prune function): the plan, then
+    batch by batch a write-ahead mark and the deletes, then broken points and orphans.
+    ``owner`` (default: a new id) is stamped on the marks it writes."""
+    takeover = Takeover(owner=owner or f"prune:{uuid.uuid4()}")
+    planned = plan_prune(request, plans, ports, now, takeover)
+    report = planned.report
+    if request.dry_run:
+        held = ports.catalog.active_locks([p.source_id for p, _ in planned.work], epoch(now))
+        for point, deletion in planned.work:
+            if point.source_id in held:
+                deletion.outcome = {"pinned": pinned_reason(point, held)}
+        return report
+    for first in range(0, len(planned.work), BATCH_POINTS):
+        batch = planned.work[first : first + BATCH_POINTS]
+        _delete_points(batch, report, ports, now, str(takeover.owner))
+    finish_prune(planned, request, ports)
+    return report
+
+
+def plan_prune(
+    request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime, takeover: Takeover
+) -> PrunePlan:
+    """Retention's decisions for the plan's points and copies, the interrupted deletions to
+    finish, and the orphan census; nothing is changed. An unreadable catalog deletes nothing."""
     rule_names = plans.rule_names(request.plan, request.rule)
     plan = plans.plans[request.plan]
     report = PruneReport(plan=request.plan, rules=rule_names, dry_run=request.dry_run)
@@ -65,13 +106,11 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         by_id = {p.recovery_point_id: p for p in points}
         expired = [(by_id[i], result.decisions[i].reasons[0]) for i in result.expired]
         expired = _held_back(expired, copying, report, now, ports)
-        # 'deleting' for longer than a prune can run: its prune was interrupted (a younger
-        # mark belongs to a prune still running, which finishes or puts it back itself).
+        # 'deleting' marks of this prune, of a prune that ended, or older than a prune can
+        # run: their prune was interrupted (a younger mark of another prune belongs to a prune
+        # still running, which finishes or puts it back itself).
         interrupted = [
-            (p, "completing an interrupted prune")
-            for p in ours
-            if p.status is PointStatus.DELETING
-            and (p.deleting_since is None or now - p.deleting_since > PRUNE_TAKEOVER)
+            (p, "completing an interrupted prune") for p in ours if takeover.interrupted(p, now)
         ]
         for point, reason in [*interrupted, *expired]:
             deletion = Deletion(
@@ -87,7 +126,7 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
             report.expired.append(deletion)
             report.frees_gb += deletion.size_gb
             work.append((point, deletion))
-    work += _copy_work(request, plans, rule_names, report, ports, now, gone)
+    work += _copy_work(request, plans, rule_names, report, ports, now, gone, takeover)
     census = find_orphans(request.plan, rule_names, plan_points, ports, now)
     report.orphans, report.foreign_tagged = census.orphans, census.foreign
     report.broken = census.broken
@@ -97,17 +136,17 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
         if census.refusal and not request.dry_run:
             raise UnsafeToDeleteError(census.refusal)
     copies_census(request, plans, {p.recovery_point_id for p, _ in work}, report, ports)
-    if request.dry_run:
-        held = ports.catalog.active_locks([p.source_id for p, _ in work], epoch(now))
-        for point, deletion in work:
-            if point.source_id in held:
-                deletion.outcome = {"pinned": _pinned(point, held)}
-        return report
-    _delete_points(work, report, ports, now)
-    pruned = {p.recovery_point_id for p, _ in work}
+    return PrunePlan(report, work, census, plan_points)
+
+
+def finish_prune(planned: PrunePlan, request: PruneRequest, ports: Ports) -> None:
+    """After the deletions: points whose AMI was deregistered outside Lifeboat are failed, and
+    orphans removed when asked."""
+    report, census = planned.report, planned.census
+    pruned = {p.recovery_point_id for p, _ in planned.work}
     broken = [
         p
-        for p in plan_points
+        for p in planned.plan_points
         if p.recovery_point_id in set(census.broken) and p.recovery_point_id not in pruned
     ]
     for point in broken:
@@ -120,7 +159,6 @@ def prune(request: PruneRequest, plans: PlanSet, ports: Ports, now: datetime) ->
     if request.delete_orphans:
         for orphan in report.orphans:
             orphan.outcome = delete_orphan(orphan, ports)
-    return report
 
 
 def _copy_work(
@@ -131,6 +169,7 @@ def _copy_work(
     ports: Ports,
     now: datetime,
     gone: Mapping[str, datetime] | None = None,
+    takeover: Takeover | None = None,
 ) -> list[tuple[RecoveryPoint, Deletion]]:
     """The expired copies to delete (``gone``: home resources that no longer exist, since
     when: their copies follow decommissioned_days too). A copy under a lock set by hand in its
@@ -138,7 +177,7 @@ def _copy_work(
     by its own lock check when deleted)."""
     plan = plans.plans[request.plan]
     copy_work, evaluated, kept = expired_copies(
-        request.plan, plan, rule_names, ports, now, gone=gone
+        request.plan, plan, rule_names, ports, now, gone=gone, takeover=takeover
     )
     report.evaluated += evaluated
     report.kept += kept
@@ -188,7 +227,7 @@ def _held_back(
         elif point.locked_until is not None and point.locked_until > now and not point.is_copy:
             # (a copy's recorded lock is not believed: Lifeboat locks no copy; its region's
             # live locks are read below)
-            report.locked.append(_locked(point, point.locked_until, point.lock_mode))
+            report.locked.append(locked_entry(point, point.locked_until, point.lock_mode))
         else:
             rest.append((point, why))
     ids = [s.snapshot_id for p, _ in rest if not p.is_copy for s in p.snapshots]
@@ -203,151 +242,28 @@ def _held_back(
             ends = [lock.expires_on for lock in held if lock.expires_on is not None]
             modes = sorted({(lock.state or "").removesuffix("-cooloff") for lock in held})
             locked = sorted(lock.snapshot_id for lock in held)
-            report.locked.append(_locked(point, max(ends, default=None), ",".join(modes), locked))
+            report.locked.append(
+                locked_entry(point, max(ends, default=None), ",".join(modes), locked)
+            )
         else:
             kept.append((point, why))
     report.kept += len(report.locked) - locked_before
     return kept
 
 
-def _locked(
-    point: RecoveryPoint,
-    until: datetime | None,
-    mode: str | None,
-    snapshots: list[str] | None = None,
-) -> Locked:
-    return Locked(
-        id=point.recovery_point_id,
-        kind="point",
-        locked_until=until,
-        mode=mode,
-        size_gb=point_size(point),
-        snapshots=snapshots or [],
-    )
-
-
-def _pinned(point: RecoveryPoint, held: dict[str, dict[str, Any]]) -> str:
-    lock = held[point.source_id]
-    owner = lock.get("owner", "unknown")
-    if lock.get("kind") == "drill":  # a drill's hold: it may be restoring from this point
-        return f"a drill of {point.source_id} holds its points ({owner}): kept until it ends"
-    return f"a restore of {point.source_id} holds its lock ({owner}): kept until it ends"
-
-
 def _delete_points(
-    work: list[tuple[RecoveryPoint, Deletion]], report: PruneReport, ports: Ports, now: datetime
+    work: list[tuple[RecoveryPoint, Deletion]],
+    report: PruneReport,
+    ports: Ports,
+    now: datetime,
+    owner: str,
 ) -> None:
     """Write-ahead: mark each point ``deleting`` (only if still completed), then read the
     restore locks (a restore takes its lock before it chooses a point, so one of the two sees
     the other), put pinned points back, delete the rest and mark them ``deleted``."""
-    catalog = ports.catalog
-    claimed: list[tuple[RecoveryPoint, Deletion]] = []
-    fresh: set[str] = set()  # marked by this prune: nothing of them is deleted yet
-    for point, deletion in work:
-        if point.status is PointStatus.DELETING:
-            claimed.append((point, deletion))
-        elif catalog.transition(
-            point, PointStatus.COMPLETED, PointStatus.DELETING, {"deleting_since": iso(now)}
-        ):
-            fresh.add(point.recovery_point_id)
-            claimed.append((point.model_copy(update={"status": PointStatus.DELETING}), deletion))
-        else:
-            deletion.outcome = {"skipped": "its status changed since it was read"}
-            report.skipped.append(f"{point.recovery_point_id}: status changed; left alone")
-    held = catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
-    done: list[RecoveryPoint] = []
-    try:
-        for point, deletion in claimed:
-            if point.source_id in held:
-                # Put back only what this prune marked (all its artifacts still there); an
-                # interrupted deletion may have lost some: it stays 'deleting', untouched.
-                if point.recovery_point_id in fresh:
-                    catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
-                deletion.outcome = {"pinned": _pinned(point, held)}
-                report.skipped.append(f"{point.recovery_point_id}: {_pinned(point, held)}")
-                continue
-            if not _delete_artifacts(point, report, deletion, ports):
-                catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
-            elif "locked" in deletion.outcome.values():
-                _still_locked(point, deletion, report, catalog, point.recovery_point_id in fresh)
-            else:
-                why = deletion.reason
-                problems = {k: v for k, v in deletion.outcome.items() if v not in _DONE}
-                if problems:
-                    why += f"; skipped {problems}"
-                done.append(marked(point, PointStatus.DELETED, when=now, reason=f"pruned: {why}"))
-                report.deleted += 1
-    finally:
-        # A failure here leaves points 'deleting' (never offered for restore): the next prune
-        # finishes them.
-        catalog.put_points(done)
-
-
-_DONE = ("deleted", "gone", "deregistered")
-
-
-def _still_locked(
-    point: RecoveryPoint,
-    deletion: Deletion,
-    report: PruneReport,
-    catalog: CatalogPort,
-    fresh: bool,
-) -> None:
-    """EC2 refused to delete a locked snapshot of the point (a lock that appeared after prune
-    read them): never counted as deleted. Marked by this prune and nothing of it gone: put back
-    (completed, offered for restore again); else it stays ``deleting``, and the first prune
-    after the lock ends finishes it."""
-    whole = not any(v in _DONE for v in deletion.outcome.values())
-    if fresh and whole:
-        catalog.transition(point, PointStatus.DELETING, PointStatus.COMPLETED)
-    snapshots = sorted(k for k, v in deletion.outcome.items() if v == "locked")
-    report.locked.append(_locked(point, None, None, snapshots))  # not the lock recorded, if any
-    report.frees_gb -= deletion.size_gb
-
-
-def _delete_artifacts(
-    point: RecoveryPoint, report: PruneReport, deletion: Deletion, ports: Ports
-) -> bool:
-    """Delete a point's artifacts; False when they turned out not to be Lifeboat's."""
-    outcome = _delete_copy(point, ports) if point.is_copy else _delete_home(point, ports)
-    deletion.outcome = outcome
-    problems = {k: v for k, v in outcome.items() if v not in _DONE}
-    report.skipped.extend(f"{k}: {v}" for k, v in problems.items())
-    return "refused" not in outcome
-
-
-def _delete_copy(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
-    """A copy in its region: only artifacts tagged with the copy's id are deleted."""
-    if ports.copies is None or point.region is None:
-        return {"refused": "no adapter for the copy's region"}
-    return remove_copy(point, ports.copies(point.region))  # all or none: 'refused' if foreign
-
-
-def _delete_home(point: RecoveryPoint, ports: Ports) -> dict[str, str]:
-    owner = {T.PLAN: point.plan, T.RULE: point.rule}
-    outcome: dict[str, str] = {}
-    try:
-        if point.image_id:
-            owned_snapshots = ports.ec2.deregister_image(point.image_id, owner)
-            outcome[point.image_id] = "deregistered"
-            snapshot_ids = sorted(set(owned_snapshots) | {s.snapshot_id for s in point.snapshots})
-            outcome.update(
-                ports.ec2.delete_snapshots(snapshot_ids, owner, ignore_image=point.image_id)
-            )
-        elif point.kind is Kind.EBS:
-            ids = [s.snapshot_id for s in point.snapshots]
-            outcome.update(ports.ec2.delete_snapshots(ids, owner))
-        if point.db_snapshot_id:
-            outcome[point.db_snapshot_id] = ports.rds.delete_snapshot(
-                "db", point.db_snapshot_id, owner
-            )
-        if point.db_cluster_snapshot_id:
-            outcome[point.db_cluster_snapshot_id] = ports.rds.delete_snapshot(
-                "cluster", point.db_cluster_snapshot_id, owner
-            )
-    except NotOwnedError as exc:
-        outcome["refused"] = str(exc)
-    return outcome
+    claimed, fresh = claim(work, report, ports.catalog, now, owner)
+    held = ports.catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
+    settle(claimed, fresh, held, report, ports, now)
 
 
 def run_prune(
@@ -357,7 +273,7 @@ def run_prune(
     now: datetime,
     recycle_bin_days: int = 0,
 ) -> dict[str, Any]:
-    """The prune task: the full report, or its summary inside a backup run's state."""
+    """The whole prune in this task: the full report, or its summary."""
     report = prune(request, plans, ports, now)
     report.recycle_bin_days = recycle_bin_days
     metrics.add_metric(

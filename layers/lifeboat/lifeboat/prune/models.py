@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifeboat.models import RecoveryPoint
+from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, Name
 from lifeboat.timeutil import iso
 
@@ -19,6 +19,24 @@ ORPHAN_GRACE = BACKUP_TIMEOUT + timedelta(hours=1)
 PRUNE_TAKEOVER = timedelta(minutes=16)  # the prune function's 15-minute time-out, and a minute
 
 
+class Takeover(BaseModel):
+    """Whose ``deleting`` marks a prune finishes at once: its own (``owner``, marked by an
+    interrupted pass of the same prune) and those of prunes known to have ended (``ended``);
+    any other mark only once it is older than :data:`PRUNE_TAKEOVER` (its prune may still be
+    running, and finishes or puts it back itself)."""
+
+    owner: str | None = None
+    ended: frozenset[str] = frozenset()
+
+    def interrupted(self, point: RecoveryPoint, now: datetime) -> bool:
+        if point.status is not PointStatus.DELETING:
+            return False
+        by = point.deleting_by
+        if by is not None and (by == self.owner or by in self.ended):
+            return True
+        return point.deleting_since is None or now - point.deleting_since > PRUNE_TAKEOVER
+
+
 class PruneRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plan: Name
@@ -26,6 +44,12 @@ class PruneRequest(BaseModel):
     dry_run: bool = False
     delete_orphans: bool = False
     summary_only: bool = Field(False, description="answer counts only (inside a backup run)")
+    step: Literal["all", "plan", "finish"] = Field(
+        "all",
+        description="all: the whole prune here; plan / finish: the prune state machine's steps",
+    )
+    owner: str | None = Field(None, description="the prune state machine's execution id")
+    failed: bool = Field(False, description="finish: the machine's deletes failed")
 
 
 class Deletion(BaseModel):

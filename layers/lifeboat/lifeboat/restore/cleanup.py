@@ -53,6 +53,20 @@ class ExecutionStatusChange(BaseModel):
     detail: ExecutionStatusDetail
 
 
+def wait_out_tasks(
+    change: ExecutionStatusChange, now: datetime, sleep: Callable[[float], None]
+) -> datetime:
+    """Stopping an execution does not stop a task already running: wait until any task it may
+    still run has ended (the longest restore task's time-out); the time it is then."""
+    detail = change.detail
+    stopped = datetime.fromtimestamp((detail.stopDate or detail.startDate) / 1000, tz=UTC)
+    wait = (stopped + TASK_GRACE - now).total_seconds()
+    if wait > 0:
+        sleep(wait)
+        now += timedelta(seconds=wait)
+    return now
+
+
 def clean_up(
     change: ExecutionStatusChange,
     ports: Ports,
@@ -65,13 +79,7 @@ def clean_up(
     restore stands; otherwise roll back exactly as Abort does (a database replacement is
     kept). Safe to repeat; an execution that never locked anything has nothing to clean."""
     detail = change.detail
-    # Stopping an execution does not stop a task already running: wait until any task it may
-    # still run has ended (the longest restore task's time-out), then act on what is.
-    stopped = datetime.fromtimestamp((detail.stopDate or detail.startDate) / 1000, tz=UTC)
-    wait = (stopped + TASK_GRACE - now).total_seconds()
-    if wait > 0:
-        sleep(wait)
-        now += timedelta(seconds=wait)
+    now = wait_out_tasks(change, now, sleep)
     found = ports.catalog.records(execution_record(detail.name))
     if not found:
         return {"status": "nothing-to-clean", "execution_arn": detail.executionArn}

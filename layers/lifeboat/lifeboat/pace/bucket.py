@@ -1,0 +1,157 @@
+"""The shared bucket: its arithmetic (GCRA), the optimistic write that makes it hold under
+concurrent executions, and the pacing a task's adapters use with it."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from lifeboat.errors import TransientAwsError
+from lifeboat.pacing import AWS_BUCKETS, DEFAULT_BUCKET, Pacing
+
+# APIs paced through the shared bucket: AWS's published buckets (lifeboat.pacing). Describe
+# calls are not (their buckets, 100 / 20, are four times the mutating ones they accompany).
+SHARED_APIS = frozenset(AWS_BUCKETS) | {"DeleteDBSnapshot", "DeleteDBClusterSnapshot"}
+CONTENTION_ATTEMPTS = 25
+
+
+def bucket_size(api: str, share: float) -> tuple[float, float]:
+    """(capacity, refill per second) of the stack's bucket for ``api``: ``share`` of AWS's."""
+    burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
+    return max(1.0, float(int(burst * share))), rate * share
+
+
+def pace_key(region: str, api: str) -> str:
+    return f"{region}#{api}"
+
+
+def gcra(
+    tat: float | None, now: float, count: int, capacity: float, rate: float
+) -> tuple[float, float]:
+    """Reserve ``count`` calls of a bucket whose theoretical arrival time is ``tat`` (None: never
+    used, i.e. full). Returns the new arrival time and the moment from which all ``count`` calls
+    may go at once. Calls handed out by any time t never exceed ``capacity + rate × (t − t₀)``."""
+    if count < 1 or count > capacity:
+        raise ValueError(f"count must be 1..{int(capacity)} (the bucket's capacity), not {count}")
+    interval = 1.0 / rate
+    new_tat = _ms_up(max(tat or now, now) + count * interval)
+    ready_at = max(now, _ms_up(new_tat - capacity * interval))
+    return new_tat, ready_at
+
+
+def _ms_up(moment: float) -> float:
+    """To the millisecond the catalog keeps, never earlier (a call never goes too soon)."""
+    return math.ceil(round(moment * 1000, 6)) / 1000
+
+
+class CasStore(Protocol):
+    """Where a bucket's state lives: a read, and a write only if it is still ``expected``."""
+
+    def read_pace(self, key: str) -> float | None: ...
+
+    def write_pace(self, key: str, tat: float, expected: float | None) -> bool: ...
+
+
+def reserve(
+    store: CasStore,
+    key: str,
+    count: int,
+    capacity: float,
+    rate: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Reserve ``count`` calls of the shared bucket ``key``; the epoch second they may go.
+    A concurrent writer makes the conditional write fail: read again (after a short random
+    pause, so that racing writers spread out) and recompute."""
+    for attempt in range(CONTENTION_ATTEMPTS):
+        old = store.read_pace(key)
+        new_tat, ready_at = gcra(old, clock(), count, capacity, rate)
+        if store.write_pace(key, new_tat, old):
+            return ready_at
+        sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
+
+
+class PaceDeferred(Exception):  # noqa: N818 - a signal, not a failure
+    """The bucket hands out the next call later than a task should wait in-process: the task
+    stops here and its state machine waits until ``ready_at``."""
+
+    def __init__(self, ready_at: float, api: str) -> None:
+        super().__init__(f"{api}: next call at {ready_at:.3f}")
+        self.ready_at = ready_at
+        self.api = api
+
+
+@dataclass
+class Grant:
+    """Calls reserved ahead (per API), usable from ``ready_at``."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    ready_at: float = 0.0
+
+
+@dataclass
+class SharedPacing:
+    """A task's :class:`~lifeboat.pacing.Pacing` on the shared buckets of ``region``.
+
+    Calls come out of ``grant`` (reserved ahead for a chunk of work) while it lasts; any other
+    call of a shared API reserves one more and waits in-process only up to ``inline_wait``
+    seconds, else raises :class:`PaceDeferred`. Other APIs go unpaced (see SHARED_APIS)."""
+
+    reserve_calls: Callable[[str, int, float, float], float]  # key, count, capacity, rate
+    region: str
+    share: float
+    grant: Grant = field(default_factory=Grant)
+    inline_wait: float = 1.0
+    time_scale: float = 1.0  # PACE_TIME_SCALE: waits compressed in local mode
+    rate_scale: float = 1.0  # PACE_RATE_SCALE: the benchmark's emulator runs AWS's rates faster
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+
+    def reserve_chunk(self, calls: dict[str, int]) -> float:
+        """Reserve ``calls`` (API → count) for a chunk of work, at most a bucket's capacity of
+        each (a point needing more gets the rest one call at a time); the moment they may go."""
+        ready = 0.0
+        granted: dict[str, int] = {}
+        for api, count in sorted(calls.items()):
+            if count <= 0 or api not in SHARED_APIS:
+                continue
+            capacity, rate = bucket_size(api, self.share)
+            granted[api] = min(count, int(capacity))  # the rest: one at a time (acquire)
+            key = pace_key(self.region, api)
+            ready = max(
+                ready, self.reserve_calls(key, granted[api], capacity, rate * self.rate_scale)
+            )
+        self.grant = Grant(granted, ready)
+        return ready
+
+    def acquire(self, api: str) -> None:
+        if api not in SHARED_APIS:
+            return
+        left = self.grant.calls.get(api, 0)
+        if left > 0:
+            self.grant.calls[api] = left - 1
+            ready = self.grant.ready_at
+        else:
+            capacity, rate = bucket_size(api, self.share)
+            key = pace_key(self.region, api)
+            ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
+        if self.defers(ready):
+            raise PaceDeferred(ready, api)
+        wait = (ready - self.clock()) * self.time_scale  # compressed in local mode
+        if wait > 0:
+            self.sleep(wait)
+
+    def defers(self, ready: float) -> bool:
+        """Whether a wait until ``ready`` belongs in the state machine (longer than
+        ``inline_wait`` seconds as AWS would run it), not in this Lambda."""
+        return (ready - self.clock()) * self.rate_scale * self.time_scale > self.inline_wait
+
+
+def _is_pacing(p: SharedPacing) -> Pacing:  # mypy: SharedPacing satisfies the Pacing port
+    return p
