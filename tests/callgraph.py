@@ -40,6 +40,8 @@ FIELD_ADAPTERS = {
     "endpoints": "lifeboat.aws.dns.EndpointGateway",
     "evacuation": "lifeboat.aws.evacuation_ops.EvacuationOps",
     "cluster_drills": "lifeboat.aws.drill_clusters.ClusterDrillOps",
+    "scripts": "lifeboat.aws.ssm_scripts.SsmScripts",
+    "volumes": "lifeboat.aws.volume_ops.VolumeOps",
 }
 PORT_ADAPTERS = {
     "CatalogPort": FIELD_ADAPTERS["catalog"],
@@ -59,6 +61,8 @@ PORT_ADAPTERS = {
     "EndpointPort": FIELD_ADAPTERS["endpoints"],
     "EvacuationPort": FIELD_ADAPTERS["evacuation"],
     "ClusterDrillPort": FIELD_ADAPTERS["cluster_drills"],
+    "ScriptsPort": FIELD_ADAPTERS["scripts"],
+    "VolumeRestorePort": FIELD_ADAPTERS["volumes"],
 }
 Node = tuple[str, str]  # (module, "function" or "Class.method")
 

@@ -509,9 +509,12 @@ TAG_MEANINGS = {
     "TIER": "On a subnet: its tier (`web`, `app`, …), which a restore keeps in another AZ.",
     "REBOOT": "On an instance: `true` images it with a reboot (file-system consistency).",
     "FENCED": "On an original a restore replaced: the restore execution that fenced it.",
-    "RESTORED_FROM": "On what a restore made: the original it replaces.",
+    "RESTORED_FROM": "On what a restore made: the original it replaces (a restored volume: the "
+    "recovery point it was made from).",
     "RESTORE_EXECUTION": "On what a restore made: the restore's execution (its abort step "
     "removes only what carries its own).",
+    "REPLACED_BY": "On a volume a volume restore swapped out (kept, detached): that restore's "
+    "execution, which its rollback attaches it back from.",
     "DRILL": "On a drill copy: the drill execution's ARN.",
     "DRILL_SOURCE": "On a drill copy: the resource it restores.",
     "DRILL_TIER": "On the drill network (subnets, security groups): the tier it stands in for.",
@@ -588,6 +591,10 @@ ITEM_MEANINGS = {
     "PRUNE": "A prune state machine's batches of deletions (`B#<region>#<n>`, their progress).",
     "PRUNERUN": "A prune state machine's execution: running or ended, and its counts.",
     "B": "A batch of a prune's deletions in one region (under `PRUNE#<execution>`).",
+    "VOLRESTORE": "A volume restore (sort key `RESTORE`): its plan, the volume it made, its "
+    "status (`completed`, `failed`, `rolled-back`); its rollback reads it.",
+    "VOLRESTORES": "An instance's volume restores (sort key: the execution name), so a rollback "
+    "is refused while a later restore stands.",
 }
 _KEY = re.compile(r"^([A-Z][A-Z0-9_]*)#")
 

@@ -9,6 +9,7 @@ from lifeboat.backup import create_batch
 from lifeboat.models import CreateTask, validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
+from lifeboat.scripts.steps import consistency_for
 from lifeboat.timeutil import utcnow
 
 
@@ -16,5 +17,7 @@ from lifeboat.timeutil import utcnow
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = validate_input(CreateTask, event).state
-    return create_batch(request, default_plans(), runtime.create_ports(request), utcnow())
+    task = validate_input(CreateTask, event)
+    request, plans = task.state, default_plans()
+    consistency = consistency_for(task, plans)
+    return create_batch(request, plans, runtime.create_ports(request), utcnow(), consistency)

@@ -54,7 +54,7 @@ def test_every_runbook_dry_run_succeeds_and_changes_nothing(
         assert executions.wait(run["executionArn"], timeout=120, poll=0.05)["status"] == "SUCCEEDED"
     _declare_elearn(elearn, tmp_path, monkeypatch)  # lifeboat recover --app elearn …
     web = elearn.protected_instances["web-1"]
-    values = {"--instance": web, "--resource": web, "--db": "elearn-db"}
+    values = {"--instance": web, "--resource": web, "--db": "elearn-db", "--point": "latest"}
     dry_runs = [c for c in runbook_commands() if "--dry-run" in c.argv]
     resolved = [(c, resolve(c, values)) for c in dry_runs]
     runnable = [(c, argv) for c, argv in resolved if argv is not None]

@@ -51,6 +51,12 @@ def _with_state(name: str, **state: Any) -> dict[str, Any]:
         ("backup_finalize", {**load_event("backup_finalize"), "extra": True}),
         ("backup_begin", _with_state("backup_begin", plan="standard")),
         ("backup_begin", {"state": load_event("backup_begin")["state"]}),
+        ("backup_scripts", {**load_event("backup_scripts"), "phase": "freeze"}),
+        ("backup_scripts", {"phase": "pre", "task": {"state": {"run_id": "../x"}}}),
+        ("volume_restore", {**load_event("volume_restore"), "action": "detach-everything"}),
+        ("volume_restore", _with_state("volume_restore", device="/dev/sda")),
+        ("volume_restore", _with_state("volume_restore", instance_id="web-1")),
+        ("volume_restore", _with_state("volume_restore", dry_run=True, extra=1)),
     ],
 )
 def test_bad_events_are_rejected_by_the_handler(

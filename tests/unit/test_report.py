@@ -71,7 +71,10 @@ def test_resources_rules_drills_and_alarms(report: dict[str, Any]) -> None:
     assert web1["alarms"] and not web1["missing_alarms"] and web1["status"] == "green"
     app1 = by_id[ids["app-1"]]
     assert app1["status"] == "red" and app1["missing_alarms"] and app1["last_drill"] is None
+    # An instance's newest point says how consistent it is (the seeded runs had no scripts).
+    assert {r["newest_consistency"] for r in web1["rules"]} == {"crash"}
     assert [r["rule"] for r in by_id["elearn-db"]["rules"]] == ["daily"]
+    assert by_id["elearn-db"]["rules"][0]["newest_consistency"] is None
     orders = by_id["orders-aurora"]
     assert orders["type"] == "cluster" and orders["name"] == "orders-aurora"
     assert [(r["rule"], r["rpo_seconds"]) for r in orders["rules"]] == [("daily", 7 * 3600)]

@@ -73,7 +73,9 @@ def test_every_create_task_knows_its_place_in_the_run_s_schedule() -> None:
     from lifeboat.models import CreateBatchEvent
 
     selector = _create_map()["ItemSelector"]
-    assert set(selector) == {"state", "execution.$"}  # every task's payload: state, execution
+    # every task's payload: state, execution (and whether the rule runs pre and post scripts)
+    assert set(selector) == {"state", "execution.$", "has_scripts.$"}
+    assert selector["has_scripts.$"] == "$.run.has_scripts"
     assert selector["execution.$"] == "$$.Execution"  # the run's (the child's own has no run)
     batch = selector["state"]
     assert batch["batch_index.$"] == "$$.Map.Item.Index"

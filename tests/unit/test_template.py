@@ -102,7 +102,10 @@ def test_tags_only_inside_a_create_call_or_the_fence_tag() -> None:
             condition = statement.get("Condition", {})
             in_create = "ec2:CreateAction" in condition.get("StringEquals", {})
             keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
-            assert in_create or keys == ["lifeboat:fenced"], f"{name}: tags outside a create call"
+            # The two tags Lifeboat adds to what it did not create: a restore's fence on the
+            # original instance, a volume restore's mark on the volume it swapped out.
+            allowed = (["lifeboat:fenced"], ["lifeboat:replaced-by"])
+            assert in_create or keys in allowed, f"{name}: tags outside a create call"
     assert found
 
 
@@ -428,7 +431,7 @@ def test_every_function_and_state_machine_logs_to_a_group_with_the_retention() -
     for name, props, _definition in _state_machines():
         (destination,) = props["Logging"]["Destinations"]
         targets[name] = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    assert len(targets) == 34
+    assert len(targets) == 37
     groups = set()
     for name, target in targets.items():
         group = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]
@@ -589,7 +592,15 @@ def test_kms_only_on_the_copy_keys_and_restores_only_through_ec2_and_rds() -> No
             assert statement["Condition"] == {
                 "StringLike": {"kms:ViaService": ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]}
             }
-    assert found == {"CopyPumpFunction", "RestoreLaunchFunction", "EvacuateMemberFunction"}
+        if name == "VolumeRestoreFunction":
+            via_ec2 = {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}
+            assert statement["Condition"] == via_ec2
+    assert found == {
+        "CopyPumpFunction",
+        "RestoreLaunchFunction",
+        "EvacuateMemberFunction",
+        "VolumeRestoreFunction",
+    }
 
 
 def test_a_restore_acts_on_the_original_only_in_the_home_region() -> None:

@@ -21,6 +21,7 @@ from lifeboat.local.demo_asg import auto_scaling_group
 from lifeboat.local.demo_copies import copies_to_dr_region, region_lost_restore
 from lifeboat.local.demo_drill import restore_drill
 from lifeboat.local.demo_evacuate import az_evacuation
+from lifeboat.local.demo_scripts import application_consistency_and_volume_restore
 from lifeboat.local.history import fabricate_history
 from lifeboat.local.seed import Seeded
 from lifeboat.local.stack import LocalStack
@@ -127,6 +128,7 @@ def run_demo(json_output: bool = False) -> int:
         region_lost_restore(scene)
         auto_scaling_group(scene)
         az_evacuation(scene)
+        application_consistency_and_volume_restore(scene)
 
     summary = {
         "ok": story.ok,

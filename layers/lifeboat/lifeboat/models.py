@@ -18,6 +18,7 @@ from pydantic import (
 from lifeboat.asg.models import GroupConfig
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import Kind, Name
+from lifeboat.scripts.models import ScriptsState
 
 ResourceType = Literal["instance", "db", "cluster", "asg"]
 M = TypeVar("M", bound=BaseModel)
@@ -131,7 +132,13 @@ class CreateBatchEvent(Strict):
 
 
 class CreateTask(TaskEvent[CreateBatchEvent]):
-    """CreateBatch, inside the create Map: the batch and the run's execution."""
+    """CreateBatch, inside the create Map: the batch and the run's execution; with a rule's
+    scripts, also the pre scripts' results (``scripts``) or the error the pre step failed with
+    (``scripts_error``)."""
+
+    has_scripts: bool = False
+    scripts: ScriptsState | None = None
+    scripts_error: dict[str, Any] | None = None
 
 
 class CheckEvent(Strict):
@@ -359,6 +366,7 @@ class Outcome(BaseModel):
     recovery_point_id: str | None = None
     artifact_ids: list[str] = Field(default_factory=list)
     error: str | None = None
+    consistency: Literal["application", "crash"] | None = None  # instances' points
 
 
 def marked(

@@ -31,6 +31,7 @@ from pydantic import (
 from lifeboat.apps.models import Application
 from lifeboat.cron_gaps import clock_shift_seconds, hour_field_gap, week_gap
 from lifeboat.errors import InvalidInputError
+from lifeboat.scripts.models import Scripts, scripts_for_kinds
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -134,6 +135,8 @@ class Rule(BaseModel):
     exclude_boot_volume: bool = False
     copy_to: tuple[CopyTarget, ...] = Field((), max_length=3, description="at most 3 regions")
     lock: Lock | None = None
+    # Pre and post scripts around the create calls (docs/concepts/consistency.md).
+    scripts: Scripts | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -171,6 +174,8 @@ class Rule(BaseModel):
                 "lock RDS snapshots: remove lock, or add kind ami or ebs"
             )
         return value
+
+    _scriptable = field_validator("scripts")(scripts_for_kinds)
 
     @field_validator("copy_to")
     @classmethod

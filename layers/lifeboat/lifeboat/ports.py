@@ -21,6 +21,8 @@ from lifeboat.models import (
     SnapshotLock,
     TargetGroupMembership,
 )
+from lifeboat.scripts.ports import ScriptsPort
+from lifeboat.volumes.ports import VolumeRestorePort
 
 if TYPE_CHECKING:  # the restore package imports this module
     from lifeboat.drill.ports import ClusterDrillPort
@@ -372,3 +374,5 @@ class Ports:
     endpoints: EndpointPort | None = None  # applications: Route 53 / SSM (apps/ports.py)
     evacuation: EvacuationPort | None = None  # AZ evacuation: groups, failovers
     cluster_drills: ClusterDrillPort | None = None  # Aurora clusters' drills (drill/ports.py)
+    scripts: ScriptsPort | None = None  # SSM Run Command: pre and post scripts
+    volumes: VolumeRestorePort | None = None  # lifeboat restore volume

@@ -22,7 +22,9 @@ from lifeboat.aws.metrics import CloudWatchMetrics
 from lifeboat.aws.notify import Notifier
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
+from lifeboat.aws.ssm_scripts import SsmScripts
 from lifeboat.aws.stepfunctions import StepFunctions
+from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.models import CreateBatchEvent
 from lifeboat.pace import SharedPacing
@@ -98,6 +100,8 @@ def aws_ports(table: str, topic_arn: str | None = None, calls: Retrier | None = 
         groups=groups,
         endpoints=EndpointGateway(calls),
         evacuation=EvacuationOps(calls),
+        scripts=SsmScripts(),
+        volumes=VolumeOps(ec2),
     )
     home.regional = partial(_in_region, home, calls)
     return home

@@ -18,6 +18,8 @@ REBOOT = "lifeboat:reboot"
 FENCED = "lifeboat:fenced"
 RESTORED_FROM = "lifeboat:restored-from"
 RESTORE_EXECUTION = "lifeboat:restore-execution"
+# A volume restore's mark on the volume it swapped out (kept detached for the rollback).
+REPLACED_BY = "lifeboat:replaced-by"
 # Drills: what a drill launches carries the drill execution's ARN and the resource it restores;
 # the network a drill may use (subnets, security groups) carries the tier it stands in for.
 DRILL = "lifeboat:drill"

@@ -5,8 +5,8 @@ made or recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from lifeboat.models import (
 from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet, Rule
 from lifeboat.ports import Ports
+from lifeboat.scripts.steps import Decision
 
 GONE_STATES = {"shutting-down", "terminated"}
 
@@ -43,6 +44,8 @@ class _Task:
     ports: Ports
     now: datetime
     counts: dict[str, int]
+    # instance id -> how its pre script went (a rule with scripts; docs/concepts/consistency.md)
+    consistency: Mapping[str, Decision] = field(default_factory=dict)
 
     def point(
         self, source: str, source_type: ResourceType, kind: Kind, **fields: Any
@@ -76,11 +79,20 @@ class _Intended:
 
 
 def create_batch(
-    event: CreateBatchEvent, plans: PlanSet, ports: Ports, now: datetime
+    event: CreateBatchEvent,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    consistency: Mapping[str, Decision] | None = None,
 ) -> dict[str, Any]:
     _plan, rule = plans.rule(event.plan, event.rule)
     task = _Task(
-        event, rule, ports, now, dict.fromkeys(("created", "reused", "failed", "skipped"), 0)
+        event,
+        rule,
+        ports,
+        now,
+        dict.fromkeys(("created", "reused", "failed", "skipped"), 0),
+        consistency or {},
     )
     instances = [r.id for r in event.resources if r.type == "instance"]
     instance_kinds = [k for k in rule.kinds if k in (Kind.AMI, Kind.EBS)]
@@ -187,6 +199,16 @@ def _intend(task: _Task, seen: _Instances, iid: str, kind: Kind) -> _Intended | 
         task.fail(task.point(iid, "instance", kind, status=PointStatus.FAILED), refusal)
         return None
     assert instance is not None
+    decided = task.consistency.get(iid)
+    how: dict[str, Any] = (
+        {"consistency": decided.consistency, "consistency_reason": decided.reason}
+        if decided is not None
+        else {}
+    )
+    if decided is not None and decided.skip:
+        skipped = task.point(iid, "instance", kind, status=PointStatus.FAILED, **how)
+        task.fail(skipped, f"SkippedByScripts: {decided.reason}")
+        return None
     config = task.ports.ec2.instance_config(
         instance, seen.volumes, seen.subnets, seen.addresses, seen.groups
     )
@@ -212,7 +234,7 @@ def _intend(task: _Task, seen: _Instances, iid: str, kind: Kind) -> _Intended | 
         )
     )
     point = task.point(
-        iid, "instance", kind, status=PointStatus.PENDING, instance=config, intent=intent
+        iid, "instance", kind, status=PointStatus.PENDING, instance=config, intent=intent, **how
     )
     return _Intended(point, tags, source_tags)
 

@@ -100,6 +100,7 @@ def _settle(found: RecoveryPoint, ports: Ports, now: datetime) -> Outcome:
         recovery_point_id=point.recovery_point_id if completed else None,
         artifact_ids=point.artifact_ids() if completed else [],
         error=point.error,
+        consistency=point.consistency if point.source_type == "instance" else None,
     )
 
 

@@ -103,7 +103,14 @@ def begin_run(
         [r.model_dump() for r in resources[i : i + batch_size]]
         for i in range(0, len(resources), batch_size)
     ]
-    return {**result, "batches": batches, "batch_count": len(batches), "batch_size": batch_size}
+    return {
+        **result,
+        "batches": batches,
+        "batch_count": len(batches),
+        "batch_size": batch_size,
+        # The create Map runs the pre and post script steps only for a rule with scripts.
+        "has_scripts": rule.scripts is not None,
+    }
 
 
 def discover(plan: str, rule: Rule, ports: Ports) -> list[ResourceRef]:

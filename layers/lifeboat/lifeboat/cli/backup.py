@@ -79,7 +79,15 @@ def print_backup_report(result: dict[str, Any]) -> None:
         )
         for o in report.get("outcomes", [])
     ]
-    if rows:
+    outcomes = report.get("outcomes", [])
+    if any(o.get("consistency") == "application" for o in outcomes):
+        # A rule with pre/post scripts: how consistent each instance's point is.
+        with_consistency = [
+            (*row, o.get("consistency") or "-") for row, o in zip(rows, outcomes, strict=True)
+        ]
+        headers = ["RESOURCE", "KIND", "STATUS", "ARTIFACTS / ERROR", "CONSISTENCY"]
+        say(table(headers, with_consistency))
+    elif rows:
         say(table(["RESOURCE", "KIND", "STATUS", "ARTIFACTS / ERROR"], rows))
     cause = result.get("cause")
     if isinstance(cause, str) and cause:

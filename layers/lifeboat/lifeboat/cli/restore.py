@@ -24,6 +24,7 @@ from lifeboat.cli.common import (
     started,
 )
 from lifeboat.cli.names import instance_option
+from lifeboat.cli.restore_volume import register_volume
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, warn
@@ -384,3 +385,4 @@ def register(sub: Any, common: argparse.ArgumentParser, waiting: argparse.Argume
     rstart.add_argument("--wait", action="store_true", help="follow progress stage by stage")
     rstart.set_defaults(func=cmd_restore_start)
     restore_oncall.register(restoring, common)
+    register_volume(restoring, common)

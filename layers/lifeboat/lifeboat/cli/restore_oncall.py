@@ -11,6 +11,7 @@ from typing import Any
 
 from lifeboat.cli.asg import group_execution, rollback_group
 from lifeboat.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, caller, outputs
+from lifeboat.cli.restore_volume import cmd_volume_rollback, volume_execution
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.output import emit_json, say, table, warn
@@ -18,6 +19,7 @@ from lifeboat.restore.listing import RestoreRow, list_restores
 from lifeboat.restore.undo import RollbackRequest, RollbackResult, roll_back
 from lifeboat.stack import require
 from lifeboat.timeutil import utcnow
+from lifeboat.volumes.listing import volume_rows
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
@@ -30,6 +32,10 @@ def cmd_restore_list(args: argparse.Namespace) -> int:
     ports = aws_ports(require(found, "CatalogTableName", args.stack))
     machine = require(found, "RestoreStateMachineArn", args.stack)
     rows = list_restores(RestoreHistory(), ports.guards, ports.catalog, machine, utcnow())
+    volumes = found.get("VolumeRestoreStateMachineArn")
+    if volumes:  # lifeboat restore volume's executions, in the same list
+        more = volume_rows(RestoreHistory(), ports.catalog, volumes, utcnow())
+        rows = sorted([*rows, *more], key=lambda r: (r.started_at, r.execution_arn), reverse=True)
     if args.json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return EXIT_OK
@@ -49,7 +55,9 @@ def describe_rows(rows: list[RestoreRow]) -> list[str]:
                 r.started_at.strftime("%Y-%m-%d %H:%M"),
                 age(r.age_seconds),
                 r.trigger,
-                r.resource_id + (f" ({r.region})" if r.region else ""),
+                r.resource_id
+                + (f" ({r.region})" if r.region else "")
+                + (" (volume)" if r.kind == "volume" else ""),
                 r.status,
                 r.stage,
                 r.replacement_id or "-",
@@ -91,6 +99,11 @@ def cmd_restore_rollback(args: argparse.Namespace) -> int:
     group = group_execution(args.execution, found)
     if group is not None:  # an Auto Scaling group's restore (docs: Auto Scaling groups)
         return rollback_group(args, group)
+    # A volume restore (lifeboat restore volume) is rolled back by its own state machine.
+    volumes = found.get("VolumeRestoreStateMachineArn")
+    volume = volume_execution(args.execution, volumes) if volumes else None
+    if volumes and volume is not None:
+        return cmd_volume_rollback(args, volume, volumes)
     machine = require(found, "RestoreStateMachineArn", args.stack)
     request = validate_input(
         RollbackRequest,
@@ -172,7 +185,8 @@ def register(restoring: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="undo a finished restore: the original back in service (started, its Elastic IP "
         "and target groups, unfenced), the replacement terminated; a database: the restored "
-        "one deleted with a final snapshot",
+        "one deleted with a final snapshot; a volume restore: the original volume back, the "
+        "restored one deleted",
     )
     rollback.add_argument(
         "execution", help="the restore's execution ARN, or its name (lifeboat restore list)"

@@ -39,6 +39,7 @@ import moto.ec2.models.launch_templates as template_models
 import moto.ec2.responses as ec2_responses
 import moto.events.models as events_models
 import moto.route53.models as route53_models
+import moto.ssm.models as ssm_models
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_fn
 from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -62,6 +63,8 @@ from lifeboat.local.lambdas import (
 from lifeboat.local.meter import Meter, metered
 from lifeboat.local.rds_gapfill import rds_gap_fills
 from lifeboat.local.sfn_gapfill import SfnTask, sfn_gap_fills
+from lifeboat.local.ssm_gapfill import SsmFaults, ssm_gap_fills
+from lifeboat.local.volume_gapfill import volume_gap_fills
 
 __all__ = ["BRIDGE", "ORIGINALS", "PATCHED", "Bridge", "LocalContext", "LocalFunction", "Meter"]
 
@@ -89,6 +92,7 @@ PATCHED = {
     "route53 zone ids": (route53_models, "create_route53_zone_id"),
     "group subnets": (autoscaling_models.AutoScalingBackend, "update_auto_scaling_group"),
     "arc zonal shift": (DomainDispatcherApplication, "get_application"),
+    "ssm invocations": (ssm_models.Command, "invocation_response"),
 }
 # moto's own members, as imported (before any patch).
 ORIGINALS = {name: getattr(owner, attribute) for name, (owner, attribute) in PATCHED.items()}
@@ -103,6 +107,7 @@ class Bridge:
     sdk_time_scale: float = 1.0  # botocore's retry back-off (tests compress it)
     meter: Meter = field(default_factory=Meter)
     impairments: Impairments = field(default_factory=Impairments)
+    ssm_faults: SsmFaults = field(default_factory=SsmFaults)  # agents offline, scripts failing
     _installed: ExitStack | None = None
 
     # The functions, their invocations and what the asynchronous ones answered.
@@ -167,6 +172,8 @@ class Bridge:
             stack.enter_context(apps_gap_fills())
             stack.enter_context(arc_gap_fills())
             stack.enter_context(rds_gap_fills())
+            stack.enter_context(ssm_gap_fills(self.ssm_faults))
+            stack.enter_context(volume_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
             stack.enter_context(metered(self.meter))
             yield self

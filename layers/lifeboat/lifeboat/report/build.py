@@ -138,6 +138,9 @@ def rule_statuses(
                 newest_at=newest.created_at if newest else None,
                 rpo_seconds=rpo,
                 stale=rpo is None or rpo > target + inputs.margin_seconds,
+                newest_consistency=(
+                    newest.consistency if newest and newest.source_type == "instance" else None
+                ),
             )
         )
     return statuses

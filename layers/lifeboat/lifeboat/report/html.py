@@ -199,7 +199,8 @@ def _resource(resource: ResourceStatus, report: Report) -> str:
             duration(r.rpo_seconds),
             duration(r.target_seconds),
             _yes(not r.stale, "fresh", "STALE"),
-            f"<code>{escape(r.newest_point_id or '–')}</code>",
+            f"<code>{escape(r.newest_point_id or '–')}</code>"
+            + (f" ({escape(r.newest_consistency)})" if r.newest_consistency else ""),
         ]
         for r in resource.rules
     ]

@@ -62,6 +62,8 @@ class RuleStatus(BaseModel):
     newest_at: datetime | None = None
     rpo_seconds: int | None = None
     stale: bool
+    # An instance's newest point: crash or application (docs/concepts/consistency.md).
+    newest_consistency: str | None = None
 
 
 class Drill(BaseModel):

@@ -51,7 +51,7 @@ class RestoreRow(BaseModel):
     trigger: Trigger
     requested_by: str
     resource_id: str
-    kind: Literal["instance", "db"]
+    kind: Literal["instance", "db", "volume"]  # volume: lifeboat restore volume
     region: str | None = None
     status: (
         str  # running | restored | rolled-back | failed | timed-out | aborted | refused | dry-run
