@@ -17,8 +17,8 @@ from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.plans import PlanSet
 from lifeboat.restore.models import RestoreInput
-from tests.fakes import FakeEc2
-from tests.fakes_apps import FakeEndpoints
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.endpoints import FakeEndpoints
 from tests.unit.restore_world import ARN, NOW, PLANS, World, make_world
 
 pytestmark = pytest.mark.unit

@@ -38,9 +38,11 @@ from lifeboat.prune.decommissioned import GONE_PK, gone_since
 from lifeboat.restore.begin import _refuse_member
 from lifeboat.retention import decide
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds
-from tests.fakes_asg import FakeGroups
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.groups import FakeGroups
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 27, 2, 45, 3, tzinfo=UTC)

@@ -38,8 +38,11 @@ from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.ports import Ports
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds, TaskKilled
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.common import TaskKilled
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 27, 2, 45, 3, tzinfo=UTC)

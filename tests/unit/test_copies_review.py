@@ -19,8 +19,8 @@ from lifeboat.models import PointStatus, SnapshotLock
 from lifeboat.plans import Kind
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.prune.models import PRUNE_TAKEOVER
-from tests.fakes import client_error
-from tests.fakes_copies import FakeCopier
+from tests.fakes.common import client_error
+from tests.fakes.copies import FakeCopier
 from tests.unit.test_copies import NOW, home, plans, point, run_pump, until_done, world
 from tests.unit.test_copies_trust import _completed_copies, database, forge, our_arn, put_home
 

@@ -16,8 +16,8 @@ from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
 from lifeboat.plans import Kind
 from lifeboat.ports import Ports
 from lifeboat.prune import PruneRequest, prune
-from tests.fakes import FakeCatalog
-from tests.fakes_copies import DiedAfterCall, FakeCopier
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.copies import DiedAfterCall, FakeCopier
 from tests.unit.test_copies import NOW, home, plans, point, queue, run_pump, until_done, world
 
 pytestmark = pytest.mark.unit

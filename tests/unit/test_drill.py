@@ -18,8 +18,8 @@ from lifeboat.drill.stages import record_key
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.timeutil import iso
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
 from tests.unit.drill_world import (
     DRILL_VPC,
     PLANS,

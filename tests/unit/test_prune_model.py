@@ -39,8 +39,11 @@ from lifeboat.models import (
 from lifeboat.observability import metrics
 from lifeboat.plans import PlanSet
 from lifeboat.prune import PruneRequest, prune
-from tests.fakes import CatalogUnavailable, FakeCatalog, FakeEc2, FakeRds, TaskKilled
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import CatalogUnavailable, FakeCatalog
+from tests.fakes.common import TaskKilled
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
 
 pytestmark = pytest.mark.unit
 MIN_KEEP = 2

@@ -15,8 +15,10 @@ from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
 from lifeboat.prune import PRUNE_TAKEOVER, PruneRequest, prune
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
 from tests.unit.test_prune_model import PLANS
 
 pytestmark = pytest.mark.unit

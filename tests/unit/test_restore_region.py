@@ -27,9 +27,10 @@ from lifeboat.restore.region import (
     plan_in_region,
     record_restored_in,
 )
-from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
-from tests.fakes_copies import DrReads
-from tests.fakes_ops import fake_ports
+from tests.fakes.dr_reads import DrReads
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
+from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
 from tests.unit.test_copies import plans
 
 pytestmark = pytest.mark.unit

@@ -18,8 +18,9 @@ from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreIn
 from lifeboat.models import DatabaseConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
 from lifeboat.restore.region import restored_in_key
-from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
-from tests.fakes_copies import DrReads
+from tests.fakes.dr_reads import DrReads
+from tests.fakes.rds import FakeRds
+from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
 from tests.unit.restore_world import (
     ARN,
     EIP,

@@ -19,8 +19,9 @@ from lifeboat.backup.lock import lock_points
 from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock, VolumeSnapshot
 from lifeboat.pacing import Pacer
 from lifeboat.plans import Kind, PlanSet, parse_plans
-from tests.fakes import FakeCatalog
-from tests.fakes_ops import FakeNotifier, fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.notifier import FakeNotifier
+from tests.fakes.ports import fake_ports
 from tests.unit.test_prune_model import PLANS
 
 pytestmark = pytest.mark.unit
