@@ -19,7 +19,7 @@ from lifeboat.plans import PlanSet
 from lifeboat.restore.models import RestoreInput
 from tests.fakes.ec2 import FakeEc2
 from tests.fakes.endpoints import FakeEndpoints
-from tests.unit.restore_world import ARN, NOW, PLANS, World, make_world
+from tests.worlds.restore import ARN, NOW, PLANS, World, make_world
 
 pytestmark = pytest.mark.unit
 PLANS_WITH_APP = PlanSet.model_validate(

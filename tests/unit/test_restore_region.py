@@ -8,7 +8,6 @@ names its field."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -31,7 +30,8 @@ from tests.fakes.dr_reads import DrReads
 from tests.fakes.ports import fake_ports
 from tests.fakes.rds import FakeRds
 from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
-from tests.unit.test_copies import plans
+from tests.worlds.copies import plans
+from tests.worlds.restore import with_copies
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -95,16 +95,6 @@ def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
         regional=None,
     )
     return Dr(ports, ec2, rds, rds_restore, reads)
-
-
-def with_copies(rds: FakeRds, reads: DrReads) -> Callable[[str, str], dict[str, Any] | None]:
-    """RDS there: a snapshot it holds, or a copy the catalog records (unless gone)."""
-    own = rds.snapshot
-
-    def snapshot(kind: str, snapshot_id: str) -> dict[str, Any] | None:
-        return own(kind, snapshot_id) or reads.db_snapshot(kind, snapshot_id)
-
-    return snapshot
 
 
 def point(region: str | None, age_days: int, names: list[str] | None = None) -> RecoveryPoint:
@@ -322,7 +312,7 @@ def test_a_second_restore_there_while_the_first_replacement_stands_is_refused_un
 def test_a_database_point_records_its_security_groups_names_at_backup() -> None:
     from lifeboat.models import ResourceRef
     from lifeboat.observability import metrics
-    from tests.unit.test_backup import World as BackupWorld
+    from tests.worlds.backup import World as BackupWorld
 
     backup = BackupWorld()
     db = backup.rds.add_db("standard")

@@ -21,7 +21,7 @@ from lifeboat.restore.region import restored_in_key
 from tests.fakes.dr_reads import DrReads
 from tests.fakes.rds import FakeRds
 from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
-from tests.unit.restore_world import (
+from tests.worlds.restore import (
     ARN,
     EIP,
     NOW,
@@ -31,8 +31,8 @@ from tests.unit.restore_world import (
     instance_config,
     make_world,
     run,
+    with_copies,
 )
-from tests.unit.test_restore_region import with_copies
 
 pytestmark = pytest.mark.unit
 DR = "us-west-2"

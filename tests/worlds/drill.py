@@ -17,7 +17,7 @@ from lifeboat.plans import PlanSet
 from lifeboat.timeutil import iso
 from tests.fakes.drills import FakeDrills
 from tests.fakes.metrics import FakeMetrics
-from tests.unit.restore_world import ARN, NOW, VPC, World, make_world
+from tests.worlds.restore import ARN, NOW, VPC, World, make_world
 
 DRILL_VPC = "vpc-0drill000000000000"
 PLANS = PlanSet.model_validate(
