@@ -8,16 +8,14 @@ names its field."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
-from lifeboat.ports import Ports
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Launched, RestoreInput
 from lifeboat.restore.region import (
     check_region,
@@ -26,75 +24,13 @@ from lifeboat.restore.region import (
     plan_in_region,
     record_restored_in,
 )
-from tests.fakes.dr_reads import DrReads
-from tests.fakes.ports import fake_ports
-from tests.fakes.rds import FakeRds
-from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
 from tests.worlds.copies import plans
-from tests.worlds.restore import with_copies
+from tests.worlds.restore_region import DR, Dr, subnet, world
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-DR = "us-west-2"
 WEB = "i-00000000000000eb1"
 ARN = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-restore:earlier"
-
-
-def subnet(sid: str, vpc: str, az: str, name: str) -> dict[str, Any]:
-    tags = [{"Key": "Name", "Value": name}]
-    return {
-        "SubnetId": sid,
-        "VpcId": vpc,
-        "AvailabilityZone": az,
-        "State": "available",
-        "Tags": tags,
-    }
-
-
-@dataclass
-class Dr:
-    ports: Ports
-    ec2: FakeEc2Restore
-    rds: FakeRds
-    rds_restore: FakeRdsRestore
-    reads: DrReads = field(default_factory=DrReads)
-
-
-def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
-    ec2 = FakeEc2Restore(zones=["us-west-2a", "us-west-2b"])
-    ec2.subnets = [
-        subnet("subnet-0d00eb0a", "vpc-0dr", "us-west-2a", "web-a"),
-        subnet("subnet-0d00eb0b", "vpc-0dr", "us-west-2b", "web-b"),
-        subnet("subnet-0d00a00a", "vpc-0dr", "us-west-2a", "app-a"),
-        *(extra_subnets or []),
-    ]
-    ec2.security_group_list = [
-        {"GroupId": "sg-0d0eb0000000001", "GroupName": "elearn-web", "VpcId": "vpc-0dr"},
-        {"GroupId": "sg-0d0a00000000001", "GroupName": "elearn-app", "VpcId": "vpc-0dr"},
-        {"GroupId": "sg-0d0db0000000001", "GroupName": "elearn-db", "VpcId": "vpc-0dr"},
-    ]
-    rds = FakeRds()
-    rds_restore = FakeRdsRestore(rds)
-    rds_restore.subnet_groups["elearn-db"] = {
-        "DBSubnetGroupName": "elearn-db",
-        "VpcId": "vpc-0dr",
-        "Subnets": [
-            {"SubnetAvailabilityZone": {"Name": "us-west-2a"}},
-            {"SubnetAvailabilityZone": {"Name": "us-west-2b"}},
-        ],
-    }
-    ports = fake_ports(ec2_restore=FakeEc2Restore(), home_region="us-east-1")
-    reads = DrReads()
-    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign,assignment]
-    ports.regional = lambda region: replace(
-        ports,
-        ec2=cast(Any, reads),
-        ec2_restore=ec2,
-        rds=rds,
-        rds_restore=rds_restore,
-        regional=None,
-    )
-    return Dr(ports, ec2, rds, rds_restore, reads)
 
 
 def point(region: str | None, age_days: int, names: list[str] | None = None) -> RecoveryPoint:

@@ -31,11 +31,10 @@ from tests.worlds.restore import (
     instance_config,
     make_world,
     run,
-    with_copies,
 )
+from tests.worlds.restore_region import DR, with_copies
 
 pytestmark = pytest.mark.unit
-DR = "us-west-2"
 
 
 class HomeUnreachable:

@@ -5,7 +5,6 @@ the state machine does, passing each result on in the state."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,6 @@ from lifeboat.ports import Ports
 from lifeboat.restore import locks
 from lifeboat.timeutil import iso
 from tests.fakes.catalog import FakeCatalog
-from tests.fakes.dr_reads import DrReads
 from tests.fakes.guards import FakeGuardStore
 from tests.fakes.notifier import FakeNotifier
 from tests.fakes.ports import fake_ports
@@ -248,13 +246,3 @@ def run(
         else:
             result = restore.finish(event, world.ports, NOW + timedelta(minutes=10))
     return state, result
-
-
-def with_copies(rds: FakeRds, reads: DrReads) -> Callable[[str, str], dict[str, Any] | None]:
-    """RDS there: a snapshot it holds, or a copy the catalog records (unless gone)."""
-    own = rds.snapshot
-
-    def snapshot(kind: str, snapshot_id: str) -> dict[str, Any] | None:
-        return own(kind, snapshot_id) or reads.db_snapshot(kind, snapshot_id)
-
-    return snapshot
