@@ -54,11 +54,13 @@ def _imported_modules(path: Path) -> list[str]:
 
 
 def test_no_test_module_imports_from_another_test_module_or_a_conftest() -> None:
+    # A helper module (a fake, a world, a conftest) imports no test module either.
     offending = [
         f"{path.relative_to(TESTS)} imports {module}"
-        for path in sorted(TESTS.rglob("test_*.py"))
+        for path in sorted(TESTS.rglob("*.py"))
         for module in _imported_modules(path)
-        if module.rpartition(".")[2].startswith("test_") or module.rpartition(".")[2] == "conftest"
+        if module.rpartition(".")[2].startswith("test_")
+        or (path.name.startswith("test_") and module.rpartition(".")[2] == "conftest")
     ]
     assert offending == [], "move what is shared to tests/fakes/, tests/worlds/ or a helper module"
 
