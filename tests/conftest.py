@@ -3,7 +3,6 @@ tiers, set by the folder a test lives in (docs/development/testing.md)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,26 +10,11 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
-TESTS = Path(__file__).resolve().parent
-# The folder sets the tier: tests/<folder>/** are marked <tier>.
-TIERS = {
-    "unit": "unit",
-    "gates": "gates",
-    "integration": "integration",
-    "browser": "browser",
-    "e2e": "e2e",
-}
+from tests.events import ROOT
+from tests.tiers import TESTS, TIERS
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 os.environ["LIFEBOAT_ROOT"] = str(ROOT)
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """Read ``events/<name>.json``: the same files serve ``sam local invoke -e`` and pytest."""
-    data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 @pytest.fixture

@@ -22,8 +22,11 @@ from lifeboat.models import (
 from lifeboat.plans import Kind, default_plans
 from lifeboat.ports import Ports
 from lifeboat.report import FleetInputs, gather
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds
-from tests.fakes_ops import FakeCloudWatch, fake_ports
+from tests.fakes.alarms import FakeCloudWatch
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 VPC = "vpc-0e1ea4"

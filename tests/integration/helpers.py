@@ -78,3 +78,44 @@ def create_task_dies_after_its_calls() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Catalog, "put_points", dies_after_creating)
         yield
+
+
+def restore(stack: Any, payload: dict[str, Any], name: str = "restore-test") -> dict[str, Any]:
+    arn = executions.start(stack.outputs["RestoreStateMachineArn"], payload, name)
+    return executions.wait(arn, timeout=120, poll=0.05)
+
+
+def instance(instance_id: str) -> dict[str, Any]:
+    found = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return dict(found[0]["Instances"][0])
+
+
+def live_instances() -> set[str]:
+    reservations = client("ec2").describe_instances(
+        Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+        ]
+    )["Reservations"]
+    return {i["InstanceId"] for r in reservations for i in r["Instances"]}
+
+
+def address(allocation_id: str) -> dict[str, Any]:
+    return dict(client("ec2").describe_addresses(AllocationIds=[allocation_id])["Addresses"][0])
+
+
+def targets(group_arn: str) -> set[str]:
+    health = client("elbv2").describe_target_health(TargetGroupArn=group_arn)
+    return {d["Target"]["Id"] for d in health["TargetHealthDescriptions"]}
+
+
+def copier_runs(stack: Any) -> list[dict[str, Any]]:
+    sfn = client("stepfunctions")
+    arn = stack.outputs["CopierStateMachineArn"]
+    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
+
+
+def wait_copiers(stack: Any) -> list[dict[str, Any]]:
+    found = []
+    for run in copier_runs(stack):
+        found.append(executions.wait(run["executionArn"], timeout=120, poll=0.05))
+    return found

@@ -17,7 +17,7 @@ from lifeboat.guardrails import GuardConfig, Guardrails, Refused
 from lifeboat.local.bridge import BRIDGE
 from lifeboat.local.harness import alarm_state_change
 from lifeboat.plans import PlanSet
-from tests.conftest import load_event
+from tests.events import load_event
 from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import run_schedule
 

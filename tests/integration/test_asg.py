@@ -22,8 +22,7 @@ from lifeboat.local.harness import alarm_state_change
 from lifeboat.local.seed_asg import SeededGroup, seed_web_group
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
-from tests.integration.helpers import managed_images, run_schedule
-from tests.integration.test_copies import wait_copiers
+from tests.integration.helpers import managed_images, run_schedule, wait_copiers
 
 pytestmark = pytest.mark.integration
 DR = "us-west-2"

@@ -13,7 +13,7 @@ import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from lifeboat.local import bridge
-from tests.conftest import load_event
+from tests.events import load_event
 
 pytestmark = pytest.mark.integration
 

@@ -19,24 +19,11 @@ from lifeboat.cli import EXIT_OK, main
 from lifeboat.models import PointStatus
 from lifeboat.plans import default_plans, parse_plans
 from lifeboat.prune import PruneRequest, prune
-from tests.integration.helpers import run_schedule, start
+from tests.integration.helpers import run_schedule, start, wait_copiers
 
 pytestmark = pytest.mark.integration
 
 DR = "us-west-2"
-
-
-def copier_runs(stack: Any) -> list[dict[str, Any]]:
-    sfn = client("stepfunctions")
-    arn = stack.outputs["CopierStateMachineArn"]
-    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
-
-
-def wait_copiers(stack: Any) -> list[dict[str, Any]]:
-    found = []
-    for run in copier_runs(stack):
-        found.append(executions.wait(run["executionArn"], timeout=120, poll=0.05))
-    return found
 
 
 def dr_images() -> list[dict[str, Any]]:

@@ -24,8 +24,7 @@ from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
 from lifeboat.models import PointStatus
 from lifeboat.plans import default_plans, parse_plans
 from lifeboat.prune import PruneRequest, prune
-from tests.integration.helpers import run_schedule, start
-from tests.integration.test_copies import wait_copiers
+from tests.integration.helpers import run_schedule, start, wait_copiers
 
 pytestmark = pytest.mark.integration
 DR = "us-west-2"

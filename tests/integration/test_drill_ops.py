@@ -17,7 +17,7 @@ from lifeboat.aws.drill_ops import DrillOps
 from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.aws.rds import RdsGateway
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
-from tests.fakes import FakeCatalog
+from tests.fakes.catalog import FakeCatalog
 from tests.faults import RequestRecorder
 
 pytestmark = pytest.mark.integration

@@ -7,43 +7,22 @@ from typing import Any
 
 import pytest
 
-from lifeboat import executions
 from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import SDK_MAX_ATTEMPTS, client
 from lifeboat.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, main
 from tests.faults import FaultInjector, FaultRule
-from tests.integration.helpers import history, run_schedule
+from tests.integration.helpers import (
+    address,
+    history,
+    instance,
+    live_instances,
+    restore,
+    run_schedule,
+    targets,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def restore(stack: Any, payload: dict[str, Any], name: str = "restore-test") -> dict[str, Any]:
-    arn = executions.start(stack.outputs["RestoreStateMachineArn"], payload, name)
-    return executions.wait(arn, timeout=120, poll=0.05)
-
-
-def instance(instance_id: str) -> dict[str, Any]:
-    found = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return dict(found[0]["Instances"][0])
-
-
-def live_instances() -> set[str]:
-    reservations = client("ec2").describe_instances(
-        Filters=[
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
-        ]
-    )["Reservations"]
-    return {i["InstanceId"] for r in reservations for i in r["Instances"]}
-
-
-def address(allocation_id: str) -> dict[str, Any]:
-    return dict(client("ec2").describe_addresses(AllocationIds=[allocation_id])["Addresses"][0])
-
-
-def targets(group_arn: str) -> set[str]:
-    health = client("elbv2").describe_target_health(TargetGroupArn=group_arn)
-    return {d["Target"]["Id"] for d in health["TargetHealthDescriptions"]}
 
 
 def test_restores_into_another_az_with_newer_data_and_moves_traffic(

@@ -17,8 +17,7 @@ from lifeboat.aws.clients import client
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
 from lifeboat.timeutil import iso
-from tests.integration.helpers import run_schedule
-from tests.integration.test_restore import address, instance, restore, targets
+from tests.integration.helpers import address, instance, restore, run_schedule, targets
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,7 @@ from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
 from lifeboat.errors import ReplacementFailedError
 from lifeboat.restore import health as health_stage
 from lifeboat.restore.region import restored_in_key
-from tests.integration.helpers import run_schedule
-from tests.integration.test_copies import wait_copiers
+from tests.integration.helpers import run_schedule, wait_copiers
 
 pytestmark = pytest.mark.integration
 DR = "us-west-2"

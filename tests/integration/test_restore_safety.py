@@ -19,7 +19,7 @@ from lifeboat.local.harness import execution_status_change
 from lifeboat.restore import health as health_stage
 from lifeboat.restore.models import Health, Launched
 from tests.faults import FaultInjector, FaultRule
-from tests.integration.test_restore import address, instance, live_instances, targets
+from tests.integration.helpers import address, instance, live_instances, targets
 
 pytestmark = pytest.mark.integration
 

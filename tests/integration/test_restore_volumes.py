@@ -13,8 +13,7 @@ from lifeboat import tags as T
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_OK, main
 from tests.faults import FaultInjector, FaultRule
-from tests.integration.helpers import run_schedule
-from tests.integration.test_restore import restore
+from tests.integration.helpers import restore, run_schedule
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from lifeboat import tags as T
 from lifeboat.aws.clients import client
 from lifeboat.cli import EXIT_INPUT, EXIT_OK, main
-from tests.integration.test_restore import address, instance, restore
+from tests.integration.helpers import address, instance, restore
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-
-class SocketInUnitTestError(AssertionError):
-    """A unit test tried to open a connection."""
+from tests.unit.support import SocketInUnitTestError
 
 
 def _refuse(_sock: socket.socket, address: Any, *_: Any) -> NoReturn:

@@ -21,8 +21,12 @@ from lifeboat.alarms import (
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.plans import Kind, PlanSet, default_plans
 from lifeboat.ports import Ports
-from tests.fakes import FakeEc2
-from tests.fakes_ops import FakeCloudWatch, FakeExecutions, FakeGuardStore, FakeNotifier, fake_ports
+from tests.fakes.alarms import FakeCloudWatch
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.executions import FakeExecutions
+from tests.fakes.guards import FakeGuardStore
+from tests.fakes.notifier import FakeNotifier
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 

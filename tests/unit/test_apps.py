@@ -17,9 +17,11 @@ from lifeboat.apps.resources import ClusterMember, ClusterState, DnsRecord, Para
 from lifeboat.asg.models import AutoScalingGroup
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
-from tests.fakes import FakeCatalog
-from tests.fakes_apps import FakeAutoScaling, FakeEndpoints, FakeEvacuation
-from tests.fakes_ops import fake_ports
+from tests.fakes.autoscaling import FakeAutoScaling
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.endpoints import FakeEndpoints
+from tests.fakes.evacuation import FakeEvacuation
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 ZONE = "Z0123456789ABCDEFGHIJ"

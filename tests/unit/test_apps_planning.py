@@ -17,9 +17,9 @@ from lifeboat.errors import InvalidInputError
 from lifeboat.models import validate_input
 from lifeboat.plans import PlanSet
 from lifeboat.restore.models import RestoreInput
-from tests.fakes import FakeEc2
-from tests.fakes_apps import FakeEndpoints
-from tests.unit.restore_world import ARN, NOW, PLANS, World, make_world
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.endpoints import FakeEndpoints
+from tests.worlds.restore import ARN, NOW, PLANS, World, make_world
 
 pytestmark = pytest.mark.unit
 PLANS_WITH_APP = PlanSet.model_validate(

@@ -9,7 +9,8 @@ import pytest
 
 from lifeboat.apps.storm import Storm, StormConfig, route_storm
 from lifeboat.guardrails import GuardConfig, Guardrails
-from tests.fakes_ops import FakeExecutions, fake_ports
+from tests.fakes.executions import FakeExecutions
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 EVACUATE = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-evacuate"

@@ -6,7 +6,7 @@ that are gone (decommissioned_days)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,13 +18,11 @@ from lifeboat.alarms import _live
 from lifeboat.asg.apply import run_step
 from lifeboat.asg.backup import current_member
 from lifeboat.asg.membership import GROUP_TAG
-from lifeboat.asg.restore_models import GroupTask
 from lifeboat.asg.template import with_image
-from lifeboat.backup import begin_run, check_run, create_batch
+from lifeboat.backup import begin_run, create_batch
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import (
     BeginTask,
-    CheckEvent,
     CreateBatchEvent,
     ExecutionContext,
     PointStatus,
@@ -32,78 +30,14 @@ from lifeboat.models import (
     ResourceRef,
 )
 from lifeboat.observability import metrics
-from lifeboat.plans import Kind, PlanSet, Retention
-from lifeboat.ports import Ports
+from lifeboat.plans import Kind, Retention
 from lifeboat.prune.decommissioned import GONE_PK, gone_since
 from lifeboat.restore.begin import _refuse_member
 from lifeboat.retention import decide
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds
-from tests.fakes_asg import FakeGroups
-from tests.fakes_ops import fake_ports
+from tests.worlds.asg import NOW, PLANS, World
 
 pytestmark = pytest.mark.unit
-NOW = datetime(2026, 11, 27, 2, 45, 3, tzinfo=UTC)
-PLANS = PlanSet.model_validate(
-    {
-        "plans": {
-            "standard": {
-                "rules": {
-                    "daily": {
-                        "schedule": "cron(45 2 * * ? *)",
-                        "timezone": "UTC",
-                        "kinds": ["ami", "rds"],
-                        "retention": {"daily": 7},
-                    }
-                }
-            }
-        }
-    }
-)
-
-
-class World:
-    def __init__(self) -> None:
-        self.now = NOW
-        self.catalog = FakeCatalog()
-        self.ec2 = FakeEc2(clock=lambda: self.now)
-        self.groups = FakeGroups(self.ec2)
-        self.template = self.groups.add_template("web", "ami-base", KeyName="ops")
-        self.group = self.groups.add_group("web", self.template)
-        self.ports: Ports = fake_ports(
-            catalog=self.catalog, ec2=self.ec2, rds=FakeRds(), groups=self.groups
-        )
-        self.ports.autoscaling = self.groups
-
-    def run(self, run_id: str = "20261127T0245Z-standard-daily") -> CreateBatchEvent:
-        self.catalog.claim_run(run_id, "exec", {"plan": "standard", "rule": "daily"})
-        batch = CreateBatchEvent(
-            run_id=run_id,
-            plan="standard",
-            rule="daily",
-            resources=[ResourceRef(type="asg", id="web")],
-        )
-        create_batch(batch, PLANS, self.ports, self.now)
-        check_run(CheckEvent(run_id=run_id), self.ports, self.now)
-        return batch
-
-    def task(self, step: str, state: dict[str, Any], name: str = "restore-asg-1") -> GroupTask:
-        return GroupTask(
-            step=step,
-            state=state,
-            execution=ExecutionContext(
-                id=f"arn:aws:states:us-east-1:123456789012:execution:group-restore:{name}",
-                name=name,
-                start_time=iso(self.now),
-            ),
-        )
-
-    def restore(self, payload: dict[str, Any], name: str = "restore-asg-1") -> dict[str, Any]:
-        """Begin, apply, check, finish, as the state machine runs them."""
-        state: dict[str, Any] = dict(payload)
-        for step, key in (("begin", "plan"), ("apply", "applied"), ("check", "refresh")):
-            state[key] = {"value": run_step(self.task(step, state, name), self.ports, self.now)}
-        return run_step(self.task("finish", state, name), self.ports, self.now)
 
 
 @pytest.fixture

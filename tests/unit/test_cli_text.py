@@ -17,7 +17,7 @@ from lifeboat.cli.restore_oncall import describe_rollback, describe_rows
 from lifeboat.restore.listing import RestoreRow
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan, VolumePlan
 from lifeboat.restore.undo import RollbackResult
-from tests.unit.restore_world import NOW
+from tests.worlds.restore import NOW
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ points a copy still needs kept."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,124 +13,29 @@ from botocore.exceptions import ClientError
 
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_and_start, queue_copies
-from lifeboat.copies.models import ADOPT_AFTER, LEASE, MAX_COPY_ATTEMPTS, PumpEvent, PumpReport
-from lifeboat.copies.pump import QUEUE, pump
+from lifeboat.copies.models import ADOPT_AFTER, LEASE, MAX_COPY_ATTEMPTS, PumpEvent
+from lifeboat.copies.pump import pump
 from lifeboat.errors import InvalidInputError
-from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
-from lifeboat.plans import Kind, PlanSet, parse_plans
-from lifeboat.ports import Ports
+from lifeboat.models import PointStatus, RecoveryPoint
+from lifeboat.plans import Kind, parse_plans
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog
-from tests.fakes_copies import DiedAfterCall, FakeCopier
-from tests.fakes_ops import fake_ports
+from tests.fakes.copies import DiedAfterCall, FakeCopier
+from tests.fakes.ports import fake_ports
+from tests.worlds.copies import (
+    ARN,
+    KEY,
+    NOW,
+    home,
+    plans,
+    point,
+    queue,
+    run_pump,
+    until_done,
+    world,
+)
 
 pytestmark = pytest.mark.unit
-
-NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-ARN = "arn:aws:states:eu-west-1:123456789012:execution:lifeboat-copier:"
-KEY = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-def plans(copy_retention: dict[str, int] | None = None, min_keep: int = 1) -> PlanSet:
-    return parse_plans(
-        {
-            "plans": {
-                "standard": {
-                    "min_keep": min_keep,
-                    "rules": {
-                        "daily": {
-                            "schedule": "cron(45 2 * * ? *)",
-                            "timezone": "Europe/London",
-                            "kinds": ["ami", "ebs", "rds"],
-                            "retention": {"daily": 7},
-                            "copy_to": [
-                                {
-                                    "region": "us-west-2",
-                                    "kms_key": KEY,
-                                    "retention": copy_retention or {"daily": 7},
-                                }
-                            ],
-                        }
-                    },
-                }
-            }
-        }
-    )
-
-
-def point(source: str, kind: Kind, day: int = 0, snapshots: int = 1) -> RecoveryPoint:
-    created = NOW - timedelta(days=day)
-    run_id = f"{iso(created)}-standard-daily"
-    fields: dict[str, Any] = {}
-    if kind is Kind.AMI:
-        fields["image_id"] = f"ami-{source[2:]}{day:02d}"
-    if kind in (Kind.AMI, Kind.EBS):
-        fields["snapshots"] = [
-            VolumeSnapshot(
-                volume_id=f"vol-{n}", snapshot_id=f"snap-{source[2:]}{day:02d}{n}", size_gb=8
-            )
-            for n in range(snapshots)
-        ]
-    if kind is Kind.RDS:
-        fields["db_snapshot_id"] = f"lifeboat-{source}-{day}"
-    return RecoveryPoint(
-        recovery_point_id=f"{run_id}/{source}/{kind.value}",
-        run_id=run_id,
-        plan="standard",
-        rule="daily",
-        kind=kind,
-        source_id=source,
-        source_type="db" if kind is Kind.RDS else "instance",
-        status=PointStatus.COMPLETED,
-        created_at=created,
-        completed_at=created,
-        **fields,
-    )
-
-
-def world(copier: FakeCopier | None = None) -> tuple[Ports, FakeCatalog, FakeCopier]:
-    copier = copier or FakeCopier()
-    ports = fake_ports(copies=lambda region: copier, home_region="eu-west-1")
-    assert isinstance(ports.catalog, FakeCatalog)
-    return ports, ports.catalog, copier
-
-
-def home(ports: Ports, points: list[RecoveryPoint]) -> None:
-    ports.catalog.put_points(points)
-    for p in points:
-        if p.db_snapshot_id:  # the RDS snapshot exists at home (its ARN is read)
-            ports.rds.create_db_snapshot(p.source_id, p.db_snapshot_id, {})
-
-
-def run_pump(
-    ports: Ports,
-    the_plans: PlanSet,
-    now: datetime = NOW,
-    name: str = "c1",
-    attempt: int = 0,
-    started: datetime = NOW,
-) -> PumpReport:
-    event = PumpEvent.model_validate(
-        {
-            "state": {"pump": {"attempt": attempt}},
-            "execution": {"Id": ARN + name, "Name": name, "StartTime": iso(started), "Input": {}},
-        }
-    )
-    return pump(event, the_plans, ports, now)
-
-
-def until_done(ports: Ports, the_plans: PlanSet, limit: int = 50) -> list[PumpReport]:
-    reports = []
-    for n in range(limit):
-        reports.append(run_pump(ports, the_plans, NOW + timedelta(minutes=n), attempt=n))
-        if reports[-1].done:
-            return reports
-    raise AssertionError("the copier never finished")
-
-
-def queue(catalog: FakeCatalog) -> list[dict[str, Any]]:
-    return catalog.records(QUEUE + "us-west-2")
 
 
 def test_copy_targets_are_validated_naming_the_field() -> None:

@@ -112,7 +112,7 @@ def test_copies_list_refuses_what_is_not_a_region(
 def test_recovery_points_list_shows_the_copies_marked_with_their_region(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stack: None
 ) -> None:
-    from tests.unit.test_copies import point
+    from tests.worlds.copies import point
 
     home = point("i-0web1", Kind.AMI)
     copy = home.model_copy(

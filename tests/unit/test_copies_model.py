@@ -36,9 +36,9 @@ from lifeboat.observability import metrics
 from lifeboat.plans import Kind, PlanSet, parse_plans
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog
-from tests.fakes_copies import DiedAfterCall, FakeCopier
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.copies import DiedAfterCall, FakeCopier
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 DR = "us-west-2"

@@ -19,10 +19,22 @@ from lifeboat.models import PointStatus, SnapshotLock
 from lifeboat.plans import Kind
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.prune.models import PRUNE_TAKEOVER
-from tests.fakes import client_error
-from tests.fakes_copies import FakeCopier
-from tests.unit.test_copies import NOW, home, plans, point, run_pump, until_done, world
-from tests.unit.test_copies_trust import _completed_copies, database, forge, our_arn, put_home
+from tests.fakes.common import client_error
+from tests.fakes.copies import FakeCopier
+from tests.worlds.copies import (
+    NOW,
+    completed_copies,
+    database,
+    forge,
+    home,
+    our_arn,
+    plans,
+    point,
+    put_home,
+    run_pump,
+    until_done,
+    world,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -162,7 +174,7 @@ def test_a_lock_read_that_fails_in_the_copy_region_deletes_nothing(
 ) -> None:
     # Given expired copies, and DescribeLockedSnapshots in us-west-2 failing (denied by an SCP,
     # or throttled past the retries) at prune's read, or at the set's read before its delete
-    ports, catalog, copier, _copies = _completed_copies(kind)
+    ports, catalog, copier, _copies = completed_copies(kind)
     before = (set(copier.images_), set(copier.snaps))
     real = copier.snapshot_locks
     calls = {"n": 0}

@@ -12,58 +12,28 @@ import pytest
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_copies
 from lifeboat.copies.start import client_token
-from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
+from lifeboat.models import PointStatus, SnapshotLock
 from lifeboat.plans import Kind
-from lifeboat.ports import Ports
 from lifeboat.prune import PruneRequest, prune
-from tests.fakes import FakeCatalog
-from tests.fakes_copies import DiedAfterCall, FakeCopier
-from tests.unit.test_copies import NOW, home, plans, point, queue, run_pump, until_done, world
+from tests.fakes.copies import DiedAfterCall, FakeCopier
+from tests.worlds.copies import (
+    HOME_ARN,
+    NOW,
+    completed_copies,
+    database,
+    forge,
+    home,
+    our_arn,
+    plans,
+    point,
+    put_home,
+    queue,
+    run_pump,
+    until_done,
+    world,
+)
 
 pytestmark = pytest.mark.unit
-
-HOME_ARN = "arn:aws:rds:eu-west-1:123456789012:{}:{}"
-
-
-def database(kind: str = "db", day: int = 0) -> RecoveryPoint:
-    found = point("elearn-db", Kind.RDS, day=day)
-    if kind == "cluster":
-        found = found.model_copy(
-            update={"db_snapshot_id": None, "db_cluster_snapshot_id": f"lifeboat-aurora-{day}"}
-        )
-    return found
-
-
-def put_home(ports: Ports, source: RecoveryPoint) -> None:
-    ports.catalog.put_points([source])
-    if source.db_cluster_snapshot_id:
-        ports.rds.create_cluster_snapshot(source.source_id, source.db_cluster_snapshot_id, {})
-    else:
-        home(ports, [source])
-
-
-def forge(copier: FakeCopier, source: RecoveryPoint, source_arn: str | None, day: int) -> str:
-    """A snapshot someone made in the copy region with tonight's copy's name and copied
-    ``lifeboat:`` tags (the copy's id is predictable)."""
-    kind = "cluster" if source.db_cluster_snapshot_id else "db"
-    name = source.db_cluster_snapshot_id or source.db_snapshot_id or ""
-    copier.dbs[name] = {
-        "kind": kind,
-        "Status": "available",
-        "TagList": T.to_list(
-            {T.MANAGED: "true", T.COPY_POINT: f"{source.recovery_point_id}@us-west-2"}
-        ),
-        "_polls": 0,
-        "SourceArn": source_arn,
-        "SnapshotCreateTime": NOW - timedelta(days=day),
-    }
-    return name
-
-
-def our_arn(source: RecoveryPoint) -> str:
-    if source.db_cluster_snapshot_id:
-        return HOME_ARN.format("cluster-snapshot", source.db_cluster_snapshot_id)
-    return HOME_ARN.format("snapshot", source.db_snapshot_id)
 
 
 @pytest.mark.parametrize("kind", ["db", "cluster"])
@@ -165,25 +135,9 @@ def test_an_image_returned_for_our_client_token_but_made_before_the_intent_is_no
     assert copy.image_id is None and "ami-0f0f0f0f" in copier.images_  # forgotten, not deleted
 
 
-def _completed_copies(
-    kind: Kind, days: int = 3
-) -> tuple[Ports, FakeCatalog, FakeCopier, list[RecoveryPoint]]:
-    ports, catalog, copier = world(FakeCopier(clock=lambda: NOW))
-    sources = [point("i-0web1", kind, day=d, snapshots=2) for d in range(days)]
-    for s in sources:
-        copier.image_snapshots[s.image_id or ""] = 2
-    home(ports, sources)
-    queue_copies(sources, plans(), ports, NOW)
-    until_done(ports, plans())
-    copies = sorted(
-        catalog.copies_for_rule("us-west-2", "standard", "daily"), key=lambda c: c.created_at
-    )
-    return ports, catalog, copier, copies
-
-
 @pytest.mark.parametrize("kind", [Kind.AMI, Kind.EBS])
 def test_a_copy_locked_by_hand_in_its_region_is_kept_whole_and_listed_locked(kind: Kind) -> None:
-    ports, catalog, copier, copies = _completed_copies(kind)
+    ports, catalog, copier, copies = completed_copies(kind)
     oldest = copies[0]
     snapshot_ids = sorted(
         s
@@ -218,7 +172,7 @@ def test_a_copy_locked_by_hand_in_its_region_is_kept_whole_and_listed_locked(kin
 def test_a_lock_set_after_prune_read_the_locks_still_deletes_nothing_of_the_set(kind: Kind) -> None:
     # A lock that appears between the read and the delete (or an interrupted prune's copy,
     # taken over 'deleting'): the set's locks are read again before its first delete.
-    ports, catalog, copier, copies = _completed_copies(kind)
+    ports, catalog, copier, copies = completed_copies(kind)
     oldest = copies[0]
     snapshot_ids = sorted(
         s
@@ -339,7 +293,7 @@ def test_the_copier_never_requeues_a_copy_given_up_nor_history_the_copy_retentio
 def test_a_copy_deleted_outside_lifeboat_is_not_counted_marked_failed_and_reported() -> None:
     from lifeboat.copies.status import copy_status
 
-    ports, catalog, copier, copies = _completed_copies(Kind.AMI, days=2)
+    ports, catalog, copier, copies = completed_copies(Kind.AMI, days=2)
     newest = copies[-1]
     copier.images_.pop(newest.image_id or "")  # deregistered by hand in us-west-2
     (region,) = copy_status(plans(), ports, NOW)
@@ -363,7 +317,7 @@ def test_a_copy_deleted_outside_lifeboat_is_not_counted_marked_failed_and_report
 def test_copy_artifacts_nobody_catalogued_are_reported_and_never_deleted() -> None:
     from lifeboat.copies.status import copy_status
 
-    ports, catalog, copier, copies = _completed_copies(Kind.EBS, days=3)
+    ports, catalog, copier, copies = completed_copies(Kind.EBS, days=3)
     # A CopySnapshot re-sent after a time-out: a second snapshot tagged as the oldest copy's
     oldest = copies[0]
     tags = {T.MANAGED: "true", T.COPY_POINT: oldest.recovery_point_id, T.PLAN: "standard"}

@@ -18,9 +18,9 @@ from lifeboat.drill.stages import record_key
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import PlanSet
 from lifeboat.timeutil import iso
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.drill_world import (
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.drill import (
     DRILL_VPC,
     PLANS,
     drill_network,
@@ -29,7 +29,7 @@ from tests.unit.drill_world import (
     production,
     run_drill,
 )
-from tests.unit.restore_world import ARN, EIP, NOW, TG, VPC, World, instance_config
+from tests.worlds.restore import ARN, EIP, NOW, TG, VPC, World, instance_config
 
 pytestmark = pytest.mark.unit
 
@@ -190,7 +190,7 @@ def test_a_production_security_group_tagged_for_drills_refuses_the_drill(world: 
 
 
 def test_a_production_subnet_tagged_for_drills_is_refused() -> None:
-    from tests.unit.restore_world import ami_point
+    from tests.worlds.restore import ami_point
 
     config = instance_config().model_copy(update={"subnet_id": "subnet-drillbweb"})
     points = [ami_point("i-0123456789abcdef0", NOW, config)]
@@ -221,7 +221,7 @@ def test_a_drill_subnet_any_plan_s_protected_instance_uses_refuses_the_drill(wor
 
 def test_a_drill_subnet_of_another_plan_s_catalog_point_refuses_the_drill(world: Any) -> None:
     # Given a point of another declared plan whose instance (gone now) used the drill subnet.
-    from tests.unit.restore_world import ami_point
+    from tests.worlds.restore import ami_point
 
     given, drills, _ = world
     config = instance_config().model_copy(update={"subnet_id": "subnet-drillaweb"})

@@ -17,10 +17,10 @@ from lifeboat.drill.models import DrillInput
 from lifeboat.drill.planner import plan_drill
 from lifeboat.errors import InvalidInputError
 from lifeboat.plans import AppCheck, PlanSet, parse_plans
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.drill_world import PLANS, drill_network, event, make_drill_world, run_drill
-from tests.unit.restore_world import NOW, World
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.drill import PLANS, drill_network, event, make_drill_world, run_drill
+from tests.worlds.restore import NOW, World
 
 pytestmark = pytest.mark.unit
 PROFILE = "arn:aws:iam::123456789012:instance-profile/lifeboat-drill-ssm"

@@ -29,10 +29,10 @@ from lifeboat.drill.stages import client_token, record_key
 from lifeboat.plans import PlanSet
 from lifeboat.restore.models import Candidate
 from lifeboat.timeutil import iso
-from tests.fakes_drill import AwsLikeEc2Client, FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.drill_world import PLANS, drill_network, event, make_drill_world, run_drill
-from tests.unit.restore_world import ARN, NOW, World
+from tests.fakes.drills import AwsLikeEc2Client, FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.drill import PLANS, drill_network, event, make_drill_world, run_drill
+from tests.worlds.restore import ARN, NOW, World
 
 pytestmark = pytest.mark.unit
 DRILL = ARN + "drill-1"

@@ -20,10 +20,10 @@ from lifeboat.drill.stages import record_key
 from lifeboat.models import PointStatus
 from lifeboat.plans import PlanSet
 from lifeboat.prune import PruneRequest, prune
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.drill_world import PLANS, event, make_drill_world, run_drill
-from tests.unit.restore_world import ARN, NOW, World, ebs_point
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.drill import PLANS, event, make_drill_world, run_drill
+from tests.worlds.restore import ARN, NOW, World, ebs_point
 
 pytestmark = pytest.mark.unit
 SHORT = PlanSet.model_validate(

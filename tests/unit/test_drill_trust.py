@@ -25,10 +25,10 @@ from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, PlanSet
 from lifeboat.restore.lineage import record_replacement
 from lifeboat.timeutil import iso
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.drill_world import PLANS, event, make_drill_world, run_drill
-from tests.unit.restore_world import ARN, NOW, World, ami_point, ebs_point, instance_config
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.drill import PLANS, event, make_drill_world, run_drill
+from tests.worlds.restore import ARN, NOW, World, ami_point, ebs_point, instance_config
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.guard_store import DynamoGuardStore
 from lifeboat.guardrails import START_GRACE_SECONDS, GuardConfig, Guardrails, Refused
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog
-from tests.fakes_ops import FakeGuardStore
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.guards import FakeGuardStore
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 Make = Callable[..., Guardrails]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lifeboat.errors import InvalidInputError
-from tests.conftest import load_event
+from tests.events import load_event
 
 pytestmark = pytest.mark.unit
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"

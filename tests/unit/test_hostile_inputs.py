@@ -27,7 +27,7 @@ from lifeboat.errors import InvalidInputError, LifeboatError
 from lifeboat.models import BackupInput, BeginTask, CheckTask, CreateTask, FinalizeTask
 from lifeboat.prune import PruneRequest
 from lifeboat.restore import RestoreInput, TaskEvent
-from tests.fakes_ops import fake_ports
+from tests.fakes.ports import fake_ports
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 EXAMPLES = int(os.environ.get("LIFEBOAT_PROPERTY_EXAMPLES", "200"))

@@ -22,10 +22,8 @@ from lifeboat.models import (
 from lifeboat.plans import Kind
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.prune.expired import run_prune
-from tests.fakes_ops import FakeNotifier
-from tests.unit.test_prune_model import PLANS
-from tests.unit.test_prune_unit import World
-from tests.unit.test_snapshot_lock import locked_plans
+from tests.fakes.notifier import FakeNotifier
+from tests.worlds.prune import PLANS, World, locked_plans
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from lifeboat.models import (
     validate_input,
 )
 from lifeboat.tags import snapshot_identifier
-from tests.conftest import load_event
+from tests.events import load_event
 
 pytestmark = pytest.mark.unit
 

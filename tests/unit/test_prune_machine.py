@@ -17,8 +17,7 @@ from lifeboat.prune.machine import finish_run, plan_run
 from lifeboat.prune.passes import PassEvent, PassResult, delete_pass
 from lifeboat.timeutil import iso, parse_iso
 from tests.fakes import TaskKilled
-from tests.unit.test_prune_model import PLANS
-from tests.unit.test_prune_unit import World
+from tests.worlds.prune import PLANS, World
 
 pytestmark = pytest.mark.unit
 OWNER = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-prune:p1"

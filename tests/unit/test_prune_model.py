@@ -39,34 +39,14 @@ from lifeboat.models import (
 from lifeboat.observability import metrics
 from lifeboat.plans import PlanSet
 from lifeboat.prune import PruneRequest, prune
-from tests.fakes import CatalogUnavailable, FakeCatalog, FakeEc2, FakeRds, TaskKilled
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import CatalogUnavailable, FakeCatalog
+from tests.fakes.common import TaskKilled
+from tests.fakes.ec2 import FakeEc2
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
+from tests.worlds.prune import MIN_KEEP, PLANS
 
 pytestmark = pytest.mark.unit
-MIN_KEEP = 2
-PLANS = PlanSet.model_validate(
-    {
-        "plans": {
-            "standard": {
-                "min_keep": MIN_KEEP,
-                "rules": {
-                    "hourly": {
-                        "schedule": "cron(15 * * * ? *)",
-                        "timezone": "UTC",
-                        "kinds": ["ebs"],
-                        "retention": {"hourly": 3},
-                    },
-                    "daily": {
-                        "schedule": "cron(45 2 * * ? *)",
-                        "timezone": "UTC",
-                        "kinds": ["ami"],
-                        "retention": {"daily": 2},
-                    },
-                },
-            }
-        }
-    }
-)
 RULES = ["hourly", "daily"]
 # The model runs the daily rule with a lock longer than its retention: points retention
 # expires stay until their lock ends.

@@ -3,60 +3,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
-from lifeboat.backup import check_run, create_batch, finalize_run
 from lifeboat.errors import UnsafeToDeleteError
-from lifeboat.models import CheckEvent, CreateBatchEvent, FinalizeEvent, PointStatus, ResourceRef
-from lifeboat.plans import PlanSet
-from lifeboat.ports import Ports
+from lifeboat.models import PointStatus
 from lifeboat.prune import PRUNE_TAKEOVER, PruneRequest, prune
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2, FakeRds
-from tests.fakes_ops import fake_ports
-from tests.unit.test_prune_model import PLANS
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
+from tests.worlds.prune import PLANS, World
 
 pytestmark = pytest.mark.unit
-
-START = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
-
-
-class World:
-    def __init__(self) -> None:
-        self.now = START
-        self.catalog = FakeCatalog()
-        self.ec2 = FakeEc2(clock=lambda: self.now)
-        self.ports: Ports = fake_ports(catalog=self.catalog, ec2=self.ec2, rds=FakeRds())
-        self.instance = self.ec2.add_instance("standard")
-
-    def daily_runs(self, days: int) -> None:
-        for _ in range(days):
-            self.daily_run()
-
-    def daily_run(self, plans: PlanSet = PLANS, with_report: bool = False) -> Any:
-        """One daily run under ``plans`` (its id; with its finalize report), a day later."""
-        run_id = f"{self.now:%Y%m%dT%H%M%SZ}-standard-daily-m1"
-        self.catalog.claim_run(run_id, "exec", {"plan": "standard", "rule": "daily"})
-        event = CreateBatchEvent(
-            run_id=run_id,
-            plan="standard",
-            rule="daily",
-            resources=[ResourceRef(type="instance", id=self.instance)],
-        )
-        create_batch(event, plans, self.ports, self.now)
-        check_run(CheckEvent(run_id=run_id), self.ports, self.now)
-        batch = event.model_dump(mode="json")
-        report = finalize_run(
-            FinalizeEvent(run_id=run_id, batches=[batch]), plans, self.ports, self.now
-        )
-        self.now += timedelta(days=1)
-        return (run_id, report) if with_report else run_id
-
-    def statuses(self) -> list[PointStatus]:
-        return [p.status for p in sorted(self.catalog.all_points(), key=lambda p: p.created_at)]
 
 
 def test_a_dry_run_plans_the_deletes_and_changes_nothing() -> None:

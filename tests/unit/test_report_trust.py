@@ -16,7 +16,7 @@ from lifeboat.plans import Kind
 from lifeboat.report import FleetInputs, build_report
 from lifeboat.report.build import drills_by_resource, last_rto
 from lifeboat.report.verify import verified_report
-from tests.fakes import client_error
+from tests.fakes.common import client_error
 from tests.report_fleet import AZ_A, AZ_B, NOW, seed_fleet
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ import pytest
 from lifeboat import restore
 from lifeboat.settings import Settings
 from lifeboat.timeutil import iso
-from tests.fakes_ops import fake_ports
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lifeboat.restore.models import MissingStageError, RestoreState, TaskEvent
-from tests.conftest import load_event
+from tests.events import load_event
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

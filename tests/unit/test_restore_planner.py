@@ -18,7 +18,7 @@ from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
 from lifeboat.plans import Kind
 from lifeboat.restore.models import InstancePlan, RestoreInput
 from lifeboat.restore.planner import SourceInstance, plan_database, plan_instance
-from tests.unit.restore_world import NOW, PLANS, ami_point, ebs_point, instance_config, subnet
+from tests.worlds.restore import NOW, PLANS, ami_point, ebs_point, instance_config, subnet
 
 pytestmark = pytest.mark.unit
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]

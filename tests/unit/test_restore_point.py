@@ -15,7 +15,7 @@ from lifeboat.models import validate_input
 from lifeboat.restore.models import InstancePlan, RestoreInput
 from lifeboat.restore.planner import SourceInstance, plan_instance
 from lifeboat.timeutil import iso
-from tests.unit.restore_world import (
+from tests.worlds.restore import (
     NOW,
     PLANS,
     ami_point,

@@ -8,17 +8,14 @@ names its field."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from lifeboat.errors import InvalidInputError, NoTargetError
 from lifeboat.models import DatabaseConfig, InstanceConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
-from lifeboat.ports import Ports
 from lifeboat.restore.models import DatabasePlan, InstancePlan, Launched, RestoreInput
 from lifeboat.restore.region import (
     check_region,
@@ -27,83 +24,13 @@ from lifeboat.restore.region import (
     plan_in_region,
     record_restored_in,
 )
-from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
-from tests.fakes_copies import DrReads
-from tests.fakes_ops import fake_ports
-from tests.unit.test_copies import plans
+from tests.worlds.copies import plans
+from tests.worlds.restore_region import DR, Dr, subnet, world
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-DR = "us-west-2"
 WEB = "i-00000000000000eb1"
 ARN = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-restore:earlier"
-
-
-def subnet(sid: str, vpc: str, az: str, name: str) -> dict[str, Any]:
-    tags = [{"Key": "Name", "Value": name}]
-    return {
-        "SubnetId": sid,
-        "VpcId": vpc,
-        "AvailabilityZone": az,
-        "State": "available",
-        "Tags": tags,
-    }
-
-
-@dataclass
-class Dr:
-    ports: Ports
-    ec2: FakeEc2Restore
-    rds: FakeRds
-    rds_restore: FakeRdsRestore
-    reads: DrReads = field(default_factory=DrReads)
-
-
-def world(extra_subnets: list[dict[str, Any]] | None = None) -> Dr:
-    ec2 = FakeEc2Restore(zones=["us-west-2a", "us-west-2b"])
-    ec2.subnets = [
-        subnet("subnet-0d00eb0a", "vpc-0dr", "us-west-2a", "web-a"),
-        subnet("subnet-0d00eb0b", "vpc-0dr", "us-west-2b", "web-b"),
-        subnet("subnet-0d00a00a", "vpc-0dr", "us-west-2a", "app-a"),
-        *(extra_subnets or []),
-    ]
-    ec2.security_group_list = [
-        {"GroupId": "sg-0d0eb0000000001", "GroupName": "elearn-web", "VpcId": "vpc-0dr"},
-        {"GroupId": "sg-0d0a00000000001", "GroupName": "elearn-app", "VpcId": "vpc-0dr"},
-        {"GroupId": "sg-0d0db0000000001", "GroupName": "elearn-db", "VpcId": "vpc-0dr"},
-    ]
-    rds = FakeRds()
-    rds_restore = FakeRdsRestore(rds)
-    rds_restore.subnet_groups["elearn-db"] = {
-        "DBSubnetGroupName": "elearn-db",
-        "VpcId": "vpc-0dr",
-        "Subnets": [
-            {"SubnetAvailabilityZone": {"Name": "us-west-2a"}},
-            {"SubnetAvailabilityZone": {"Name": "us-west-2b"}},
-        ],
-    }
-    ports = fake_ports(ec2_restore=FakeEc2Restore(), home_region="us-east-1")
-    reads = DrReads()
-    rds.snapshot = with_copies(rds, reads)  # type: ignore[method-assign,assignment]
-    ports.regional = lambda region: replace(
-        ports,
-        ec2=cast(Any, reads),
-        ec2_restore=ec2,
-        rds=rds,
-        rds_restore=rds_restore,
-        regional=None,
-    )
-    return Dr(ports, ec2, rds, rds_restore, reads)
-
-
-def with_copies(rds: FakeRds, reads: DrReads) -> Callable[[str, str], dict[str, Any] | None]:
-    """RDS there: a snapshot it holds, or a copy the catalog records (unless gone)."""
-    own = rds.snapshot
-
-    def snapshot(kind: str, snapshot_id: str) -> dict[str, Any] | None:
-        return own(kind, snapshot_id) or reads.db_snapshot(kind, snapshot_id)
-
-    return snapshot
 
 
 def point(region: str | None, age_days: int, names: list[str] | None = None) -> RecoveryPoint:
@@ -321,7 +248,7 @@ def test_a_second_restore_there_while_the_first_replacement_stands_is_refused_un
 def test_a_database_point_records_its_security_groups_names_at_backup() -> None:
     from lifeboat.models import ResourceRef
     from lifeboat.observability import metrics
-    from tests.unit.test_backup import World as BackupWorld
+    from tests.worlds.backup import World as BackupWorld
 
     backup = BackupWorld()
     db = backup.rds.add_db("standard")

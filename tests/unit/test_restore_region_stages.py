@@ -18,9 +18,10 @@ from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreIn
 from lifeboat.models import DatabaseConfig, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind
 from lifeboat.restore.region import restored_in_key
-from tests.fakes import FakeEc2Restore, FakeRds, FakeRdsRestore
-from tests.fakes_copies import DrReads
-from tests.unit.restore_world import (
+from tests.fakes.dr_reads import DrReads
+from tests.fakes.rds import FakeRds
+from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
+from tests.worlds.restore import (
     ARN,
     EIP,
     NOW,
@@ -31,10 +32,9 @@ from tests.unit.restore_world import (
     make_world,
     run,
 )
-from tests.unit.test_restore_region import with_copies
+from tests.worlds.restore_region import DR, with_copies
 
 pytestmark = pytest.mark.unit
-DR = "us-west-2"
 
 
 class HomeUnreachable:

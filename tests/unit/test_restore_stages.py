@@ -20,7 +20,7 @@ from lifeboat.errors import (
 )
 from lifeboat.guardrails import Refused
 from lifeboat.restore.models import MissingStageError
-from tests.unit.restore_world import ARN, EIP, NOW, PLANS, TG, World, make_world, run
+from tests.worlds.restore import ARN, EIP, NOW, PLANS, TG, World, make_world, run
 
 pytestmark = pytest.mark.unit
 

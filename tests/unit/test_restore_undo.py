@@ -19,7 +19,7 @@ from lifeboat.restore.undo import (
     register_rollback,
     roll_back,
 )
-from tests.unit.restore_world import ARN, EIP, NOW, TG, World, make_world, run
+from tests.worlds.restore import ARN, EIP, NOW, TG, World, make_world, run
 
 pytestmark = pytest.mark.unit
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-restore"

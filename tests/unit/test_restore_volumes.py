@@ -17,7 +17,7 @@ from lifeboat.report.models import FleetInputs
 from lifeboat.restore import volumes
 from lifeboat.restore.models import InstancePlan, RestoreInput
 from lifeboat.restore.planner import SourceInstance, plan_instance
-from tests.unit.restore_world import (
+from tests.worlds.restore import (
     NOW,
     PLANS,
     ami_point,

@@ -22,8 +22,8 @@ from lifeboat.local.cfn import load_template
 from lifeboat.models import PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, Retention, Rule, default_plans
 from tests.cloudwatch_alarms import Alarm
-from tests.fakes import FakeCatalog
-from tests.fakes_ops import fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

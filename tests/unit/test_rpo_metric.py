@@ -11,8 +11,9 @@ from lifeboat.backup import finalize_run
 from lifeboat.backup.rpo import rule_rpo_seconds
 from lifeboat.models import FinalizeEvent, PointStatus, RecoveryPoint
 from lifeboat.plans import Kind, default_plans
-from tests.fakes import FakeCatalog
-from tests.fakes_ops import FakeMetrics, fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.metrics import FakeMetrics
+from tests.fakes.ports import fake_ports
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 27, 3, 15, tzinfo=UTC)

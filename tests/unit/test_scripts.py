@@ -23,8 +23,9 @@ from lifeboat.scripts.steps import (
     run_step,
 )
 from tests.fakes import FakeCatalog, FakeEc2
-from tests.fakes_ops import FakeNotifier, fake_ports
-from tests.fakes_scripts import FakeScripts
+from tests.fakes.notifier import FakeNotifier
+from tests.fakes.ports import fake_ports
+from tests.fakes.scripts import FakeScripts
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 12, 5, 9, 15, tzinfo=UTC)

@@ -18,20 +18,15 @@ from lifeboat.aws.ec2 import Ec2Gateway
 from lifeboat.backup.lock import lock_points
 from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock, VolumeSnapshot
 from lifeboat.pacing import Pacer
-from lifeboat.plans import Kind, PlanSet, parse_plans
-from tests.fakes import FakeCatalog
-from tests.fakes_ops import FakeNotifier, fake_ports
-from tests.unit.test_prune_model import PLANS
+from lifeboat.plans import Kind
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.notifier import FakeNotifier
+from tests.fakes.ports import fake_ports
+from tests.worlds.prune import locked_plans
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 20, 2, 50, tzinfo=UTC)
 COMPLETED = NOW - timedelta(minutes=5)
-
-
-def locked_plans(lock: dict[str, Any]) -> PlanSet:
-    data = PLANS.model_dump(mode="json")
-    data["plans"]["standard"]["rules"]["daily"]["lock"] = lock
-    return parse_plans(data)
 
 
 def _gateway() -> tuple[Ec2Gateway, Stubber]:

@@ -17,8 +17,8 @@ from lifeboat.volumes.planner import choose, free_device, parse_point
 from lifeboat.volumes.stages import NotProtectedError, begin, finish, undo
 from lifeboat.volumes.steps import advance
 from tests.fakes import FakeCatalog
-from tests.fakes_ops import fake_ports
-from tests.fakes_scripts import FakeVolumes
+from tests.fakes.ports import fake_ports
+from tests.fakes.volumes import FakeVolumes
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)

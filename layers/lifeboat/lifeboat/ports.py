@@ -1,6 +1,6 @@
 """The ports of Lifeboat's domain: what backup, restore, prune, alarms and guardrails need from
 the outside world, as ``Protocol``s. The AWS adapters under :mod:`lifeboat.aws` implement them;
-``tests/fakes.py`` implements them in memory. Domain modules import this module, models and pure
+``tests/fakes/`` implements them in memory. Domain modules import this module, models and pure
 helpers, never an adapter or boto3."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from lifeboat.drill.ports import ClusterDrillPort, DrillClusterBusyError
 from lifeboat.errors import NotOwnedError
 from lifeboat.ports import DrillPort
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
-from tests.fakes import client_error, new_id
+from tests.fakes.common import client_error, new_id
 
 
 @dataclass

@@ -15,9 +15,9 @@ from lifeboat import drill
 from lifeboat import tags as T
 from lifeboat.plans import PlanSet
 from lifeboat.timeutil import iso
-from tests.fakes_drill import FakeDrills
-from tests.fakes_ops import FakeMetrics
-from tests.unit.restore_world import ARN, NOW, VPC, World, make_world
+from tests.fakes.drills import FakeDrills
+from tests.fakes.metrics import FakeMetrics
+from tests.worlds.restore import ARN, NOW, VPC, World, make_world
 
 DRILL_VPC = "vpc-0drill000000000000"
 PLANS = PlanSet.model_validate(

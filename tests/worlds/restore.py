@@ -26,8 +26,12 @@ from lifeboat.plans import Kind, PlanSet
 from lifeboat.ports import Ports
 from lifeboat.restore import locks
 from lifeboat.timeutil import iso
-from tests.fakes import FakeCatalog, FakeEc2Restore, FakeRds, FakeRdsRestore
-from tests.fakes_ops import FakeGuardStore, FakeNotifier, fake_ports
+from tests.fakes.catalog import FakeCatalog
+from tests.fakes.guards import FakeGuardStore
+from tests.fakes.notifier import FakeNotifier
+from tests.fakes.ports import fake_ports
+from tests.fakes.rds import FakeRds
+from tests.fakes.restore import FakeEc2Restore, FakeRdsRestore
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-restore:"

@@ -16,7 +16,8 @@ from lifeboat.asg.models import (
     NewGroup,
 )
 from lifeboat.asg.ports import GroupPort
-from tests.fakes import FakeEc2, new_id
+from tests.fakes.common import new_id
+from tests.fakes.ec2 import FakeEc2
 
 
 @dataclass
