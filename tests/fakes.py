@@ -248,7 +248,9 @@ class FakeCatalog:
         keys = sorted(unique)
         queued: list[str] = []
         for start in range(0, len(keys), 100):
-            chunk = [k for k in keys[start : start + 100] if (f"COPYQ#{region}", k) not in self.items]
+            chunk = [
+                k for k in keys[start : start + 100] if (f"COPYQ#{region}", k) not in self.items
+            ]
             try:
                 for _ in chunk:
                     self._write()  # a failing table fails the chunk before anything is written

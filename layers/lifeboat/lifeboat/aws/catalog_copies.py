@@ -21,7 +21,6 @@ from lifeboat.errors import TransientAwsError, error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.timeutil import iso
 
-
 TRANSACTION_ITEMS = 100  # DynamoDB's limit of actions per TransactWriteItems
 TRANSACTION_ATTEMPTS = 8
 # per-item cancellation reasons worth sending the chunk again (nothing of it was written)
@@ -173,11 +172,15 @@ class CopyQueries:
                     ]
                     if len(reasons) != len(pending):
                         raise
-                    unexpected = set(reasons) - _RETRIED_REASONS - {"ConditionalCheckFailed", "None"}
+                    unexpected = (
+                        set(reasons) - _RETRIED_REASONS - {"ConditionalCheckFailed", "None"}
+                    )
                     if unexpected:
                         raise
                     pending = [
-                        k for k, r in zip(pending, reasons, strict=True) if r != "ConditionalCheckFailed"
+                        k
+                        for k, r in zip(pending, reasons, strict=True)
+                        if r != "ConditionalCheckFailed"
                     ]
                     if "ConditionalCheckFailed" in reasons and not set(reasons) & _RETRIED_REASONS:
                         continue  # only items already queued: send the rest at once
