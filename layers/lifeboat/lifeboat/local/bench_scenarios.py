@@ -327,6 +327,18 @@ RESTORE_STATES = "lifeboat-Restore"
 
 
 # --- evacuate -----------------------------------------------------------------------------
+def _second_az(instance_id: str, cidr: str) -> str:
+    """A subnet in us-east-1b of the instance's VPC (the seeded subnets carry no tier: each
+    restore is given it, as ``lifeboat restore start --target-subnet`` does)."""
+    from lifeboat.aws.clients import client
+
+    ec2 = client("ec2")
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    vpc = reservation["Instances"][0]["VpcId"]
+    made = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone="us-east-1b")
+    return str(made["Subnet"]["SubnetId"])
+
+
 def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
     """``servers`` instances of one AZ backed up (unmetered), then the restore state machine
     started for each at once (as ``lifeboat restore start --force`` does): what RunInstances'
@@ -344,6 +356,7 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
             emulator.reset()
             stack = emulator.deploy()
             ids = seed_instances(servers, "evac", cidr="10.43")
+            target = _second_az(ids[0], "10.43.16.0/20")  # where the restores of 1a land
             BRIDGE.local_environment["PACE_TIME_SCALE"] = "1.0"
             runtime.reset()
             backup = executions.start(
@@ -362,6 +375,8 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
                     {
                         "instance_id": instance,
                         "force": True,
+                        "target_az": "us-east-1b",
+                        "target_subnet": target,
                         "reason": "benchmark: us-east-1a evacuated",
                         "requested_by": "bench",
                     },
