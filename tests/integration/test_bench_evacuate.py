@@ -21,7 +21,7 @@ KEYS = {
 }
 SCRIPT = """
 import json
-from lifeboat.local.bench_scenarios import bench_evacuate
+from lifeboat.local.bench_evacuate import bench_evacuate
 print("RESULT " + json.dumps(bench_evacuate(7, latency=0.0)))
 """
 
