@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lifeboat.models import (
     PointStatus,
     RecoveryPoint,
@@ -211,6 +213,26 @@ class FakeCatalog:
             return False
         self.items[key] = {"pk": key[0], "sk": sort_key, **attrs}
         return True
+
+    def enqueue_copies(self, region: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """As the catalog's: 100 per transaction, one write each; an item already queued is
+        skipped, the rest of its chunk written all or nothing; the sort keys newly queued."""
+        unique = dict(items)
+        keys = sorted(unique)
+        queued: list[str] = []
+        for start in range(0, len(keys), 100):
+            chunk = [
+                k for k in keys[start : start + 100] if (f"COPYQ#{region}", k) not in self.items
+            ]
+            try:
+                for _ in chunk:
+                    self._write()  # a failing table fails the chunk before anything is written
+            except CatalogUnavailable as exc:  # as boto3 raises it
+                raise ClientError({"Error": {"Code": str(exc)}}, "TransactWriteItems") from exc
+            for k in chunk:
+                self.items[(f"COPYQ#{region}", k)] = {"pk": f"COPYQ#{region}", "sk": k, **unique[k]}
+            queued.extend(chunk)
+        return queued
 
     def transition(
         self,

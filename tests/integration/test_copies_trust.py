@@ -153,11 +153,12 @@ def test_a_copy_locked_by_hand_in_the_dr_region_is_kept_whole(
 def test_a_copy_finalize_could_not_queue_is_notified_counted_and_copied_later(
     stack: Any, elearn: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def refused(self: Catalog, region: str, sort_key: str, attrs: dict[str, Any]) -> bool:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+    def refused(self: Catalog, region: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        error = {"Error": {"Code": "InternalServerError", "Message": "x"}}
+        raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(Catalog, "enqueue_copy", refused)
+        patch.setattr(Catalog, "enqueue_copies", refused)
         result = start(stack, {"plan": "standard", "rule": "daily"}, "unqueued")
     assert result["status"] == "SUCCEEDED"  # the backup itself succeeded
     assert "copies not queued" in result["output"]["copies"]["error"]

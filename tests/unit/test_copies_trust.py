@@ -230,8 +230,6 @@ def test_a_copy_of_a_locked_point_claims_no_lock_and_its_claim_is_not_believed()
 
 
 def test_a_copy_that_could_not_be_queued_is_notified_counted_missing_and_copied_later() -> None:
-    from botocore.exceptions import ClientError
-
     from lifeboat.copies.enqueue import queue_and_start
     from lifeboat.copies.status import copy_status
 
@@ -243,15 +241,13 @@ def test_a_copy_that_could_not_be_queued_is_notified_counted_missing_and_copied_
     tonight = point("i-0web1", Kind.EBS)
     home(ports, [tonight])
 
-    def refused(*args: object) -> bool:
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceeded"}}, "PutItem")
-
-    catalog.enqueue_copy = refused  # type: ignore[method-assign,assignment]
+    catalog.fail_after_writes = 0  # the table refuses the batched queue write
     # When finalize cannot queue tonight's copy: the run goes on, and it is notified at once
     result = queue_and_start([tonight], plans(), ports, NOW, "run-2", None)
     assert "copies not queued" in result["error"] and result["notified"]
     assert any("not queued" in subject for subject, _ in ports.notifier.sent)  # type: ignore[union-attr]
-    del catalog.enqueue_copy  # the table answers again
+    assert queue(catalog) == []  # nothing of the chunk was written (tonight is not queued)
+    catalog.fail_after_writes = None  # the table answers again
     # copies status counts it as missing (not a fresh RPO with without_copy: [])
     (region,) = copy_status(plans(), ports, NOW)
     (rule,) = region.rules

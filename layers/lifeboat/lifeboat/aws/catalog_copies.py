@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,21 @@ from botocore.exceptions import ClientError
 
 from lifeboat.aws.dynamo import _ints, _item, _plain, _until_processed
 from lifeboat.aws.permissions import needs
-from lifeboat.errors import error_code
+from lifeboat.errors import TransientAwsError, error_code
 from lifeboat.models import RecoveryPoint
 from lifeboat.timeutil import iso
+
+TRANSACTION_ITEMS = 100  # DynamoDB's limit of actions per TransactWriteItems
+TRANSACTION_ATTEMPTS = 8
+# per-item cancellation reasons worth sending the chunk again (nothing of it was written)
+_RETRIED_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+_RETRIED_CODES = {
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+}
 
 
 def copy_keys(point: RecoveryPoint) -> dict[str, str]:
@@ -112,6 +125,71 @@ class CopyQueries:
                 raise
             return False
         return True
+
+    @needs("dynamodb:PutItem")  # TransactWriteItems is authorized as each item's PutItem
+    def enqueue_copies(self, region: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Queue many copies once each, up to 100 per ``TransactWriteItems`` (each a Put on
+        ``attribute_not_exists``): the sort keys newly queued. A cancelled transaction is read
+        per item: an item already queued (``ConditionalCheckFailed``) is dropped and the rest
+        of its chunk sent again (a cancelled transaction wrote nothing), so an item is never
+        queued twice and a repeated finalize queues nothing; conflicts and throttling are
+        retried after a growing pause; anything else raises (the caller notifies)."""
+        unique = dict(items)  # one operation per item in a transaction
+        keys = sorted(unique)
+        queued: list[str] = []
+        for start in range(0, len(keys), TRANSACTION_ITEMS):
+            chunk = keys[start : start + TRANSACTION_ITEMS]
+            queued.extend(self._enqueue_chunk(region, chunk, unique))
+        return queued
+
+    def _enqueue_chunk(
+        self, region: str, keys: list[str], attrs: dict[str, dict[str, Any]]
+    ) -> list[str]:
+        pending = list(keys)
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            if not pending:
+                return []
+            try:
+                self.ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": _item({"pk": queue_key(region), "sk": k, **attrs[k]}),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        }
+                        for k in pending
+                    ]
+                )
+                return pending
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "TransactionCanceledException":
+                    reasons = [
+                        str(r.get("Code") or "None")
+                        for r in exc.response.get("CancellationReasons") or []
+                    ]
+                    if len(reasons) != len(pending):
+                        raise
+                    unexpected = (
+                        set(reasons) - _RETRIED_REASONS - {"ConditionalCheckFailed", "None"}
+                    )
+                    if unexpected:
+                        raise
+                    pending = [
+                        k
+                        for k, r in zip(pending, reasons, strict=True)
+                        if r != "ConditionalCheckFailed"
+                    ]
+                    if "ConditionalCheckFailed" in reasons and not set(reasons) & _RETRIED_REASONS:
+                        continue  # only items already queued: send the rest at once
+                elif code not in _RETRIED_CODES:
+                    raise
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+        raise TransientAwsError(
+            f"copy queue writes to {region} still conflicting after {TRANSACTION_ATTEMPTS} attempts"
+        )
 
     @needs("dynamodb:BatchWriteItem")
     def dequeue_copies(self, region: str, sort_keys: list[str]) -> None:

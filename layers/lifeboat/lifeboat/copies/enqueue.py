@@ -19,9 +19,10 @@ from lifeboat.timeutil import iso
 def queue_copies(
     points: list[RecoveryPoint], plans: PlanSet, ports: Ports, now: datetime
 ) -> dict[str, int]:
-    """One queue item per completed point and destination of its rule; how many were newly
-    queued, by region (a repeated finalize queues nothing twice: a conditional write)."""
-    queued: dict[str, int] = {}
+    """One queue item per completed point and destination of its rule, written in batches
+    (up to 100 per transaction, each conditional); how many were newly queued, by region (a
+    repeated finalize queues nothing twice)."""
+    wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for point in points:
         if point.status is not PointStatus.COMPLETED or point.is_copy:
             continue
@@ -36,11 +37,11 @@ def queue_copies(
                 "kind": point.kind.value,
                 "queued_at": iso(now),
             }
-            if ports.catalog.enqueue_copy(target.region, queue_sort_key(point), item):
-                queued[target.region] = queued.get(target.region, 0) + 1
-            else:
-                queued.setdefault(target.region, 0)
-    return queued
+            wanted.setdefault(target.region, []).append((queue_sort_key(point), item))
+    return {
+        region: len(ports.catalog.enqueue_copies(region, items))
+        for region, items in sorted(wanted.items())
+    }
 
 
 def copier_name(run_id: str) -> str:

@@ -9,7 +9,9 @@ AWS-shaped emulator (a latency per API call, EC2's token buckets enforced):
   as the emulator's own CPU time is not compressed); transitions and calls are not scaled.
 * ``overlap``: two plans' backup runs started at the same minute: throttled calls, failed
   points, and the pair's create phase against the floor of their combined create calls.
-* ``evacuate``: not measured yet (restores of 100 servers at once).
+* ``evacuate`` (:mod:`lifeboat.local.bench_evacuate`): 100 servers of one AZ backed up, then
+  a restore started for each at once:
+  throttled calls and the RunInstances phase against the floor RunInstances' bucket imposes.
 """
 
 from __future__ import annotations
@@ -310,19 +312,12 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
     }
 
 
-def not_measured(why: str) -> dict[str, Any]:
-    """A scenario the benchmark does not run yet: its keys, no figures."""
-    keys: tuple[str, ...] = ("throttled_calls", "phase_seconds", "floor_seconds")
-    keys = (*keys, "phase_vs_floor", "api_calls", "state_transitions")
-    keys = (*keys, "lambda_gb_seconds", "estimated_cost_usd")
-    return {"measured": False, "why": why, **dict.fromkeys(keys)}
-
-
 def run_scenarios(latency: float) -> dict[str, Any]:
     """BENCH_SCENARIOS (default prune,overlap,evacuate); BENCH_PRUNE_POINTS (10,000),
     BENCH_RATE_SCALE (5: the prune scenario's compressed time), BENCH_OVERLAP_SIZE (200 per
     plan)."""
-    from lifeboat.local.bench_scenarios import bench_overlap, bench_prune, not_measured
+    from lifeboat.local.bench_evacuate import bench_evacuate
+    from lifeboat.local.bench_scenarios import bench_overlap, bench_prune
 
     wanted = os.environ.get("BENCH_SCENARIOS", "prune,overlap,evacuate").split(",")
     found: dict[str, Any] = {}
@@ -336,5 +331,7 @@ def run_scenarios(latency: float) -> dict[str, Any]:
         print(f"scenario overlap: two plans of {size} instances ...", flush=True)
         found["overlap"] = bench_overlap(size, latency=latency)
     if "evacuate" in wanted:
-        found["evacuate"] = not_measured("restores of 100 servers at once: not built yet")
+        servers = int(os.environ.get("BENCH_EVACUATE_SIZE", "100"))
+        print(f"scenario evacuate: {servers} restores at once ...", flush=True)
+        found["evacuate"] = bench_evacuate(servers, latency=latency)
     return found

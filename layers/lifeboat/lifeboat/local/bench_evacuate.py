@@ -1,0 +1,121 @@
+"""The benchmark's ``evacuate`` scenario (``make bench``; docs: development/scale.md): servers
+of one AZ backed up, then a restore started for each at once, in the AWS-shaped emulator (a
+latency per API call, EC2's token buckets enforced)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+from lifeboat.local.bench_scenarios import _OBSERVER, MEMORY_GB, _cost, _entered, seed_instances
+
+EVACUATE_PLANS = """
+plans:
+  evac:
+    description: benchmark fleet (evacuate)
+    min_keep: 3
+    rules:
+      all:
+        schedule: cron(0 3 * * ? *)
+        timezone: UTC
+        kinds: [ami, ebs]
+        retention: {daily: 7}
+"""
+RESTORE_STATES = "lifeboat-Restore"
+
+
+# --- evacuate -----------------------------------------------------------------------------
+def _second_az(instance_id: str, cidr: str) -> str:
+    """A subnet in us-east-1b of the instance's VPC (the seeded subnets carry no tier: each
+    restore is given it, as ``lifeboat restore start --target-subnet`` does)."""
+    from lifeboat.aws.clients import client
+
+    ec2 = client("ec2")
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    vpc = reservation["Instances"][0]["VpcId"]
+    made = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone="us-east-1b")
+    return str(made["Subnet"]["SubnetId"])
+
+
+def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
+    """``servers`` instances of one AZ backed up (unmetered), then the restore state machine
+    started for each at once (as ``lifeboat restore start --force`` does): what RunInstances'
+    buckets (a 5-call burst refilling 2/s; 1,000 instances) made of the restores."""
+    from lifeboat import executions, runtime
+    from lifeboat.local.bridge import BRIDGE
+    from lifeboat.local.server import Emulator
+    from lifeboat.pacing import AWS_BUCKETS
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        handle.write(EVACUATE_PLANS)
+    os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
+    try:
+        with Emulator() as emulator:
+            emulator.reset()
+            stack = emulator.deploy()
+            ids = seed_instances(servers, "evac", cidr="10.43")
+            target = _second_az(ids[0], "10.43.16.0/20")  # where the restores of 1a land
+            BRIDGE.local_environment["PACE_TIME_SCALE"] = "1.0"
+            runtime.reset()
+            backup = executions.start(
+                stack.outputs["BackupStateMachineArn"],
+                {"plan": "evac", "rule": "all"},
+                "evac-backup",
+            )
+            backed_up = executions.wait(backup, timeout=3600, poll=1.0)["status"]
+            BRIDGE.invocations.clear()
+            BRIDGE.seconds.clear()
+            BRIDGE.meter.start(latency=latency, enforce=True)
+            started = time.perf_counter()
+            arns = [
+                executions.start(
+                    stack.outputs["RestoreStateMachineArn"],
+                    {
+                        "instance_id": instance,
+                        "force": True,
+                        "target_az": "us-east-1b",
+                        "target_subnet": target,
+                        "reason": "benchmark: us-east-1a evacuated",
+                        "requested_by": "bench",
+                    },
+                    f"evac-{instance}",
+                )
+                for instance in ids
+            ]
+            results = [executions.wait(arn, timeout=3600, poll=1.0) for arn in arns]
+            wall = time.perf_counter() - started
+            BRIDGE.meter.stop()
+            transitions = sum(_entered(arn) for arn in arns)
+            meter = BRIDGE.meter
+            seconds, invocations = dict(BRIDGE.seconds), dict(BRIDGE.invocations)
+    finally:
+        os.environ.pop("LIFEBOAT_PLANS_FILE", None)
+    moments = meter.times.get("RunInstances", [])
+    phase = max(moments) - min(moments) if moments else 0.0
+    admitted = meter.calls.get("RunInstances", 0) - meter.throttled.get("RunInstances", 0)
+    burst, rate = AWS_BUCKETS["RunInstances"]
+    # One instance per restore: the 1,000-instance resource bucket imposes nothing below it.
+    resource_floor = max(0.0, (servers - 1000) / 2.0)
+    floor = max(0.0, (admitted - burst) / rate, resource_floor)
+    gb_seconds = sum(seconds.values()) * MEMORY_GB
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return {
+        "measured": True,
+        "servers": servers,
+        "backup_status": backed_up,
+        "restores": dict(sorted(statuses.items())),
+        "throttled_calls": sum(meter.throttled.values()),
+        "throttled_by_api": dict(sorted(meter.throttled.items())),
+        "phase_seconds": round(phase, 1),
+        "floor_seconds": round(floor, 1),
+        "phase_vs_floor": round(phase / floor, 2) if floor else None,
+        "wall_seconds": round(wall, 1),
+        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER},
+        "state_transitions": transitions,
+        "lambda_gb_seconds": round(gb_seconds, 2),
+        "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+    }
