@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from lifeboat.local.bench_scenarios import _OBSERVER, MEMORY_GB, _cost, _entered, seed_instances
+from lifeboat.local.bench_scenarios import MEMORY_GB, _entered, run_figures, seed_instances
 
 EVACUATE_PLANS = """
 plans:
@@ -108,14 +108,5 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
         "servers": servers,
         "backup_status": backed_up,
         "restores": dict(sorted(statuses.items())),
-        "throttled_calls": sum(meter.throttled.values()),
-        "throttled_by_api": dict(sorted(meter.throttled.items())),
-        "phase_seconds": round(phase, 1),
-        "floor_seconds": round(floor, 1),
-        "phase_vs_floor": round(phase / floor, 2) if floor else None,
-        "wall_seconds": round(wall, 1),
-        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER},
-        "state_transitions": transitions,
-        "lambda_gb_seconds": round(gb_seconds, 2),
-        "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+        **run_figures(meter, phase, floor, wall, transitions, gb_seconds, invocations),
     }

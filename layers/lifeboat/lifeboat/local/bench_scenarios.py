@@ -246,6 +246,30 @@ def bench_prune(
 _OBSERVER = {"DescribeExecution", "GetExecutionHistory", "StartExecution"}
 
 
+def run_figures(
+    meter: Any,
+    phase: float,
+    floor: float,
+    wall: float,
+    transitions: int,
+    gb_seconds: float,
+    invocations: dict[str, int],
+) -> dict[str, Any]:
+    """The figures every run scenario reports (the benchmark's JSON contract)."""
+    return {
+        "throttled_calls": sum(meter.throttled.values()),
+        "throttled_by_api": dict(sorted(meter.throttled.items())),
+        "phase_seconds": round(phase, 1),
+        "floor_seconds": round(floor, 1),
+        "phase_vs_floor": round(phase / floor, 2) if floor else None,
+        "wall_seconds": round(wall, 1),
+        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER},
+        "state_transitions": transitions,
+        "lambda_gb_seconds": round(gb_seconds, 2),
+        "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+    }
+
+
 # --- overlap ------------------------------------------------------------------------------
 def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
     """Two plans' backup runs (``per_plan`` instances each, ``ami`` and ``ebs``) started at the
@@ -299,16 +323,7 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
         "status": sorted({r["status"] for r in results}),
         "instances_per_plan": per_plan,
         "failed_points": failed,
-        "throttled_calls": sum(meter.throttled.values()),
-        "throttled_by_api": dict(sorted(meter.throttled.items())),
-        "phase_seconds": round(phase, 1),
-        "floor_seconds": round(floor, 1),
-        "phase_vs_floor": round(phase / floor, 2) if floor else None,
-        "wall_seconds": round(wall, 1),
-        "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER},
-        "state_transitions": transitions,
-        "lambda_gb_seconds": round(gb_seconds, 2),
-        "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+        **run_figures(meter, phase, floor, wall, transitions, gb_seconds, invocations),
     }
 
 
