@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lifeboat import runtime
 from lifeboat.backup import create_batch
+from lifeboat.backup.pace import CreateProgress
 from lifeboat.models import CreateTask, validate_input
 from lifeboat.observability import logger, metrics, tracer
 from lifeboat.plans import default_plans
@@ -19,5 +20,7 @@ from lifeboat.timeutil import utcnow
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = validate_input(CreateTask, event)
     request, plans = task.state, default_plans()
+    earlier = validate_input(CreateProgress, task.result) if task.result else None
+    ports, pacing = runtime.create_ports()
     consistency = consistency_for(task, plans)
-    return create_batch(request, plans, runtime.create_ports(request), utcnow(), consistency)
+    return create_batch(request, plans, ports, utcnow(), consistency, pacing, earlier)

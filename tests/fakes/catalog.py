@@ -60,9 +60,6 @@ class FakeCatalog:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         return self.runs.get(run_id)
 
-    def claim_create_start(self, run_id: str, now: float) -> float:
-        return float(self.runs.setdefault(run_id, {}).setdefault("create_started_at", now))
-
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self._write()
         self.runs.setdefault(run_id, {}).update(status=status, summary=summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -90,19 +91,54 @@ def test_same_scheduled_trigger_three_times_makes_one_set(stack: Any, elearn: An
     assert len(_catalog(stack).all_points()) == 4
 
 
-def test_the_run_s_create_start_is_claimed_once_for_every_task(stack: Any, elearn: Any) -> None:
-    # The run-wide pacing schedule starts when the run's first create call was ready; every
-    # later task (and a retried one) reads that moment instead of starting its own.
+def test_the_run_s_create_calls_are_reserved_from_the_shared_pace(stack: Any, elearn: Any) -> None:
+    # Every create task reserves its batch's CreateImage and CreateSnapshots calls from the
+    # stack's shared bucket of the home region (one item per region and API in the catalog),
+    # the bucket every other run, prune, copier, drill and restore of the stack draws on.
+    run_schedule(stack, "daily")  # AMIs
+    run_schedule(stack, "hourly")  # crash-consistent snapshot sets
+    table = stack.outputs["CatalogTableName"]
+    ddb = client("dynamodb")
+    for api in ("CreateImage", "CreateSnapshots"):
+        item = ddb.get_item(
+            TableName=table, Key={"pk": {"S": f"PACE#us-east-1#{api}"}, "sk": {"S": "PACE"}}
+        ).get("Item")
+        assert item is not None and float(item["tat"]["N"]) > 0
+
+
+def test_a_drained_pace_makes_the_batch_wait_in_the_state_machine(stack: Any, elearn: Any) -> None:
+    # Given another execution of the stack that has just taken a minute of EC2's CreateImage
+    # bucket (the shared pace's arrival time a minute ahead)
+    table = stack.outputs["CatalogTableName"]
+    ddb = client("dynamodb")
+    ahead = time.time() + 60
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "PACE#us-east-1#CreateImage"},
+            "sk": {"S": "PACE"},
+            "tat": {"N": f"{ahead:.3f}"},
+        },
+    )
+    create = "lifeboat-BackupCreateFunction"
+    before = BRIDGE.invocations.get(create, 0)
+    # When the daily run starts
     result = run_schedule(stack, "daily")
-    run_id = result["output"]["run_id"]
-    catalog = _catalog(stack)
-    record = catalog.get_run(run_id)
-    assert record is not None and record["create_started_at"] > 0
-    started = record["create_started_at"]
-    assert catalog.claim_create_start(run_id, started + 600.0) == pytest.approx(started)
-    assert (catalog.get_run(run_id) or {}).get("create_started_at") == started
-    assert catalog.claim_create_start("20990101T0000Z-none-none", 42.5) == 42.5
-    assert catalog.get_run("20990101T0000Z-none-none") is None
+    # Then its one batch stopped for the pace (returned, not slept), waited in
+    # WaitForCreatePace, and was called again: two invocations, the AMIs made once each
+    assert result["status"] == "SUCCEEDED"
+    assert BRIDGE.invocations[create] - before == 2
+    sfn = client("stepfunctions")
+    (map_run,) = sfn.list_map_runs(executionArn=result["execution_arn"])["mapRuns"]
+    counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
+    assert counts["succeeded"] == counts["total"] == 1
+    images = len(managed_images())
+    assert images == 3  # elearn's three protected servers
+    # and it drew its calls from the bucket after the minute another execution took
+    item = ddb.get_item(
+        TableName=table, Key={"pk": {"S": "PACE#us-east-1#CreateImage"}, "sk": {"S": "PACE"}}
+    )["Item"]
+    assert float(item["tat"]["N"]) == pytest.approx(ahead + images / 4.0, abs=0.01)
 
 
 def test_vanished_instance_and_busy_database_fail_alone(stack: Any, elearn: Any) -> None:

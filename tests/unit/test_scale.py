@@ -48,7 +48,10 @@ def _worst_case() -> tuple[int, int]:
     # the number of batches; each child holds one batch's task (every retry taken) and the
     # Pass state its Catch leads to.
     assert processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
-    child = 2 + _task_events(processor["States"]["CreateBatch"]) + 2
+    # ... and each time the task stopped for the shared pace: the Choice, the Wait, the task
+    waits = processor["States"]["CreatePaced"]["Choices"][0]["And"][1]["NumericGreaterThanEquals"]
+    per_wait = 2 + 2 + _task_events(processor["States"]["CreateBatch"])
+    child = 2 + _task_events(processor["States"]["CreateBatch"]) + waits * per_wait + 2 + 2
     return fixed + 8, child
 
 
@@ -62,14 +65,9 @@ def test_worst_case_history_stays_far_below_the_limit(instances: int) -> None:
     assert child < HISTORY_LIMIT // 2, child
 
 
-def test_create_concurrency_matches_the_map() -> None:
-    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    assert _create_map()["MaxConcurrency"] == int(env["CREATE_CONCURRENCY"])
-
-
-def test_every_create_task_knows_its_place_in_the_run_s_schedule() -> None:
-    # The run-wide pacing schedule numbers batch b's calls from b x batch size: the Map hands
-    # the task its index and the run's batch size, and the task's event model accepts them.
+def test_every_create_task_knows_its_place_in_the_run() -> None:
+    # The Map hands the task its batch's index and the run's batch size (its log names them),
+    # and the task's event model accepts them.
     from lifeboat.models import CreateBatchEvent
 
     selector = _create_map()["ItemSelector"]

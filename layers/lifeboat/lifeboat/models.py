@@ -134,11 +134,13 @@ class CreateBatchEvent(Strict):
 class CreateTask(TaskEvent[CreateBatchEvent]):
     """CreateBatch, inside the create Map: the batch and the run's execution; with a rule's
     scripts, also the pre scripts' results (``scripts``) or the error the pre step failed with
-    (``scripts_error``)."""
+    (``scripts_error``); after the task stopped for the pace, what it returned (``result``,
+    a :class:`lifeboat.backup.pace.CreateProgress`)."""
 
     has_scripts: bool = False
     scripts: ScriptsState | None = None
     scripts_error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
 
 
 class CheckEvent(Strict):

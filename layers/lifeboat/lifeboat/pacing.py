@@ -65,7 +65,7 @@ class Pacer:
     waited: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def acquire(self, api: str) -> None:
+    def acquire(self, api: str, region: str | None = None) -> None:
         with self._lock:
             bucket = self.buckets.get(api)
             if bucket is None:
@@ -81,59 +81,7 @@ class Pacer:
 
 
 class Pacing(Protocol):
-    def acquire(self, api: str) -> None: ...
+    """Waits before a call of ``api`` until its bucket allows it (``region``: where the call
+    goes, when the pacing keeps one bucket per region)."""
 
-
-def slot_offset(api: str, slot: int, share: float, burst_share: float) -> float:
-    """Seconds after the run's start at which the run's ``slot``-th call of ``api`` may go: the
-    first ``burst`` calls at once, then ``rate`` per second (shares of AWS's bucket)."""
-    burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-    allowed_at_once = max(1, int(burst * burst_share))
-    return max(0.0, (slot - allowed_at_once + 1) / (rate * share))
-
-
-@dataclass
-class RunSchedule:
-    """One token bucket for a whole run, kept by tasks that never talk to each other.
-
-    The run's calls of one API are numbered 0, 1, 2, … across all its create tasks (the task of
-    batch ``b`` owns the numbers from ``first_slot`` = b × batch size, one per instance), and
-    call ``k`` may go at ``start + slot_offset(k)``. However the tasks interleave, by any time t
-    at most ``burst + rate × (t − start)`` calls have gone, which is a bucket that started full
-    at ``start``: the moment the run's first create call was ready, claimed once (in the catalog)
-    by whichever task got there first (``claim_start``, called lazily). Unlike a static split
-    of the rate between concurrent tasks, nothing is lost while a task is busy with Describe
-    calls or when the last wave runs alone: the numbers, not the tasks, carry the rate.
-
-    Calls beyond a task's own numbers (a retried attempt) and APIs without numbers go through
-    ``fallback``, the task's own small bucket."""
-
-    claim_start: Callable[[], float]
-    first_slot: int
-    slots: int
-    apis: frozenset[str]
-    fallback: Pacing
-    share: float = 0.8
-    burst_share: float = 1.0
-    time_scale: float = 1.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
-    used: dict[str, int] = field(default_factory=dict)
-    _start: float | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def acquire(self, api: str) -> None:
-        with self._lock:
-            taken = self.used.get(api, 0)
-            scheduled = api in self.apis and taken < self.slots
-            if scheduled:
-                self.used[api] = taken + 1
-                if self._start is None:
-                    self._start = self.claim_start()
-                offset = slot_offset(api, self.first_slot + taken, self.share, self.burst_share)
-                wait = self._start + offset * self.time_scale - self.clock()
-        if not scheduled:
-            self.fallback.acquire(api)
-            return
-        if wait > 0:
-            self.sleep(wait)
+    def acquire(self, api: str, region: str | None = None) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from functools import lru_cache, partial
@@ -26,22 +27,29 @@ from lifeboat.aws.ssm_scripts import SsmScripts
 from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.aws.volume_ops import VolumeOps
 from lifeboat.guardrails import GuardConfig, Guardrails
-from lifeboat.models import CreateBatchEvent
 from lifeboat.pace import SharedPacing
-from lifeboat.pacing import Pacer, Pacing, RunSchedule
+from lifeboat.pacing import Pacing
 from lifeboat.ports import Ports
+from lifeboat.prices import wait_state_break_even
 from lifeboat.settings import Settings, clear_cache, get_settings
 
 
-def pacer(tasks: int = 1, start_empty: bool = False) -> Pacer:
-    """One bucket per API at ``PACE_SHARE`` of AWS's rates, split between ``tasks`` running at
-    once (sleeps compressed in local mode)."""
+def shared_pacing(region: str | None = None, defer: bool = False) -> SharedPacing:
+    """The stack's shared pace (:mod:`lifeboat.pace`): one bucket per region and API in the
+    catalog, whichever execution calls. Calls go to ``region`` (default: the home region) unless
+    the client says otherwise. ``defer``: a task whose state machine can wait for it (a
+    ``Wait`` state) stops with :class:`~lifeboat.pace.PaceDeferred` when sleeping would cost
+    more than the state machine's wait (:func:`lifeboat.prices.wait_state_break_even`); any
+    other task sleeps for its calls (compressed in local mode)."""
     settings = get_settings()
-    scale = settings.pace_time_scale
-    return Pacer(
-        share=settings.pace_share / tasks,
-        start_empty=start_empty,
-        sleep=lambda seconds: time.sleep(seconds * scale),
+    return SharedPacing(
+        reserve_calls=Catalog(settings.catalog_table).reserve_pace,
+        region=region or home_region(),
+        share=settings.pace_share,
+        burst_share=settings.pace_burst_share,
+        inline_wait=wait_state_break_even(settings.memory_mb) if defer else math.inf,
+        time_scale=settings.pace_time_scale,
+        rate_scale=settings.pace_rate_scale,
     )
 
 
@@ -58,16 +66,16 @@ def ports() -> Ports:
 
 @lru_cache(maxsize=32)
 def _cached_ports(settings: Settings) -> Ports:
-    return _ports(pacer())
+    return _ports(shared_pacing())
 
 
 def retrier(pacing: Pacing | None = None) -> Retrier:
-    """Lifeboat's retry policy, pacing with ``pacing`` (default: :func:`pacer`)."""
+    """Lifeboat's retry policy, pacing with ``pacing`` (default: :func:`shared_pacing`)."""
     settings = get_settings()
     return Retrier(
         attempts=settings.max_local_retries,
         base_seconds=settings.retry_base_seconds,
-        pacer=pacing or pacer(),
+        pacer=pacing or shared_pacing(),
     )
 
 
@@ -135,31 +143,12 @@ def reset() -> None:
     clear_cache()
 
 
-SCHEDULED_APIS = frozenset({"CreateImage", "CreateSnapshots"})
-
-
-def create_ports(event: CreateBatchEvent) -> Ports:
-    """Adapters for one create task (one of the Map's iterations). Its ``CreateImage`` and
-    ``CreateSnapshots`` calls follow the run's schedule (:class:`~lifeboat.pacing.RunSchedule`:
-    batch ``b``'s instances own call numbers ``b × batch size`` onwards), so the run as a whole
-    keeps to ``PACE_SHARE`` of EC2's refill after spending ``PACE_BURST_SHARE`` of its burst,
-    whichever tasks run when. Anything else (database snapshots, retried attempts) goes through
-    the task's own bucket: ``PACE_SHARE`` split between ``CREATE_CONCURRENCY`` tasks, no burst."""
-    settings = get_settings()
-    batch_size = event.batch_size or settings.batch_size
-    catalog = Catalog(settings.catalog_table)
-    instances = sum(1 for r in event.resources if r.type in ("instance", "asg"))
-    schedule = RunSchedule(
-        claim_start=lambda: catalog.claim_create_start(event.run_id, time.time()),
-        first_slot=event.batch_index * batch_size,
-        slots=instances,
-        apis=SCHEDULED_APIS,
-        fallback=pacer(settings.create_concurrency, start_empty=True),
-        share=settings.pace_share,
-        burst_share=settings.pace_burst_share,
-        time_scale=settings.pace_time_scale,
-    )
-    return _ports(schedule)
+def create_ports() -> tuple[Ports, SharedPacing]:
+    """Adapters for one create task (one of the Map's iterations), its calls on the shared pace
+    of the home region; the pacing is returned too (the task reserves its batch's create calls
+    through it, and stops for its state machine's ``Wait`` when they come later)."""
+    pacing = shared_pacing(defer=True)
+    return _ports(pacing), pacing
 
 
 def guard_config() -> GuardConfig:
@@ -174,15 +163,7 @@ def prune_pass_ports(region: str) -> tuple[Ports, SharedPacing]:
     """Adapters for one pass of the prune machine over ``region``: its delete calls paced by
     the stack's shared buckets of that region (:mod:`lifeboat.pace`), reserved a chunk at a
     time; the pacing is returned too (the pass reserves through it)."""
-    settings = get_settings()
-    catalog = Catalog(settings.catalog_table)
-    pacing = SharedPacing(
-        reserve_calls=catalog.reserve_pace,
-        region=region,
-        share=settings.pace_share,
-        time_scale=settings.pace_time_scale,
-        rate_scale=settings.pace_rate_scale,
-    )
+    pacing = shared_pacing(region, defer=True)
     return _ports(pacing), pacing
 
 

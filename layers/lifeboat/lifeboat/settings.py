@@ -23,11 +23,12 @@ class Settings(BaseModel):
     retry_base_seconds: float = Field(1.0, alias="RETRY_BASE_SECONDS", ge=0, le=60)
     pace_share: float = Field(0.8, alias="PACE_SHARE", gt=0, le=1)
     pace_burst_share: float = Field(1.0, alias="PACE_BURST_SHARE", ge=0, le=1)
-    create_concurrency: int = Field(4, alias="CREATE_CONCURRENCY", ge=1, le=40)
     pace_time_scale: float = Field(1.0, alias="PACE_TIME_SCALE", ge=0, le=1)
     # Benchmark only: the emulator runs AWS's refill rates this many times faster (and so
     # does the shared pace), so that a 10,000-point prune is measured in minutes.
     pace_rate_scale: float = Field(1.0, alias="PACE_RATE_SCALE", ge=1, le=1000)
+    # Set by Lambda itself: a task weighs sleeping for its pace against a Wait state by it.
+    memory_mb: int = Field(512, alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE", ge=128, le=10_240)
     cooldown_minutes: int = Field(30, alias="COOLDOWN_MINUTES", ge=0, le=24 * 60)
     max_concurrent_auto_restores: int = Field(2, alias="MAX_CONCURRENT_AUTO_RESTORES", ge=1, le=50)
     max_auto_restores_per_hour: int = Field(5, alias="MAX_AUTO_RESTORES_PER_HOUR", ge=1, le=500)

@@ -78,26 +78,6 @@ class Catalog(CopyQueries, CatalogHolds, CatalogPace):
         return _ints(_plain(found)) if found else None
 
     @needs("dynamodb:UpdateItem")
-    def claim_create_start(self, run_id: str, now: float) -> float:
-        """The moment the run's create calls started (epoch seconds): ``now`` for the first task
-        to ask, the first task's time for every later one (one atomic write per task). A run
-        without a record (never claimed) starts now."""
-        try:
-            found = self.ddb.update_item(
-                TableName=self.table,
-                Key=_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
-                UpdateExpression="SET create_started_at = if_not_exists(create_started_at, :n)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":n": {"N": f"{now:.3f}"}},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return now
-        return float(found["Attributes"]["create_started_at"]["N"])
-
-    @needs("dynamodb:UpdateItem")
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.ddb.update_item(
             TableName=self.table,

@@ -170,9 +170,9 @@ class Retrier:
         self.retried = 0
 
     def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        api = _api_name(fn)
+        api, region = _api_name(fn), _region_of(fn)
         for attempt in range(self.attempts + 1):
-            self.pacer.acquire(api)
+            self.pacer.acquire(api, region)
             try:
                 return fn(**kwargs)
             except ClientError as exc:
@@ -191,6 +191,13 @@ class Retrier:
                 delay = min(self.cap_seconds, self.base_seconds * (2**attempt))
                 self.sleep(random.uniform(0, delay))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _region_of(fn: Callable[..., Any]) -> str | None:
+    """The region a client method's calls go to (its client's), None for anything else."""
+    meta = getattr(getattr(fn, "__self__", None), "meta", None)
+    region = getattr(meta, "region_name", None)
+    return region if isinstance(region, str) else None
 
 
 def _api_name(fn: Callable[..., Any]) -> str:

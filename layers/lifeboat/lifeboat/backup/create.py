@@ -17,6 +17,7 @@ from lifeboat import tags as T
 from lifeboat.asg.backup import backs_up_groups, create_group_point
 from lifeboat.asg.membership import group_of
 from lifeboat.backup.check import made_by_intent
+from lifeboat.backup.pace import CreateProgress, deferred, merge, reserve_creates
 from lifeboat.backup.points import image_name, new_point, record_failure, volume_snapshots
 from lifeboat.errors import error_code
 from lifeboat.models import (
@@ -28,6 +29,7 @@ from lifeboat.models import (
     ResourceType,
 )
 from lifeboat.observability import metrics
+from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.plans import Kind, PlanSet, Rule
 from lifeboat.ports import Ports
 from lifeboat.scripts.steps import Decision
@@ -78,14 +80,23 @@ class _Intended:
     source_tags: dict[str, str]
 
 
-def create_batch(
+def create_batch(  # noqa: PLR0913 - the task's event, its adapters, and where it stands
     event: CreateBatchEvent,
     plans: PlanSet,
     ports: Ports,
     now: datetime,
     consistency: Mapping[str, Decision] | None = None,
+    pacing: SharedPacing | None = None,
+    earlier: CreateProgress | None = None,
 ) -> dict[str, Any]:
+    """Create the batch's points. With ``pacing`` (the shared pace), its create calls are
+    reserved first and the task may stop for its state machine to wait (:mod:`.pace`):
+    ``earlier`` is what the previous call of this task returned."""
     _plan, rule = plans.rule(event.plan, event.rule)
+    if pacing is not None:
+        stopped = reserve_creates(event, rule, pacing, earlier)
+        if stopped is not None:
+            return stopped.model_dump(mode="json")
     task = _Task(
         event,
         rule,
@@ -94,6 +105,23 @@ def create_batch(
         dict.fromkeys(("created", "reused", "failed", "skipped"), 0),
         consistency or {},
     )
+    try:
+        _create_all(task)
+    except PaceDeferred as wait:
+        assert pacing is not None  # only the shared pace defers
+        return deferred(event.run_id, wait.ready_at, pacing, earlier, task.counts).model_dump(
+            mode="json"
+        )
+    counts = task.counts
+    metrics.add_metric(name="RecoveryPointsStarted", unit=MetricUnit.Count, value=counts["created"])
+    metrics.add_metric(name="RecoveryPointsRefused", unit=MetricUnit.Count, value=counts["failed"])
+    waits = earlier.waits if earlier else 0
+    done = CreateProgress(run_id=event.run_id, **merge(earlier, counts), waits=waits)
+    return done.model_dump(mode="json")
+
+
+def _create_all(task: _Task) -> None:
+    event, rule = task.batch, task.rule
     instances = [r.id for r in event.resources if r.type == "instance"]
     instance_kinds = [k for k in rule.kinds if k in (Kind.AMI, Kind.EBS)]
     if instances and instance_kinds:
@@ -105,11 +133,7 @@ def create_batch(
     if backs_up_groups(rule.kinds):
         for ref in event.resources:
             if ref.type == "asg":
-                create_group_point(event, ref.id, ports, now, task.counts)
-    counts = task.counts
-    metrics.add_metric(name="RecoveryPointsStarted", unit=MetricUnit.Count, value=counts["created"])
-    metrics.add_metric(name="RecoveryPointsRefused", unit=MetricUnit.Count, value=counts["failed"])
-    return {"run_id": event.run_id, **counts}
+                create_group_point(event, ref.id, task.ports, task.now, task.counts)
 
 
 def _already_made(existing: RecoveryPoint | None) -> bool:

@@ -19,10 +19,11 @@ SHARED_APIS = frozenset(AWS_BUCKETS) | {"DeleteDBSnapshot", "DeleteDBClusterSnap
 CONTENTION_ATTEMPTS = 25
 
 
-def bucket_size(api: str, share: float) -> tuple[float, float]:
-    """(capacity, refill per second) of the stack's bucket for ``api``: ``share`` of AWS's."""
+def bucket_size(api: str, share: float, burst_share: float = 1.0) -> tuple[float, float]:
+    """(capacity, refill per second) of the stack's bucket for ``api``: ``share`` of AWS's
+    refill, and ``share`` × ``burst_share`` of its burst (at least one call)."""
     burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-    return max(1.0, float(int(burst * share))), rate * share
+    return max(1.0, float(int(burst * share * burst_share))), rate * share
 
 
 def pace_key(region: str, api: str) -> str:
@@ -93,21 +94,28 @@ class Grant:
 
     calls: dict[str, int] = field(default_factory=dict)
     ready_at: float = 0.0
+    # Carried over its state machine's Wait (a task called again): its calls are spent with
+    # whatever wait is left slept in-process, never deferred again (a Wait that ended early,
+    # on a rounded timestamp or in local mode's compressed time, does not loop).
+    waited: bool = False
 
 
 @dataclass
 class SharedPacing:
-    """A task's :class:`~lifeboat.pacing.Pacing` on the shared buckets of ``region``.
+    """A task's :class:`~lifeboat.pacing.Pacing` on the shared buckets: those of the region
+    each call goes to (``region`` when the call does not say).
 
-    Calls come out of ``grant`` (reserved ahead for a chunk of work) while it lasts; any other
-    call of a shared API reserves one more and waits in-process only up to ``inline_wait``
-    seconds, else raises :class:`PaceDeferred`. Other APIs go unpaced (see SHARED_APIS)."""
+    Calls in ``region`` come out of ``grant`` (reserved ahead for a chunk of work) while it
+    lasts; any other call of a shared API reserves one more and waits in-process only up to
+    ``inline_wait`` seconds, else raises :class:`PaceDeferred` (``math.inf``: a task that
+    always waits in-process). Other APIs go unpaced (see SHARED_APIS)."""
 
     reserve_calls: Callable[[str, int, float, float], float]  # key, count, capacity, rate
     region: str
     share: float
     grant: Grant = field(default_factory=Grant)
     inline_wait: float = 1.0
+    burst_share: float = 1.0
     time_scale: float = 1.0  # PACE_TIME_SCALE: waits compressed in local mode
     rate_scale: float = 1.0  # PACE_RATE_SCALE: the benchmark's emulator runs AWS's rates faster
     sleep: Callable[[float], None] = time.sleep
@@ -121,7 +129,7 @@ class SharedPacing:
         for api, count in sorted(calls.items()):
             if count <= 0 or api not in SHARED_APIS:
                 continue
-            capacity, rate = bucket_size(api, self.share)
+            capacity, rate = self.size(api)
             granted[api] = min(count, int(capacity))  # the rest: one at a time (acquire)
             key = pace_key(self.region, api)
             ready = max(
@@ -130,27 +138,51 @@ class SharedPacing:
         self.grant = Grant(granted, ready)
         return ready
 
-    def acquire(self, api: str) -> None:
+    def size(self, api: str) -> tuple[float, float]:
+        """(capacity, refill per second) of this stack's bucket for ``api``."""
+        return bucket_size(api, self.share, self.burst_share)
+
+    def acquire(self, api: str, region: str | None = None) -> None:
         if api not in SHARED_APIS:
             return
-        left = self.grant.calls.get(api, 0)
+        region = region or self.region
+        left = self.grant.calls.get(api, 0) if region == self.region else 0
         if left > 0:
             self.grant.calls[api] = left - 1
             ready = self.grant.ready_at
+            if self.grant.waited:
+                self._sleep_until(ready)
+                return
         else:
-            capacity, rate = bucket_size(api, self.share)
-            key = pace_key(self.region, api)
+            capacity, rate = self.size(api)
+            key = pace_key(region, api)
             ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
         if self.defers(ready):
+            if region == self.region:  # keep the call just reserved for later
+                self.grant.calls[api] = 1
+                self.grant.ready_at = max(self.grant.ready_at, ready)
             raise PaceDeferred(ready, api)
+        self._sleep_until(ready)
+
+    def resume(self, calls: dict[str, int], ready_at: float) -> None:
+        """Spend ``calls`` reserved by this task's previous call, which stopped for them: its
+        state machine has waited until ``ready_at``."""
+        self.grant = Grant(dict(calls), ready_at, waited=True)
+
+    def grant_defers(self) -> bool:
+        """Whether the task should stop for its grant (not when it already waited for it)."""
+        return not self.grant.waited and self.defers(self.grant.ready_at)
+
+    def _sleep_until(self, ready: float) -> None:
         wait = (ready - self.clock()) * self.time_scale  # compressed in local mode
         if wait > 0:
             self.sleep(wait)
 
     def defers(self, ready: float) -> bool:
         """Whether a wait until ``ready`` belongs in the state machine (longer than
-        ``inline_wait`` seconds as AWS would run it), not in this Lambda."""
-        return (ready - self.clock()) * self.rate_scale * self.time_scale > self.inline_wait
+        ``inline_wait`` seconds as AWS would run it: local mode's compressed time does not change
+        the choice, only how long either wait lasts), not in this Lambda."""
+        return (ready - self.clock()) * self.rate_scale > self.inline_wait
 
 
 def _is_pacing(p: SharedPacing) -> Pacing:  # mypy: SharedPacing satisfies the Pacing port

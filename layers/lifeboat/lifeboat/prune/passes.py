@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
 from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.pace import PaceDeferred, SharedPacing, bucket_size
+from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.plans import Kind
 from lifeboat.ports import CatalogPort, Ports
 from lifeboat.prune.deletes import claim, delete_artifacts, settle
@@ -66,7 +66,7 @@ def delete_pass(
         if str(b["sk"]).startswith(prefix) and not b.get("done")
     ]
     if event.reserved:
-        pacing.grant.calls, pacing.grant.ready_at = dict(event.reserved), event.reserved_at
+        pacing.resume(event.reserved, event.reserved_at)
     result = PassResult(region=event.region, done=False, passes=event.passes + 1, wait_until="")
     longest = 0.0
     for batch in sorted(batches, key=lambda b: str(b["sk"])):
@@ -131,14 +131,14 @@ def _chunk(
         )
         report.skipped.clear()
         points = _load(keys, event.region, ports)
-    chunk, calls, counted, end = _next_chunk(points, batch, event.owner, pacing.share)
+    chunk, calls, counted, end = _next_chunk(points, batch, event.owner, pacing)
     if not chunk:
         _save(batch, catalog, event.owner, next=end, deleted=batch["deleted"] + counted, done=True)
         result.deleted += counted
         return
     if not pacing.grant.calls:
         pacing.reserve_chunk(calls)
-    if pacing.defers(pacing.grant.ready_at):
+    if pacing.grant_defers():
         raise PaceDeferred(pacing.grant.ready_at, "a chunk's deletes")
     claimed = [(p, _deletion(p, batch, i)) for i, p in chunk]
     taken: set[int] = set(batch.get("taken_over") or [])
@@ -163,7 +163,7 @@ def _chunk(
 
 
 def _next_chunk(
-    points: list[RecoveryPoint | None], batch: dict[str, Any], owner: str, share: float
+    points: list[RecoveryPoint | None], batch: dict[str, Any], owner: str, pacing: SharedPacing
 ) -> tuple[list[tuple[int, RecoveryPoint]], dict[str, int], int, int]:
     """From the batch's ``next``: the points to delete now (this prune's marks, as many as one
     reservation of each API's bucket holds), their calls, the points a killed pass already
@@ -181,7 +181,7 @@ def _next_chunk(
         if point.status is not PointStatus.DELETING:
             continue  # put back (pinned)
         merged = {a: calls.get(a, 0) + n for a, n in _calls(point).items()}
-        if chunk and any(n > bucket_size(a, share)[0] for a, n in merged.items()):
+        if chunk and any(n > pacing.size(a)[0] for a, n in merged.items()):
             return chunk, calls, counted, index
         chunk.append((index, point))
         calls = merged
