@@ -1,4 +1,5 @@
-"""Drill step 2 (per resource): launch the copy into the drill subnet and security group."""
+"""Drill step 2 (per resource): launch the copy into the drill subnet and security group, its
+RunInstances on the shared pace (it may stop for the machine's WaitForDrillCopyPace)."""
 
 from typing import Any
 
@@ -15,4 +16,5 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(drill.DrillTaskEvent, event)
-    return drill.launch(request, runtime.ports(), utcnow()).model_dump(mode="json")
+    ports, pacing = runtime.launch_ports()
+    return drill.launch(request, ports, utcnow(), pacing).model_dump(mode="json")

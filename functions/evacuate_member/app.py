@@ -1,5 +1,6 @@
-"""Evacuation, one member: act (launch, restore, fail over, shift), check (polled), settle (cut
-over, switch the database endpoint)."""
+"""Evacuation, one member: act (launch, restore, fail over, shift; a launch on the shared pace,
+which may stop for the machine's WaitForMemberPace), check (polled), settle (cut over, switch
+the database endpoint)."""
 
 from datetime import timedelta
 from typing import Any
@@ -24,4 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "instance": timedelta(minutes=settings.instance_health_minutes),
         "db": timedelta(minutes=settings.database_health_minutes),
     }
-    return stages.member_task(request, runtime.ports(), utcnow(), deadlines, runtime.sleep)
+    if request.stage != "act":
+        return stages.member_task(request, runtime.ports(), utcnow(), deadlines, runtime.sleep)
+    ports, pacing = runtime.launch_ports()  # a replacement's RunInstances: the shared pace
+    return stages.member_task(request, ports, utcnow(), deadlines, runtime.sleep, pacing)

@@ -1,4 +1,6 @@
-"""Restore step 2: launch the replacement (capacity fallbacks across types, then AZs)."""
+"""Restore step 2: launch the replacement (capacity fallbacks across types, then AZs), its
+RunInstances on the shared pace of the region it launches in (it may stop for the machine's
+WaitForLaunchPace)."""
 
 from typing import Any
 
@@ -15,4 +17,5 @@ from lifeboat.timeutil import utcnow
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(restore.TaskEvent, event)
-    return restore.launch(request, runtime.ports(), utcnow()).model_dump(mode="json")
+    ports, pacing = runtime.launch_ports(request.plan().region)
+    return restore.launch(request, ports, utcnow(), pacing).model_dump(mode="json")

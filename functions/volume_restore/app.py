@@ -1,5 +1,6 @@
 """Volume restore (statemachines/volume_restore.asl.json): begin, advance one step, undo, or
-finish; the machine's Wait states do the waiting."""
+finish; the machine's Wait states do the waiting (also for the shared pace of the create
+step's CreateVolume)."""
 
 from typing import Any
 
@@ -17,4 +18,7 @@ from lifeboat.volumes.stages import VolumeStepEvent, run_step
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(VolumeStepEvent, event)
-    return run_step(request, runtime.ports(), utcnow())
+    if request.action != "advance":
+        return run_step(request, runtime.ports(), utcnow())
+    ports, pacing = runtime.launch_ports()  # a create step's CreateVolume: the shared pace
+    return run_step(request, ports, utcnow(), pacing)

@@ -167,6 +167,16 @@ def prune_pass_ports(region: str) -> tuple[Ports, SharedPacing]:
     return _ports(pacing), pacing
 
 
+def launch_ports(region: str | None = None) -> tuple[Ports, SharedPacing]:
+    """Adapters for one task that launches (a restore's, a drill copy's, an evacuation
+    member's RunInstances; a volume restore's CreateVolume), its calls on the shared pace of
+    ``region`` (default: home), the region it launches in; the pacing is returned too (the task
+    reserves its call through it, and stops for its state machine's ``Wait`` when the call
+    comes later). Built per invocation: the reservation is the task's own."""
+    pacing = shared_pacing(region, defer=True)
+    return _ports(pacing), pacing
+
+
 def storm_config() -> StormConfig | None:
     """The alarm router's storm settings (None: no evacuate state machine to start)."""
     settings = get_settings()

@@ -22,6 +22,7 @@ from lifeboat.restore.models import (
     ExecutionContext,
     Health,
     InstancePlan,
+    LaunchDeferred,
     MissingStageError,
 )
 
@@ -137,10 +138,13 @@ class Acted(BaseModel):
     # When the member's own recovery began: its health deadline counts from here (a later
     # tier must not inherit the time the earlier tiers took).
     started_at: datetime | None = None
+    deferred: Literal[False] = Field(False, description="see LaunchDeferred")
+    waits: int = Field(0, ge=0, description="times the launch stopped for the shared pace")
 
 
 class ActResult(BaseModel):
-    result: Acted
+    # A replacement's launch that stopped for the shared pace (WaitForMemberPace) until done.
+    result: Acted | LaunchDeferred
 
 
 class MemberCheck(BaseModel):
@@ -164,9 +168,10 @@ class MemberEvent(BaseModel):
     execution: ExecutionContext
 
     def acted(self) -> Acted:
-        if self.state.act is None:
+        acted = self.state.act.result if self.state.act else None
+        if not isinstance(acted, Acted):
             raise MissingStageError("state.act", "the member's first task result is missing")
-        return self.state.act.result
+        return acted
 
 
 class EvacuationState(BaseModel):

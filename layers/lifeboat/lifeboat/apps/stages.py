@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from lifeboat.apps.changes import changes_key, switch_endpoint
 from lifeboat.apps.evacuation import (
@@ -23,6 +23,7 @@ from lifeboat.apps.history import evacuation_records
 from lifeboat.apps.planning import plan_evacuation
 from lifeboat.apps.ports import EvacuationPort
 from lifeboat.errors import InvalidInputError, ReplacementFailedError, RestoreInProgressError
+from lifeboat.pace import SharedPacing
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
 from lifeboat.restore import locks
@@ -34,6 +35,7 @@ from lifeboat.restore.models import (
     CheckResult,
     ExecutionContext,
     Health,
+    LaunchDeferred,
     Launched,
     LaunchResult,
     RestoreState,
@@ -178,7 +180,8 @@ def _restore_event(event: MemberEvent) -> TaskEvent:
     step = event.state.step
     if step.restore is None:
         raise InvalidInputError("state.step.restore", "this member has no restore plan")
-    acted = event.state.act.result if event.state.act else None
+    found = event.state.act.result if event.state.act else None
+    acted = found if isinstance(found, Acted) else None
     context = ExecutionContext.model_validate(
         {
             "Id": step.execution_arn,
@@ -187,44 +190,69 @@ def _restore_event(event: MemberEvent) -> TaskEvent:
             "Input": {},
         }
     )
+    launched: Launched | LaunchDeferred | None = None
+    if isinstance(found, LaunchDeferred):  # the launch stopped for the pace: resumed
+        launched = found
+    if acted and acted.launched:
+        launched = Launched.model_validate(acted.launched)
     state = RestoreState(
         begin=Begun(plan=step.restore),
-        launch=(
-            LaunchResult(launched=Launched.model_validate(acted.launched))
-            if acted and acted.launched
-            else None
-        ),
+        launch=LaunchResult(launched=launched) if launched else None,
         check=CheckResult(health=event.state.check.health) if event.state.check else None,
     )
     return TaskEvent(state=state, execution=context)
 
 
-def member_task(
+def member_task(  # noqa: PLR0913 - the task's event, its adapters, clocks and its pace
     event: MemberEvent,
     ports: Ports,
     now: datetime,
     deadlines: dict[str, timedelta],
     sleep: Sleep,
+    pacing: SharedPacing | None = None,
 ) -> dict[str, Any]:
-    """One member's task: ``act``, ``check`` (polled until healthy) or ``settle``."""
+    """One member's task: ``act`` (with ``pacing``, the shared pace its launch may stop for),
+    ``check`` (polled until healthy) or ``settle``."""
     if event.stage == "act":
-        return act(event, ports, now).model_dump(mode="json")
+        return act(event, ports, now, pacing).model_dump(mode="json")
     if event.stage == "check":
         return member_check(event, ports, now, deadlines).model_dump(mode="json")
     return settle(event, ports, sleep)
 
 
-def act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
-    """The member's first task (its result stamped with when the member's recovery began)."""
-    return _act(event, ports, now).model_copy(update={"started_at": now})
+@overload
+def act(event: MemberEvent, ports: Ports, now: datetime) -> Acted: ...
+@overload
+def act(
+    event: MemberEvent, ports: Ports, now: datetime, pacing: SharedPacing | None
+) -> Acted | LaunchDeferred: ...
+def act(
+    event: MemberEvent, ports: Ports, now: datetime, pacing: SharedPacing | None = None
+) -> Acted | LaunchDeferred:
+    """The member's first task (its result stamped with when the member's recovery began); a
+    replacement's launch may stop for the shared pace first (the member waits in
+    ``WaitForMemberPace`` and this task is called again: :mod:`lifeboat.restore.pace`)."""
+    done = _act(event, ports, now, pacing)
+    if isinstance(done, LaunchDeferred):
+        return done
+    return done.model_copy(update={"started_at": now})
 
 
-def _act(event: MemberEvent, ports: Ports, now: datetime) -> Acted:
+def _act(
+    event: MemberEvent, ports: Ports, now: datetime, pacing: SharedPacing | None
+) -> Acted | LaunchDeferred:
     step = event.state.step
     evacuation = ports.evacuation
     if step.action in (Action.RESTORE_INSTANCE, Action.RESTORE_DATABASE):
-        launched = launch(_restore_event(event), ports, now)
-        return Acted(kind=launched.kind, id=launched.id, launched=launched.model_dump(mode="json"))
+        launched = launch(_restore_event(event), ports, now, pacing)
+        if isinstance(launched, LaunchDeferred):
+            return launched
+        return Acted(
+            kind=launched.kind,
+            id=launched.id,
+            launched=launched.model_dump(mode="json"),
+            waits=launched.waits,
+        )
     if step.action is Action.AWAIT_FAILOVER:
         return Acted(kind="db", id=step.resource_id, detail={"awaiting": "RDS's own failover"})
     if evacuation is None:

@@ -17,6 +17,7 @@ from lifeboat.restore.models import (
     DatabasePlan,
     ExecutionContext,
     InstancePlan,
+    LaunchDeferred,
     MissingStageError,
     TaskError,
 )
@@ -89,6 +90,8 @@ class DrillLaunched(BaseModel):
     id: str
     type: ResourceKind
     requested_at: datetime
+    deferred: Literal[False] = Field(False, description="see LaunchDeferred")
+    waits: int = Field(0, ge=0, description="times the launch stopped for the shared pace")
 
 
 class DrillHealth(BaseModel):
@@ -120,7 +123,11 @@ class Begun(BaseModel):
 
 
 class LaunchResult(BaseModel):
-    launched: DrillLaunched
+    launched: DrillLaunched | LaunchDeferred
+
+    def made(self) -> DrillLaunched | None:
+        """The copy launched, None while the launch waits for the shared pace."""
+        return self.launched if isinstance(self.launched, DrillLaunched) else None
 
 
 class CheckResult(BaseModel):
@@ -156,9 +163,10 @@ class DrillTaskEvent(BaseModel):
         return self.state.target
 
     def launched(self) -> DrillLaunched:
-        if self.state.launch is None:
+        made = self.state.launch.made() if self.state.launch else None
+        if made is None:
             raise MissingStageError("state.launch", "no drill copy: Launch's result is missing")
-        return self.state.launch.launched
+        return made
 
     @property
     def attempt(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lifeboat.ports import CatalogPort
-from lifeboat.timeutil import parse_iso
+from lifeboat.timeutil import iso, parse_iso
 
 
 def provenance_key(execution_arn: str) -> str:
@@ -25,3 +25,25 @@ def first_requests(catalog: CatalogPort, execution_arn: str) -> dict[str, dateti
         except ValueError:
             continue  # an unreadable record proves nothing
     return found
+
+
+def record_request(
+    catalog: CatalogPort,
+    execution_arn: str,
+    source_id: str,
+    kind: str,
+    now: datetime,
+    expires_at: int,
+) -> datetime:
+    """Record, before the create call, that this drill launches a copy of ``source_id`` and
+    when it first asked (the sweeper's proof and clock; the RTO's start): a retried launch,
+    or one called again after it stopped for the shared pace, keeps the first request's time."""
+    pk = provenance_key(execution_arn)
+    found = next((r for r in catalog.records(pk) if r["sk"] == source_id), None)
+    if found is not None and found.get("launched_at"):
+        return parse_iso(str(found["launched_at"]))
+    first = iso(now)
+    catalog.put_record(
+        pk, source_id, {"type": kind, "launched_at": first, "expires_at": expires_at}
+    )
+    return parse_iso(first)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from botocore.exceptions import ClientError
 
@@ -28,17 +28,19 @@ from lifeboat.drill.models import (
     drills_of,
     execution_deadline,
 )
+from lifeboat.drill.paced import Made, launch_instance
 from lifeboat.drill.planner import Protected
 from lifeboat.drill.ports import DrillClusterBusyError
-from lifeboat.drill.provenance import first_requests, provenance_key
+from lifeboat.drill.provenance import first_requests, record_request
 from lifeboat.drill.slot import claim_slot
 from lifeboat.drill.sources import protected_now
 from lifeboat.errors import InvalidInputError, error_code
 from lifeboat.models import RecoveryPoint
+from lifeboat.pace import SharedPacing
 from lifeboat.plans import PlanSet
 from lifeboat.ports import Ports
-from lifeboat.restore.models import Candidate
-from lifeboat.timeutil import iso, parse_iso
+from lifeboat.restore.models import Candidate, LaunchDeferred
+from lifeboat.timeutil import iso
 
 NAMESPACE = "Lifeboat"
 RECORD_DAYS = 400
@@ -148,7 +150,19 @@ def begin(
     )
 
 
-def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
+@overload
+def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched: ...
+@overload
+def launch(
+    event: DrillTaskEvent, ports: Ports, now: datetime, pacing: SharedPacing | None
+) -> DrillLaunched | LaunchDeferred: ...
+def launch(
+    event: DrillTaskEvent, ports: Ports, now: datetime, pacing: SharedPacing | None = None
+) -> DrillLaunched | LaunchDeferred:
+    """Launch this resource's drill copy. With ``pacing`` (the stack's shared pace of the home
+    region), an instance's RunInstances is reserved first and the task may stop for its
+    state machine's ``WaitForDrillCopyPace`` (:mod:`lifeboat.restore.pace`); a database's or
+    cluster's restore calls no paced API."""
     target = event.target()
     if target.error:
         raise DrillPlacementError("drill", f"{target.id}: {target.error}")
@@ -162,7 +176,8 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
     arn = event.execution.id
     # A copy is made after this drill first asked for it (a retried task keeps that time):
     # one made before, whatever its name and tags, is not this drill's.
-    requested = _provenance(ports, arn, target.id, target.type, now)
+    expires = int(now.timestamp()) + RECORD_DAYS * 86400
+    requested = record_request(ports.catalog, arn, target.id, target.type, now, expires)
     since = max(event.execution.start_time, requested)
     existing = [
         r
@@ -196,33 +211,9 @@ def launch(event: DrillTaskEvent, ports: Ports, now: datetime) -> DrillLaunched:
     if target.instance is None or target.subnet_id is None or target.availability_zone is None:
         raise DrillPlacementError("drill", f"{target.id}: no launch plan")
     candidate = Candidate(availability_zone=target.availability_zone, subnet_id=target.subnet_id)
-    token = client_token(arn, target.id)
     tags = planner.drill_tags(arn, target.id, target.instance.name)
-    instance = drills.launch(target.instance, candidate, token, tags)
-    return DrillLaunched(id=instance["InstanceId"], type="instance", requested_at=requested)
-
-
-def _provenance(
-    ports: Ports, execution_arn: str, source_id: str, kind: str, now: datetime
-) -> datetime:
-    """Record, before the create call, that this drill launches a copy of ``source_id`` and
-    when it first asked (the sweeper's proof and clock; the RTO's start): a retried launch
-    keeps the first request's time."""
-    pk = provenance_key(execution_arn)
-    found = next((r for r in ports.catalog.records(pk) if r["sk"] == source_id), None)
-    if found is not None and found.get("launched_at"):
-        return parse_iso(str(found["launched_at"]))
-    first = iso(now)
-    ports.catalog.put_record(
-        pk,
-        source_id,
-        {
-            "type": kind,
-            "launched_at": first,
-            "expires_at": int(now.timestamp()) + RECORD_DAYS * 86400,
-        },
-    )
-    return parse_iso(first)
+    copy = Made(drills, target.instance, candidate, client_token(arn, target.id), tags, requested)
+    return launch_instance(event, copy, pacing, ports.home_region)
 
 
 def _ours(resource: dict[str, Any], execution_arn: str, since: datetime) -> bool:
@@ -245,7 +236,7 @@ def tear_down_resource(event: DrillTaskEvent, ports: Ports) -> ResourceResult:
     state = event.state
     torn = tear_down(ports, event.execution.id, target.id, since=event.execution.start_time)
     health = state.check.health if state.check else None
-    launched = state.launch.launched if state.launch else None
+    launched = state.launch.made() if state.launch else None
     error = None
     if state.error is not None:
         outcome = "failed"

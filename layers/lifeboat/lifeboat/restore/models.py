@@ -189,6 +189,24 @@ class Launched(BaseModel):
     subnet_id: str | None = None
     instance_type: str | None = None
     capacity_fallbacks: list[CapacityAttempt] = Field(default_factory=list)
+    deferred: Literal[False] = Field(False, description="see LaunchDeferred")
+    waits: int = Field(0, ge=0, description="times the launch stopped for the shared pace")
+
+
+class LaunchDeferred(BaseModel):
+    """A launch task that stopped for the stack's shared pace (:mod:`lifeboat.restore.pace`):
+    its state machine waits until ``wait_until`` and calls the task again with this, which
+    spends ``reserved`` (reserved at ``reserved_at``) instead of reserving twice."""
+
+    model_config = ConfigDict(extra="ignore")
+    deferred: Literal[True] = True
+    wait_until: str = Field(description="ISO time, whole seconds, rounded up")
+    reserved: dict[str, int] = Field(default_factory=dict)
+    reserved_at: float = 0.0
+    waits: int = Field(ge=1, description="times the task stopped for the pace so far")
+    attempts: list[CapacityAttempt] = Field(
+        default_factory=list, description="capacity fallbacks tried before it stopped"
+    )
 
 
 class Health(BaseModel):
@@ -232,7 +250,11 @@ class Begun(BaseModel):
 
 
 class LaunchResult(BaseModel):
-    launched: Launched
+    launched: Launched | LaunchDeferred
+
+    def made(self) -> Launched | None:
+        """The replacement, None while the launch waits for the pace."""
+        return self.launched if isinstance(self.launched, Launched) else None
 
 
 class CheckResult(BaseModel):
@@ -295,9 +317,10 @@ class TaskEvent(BaseModel):
         return self.state.begin.plan
 
     def launched(self) -> Launched:
-        if self.state.launch is None:
+        made = self.state.launch.made() if self.state.launch else None
+        if made is None:
             raise MissingStageError("state.launch", "no replacement: Launch's result is missing")
-        return self.state.launch.launched
+        return made
 
     def instance_plan(self) -> InstancePlan:
         plan = self.plan()

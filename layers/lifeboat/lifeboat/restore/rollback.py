@@ -36,7 +36,7 @@ def abort(event: TaskEvent, ports: Ports, now: datetime) -> dict[str, Any]:
     name, arn = event.execution.name, event.execution.id
     plan = event.state.begin.plan if event.state.begin else None
     ports = in_region(ports, plan.region if plan else request.region)
-    launched = event.state.launch.launched if event.state.launch else None
+    launched = event.state.launch.made() if event.state.launch else None
     if launched is None and plan is not None:
         launched = find_replacement(plan, ports, arn)
     undone: dict[str, Any] = {}

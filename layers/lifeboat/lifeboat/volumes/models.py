@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lifeboat.models import ExecutionArn, ExecutionContext
+from lifeboat.restore.models import LaunchDeferred
 
 _DEVICE = re.compile(r"^/dev/(sd[b-z]|xvd[b-z]|sda1|xvda|nvme\d+n1)$")
 
@@ -92,6 +93,10 @@ class VolumeState(BaseModel):
     failed: bool = Field(False, description="the restore failed: this is its undo")
     dry_run: bool = False
     refused: str | None = None
+    # The create step stopped for the shared pace (lifeboat.volumes.pace): its reservation,
+    # spent when the step is called again; ``pace_capped``: the wait was cut to 300 s.
+    pace: LaunchDeferred | None = None
+    pace_capped: bool = False
 
 
 class VolumeTask(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from lifeboat import tags as T
 from lifeboat.errors import InvalidInputError, LifeboatError, RestoreInProgressError
 from lifeboat.models import ExecutionContext, validate_input
+from lifeboat.pace import SharedPacing
 from lifeboat.ports import Ports
 from lifeboat.restore.lineage import lineage
 from lifeboat.volumes.models import (
@@ -303,12 +304,15 @@ class VolumeStepEvent(BaseModel):
     execution: ExecutionContext
 
 
-def run_step(event: VolumeStepEvent, ports: Ports, now: datetime) -> dict[str, Any]:
-    """The VolumeRestore function: one step of the machine."""
+def run_step(
+    event: VolumeStepEvent, ports: Ports, now: datetime, pacing: SharedPacing | None = None
+) -> dict[str, Any]:
+    """The VolumeRestore function: one step of the machine (``pacing``: the shared pace an
+    advance's CreateVolume may stop for)."""
     if event.action == "begin":
         return begin(event.state, event.execution, ports, now)
     if event.action == "advance":
-        return advance(event.state, event.execution, ports)
+        return advance(event.state, event.execution, ports, pacing)
     if event.action == "undo":
         return undo(event.state, ports)
     return finish(event.state, event.execution, ports, now, event.action == "finish-failed")

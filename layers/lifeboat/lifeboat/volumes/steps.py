@@ -9,8 +9,10 @@ from typing import Any
 from lifeboat import tags as T
 from lifeboat.errors import LifeboatError
 from lifeboat.models import ExecutionContext
+from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.ports import Ports
 from lifeboat.volumes.models import VolumePlan, VolumeState
+from lifeboat.volumes.pace import created, reserve_create, stop_for
 from lifeboat.volumes.ports import VolumeRestorePort
 
 
@@ -24,9 +26,18 @@ def port_of(ports: Ports) -> VolumeRestorePort:
     return ports.volumes
 
 
-def advance(state: dict[str, Any], execution: ExecutionContext, ports: Ports) -> dict[str, Any]:
-    """One step: an action, or a check that the last one is done."""
+def advance(
+    state: dict[str, Any],
+    execution: ExecutionContext,
+    ports: Ports,
+    pacing: SharedPacing | None = None,
+) -> dict[str, Any]:
+    """One step: an action, or a check that the last one is done. With ``pacing`` (the shared
+    pace), the create step may first stop for its CreateVolume (:mod:`.pace`)."""
     found = VolumeState.model_validate(state)
+    if found.stage == "create" and pacing is not None:
+        stopped = _paced_create(found, execution, ports, pacing)
+        return stopped.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
     steps = {
         "create": _create,
         "wait-available": _wait_available,
@@ -43,6 +54,18 @@ def advance(state: dict[str, Any], execution: ExecutionContext, ports: Ports) ->
     }
     changed = steps[found.stage](found, port_of(ports), execution)
     return changed.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
+
+
+def _paced_create(
+    state: VolumeState, execution: ExecutionContext, ports: Ports, pacing: SharedPacing
+) -> VolumeState:
+    stopped = reserve_create(state, pacing, ports.home_region)
+    if stopped is not None:
+        return stopped
+    try:
+        return created(_create(state, port_of(ports), execution))
+    except PaceDeferred as wait:  # the adapter's retried call: later than worth sleeping
+        return stop_for(state, wait.ready_at, pacing)
 
 
 def _to(state: VolumeState, stage: str, **more: Any) -> VolumeState:

@@ -1,0 +1,55 @@
+"""A volume restore's CreateVolume on the stack's shared pace (:mod:`lifeboat.restore.pace`).
+
+The create step reserves its call from the home region's bucket; when the bucket hands it out
+later than sleeping is worth, the step stays at ``create`` and sets ``wait_seconds`` to the
+wait, rounded up (the machine's ``WaitForVolumeStep`` waits that long from after the task
+returned: never before the moment handed out), keeping the reservation in the state; called
+again, it spends it. A wait is cut to the state's 300 s at most: then the next call, still
+early, stops again with the same reservation (never reserving twice)."""
+
+from __future__ import annotations
+
+import math
+
+from lifeboat.pace import SharedPacing
+from lifeboat.restore.pace import CREATE_VOLUME, deferred, reserve_launch
+from lifeboat.volumes.models import VolumeState
+
+STEP_WAIT = int(VolumeState.model_fields["wait_seconds"].default)
+MAX_WAIT = 300  # VolumeState.wait_seconds' bound
+
+
+def reserve_create(state: VolumeState, pacing: SharedPacing, region: str) -> VolumeState | None:
+    """Before the create step: the state to return when it must wait for its CreateVolume
+    first, else None (the call goes now, its reservation in ``pacing``'s grant)."""
+    earlier = state.pace
+    if earlier is not None and state.pace_capped and pacing.defers(earlier.reserved_at):
+        return _wait(state, earlier.reserved_at, pacing, keep=True)
+    ready = reserve_launch(pacing, region, {CREATE_VOLUME: 1}, earlier)
+    return None if ready is None else _wait(state, ready, pacing)
+
+
+def stop_for(state: VolumeState, ready_at: float, pacing: SharedPacing) -> VolumeState:
+    """The create call's adapter met the pace later than worth sleeping (a retried call)."""
+    return _wait(state, ready_at, pacing)
+
+
+def created(state: VolumeState) -> VolumeState:
+    """After the create step: the reservation spent, the loop's own wait again."""
+    return state.model_copy(update={"pace": None, "pace_capped": False, "wait_seconds": STEP_WAIT})
+
+
+def _wait(
+    state: VolumeState, ready_at: float, pacing: SharedPacing, keep: bool = False
+) -> VolumeState:
+    seconds = max(1, math.ceil(ready_at - pacing.clock()))
+    pace = state.pace if keep and state.pace else deferred(ready_at, pacing, state.pace)
+    if keep:
+        pace = pace.model_copy(update={"waits": pace.waits + 1})
+    return state.model_copy(
+        update={
+            "pace": pace,
+            "pace_capped": seconds > MAX_WAIT,
+            "wait_seconds": min(seconds, MAX_WAIT),
+        }
+    )
