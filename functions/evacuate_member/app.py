@@ -25,7 +25,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "instance": timedelta(minutes=settings.instance_health_minutes),
         "db": timedelta(minutes=settings.database_health_minutes),
     }
-    if request.stage != "act":
-        return stages.member_task(request, runtime.ports(), utcnow(), deadlines, runtime.sleep)
-    ports, pacing = runtime.launch_ports()  # a replacement's RunInstances: the shared pace
+    act = request.stage == "act"  # a replacement's RunInstances: on the shared pace
+    ports, pacing = runtime.launch_ports() if act else (runtime.ports(), None)
     return stages.member_task(request, ports, utcnow(), deadlines, runtime.sleep, pacing)

@@ -18,7 +18,6 @@ from lifeboat.volumes.stages import VolumeStepEvent, run_step
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(VolumeStepEvent, event)
-    if request.action != "advance":
-        return run_step(request, runtime.ports(), utcnow())
-    ports, pacing = runtime.launch_ports()  # a create step's CreateVolume: the shared pace
+    advance = request.action == "advance"  # a create step's CreateVolume: the shared pace
+    ports, pacing = runtime.launch_ports() if advance else (runtime.ports(), None)
     return run_step(request, ports, utcnow(), pacing)

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lifeboat.models import ExecutionArn, ExecutionContext
-from lifeboat.restore.models import LaunchDeferred
 
 _DEVICE = re.compile(r"^/dev/(sd[b-z]|xvd[b-z]|sda1|xvda|nvme\d+n1)$")
 
@@ -93,9 +92,10 @@ class VolumeState(BaseModel):
     failed: bool = Field(False, description="the restore failed: this is its undo")
     dry_run: bool = False
     refused: str | None = None
-    # The create step stopped for the shared pace (lifeboat.volumes.pace): its reservation,
-    # spent when the step is called again; ``pace_capped``: the wait was cut to 300 s.
-    pace: LaunchDeferred | None = None
+    # The create step stopped for the shared pace (lifeboat.volumes.pace): its reservation (a
+    # lifeboat.restore.models.LaunchDeferred), spent when the step is called again;
+    # ``pace_capped``: the wait was cut to 300 s.
+    pace: dict[str, object] | None = None
     pace_capped: bool = False
 
 

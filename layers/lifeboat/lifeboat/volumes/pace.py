@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from lifeboat.pace import SharedPacing
+from lifeboat.restore.models import LaunchDeferred
 from lifeboat.restore.pace import CREATE_VOLUME, deferred, reserve_launch
 from lifeboat.volumes.models import VolumeState
 
@@ -22,7 +23,7 @@ MAX_WAIT = 300  # VolumeState.wait_seconds' bound
 def reserve_create(state: VolumeState, pacing: SharedPacing, region: str) -> VolumeState | None:
     """Before the create step: the state to return when it must wait for its CreateVolume
     first, else None (the call goes now, its reservation in ``pacing``'s grant)."""
-    earlier = state.pace
+    earlier = _earlier(state)
     if earlier is not None and state.pace_capped and pacing.defers(earlier.reserved_at):
         return _wait(state, earlier.reserved_at, pacing, keep=True)
     ready = reserve_launch(pacing, region, {CREATE_VOLUME: 1}, earlier)
@@ -43,13 +44,19 @@ def _wait(
     state: VolumeState, ready_at: float, pacing: SharedPacing, keep: bool = False
 ) -> VolumeState:
     seconds = max(1, math.ceil(ready_at - pacing.clock()))
-    pace = state.pace if keep and state.pace else deferred(ready_at, pacing, state.pace)
-    if keep:
-        pace = pace.model_copy(update={"waits": pace.waits + 1})
+    earlier = _earlier(state)
+    if keep and earlier is not None:
+        pace = earlier.model_copy(update={"waits": earlier.waits + 1})
+    else:
+        pace = deferred(ready_at, pacing, earlier)
     return state.model_copy(
         update={
-            "pace": pace,
+            "pace": pace.model_dump(mode="json"),
             "pace_capped": seconds > MAX_WAIT,
             "wait_seconds": min(seconds, MAX_WAIT),
         }
     )
+
+
+def _earlier(state: VolumeState) -> LaunchDeferred | None:
+    return LaunchDeferred.model_validate(state.pace) if state.pace else None
