@@ -3,6 +3,7 @@ like an unavailable table after N more."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from lifeboat.models import (
     marked,
 )
 from lifeboat.ports import CatalogPort
+
+# The pace's conditional write is atomic (tests run many tasks on one catalog in threads).
+_CONDITIONAL_WRITE = threading.Lock()
 
 
 class CatalogUnavailable(Exception):
@@ -127,10 +131,11 @@ class FakeCatalog:
         return None if found is None else float(found["tat"])
 
     def write_pace(self, key: str, tat: float, expected: float | None) -> bool:
-        if self.read_pace(key) != expected:
-            return False
-        self.items[(f"PACE#{key}", "PACE")] = {"pk": f"PACE#{key}", "sk": "PACE", "tat": tat}
-        return True
+        with _CONDITIONAL_WRITE:  # one conditional write at a time, as DynamoDB's item is
+            if self.read_pace(key) != expected:
+                return False
+            self.items[(f"PACE#{key}", "PACE")] = {"pk": f"PACE#{key}", "sk": "PACE", "tat": tat}
+            return True
 
     # points
     def put_point(self, point: RecoveryPoint) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from lifeboat import tags as T
+from lifeboat.pacing import Pacing
 from lifeboat.restore.models import Candidate, DatabasePlan, InstancePlan
 from tests.fakes.common import client_error, new_id
 from tests.fakes.rds import FakeRds
@@ -217,3 +221,40 @@ class FakeRdsRestore:
         self.rds.dbs[plan.new_identifier] = db
         self.restores.append({"id": plan.new_identifier, "point_in_time": plan.restore_time})
         return dict(db)
+
+
+@dataclass
+class PacedEc2Restore:
+    """``FakeEc2Restore`` whose RunInstances first waits for ``pacing``, as the adapter's
+    Retrier does (one ``acquire`` per call, in the client's region); ``calls`` records when
+    each call went (``clock``: the task's own)."""
+
+    inner: FakeEc2Restore
+    pacing: Pacing
+    region: str = "us-east-1"
+    clock: Callable[[], float] = time.time
+    calls: list[float] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def replacement_of(self, execution_arn: str) -> dict[str, Any] | None:
+        with _ONE_EC2:
+            return self.inner.replacement_of(execution_arn)
+
+    def launch(
+        self,
+        plan: InstancePlan,
+        candidate: Candidate,
+        instance_type: str,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        self.pacing.acquire("RunInstances", self.region)
+        self.calls.append(self.clock())
+        with _ONE_EC2:
+            return self.inner.launch(plan, candidate, instance_type, client_token, tags)
+
+
+# Tasks in threads share one FakeEc2Restore: one call at a time (EC2 is consistent per call).
+_ONE_EC2 = threading.Lock()

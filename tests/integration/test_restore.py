@@ -72,7 +72,14 @@ def test_restores_into_another_az_with_newer_data_and_moves_traffic(
         for e in history(result["execution_arn"])
         if e["type"].endswith("StateEntered")
     ]
-    assert entered[:5] == ["ValidateAndPlan", "IsDryRun", "Launch", "CheckHealth", "IsHealthy"]
+    assert entered[:6] == [
+        "ValidateAndPlan",
+        "IsDryRun",
+        "Launch",
+        "LaunchPaced",  # the shared pace had its RunInstances at once: no WaitForLaunchPace
+        "CheckHealth",
+        "IsHealthy",
+    ]
     assert entered[-2:] == ["CutOver", "Finish"]
 
 
