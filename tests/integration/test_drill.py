@@ -163,6 +163,36 @@ def test_a_drill_restores_measures_and_leaves_nothing(
     assert Catalog(stack.outputs["CatalogTableName"]).active_locks(ids, int(time.time())) == {}
 
 
+def test_drill_copies_wait_for_the_shared_pace_in_the_map(
+    stack: Any, backed_up: Any, network: dict[str, Any]
+) -> None:
+    # Given restores elsewhere in the stack that have just taken a minute of RunInstances
+    table, ddb = stack.outputs["CatalogTableName"], client("dynamodb")
+    key = {"pk": {"S": "PACE#us-east-1#RunInstances"}, "sk": {"S": "PACE"}}
+    ahead = time.time() + 60
+    ddb.put_item(TableName=table, Item={**key, "tat": {"N": f"{ahead:.3f}"}})
+    # When the drill runs
+    with RequestRecorder("RunInstances") as sent:
+        result = run(stack, {"plan": "standard", "requested_by": "test"}, "drill-paced")
+    # Then each copy's launch stopped for the pace and waited in WaitForDrillCopyPace (the
+    # Lambda returned), then launched once: every copy healthy, nothing left behind
+    assert result["status"] == "SUCCEEDED", result
+    assert all(r["result"] == "healthy" for r in result["output"]["resources"])
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in history(result["execution_arn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    copies = len(backed_up.protected_instances)
+    assert entered.count("WaitForDrillCopyPace") == copies
+    assert entered.count("LaunchDrillCopy") == copies + copies + 1  # the database's once
+    assert len(sent.requests("RunInstances")) == copies
+    assert drill_resources(network) == NOTHING
+    # and each copy drew one call from the bucket, after the minute the others took
+    tat = float(ddb.get_item(TableName=table, Key=key)["Item"]["tat"]["N"])
+    assert tat == pytest.approx(ahead + copies / 1.6, abs=0.01)
+
+
 def test_an_application_check_runs_on_the_copy_before_it_counts_as_healthy(
     stack: Any,
     backed_up: Any,

@@ -6,6 +6,7 @@ changes nothing."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,34 @@ def test_one_execution_recovers_the_tiers_in_order_with_the_endpoint_switched(
     # A second evacuation of the same application and AZ, while this one is done: allowed
     # again (its locks are released).
     assert out["recovery_time"] and isinstance(out["skew_seconds"], int)
+
+
+def test_members_wait_for_the_shared_pace_in_their_map(
+    stack: Any, backed_up: Any, elearn_app: SeededApplication
+) -> None:
+    # Given other restores of the stack that have just taken a minute of RunInstances
+    table, ddb = stack.outputs["CatalogTableName"], client("dynamodb")
+    key = {"pk": {"S": "PACE#us-east-1#RunInstances"}, "sk": {"S": "PACE"}}
+    ahead = time.time() + 60
+    ddb.put_item(TableName=table, Item={**key, "tat": {"N": f"{ahead:.3f}"}})
+    # When the application is evacuated from the AZ
+    result = evacuate(stack, {"app": "elearn", "az": AZ, "reason": "AZ failed"}, "evacuate-paced")
+    # Then each server's launch stopped for the pace and waited in WaitForMemberPace (its
+    # Lambda returned), then launched once; the tiers still came back in order
+    assert result["status"] == "SUCCEEDED", result
+    out = result["output"]
+    assert out["status"] == "recovered" and out["tiers"] == ["db", "app", "web"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in history(result["execution_arn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    servers = [m for m in out["members"] if m["resource_id"].startswith("i-")]
+    assert len(servers) == 2 and entered.count("WaitForMemberPace") == 2
+    assert member_tiers_in_order(result["execution_arn"]) == ["db", "app", "app", "web", "web"]
+    # and each drew one call from the bucket, after the minute the others took
+    tat = float(ddb.get_item(TableName=table, Key=key)["Item"]["tat"]["N"])
+    assert tat == pytest.approx(ahead + len(servers) / 1.6, abs=0.01)
 
 
 def test_a_second_evacuation_is_refused_while_one_runs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import SDK_MAX_ATTEMPTS, client
 from lifeboat.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, main
+from lifeboat.local.bridge import BRIDGE
 from tests.faults import FaultInjector, FaultRule
 from tests.integration.helpers import (
     address,
@@ -81,6 +83,67 @@ def test_restores_into_another_az_with_newer_data_and_moves_traffic(
         "IsHealthy",
     ]
     assert entered[-2:] == ["CutOver", "Finish"]
+
+
+def _drain_run_instances(stack: Any, region: str, seconds: float) -> float:
+    """Another execution of the stack has just taken ``seconds`` of the shared RunInstances
+    bucket of ``region`` (its arrival time that far ahead); returns that time."""
+    ahead = time.time() + seconds
+    client("dynamodb").put_item(
+        TableName=stack.outputs["CatalogTableName"],
+        Item={
+            "pk": {"S": f"PACE#{region}#RunInstances"},
+            "sk": {"S": "PACE"},
+            "tat": {"N": f"{ahead:.3f}"},
+        },
+    )
+    return ahead
+
+
+def _pace_of(stack: Any, region: str) -> float:
+    item = client("dynamodb").get_item(
+        TableName=stack.outputs["CatalogTableName"],
+        Key={"pk": {"S": f"PACE#{region}#RunInstances"}, "sk": {"S": "PACE"}},
+    )["Item"]
+    return float(item["tat"]["N"])
+
+
+def test_a_drained_pace_makes_the_launch_wait_in_the_state_machine(
+    stack: Any, backed_up: Any
+) -> None:
+    # Given other executions of the stack (an AZ evacuation's restores) that have just taken a
+    # minute of EC2's RunInstances bucket: the shared pace's arrival time a minute ahead
+    web1 = backed_up.protected_instances["web-1"]
+    ahead = _drain_run_instances(stack, "us-east-1", 60)
+    launch = "lifeboat-RestoreLaunchFunction"
+    before = BRIDGE.invocations.get(launch, 0)
+    # When web-1 is restored
+    result = restore(stack, {"instance_id": web1, "reason": "AZ a impaired"})
+    # Then its Launch stopped for the pace (returned, not slept), the restore waited in
+    # WaitForLaunchPace until the moment handed out, and Launch, called again, launched once
+    assert result["status"] == "SUCCEEDED", result
+    assert BRIDGE.invocations[launch] - before == 2
+    events = history(result["execution_arn"])
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")
+    ]
+    assert entered[2:7] == ["Launch", "LaunchPaced", "WaitForLaunchPace", "Launch", "LaunchPaced"]
+    assert entered[7] == "CheckHealth" and entered[-2:] == ["CutOver", "Finish"]
+    (waited,) = [e for e in events if e["type"] == "WaitStateEntered"]
+    wait_input = json.loads(waited["stateEnteredEventDetails"]["input"])
+    stopped = wait_input["launch"]["launched"]
+    assert stopped["deferred"] is True and stopped["reserved"] == {"RunInstances": 1}
+    assert stopped["wait_until"].endswith("Z") and stopped["waits"] == 1
+    out = result["output"]
+    replacements = [
+        i
+        for i in live_instances()
+        if T.to_dict(instance(i).get("Tags")).get(T.RESTORE_EXECUTION) == result["execution_arn"]
+    ]
+    assert replacements == [out["replacement_id"]]
+    # and it drew one call from the bucket, after the minute the others took: the call
+    # reserved before the wait was spent after it, not reserved again
+    assert _pace_of(stack, "us-east-1") == pytest.approx(ahead + 1 / 1.6, abs=0.01)
 
 
 def test_dry_run_plans_and_changes_nothing(stack: Any, backed_up: Any) -> None:

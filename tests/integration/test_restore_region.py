@@ -97,6 +97,42 @@ def test_web_1_is_restored_in_the_dr_region_and_home_is_untouched(
     assert len(dr_instances()) == 1
 
 
+def test_a_launch_there_waits_for_that_region_s_shared_pace(stack: Any, copied: Any) -> None:
+    # Given the DR region's RunInstances bucket taken a minute ahead by other restores there
+    # (the home region's bucket is free: a restore there never draws on it)
+    table, ddb = stack.outputs["CatalogTableName"], client("dynamodb")
+
+    def pace(region: str) -> float | None:
+        key = {"pk": {"S": f"PACE#{region}#RunInstances"}, "sk": {"S": "PACE"}}
+        item = ddb.get_item(TableName=table, Key=key).get("Item")
+        return float(item["tat"]["N"]) if item else None
+
+    ahead = time.time() + 60
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"PACE#{DR}#RunInstances"},
+            "sk": {"S": "PACE"},
+            "tat": {"N": f"{ahead:.3f}"},
+        },
+    )
+    home = pace("us-east-1")
+    web = copied.protected_instances["web-1"]
+    # When web-1 is restored there
+    result = restore(stack, {"instance_id": web, "region": DR}, "region-paced")
+    # Then the launch waited in the machine for the DR bucket, and launched there once
+    assert result["status"] == "SUCCEEDED", result
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in executions.HistoryReader(result["execution_arn"]).new_events()
+        if e["type"].endswith("StateEntered")
+    ]
+    assert entered.count("WaitForLaunchPace") == 1 and entered.count("Launch") == 2
+    assert len(dr_instances()) == 1
+    assert pace(DR) == pytest.approx(ahead + 1 / 1.6, abs=0.01)
+    assert pace("us-east-1") == home
+
+
 def test_the_database_is_restored_from_its_copy_in_the_dr_region(stack: Any, copied: Any) -> None:
     result = restore(stack, {"db_instance_id": "elearn-db", "region": DR}, "region-db")
     assert result["status"] == "SUCCEEDED", result

@@ -3,6 +3,7 @@ and the real handler, in the emulator (CreateReplaceRootVolumeTask: local/volume
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -76,6 +77,34 @@ def test_a_volume_restored_beside_the_original_then_rolled_back(stack: Any, back
     assert rolled["status"] == "SUCCEEDED", rolled
     assert rolled["output"]["status"] == "rolled-back"
     assert _devices(web1) == before and _volume(new) is None
+
+
+def test_the_create_step_waits_for_the_shared_pace_in_the_loop(stack: Any, backed_up: Any) -> None:
+    # Given other executions of the stack that have just taken a minute of CreateVolume
+    table, ddb = stack.outputs["CatalogTableName"], client("dynamodb")
+    key = {"pk": {"S": "PACE#us-east-1#CreateVolume"}, "sk": {"S": "PACE"}}
+    ahead = time.time() + 60
+    ddb.put_item(TableName=table, Item={**key, "tat": {"N": f"{ahead:.3f}"}})
+    web1 = backed_up.protected_instances["web-1"]
+    with RequestRecorder("CreateVolume") as sent:
+        result = _run(stack, {"instance_id": web1, "device": "/dev/sdf"})
+    # Then the create step stopped once for the pace (WaitForVolumeStep waited the seconds it
+    # said, rounded up), then created the volume once, spending the call it had reserved
+    assert result["status"] == "SUCCEEDED", result
+    assert result["output"]["status"] == "completed"
+    assert len(sent.requests("CreateVolume")) == 1
+    waits = [
+        json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+        for e in executions.HistoryReader(result["execution_arn"]).new_events()
+        if e["type"] == "TaskSucceeded"
+    ]
+    paced = [w for w in waits if isinstance(w, dict) and w.get("pace")]
+    assert len(paced) == 1 and paced[0]["stage"] == "create"
+    # the call is handed out 60 s + 1/4 s − 80/4 s after the drain (80 at once, 4 a second)
+    assert 40 <= paced[0]["wait_seconds"] <= 41
+    assert paced[0]["pace"]["reserved_at"] == pytest.approx(ahead + 0.25 - 20, abs=0.01)
+    tat = float(ddb.get_item(TableName=table, Key=key)["Item"]["tat"]["N"])
+    assert tat == pytest.approx(ahead + 1 / 4.0, abs=0.01)
 
 
 def test_a_data_volume_replaced_in_place_then_rolled_back(stack: Any, backed_up: Any) -> None:
