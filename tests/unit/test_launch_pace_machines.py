@@ -305,3 +305,49 @@ def test_a_deferred_launch_waits_in_its_machine_bounded(  # noqa: PLR0913
         "TimestampPath": f"{result}.wait_until",
         "Next": task,
     }
+
+
+class _PacedTags(FakeVolumes):
+    """CreateTags through the task's pacing, as the adapter's Retrier does."""
+
+    pacing: SharedPacing | None = None
+
+    def mark_replaced(self, volume_id: str, execution_arn: str) -> None:
+        assert self.pacing is not None
+        self.pacing.acquire("CreateTags")
+        super().mark_replaced(volume_id, execution_arn)
+
+
+def test_another_step_s_paced_call_stops_that_step_where_it_was() -> None:
+    # Given a data volume replaced in place, and the CreateTags bucket drained by others
+    _, catalog, _, _ = _volume_world()
+    ec2 = _PacedTags()
+    iid = ec2.add_instance(
+        {"lifeboat:plan": "standard"}, {"/dev/xvda": "", "/dev/sdf": ""}, "/dev/xvda"
+    )
+    for point in catalog.all_points():
+        catalog.put_point(point.model_copy(update={"source_id": iid}))
+    ports = fake_ports(catalog=catalog, volumes=ec2)
+    clock = Clock(T0)
+    catalog.pace_clock = clock
+    drain(catalog, "CreateTags", T0 + 60)
+    execution = ExecutionContext(id=f"{ARN}vol-3", name="vol-3", start_time=iso(NOW))
+    payload = {"instance_id": iid, "device": "/dev/sdf", "replace": True}
+    state = begin_volume(payload, execution, ports, NOW)
+    original = ec2.instances[iid]["devices"]["/dev/sdf"]
+    for _ in range(10):  # create, wait-available, stop, wait-stopped (tags the original)
+        ec2.pacing = pacing_for(catalog, clock)
+        state = advance(state, execution, ports, ec2.pacing)
+        if state["pace"]:
+            break
+    # When the step that tags the original meets the pace, it stays where it was, not failed
+    assert state["stage"] == "wait-stopped" and state["pace"]["reserved"] == {"CreateTags": 1}
+    assert not state["failed"] and "lifeboat:replaced-by" not in ec2.volumes[original]["tags"]
+    reserved = catalog.read_pace("us-east-1#CreateTags")
+    clock.at += state["wait_seconds"]
+    ec2.pacing = pacing_for(catalog, clock)
+    state = advance(state, execution, ports, ec2.pacing)
+    # Then, called again, it tags the original with the call it reserved, and goes on
+    assert state["stage"] == "wait-detached" and state["pace"] is None
+    assert ec2.volumes[original]["tags"]["lifeboat:replaced-by"] == execution.id
+    assert catalog.read_pace("us-east-1#CreateTags") == reserved

@@ -5,7 +5,10 @@ later than sleeping is worth, the step stays at ``create`` and sets ``wait_secon
 wait, rounded up (the machine's ``WaitForVolumeStep`` waits that long from after the task
 returned: never before the moment handed out), keeping the reservation in the state; called
 again, it spends it. A wait is cut to the state's 300 s at most: then the next call, still
-early, stops again with the same reservation (never reserving twice)."""
+early, stops again with the same reservation (never reserving twice). Any other step's paced
+call (``CreateTags`` on the volume it replaces) that the pace hands out too late stops that
+step the same way: it stays where it was (every step first reads where EC2 stands), and its
+next call spends the reservation."""
 
 from __future__ import annotations
 
@@ -20,24 +23,31 @@ STEP_WAIT = int(VolumeState.model_fields["wait_seconds"].default)
 MAX_WAIT = 300  # VolumeState.wait_seconds' bound
 
 
-def reserve_create(state: VolumeState, pacing: SharedPacing, region: str) -> VolumeState | None:
-    """Before the create step: the state to return when it must wait for its CreateVolume
-    first, else None (the call goes now, its reservation in ``pacing``'s grant)."""
+def reserve_step(state: VolumeState, pacing: SharedPacing, region: str) -> VolumeState | None:
+    """Before a step: the state to return when it must wait for the pace first, else None (its
+    calls go now: the create step's CreateVolume reserved, or the reservation an earlier call
+    of the step stopped for spent, in ``pacing``'s grant)."""
     earlier = _earlier(state)
     if earlier is not None and state.pace_capped and pacing.defers(earlier.reserved_at):
         return _wait(state, earlier.reserved_at, pacing, keep=True)
-    ready = reserve_launch(pacing, region, {CREATE_VOLUME: 1}, earlier)
+    calls = {CREATE_VOLUME: 1} if state.stage == "create" else {}
+    if earlier is None and not calls:
+        return None
+    ready = reserve_launch(pacing, region, calls, earlier)
     return None if ready is None else _wait(state, ready, pacing)
 
 
 def stop_for(state: VolumeState, ready_at: float, pacing: SharedPacing) -> VolumeState:
-    """The create call's adapter met the pace later than worth sleeping (a retried call)."""
+    """A step's paced call met the pace later than worth sleeping: the step stays where it was
+    and keeps what ``pacing`` reserved for it."""
     return _wait(state, ready_at, pacing)
 
 
-def created(state: VolumeState) -> VolumeState:
-    """After the create step: the reservation spent, the loop's own wait again."""
-    return state.model_copy(update={"pace": None, "pace_capped": False, "wait_seconds": STEP_WAIT})
+def stepped(before: VolumeState, after: VolumeState) -> VolumeState:
+    """After a step that went: a reservation it had is spent, the loop's own wait again."""
+    if before.pace is None:
+        return after
+    return after.model_copy(update={"pace": None, "pace_capped": False, "wait_seconds": STEP_WAIT})
 
 
 def _wait(

@@ -4,6 +4,7 @@ so a repeated call changes nothing twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lifeboat import tags as T
@@ -12,7 +13,7 @@ from lifeboat.models import ExecutionContext
 from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.ports import Ports
 from lifeboat.volumes.models import VolumePlan, VolumeState
-from lifeboat.volumes.pace import created, reserve_create, stop_for
+from lifeboat.volumes.pace import reserve_step, stepped, stop_for
 from lifeboat.volumes.ports import VolumeRestorePort
 
 
@@ -33,38 +34,27 @@ def advance(
     pacing: SharedPacing | None = None,
 ) -> dict[str, Any]:
     """One step: an action, or a check that the last one is done. With ``pacing`` (the shared
-    pace), the create step may first stop for its CreateVolume (:mod:`.pace`)."""
+    pace), a step may stop for its paced call first (the create step's CreateVolume:
+    :mod:`.pace`)."""
     found = VolumeState.model_validate(state)
-    if found.stage == "create" and pacing is not None:
-        stopped = _paced_create(found, execution, ports, pacing)
-        return stopped.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
-    steps = {
-        "create": _create,
-        "wait-available": _wait_available,
-        "stop": _stop,
-        "wait-stopped": _wait_stopped,
-        "wait-detached": _wait_detached,
-        "wait-attached": _wait_attached,
-        "wait-running": _wait_running,
-        "detach": _detach,
-        "wait-restored-detached": _wait_restored_detached,
-        "delete": _delete,
-        "replace-root": _replace_root,
-        "wait-root-task": _wait_root_task,
-    }
-    changed = steps[found.stage](found, port_of(ports), execution)
+    if pacing is not None:
+        done = _paced_step(found, execution, ports, pacing)
+        return done.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
+    changed = _STEPS[found.stage](found, port_of(ports), execution)
     return changed.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
 
 
-def _paced_create(
+def _paced_step(
     state: VolumeState, execution: ExecutionContext, ports: Ports, pacing: SharedPacing
 ) -> VolumeState:
-    stopped = reserve_create(state, pacing, ports.home_region)
+    """One step on the shared pace (:mod:`.pace`): the create step's CreateVolume reserved
+    first; any step whose paced call comes later than worth sleeping stays where it was."""
+    stopped = reserve_step(state, pacing, ports.home_region)
     if stopped is not None:
         return stopped
     try:
-        return created(_create(state, port_of(ports), execution))
-    except PaceDeferred as wait:  # the adapter's retried call: later than worth sleeping
+        return stepped(state, _STEPS[state.stage](state, port_of(ports), execution))
+    except PaceDeferred as wait:
         return stop_for(state, wait.ready_at, pacing)
 
 
@@ -244,3 +234,20 @@ def _wait_root_task(
     if state.plan.mode == "rollback-root":
         return _to(state, "wait-restored-detached")
     return _to(state, "finished", done=True, new_volume_id=volume_id or state.new_volume_id)
+
+
+Step = Callable[[VolumeState, VolumeRestorePort, ExecutionContext], VolumeState]
+_STEPS: dict[str, Step] = {
+    "create": _create,
+    "wait-available": _wait_available,
+    "stop": _stop,
+    "wait-stopped": _wait_stopped,
+    "wait-detached": _wait_detached,
+    "wait-attached": _wait_attached,
+    "wait-running": _wait_running,
+    "detach": _detach,
+    "wait-restored-detached": _wait_restored_detached,
+    "delete": _delete,
+    "replace-root": _replace_root,
+    "wait-root-task": _wait_root_task,
+}
