@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifeboat.local.bench_costs import CREATE, create_map_transitions
+from lifeboat.local.bench_costs import gb_seconds as lambda_gb_seconds
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
 from lifeboat.plans import Kind
 
@@ -59,12 +61,11 @@ plans:
         kinds: [ami, ebs]
         retention: {daily: 7}
 """
-MEMORY_GB = 0.5  # the template's MemorySize
 STATES = ("lifeboat-PruneFunction", "lifeboat-PruneBatchFunction")
 
 
 def _cost(transitions: int, requests: int, gb_seconds: float) -> float:
-    from lifeboat.bench import PER_GB_SECOND, PER_REQUEST, PER_TRANSITION
+    from lifeboat.prices import PER_GB_SECOND, PER_REQUEST, PER_TRANSITION
 
     return round(
         transitions * PER_TRANSITION + requests * PER_REQUEST + gb_seconds * PER_GB_SECOND, 5
@@ -219,7 +220,7 @@ def bench_prune(
     phase = (max(deletes) - min(deletes)) * rate_scale if deletes else 0.0
     burst, rate = AWS_BUCKETS["DeleteSnapshot"]
     floor = max(0.0, (len(deletes) - burst) / rate)
-    gb_seconds = sum(seconds.values()) * MEMORY_GB * rate_scale  # in AWS time (an upper bound)
+    gb_seconds = lambda_gb_seconds(seconds, rate_scale)  # in AWS time (an upper bound)
     requests = sum(invocations.values())
     output = result.get("output") or {}
     return {
@@ -308,6 +309,8 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
             transitions = sum(_entered(arn) for arn in arns)
             meter = BRIDGE.meter
             seconds, invocations = dict(BRIDGE.seconds), dict(BRIDGE.invocations)
+            # The Distributed Map's child executions are billed too (each wait for the pace)
+            transitions += create_map_transitions(arns, invocations.get(CREATE, 0))
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     creates = ("CreateImage", "CreateSnapshots")
@@ -315,9 +318,7 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
     phase = max(moments) - min(moments) if moments else 0.0
     admitted = {a: meter.calls.get(a, 0) - meter.throttled.get(a, 0) for a in creates}
     floor = max([0.0, *((admitted[a] - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1] for a in creates)])
-    # A Distributed Map's child executions are billed too: each enters CreateBatch once.
-    transitions += invocations.get("lifeboat-BackupCreateFunction", 0)
-    gb_seconds = sum(seconds.values()) * MEMORY_GB
+    gb_seconds = lambda_gb_seconds(seconds)
     failed = sum(int((r.get("output") or {}).get("failed", 0) or 0) for r in results)
     return {
         "status": sorted({r["status"] for r in results}),
