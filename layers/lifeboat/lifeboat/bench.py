@@ -199,6 +199,7 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
     from lifeboat.local.bench_copies import copy_phase, prepare_copies
     from lifeboat.local.bench_costs import (
         PUMP,
+        aws_time,
         copier_as_aws_runs_it,
         create_map_transitions,
         gb_seconds,
@@ -211,7 +212,7 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         handle.write(BENCH_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()  # moto's backends live in this process: start each size empty
             parameters = {"BatchSize": str(batch_size)} if batch_size else None
             stack = emulator.deploy(parameters=parameters)

@@ -7,12 +7,30 @@ compresses it, so it runs many more, shorter cycles), and each function's GB-s a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 PUMP = "lifeboat-CopyPumpFunction"
 PUMP_WAIT = 60  # copy.asl.json's WaitForCopies, which the emulator compresses
 PUMP_STATES = 3  # Pump, AllCopied, WaitForCopies: states entered per cycle
+
+
+@contextmanager
+def aws_time() -> Iterator[None]:
+    """Step Functions' Wait states and Retry intervals as written, however long (local mode
+    compresses them and caps each at a few seconds): a task that stops for the pace then
+    waits in its state machine as on AWS, not in the Lambda it is called again in."""
+    from lifeboat.local import waits
+    from lifeboat.local.bridge import BRIDGE
+
+    scale, longest = BRIDGE.time_scale, waits.LONGEST
+    BRIDGE.time_scale, waits.LONGEST = 1.0, math.inf
+    try:
+        yield
+    finally:
+        BRIDGE.time_scale, waits.LONGEST = scale, longest
 
 
 @lru_cache(maxsize=1)

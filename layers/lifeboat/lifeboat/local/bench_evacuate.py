@@ -9,6 +9,7 @@ import tempfile
 import time
 from typing import Any
 
+from lifeboat.local.bench_costs import aws_time
 from lifeboat.local.bench_costs import gb_seconds as lambda_gb_seconds
 from lifeboat.local.bench_scenarios import _entered, run_figures, seed_instances
 
@@ -53,7 +54,7 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
         handle.write(EVACUATE_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()
             stack = emulator.deploy()
             ids = seed_instances(servers, "evac", cidr="10.43")
