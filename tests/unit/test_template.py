@@ -624,3 +624,14 @@ def test_a_restore_acts_on_the_original_only_in_the_home_region() -> None:
         for resource in _as_list(statement["Resource"]):
             assert ":${AWS::Region}:" in resource["Fn::Sub"], (name, statement["Sid"])
     assert checked >= 6
+
+
+def test_statement_ids_are_unique_in_each_function_s_policy() -> None:
+    # IAM refuses a policy whose statements repeat a Sid (two branches each granting the
+    # shared pace to one function merged into two "SharedPace" statements).
+    seen: dict[str, list[str]] = {}
+    for name, statement in _statements():
+        if "Sid" in statement:
+            seen.setdefault(name, []).append(statement["Sid"])
+    repeated = {n: sorted({s for s in sids if sids.count(s) > 1}) for n, sids in seen.items()}
+    assert not {n: s for n, s in repeated.items() if s}
