@@ -16,6 +16,8 @@ from lifeboat.volumes.models import VolumePlan, VolumeState
 from lifeboat.volumes.pace import reserve_step, stepped, stop_for
 from lifeboat.volumes.ports import VolumeRestorePort
 
+Step = Callable[[VolumeState, VolumeRestorePort, ExecutionContext], VolumeState]
+
 
 class VolumeRestoreError(LifeboatError):
     """EC2 answered something a volume restore cannot go on from (a failed root task...)."""
@@ -37,15 +39,29 @@ def advance(
     pace), a step may stop for its paced call first (the create step's CreateVolume:
     :mod:`.pace`)."""
     found = VolumeState.model_validate(state)
+    steps: dict[str, Step] = {
+        "create": _create,
+        "wait-available": _wait_available,
+        "stop": _stop,
+        "wait-stopped": _wait_stopped,
+        "wait-detached": _wait_detached,
+        "wait-attached": _wait_attached,
+        "wait-running": _wait_running,
+        "detach": _detach,
+        "wait-restored-detached": _wait_restored_detached,
+        "delete": _delete,
+        "replace-root": _replace_root,
+        "wait-root-task": _wait_root_task,
+    }
     if pacing is not None:
-        done = _paced_step(found, execution, ports, pacing)
+        done = _paced_step(found, execution, ports, pacing, steps[found.stage])
         return done.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
-    changed = _STEPS[found.stage](found, port_of(ports), execution)
+    changed = steps[found.stage](found, port_of(ports), execution)
     return changed.model_copy(update={"attempt": found.attempt + 1}).model_dump(mode="json")
 
 
 def _paced_step(
-    state: VolumeState, execution: ExecutionContext, ports: Ports, pacing: SharedPacing
+    state: VolumeState, execution: ExecutionContext, ports: Ports, pacing: SharedPacing, step: Step
 ) -> VolumeState:
     """One step on the shared pace (:mod:`.pace`): the create step's CreateVolume reserved
     first; any step whose paced call comes later than worth sleeping stays where it was."""
@@ -53,7 +69,7 @@ def _paced_step(
     if stopped is not None:
         return stopped
     try:
-        return stepped(state, _STEPS[state.stage](state, port_of(ports), execution))
+        return stepped(state, step(state, port_of(ports), execution))
     except PaceDeferred as wait:
         return stop_for(state, wait.ready_at, pacing)
 
@@ -234,20 +250,3 @@ def _wait_root_task(
     if state.plan.mode == "rollback-root":
         return _to(state, "wait-restored-detached")
     return _to(state, "finished", done=True, new_volume_id=volume_id or state.new_volume_id)
-
-
-Step = Callable[[VolumeState, VolumeRestorePort, ExecutionContext], VolumeState]
-_STEPS: dict[str, Step] = {
-    "create": _create,
-    "wait-available": _wait_available,
-    "stop": _stop,
-    "wait-stopped": _wait_stopped,
-    "wait-detached": _wait_detached,
-    "wait-attached": _wait_attached,
-    "wait-running": _wait_running,
-    "detach": _detach,
-    "wait-restored-detached": _wait_restored_detached,
-    "delete": _delete,
-    "replace-root": _replace_root,
-    "wait-root-task": _wait_root_task,
-}
