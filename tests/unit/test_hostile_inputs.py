@@ -308,11 +308,18 @@ def _fakes(patch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The handlers' ports replaced by the in-memory fakes (one world for the whole test)."""
     from lifeboat import runtime
     from lifeboat.guardrails import Guardrails
+    from lifeboat.pace import SharedPacing
 
     ports = fake_ports()
+
+    def paced(region: str | None = None) -> tuple[Any, SharedPacing]:
+        """The tasks' own pacing (create and launch tasks): the fake catalog's shared pace."""
+        return ports, SharedPacing(ports.catalog.reserve_pace, region or "us-east-1", 0.8)
+
     with pytest.MonkeyPatch.context() as local:
         local.setattr(runtime, "ports", lambda: ports)
-        local.setattr(runtime, "create_ports", lambda event: ports)
+        local.setattr(runtime, "create_ports", paced)
+        local.setattr(runtime, "launch_ports", paced)
         local.setattr(
             runtime,
             "guardrails",
