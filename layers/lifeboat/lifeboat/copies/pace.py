@@ -20,6 +20,7 @@ DB copies: 5 in flight). Sleeping would only buy a copy starting up to a minute 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -86,7 +87,8 @@ def keep(pacing: SharedPacing, report: RegionReport, paced_until: float | None) 
     report.reserved = {a: n for a, n in sorted(pacing.grant.calls.items()) if n > 0}
     report.reserved_at = pacing.grant.ready_at if report.reserved else 0.0
     if paced_until is not None:
-        report.paced_until = iso(datetime.fromtimestamp(paced_until, UTC))
+        # To the second a Wait state would take, never earlier.
+        report.paced_until = iso(datetime.fromtimestamp(math.ceil(paced_until), UTC))
 
 
 def previous_region(state: dict[str, object] | None, region: str) -> dict[str, object] | None:
