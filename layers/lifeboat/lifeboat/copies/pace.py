@@ -52,9 +52,9 @@ def copy_calls(source: RecoveryPoint) -> dict[str, int]:
 
 
 def take(pacing: SharedPacing, calls: dict[str, int]) -> float:
-    """Make sure ``pacing``'s grant holds ``calls``: what it lacks is reserved from the
-    destination's buckets (at most a bucket's capacity at once; a larger set takes the rest one
-    call at a time as it goes). The moment all the grant's calls may go."""
+    """Make sure ``pacing``'s grant holds ``calls`` (all the calls about to be made): what it
+    lacks is reserved from the destination's buckets (at most a bucket's capacity at once; a
+    larger set takes the rest one call at a time as it goes). The moment all may go."""
     for api, count in sorted(calls.items()):
         lacking = count - pacing.grant.calls.get(api, 0)
         if api not in SHARED_APIS or lacking <= 0:
@@ -104,9 +104,12 @@ def paced(chosen: Chosen, pace: SharedPacing) -> tuple[Chosen, int, tuple[Grant,
     """The chosen copies whose calls the destination's pace hands out now (oldest first: the
     first that must wait holds back the rest), how many wait, and what was reserved for those
     (the calls and their moment; the pace keeps the grant of the copies that go)."""
+    needed: dict[str, int] = {}  # the calls of the copies so far, none made yet
     for n, (_item, source, _existing, _target) in enumerate(chosen):
         before = Grant(dict(pace.grant.calls), pace.grant.ready_at)
-        ready = take(pace, copy_calls(source))
+        for api, count in copy_calls(source).items():
+            needed[api] = needed.get(api, 0) + count
+        ready = take(pace, needed)
         if not pace.defers(ready):
             continue
         if n == 0:  # nothing goes now: all the grant (an earlier pump's, and this) is held
