@@ -115,10 +115,9 @@ def _region_safely(  # noqa: PLR0913 - one destination's pump and where it stand
 ) -> RegionReport:
     """One destination's pump; an error there (its API impaired, the region not enabled, an
     SCP) is reported and never stops the copies to the other regions. What it settled is
-    notified at once (a later error cannot lose the notice). A call the pace holds back
-    (a delete of a failed copy's artifacts, the rest of a set larger than a bucket) stops the
-    region where it is, as a task dying there would: every step is safe to repeat, and the next
-    pump goes on (the lease is kept)."""
+    notified at once (a later error cannot lose the notice). A call the pace holds back where
+    the pump does not stop for it itself stops the region where it is, as a task dying there
+    would: every step is safe to repeat, and the next pump goes on (the lease is kept)."""
     try:
         report = _region(region, owner, plans, ports, now, stopping, first, pace)
     except PaceDeferred as wait:
