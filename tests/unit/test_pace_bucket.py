@@ -145,3 +145,30 @@ def test_a_chunk_larger_than_the_bucket_is_reserved_up_to_its_capacity() -> None
     pacing = SharedPacing(catalog.reserve_pace, "us-east-1", 0.05, clock=lambda: 100.0)
     assert pacing.reserve_chunk({"DeleteSnapshot": 12}) == 100.0
     assert pacing.grant.calls == {"DeleteSnapshot": 5}  # int(100 × 0.05)
+
+
+def test_each_call_draws_on_the_bucket_of_the_region_it_goes_to() -> None:
+    # Given a task's pacing whose calls default to the home region
+    import boto3
+    from botocore.stub import Stubber
+
+    from lifeboat.aws.clients import Retrier
+
+    catalog = FakeCatalog(pace_clock=lambda: 100.0)
+    pacing = SharedPacing(catalog.reserve_pace, "us-east-1", 0.8, clock=lambda: 100.0)
+    calls = Retrier(pacer=pacing)
+    west = boto3.client(
+        "ec2", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    # When it copies into us-west-2 (the client's region; the call answered in-process)
+    with Stubber(west) as stubber:
+        stubber.add_response("copy_image", {"ImageId": "ami-1"})
+        calls.call(west.copy_image, Name="copy", SourceImageId="ami-0", SourceRegion="us-east-1")
+    # Then the us-west-2 bucket gave the call, not the home region's
+    assert catalog.read_pace("us-west-2#CopyImage") == pytest.approx(101.25)  # 0.8 a second
+    assert catalog.read_pace("us-east-1#CopyImage") is None
+
+
+def test_the_burst_share_sizes_the_bucket_s_capacity_not_its_refill() -> None:
+    assert bucket_size("CreateImage", 0.8, burst_share=0.5) == (20.0, 4.0)
+    assert bucket_size("CreateImage", 0.8, burst_share=0.0) == (1.0, 4.0)  # one at a time

@@ -26,6 +26,8 @@ from typing import Any
 from lifeboat.models import PointStatus
 from lifeboat.output import table
 from lifeboat.plans import Kind, Retention
+from lifeboat.prices import PER_GB_SECOND, PER_REQUEST, PER_TRANSITION
+from lifeboat.prices import SOURCE as PRICE_SOURCE
 from lifeboat.retention import decide
 
 
@@ -94,17 +96,11 @@ def _measure(
     }
 
 
-PER_TRANSITION = 0.000025
-PER_REQUEST = 0.0000002
-PER_GB_SECOND = 0.0000133334
 PRICES: dict[str, Any] = {
     "step_functions_standard_per_transition_usd": PER_TRANSITION,
     "lambda_per_request_usd": PER_REQUEST,
     "lambda_arm64_per_gb_second_usd": PER_GB_SECOND,
-    "source": (
-        "AWS public prices (us-east-1): Step Functions Standard $0.025 per 1,000 state "
-        "transitions; Lambda arm64 $0.20 per 1M requests and $0.0000133334 per GB-second"
-    ),
+    "source": PRICE_SOURCE,
 }
 BENCH_PLANS = """
 plans:
@@ -201,7 +197,13 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
     from lifeboat import executions, runtime
     from lifeboat.aws.catalog import Catalog
     from lifeboat.local.bench_copies import copy_phase, prepare_copies
-    from lifeboat.local.bench_costs import PUMP, copier_as_aws_runs_it
+    from lifeboat.local.bench_costs import (
+        PUMP,
+        aws_time,
+        copier_as_aws_runs_it,
+        create_map_transitions,
+        gb_seconds,
+    )
     from lifeboat.local.bench_costs import prune_transitions as count_prune
     from lifeboat.local.bridge import BRIDGE
     from lifeboat.local.server import Emulator
@@ -210,7 +212,7 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         handle.write(BENCH_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()  # moto's backends live in this process: start each size empty
             parameters = {"BatchSize": str(batch_size)} if batch_size else None
             stack = emulator.deploy(parameters=parameters)
@@ -239,22 +241,26 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
             meter = BRIDGE.meter
             invocations = dict(BRIDGE.invocations)
             seconds = dict(BRIDGE.seconds)
+            children = create_map_transitions(
+                [arn], invocations.get("lifeboat-BackupCreateFunction", 0)
+            )
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
     distributed = any(e["type"] == "MapRunStarted" for e in events)
-    creates = invocations.get("lifeboat-BackupCreateFunction", 0)
-    # A Distributed Map's child executions are billed too: each enters CreateBatch once; so is
-    # the prune state machine the run's Prune step starts.
-    transitions = entered + (creates if distributed else 0) + pruned
+    # A Distributed Map's child executions are billed too (their states, each wait for the
+    # pace included); so is the prune state machine the run's Prune step starts.
+    transitions = entered + (children if distributed else 0) + pruned
     copier = copier_as_aws_runs_it(copies, invocations, seconds)
-    backup_gb_seconds = sum(v for k, v in seconds.items() if k != PUMP) * 0.5  # 512 MB
+    backup_gb_seconds = gb_seconds({k: v for k, v in seconds.items() if k != PUMP})
     lambda_requests = sum(v for k, v in invocations.items() if k != PUMP)
-    gb_seconds = backup_gb_seconds + copier["lambda_gb_seconds"]
+    all_gb_seconds = backup_gb_seconds + copier["lambda_gb_seconds"]
     all_transitions = transitions + copier["state_transitions"]
     all_requests = lambda_requests + copier["lambda_invocations"]
     cost = (
-        all_transitions * PER_TRANSITION + all_requests * PER_REQUEST + gb_seconds * PER_GB_SECOND
+        all_transitions * PER_TRANSITION
+        + all_requests * PER_REQUEST
+        + all_gb_seconds * PER_GB_SECOND
     )
     create = _create_metrics(meter, run)
     return {
@@ -281,7 +287,7 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         "backup_lambda_gb_seconds": round(backup_gb_seconds, 2),
         "backup_state_transitions": transitions,
         "copier_as_aws_runs_it": copier,
-        "lambda_gb_seconds": round(gb_seconds, 2),
+        "lambda_gb_seconds": round(all_gb_seconds, 2),
         "estimated_cost_usd": round(cost, 5),
     }
 

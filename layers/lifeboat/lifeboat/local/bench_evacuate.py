@@ -9,7 +9,9 @@ import tempfile
 import time
 from typing import Any
 
-from lifeboat.local.bench_scenarios import MEMORY_GB, _entered, run_figures, seed_instances
+from lifeboat.local.bench_costs import aws_time
+from lifeboat.local.bench_costs import gb_seconds as lambda_gb_seconds
+from lifeboat.local.bench_scenarios import _entered, run_figures, seed_instances
 
 EVACUATE_PLANS = """
 plans:
@@ -52,7 +54,7 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
         handle.write(EVACUATE_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()
             stack = emulator.deploy()
             ids = seed_instances(servers, "evac", cidr="10.43")
@@ -99,7 +101,7 @@ def bench_evacuate(servers: int = 100, latency: float = 0.05) -> dict[str, Any]:
     # One instance per restore: the 1,000-instance resource bucket imposes nothing below it.
     resource_floor = max(0.0, (servers - 1000) / 2.0)
     floor = max(0.0, (admitted - burst) / rate, resource_floor)
-    gb_seconds = sum(seconds.values()) * MEMORY_GB
+    gb_seconds = lambda_gb_seconds(seconds)
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1

@@ -12,6 +12,7 @@ AWS-shaped emulator (a latency per API call, EC2's token buckets enforced):
 * ``evacuate`` (:mod:`lifeboat.local.bench_evacuate`): 100 servers of one AZ backed up, then
   a restore started for each at once:
   throttled calls and the RunInstances phase against the floor RunInstances' bucket imposes.
+* ``drill`` (:mod:`lifeboat.local.bench_drill`): a plan's restore drill over 50 servers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifeboat.local.bench_costs import CREATE, aws_time, create_map_transitions
+from lifeboat.local.bench_costs import gb_seconds as lambda_gb_seconds
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
 from lifeboat.plans import Kind
 
@@ -59,12 +62,11 @@ plans:
         kinds: [ami, ebs]
         retention: {daily: 7}
 """
-MEMORY_GB = 0.5  # the template's MemorySize
 STATES = ("lifeboat-PruneFunction", "lifeboat-PruneBatchFunction")
 
 
 def _cost(transitions: int, requests: int, gb_seconds: float) -> float:
-    from lifeboat.bench import PER_GB_SECOND, PER_REQUEST, PER_TRANSITION
+    from lifeboat.prices import PER_GB_SECOND, PER_REQUEST, PER_TRANSITION
 
     return round(
         transitions * PER_TRANSITION + requests * PER_REQUEST + gb_seconds * PER_GB_SECOND, 5
@@ -183,14 +185,13 @@ def bench_prune(
         handle.write(PRUNE_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()
             stack = emulator.deploy()
             table = stack.outputs["CatalogTableName"]
             seeded = _seed_expired(instances, per_instance, table)
             BRIDGE.local_environment["PACE_TIME_SCALE"] = "1.0"
             BRIDGE.local_environment["PACE_RATE_SCALE"] = str(rate_scale)
-            previous_scale, BRIDGE.time_scale = BRIDGE.time_scale, 1.0  # Wait states as written
             runtime.reset()
             BRIDGE.invocations.clear()
             BRIDGE.seconds.clear()
@@ -205,7 +206,6 @@ def bench_prune(
             result = executions.wait(arn, timeout=6 * 3600, poll=2.0)
             wall = time.perf_counter() - started
             BRIDGE.meter.stop()
-            BRIDGE.time_scale = previous_scale
             BRIDGE.local_environment.pop("PACE_RATE_SCALE", None)
             transitions = _entered(arn)
             all_points = Catalog(table).points_for_rule("bench", "all")
@@ -219,7 +219,7 @@ def bench_prune(
     phase = (max(deletes) - min(deletes)) * rate_scale if deletes else 0.0
     burst, rate = AWS_BUCKETS["DeleteSnapshot"]
     floor = max(0.0, (len(deletes) - burst) / rate)
-    gb_seconds = sum(seconds.values()) * MEMORY_GB * rate_scale  # in AWS time (an upper bound)
+    gb_seconds = lambda_gb_seconds(seconds, rate_scale)  # in AWS time (an upper bound)
     requests = sum(invocations.values())
     output = result.get("output") or {}
     return {
@@ -283,7 +283,7 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
         handle.write(OVERLAP_PLANS)
     os.environ["LIFEBOAT_PLANS_FILE"] = handle.name
     try:
-        with Emulator() as emulator:
+        with Emulator() as emulator, aws_time():
             emulator.reset()
             stack = emulator.deploy()
             seed_instances(per_plan, "blue", cidr="10.41")
@@ -308,6 +308,8 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
             transitions = sum(_entered(arn) for arn in arns)
             meter = BRIDGE.meter
             seconds, invocations = dict(BRIDGE.seconds), dict(BRIDGE.invocations)
+            # The Distributed Map's child executions are billed too (each wait for the pace)
+            transitions += create_map_transitions(arns, invocations.get(CREATE, 0))
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     creates = ("CreateImage", "CreateSnapshots")
@@ -315,9 +317,7 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
     phase = max(moments) - min(moments) if moments else 0.0
     admitted = {a: meter.calls.get(a, 0) - meter.throttled.get(a, 0) for a in creates}
     floor = max([0.0, *((admitted[a] - AWS_BUCKETS[a][0]) / AWS_BUCKETS[a][1] for a in creates)])
-    # A Distributed Map's child executions are billed too: each enters CreateBatch once.
-    transitions += invocations.get("lifeboat-BackupCreateFunction", 0)
-    gb_seconds = sum(seconds.values()) * MEMORY_GB
+    gb_seconds = lambda_gb_seconds(seconds)
     failed = sum(int((r.get("output") or {}).get("failed", 0) or 0) for r in results)
     return {
         "status": sorted({r["status"] for r in results}),
@@ -328,13 +328,14 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
 
 
 def run_scenarios(latency: float) -> dict[str, Any]:
-    """BENCH_SCENARIOS (default prune,overlap,evacuate); BENCH_PRUNE_POINTS (10,000),
+    """BENCH_SCENARIOS (default prune,overlap,evacuate,drill); BENCH_PRUNE_POINTS (10,000),
     BENCH_RATE_SCALE (5: the prune scenario's compressed time), BENCH_OVERLAP_SIZE (200 per
-    plan)."""
+    plan), BENCH_EVACUATE_SIZE (100), BENCH_DRILL_SIZE (50)."""
+    from lifeboat.local.bench_drill import bench_drill
     from lifeboat.local.bench_evacuate import bench_evacuate
     from lifeboat.local.bench_scenarios import bench_overlap, bench_prune
 
-    wanted = os.environ.get("BENCH_SCENARIOS", "prune,overlap,evacuate").split(",")
+    wanted = os.environ.get("BENCH_SCENARIOS", "prune,overlap,evacuate,drill").split(",")
     found: dict[str, Any] = {}
     if "prune" in wanted:
         points = int(os.environ.get("BENCH_PRUNE_POINTS", "10000"))
@@ -349,4 +350,8 @@ def run_scenarios(latency: float) -> dict[str, Any]:
         servers = int(os.environ.get("BENCH_EVACUATE_SIZE", "100"))
         print(f"scenario evacuate: {servers} restores at once ...", flush=True)
         found["evacuate"] = bench_evacuate(servers, latency=latency)
+    if "drill" in wanted:
+        servers = int(os.environ.get("BENCH_DRILL_SIZE", "50"))
+        print(f"scenario drill: {servers} servers drilled ...", flush=True)
+        found["drill"] = bench_drill(servers, latency=latency)
     return found

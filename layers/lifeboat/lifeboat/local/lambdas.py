@@ -158,11 +158,13 @@ class Functions:
 
     @contextmanager
     def _environment_of(self, fn: LocalFunction) -> Iterator[None]:
+        # What Lambda's runtime sets beside the function's own variables
+        own = {**fn.environment, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory)}
         if self.environ is None:  # not running under the emulator (handler tests)
-            with mock.patch.dict(os.environ, {**fn.environment, **self.local_environment}):
+            with mock.patch.dict(os.environ, {**own, **self.local_environment}):
                 yield
             return
-        with self.environ.applied(fn.environment, self.local_environment):
+        with self.environ.applied(own, self.local_environment):
             yield
 
     def invoke(self, name: str, event: Any) -> tuple[bytes, bool]:

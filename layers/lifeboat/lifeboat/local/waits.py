@@ -23,13 +23,15 @@ LONGEST = 5.0
 Scale = Callable[[], float]
 
 
-def _scaled_sleep(scale: Scale, longest: float = LONGEST) -> Callable[[float], None]:
+def _scaled_sleep(scale: Scale, longest: float | None = None) -> Callable[[float], None]:
+    """``longest`` None: :data:`LONGEST`, read at each sleep (the benchmark lifts it, so that
+    its Wait states last as written)."""
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
         scaled = seconds * scale()
         if scaled > 0:
-            real_sleep(min(scaled, longest))
+            real_sleep(min(scaled, LONGEST if longest is None else longest))
 
     return sleep
 
