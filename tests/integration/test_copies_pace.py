@@ -58,7 +58,8 @@ def test_a_drained_destination_pace_holds_the_copies_in_the_copier(stack: Any, e
         next(r for r in p["regions"] if r["region"] == DR) for p in pumps(execution["executionArn"])
     ]
     first = reports[0]
-    assert first["paced_until"] and first["reserved"] == {"CopyImage": 1}
+    servers = len(elearn.protected_instances)
+    assert first["paced_until"] and first["reserved"] == {"CopyImage": servers}
     assert not any(s.endswith("/ami@us-west-2") for s in first["started"])
     assert BRIDGE.invocations[PUMP] - before == len(reports) > 2
     catalog = Catalog(table)
@@ -66,7 +67,6 @@ def test_a_drained_destination_pace_holds_the_copies_in_the_copier(stack: Any, e
     images = client("ec2", DR).describe_images(
         Owners=["self"], Filters=[{"Name": "tag:lifeboat:managed", "Values": ["true"]}]
     )["Images"]
-    servers = len(elearn.protected_instances)
     assert len(images) == servers
     copies = [
         c for s in elearn.protected_instances.values() for c in catalog.copies_for_resource(s, DR)

@@ -125,12 +125,13 @@ def test_a_drained_destination_bucket_starts_nothing_and_the_copies_start_next_c
     assert world.slept == [] and not first.done
     assert region.queued == 3 and len(queue(world.catalog)) == 3
     assert world.catalog.copies_for_rule(WEST, "standard", "daily") == []
-    # and says until when, keeping the one call it reserved for the next pump
-    assert region.paced_until == iso(NOW + timedelta(seconds=60))
-    assert region.reserved == {"CopyImage": 1} and region.reserved_at == pytest.approx(T + 60)
+    # and says until when (all three calls: one reservation a pump), keeping what it reserved
+    # for the next pump
+    assert region.paced_until == iso(NOW + timedelta(seconds=63))  # 62.5 s, to the second
+    assert region.reserved == {"CopyImage": 3} and region.reserved_at == pytest.approx(T + 62.5)
     # When the next pumps run once the minute has passed
     world.pump(2, plans())
-    # Then all three start, each once, spending the carried call before reserving two more
+    # Then all three start, each once, on the calls carried over (none reserved twice)
     assert world.copiers[WEST].calls == ["CopyImage"] * 3
     assert world.tat(WEST, "CopyImage") == pytest.approx(tat + 3 * 1.25)
     assert world.slept == []
@@ -141,17 +142,37 @@ def test_a_drained_destination_bucket_starts_nothing_and_the_copies_start_next_c
     assert queue(world.catalog) == [] and world.copiers[WEST].calls == ["CopyImage"] * 3
 
 
-def test_the_copies_the_bucket_holds_now_start_and_the_rest_wait() -> None:
+def test_a_pumps_copies_of_one_api_go_together_or_wait_together() -> None:
     # Given a CopyImage bucket with room for two calls now, the third 1.25 s later
     world = paced()
     amis(world, plans())
-    world.drain(WEST, "CopyImage", -1.25)
+    tat = world.drain(WEST, "CopyImage", -1.25)
     # When the pump runs
     (region,) = world.pump(0, plans()).regions
-    # Then the two oldest start and the third waits for the next pump (not slept for)
-    assert len(region.started) == 2 and region.queued == 1
+    # Then it reserves the three calls at once (one catalog write), and, the third not being
+    # ready now, starts none and sleeps not at all: all three go at the next pump
+    assert region.started == [] and region.queued == 3 and world.slept == []
+    assert region.reserved == {"CopyImage": 3}
     assert region.paced_until == iso(NOW + timedelta(seconds=2))  # 1.25 s, to the second
-    assert world.copiers[WEST].calls == ["CopyImage"] * 2 and world.slept == []
+    assert world.tat(WEST, "CopyImage") == pytest.approx(tat + 3 * 1.25)
+    (region,) = world.pump(1, plans()).regions
+    assert len(region.started) == 3 and region.reserved == {}
+    assert world.tat(WEST, "CopyImage") == pytest.approx(tat + 3 * 1.25)
+
+
+def test_a_database_copy_goes_while_the_images_wait_for_their_bucket() -> None:
+    # Given an RDS snapshot and three AMIs queued, us-west-2's CopyImage bucket taken
+    world = paced()
+    amis(world, plans())
+    db = database("db")
+    put_home(world.ports, db)
+    queue_copies([db], plans(), world.ports, NOW)
+    world.drain(WEST, "CopyImage", 60)
+    # When the pump runs: the database's copy starts (its bucket is CopyDBSnapshot's)
+    (region,) = world.pump(0, plans()).regions
+    assert region.started == [f"{db.recovery_point_id}@us-west-2"]
+    assert world.copiers[WEST].calls == ["CopyDBSnapshot"] and region.queued == 3
+    assert region.reserved == {"CopyImage": 3} and region.paced_until is not None
 
 
 def test_two_destinations_are_paced_independently() -> None:

@@ -3,11 +3,12 @@ concepts/copies.md).
 
 A copy's calls (``CopyImage``, ``CopySnapshot`` per snapshot of a set, ``CopyDBSnapshot`` /
 ``CopyDBClusterSnapshot``) are made in its destination region and come out of that region's
-shared buckets. The pump reserves each copy's calls just before the copy's intent is written;
-when the bucket hands them out later than :data:`PUMP_INLINE_WAIT`, the pump starts no more
-copies in that region this cycle: they stay queued, untouched, and the state machine's own
-one-minute ``WaitForCopies`` is the wait. What was reserved and not spent is carried in the
-region's report to the next pump, which spends it first (nothing reserved is lost).
+shared buckets. Before the intents are written, the pump reserves the calls of the copies it
+is about to start, one reservation per API; when the bucket hands an API's calls out later
+than :data:`PUMP_INLINE_WAIT`, none of that API's copies start this cycle: they stay queued,
+untouched, and the state machine's own one-minute ``WaitForCopies`` is the wait. What was
+reserved and not spent is carried in the region's report to the next pump, which spends it
+first (nothing reserved is lost).
 
 Why the pump waits for no copy call (rather than up to
 :func:`lifeboat.prices.wait_state_break_even`, which prices a wait a task would otherwise pay
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,46 +102,67 @@ def previous_region(state: dict[str, object] | None, region: str) -> dict[str, o
     return None
 
 
-def paced(chosen: Chosen, pace: SharedPacing) -> tuple[Chosen, int, tuple[Grant, float] | None]:
-    """The chosen copies whose calls the destination's pace hands out now (oldest first: the
-    first that must wait holds back the rest), how many wait, and what was reserved for those
-    (the calls and their moment; the pace keeps the grant of the copies that go)."""
-    needed: dict[str, int] = {}  # the calls of the copies so far, none made yet
-    for n, (_item, source, _existing, _target) in enumerate(chosen):
-        before = Grant(dict(pace.grant.calls), pace.grant.ready_at)
-        for api, count in copy_calls(source).items():
-            needed[api] = needed.get(api, 0) + count
-        ready = take(pace, needed)
-        if not pace.defers(ready):
+@dataclass
+class Paced:
+    """What the pace lets a pump start: the copies that go (their calls in the pace's grant),
+    how many wait, what is reserved and unspent (carried to the next pump), and until when the
+    pace holds copies back (None: it holds none)."""
+
+    going: Chosen
+    waiting: int
+    held: Grant
+    until: float | None
+
+
+def paced(chosen: Chosen, pace: SharedPacing) -> Paced:
+    """The chosen copies whose calls the destination's pace hands out now. One reservation per
+    API and pump (not one per copy: a catalog write each): the calls of all the copies of an API
+    go together, or wait together for the next pump; a copy whose API's bucket cannot hold it
+    beside the older ones waits for the next pump too. Every copy makes the calls of one API,
+    so the copies of an API whose bucket is free go while another API's wait."""
+    needed: dict[str, int] = {}
+    fitting: Chosen = []
+    for entry in chosen:
+        merged = {a: needed.get(a, 0) + n for a, n in copy_calls(entry[1]).items()}
+        if any(needed.get(a) and n > pace.size(a)[0] for a, n in merged.items()):
             continue
-        if n == 0:  # nothing goes now: all the grant (an earlier pump's, and this) is held
-            held, pace.grant = pace.grant, Grant()
-        else:  # the copies before go on what they reserved; this one's calls are held
-            extra = {a: c - before.calls.get(a, 0) for a, c in pace.grant.calls.items()}
-            held, pace.grant = Grant({a: c for a, c in extra.items() if c > 0}), before
-        return chosen[:n], len(chosen) - n, (held, ready)
-    return chosen, 0, None
+        needed.update(merged)
+        fitting.append(entry)
+    earlier, go, held = pace.grant, Grant(), Grant()
+    until: float | None = None
+    for api in sorted(set(needed) | set(earlier.calls)):
+        pace.grant = Grant({api: earlier.calls.get(api, 0)}, earlier.ready_at)
+        moment = take(pace, {api: needed.get(api, 0)})
+        if api in needed and not pace.defers(moment):
+            go.calls[api], go.ready_at = pace.grant.calls[api], max(go.ready_at, moment)
+            continue
+        if api in needed:
+            until = max(until or 0.0, moment)
+        if pace.grant.calls[api] > 0:  # waits (or an earlier pump's, no copy's now): carried
+            held.calls[api], held.ready_at = pace.grant.calls[api], max(held.ready_at, moment)
+    pace.grant = go
+    going = [e for e in fitting if set(copy_calls(e[1])) <= set(go.calls)]
+    return Paced(going, len(chosen) - len(going), held, until)
 
 
 def hold(
-    pace: SharedPacing,
-    report: RegionReport,
-    held: tuple[Grant, float] | None,
-    stopped_at: float | None,
+    pace: SharedPacing, report: RegionReport, result: Paced | None, stopped_at: float | None
 ) -> None:
-    """Carry to the next pump what is reserved and unspent: the grant's rest, and what was
-    reserved for the copies held back."""
-    moments = [m for m in (held[1] if held else None, stopped_at) if m is not None]
-    if held is not None:
-        for api, count in held[0].calls.items():
+    """Carry to the next pump what is reserved and unspent (the grant's rest, and what was
+    reserved for the copies held back), and say until when the pace held copies back."""
+    moments = [m for m in (result.until if result else None, stopped_at) if m is not None]
+    if result is not None:
+        for api, count in result.held.calls.items():
             pace.grant.calls[api] = pace.grant.calls.get(api, 0) + count
-        pace.grant.ready_at = max(pace.grant.ready_at, held[1])
+        if result.held.calls:
+            pace.grant.ready_at = max(pace.grant.ready_at, result.held.ready_at)
     keep(pace, report, max(moments) if moments else None)
 
 
 __all__ = [
     "PUMP_INLINE_WAIT",
     "Chosen",
+    "Paced",
     "PumpPacing",
     "carried",
     "copy_calls",

@@ -35,7 +35,7 @@ from lifeboat.copies.reconcile import requeue
 from lifeboat.copies.state import settle
 from lifeboat.errors import LifeboatError
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
-from lifeboat.pace import Grant, PaceDeferred, SharedPacing
+from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import Ports
 from lifeboat.timeutil import parse_iso
@@ -224,10 +224,10 @@ def _region(  # noqa: PLR0913 - one destination's pump, read top to bottom
         counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
     chosen, waiting = _choose(work, plans, budget, stopping, ports, report, now)
-    kept: tuple[Grant, float] | None = None
+    kept = None
     if pace is not None:
-        chosen, later, kept = paced(chosen, pace)
-        waiting += later
+        kept = paced(chosen, pace)
+        chosen, waiting = kept.going, waiting + kept.waiting
     left, stopped_at = start_chosen(chosen, region, copier, ports, report, now)
     report.queued = waiting + left + report.queued_beyond
     report.in_flight = len(still) + len(report.started)
