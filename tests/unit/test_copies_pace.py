@@ -250,3 +250,33 @@ def test_without_the_pace_the_pump_starts_what_the_limits_allow() -> None:
     )
     report = pump(event, plans(), world.ports, datetime.fromtimestamp(T, NOW.tzinfo))
     assert len(report.regions[0].started) == 3 and world.tat(WEST, "CopyImage") is None
+
+
+def test_the_pump_handler_paces_each_destination_by_its_own_buckets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifeboat import runtime
+    from lifeboat.aws.clients import _region_of
+    from lifeboat.aws.copy_ops import CopyOps
+
+    monkeypatch.setenv("CATALOG_TABLE", "catalog")
+    monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:lifeboat")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    runtime.reset()
+    try:
+        ports, pacing = runtime.copy_pump_ports()
+        assert ports.copies is not None
+        west, central = ports.copies(WEST), ports.copies(CENTRAL)
+        assert isinstance(west, CopyOps) and isinstance(central, CopyOps)
+        # Each destination's adapter paces through that region's pacing, which never sleeps
+        # for a copy call (it stops) ...
+        assert west.retrier.pacer is pacing(WEST) and central.retrier.pacer is pacing(CENTRAL)
+        assert pacing(WEST).region == WEST and pacing(WEST).inline_wait == PUMP_INLINE_WAIT
+        # ... and its calls carry the destination region to the pace (the Retrier reads it from
+        # the client), not the home region
+        assert _region_of(west.ec2.copy_image) == WEST
+        assert _region_of(central.rds.copy_db_snapshot) == CENTRAL
+    finally:
+        runtime.reset()
