@@ -280,3 +280,8 @@ def test_the_pump_handler_paces_each_destination_by_its_own_buckets(
         assert _region_of(central.rds.copy_db_snapshot) == CENTRAL
     finally:
         runtime.reset()
+
+
+def test_an_auto_scaling_groups_point_is_copied_by_its_image() -> None:
+    group = point("i-0web1", Kind.AMI).model_copy(update={"kind": Kind.ASG})
+    assert copy_calls(group) == {"CopyImage": 1}
