@@ -20,7 +20,8 @@ MAX_LISTED = 50
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = validate_input(PumpEvent, event)
-    report = pump(request, default_plans(), runtime.ports(), utcnow()).model_dump(mode="json")
+    ports, pacing = runtime.copy_pump_ports()
+    report = pump(request, default_plans(), ports, utcnow(), pacing).model_dump(mode="json")
     for region in report["regions"]:  # the state stays small whatever the queue
         for key in ("started", "completed"):
             region[key] = region[key][:MAX_LISTED]

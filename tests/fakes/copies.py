@@ -14,6 +14,7 @@ from lifeboat import tags as T
 from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import CopyArtifact, CopyTargetExistsError, DbCopyInfo
 from lifeboat.models import SnapshotLock
+from lifeboat.pacing import Pacing
 from tests.fakes.common import client_error
 
 _ids = itertools.count(1)
@@ -40,6 +41,13 @@ class FakeCopier:
     peak_in_flight: int = 0  # EBS snapshot copies pending at once, at most
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     locks: dict[str, SnapshotLock] = field(default_factory=dict)  # set by hand in the region
+    # As the adapter's Retrier: each mutating call first takes its turn from the pace (of this
+    # region), which may sleep or raise PaceDeferred.
+    pacing: Pacing | None = None
+
+    def _turn(self, api: str) -> None:
+        if self.pacing is not None:
+            self.pacing.acquire(api, self.region)
 
     # --- start -------------------------------------------------------------------------------
     def _made(self, kind: str, made: dict[str, Any]) -> None:
@@ -68,6 +76,7 @@ class FakeCopier:
         client_token: str,
         tags: dict[str, str],
     ) -> str:
+        self._turn("CopyImage")
         self._refuse("CopyImage")
         if client_token in self.tokens:
             return self.tokens[client_token]
@@ -105,6 +114,7 @@ class FakeCopier:
     def copy_snapshot(
         self, source_region: str, snapshot_id: str, kms_key: str, tags: dict[str, str]
     ) -> str:
+        self._turn("CopySnapshot")
         self._refuse("CopySnapshot")
         sid = self._snapshot(tags, copy_of=snapshot_id)
         self._made("CopySnapshot", self.snaps[sid])
@@ -119,6 +129,7 @@ class FakeCopier:
         kms_key: str | None,
         tags: dict[str, str],
     ) -> str:
+        self._turn("CopyDBClusterSnapshot" if kind == "cluster" else "CopyDBSnapshot")
         self._refuse("CopyDBSnapshot")
         found = self.dbs.get(target_id)
         if found is not None:  # as CopyOps does: what RDS says of the one in the way
@@ -221,6 +232,7 @@ class FakeCopier:
             return {image_id: "gone"}
         if not self._ours(image["Tags"], copy_point_id):
             return {image_id: "not-owned"}
+        self._turn("DeregisterImage")
         del self.images_[image_id]
         results = {image_id: "deregistered"}
         for m in image["BlockDeviceMappings"]:
@@ -237,6 +249,7 @@ class FakeCopier:
             return "not-owned"
         if snapshot_id in self.locks:  # EC2 refuses to delete a locked snapshot
             return "locked"
+        self._turn("DeleteSnapshot")
         del self.snaps[snapshot_id]
         return "deleted"
 
@@ -246,6 +259,7 @@ class FakeCopier:
             return "gone"
         if not self._ours(snap["TagList"], copy_point_id):
             return "not-owned"
+        self._turn("DeleteDBClusterSnapshot" if kind == "cluster" else "DeleteDBSnapshot")
         del self.dbs[snapshot_id]
         return "deleted"
 

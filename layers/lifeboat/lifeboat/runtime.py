@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache, partial
 
@@ -26,6 +27,7 @@ from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
 from lifeboat.aws.ssm_scripts import SsmScripts
 from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.aws.volume_ops import VolumeOps
+from lifeboat.copies.pace import PUMP_INLINE_WAIT
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.pace import SharedPacing
 from lifeboat.pacing import Pacing
@@ -149,6 +151,23 @@ def create_ports() -> tuple[Ports, SharedPacing]:
     through it, and stops for its state machine's ``Wait`` when they come later)."""
     pacing = shared_pacing(defer=True)
     return _ports(pacing), pacing
+
+
+def copy_pump_ports() -> tuple[Ports, Callable[[str], SharedPacing]]:
+    """Adapters for one copy pump: each destination's copy calls (and deletes of failed copies)
+    paced by the stack's shared buckets of that region, which the pump reserves through (it
+    waits for none of them: :mod:`lifeboat.copies.pace`); the region's pacing is returned too."""
+    pacings: dict[str, SharedPacing] = {}
+
+    def pacing(region: str) -> SharedPacing:
+        if region not in pacings:
+            pacings[region] = replace(shared_pacing(region), inline_wait=PUMP_INLINE_WAIT)
+        return pacings[region]
+
+    def copies(region: str) -> CopyOps:
+        return CopyOps(region, retrier(pacing(region)))
+
+    return replace(ports(), copies=copies), pacing
 
 
 def guard_config() -> GuardConfig:

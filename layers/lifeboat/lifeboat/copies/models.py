@@ -91,10 +91,18 @@ class RegionReport(BaseModel):
     requeued: list[str] = Field(
         default_factory=list, description="completed points never queued, queued now"
     )
+    paced_until: str | None = Field(
+        None, description="the shared pace held this region's next calls until then"
+    )
+    reserved: dict[str, int] = Field(
+        default_factory=dict, description="calls reserved from the pace, spent by the next pump"
+    )
+    reserved_at: float = Field(0.0, description="the epoch second the reserved calls may go")
 
     @property
     def done(self) -> bool:
-        return self.busy_with is not None or (self.queued == 0 and self.in_flight == 0)
+        idle = self.queued == 0 and self.in_flight == 0 and self.paced_until is None
+        return self.busy_with is not None or idle
 
 
 class PumpReport(BaseModel):

@@ -19,31 +19,26 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lifeboat.copies.launch import start_chosen
 from lifeboat.copies.models import (
     COPIER_MAX_RUN,
-    COPY_DEADLINE,
     EBS_COPY_LIMIT,
     LEASE,
-    MAX_COPY_ATTEMPTS,
     RDS_COPY_LIMIT,
-    RETRY_BASE,
-    RETRY_CAP,
     CopierInput,
     PumpEvent,
     PumpReport,
     RegionReport,
-    copy_point_id,
 )
-from lifeboat.copies.ports import CopyPort
-from lifeboat.copies.provenance import CopyNotProvenYetError, NotOurCopyError
+from lifeboat.copies.pace import PumpPacing, carried, hold, keep, paced, previous_region
 from lifeboat.copies.reconcile import requeue
-from lifeboat.copies.start import CopySourceGoneError, made_since, new_copy, start_copy
 from lifeboat.copies.state import settle
-from lifeboat.errors import LifeboatError, error_code
+from lifeboat.errors import LifeboatError
 from lifeboat.models import PointStatus, RecoveryPoint, validate_input
+from lifeboat.pace import PaceDeferred, SharedPacing
 from lifeboat.plans import CopyTarget, Kind, PlanSet
 from lifeboat.ports import Ports
-from lifeboat.timeutil import iso, parse_iso
+from lifeboat.timeutil import parse_iso
 
 QUEUE = "COPYQ#"
 RECONCILE_EVERY = 60  # pumps (one a minute): a long copier reconciles hourly
@@ -54,7 +49,16 @@ def lease_name(region: str) -> str:
     return f"copier#{region}"
 
 
-def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpReport:
+def pump(
+    event: PumpEvent,
+    plans: PlanSet,
+    ports: Ports,
+    now: datetime,
+    pacing: PumpPacing | None = None,
+) -> PumpReport:
+    """One pump over every destination. With ``pacing`` (each destination's shared pace), the
+    copy calls come out of the destination's buckets and a region whose next copy call is not
+    ready stops starting copies until the next pump (:mod:`lifeboat.copies.pace`)."""
     request = validate_input(CopierInput, event.execution.input)
     attempt = int((event.state.pump or {}).get("attempt", 0)) + 1
     owner = event.execution.id
@@ -64,7 +68,17 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     # copiers would need), also queues what was never queued.
     first = attempt % RECONCILE_EVERY == 1
     reports = [
-        _region_safely(region, owner, plans, ports, now, stopping, first) for region in regions
+        _region_safely(
+            region,
+            owner,
+            plans,
+            ports,
+            now,
+            stopping,
+            first,
+            _pace(pacing, region, event.state.pump),
+        )
+        for region in regions
     ]
     done = stopping or all(r.done for r in reports)
     if done:
@@ -78,7 +92,18 @@ def pump(event: PumpEvent, plans: PlanSet, ports: Ports, now: datetime) -> PumpR
     )
 
 
-def _region_safely(
+def _pace(
+    pacing: PumpPacing | None, region: str, state: dict[str, Any] | None
+) -> SharedPacing | None:
+    """``region``'s shared pace, with what the previous pump reserved there and did not spend."""
+    if pacing is None:
+        return None
+    pace = pacing(region)
+    carried(pace, previous_region(state, region))
+    return pace
+
+
+def _region_safely(  # noqa: PLR0913 - one destination's pump and where it stands
     region: str,
     owner: str,
     plans: PlanSet,
@@ -86,12 +111,19 @@ def _region_safely(
     now: datetime,
     stopping: bool,
     first: bool = False,
+    pace: SharedPacing | None = None,
 ) -> RegionReport:
     """One destination's pump; an error there (its API impaired, the region not enabled, an
     SCP) is reported and never stops the copies to the other regions. What it settled is
-    notified at once (a later error cannot lose the notice)."""
+    notified at once (a later error cannot lose the notice). A call the pace holds back where
+    the pump does not stop for it itself stops the region where it is, as a task dying there
+    would: every step is safe to repeat, and the next pump goes on (the lease is kept)."""
     try:
-        report = _region(region, owner, plans, ports, now, stopping, first)
+        report = _region(region, owner, plans, ports, now, stopping, first, pace)
+    except PaceDeferred as wait:
+        assert pace is not None  # only the shared pace defers
+        report = RegionReport(region=region)
+        keep(pace, report, wait.ready_at)
     except (ClientError, BotoCoreError, LifeboatError) as exc:
         ports.catalog.release_lock(lease_name(region), owner)
         report = RegionReport(region=region, error=f"{type(exc).__name__}: {exc}"[:1000])
@@ -142,7 +174,7 @@ class _Work:
     in_flight: list[tuple[dict[str, Any], RecoveryPoint]] = field(default_factory=list)
 
 
-def _region(
+def _region(  # noqa: PLR0913 - one destination's pump, read top to bottom
     region: str,
     owner: str,
     plans: PlanSet,
@@ -150,6 +182,7 @@ def _region(
     now: datetime,
     stopping: bool,
     first: bool = False,
+    pace: SharedPacing | None = None,
 ) -> RegionReport:
     held = ports.catalog.acquire_lock(
         lease_name(region),
@@ -191,39 +224,16 @@ def _region(
         counted={s.recovery_point_id for _i, s, _e in interrupted},
     )
     chosen, waiting = _choose(work, plans, budget, stopping, ports, report, now)
-    intents = [new_copy(source, region, now) for _i, source, existing, _t in chosen if not existing]
-    ports.catalog.put_points(intents)  # every intent before any call
-    fresh = {c.recovery_point_id: c for c in intents}
-    started_items: list[dict[str, Any]] = []
-    made: list[RecoveryPoint] = []
-    for item, source, existing, target in chosen:
-        copy = existing or fresh[copy_point_id(source, region)]
-        try:
-            started = start_copy(source, copy, existing is not None, target, copier, ports, now)
-        except ClientError as exc:  # refused (a key, a quota): this copy fails, not the rest
-            reason = f"{error_code(exc)}: {exc}"
-            _refuse(item, source, copier, ports, report, reason, now, retry=True)
-            continue
-        except (CopySourceGoneError, NotOurCopyError) as exc:
-            _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
-            continue
-        except CopyNotProvenYetError as exc:  # RDS has not dated it yet: decided later
-            if copy.intent is not None and now - copy.intent.at > COPY_DEADLINE:
-                _refuse(item, source, copier, ports, report, str(exc), now, retry=False)
-            else:
-                waiting += 1
-            continue
-        if started is None:
-            waiting += 1
-            continue  # an interrupted start, too recent to tell: looked at again next pump
-        made.append(started)
-        report.started.append(started.recovery_point_id)
-        started_items.append({**item, "started_at": iso(now)})
-    ports.catalog.put_points(made)
-    ports.catalog.mark_copies_started(region, started_items)
-    report.queued = waiting + report.queued_beyond
+    kept = None
+    if pace is not None:
+        kept = paced(chosen, pace)
+        chosen, waiting = kept.going, waiting + kept.waiting
+    left, stopped_at = start_chosen(chosen, region, copier, ports, report, now)
+    report.queued = waiting + left + report.queued_beyond
     report.in_flight = len(still) + len(report.started)
     report.snapshots_in_flight, report.db_copies_in_flight = budget.snapshots, budget.databases
+    if pace is not None:
+        hold(pace, report, kept, stopped_at)
     return report
 
 
@@ -334,53 +344,6 @@ def _drop(
             point.model_copy(update={"status": PointStatus.FAILED, "error": reason})
         )
     ports.catalog.delete_record(QUEUE + report.region, str(item["sk"]))
-
-
-def _refuse(
-    item: dict[str, Any],
-    source: RecoveryPoint,
-    copier: CopyPort,
-    ports: Ports,
-    report: RegionReport,
-    reason: str,
-    now: datetime,
-    retry: bool,
-) -> None:
-    """A copy AWS refused to start: what earlier calls of it made (a set's first snapshots,
-    found by its tag) is deleted. A refusal may pass (the account's concurrent-copy limit
-    shared with other tools, a key policy being edited, a quota prune will free): the copy
-    stays queued and is tried again later, with a growing pause, up to
-    :data:`MAX_COPY_ATTEMPTS` times; then, or when what it copies is gone, it is recorded
-    failed and dequeued. The backup is intact either way."""
-    region = copier.region
-    copy = ports.catalog.get_copies(region, [_key(source)]).get(_key(source))
-    cid = copy.recovery_point_id if copy else new_copy(source, region, now).recovery_point_id
-    intent_at = copy.intent.at if copy and copy.intent else now
-    for made in copier.find(cid).values():
-        if not made_since(made, intent_at):
-            continue  # not made by this copy's calls (before its intent): never deleted
-        if made.get("ImageId"):
-            copier.delete_image(str(made["ImageId"]), cid)
-        elif made.get("SnapshotId"):
-            copier.delete_snapshot(str(made["SnapshotId"]), cid)
-    attempts = int(item.get("attempts", 0)) + 1
-    if retry and attempts < MAX_COPY_ATTEMPTS:
-        pause = min(RETRY_CAP, RETRY_BASE * 2 ** (attempts - 1))
-        again = {k: v for k, v in item.items() if k != "started_at"}
-        again.update(attempts=attempts, not_before=iso(now + pause), last_error=reason[:500])
-        ports.catalog.mark_copies_started(region, [again])
-        report.retrying[cid] = f"attempt {attempts} of {MAX_COPY_ATTEMPTS}: {reason}"
-        return
-    failed = (copy or new_copy(source, region, now)).model_copy(
-        update={"status": PointStatus.FAILED, "error": f"after {attempts} attempt(s): {reason}"}
-    )
-    ports.catalog.put_point(failed)
-    report.failed[cid] = failed.error or reason
-    ports.catalog.delete_record(QUEUE + region, str(item["sk"]))
-
-
-def _key(point: RecoveryPoint) -> tuple[str, str, str]:
-    return (point.source_id, point.run_id, point.kind.value)
 
 
 def _weight(point: RecoveryPoint) -> int:

@@ -11,6 +11,7 @@ from lifeboat.copies.models import COPY_DEADLINE, RegionReport
 from lifeboat.copies.ports import CopyPort
 from lifeboat.copies.provenance import made_after
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
+from lifeboat.pace import PaceDeferred
 from lifeboat.ports import Ports
 from lifeboat.timeutil import parse_iso
 
@@ -200,34 +201,53 @@ def settle(
     states = copy_states([c for _i, c in in_flight], copier)
     settled: list[RecoveryPoint] = []
     dequeued: list[str] = []
+    paced = False
     for item, copy in in_flight:
         status, detail, updates = states[copy.recovery_point_id]
         started = copy.copy_started_at or (copy.intent.at if copy.intent else now)
         if status == "pending" and now - started > COPY_DEADLINE:
             status, detail = "failed", f"not complete {COPY_DEADLINE} after it started"
-        if status == "pending":
+        if status == "pending" or (paced and status != "completed"):
             continue
         if status == "completed":
             update = {**updates, "status": PointStatus.COMPLETED, "completed_at": now}
             report.completed.append(copy.recovery_point_id)
-        elif status == "foreign":  # not ours: forgotten by the catalog, never deleted
-            update = {
-                **_NO_ARTIFACTS,
-                **_remove_own(copy, set(updates.get("not_ours", [])), copier),
-                "status": PointStatus.FAILED,
-                "error": detail,
-            }
-            report.failed[copy.recovery_point_id] = detail or "not Lifeboat's"
         else:
-            results = remove_copy(copy, copier)
-            if copy.image_id and results.get(copy.image_id) == "gone":
-                _remove_image_leftovers(copy, copier)
-            update = {"status": PointStatus.FAILED, "error": detail}
-            report.failed[copy.recovery_point_id] = detail or "failed"
+            try:
+                update = _failed(copy, status, detail, updates, copier)
+            except PaceDeferred:
+                # The region's delete bucket hands out its next call later than the pump
+                # waits (a prune there): this failed copy, and the others, stay in flight and
+                # are removed by a later pump (removing is safe to repeat).
+                paced = True
+                continue
+            fallback = "not Lifeboat's" if status == "foreign" else "failed"
+            report.failed[copy.recovery_point_id] = detail or fallback
         settled.append(copy.model_copy(update=update))
         dequeued.append(str(item["sk"]))
     ports.catalog.put_points(settled)
     ports.catalog.dequeue_copies(report.region, dequeued)
+
+
+def _failed(
+    copy: RecoveryPoint,
+    status: str,
+    detail: str | None,
+    updates: dict[str, Any],
+    copier: CopyPort,
+) -> dict[str, Any]:
+    """A failed copy's artifacts removed (only its own); what to record of it."""
+    if status == "foreign":  # not ours: forgotten by the catalog, never deleted
+        return {
+            **_NO_ARTIFACTS,
+            **_remove_own(copy, set(updates.get("not_ours", [])), copier),
+            "status": PointStatus.FAILED,
+            "error": detail,
+        }
+    results = remove_copy(copy, copier)
+    if copy.image_id and results.get(copy.image_id) == "gone":
+        _remove_image_leftovers(copy, copier)
+    return {"status": PointStatus.FAILED, "error": detail}
 
 
 def _remove_own(copy: RecoveryPoint, not_ours: set[str], copier: CopyPort) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from lifeboat.pacing import AWS_BUCKETS, DEFAULT_BUCKET, Pacing
 
 # APIs paced through the shared bucket: AWS's published buckets (lifeboat.pacing). Describe
 # calls are not (their buckets, 100 / 20, are four times the mutating ones they accompany).
-SHARED_APIS = frozenset(AWS_BUCKETS) | {"DeleteDBSnapshot", "DeleteDBClusterSnapshot"}
+SHARED_APIS = frozenset(AWS_BUCKETS) | {
+    "DeleteDBSnapshot",
+    "DeleteDBClusterSnapshot",
+    # The copier's DB copies (RDS publishes no per-API bucket: the default one).
+    "CopyDBSnapshot",
+    "CopyDBClusterSnapshot",
+}
 CONTENTION_ATTEMPTS = 25
 
 
