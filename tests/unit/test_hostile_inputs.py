@@ -312,7 +312,7 @@ def _fakes(patch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     ports = fake_ports()
     with pytest.MonkeyPatch.context() as local:
         local.setattr(runtime, "ports", lambda: ports)
-        local.setattr(runtime, "create_ports", lambda event: ports)
+        local.setattr(runtime, "create_ports", lambda: (ports, None))
         local.setattr(
             runtime,
             "guardrails",
