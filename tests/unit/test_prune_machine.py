@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lifeboat.errors import InvalidInputError
 from lifeboat.models import PointStatus
 from lifeboat.pace import SharedPacing
 from lifeboat.prune import PruneRequest, deletes, machine, passes
@@ -202,6 +203,10 @@ def test_the_steps_refuse_what_the_machine_cannot_do() -> None:
         plan_run(PruneRequest(plan="standard", step="plan"), PLANS, world.ports, world.now)
     with pytest.raises(Exception, match="delete_orphans"):
         request = PruneRequest(plan="standard", step="plan", owner=OWNER, delete_orphans=True)
+        plan_run(request, PLANS, world.ports, world.now)
+    # an unknown plan is named, with the declared ones (not a KeyError)
+    with pytest.raises(InvalidInputError, match="unknown plan 'standard-eu'"):
+        request = PruneRequest(plan="standard-eu", step="plan", owner=OWNER)
         plan_run(request, PLANS, world.ports, world.now)
 
 

@@ -330,13 +330,17 @@ class PlanSet(BaseModel):
         targets = found.rules[rule].copy_to if found and rule in found.rules else ()
         return next((t for t in targets if t.region == region), None)
 
-    def rule(self, plan: str, rule: str) -> tuple[Plan, Rule]:
-        """Return the plan and rule, or raise an error naming the field and the choices."""
+    def plan(self, plan: str) -> Plan:
+        """Return the plan, or raise an error naming the field and the choices."""
         if plan not in self.plans:
             raise InvalidInputError(
                 "plan", f"unknown plan {plan!r}; declared plans: {sorted(self.plans)}"
             )
-        found = self.plans[plan]
+        return self.plans[plan]
+
+    def rule(self, plan: str, rule: str) -> tuple[Plan, Rule]:
+        """Return the plan and rule, or raise an error naming the field and the choices."""
+        found = self.plan(plan)
         if rule not in found.rules:
             raise InvalidInputError(
                 "rule", f"plan {plan!r} has no rule {rule!r}; its rules: {sorted(found.rules)}"
@@ -348,11 +352,7 @@ class PlanSet(BaseModel):
         if rule is not None:
             self.rule(plan, rule)
             return [rule]
-        if plan not in self.plans:
-            raise InvalidInputError(
-                "plan", f"unknown plan {plan!r}; declared plans: {sorted(self.plans)}"
-            )
-        return sorted(self.plans[plan].rules)
+        return sorted(self.plan(plan).rules)
 
 
 def parse_plans(data: Any) -> PlanSet:

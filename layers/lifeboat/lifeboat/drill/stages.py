@@ -79,7 +79,7 @@ def begin(
     request = event.request()
     if request.plan not in plans.plans:
         raise InvalidInputError("plan", f"unknown plan {request.plan!r}: {sorted(plans.plans)}")
-    rule = plans.plans[request.plan].drill
+    rule = plans.plan(request.plan).drill
     if rule is None:
         raise InvalidInputError("plan", f"plan {request.plan!r} has no drill rule")
     name, arn, started = event.execution.name, event.execution.id, event.execution.start_time
@@ -93,7 +93,7 @@ def begin(
                 duplicate=True,
                 original_execution=str(first.get("owner") or "") or None,
             )
-    rules = sorted(plans.plans[request.plan].rules)
+    rules = sorted(plans.plan(request.plan).rules)
     drills = drills_of(ports)
     every = [
         point

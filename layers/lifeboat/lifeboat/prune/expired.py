@@ -76,7 +76,7 @@ def plan_prune(
     """Retention's decisions for the plan's points and copies, the interrupted deletions to
     finish, and the orphan census; nothing is changed. An unreadable catalog deletes nothing."""
     rule_names = plans.rule_names(request.plan, request.rule)
-    plan = plans.plans[request.plan]
+    plan = plans.plan(request.plan)
     report = PruneReport(plan=request.plan, rules=rule_names, dry_run=request.dry_run)
     # Everything is read before anything is deleted: an unreadable catalog deletes nothing.
     plan_points = ports.catalog.points_for_plan(request.plan, sorted(plan.rules))
@@ -175,7 +175,7 @@ def _copy_work(
     when: their copies follow decommissioned_days too). A copy under a lock set by hand in its
     region is kept whole, as a home point is (an interrupted deletion is finished or put back
     by its own lock check when deleted)."""
-    plan = plans.plans[request.plan]
+    plan = plans.plan(request.plan)
     copy_work, evaluated, kept = expired_copies(
         request.plan, plan, rule_names, ports, now, gone=gone, takeover=takeover
     )

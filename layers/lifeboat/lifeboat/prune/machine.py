@@ -101,7 +101,7 @@ def finish_run(request: PruneRequest, plans: PlanSet, ports: Ports) -> dict[str,
     broken = [str(b) for b in (run or {}).get("broken") or []]
     if broken and not request.dry_run:
         plan_points = ports.catalog.points_for_plan(
-            request.plan, sorted(plans.plans[request.plan].rules)
+            request.plan, sorted(plans.plan(request.plan).rules)
         )
         _fail_broken(plan_points, set(broken), ports)
     return summary
@@ -129,7 +129,7 @@ def _ended_owners(
 ) -> frozenset[str]:
     """Other prunes whose marks are on the plan's points and that have ended (or outlived
     their machine's time-out): their marks are finished at once."""
-    rules = sorted(plans.plans[request.plan].rules)
+    rules = sorted(plans.plan(request.plan).rules)
     marks = {
         p.deleting_by
         for p in ports.catalog.points_for_plan(request.plan, rules)

@@ -44,7 +44,7 @@ def gather(
     points = [
         p
         for plan in plan_names
-        for p in ports.catalog.points_for_plan(plan, sorted(plans.plans[plan].rules))
+        for p in ports.catalog.points_for_plan(plan, sorted(plans.plan(plan).rules))
     ]
     vpcs = sorted(
         {str(d["VpcId"]) for d in instances.values() if d.get("VpcId")}
