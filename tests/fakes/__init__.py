@@ -9,7 +9,7 @@ re-exported so ``from tests.fakes import FakeCatalog`` keeps working; prefer the
 
 from tests.fakes.alarms import FakeCloudWatch
 from tests.fakes.catalog import CatalogUnavailable, FakeCatalog
-from tests.fakes.common import TaskKilled, client_error, new_id
+from tests.fakes.common import TaskClock, TaskKilled, client_error, new_id
 from tests.fakes.ec2 import FakeEc2
 from tests.fakes.executions import FakeExecutions
 from tests.fakes.guards import FakeGuardStore
@@ -32,6 +32,7 @@ __all__ = [
     "FakeNotifier",
     "FakeRds",
     "FakeRdsRestore",
+    "TaskClock",
     "TaskKilled",
     "client_error",
     "fake_ports",

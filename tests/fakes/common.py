@@ -1,5 +1,6 @@
 """What the fakes share: ids as AWS makes them, the killed task, the ``ClientError`` a
-fake raises, and the ownership test the adapters make (Lifeboat's tags and the catalog's owner)."""
+fake raises, the ownership test the adapters make (Lifeboat's tags and the catalog's owner),
+and a task's clock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ _ids = itertools.count(1)
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{next(_ids):017x}"
+
+
+class TaskClock:
+    """One task's clock (epoch seconds): sleeping moves it on, nothing really sleeps."""
+
+    def __init__(self, at: float = 0.0) -> None:
+        self.at = at
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.at += seconds
 
 
 class TaskKilled(Exception):

@@ -15,6 +15,7 @@ from lifeboat.models import CreateBatchEvent, ResourceRef
 from lifeboat.observability import metrics
 from lifeboat.pace import SharedPacing
 from lifeboat.prices import wait_state_break_even
+from tests.fakes.common import TaskClock
 from tests.fakes.ec2 import FakeEc2
 from tests.worlds.backup import PLANS, World
 
@@ -36,17 +37,6 @@ class PacedEc2(FakeEc2):
         return super().create_image(instance_id, name, reboot, tags)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = EPOCH
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def world() -> Iterator[World]:
     world = World()
@@ -58,7 +48,7 @@ def world() -> Iterator[World]:
 
 
 def _pacing(
-    world: World, clock: Clock, share: float = 0.8, inline_wait: float | None = None
+    world: World, clock: TaskClock, share: float = 0.8, inline_wait: float | None = None
 ) -> SharedPacing:
     world.catalog.pace_clock = clock
     pacing = SharedPacing(
@@ -97,12 +87,12 @@ def test_sleeping_is_cheaper_than_a_wait_state_only_for_a_few_seconds() -> None:
 def test_a_batch_the_pace_can_serve_now_creates_at_once_and_spends_its_reservation(
     world: World,
 ) -> None:
-    clock = Clock()
+    clock = TaskClock(EPOCH)
     pacing = _pacing(world, clock)
     batch = _batch(world, 25)
     result = _run(world, batch, pacing, None)
     assert result["deferred"] is False and result["created"] == 25 and result["waits"] == 0
-    assert clock.now == EPOCH  # no wait: the bucket held 40
+    assert clock.at == EPOCH  # no wait: the bucket held 40
     # the 25 calls came out of one reservation: the bucket's arrival time moved 25 / 4 s
     assert world.catalog.read_pace("us-east-1#CreateImage") == pytest.approx(EPOCH + 25 / 4)
     assert pacing.grant.calls == {"CreateImage": 0}
@@ -112,7 +102,7 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     world: World,
 ) -> None:
     # Given another run (or a prune, a restore...) that has just taken the bucket's 40 calls
-    clock = Clock()
+    clock = TaskClock(EPOCH)
     world.catalog.pace_clock = clock
     world.catalog.reserve_pace("us-east-1#CreateImage", 40, 40, 4)
     pacing = _pacing(world, clock)
@@ -121,12 +111,12 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     # is worth: it sleeps
     result = _run(world, batch, pacing, None)
     assert result["deferred"] is False and result["created"] == 25
-    assert clock.now == pytest.approx(EPOCH + 6.25)
+    assert clock.at == pytest.approx(EPOCH + 6.25)
     # ...but a second batch behind it would wait 12.5 s: it stops, says until when, and keeps
     # its reservation; nothing was described or created
     assert isinstance(world.ec2, PacedEc2)
     world.ec2.made.clear()
-    clock.now = EPOCH
+    clock.at = EPOCH
     second = _batch(world, 25, run="20261127T0245Z-standard-daily")
     stopped = _run(world, second, pacing, None)
     assert stopped["deferred"] is True and stopped["waits"] == 1
@@ -136,7 +126,7 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     assert world.ec2.made == []
     tat = world.catalog.read_pace("us-east-1#CreateImage")
     # When the state machine calls it again after its Wait, with what it returned
-    clock.now = EPOCH + 13
+    clock.at = EPOCH + 13
     done = _run(world, second, pacing, stopped)
     # Then it spends that reservation (the bucket is not charged twice) and creates the batch
     assert world.catalog.read_pace("us-east-1#CreateImage") == tat
@@ -149,7 +139,7 @@ def test_a_batch_larger_than_the_bucket_stops_part_way_and_is_finished_exactly_o
 ) -> None:
     # Given a small PaceShare (a bucket of 5 refilling 0.5 a second), a batch of 12, and a task
     # that sleeps at most a second
-    clock = Clock()
+    clock = TaskClock(EPOCH)
     pacing = _pacing(world, clock, share=0.1, inline_wait=1.0)
     batch = _batch(world, 12)
     results: list[dict[str, Any]] = []
@@ -160,7 +150,7 @@ def test_a_batch_larger_than_the_bucket_stops_part_way_and_is_finished_exactly_o
         if not earlier["deferred"]:
             break
         assert earlier["reserved"] == {"CreateImage": 1}  # the call it stopped for, kept
-        clock.now = max(clock.now, earlier["reserved_at"])  # the Wait
+        clock.at = max(clock.at, earlier["reserved_at"])  # the Wait
     # Then every instance got exactly one image, counted once as created
     assert isinstance(world.ec2, PacedEc2)
     assert sorted(world.ec2.made) == sorted(r.id for r in batch.resources)
@@ -173,10 +163,10 @@ def test_a_batch_larger_than_the_bucket_stops_part_way_and_is_finished_exactly_o
 
 def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
     # Given two plans' runs whose first batches start at the same moment
-    clock = Clock()
+    clock = TaskClock(EPOCH)
     pacing = _pacing(world, clock)
     first = _run(world, _batch(world, 25, run="20261127T0245Z-standard-daily"), pacing, None)
-    clock.now = EPOCH
+    clock.at = EPOCH
     other = SharedPacing(
         world.catalog.reserve_pace,
         "us-east-1",
@@ -189,4 +179,4 @@ def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
     second = _run(world, _batch(world, 25, run="20261127T0345Z-standard-daily"), other, None)
     # Then the second is handed its calls only when the bucket (40, then 4/s) has them
     assert first["created"] == 25
-    assert second["created"] == 25 and clock.now == pytest.approx(EPOCH + 2.5)
+    assert second["created"] == 25 and clock.at == pytest.approx(EPOCH + 2.5)

@@ -24,6 +24,7 @@ from lifeboat.restore.models import LaunchDeferred, Launched
 from lifeboat.restore.pace import MAX_LAUNCH_WAITS, reserve_launch
 from lifeboat.timeutil import iso, parse_iso
 from tests.fakes.catalog import FakeCatalog
+from tests.fakes.common import TaskClock
 from tests.fakes.restore import PacedEc2Restore
 from tests.worlds.restore import ARN, NOW, World, make_world, run
 
@@ -32,21 +33,6 @@ T0 = 1_800_000_000.0
 BREAK_EVEN = wait_state_break_even(512)  # the functions' MemorySize: about 11 s
 RUN = "us-east-1#RunInstances"
 CAPACITY, RATE = bucket_size("RunInstances", 0.8)  # PaceShare 0.8 of EC2's 5 / 2 per second
-
-
-class Clock:
-    """One task's clock: sleeping moves it on (nothing really sleeps)."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.at
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.at += seconds
 
 
 def pacing_for(catalog: FakeCatalog, clock: Any, region: str = "us-east-1") -> SharedPacing:
@@ -72,7 +58,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     return make_world(monkeypatch)
 
 
-def _launch(world: World, state: dict[str, Any], clock: Clock, name: str = "restore-1") -> Any:
+def _launch(world: World, state: dict[str, Any], clock: TaskClock, name: str = "restore-1") -> Any:
     """The Launch task, called as the state machine does: a new process, its own pacing."""
     pacing = pacing_for(world.catalog, clock)
     ec2 = PacedEc2Restore(world.ec2, pacing, clock=clock)
@@ -86,7 +72,7 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
     world: World,
 ) -> None:
     # Given another execution that has taken a minute of the shared RunInstances bucket
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     drain(world.catalog, RUN, T0 + 60)
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -120,7 +106,7 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
 
 
 def test_a_wait_shorter_than_the_break_even_is_slept_in_the_task(world: World) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     drain(world.catalog, RUN, T0 + 5)
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -131,7 +117,7 @@ def test_a_wait_shorter_than_the_break_even_is_slept_in_the_task(world: World) -
 
 
 def test_a_repeated_launch_finds_its_replacement_and_reserves_nothing(world: World) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
     first, _ = _launch(world, state, clock)
@@ -159,7 +145,7 @@ class _DrainedAfterOneCall(PacedEc2Restore):
 def test_a_capacity_fallback_that_meets_the_pace_goes_on_from_where_it_stopped(
     world: World,
 ) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     world.ec2.no_capacity.add(("us-east-1b", "t3.medium"))
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -187,7 +173,7 @@ def test_a_capacity_fallback_that_meets_the_pace_goes_on_from_where_it_stopped(
 
 
 def test_a_restore_in_another_region_draws_on_that_region_s_bucket(world: World) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     drain(world.catalog, "us-west-2#RunInstances", T0 + 60)
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -206,7 +192,7 @@ def test_a_restore_in_another_region_draws_on_that_region_s_bucket(world: World)
 
 
 def test_a_database_restore_calls_no_paced_api(world: World) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     state, _ = run(world, {"db_instance_id": "elearn-db"}, until="begin")
     event = world.event({"db_instance_id": "elearn-db"}, **state)
@@ -218,7 +204,7 @@ def test_a_database_restore_calls_no_paced_api(world: World) -> None:
 def test_an_abort_after_a_deferred_launch_releases_the_lock_and_terminates_nothing(
     world: World,
 ) -> None:
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     drain(world.catalog, RUN, T0 + 60)
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -234,7 +220,7 @@ def test_an_abort_after_a_deferred_launch_releases_the_lock_and_terminates_nothi
 
 
 def test_reserving_is_refused_in_another_region_s_pacing() -> None:
-    catalog, clock = FakeCatalog(), Clock(T0)
+    catalog, clock = FakeCatalog(), TaskClock(T0)
     catalog.pace_clock = clock
     pacing = pacing_for(catalog, clock, "eu-west-1")
     assert reserve_launch(pacing, "eu-west-1", {"RunInstances": 1}, None) is None

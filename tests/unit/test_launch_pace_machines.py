@@ -26,6 +26,7 @@ from lifeboat.timeutil import iso, parse_iso
 from lifeboat.volumes.stages import begin as begin_volume
 from lifeboat.volumes.steps import advance
 from tests.fakes.catalog import FakeCatalog
+from tests.fakes.common import TaskClock
 from tests.fakes.ports import fake_ports
 from tests.fakes.volumes import FakeVolumes
 from tests.worlds.drill import PLANS as DRILL_PLANS
@@ -39,20 +40,7 @@ T0 = 1_800_000_000.0
 BREAK_EVEN = wait_state_break_even(512)
 
 
-class Clock:
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.at
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.at += seconds
-
-
-def pacing_for(catalog: FakeCatalog, clock: Clock) -> SharedPacing:
+def pacing_for(catalog: FakeCatalog, clock: TaskClock) -> SharedPacing:
     """A task's own pacing (each Lambda invocation its own process)."""
     return SharedPacing(
         catalog.reserve_pace,
@@ -75,7 +63,7 @@ def test_a_drill_copy_waits_for_the_pace_and_keeps_its_first_request_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     given, drills, _ = make_drill_world(monkeypatch)
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     given.catalog.pace_clock = clock
     drain(given.catalog, "RunInstances", T0 + 60)
     payload = {"plan": "standard"}
@@ -109,7 +97,7 @@ def test_a_drill_copy_waits_for_the_pace_and_keeps_its_first_request_time(
 
 def test_a_drill_database_calls_no_paced_api(monkeypatch: pytest.MonkeyPatch) -> None:
     given, _, _ = make_drill_world(monkeypatch)
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     given.catalog.pace_clock = clock
     payload = {"plan": "standard"}
     begun = drill.begin(drill_event(payload, "drill-1", {}), DRILL_PLANS, given.ports, NOW)
@@ -125,7 +113,7 @@ def test_an_evacuation_member_waits_for_the_pace_then_launches_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = make_world(monkeypatch)
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     world.catalog.pace_clock = clock
     drain(world.catalog, "RunInstances", T0 + 60)
     state, _ = run(world, {"instance_id": world.web1}, until="begin")
@@ -200,7 +188,7 @@ def _volume_world() -> tuple[FakeVolumes, FakeCatalog, Any, str]:
 
 def test_a_volume_restore_s_create_step_waits_for_the_pace_in_its_loop() -> None:
     ec2, catalog, ports, iid = _volume_world()
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     catalog.pace_clock = clock
     drain(catalog, "CreateVolume", T0 + 60)
     execution = ExecutionContext(id=f"{ARN}vol-1", name="vol-1", start_time=iso(NOW))
@@ -224,7 +212,7 @@ def test_a_volume_restore_s_create_step_waits_for_the_pace_in_its_loop() -> None
 
 def test_a_pace_wait_longer_than_the_loop_allows_waits_again_without_reserving() -> None:
     ec2, catalog, ports, iid = _volume_world()
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     catalog.pace_clock = clock
     drain(catalog, "CreateVolume", T0 + 1000)
     execution = ExecutionContext(id=f"{ARN}vol-2", name="vol-2", start_time=iso(NOW))
@@ -328,7 +316,7 @@ def test_another_step_s_paced_call_stops_that_step_where_it_was() -> None:
     for point in catalog.all_points():
         catalog.put_point(point.model_copy(update={"source_id": iid}))
     ports = fake_ports(catalog=catalog, volumes=ec2)
-    clock = Clock(T0)
+    clock = TaskClock(T0)
     catalog.pace_clock = clock
     drain(catalog, "CreateTags", T0 + 60)
     execution = ExecutionContext(id=f"{ARN}vol-3", name="vol-3", start_time=iso(NOW))
