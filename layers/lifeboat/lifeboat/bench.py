@@ -377,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in scenarios.items():
         if r.get("measured") is False:
             print(f"scenario {name}: not measured ({r['why']})")
+            ok = False
             continue
         print(
             f"scenario {name}: {r['throttled_calls']} throttled, phase {r['phase_seconds']} s "

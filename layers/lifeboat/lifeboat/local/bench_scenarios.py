@@ -17,9 +17,11 @@ AWS-shaped emulator (a latency per API call, EC2's token buckets enforced):
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -335,23 +337,38 @@ def run_scenarios(latency: float) -> dict[str, Any]:
     from lifeboat.local.bench_evacuate import bench_evacuate
     from lifeboat.local.bench_scenarios import bench_overlap, bench_prune
 
-    wanted = os.environ.get("BENCH_SCENARIOS", "prune,overlap,evacuate,drill").split(",")
+    size = os.environ.get
+    runners: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+        "prune": (
+            f"{size('BENCH_PRUNE_POINTS', '10000')} expired points",
+            lambda: bench_prune(
+                int(size("BENCH_PRUNE_POINTS", "10000")),
+                latency=latency,
+                rate_scale=float(size("BENCH_RATE_SCALE", "5")),
+            ),
+        ),
+        "overlap": (
+            f"two plans of {size('BENCH_OVERLAP_SIZE', '200')} instances",
+            lambda: bench_overlap(int(size("BENCH_OVERLAP_SIZE", "200")), latency=latency),
+        ),
+        "evacuate": (
+            f"{size('BENCH_EVACUATE_SIZE', '100')} restores at once",
+            lambda: bench_evacuate(int(size("BENCH_EVACUATE_SIZE", "100")), latency=latency),
+        ),
+        "drill": (
+            f"{size('BENCH_DRILL_SIZE', '50')} servers drilled",
+            lambda: bench_drill(int(size("BENCH_DRILL_SIZE", "50")), latency=latency),
+        ),
+    }
+    wanted = size("BENCH_SCENARIOS", ",".join(runners)).split(",")
     found: dict[str, Any] = {}
-    if "prune" in wanted:
-        points = int(os.environ.get("BENCH_PRUNE_POINTS", "10000"))
-        scale = float(os.environ.get("BENCH_RATE_SCALE", "5"))
-        print(f"scenario prune: {points} expired points ...", flush=True)
-        found["prune"] = bench_prune(points, latency=latency, rate_scale=scale)
-    if "overlap" in wanted:
-        size = int(os.environ.get("BENCH_OVERLAP_SIZE", "200"))
-        print(f"scenario overlap: two plans of {size} instances ...", flush=True)
-        found["overlap"] = bench_overlap(size, latency=latency)
-    if "evacuate" in wanted:
-        servers = int(os.environ.get("BENCH_EVACUATE_SIZE", "100"))
-        print(f"scenario evacuate: {servers} restores at once ...", flush=True)
-        found["evacuate"] = bench_evacuate(servers, latency=latency)
-    if "drill" in wanted:
-        servers = int(os.environ.get("BENCH_DRILL_SIZE", "50"))
-        print(f"scenario drill: {servers} servers drilled ...", flush=True)
-        found["drill"] = bench_drill(servers, latency=latency)
+    for name, (what, run) in runners.items():
+        if name not in wanted:
+            continue
+        print(f"scenario {name}: {what} ...", flush=True)
+        try:
+            found[name] = run()
+        except Exception as exc:  # noqa: BLE001 - one scenario's failure is reported, the rest run
+            found[name] = {"measured": False, "why": f"{type(exc).__name__}: {exc}"}
+        print(f"scenario {name}: {json.dumps(found[name])}", flush=True)  # kept if a later fails
     return found
