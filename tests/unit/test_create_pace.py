@@ -48,18 +48,13 @@ def world() -> Iterator[World]:
 
 
 def _pacing(
-    world: World,
-    clock: TaskClock,
-    share: float = 0.8,
-    inline_wait: float | None = None,
-    burst_share: float = 1.0,
+    world: World, clock: TaskClock, share: float = 0.8, inline_wait: float | None = None
 ) -> SharedPacing:
     world.catalog.pace_clock = clock
     pacing = SharedPacing(
         world.catalog.reserve_pace,
         "us-east-1",
         share,
-        burst_share=burst_share,
         inline_wait=wait_state_break_even(512) if inline_wait is None else inline_wait,
         sleep=clock.sleep,
         clock=clock,
@@ -97,7 +92,7 @@ def test_a_batch_the_pace_can_serve_now_creates_at_once_and_spends_its_reservati
     batch = _batch(world, 25)
     result = _run(world, batch, pacing, None)
     assert result["deferred"] is False and result["created"] == 25 and result["waits"] == 0
-    assert clock.at == EPOCH  # no wait: the bucket held EC2's whole burst, 50
+    assert clock.at == EPOCH  # no wait: the bucket held 40
     # the 25 calls came out of one reservation: the bucket's arrival time moved 25 / 4 s
     assert world.catalog.read_pace("us-east-1#CreateImage") == pytest.approx(EPOCH + 25 / 4)
     assert pacing.grant.calls == {"CreateImage": 0}
@@ -106,10 +101,10 @@ def test_a_batch_the_pace_can_serve_now_creates_at_once_and_spends_its_reservati
 def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_waits(
     world: World,
 ) -> None:
-    # Given another run (or a prune, a restore...) that has just taken the bucket's 50 calls
+    # Given another run (or a prune, a restore...) that has just taken the bucket's 40 calls
     clock = TaskClock(EPOCH)
     world.catalog.pace_clock = clock
-    world.catalog.reserve_pace("us-east-1#CreateImage", 50, 50, 4)
+    world.catalog.reserve_pace("us-east-1#CreateImage", 40, 40, 4)
     pacing = _pacing(world, clock)
     batch = _batch(world, 25)
     # When the task starts, the pace hands its 25 calls out 6.25 s later... less than sleeping
@@ -142,10 +137,10 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
 def test_a_batch_larger_than_the_bucket_stops_part_way_and_is_finished_exactly_once(
     world: World,
 ) -> None:
-    # Given a small bucket (5 at once, refilling 0.5 a second: PaceShare and PaceBurstShare
-    # 0.1), a batch of 12, and a task that sleeps at most a second
+    # Given a small PaceShare (a bucket of 5 refilling 0.5 a second), a batch of 12, and a task
+    # that sleeps at most a second
     clock = TaskClock(EPOCH)
-    pacing = _pacing(world, clock, share=0.1, inline_wait=1.0, burst_share=0.1)
+    pacing = _pacing(world, clock, share=0.1, inline_wait=1.0)
     batch = _batch(world, 12)
     results: list[dict[str, Any]] = []
     earlier: dict[str, Any] | None = None
@@ -170,7 +165,7 @@ def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
     # Given two plans' runs whose first batches start at the same moment
     clock = TaskClock(EPOCH)
     pacing = _pacing(world, clock)
-    first = _run(world, _batch(world, 30, run="20261127T0245Z-standard-daily"), pacing, None)
+    first = _run(world, _batch(world, 25, run="20261127T0245Z-standard-daily"), pacing, None)
     clock.at = EPOCH
     other = SharedPacing(
         world.catalog.reserve_pace,
@@ -181,7 +176,7 @@ def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
         clock=clock,
     )
     world.ec2.pacing = other  # type: ignore[attr-defined]
-    second = _run(world, _batch(world, 30, run="20261127T0345Z-standard-daily"), other, None)
-    # Then the second is handed its calls only when the bucket (50, then 4/s) has them
-    assert first["created"] == 30
-    assert second["created"] == 30 and clock.at == pytest.approx(EPOCH + 2.5)
+    second = _run(world, _batch(world, 25, run="20261127T0345Z-standard-daily"), other, None)
+    # Then the second is handed its calls only when the bucket (40, then 4/s) has them
+    assert first["created"] == 25
+    assert second["created"] == 25 and clock.at == pytest.approx(EPOCH + 2.5)

@@ -38,12 +38,10 @@ def test_a_reservation_larger_than_the_bucket_is_refused() -> None:
 
 
 def test_the_buckets_are_a_share_of_aws_published_ones() -> None:
-    # AWS's whole burst (PaceBurstShare 1: one bucket spends it once for the whole account),
-    # PaceShare of its refill
-    assert bucket_size("DeleteSnapshot", 0.8) == (100.0, 4.0)
-    assert bucket_size("CreateImage", 0.8) == (50.0, 4.0)
+    assert bucket_size("DeleteSnapshot", 0.8) == (80.0, 4.0)
+    assert bucket_size("CreateImage", 0.8) == (40.0, 4.0)
     capacity, rate = bucket_size("RunInstances", 0.8)
-    assert capacity == 5.0 and rate == pytest.approx(1.6)
+    assert capacity == 4.0 and rate == pytest.approx(1.6)
 
 
 @settings(max_examples=200, deadline=None)
@@ -125,28 +123,26 @@ def test_a_task_waits_in_its_state_machine_not_in_a_sleeping_lambda() -> None:
     pacing = SharedPacing(
         catalog.reserve_pace, "us-east-1", 0.8, sleep=slept.append, clock=lambda: 100.0
     )
-    assert pacing.reserve_chunk({"DeleteSnapshot": 100}) == 100.0
-    for _ in range(100):
+    assert pacing.reserve_chunk({"DeleteSnapshot": 80}) == 100.0
+    for _ in range(80):
         pacing.acquire("DeleteSnapshot")  # the reserved calls: no wait
     # When one more call is needed: the pace hands it out a quarter second later (in-process)
     pacing.acquire("DeleteSnapshot")
     assert slept == [pytest.approx(0.25)]
-    # and a whole chunk more only 25 s later: the task stops and says until when
-    assert pacing.reserve_chunk({"DeleteSnapshot": 100}) == pytest.approx(125.25)
+    # and a whole chunk more only 20 s later: the task stops and says until when
+    assert pacing.reserve_chunk({"DeleteSnapshot": 80}) == pytest.approx(120.25)
     pacing.grant.calls = {}
     with pytest.raises(PaceDeferred) as deferred:
         pacing.acquire("DeleteSnapshot")
-    assert deferred.value.ready_at == pytest.approx(125.5)
+    assert deferred.value.ready_at == pytest.approx(120.5)
     # Describe calls are not paced by the shared buckets
     pacing.acquire("DescribeSnapshots")
 
 
 def test_a_chunk_larger_than_the_bucket_is_reserved_up_to_its_capacity() -> None:
-    # An AMI with more snapshots than a small PaceBurstShare's bucket holds never fails its prune
+    # An AMI with more snapshots than a small PaceShare's bucket holds never fails its prune
     catalog = FakeCatalog(pace_clock=lambda: 100.0)
-    pacing = SharedPacing(
-        catalog.reserve_pace, "us-east-1", 0.8, burst_share=0.05, clock=lambda: 100.0
-    )
+    pacing = SharedPacing(catalog.reserve_pace, "us-east-1", 0.05, clock=lambda: 100.0)
     assert pacing.reserve_chunk({"DeleteSnapshot": 12}) == 100.0
     assert pacing.grant.calls == {"DeleteSnapshot": 5}  # int(100 × 0.05)
 
@@ -174,5 +170,5 @@ def test_each_call_draws_on_the_bucket_of_the_region_it_goes_to() -> None:
 
 
 def test_the_burst_share_sizes_the_bucket_s_capacity_not_its_refill() -> None:
-    assert bucket_size("CreateImage", 0.8, burst_share=0.5) == (25.0, 4.0)
+    assert bucket_size("CreateImage", 0.8, burst_share=0.5) == (20.0, 4.0)
     assert bucket_size("CreateImage", 0.8, burst_share=0.0) == (1.0, 4.0)  # one at a time

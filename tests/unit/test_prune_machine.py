@@ -47,7 +47,6 @@ class Machine:
             self.world.catalog.reserve_pace,
             "us-east-1",
             self.share,
-            burst_share=self.share,  # a small bucket: a few points a chunk
             sleep=lambda seconds: None,
             clock=lambda: self.world.now.timestamp(),  # noqa: PLW0108 - it moves
         )

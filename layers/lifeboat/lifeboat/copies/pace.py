@@ -14,8 +14,8 @@ Why the pump waits for no copy call (rather than up to
 :func:`lifeboat.prices.wait_state_break_even`, which prices a wait a task would otherwise pay
 three transitions for): the pump is called again every minute whatever it does, so a copy call
 that is not ready now costs nothing more next cycle, and nothing is lost meanwhile: a copy
-bucket holds more than the copies a cycle can start (``CopyImage``: 100 calls against 48 a minute
-of refill; ``CopySnapshot``: 50 against the 20 snapshot copies in flight a destination allows;
+bucket holds more than the copies a cycle can start (``CopyImage``: 80 calls against 48 a minute
+of refill; ``CopySnapshot``: 40 against the 20 snapshot copies in flight a destination allows;
 DB copies: 5 in flight). Sleeping would only buy a copy starting up to a minute earlier.
 """
 

@@ -26,12 +26,10 @@ CONTENTION_ATTEMPTS = 25
 
 
 def bucket_size(api: str, share: float, burst_share: float = 1.0) -> tuple[float, float]:
-    """(capacity, refill per second) of the stack's bucket for ``api``: ``burst_share``
-    (``PaceBurstShare``) of AWS's burst, at least one call, and ``share`` (``PaceShare``) of
-    its refill. One bucket for the whole account spends AWS's burst once, whichever
-    executions run; the refill's margin is what leaves room for other tools."""
+    """(capacity, refill per second) of the stack's bucket for ``api``: ``share`` of AWS's
+    refill, and ``share`` × ``burst_share`` of its burst (at least one call)."""
     burst, rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-    return max(1.0, float(int(burst * burst_share))), rate * share
+    return max(1.0, float(int(burst * share * burst_share))), rate * share
 
 
 def pace_key(region: str, api: str) -> str:
