@@ -122,7 +122,7 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     assert stopped["deferred"] is True and stopped["waits"] == 1
     assert stopped["reserved"] == {"CreateImage": 25}
     assert stopped["reserved_at"] == pytest.approx(EPOCH + 12.5)
-    assert stopped["wait_until"] == "2026-11-30T00:53:33Z"  # EPOCH + 12.5, rounded up
+    assert stopped["wait_until"] == "2026-11-30T00:53:32Z"  # EPOCH + 12.5, to the second
     assert world.ec2.made == []
     tat = world.catalog.read_pace("us-east-1#CreateImage")
     # When the state machine calls it again after its Wait, with what it returned

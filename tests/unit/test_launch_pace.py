@@ -79,11 +79,11 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
     # When the restore's Launch runs
     stopped, ec2 = _launch(world, state, clock)
     # Then it launched nothing and slept nothing: it stopped with the moment its reserved call
-    # is handed out (rounded up to the second for the Wait state) and the reservation
+    # is handed out (to the second for the Wait state, rounded down) and the reservation
     ready = T0 + 60 + 1 / RATE - CAPACITY / RATE
     assert isinstance(stopped, LaunchDeferred)
     assert stopped.reserved == {"RunInstances": 1} and stopped.reserved_at == pytest.approx(ready)
-    assert stopped.wait_until == iso(datetime.fromtimestamp(math.ceil(ready), UTC))
+    assert stopped.wait_until == iso(datetime.fromtimestamp(math.floor(ready), UTC))
     assert stopped.waits == 1 and stopped.attempts == []
     assert not world.ec2.launches and ec2.calls == [] and clock.slept == []
     # and the restore's lock is held as begin took it (nothing released, nothing re-taken)
@@ -94,9 +94,11 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
     state["launch"] = {"launched": stopped.model_dump(mode="json")}
     clock.at = parse_iso(stopped.wait_until).timestamp()
     made, again = _launch(world, state, clock)
-    # Then it spent that reservation (the bucket is as it left it) and launched once
+    # Then it slept the fraction of a second left, spent that reservation (the bucket is as it
+    # left it) and launched once, at the moment the pace handed out, never later
     assert isinstance(made, Launched) and made.waits == 1
-    assert len(world.ec2.launches) == 1 and again.calls == [clock.at] and clock.slept == []
+    assert clock.slept == [pytest.approx(ready - math.floor(ready))]
+    assert len(world.ec2.launches) == 1 and again.calls == [pytest.approx(ready)]
     assert world.catalog.read_pace(RUN) == reserved
     assert world.ec2.launches[0]["token"] == client_token("restore-1", 0)
     # and the stages after it read the replacement as before

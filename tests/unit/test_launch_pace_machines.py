@@ -198,7 +198,7 @@ def test_a_volume_restore_s_create_step_waits_for_the_pace_in_its_loop() -> None
     # It stays at create, WaitForVolumeStep waiting until the call is handed out (rounded up)
     ready = T0 + 60 + 1 / 4.0 - 80 / 4.0  # CreateVolume: 80 at once, 4 per second
     assert stopped["stage"] == "create" and not ec2.calls
-    assert stopped["wait_seconds"] == -(-(ready - T0) // 1) and stopped["pace"]["reserved"] == {
+    assert stopped["wait_seconds"] == (ready - T0) // 1 and stopped["pace"]["reserved"] == {
         "CreateVolume": 1
     }
     reserved = catalog.read_pace("us-east-1#CreateVolume")

@@ -79,14 +79,16 @@ def deferred(
     earlier: CreateProgress | None,
     counts: dict[str, int],
 ) -> CreateProgress:
-    """The task stops until ``ready_at`` (rounded up to the second a ``Wait`` state takes),
+    """The task stops until ``ready_at`` (to the second a ``Wait`` state takes, rounded down:
+    called again, the task sleeps the fraction left, so its calls go at their moment, never
+    later than the pace handed them out),
     keeping what it reserved and what it counted so far."""
     so_far = merge(earlier, counts)
     return CreateProgress(
         run_id=run_id,
         **so_far,
         deferred=True,
-        wait_until=iso(datetime.fromtimestamp(math.ceil(ready_at), UTC)),
+        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at), UTC)),
         reserved={a: c for a, c in pacing.grant.calls.items() if c > 0},
         reserved_at=pacing.grant.ready_at,
         waits=(earlier.waits if earlier else 0) + 1,

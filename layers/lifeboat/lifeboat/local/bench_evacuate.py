@@ -81,7 +81,14 @@ class Metered:
     def figures(self, phase: float, floor: float) -> dict[str, Any]:
         gb_seconds = lambda_gb_seconds(self.seconds)
         return run_figures(
-            self.meter, phase, floor, self.wall, self.transitions, gb_seconds, self.invocations
+            self.meter,
+            phase,
+            floor,
+            self.wall,
+            self.transitions,
+            gb_seconds,
+            self.invocations,
+            self.seconds,
         )
 
 

@@ -256,8 +256,17 @@ def run_figures(
     transitions: int,
     gb_seconds: float,
     invocations: dict[str, int],
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The figures every run scenario reports (the benchmark's JSON contract)."""
+    """The figures every run scenario reports (the benchmark's JSON contract); with the
+    functions' ``seconds``, where the Lambda time went."""
+    by_function = {
+        name.removeprefix("lifeboat-"): {
+            "invocations": invocations.get(name, 0),
+            "seconds": round(spent, 1),
+        }
+        for name, spent in sorted((seconds or {}).items())
+    }
     return {
         "throttled_calls": sum(meter.throttled.values()),
         "throttled_by_api": dict(sorted(meter.throttled.items())),
@@ -269,6 +278,7 @@ def run_figures(
         "state_transitions": transitions,
         "lambda_gb_seconds": round(gb_seconds, 2),
         "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+        **({"lambda_by_function": by_function} if seconds is not None else {}),
     }
 
 
@@ -325,7 +335,7 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
         "status": sorted({r["status"] for r in results}),
         "instances_per_plan": per_plan,
         "failed_points": failed,
-        **run_figures(meter, phase, floor, wall, transitions, gb_seconds, invocations),
+        **run_figures(meter, phase, floor, wall, transitions, gb_seconds, invocations, seconds),
     }
 
 

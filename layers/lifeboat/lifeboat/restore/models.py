@@ -200,7 +200,7 @@ class LaunchDeferred(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     deferred: Literal[True] = True
-    wait_until: str = Field(description="ISO time, whole seconds, rounded up")
+    wait_until: str = Field(description="ISO time, whole seconds, rounded down")
     reserved: dict[str, int] = Field(default_factory=dict)
     reserved_at: float = 0.0
     waits: int = Field(ge=1, description="times the task stopped for the pace so far")

@@ -52,10 +52,12 @@ def deferred(
     earlier: LaunchDeferred | None,
     attempts: list[CapacityAttempt] | None = None,
 ) -> LaunchDeferred:
-    """The task stops until ``ready_at`` (rounded up to the second a ``Wait`` state takes),
+    """The task stops until ``ready_at`` (to the second a ``Wait`` state takes, rounded down:
+    called again, the task sleeps the fraction left, so its call goes at its moment, never
+    later than the pace handed it out),
     keeping what it reserved and the capacity fallbacks it tried."""
     return LaunchDeferred(
-        wait_until=iso(datetime.fromtimestamp(math.ceil(ready_at), UTC)),
+        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at), UTC)),
         reserved={api: n for api, n in pacing.grant.calls.items() if n > 0},
         reserved_at=pacing.grant.ready_at,
         waits=(earlier.waits if earlier else 0) + 1,

@@ -2,13 +2,13 @@
 
 The create step reserves its call from the home region's bucket; when the bucket hands it out
 later than sleeping is worth, the step stays at ``create`` and sets ``wait_seconds`` to the
-wait, rounded up (the machine's ``WaitForVolumeStep`` waits that long from after the task
-returned: never before the moment handed out), keeping the reservation in the state; called
-again, it spends it. A wait is cut to the state's 300 s at most: then the next call, still
-early, stops again with the same reservation (never reserving twice). Any other step's paced
-call (``CreateTags`` on the volume it replaces) that the pace hands out too late stops that
-step the same way: it stays where it was (every step first reads where EC2 stands), and its
-next call spends the reservation."""
+wait, rounded down (the machine's ``WaitForVolumeStep`` waits that long from after the task
+returned; called again, the step sleeps what is left, so the call goes at its moment), keeping
+the reservation in the state; called again, it spends it. A wait is cut to the state's 300 s
+at most: then the next call, still early, stops again with the same reservation (never
+reserving twice). Any other step's paced call (``CreateTags`` on the volume it replaces) that
+the pace hands out too late stops that step the same way: it stays where it was (every step
+first reads where EC2 stands), and its next call spends the reservation."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def stepped(before: VolumeState, after: VolumeState) -> VolumeState:
 def _wait(
     state: VolumeState, ready_at: float, pacing: SharedPacing, keep: bool = False
 ) -> VolumeState:
-    seconds = max(1, math.ceil(ready_at - pacing.clock()))
+    seconds = max(1, math.floor(ready_at - pacing.clock()))
     earlier = _earlier(state)
     if keep and earlier is not None:
         pace = earlier.model_copy(update={"waits": earlier.waits + 1})
