@@ -51,6 +51,7 @@ from lifeboat.local.arc_gapfill import arc_gap_fills
 from lifeboat.local.asg_gapfill import autoscaling_gap_fills
 from lifeboat.local.asl import parsed_once
 from lifeboat.local.copy_gapfill import copy_gap_fills
+from lifeboat.local.dynamo_gapfill import dynamo_gap_fills
 from lifeboat.local.events import lambda_targets
 from lifeboat.local.gapfill import Impairments, ec2_gap_fills
 from lifeboat.local.lambdas import (
@@ -172,6 +173,7 @@ class Bridge:
             stack.enter_context(apps_gap_fills())
             stack.enter_context(arc_gap_fills())
             stack.enter_context(rds_gap_fills())
+            stack.enter_context(dynamo_gap_fills())
             stack.enter_context(ssm_gap_fills(self.ssm_faults))
             stack.enter_context(volume_gap_fills())
             stack.enter_context(lambda_targets(self.lambdas))
