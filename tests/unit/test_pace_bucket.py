@@ -172,3 +172,52 @@ def test_each_call_draws_on_the_bucket_of_the_region_it_goes_to() -> None:
 def test_the_burst_share_sizes_the_bucket_s_capacity_not_its_refill() -> None:
     assert bucket_size("CreateImage", 0.8, burst_share=0.5) == (20.0, 4.0)
     assert bucket_size("CreateImage", 0.8, burst_share=0.0) == (1.0, 4.0)  # one at a time
+
+
+def test_a_task_s_threads_never_take_more_calls_than_its_grant_holds() -> None:
+    # Given a prune pass's grant of 80 deletes, spent by its eight parts at once
+    catalog = FakeCatalog(pace_clock=lambda: 100.0)
+    pacing = SharedPacing(catalog.reserve_pace, "us-east-1", 0.8, clock=lambda: 100.0)
+    pacing.reserve_chunk({"DeleteSnapshot": 80})
+
+    class SlowRead(dict[str, int]):
+        """The grant's count read a little slowly: threads interleave between read and write."""
+
+        def get(self, key: str, default: int = 0) -> int:  # type: ignore[override]
+            found = super().get(key, default)
+            time.sleep(0.0005)
+            return found
+
+    pacing.grant.calls = SlowRead(pacing.grant.calls)
+    taken: list[int] = []
+    guard = threading.Lock()
+
+    def part() -> None:
+        for _ in range(10):
+            pacing.acquire("DeleteSnapshot")
+            with guard:
+                taken.append(1)
+
+    threads = [threading.Thread(target=part) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then the 80 calls came out of the grant, one each, and the bucket was charged 80, once
+    assert len(taken) == 80 and pacing.grant.calls == {"DeleteSnapshot": 0}
+    assert catalog.read_pace("us-east-1#DeleteSnapshot") == pytest.approx(100.0 + 80 / 4.0)
+
+
+def test_a_call_taken_from_the_grant_and_deferred_is_kept_with_the_rest_of_the_grant() -> None:
+    # Given a grant of 10 deletes handed out 30 s from now (another prune drained the bucket)
+    catalog = FakeCatalog(pace_clock=lambda: 100.0)
+    catalog.reserve_pace("us-east-1#DeleteSnapshot", 80, 80, 4)
+    pacing = SharedPacing(
+        catalog.reserve_pace, "us-east-1", 0.8, inline_wait=11.25, clock=lambda: 100.0
+    )
+    pacing.reserve_chunk({"DeleteSnapshot": 50})
+    pacing.grant.calls = {"DeleteSnapshot": 10}
+    # When a call is asked for: the task stops, and none of the 10 is lost
+    with pytest.raises(PaceDeferred):
+        pacing.acquire("DeleteSnapshot")
+    assert pacing.grant.calls == {"DeleteSnapshot": 10}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,9 @@ class SharedPacing:
     rate_scale: float = 1.0  # PACE_RATE_SCALE: the benchmark's emulator runs AWS's rates faster
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def reserve_chunk(self, calls: dict[str, int]) -> float:
         """Reserve ``calls`` (API → count) for a chunk of work, at most a bucket's capacity of
@@ -152,22 +156,22 @@ class SharedPacing:
         if api not in SHARED_APIS:
             return
         region = region or self.region
-        left = self.grant.calls.get(api, 0) if region == self.region else 0
-        if left > 0:
-            self.grant.calls[api] = left - 1
-            ready = self.grant.ready_at
-            if self.grant.waited:
-                self._sleep_until(ready)
-                return
-        else:
-            capacity, rate = self.size(api)
-            key = pace_key(region, api)
-            ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
-        if self.defers(ready):
-            if region == self.region:  # keep the call just reserved for later
-                self.grant.calls[api] = 1
-                self.grant.ready_at = max(self.grant.ready_at, ready)
-            raise PaceDeferred(ready, api)
+        mine = region == self.region
+        with self._lock:  # a task's threads (a prune's parts) share its grant: one call each
+            left = self.grant.calls.get(api, 0) if mine else 0
+            if left > 0:
+                self.grant.calls[api] = left - 1
+                ready, waited = self.grant.ready_at, self.grant.waited
+            else:
+                capacity, rate = self.size(api)
+                key = pace_key(region, api)
+                ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
+                waited = False
+            if not waited and self.defers(ready):
+                if mine:  # the call taken or just reserved is kept for the task's next call
+                    self.grant.calls[api] = self.grant.calls.get(api, 0) + 1
+                    self.grant.ready_at = max(self.grant.ready_at, ready)
+                raise PaceDeferred(ready, api)
         self._sleep_until(ready)
 
     def resume(self, calls: dict[str, int], ready_at: float) -> None:
