@@ -289,6 +289,16 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         **create,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "backup_lambda_gb_seconds": round(backup_gb_seconds, 2),
+        # Where the run's Lambda time went (the copier's: copier_as_aws_runs_it).
+        "backup_lambda_by_function": {
+            k.removeprefix("lifeboat-"): {
+                "invocations": invocations.get(k, 0),
+                "seconds": round(v, 1),
+                "gb_seconds": round(gb_seconds({k: v}), 2),
+            }
+            for k, v in sorted(seconds.items())
+            if k != PUMP
+        },
         "backup_state_transitions": transitions,
         "copier_as_aws_runs_it": copier,
         "lambda_gb_seconds": round(all_gb_seconds, 2),
