@@ -21,6 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     task = validate_input(CreateTask, event)
     request, plans = task.state, default_plans()
     earlier = validate_input(CreateProgress, task.result) if task.result else None
-    ports, pacing = runtime.create_ports()
+    ports, pacing = runtime.create_ports(task.express_started_at)
     consistency = consistency_for(task, plans)
     return create_batch(request, plans, ports, utcnow(), consistency, pacing, earlier)

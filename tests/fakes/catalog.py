@@ -121,10 +121,12 @@ class FakeCatalog:
     def records(self, pk: str) -> list[dict[str, Any]]:
         return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
 
-    def reserve_pace(self, key: str, count: int, capacity: float, rate: float) -> float:
+    def reserve_pace(
+        self, key: str, count: int, capacity: float, rate: float, not_after: float | None = None
+    ) -> float:
         from lifeboat.pace import reserve
 
-        return reserve(self, key, count, capacity, rate, self.pace_clock)
+        return reserve(self, key, count, capacity, rate, self.pace_clock, not_after=not_after)
 
     def read_pace(self, key: str) -> float | None:
         found = self.items.get((f"PACE#{key}", "PACE"))

@@ -125,9 +125,12 @@ def test_a_drained_pace_makes_the_batch_wait_in_the_state_machine(stack: Any, el
     # When the daily run starts
     result = run_schedule(stack, "daily")
     # Then its one batch stopped for the pace (returned, not slept), waited in
-    # WaitForCreatePace, and was called again: two invocations, the AMIs made once each
+    # WaitForCreatePace of its Express child, and was called again: two invocations, the AMIs
+    # made once each
     assert result["status"] == "SUCCEEDED"
     assert BRIDGE.invocations[create] - before == 2
+    entered = _states_entered(result["execution_arn"])
+    assert "CreateRecoveryPoints" in entered and "CreateRecoveryPointsStandard" not in entered
     sfn = client("stepfunctions")
     (map_run,) = sfn.list_map_runs(executionArn=result["execution_arn"])["mapRuns"]
     counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
@@ -139,6 +142,49 @@ def test_a_drained_pace_makes_the_batch_wait_in_the_state_machine(stack: Any, el
         TableName=table, Key={"pk": {"S": "PACE#us-east-1#CreateImage"}, "sk": {"S": "PACE"}}
     )["Item"]
     assert float(item["tat"]["N"]) == pytest.approx(ahead + images / 4.0, abs=0.01)
+
+
+def _states_entered(execution_arn: str) -> list[str]:
+    history = client("stepfunctions").get_execution_history(
+        executionArn=execution_arn, maxResults=1000
+    )["events"]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+
+
+def test_a_pace_busy_longer_than_an_express_child_lives_hands_the_run_to_the_standard_map(
+    stack: Any, elearn: Any
+) -> None:
+    # Given other executions that have taken ten minutes of EC2's CreateImage bucket: longer
+    # than an Express child of the create Map may wait (it lives five minutes)
+    table = stack.outputs["CatalogTableName"]
+    ddb = client("dynamodb")
+    ahead = time.time() + 600
+    key = {"pk": {"S": "PACE#us-east-1#CreateImage"}, "sk": {"S": "PACE"}}
+    ddb.put_item(TableName=table, Item={**key, "tat": {"N": f"{ahead:.3f}"}})
+    create = "lifeboat-BackupCreateFunction"
+    before = BRIDGE.invocations.get(create, 0)
+    # When the daily run starts
+    result = run_schedule(stack, "daily")
+    # Then the Express child reserved nothing and handed its batch over; the Express Map
+    # failed, the run waited its children out and ran the batch in the Standard Map, whose
+    # child waited for the pace in the state machine: the run succeeded, each AMI made once
+    assert result["status"] == "SUCCEEDED", result
+    entered = _states_entered(result["execution_arn"])
+    assert entered.index("CreateRecoveryPoints") < entered.index("WaitOutExpressBatches")
+    assert entered.index("WaitOutExpressBatches") < entered.index("CreateRecoveryPointsStandard")
+    assert entered.index("CreateRecoveryPointsStandard") < entered.index("Finalize")
+    assert BRIDGE.invocations[create] - before == 3  # handed over; deferred; created
+    sfn = client("stepfunctions")
+    runs = sfn.list_map_runs(executionArn=result["execution_arn"])["mapRuns"]
+    assert len(runs) == 2
+    assert len(managed_images()) == 3  # elearn's three protected servers, none twice
+    report = result["output"]
+    assert report["failed"] == 0 and report["completed"] == 4, report  # 3 AMIs, 1 DB snapshot
+    # and only the Standard child's three calls were drawn from the bucket
+    item = ddb.get_item(TableName=table, Key=key)["Item"]
+    assert float(item["tat"]["N"]) == pytest.approx(ahead + 3 / 4.0, abs=0.01)
 
 
 def test_vanished_instance_and_busy_database_fail_alone(stack: Any, elearn: Any) -> None:

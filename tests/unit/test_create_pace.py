@@ -180,3 +180,82 @@ def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
     # Then the second is handed its calls only when the bucket (40, then 4/s) has them
     assert first["created"] == 25
     assert second["created"] == 25 and clock.at == pytest.approx(EPOCH + 2.5)
+
+
+def _express(world: World, clock: TaskClock, started: float) -> SharedPacing:
+    """A create task in an Express child of the create Map that started at ``started``."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from lifeboat.backup.pace import EXPRESS_INLINE_WAIT, express_budget
+
+    not_after, deadline = express_budget(datetime.fromtimestamp(started, UTC))
+    pacing = replace(
+        _pacing(world, clock),
+        inline_wait=EXPRESS_INLINE_WAIT,
+        not_after=not_after,
+        deadline=deadline,
+    )
+    assert isinstance(world.ec2, PacedEc2)
+    world.ec2.pacing = pacing
+    return pacing
+
+
+def test_in_an_express_child_a_wait_of_seconds_goes_to_the_state_machine(world: World) -> None:
+    # Given a bucket another run has just drained (the batch's calls come 6.25 s later): a
+    # Standard child's task would sleep that long (cheaper than three transitions) ...
+    clock = TaskClock(EPOCH)
+    world.catalog.pace_clock = clock
+    world.catalog.reserve_pace("us-east-1#CreateImage", 40, 40, 4)
+    pacing = _express(world, clock, started=EPOCH)
+    batch = _batch(world, 25)
+    # ... an Express child's Wait costs next to nothing: its task stops at once, keeping the
+    # reservation, and nothing is described or created yet
+    result = _run(world, batch, pacing, None)
+    assert result["deferred"] is True and result["handover"] is False
+    assert result["reserved"] == {"CreateImage": 25} and clock.at == EPOCH
+    assert isinstance(world.ec2, PacedEc2) and world.ec2.made == []
+    # called again after its Wait, it spends the reservation
+    clock.at = EPOCH + 6.0
+    done = _run(world, batch, _express(world, clock, started=EPOCH), result)
+    assert done["created"] == 25 and done["deferred"] is False and done["waits"] == 1
+
+
+def test_an_express_child_never_reserves_calls_it_could_not_live_to_make(world: World) -> None:
+    # Given other runs that have taken the next ten minutes of CreateImage calls
+    clock = TaskClock(EPOCH)
+    world.catalog.pace_clock = clock
+    for _ in range(60):
+        world.catalog.reserve_pace("us-east-1#CreateImage", 40, 40, 4)
+    taken = world.catalog.read_pace("us-east-1#CreateImage")
+    assert taken is not None and taken >= EPOCH + 590
+    pacing = _express(world, clock, started=EPOCH)
+    batch = _batch(world, 25)
+    # When a task of an Express child (five minutes to live) asks for its batch's calls
+    result = _run(world, batch, pacing, None)
+    # Then it reserves nothing, makes nothing and hands the batch over (the Standard Map waits)
+    assert result["handover"] is True and result["deferred"] is True
+    assert result["reserved"] == {} and result["created"] == 0
+    assert world.catalog.read_pace("us-east-1#CreateImage") == taken
+    assert isinstance(world.ec2, PacedEc2) and world.ec2.made == []
+    # whereas a Standard child's task reserves and waits in its machine for as long as needed
+    standard = _run(world, batch, _pacing(world, clock), None)
+    assert standard["deferred"] is True and standard["handover"] is False
+    assert standard["reserved"] == {"CreateImage": 25}
+
+
+def test_an_express_child_past_its_deadline_makes_no_more_create_calls(world: World) -> None:
+    # Given a task whose child started 290 s ago (a slow start, retries): past the 280 s after
+    # which no create call may go (the run waits 300 s before the Standard Map takes over)
+    clock = TaskClock(EPOCH + 290)
+    pacing = _express(world, clock, started=EPOCH)
+    batch = _batch(world, 3)
+    # When it runs, its grant reserved within budget (the bucket was full)...
+    pacing.not_after = None  # (reserved earlier, within its budget)
+    result = _run(world, batch, pacing, None)
+    # Then it makes none of its calls and hands the batch over; the intents it recorded are
+    # found by the Standard Map's task, which makes the images
+    assert result["handover"] is True and result["created"] == 0
+    assert isinstance(world.ec2, PacedEc2) and world.ec2.made == []
+    again = _run(world, batch, _pacing(world, TaskClock(EPOCH + 600)), None)
+    assert again["created"] == 3 and len(world.ec2.made) == 3

@@ -26,11 +26,17 @@ def _task_events(state: dict[str, Any]) -> int:
     return 5 + 3 * retries
 
 
-def _create_map() -> dict[str, Any]:
+def _create_maps() -> dict[str, dict[str, Any]]:
+    """The create step's Maps by their children's execution type."""
     maps = [s for s in ASL["States"].values() if s["Type"] == "Map"]
-    assert len(maps) == 1, "one Map processor for the create step"
-    create_map: dict[str, Any] = maps[0]
-    return create_map
+    by_type = {m["ItemProcessor"]["ProcessorConfig"]["ExecutionType"]: m for m in maps}
+    assert len(maps) == 2 and set(by_type) == {"EXPRESS", "STANDARD"}, "two create Maps"
+    return by_type
+
+
+def _create_map() -> dict[str, Any]:
+    """The Standard create Map (a rule's scripts; every batch again after a hand-over)."""
+    return _create_maps()["STANDARD"]
 
 
 def _worst_case() -> tuple[int, int]:
@@ -40,6 +46,7 @@ def _worst_case() -> tuple[int, int]:
         _task_events(states[n]) for n in ("BeginRun", "SyncAlarms", "Finalize", "Prune")
     )
     fixed += 2 * 5  # choices, passes and the final state
+    fixed += 8 + 2  # the Express Map (its children keep no history in the run), its wait-out
     polls = states["AllComplete"]["Choices"][1]["NumericGreaterThanEquals"]
     fixed += polls * (_task_events(states["CheckCompletion"]) + 2 + 2)  # task, choice, wait
     processor = _create_map()["ItemProcessor"]
@@ -70,6 +77,9 @@ def test_every_create_task_knows_its_place_in_the_run() -> None:
     # and the task's event model accepts them.
     from lifeboat.models import CreateBatchEvent
 
+    maps = _create_maps()
+    assert maps["EXPRESS"]["ItemSelector"] == maps["STANDARD"]["ItemSelector"]
+    assert maps["EXPRESS"]["ItemsPath"] == maps["STANDARD"]["ItemsPath"]
     selector = _create_map()["ItemSelector"]
     # every task's payload: state, execution (and whether the rule runs pre and post scripts)
     assert set(selector) == {"state", "execution.$", "has_scripts.$"}
@@ -83,8 +93,9 @@ def test_every_create_task_knows_its_place_in_the_run() -> None:
 
 
 def test_every_lambda_task_of_the_run_gets_its_state_and_the_execution() -> None:
-    processor = _create_map()["ItemProcessor"]["States"]
-    assert processor["CreateBatch"]["Parameters"]["Payload.$"] == "$"  # the item is the payload
+    for create_map in _create_maps().values():
+        processor = create_map["ItemProcessor"]["States"]
+        assert processor["CreateBatch"]["Parameters"]["Payload.$"] == "$"  # the item
     backup_tasks = [
         s
         for s in ASL["States"].values()
@@ -102,3 +113,38 @@ def test_a_failed_batch_never_fails_the_map() -> None:
     assert float(create_map["ToleratedFailurePercentage"]) == 100.0
     task = create_map["ItemProcessor"]["States"]["CreateBatch"]
     assert [c["ErrorEquals"] for c in task["Catch"]] == [["States.ALL"]]
+
+
+def test_an_express_child_never_outlives_its_five_minutes_and_hands_over_instead() -> None:
+    # An Express child lives at most five minutes (AWS ends it). Its task reserves nothing
+    # handed out after the budget and makes no create call after its deadline; the run waits
+    # the children out before the Standard Map runs any batch again (never two tasks at once).
+    from lifeboat.backup.pace import EXPRESS_CALL_DEADLINE, EXPRESS_LIMIT, EXPRESS_WAIT_BUDGET
+    from lifeboat.models import CreateTask
+
+    states = ASL["States"]
+    express = _create_maps()["EXPRESS"]
+    processor = express["ItemProcessor"]["States"]
+    assert EXPRESS_WAIT_BUDGET < EXPRESS_CALL_DEADLINE < EXPRESS_LIMIT == 300
+    task = processor["CreateBatch"]
+    assert task["TimeoutSeconds"] <= EXPRESS_CALL_DEADLINE
+    clock = processor[express["ItemProcessor"]["StartAt"]]["Parameters"]
+    assert clock["express_started_at.$"] == "$$.Execution.StartTime"  # the child's own start
+    assert {k.removesuffix(".$") for k in clock} <= set(CreateTask.model_fields)
+    # whatever ends the child early ends it failed: the Map tolerates no failure ...
+    assert float(express.get("ToleratedFailurePercentage", 0.0)) == 0.0
+    assert [c["Next"] for c in task["Catch"]] == ["HandOver"]
+    assert processor["HandOver"]["Type"] == "Fail"
+    handed = processor["CreatePaced"]["Choices"][0]
+    assert (handed["Variable"], handed["Next"]) == ("$.result.handover", "HandOver")
+    # ... and the run waits the children out, then runs every batch in the Standard Map
+    (catch,) = express["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    wait = states[catch["Next"]]
+    assert wait["Seconds"] >= EXPRESS_LIMIT
+    assert states[wait["Next"]] is _create_map()
+    # a rule with scripts goes straight to the Standard Map; any other to the Express one
+    route = states["DuplicateOrDryRun"]
+    scripts = [c for c in route["Choices"] if c["Variable"] == "$.run.has_scripts"]
+    assert states[scripts[0]["Next"]] is _create_map()
+    assert states[route["Default"]] is express

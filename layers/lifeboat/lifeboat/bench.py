@@ -198,11 +198,13 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
     from lifeboat.aws.catalog import Catalog
     from lifeboat.local.bench_copies import copy_phase, prepare_copies
     from lifeboat.local.bench_costs import (
+        CREATE,
         PUMP,
         aws_time,
         copier_as_aws_runs_it,
-        create_map_transitions,
+        create_map_costs,
         gb_seconds,
+        lambda_by_function,
     )
     from lifeboat.local.bench_costs import prune_transitions as count_prune
     from lifeboat.local.bridge import BRIDGE
@@ -245,16 +247,14 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
             meter = BRIDGE.meter
             invocations = dict(BRIDGE.invocations)
             seconds = dict(BRIDGE.seconds)
-            children = create_map_transitions(
-                [arn], invocations.get("lifeboat-BackupCreateFunction", 0)
-            )
+            children = create_map_costs([arn], invocations.get(CREATE, 0))
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
     distributed = any(e["type"] == "MapRunStarted" for e in events)
     # A Distributed Map's child executions are billed too (their states, each wait for the
     # pace included); so is the prune state machine the run's Prune step starts.
-    transitions = entered + (children if distributed else 0) + pruned
+    transitions = entered + (children.transitions if distributed else 0) + pruned
     copier = copier_as_aws_runs_it(copies, invocations, seconds)
     backup_gb_seconds = gb_seconds({k: v for k, v in seconds.items() if k != PUMP})
     lambda_requests = sum(v for k, v in invocations.items() if k != PUMP)
@@ -265,6 +265,7 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         all_transitions * PER_TRANSITION
         + all_requests * PER_REQUEST
         + all_gb_seconds * PER_GB_SECOND
+        + children.express_usd
     )
     create = _create_metrics(meter, run)
     return {
@@ -289,17 +290,9 @@ def bench_fleet(  # noqa: PLR0915 - one measured run, read top to bottom
         **create,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "backup_lambda_gb_seconds": round(backup_gb_seconds, 2),
-        # Where the run's Lambda time went (the copier's: copier_as_aws_runs_it).
-        "backup_lambda_by_function": {
-            k.removeprefix("lifeboat-"): {
-                "invocations": invocations.get(k, 0),
-                "seconds": round(v, 1),
-                "gb_seconds": round(gb_seconds({k: v}), 2),
-            }
-            for k, v in sorted(seconds.items())
-            if k != PUMP
-        },
+        "backup_lambda_by_function": lambda_by_function(invocations, seconds, skip=PUMP),
         "backup_state_transitions": transitions,
+        "create_children": children.figures(),
         "copier_as_aws_runs_it": copier,
         "lambda_gb_seconds": round(all_gb_seconds, 2),
         "estimated_cost_usd": round(cost, 5),

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from functools import lru_cache, partial
 
 from lifeboat.apps.storm import StormConfig
@@ -27,6 +28,7 @@ from lifeboat.aws.restore_ops import Ec2Restorer, RdsRestorer
 from lifeboat.aws.ssm_scripts import SsmScripts
 from lifeboat.aws.stepfunctions import StepFunctions
 from lifeboat.aws.volume_ops import VolumeOps
+from lifeboat.backup.pace import EXPRESS_INLINE_WAIT, express_budget
 from lifeboat.copies.pace import PUMP_INLINE_WAIT
 from lifeboat.guardrails import GuardConfig, Guardrails
 from lifeboat.pace import SharedPacing
@@ -145,11 +147,18 @@ def reset() -> None:
     clear_cache()
 
 
-def create_ports() -> tuple[Ports, SharedPacing]:
+def create_ports(express_started_at: datetime | None = None) -> tuple[Ports, SharedPacing]:
     """Adapters for one create task (one of the Map's iterations), its calls on the shared pace
     of the home region; the pacing is returned too (the task reserves its batch's create calls
-    through it, and stops for its state machine's ``Wait`` when they come later)."""
+    through it, and stops for its state machine's ``Wait`` when they come later). In an Express
+    child started at ``express_started_at``, it waits in the state machine for a second or more
+    and only as long as the child lives (:mod:`lifeboat.backup.pace`)."""
     pacing = shared_pacing(defer=True)
+    if express_started_at is not None:
+        not_after, deadline = express_budget(express_started_at)
+        pacing = replace(
+            pacing, inline_wait=EXPRESS_INLINE_WAIT, not_after=not_after, deadline=deadline
+        )
     return _ports(pacing), pacing
 
 

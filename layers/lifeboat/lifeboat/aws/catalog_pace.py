@@ -24,10 +24,12 @@ class CatalogPace:
     ddb: Any
 
     @needs("dynamodb:GetItem", "dynamodb:PutItem")
-    def reserve_pace(self, key: str, count: int, capacity: float, rate: float) -> float:
+    def reserve_pace(
+        self, key: str, count: int, capacity: float, rate: float, not_after: float | None = None
+    ) -> float:
         """Reserve ``count`` calls of bucket ``key`` (``<region>#<api>``); the epoch second
-        from which they may go."""
-        return reserve(_Items(self), key, count, capacity, rate)
+        from which they may go (later than ``not_after``: nothing reserved)."""
+        return reserve(_Items(self), key, count, capacity, rate, not_after=not_after)
 
     def _read_pace(self, key: str) -> float | None:
         found = self.ddb.get_item(

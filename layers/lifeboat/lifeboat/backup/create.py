@@ -17,7 +17,7 @@ from lifeboat import tags as T
 from lifeboat.asg.backup import backs_up_groups, create_group_point
 from lifeboat.asg.membership import group_of
 from lifeboat.backup.check import made_by_intent
-from lifeboat.backup.pace import CreateProgress, deferred, merge, reserve_creates
+from lifeboat.backup.pace import CreateProgress, deferred, handover, merge, reserve_creates
 from lifeboat.backup.points import image_name, new_point, record_failure, volume_snapshots
 from lifeboat.errors import error_code
 from lifeboat.models import (
@@ -29,7 +29,7 @@ from lifeboat.models import (
     ResourceType,
 )
 from lifeboat.observability import metrics
-from lifeboat.pace import PaceDeferred, SharedPacing
+from lifeboat.pace import PaceBeyondBudget, PaceDeferred, SharedPacing
 from lifeboat.plans import Kind, PlanSet, Rule
 from lifeboat.ports import Ports
 from lifeboat.scripts.steps import Decision
@@ -107,6 +107,8 @@ def create_batch(  # noqa: PLR0913 - the task's event, its adapters, and where i
     )
     try:
         _create_all(task)
+    except PaceBeyondBudget as late:  # an Express child's task: the Standard Map goes on
+        return handover(event.run_id, late, earlier, task.counts).model_dump(mode="json")
     except PaceDeferred as wait:
         assert pacing is not None  # only the shared pace defers
         return deferred(event.run_id, wait.ready_at, pacing, earlier, task.counts).model_dump(

@@ -10,22 +10,50 @@ worth (:func:`lifeboat.prices.wait_state_break_even`), the task returns at once 
 spends the reservation instead of reserving twice. A batch larger than a bucket reserves the
 rest call by call and may stop part-way: the next call finds what it made (the create is safe to
 repeat) and goes on.
+
+For a rule without scripts, the batch runs in an *Express* child of the create Map, whose
+``Wait`` costs next to nothing but which lives at most five minutes: the task waits in the
+state machine for anything longer than :data:`EXPRESS_INLINE_WAIT`, never reserves calls handed
+out later than :data:`EXPRESS_WAIT_BUDGET` after the child started, and makes no paced call
+later than :data:`EXPRESS_CALL_DEADLINE`; past either it returns ``handover: true`` and the run
+gives every batch to the Standard create Map (which waits as long as the pace needs).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.models import CreateBatchEvent
-from lifeboat.pace import PaceDeferred, SharedPacing
+from lifeboat.pace import PaceBeyondBudget, PaceDeferred, SharedPacing
 from lifeboat.plans import Kind, Rule
 from lifeboat.timeutil import iso
 
 COUNTS = ("created", "reused", "failed", "skipped")
 CREATE_APIS = {Kind.AMI: "CreateImage", Kind.EBS: "CreateSnapshots"}
+# An Express child of the create Map: AWS ends it five minutes after it started. Its task
+# reserves no call handed out later than EXPRESS_WAIT_BUDGET seconds after that start (the
+# minute left is for the task's own work) and makes no paced call after EXPRESS_CALL_DEADLINE
+# (the run waits out EXPRESS_LIMIT before it hands a batch to the Standard Map, so that no
+# batch is ever created by two tasks at once).
+EXPRESS_LIMIT = 300
+EXPRESS_WAIT_BUDGET = 240
+EXPRESS_CALL_DEADLINE = 280
+# In an Express child, stopping for the pace costs one more Lambda request and start (about
+# 0.13 s of a 512 MB function); its Wait takes whole seconds: a wait of a second or more is
+# left to the state machine.
+EXPRESS_INLINE_WAIT = 1.0
+
+
+def express_budget(started_at: datetime) -> tuple[float, float]:
+    """(not_after, deadline) epoch seconds of a task in an Express child started at
+    ``started_at``."""
+    return (
+        (started_at + timedelta(seconds=EXPRESS_WAIT_BUDGET)).timestamp(),
+        (started_at + timedelta(seconds=EXPRESS_CALL_DEADLINE)).timestamp(),
+    )
 
 
 class CreateProgress(BaseModel):
@@ -44,6 +72,9 @@ class CreateProgress(BaseModel):
     reserved: dict[str, int] = Field(default_factory=dict)
     reserved_at: float = 0.0
     waits: int = Field(0, ge=0, description="how many times the task stopped for the pace")
+    handover: bool = Field(
+        False, description="an Express child's task that cannot wait that long: see module doc"
+    )
 
 
 def create_calls(event: CreateBatchEvent, rule: Rule) -> dict[str, int]:
@@ -66,7 +97,10 @@ def reserve_creates(
     calls = create_calls(event, rule)
     if not calls:
         return None
-    ready = pacing.reserve_chunk(calls)
+    try:
+        ready = pacing.reserve_chunk(calls)
+    except PaceBeyondBudget as late:
+        return handover(event.run_id, late, earlier, {})
     if not pacing.defers(ready):
         return None
     return deferred(event.run_id, ready, pacing, earlier, {})
@@ -95,6 +129,21 @@ def deferred(
     )
 
 
+def handover(
+    run_id: str, late: PaceBeyondBudget, earlier: CreateProgress | None, counts: dict[str, int]
+) -> CreateProgress:
+    """The task stops for good in its Express child (the pace hands its calls out too late for
+    it): the run gives the batch to the Standard Map, which finds what was made."""
+    return CreateProgress(
+        run_id=run_id,
+        **merge(earlier, counts),
+        deferred=True,
+        wait_until=iso(datetime.fromtimestamp(math.floor(late.ready_at), UTC)),
+        waits=earlier.waits if earlier else 0,
+        handover=True,
+    )
+
+
 def merge(earlier: CreateProgress | None, counts: dict[str, int]) -> dict[str, int]:
     """This call's counts added to the earlier calls' of the same task. Each call sees the whole
     batch again: what earlier calls created or refused it finds recorded and counts as reused
@@ -110,4 +159,13 @@ def merge(earlier: CreateProgress | None, counts: dict[str, int]) -> dict[str, i
     }
 
 
-__all__ = ["CreateProgress", "PaceDeferred", "create_calls", "deferred", "merge", "reserve_creates"]
+__all__ = [
+    "CreateProgress",
+    "PaceDeferred",
+    "create_calls",
+    "deferred",
+    "express_budget",
+    "handover",
+    "merge",
+    "reserve_creates",
+]

@@ -6,15 +6,28 @@ compresses it, so it runs many more, shorter cycles), and each function's GB-s a
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+from lifeboat.prices import EXPRESS_MIN_GB, EXPRESS_PER_GB_SECOND, EXPRESS_PER_REQUEST
 
 PUMP = "lifeboat-CopyPumpFunction"
 PUMP_WAIT = 60  # copy.asl.json's WaitForCopies, which the emulator compresses
 PUMP_STATES = 3  # Pump, AllCopied, WaitForCopies: states entered per cycle
+
+
+@lru_cache(maxsize=1)
+def _express_concurrency() -> int:
+    from lifeboat.local.stack import repo_root
+
+    asl = json.loads((repo_root() / "statemachines/backup.asl.json").read_text(encoding="utf-8"))
+    return int(asl["States"]["CreateRecoveryPoints"]["MaxConcurrency"])
 
 
 @contextmanager
@@ -55,23 +68,88 @@ def gb_seconds(seconds: dict[str, float], scale: float = 1.0) -> float:
     return sum(spent * memory.get(name, 0.5) for name, spent in seconds.items()) * scale
 
 
+def lambda_by_function(
+    invocations: dict[str, int], seconds: dict[str, float], skip: str = ""
+) -> dict[str, dict[str, float]]:
+    """Where the Lambda time went: each function's invocations, seconds and GB-s."""
+    return {
+        name.removeprefix("lifeboat-"): {
+            "invocations": invocations.get(name, 0),
+            "seconds": round(spent, 1),
+            "gb_seconds": round(gb_seconds({name: spent}), 2),
+        }
+        for name, spent in sorted(seconds.items())
+        if name != skip
+    }
+
+
 CREATE = "lifeboat-BackupCreateFunction"
+STANDARD_MAP = "CreateRecoveryPointsStandard"
 
 
-def create_map_transitions(execution_arns: list[str], creates: int) -> int:
-    """Transitions of the create Map's child executions (billed like any other; moto keeps no
-    history of them): each batch enters RuleHasScripts, CreateBatch, CreatePaced and
-    BatchCreated; each time a batch waited for the pace, WaitForCreatePace, CreateBatch and
-    CreatePaced again (one more create invocation each)."""
+@dataclass
+class CreateMapCost:
+    """What the create Maps' child executions cost: a Standard child's transitions (moto keeps
+    no history of them: counted from the ASL), an Express child's execution and duration."""
+
+    transitions: int = 0
+    express_executions: int = 0
+    express_seconds: float = 0.0  # upper bound: MaxConcurrency children for the Map's duration
+
+    @property
+    def express_usd(self) -> float:
+        return (
+            self.express_executions * EXPRESS_PER_REQUEST
+            + self.express_seconds * EXPRESS_MIN_GB * EXPRESS_PER_GB_SECOND
+        )
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "standard_child_transitions": self.transitions,
+            "express_executions": self.express_executions,
+            "express_seconds_upper_bound": round(self.express_seconds, 1),
+            "express_cost_usd": round(self.express_usd, 6),
+        }
+
+
+def create_map_costs(execution_arns: list[str], creates: int) -> CreateMapCost:
+    """The create Maps' children of these runs. Each Standard batch enters RuleHasScripts,
+    CreateBatch, CreatePaced and BatchCreated, and each time it waited for the pace
+    WaitForCreatePace, CreateBatch and CreatePaced again (every create invocation beyond one
+    per batch is counted as such a wait: an upper bound when Express children ran too). An
+    Express child is billed per execution and for its duration at 64 MB; at most
+    MaxConcurrency of them run at once, for no longer than their Map state lasted."""
     from lifeboat.aws.clients import client
+    from lifeboat.executions import HistoryReader
 
     sfn = client("stepfunctions")
-    batches = 0
+    cost, standard, express = CreateMapCost(), 0, 0
     for arn in execution_arns:
-        for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]:
-            counts = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
-            batches += int(counts["total"])
-    return 4 * batches + 3 * max(0, creates - batches)
+        entered: dict[str, datetime] = {}
+        runs: dict[str, str] = {}  # map run ARN -> its Map state
+        state = ""
+        for event in HistoryReader(arn).new_events():
+            details = event.get("stateEnteredEventDetails") or {}
+            if event["type"] == "MapStateEntered":
+                state = details["name"]
+                entered[state] = event["timestamp"]
+            elif event["type"] == "MapRunStarted":
+                runs[event["mapRunStartedEventDetails"]["mapRunArn"]] = state
+            elif event["type"] == "MapStateExited":
+                name = event["stateExitedEventDetails"]["name"]
+                if name != STANDARD_MAP:
+                    lasted = (event["timestamp"] - entered[name]).total_seconds()
+                    cost.express_seconds += _express_concurrency() * lasted
+        for run_arn, name in runs.items():
+            counts = sfn.describe_map_run(mapRunArn=run_arn)["itemCounts"]
+            if name == STANDARD_MAP:
+                standard += int(counts["total"])
+            else:
+                express += int(counts["total"])
+    cost.express_executions = express
+    if standard:
+        cost.transitions = 4 * standard + 3 * max(0, creates - standard - express)
+    return cost
 
 
 def prune_transitions(machine_arn: str) -> int:

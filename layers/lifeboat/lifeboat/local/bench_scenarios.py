@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lifeboat.local.bench_costs import CREATE, aws_time, create_map_transitions
+from lifeboat.local.bench_costs import CREATE, aws_time, create_map_costs, lambda_by_function
 from lifeboat.local.bench_costs import gb_seconds as lambda_gb_seconds
 from lifeboat.models import PointStatus, RecoveryPoint, VolumeSnapshot
 from lifeboat.plans import Kind
@@ -257,16 +257,12 @@ def run_figures(
     gb_seconds: float,
     invocations: dict[str, int],
     seconds: dict[str, float] | None = None,
+    express_usd: float = 0.0,
 ) -> dict[str, Any]:
     """The figures every run scenario reports (the benchmark's JSON contract); with the
-    functions' ``seconds``, where the Lambda time went."""
-    by_function = {
-        name.removeprefix("lifeboat-"): {
-            "invocations": invocations.get(name, 0),
-            "seconds": round(spent, 1),
-        }
-        for name, spent in sorted((seconds or {}).items())
-    }
+    functions' ``seconds``, where the Lambda time went (``express_usd``: what Express child
+    executions cost besides)."""
+    by_function = lambda_by_function(invocations, seconds or {})
     return {
         "throttled_calls": sum(meter.throttled.values()),
         "throttled_by_api": dict(sorted(meter.throttled.items())),
@@ -277,7 +273,9 @@ def run_figures(
         "api_calls": {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER},
         "state_transitions": transitions,
         "lambda_gb_seconds": round(gb_seconds, 2),
-        "estimated_cost_usd": _cost(transitions, sum(invocations.values()), gb_seconds),
+        "estimated_cost_usd": round(
+            _cost(transitions, sum(invocations.values()), gb_seconds) + express_usd, 5
+        ),
         **({"lambda_by_function": by_function} if seconds is not None else {}),
     }
 
@@ -320,8 +318,9 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
             transitions = sum(_entered(arn) for arn in arns)
             meter = BRIDGE.meter
             seconds, invocations = dict(BRIDGE.seconds), dict(BRIDGE.invocations)
-            # The Distributed Map's child executions are billed too (each wait for the pace)
-            transitions += create_map_transitions(arns, invocations.get(CREATE, 0))
+            # The Distributed Maps' child executions are billed too
+            children = create_map_costs(arns, invocations.get(CREATE, 0))
+            transitions += children.transitions
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     creates = ("CreateImage", "CreateSnapshots")
@@ -335,7 +334,18 @@ def bench_overlap(per_plan: int = 200, latency: float = 0.05) -> dict[str, Any]:
         "status": sorted({r["status"] for r in results}),
         "instances_per_plan": per_plan,
         "failed_points": failed,
-        **run_figures(meter, phase, floor, wall, transitions, gb_seconds, invocations, seconds),
+        "create_children": children.figures(),
+        **run_figures(
+            meter,
+            phase,
+            floor,
+            wall,
+            transitions,
+            gb_seconds,
+            invocations,
+            seconds,
+            children.express_usd,
+        ),
     }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from lifeboat.aws.clients import new_session
 from lifeboat.local.bridge import BRIDGE, Bridge, LocalFunction
 from lifeboat.local.cfn import Resolver, deployment_order, load_template, repo_root
+from lifeboat.local.sfn_gapfill import express_children_as_standard
 
 __all__ = ["ACCOUNT_ID", "REGION", "Deployer", "LocalStack", "deploy", "repo_root"]
 
@@ -264,7 +265,7 @@ class Deployer:
         leftover = re.findall(r"\$\{(\w+)\}", definition)
         if leftover:
             raise ValueError(f"{logical_id}: unresolved substitutions {sorted(set(leftover))}")
-        json.loads(definition)
+        definition = express_children_as_standard(definition)  # also: valid JSON
         name = str(props.get("Name") or self.name_of(logical_id))
         arn = self.client("stepfunctions").create_state_machine(
             name=name,

@@ -16,6 +16,7 @@ A task told to wait returns that time to its state machine, which waits in a ``W
 from lifeboat.pace.bucket import (
     CasStore,
     Grant,
+    PaceBeyondBudget,
     PaceDeferred,
     SharedPacing,
     bucket_size,
@@ -27,6 +28,7 @@ from lifeboat.pace.bucket import (
 __all__ = [
     "CasStore",
     "Grant",
+    "PaceBeyondBudget",
     "PaceDeferred",
     "SharedPacing",
     "bucket_size",

@@ -72,13 +72,19 @@ def reserve(
     rate: float,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    not_after: float | None = None,
 ) -> float:
     """Reserve ``count`` calls of the shared bucket ``key``; the epoch second they may go.
     A concurrent writer makes the conditional write fail: read again (after a short random
-    pause, so that racing writers spread out) and recompute."""
+    pause, so that racing writers spread out) and recompute. With ``not_after``, calls the
+    bucket would hand out later than that are not reserved (nothing is written): the moment
+    they would have gone is returned, for the caller to see it is too late."""
     for attempt in range(CONTENTION_ATTEMPTS):
         old = store.read_pace(key)
         new_tat, ready_at = gcra(old, clock(), count, capacity, rate)
+        if not_after is not None and ready_at > not_after:
+            return ready_at
         if store.write_pace(key, new_tat, old):
             return ready_at
         sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
@@ -93,6 +99,13 @@ class PaceDeferred(Exception):  # noqa: N818 - a signal, not a failure
         super().__init__(f"{api}: next call at {ready_at:.3f}")
         self.ready_at = ready_at
         self.api = api
+
+
+class PaceBeyondBudget(PaceDeferred):
+    """The bucket would hand the call out later than the task may wait at all (its
+    ``not_after``: a create Map's Express child, which lives at most five minutes), or the task
+    is past its ``deadline`` for calls: nothing was reserved; the task hands its work over to a
+    state machine that can wait (docs: development/scale.md)."""
 
 
 @dataclass
@@ -117,7 +130,7 @@ class SharedPacing:
     ``inline_wait`` seconds, else raises :class:`PaceDeferred` (``math.inf``: a task that
     always waits in-process). Other APIs go unpaced (see SHARED_APIS)."""
 
-    reserve_calls: Callable[[str, int, float, float], float]  # key, count, capacity, rate
+    reserve_calls: Callable[..., float]  # key, count, capacity, rate[, not_after]
     region: str
     share: float
     grant: Grant = field(default_factory=Grant)
@@ -127,6 +140,11 @@ class SharedPacing:
     rate_scale: float = 1.0  # PACE_RATE_SCALE: the benchmark's emulator runs AWS's rates faster
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+    # A task that can only wait so long (an Express child): calls handed out after
+    # ``not_after`` are not reserved, and no paced call goes after ``deadline`` (both epoch
+    # seconds); either raises PaceBeyondBudget.
+    not_after: float | None = None
+    deadline: float | None = None
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -142,10 +160,16 @@ class SharedPacing:
             capacity, rate = self.size(api)
             granted[api] = min(count, int(capacity))  # the rest: one at a time (acquire)
             key = pace_key(self.region, api)
-            ready = max(
-                ready, self.reserve_calls(key, granted[api], capacity, rate * self.rate_scale)
-            )
+            ready = max(ready, self._reserve(key, granted[api], capacity, rate, api))
         self.grant = Grant(granted, ready)
+        return ready
+
+    def _reserve(self, key: str, count: int, capacity: float, rate: float, api: str) -> float:
+        if self.not_after is None:
+            return self.reserve_calls(key, count, capacity, rate * self.rate_scale)
+        ready = self.reserve_calls(key, count, capacity, rate * self.rate_scale, self.not_after)
+        if ready > self.not_after:  # not reserved
+            raise PaceBeyondBudget(ready, api)
         return ready
 
     def size(self, api: str) -> tuple[float, float]:
@@ -157,6 +181,8 @@ class SharedPacing:
             return
         region = region or self.region
         mine = region == self.region
+        if self.deadline is not None and self.clock() > self.deadline:
+            raise PaceBeyondBudget(self.clock(), api)
         with self._lock:  # a task's threads (a prune's parts) share its grant: one call each
             left = self.grant.calls.get(api, 0) if mine else 0
             if left > 0:
@@ -164,8 +190,7 @@ class SharedPacing:
                 ready, waited = self.grant.ready_at, self.grant.waited
             else:
                 capacity, rate = self.size(api)
-                key = pace_key(region, api)
-                ready = self.reserve_calls(key, 1, capacity, rate * self.rate_scale)
+                ready = self._reserve(pace_key(region, api), 1, capacity, rate, api)
                 waited = False
             if not waited and self.defers(ready):
                 if mine:  # the call taken or just reserved is kept for the task's next call
