@@ -95,7 +95,12 @@ def test_every_create_task_knows_its_place_in_the_run() -> None:
 def test_every_lambda_task_of_the_run_gets_its_state_and_the_execution() -> None:
     for create_map in _create_maps().values():
         processor = create_map["ItemProcessor"]["States"]
-        assert processor["CreateBatch"]["Parameters"]["Payload.$"] == "$"  # the item
+        creates = [
+            s
+            for s in processor.values()
+            if s["Type"] == "Task" and "BackupCreateFunction" in s["Parameters"]["FunctionName"]
+        ]
+        assert creates and all(t["Parameters"]["Payload.$"] == "$" for t in creates)  # the item
     backup_tasks = [
         s
         for s in ASL["States"].values()
@@ -126,17 +131,17 @@ def test_an_express_child_never_outlives_its_five_minutes_and_hands_over_instead
     express = _create_maps()["EXPRESS"]
     processor = express["ItemProcessor"]["States"]
     assert EXPRESS_WAIT_BUDGET < EXPRESS_CALL_DEADLINE < EXPRESS_LIMIT == 300
-    task = processor["CreateBatch"]
+    task = processor["CreateExpressBatch"]
     assert task["TimeoutSeconds"] <= EXPRESS_CALL_DEADLINE
     clock = processor[express["ItemProcessor"]["StartAt"]]["Parameters"]
     assert clock["express_started_at.$"] == "$$.Execution.StartTime"  # the child's own start
     assert {k.removesuffix(".$") for k in clock} <= set(CreateTask.model_fields)
     # whatever ends the child early ends it failed: the Map tolerates no failure ...
     assert float(express.get("ToleratedFailurePercentage", 0.0)) == 0.0
-    assert [c["Next"] for c in task["Catch"]] == ["HandOver"]
-    assert processor["HandOver"]["Type"] == "Fail"
-    handed = processor["CreatePaced"]["Choices"][0]
-    assert (handed["Variable"], handed["Next"]) == ("$.result.handover", "HandOver")
+    assert [c["Next"] for c in task["Catch"]] == ["HandOverBatch"]
+    assert processor["HandOverBatch"]["Type"] == "Fail"
+    handed = processor["ExpressBatchPaced"]["Choices"][0]
+    assert (handed["Variable"], handed["Next"]) == ("$.result.handover", "HandOverBatch")
     # ... and the run waits the children out, then runs every batch in the Standard Map
     (catch,) = express["Catch"]
     assert catch["ErrorEquals"] == ["States.ALL"]

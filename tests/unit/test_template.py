@@ -635,3 +635,22 @@ def test_statement_ids_are_unique_in_each_function_s_policy() -> None:
             seen.setdefault(name, []).append(statement["Sid"])
     repeated = {n: sorted({s for s in sids if sids.count(s) > 1}) for n, sids in seen.items()}
     assert not {n: s for n, s in repeated.items() if s}
+
+
+def test_every_state_name_is_unique_in_its_state_machine() -> None:
+    # Step Functions rejects a definition that repeats a state name anywhere in it, inside a
+    # Map's processor or a Parallel's branches too (the two create Maps name theirs apart).
+    import collections
+
+    def names(states: dict[str, Any]) -> Iterator[str]:
+        for name, state in states.items():
+            yield name
+            for inner in [state.get("ItemProcessor"), state.get("Iterator")]:
+                if inner:
+                    yield from names(inner["States"])
+            for branch in state.get("Branches", []):
+                yield from names(branch["States"])
+
+    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+        counted = collections.Counter(names(json.loads(path.read_text(encoding="utf-8"))["States"]))
+        assert [n for n, c in counted.items() if c > 1] == [], path.name
