@@ -128,6 +128,11 @@ class FakeCatalog:
 
         return reserve(self, key, count, capacity, rate, self.pace_clock, not_after=not_after)
 
+    def shift_pace(self, key: str, seconds: float) -> None:
+        from lifeboat.pace import shift
+
+        shift(self, key, seconds)
+
     def read_pace(self, key: str) -> float | None:
         found = self.items.get((f"PACE#{key}", "PACE"))
         return None if found is None else float(found["tat"])

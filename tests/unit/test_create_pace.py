@@ -122,7 +122,7 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     assert stopped["deferred"] is True and stopped["waits"] == 1
     assert stopped["reserved"] == {"CreateImage": 25}
     assert stopped["reserved_at"] == pytest.approx(EPOCH + 12.5)
-    assert stopped["wait_until"] == "2026-11-30T00:53:32Z"  # EPOCH + 12.5, to the second
+    assert stopped["wait_until"] == "2026-11-30T00:53:29Z"  # EPOCH + 12.5 - 3 s, to the second
     assert world.ec2.made == []
     tat = world.catalog.read_pace("us-east-1#CreateImage")
     # When the state machine calls it again after its Wait, with what it returned
@@ -215,10 +215,16 @@ def test_in_an_express_child_a_wait_of_seconds_goes_to_the_state_machine(world: 
     assert result["deferred"] is True and result["handover"] is False
     assert result["reserved"] == {"CreateImage": 25} and clock.at == EPOCH
     assert isinstance(world.ec2, PacedEc2) and world.ec2.made == []
-    # called again after its Wait, it spends the reservation
-    clock.at = EPOCH + 6.0
+    # called again when its Wait ends, a few seconds early (to describe its batch first), it
+    # sleeps what is left and spends the reservation at the moment the pace handed it out
+    from datetime import datetime
+
+    woken = datetime.fromisoformat(result["wait_until"].replace("Z", "+00:00")).timestamp()
+    assert woken <= EPOCH + 6.25 - 3
+    clock.at = woken
     done = _run(world, batch, _express(world, clock, started=EPOCH), result)
     assert done["created"] == 25 and done["deferred"] is False and done["waits"] == 1
+    assert clock.at == pytest.approx(EPOCH + 6.25)
 
 
 def test_an_express_child_never_reserves_calls_it_could_not_live_to_make(world: World) -> None:

@@ -46,8 +46,10 @@ def shared_pacing(region: str | None = None, defer: bool = False) -> SharedPacin
     more than the state machine's wait (:func:`lifeboat.prices.wait_state_break_even`); any
     other task sleeps for its calls (compressed in local mode)."""
     settings = get_settings()
+    catalog = Catalog(settings.catalog_table)
     return SharedPacing(
-        reserve_calls=Catalog(settings.catalog_table).reserve_pace,
+        reserve_calls=catalog.reserve_pace,
+        shift_calls=catalog.shift_pace,
         region=region or home_region(),
         share=settings.pace_share,
         burst_share=settings.pace_burst_share,

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from lifeboat.aws.dynamo import _item
 from lifeboat.aws.permissions import needs
 from lifeboat.errors import error_code
-from lifeboat.pace.bucket import reserve
+from lifeboat.pace.bucket import reserve, shift
 
 PACE = "PACE#"
 # The item outlives any reservation: a day after the last one (then it is a full bucket).
@@ -30,6 +30,11 @@ class CatalogPace:
         """Reserve ``count`` calls of bucket ``key`` (``<region>#<api>``); the epoch second
         from which they may go (later than ``not_after``: nothing reserved)."""
         return reserve(_Items(self), key, count, capacity, rate, not_after=not_after)
+
+    @needs("dynamodb:GetItem", "dynamodb:PutItem")
+    def shift_pace(self, key: str, seconds: float) -> None:
+        """Move bucket ``key``'s arrival time ``seconds`` later (a grant's calls went late)."""
+        shift(_Items(self), key, seconds)
 
     def _read_pace(self, key: str) -> float | None:
         found = self.ddb.get_item(

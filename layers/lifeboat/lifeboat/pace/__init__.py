@@ -21,8 +21,10 @@ from lifeboat.pace.bucket import (
     SharedPacing,
     bucket_size,
     gcra,
+    lateness_allowed,
     pace_key,
     reserve,
+    shift,
 )
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "SharedPacing",
     "bucket_size",
     "gcra",
+    "lateness_allowed",
     "pace_key",
     "reserve",
+    "shift",
 ]

@@ -91,6 +91,31 @@ def reserve(
     raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
 
 
+def shift(
+    store: CasStore,
+    key: str,
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Move bucket ``key``'s arrival time ``seconds`` later (calls that went that much later
+    than they were handed out: every later reservation keeps its distance from them)."""
+    for attempt in range(CONTENTION_ATTEMPTS):
+        old = store.read_pace(key)
+        if old is None or store.write_pace(key, _ms_up(old + seconds), old):
+            return
+        sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
+
+
+def lateness_allowed(api: str, capacity: float, rate: float) -> float:
+    """Seconds a call may go later than the bucket handed it out with AWS's own bucket still
+    never running dry, halved for a margin: while every call goes at most ``(burst −
+    capacity) / rate`` late, the calls made in any window stay within ``capacity + rate ×
+    (window + that)`` ≤ AWS's ``burst + refill × window`` (our rate is below AWS's)."""
+    burst, _aws_rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
+    return max(0.0, burst - capacity) / rate / 2
+
+
 class PaceDeferred(Exception):  # noqa: N818 - a signal, not a failure
     """The bucket hands out the next call later than a task should wait in-process: the task
     stops here and its state machine waits until ``ready_at``."""
@@ -118,6 +143,8 @@ class Grant:
     # whatever wait is left slept in-process, never deferred again (a Wait that ended early,
     # on a rounded timestamp or in local mode's compressed time, does not loop).
     waited: bool = False
+    # The APIs whose first call of this grant was checked for going late (mind_lateness).
+    checked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -145,6 +172,8 @@ class SharedPacing:
     # seconds); either raises PaceBeyondBudget.
     not_after: float | None = None
     deadline: float | None = None
+    # Moves a bucket's arrival time later (key, seconds): see mind_lateness. None: never.
+    shift_calls: Callable[[str, float], None] | None = None
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -188,6 +217,7 @@ class SharedPacing:
             if left > 0:
                 self.grant.calls[api] = left - 1
                 ready, waited = self.grant.ready_at, self.grant.waited
+                self._mind_lateness(api, ready)
             else:
                 capacity, rate = self.size(api)
                 ready = self._reserve(pace_key(region, api), 1, capacity, rate, api)
@@ -198,6 +228,20 @@ class SharedPacing:
                     self.grant.ready_at = max(self.grant.ready_at, ready)
                 raise PaceDeferred(ready, api)
         self._sleep_until(ready)
+
+    def _mind_lateness(self, api: str, ready: float) -> None:
+        """The first call of a grant's ``api``: when it goes later than the bucket's headroom
+        allows (its task woke late, or described for long), the bucket's arrival time moves
+        later by the excess, so that the calls reserved after it keep their distance from this
+        grant's calls, all made late (late calls bunching with punctual ones is what outruns
+        AWS's own bucket)."""
+        if self.shift_calls is None or api in self.grant.checked:
+            return
+        self.grant.checked.add(api)
+        capacity, rate = self.size(api)
+        excess = self.clock() - ready - lateness_allowed(api, capacity, rate * self.rate_scale)
+        if excess > 0:
+            self.shift_calls(pace_key(self.region, api), excess)
 
     def resume(self, calls: dict[str, int], ready_at: float) -> None:
         """Spend ``calls`` reserved by this task's previous call, which stopped for them: its
