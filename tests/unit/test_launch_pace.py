@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 from lifeboat import restore
-from lifeboat.pace import SharedPacing, bucket_size
+from lifeboat.pace import WAKE_LEAD, SharedPacing, bucket_size
 from lifeboat.prices import wait_state_break_even
 from lifeboat.restore.launch import client_token
 from lifeboat.restore.models import LaunchDeferred, Launched
@@ -83,7 +83,7 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
     ready = T0 + 60 + 1 / RATE - CAPACITY / RATE
     assert isinstance(stopped, LaunchDeferred)
     assert stopped.reserved == {"RunInstances": 1} and stopped.reserved_at == pytest.approx(ready)
-    assert stopped.wait_until == iso(datetime.fromtimestamp(math.floor(ready), UTC))
+    assert stopped.wait_until == iso(datetime.fromtimestamp(math.floor(ready - WAKE_LEAD), UTC))
     assert stopped.waits == 1 and stopped.attempts == []
     assert not world.ec2.launches and ec2.calls == [] and clock.slept == []
     # and the restore's lock is held as begin took it (nothing released, nothing re-taken)
@@ -94,10 +94,11 @@ def test_a_drained_pace_stops_the_launch_and_the_call_after_the_wait_launches_on
     state["launch"] = {"launched": stopped.model_dump(mode="json")}
     clock.at = parse_iso(stopped.wait_until).timestamp()
     made, again = _launch(world, state, clock)
-    # Then it slept the fraction of a second left, spent that reservation (the bucket is as it
-    # left it) and launched once, at the moment the pace handed out, never later
+    # Then (woken WAKE_LEAD early, to prepare its launch) it slept what was left, spent that
+    # reservation (the bucket is as it left it) and launched once, at the moment the pace
+    # handed out, never later
     assert isinstance(made, Launched) and made.waits == 1
-    assert clock.slept == [pytest.approx(ready - math.floor(ready))]
+    assert clock.slept == [pytest.approx(ready - math.floor(ready - WAKE_LEAD))]
     assert len(world.ec2.launches) == 1 and again.calls == [pytest.approx(ready)]
     assert world.catalog.read_pace(RUN) == reserved
     assert world.ec2.launches[0]["token"] == client_token("restore-1", 0)

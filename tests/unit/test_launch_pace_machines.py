@@ -17,7 +17,7 @@ from lifeboat.apps.stages import act, member_check
 from lifeboat.drill.models import DrillLaunched
 from lifeboat.drill.provenance import provenance_key
 from lifeboat.models import ExecutionContext, PointStatus, RecoveryPoint, VolumeSnapshot
-from lifeboat.pace import SharedPacing
+from lifeboat.pace import WAKE_LEAD, SharedPacing
 from lifeboat.plans import Kind
 from lifeboat.prices import wait_state_break_even
 from lifeboat.restore.models import LaunchDeferred
@@ -198,9 +198,9 @@ def test_a_volume_restore_s_create_step_waits_for_the_pace_in_its_loop() -> None
     # It stays at create, WaitForVolumeStep waiting until the call is handed out (rounded up)
     ready = T0 + 60 + 1 / 4.0 - 80 / 4.0  # CreateVolume: 80 at once, 4 per second
     assert stopped["stage"] == "create" and not ec2.calls
-    assert stopped["wait_seconds"] == (ready - T0) // 1 and stopped["pace"]["reserved"] == {
-        "CreateVolume": 1
-    }
+    assert stopped["wait_seconds"] == (ready - WAKE_LEAD - T0) // 1 and stopped["pace"][
+        "reserved"
+    ] == {"CreateVolume": 1}
     reserved = catalog.read_pace("us-east-1#CreateVolume")
     clock.at += stopped["wait_seconds"]
     made = advance(stopped, execution, ports, pacing_for(catalog, clock))

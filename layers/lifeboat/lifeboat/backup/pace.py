@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.models import CreateBatchEvent
-from lifeboat.pace import PaceBeyondBudget, PaceDeferred, SharedPacing
+from lifeboat.pace import WAKE_LEAD, PaceBeyondBudget, PaceDeferred, SharedPacing
 from lifeboat.plans import Kind, Rule
 from lifeboat.timeutil import iso
 
@@ -45,10 +45,6 @@ EXPRESS_CALL_DEADLINE = 280
 # 0.13 s of a 512 MB function); its Wait takes whole seconds: a wait of a second or more is
 # left to the state machine.
 EXPRESS_INLINE_WAIT = 1.0
-# A task called again after its Wait describes its batch before its first create call: it is
-# woken this much before its calls' moment (and sleeps what is left), so that describing does
-# not make its calls late (the pace moves later for calls beyond its headroom: mind_lateness).
-DESCRIBE_LEAD = 3.0
 
 
 def express_budget(started_at: datetime) -> tuple[float, float]:
@@ -117,16 +113,17 @@ def deferred(
     earlier: CreateProgress | None,
     counts: dict[str, int],
 ) -> CreateProgress:
-    """The task stops until ``ready_at`` less :data:`DESCRIBE_LEAD` (to the second a ``Wait``
-    state takes, rounded down: called again, the task describes its batch, then sleeps what is
-    left, so its calls go at their moment, not later than the pace handed them out),
+    """The task stops until ``ready_at`` less :data:`~lifeboat.pace.WAKE_LEAD` (to the second
+    a ``Wait`` state takes, rounded down: called again, the task describes its batch, then
+    sleeps what is left, so its calls go at their moment, not later than the pace handed them
+    out),
     keeping what it reserved and what it counted so far."""
     so_far = merge(earlier, counts)
     return CreateProgress(
         run_id=run_id,
         **so_far,
         deferred=True,
-        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at - DESCRIBE_LEAD), UTC)),
+        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at - WAKE_LEAD), UTC)),
         reserved={a: c for a, c in pacing.grant.calls.items() if c > 0},
         reserved_at=pacing.grant.ready_at,
         waits=(earlier.waits if earlier else 0) + 1,

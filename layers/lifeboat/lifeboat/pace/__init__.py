@@ -14,6 +14,7 @@ A task told to wait returns that time to its state machine, which waits in a ``W
 """
 
 from lifeboat.pace.bucket import (
+    WAKE_LEAD,
     CasStore,
     Grant,
     PaceBeyondBudget,
@@ -28,6 +29,7 @@ from lifeboat.pace.bucket import (
 )
 
 __all__ = [
+    "WAKE_LEAD",
     "CasStore",
     "Grant",
     "PaceBeyondBudget",

@@ -24,6 +24,10 @@ SHARED_APIS = frozenset(AWS_BUCKETS) | {
     "CopyDBClusterSnapshot",
 }
 CONTENTION_ATTEMPTS = 25
+# A task stopped for the pace is woken this many seconds before its calls' moment: called
+# again, it does its own work first (describes its batch, builds a launch), then sleeps what is
+# left, so that this work does not make its calls late (see SharedPacing.mind_lateness).
+WAKE_LEAD = 3.0
 
 
 def bucket_size(api: str, share: float, burst_share: float = 1.0) -> tuple[float, float]:
@@ -109,11 +113,11 @@ def shift(
 
 def lateness_allowed(api: str, capacity: float, rate: float) -> float:
     """Seconds a call may go later than the bucket handed it out with AWS's own bucket still
-    never running dry, halved for a margin: while every call goes at most ``(burst −
-    capacity) / rate`` late, the calls made in any window stay within ``capacity + rate ×
-    (window + that)`` ≤ AWS's ``burst + refill × window`` (our rate is below AWS's)."""
+    never running dry: while every call goes at most ``(burst − capacity) / rate`` late, the
+    calls made in any window stay within ``capacity + rate × (window + that)`` ≤ AWS's
+    ``burst + refill × window`` (our rate is below AWS's)."""
     burst, _aws_rate = AWS_BUCKETS.get(api, DEFAULT_BUCKET)
-    return max(0.0, burst - capacity) / rate / 2
+    return max(0.0, burst - capacity) / rate
 
 
 class PaceDeferred(Exception):  # noqa: N818 - a signal, not a failure
@@ -217,7 +221,7 @@ class SharedPacing:
             if left > 0:
                 self.grant.calls[api] = left - 1
                 ready, waited = self.grant.ready_at, self.grant.waited
-                self._mind_lateness(api, ready)
+                self.mind_lateness(api, ready)
             else:
                 capacity, rate = self.size(api)
                 ready = self._reserve(pace_key(region, api), 1, capacity, rate, api)
@@ -229,7 +233,7 @@ class SharedPacing:
                 raise PaceDeferred(ready, api)
         self._sleep_until(ready)
 
-    def _mind_lateness(self, api: str, ready: float) -> None:
+    def mind_lateness(self, api: str, ready: float) -> None:
         """The first call of a grant's ``api``: when it goes later than the bucket's headroom
         allows (its task woke late, or described for long), the bucket's arrival time moves
         later by the excess, so that the calls reserved after it keep their distance from this

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from lifeboat.pace import PaceDeferred, SharedPacing
+from lifeboat.pace import WAKE_LEAD, PaceDeferred, SharedPacing
 from lifeboat.restore.models import CapacityAttempt, LaunchDeferred
 from lifeboat.timeutil import iso
 
@@ -52,12 +52,12 @@ def deferred(
     earlier: LaunchDeferred | None,
     attempts: list[CapacityAttempt] | None = None,
 ) -> LaunchDeferred:
-    """The task stops until ``ready_at`` (to the second a ``Wait`` state takes, rounded down:
-    called again, the task sleeps the fraction left, so its call goes at its moment, never
-    later than the pace handed it out),
+    """The task stops until ``ready_at`` less :data:`~lifeboat.pace.WAKE_LEAD` (to the second
+    a ``Wait`` state takes, rounded down: called again, the task prepares its launch, then
+    sleeps what is left, so its call goes at its moment, not later than the pace handed it out),
     keeping what it reserved and the capacity fallbacks it tried."""
     return LaunchDeferred(
-        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at), UTC)),
+        wait_until=iso(datetime.fromtimestamp(math.floor(ready_at - WAKE_LEAD), UTC)),
         reserved={api: n for api, n in pacing.grant.calls.items() if n > 0},
         reserved_at=pacing.grant.ready_at,
         waits=(earlier.waits if earlier else 0) + 1,

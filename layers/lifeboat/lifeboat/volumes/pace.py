@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from lifeboat.pace import SharedPacing
+from lifeboat.pace import WAKE_LEAD, SharedPacing
 from lifeboat.restore.models import LaunchDeferred
 from lifeboat.restore.pace import CREATE_VOLUME, deferred, reserve_launch
 from lifeboat.volumes.models import VolumeState
@@ -53,7 +53,7 @@ def stepped(before: VolumeState, after: VolumeState) -> VolumeState:
 def _wait(
     state: VolumeState, ready_at: float, pacing: SharedPacing, keep: bool = False
 ) -> VolumeState:
-    seconds = max(1, math.floor(ready_at - pacing.clock()))
+    seconds = max(1, math.floor(ready_at - WAKE_LEAD - pacing.clock()))
     earlier = _earlier(state)
     if keep and earlier is not None:
         pace = earlier.model_copy(update={"waits": earlier.waits + 1})
