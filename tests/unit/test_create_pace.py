@@ -185,11 +185,10 @@ def test_two_runs_at_the_same_minute_share_one_bucket(world: World) -> None:
 def _express(world: World, clock: TaskClock, started: float) -> SharedPacing:
     """A create task in an Express child of the create Map that started at ``started``."""
     from dataclasses import replace
-    from datetime import UTC, datetime
 
     from lifeboat.backup.pace import EXPRESS_INLINE_WAIT, express_budget
 
-    not_after, deadline = express_budget(datetime.fromtimestamp(started, UTC))
+    not_after, deadline = express_budget(started)
     pacing = replace(
         _pacing(world, clock),
         inline_wait=EXPRESS_INLINE_WAIT,
@@ -265,3 +264,14 @@ def test_an_express_child_past_its_deadline_makes_no_more_create_calls(world: Wo
     assert isinstance(world.ec2, PacedEc2) and world.ec2.made == []
     again = _run(world, batch, _pacing(world, TaskClock(EPOCH + 600)), None)
     assert again["created"] == 3 and len(world.ec2.made) == 3
+
+
+def test_an_express_child_s_task_keeps_its_first_call_s_moment_through_its_waits() -> None:
+    # The child's age is counted from its task's first call (Step Functions' context says when
+    # the child started, the emulator's when the run did): carried in the result, not renewed
+    from lifeboat.backup.pace import express_since
+
+    assert express_since(False, None, EPOCH) is None  # a Standard child: no budget
+    assert express_since(True, None, EPOCH) == EPOCH
+    waited = CreateProgress(run_id="20261127T0245Z-standard-daily", express_since=EPOCH)
+    assert express_since(True, waited, EPOCH + 200) == EPOCH

@@ -78,7 +78,9 @@ def test_every_create_task_knows_its_place_in_the_run() -> None:
     from lifeboat.models import CreateBatchEvent
 
     maps = _create_maps()
-    assert maps["EXPRESS"]["ItemSelector"] == maps["STANDARD"]["ItemSelector"]
+    express_selector = dict(maps["EXPRESS"]["ItemSelector"])
+    assert express_selector.pop("express") is True  # its task knows it is in an Express child
+    assert express_selector == maps["STANDARD"]["ItemSelector"]
     assert maps["EXPRESS"]["ItemsPath"] == maps["STANDARD"]["ItemsPath"]
     selector = _create_map()["ItemSelector"]
     # every task's payload: state, execution (and whether the rule runs pre and post scripts)
@@ -133,9 +135,10 @@ def test_an_express_child_never_outlives_its_five_minutes_and_hands_over_instead
     assert EXPRESS_WAIT_BUDGET < EXPRESS_CALL_DEADLINE < EXPRESS_LIMIT == 300
     task = processor["CreateExpressBatch"]
     assert task["TimeoutSeconds"] <= EXPRESS_CALL_DEADLINE
-    clock = processor[express["ItemProcessor"]["StartAt"]]["Parameters"]
-    assert clock["express_started_at.$"] == "$$.Execution.StartTime"  # the child's own start
-    assert {k.removesuffix(".$") for k in clock} <= set(CreateTask.model_fields)
+    # the task starts the child, and keeps its first call's moment through its Waits
+    assert express["ItemProcessor"]["StartAt"] == "CreateExpressBatch"
+    assert task["ResultSelector"]["express_since.$"] == "$.Payload.express_since"
+    assert "express" in CreateTask.model_fields
     # whatever ends the child early ends it failed: the Map tolerates no failure ...
     assert float(express.get("ToleratedFailurePercentage", 0.0)) == 0.0
     assert [c["Next"] for c in task["Catch"]] == ["HandOverBatch"]

@@ -141,8 +141,8 @@ class CreateTask(TaskEvent[CreateBatchEvent]):
     scripts: ScriptsState | None = None
     scripts_error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
-    # In the create Map's Express children: when the child started (it lives five minutes).
-    express_started_at: datetime | None = None
+    # In the create Map's Express children (which live five minutes): see lifeboat.backup.pace.
+    express: bool = False
 
 
 class CheckEvent(Strict):

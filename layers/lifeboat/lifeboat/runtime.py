@@ -6,7 +6,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from functools import lru_cache, partial
 
 from lifeboat.apps.storm import StormConfig
@@ -149,15 +148,15 @@ def reset() -> None:
     clear_cache()
 
 
-def create_ports(express_started_at: datetime | None = None) -> tuple[Ports, SharedPacing]:
+def create_ports(express_since: float | None = None) -> tuple[Ports, SharedPacing]:
     """Adapters for one create task (one of the Map's iterations), its calls on the shared pace
     of the home region; the pacing is returned too (the task reserves its batch's create calls
     through it, and stops for its state machine's ``Wait`` when they come later). In an Express
-    child started at ``express_started_at``, it waits in the state machine for a second or more
-    and only as long as the child lives (:mod:`lifeboat.backup.pace`)."""
+    child (its task there since ``express_since``), it waits in the state machine for a second
+    or more and only as long as the child lives (:mod:`lifeboat.backup.pace`)."""
     pacing = shared_pacing(defer=True)
-    if express_started_at is not None:
-        not_after, deadline = express_budget(express_started_at)
+    if express_since is not None:
+        not_after, deadline = express_budget(express_since)
         pacing = replace(
             pacing, inline_wait=EXPRESS_INLINE_WAIT, not_after=not_after, deadline=deadline
         )

@@ -22,7 +22,7 @@ gives every batch to the Standard create Map (which waits as long as the pace ne
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,13 +47,18 @@ EXPRESS_CALL_DEADLINE = 280
 EXPRESS_INLINE_WAIT = 1.0
 
 
-def express_budget(started_at: datetime) -> tuple[float, float]:
-    """(not_after, deadline) epoch seconds of a task in an Express child started at
-    ``started_at``."""
-    return (
-        (started_at + timedelta(seconds=EXPRESS_WAIT_BUDGET)).timestamp(),
-        (started_at + timedelta(seconds=EXPRESS_CALL_DEADLINE)).timestamp(),
-    )
+def express_since(express: bool, earlier: CreateProgress | None, now: float) -> float | None:
+    """When a task of an Express child started (epoch seconds; None outside one): its first
+    call's moment, carried through its Waits (``express_since``). The child started a moment
+    before (a Lambda start, at most two quick retries): the budget's minute covers it."""
+    if not express:
+        return None
+    return earlier.express_since if earlier is not None and earlier.express_since else now
+
+
+def express_budget(since: float) -> tuple[float, float]:
+    """(not_after, deadline) epoch seconds of a task in an Express child since ``since``."""
+    return since + EXPRESS_WAIT_BUDGET, since + EXPRESS_CALL_DEADLINE
 
 
 class CreateProgress(BaseModel):
@@ -75,6 +80,7 @@ class CreateProgress(BaseModel):
     handover: bool = Field(
         False, description="an Express child's task that cannot wait that long: see module doc"
     )
+    express_since: float = Field(0.0, ge=0, description="an Express child's task: express_since")
 
 
 def create_calls(event: CreateBatchEvent, rule: Rule) -> dict[str, int]:
@@ -166,6 +172,7 @@ __all__ = [
     "create_calls",
     "deferred",
     "express_budget",
+    "express_since",
     "handover",
     "merge",
     "reserve_creates",
