@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat import tags as T
 from lifeboat.models import PointStatus, RecoveryPoint
-from lifeboat.pace import PaceDeferred, SharedPacing
+from lifeboat.pace import WAKE_LEAD, PaceDeferred, SharedPacing
 from lifeboat.plans import Kind
 from lifeboat.ports import CatalogPort, Ports
 from lifeboat.prune.deletes import claim, delete_artifacts, settle
@@ -77,7 +77,9 @@ def delete_pass(
             try:
                 _chunk(batch, event, ports, pacing, clock, result)
             except PaceDeferred as wait:
-                return _again(result, datetime.fromtimestamp(wait.ready_at, clock().tzinfo), pacing)
+                # woken WAKE_LEAD early: the pass loads its batch, then sleeps what is left
+                woken = wait.ready_at - WAKE_LEAD
+                return _again(result, datetime.fromtimestamp(woken, clock().tzinfo), pacing)
             longest = max(longest, (clock() - started).total_seconds())
     result.done, result.wait_until = True, iso(clock())
     return result
