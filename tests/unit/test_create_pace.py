@@ -13,7 +13,7 @@ from lifeboat.backup import create_batch
 from lifeboat.backup.pace import CreateProgress
 from lifeboat.models import CreateBatchEvent, ResourceRef
 from lifeboat.observability import metrics
-from lifeboat.pace import SharedPacing
+from lifeboat.pace import WAKE_LEAD, SharedPacing
 from lifeboat.prices import wait_state_break_even
 from tests.fakes.common import TaskClock
 from tests.fakes.ec2 import FakeEc2
@@ -122,7 +122,7 @@ def test_a_drained_bucket_stops_the_task_before_it_touches_ec2_and_the_machine_w
     assert stopped["deferred"] is True and stopped["waits"] == 1
     assert stopped["reserved"] == {"CreateImage": 25}
     assert stopped["reserved_at"] == pytest.approx(EPOCH + 12.5)
-    assert stopped["wait_until"] == "2026-11-30T00:53:29Z"  # EPOCH + 12.5 - 3 s, to the second
+    assert stopped["wait_until"] == "2026-11-30T00:53:31Z"  # EPOCH + 12.5 - 1 s, to the second
     assert world.ec2.made == []
     tat = world.catalog.read_pace("us-east-1#CreateImage")
     # When the state machine calls it again after its Wait, with what it returned
@@ -219,7 +219,7 @@ def test_in_an_express_child_a_wait_of_seconds_goes_to_the_state_machine(world: 
     from datetime import datetime
 
     woken = datetime.fromisoformat(result["wait_until"].replace("Z", "+00:00")).timestamp()
-    assert woken <= EPOCH + 6.25 - 3
+    assert woken <= EPOCH + 6.25 - WAKE_LEAD
     clock.at = woken
     done = _run(world, batch, _express(world, clock, started=EPOCH), result)
     assert done["created"] == 25 and done["deferred"] is False and done["waits"] == 1

@@ -27,7 +27,7 @@ CONTENTION_ATTEMPTS = 25
 # A task stopped for the pace is woken this many seconds before its calls' moment: called
 # again, it does its own work first (describes its batch, builds a launch), then sleeps what is
 # left, so that this work does not make its calls late (see SharedPacing.mind_lateness).
-WAKE_LEAD = 3.0
+WAKE_LEAD = 1.0
 
 
 def bucket_size(api: str, share: float, burst_share: float = 1.0) -> tuple[float, float]:
