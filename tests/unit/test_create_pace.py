@@ -275,3 +275,34 @@ def test_an_express_child_s_task_keeps_its_first_call_s_moment_through_its_waits
     assert express_since(True, None, EPOCH) == EPOCH
     waited = CreateProgress(run_id="20261127T0245Z-standard-daily", express_since=EPOCH)
     assert express_since(True, waited, EPOCH + 200) == EPOCH
+
+
+def test_a_batch_s_calls_reserved_together_go_together_from_their_moment(world: World) -> None:
+    # Given a batch of 25 whose calls the pace reserved in one grant, 6.25 s from now
+    import threading
+    import time as real_time
+
+    clock = TaskClock(EPOCH)
+    world.catalog.pace_clock = clock
+    world.catalog.reserve_pace("us-east-1#CreateImage", 40, 40, 4)
+    pacing = _pacing(world, clock)
+    assert isinstance(world.ec2, PacedEc2)
+    ec2 = world.ec2
+    in_flight, most, lock = [0], [0], threading.Lock()
+    original = PacedEc2.create_image
+
+    def slow_create(instance_id: str, name: str, reboot: bool, tags: dict[str, str]) -> str:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        real_time.sleep(0.02)  # AWS's answer takes a while
+        with lock:
+            in_flight[0] -= 1
+        return original(ec2, instance_id, name, reboot, tags)
+
+    ec2.create_image = slow_create  # type: ignore[method-assign]
+    # When the task creates them
+    result = _run(world, _batch(world, 25), pacing, None)
+    # Then it slept once, until the grant's moment, and the calls went several at once
+    assert result["created"] == 25 and clock.slept == [pytest.approx(6.25)]
+    assert most[0] > 1

@@ -17,8 +17,16 @@ from lifeboat import tags as T
 from lifeboat.asg.backup import backs_up_groups, create_group_point
 from lifeboat.asg.membership import group_of
 from lifeboat.backup.check import made_by_intent
-from lifeboat.backup.pace import CreateProgress, deferred, handover, merge, reserve_creates
+from lifeboat.backup.pace import (
+    CreateProgress,
+    create_calls,
+    deferred,
+    handover,
+    merge,
+    reserve_creates,
+)
 from lifeboat.backup.points import image_name, new_point, record_failure, volume_snapshots
+from lifeboat.backup.together import attempt_all
 from lifeboat.errors import error_code
 from lifeboat.models import (
     CreateBatchEvent,
@@ -48,6 +56,8 @@ class _Task:
     counts: dict[str, int]
     # instance id -> how its pre script went (a rule with scripts; docs/concepts/consistency.md)
     consistency: Mapping[str, Decision] = field(default_factory=dict)
+    # The shared pace, when the batch's create calls are all in its grant: they go at once.
+    together: SharedPacing | None = None
 
     def point(
         self, source: str, source_type: ResourceType, kind: Kind, **fields: Any
@@ -104,6 +114,7 @@ def create_batch(  # noqa: PLR0913 - the task's event, its adapters, and where i
         now,
         dict.fromkeys(("created", "reused", "failed", "skipped"), 0),
         consistency or {},
+        pacing if pacing is not None and pacing.grant_covers(create_calls(event, rule)) else None,
     )
     try:
         _create_all(task)
@@ -188,18 +199,23 @@ def _create_for_instances(task: _Task, kinds: Sequence[Kind], instance_ids: list
         [i.point for i in todo if (i.point.source_id, i.point.kind.value) not in seen.recorded]
     )
     made: list[RecoveryPoint] = []
+    stopped: BaseException | None = None
+    outcomes = attempt_all(todo, lambda i: _create_artifact(i, task, seen), task.together)
     try:
-        for intended in todo:
-            try:
-                made.append(_create_artifact(intended, task, seen))
-            except ClientError as exc:
-                task.fail(intended.point, f"{error_code(exc)}: {exc}")
-                continue
-            task.counts["created"] += 1
+        for intended, outcome in zip(todo, outcomes, strict=False):
+            if isinstance(outcome, ClientError):
+                task.fail(intended.point, f"{error_code(outcome)}: {outcome}")
+            elif isinstance(outcome, BaseException):
+                stopped = stopped or outcome  # the pace, or a failure: after the others
+            else:
+                made.append(outcome)
+                task.counts["created"] += 1
     finally:
-        # One BatchWriteItem per 25 points, also when the task fails half-way (a retried
+        # One BatchWriteItem per 25 points, also when the task stops half-way (a retried
         # task, or the check, finds what it made by the run's tag and the intent).
         catalog.put_points(made)
+    if stopped is not None:
+        raise stopped
 
 
 def _intend(task: _Task, seen: _Instances, iid: str, kind: Kind) -> _Intended | None:

@@ -252,6 +252,14 @@ class SharedPacing:
         state machine has waited until ``ready_at``."""
         self.grant = Grant(dict(calls), ready_at, waited=True)
 
+    def grant_covers(self, calls: dict[str, int]) -> bool:
+        """Whether the grant holds every one of ``calls`` (API → count) that is paced."""
+        return all(self.grant.calls.get(a, 0) >= n for a, n in calls.items() if a in SHARED_APIS)
+
+    def wait_for_grant(self) -> None:
+        """Sleep until the grant's moment (its calls may then go at once, from threads)."""
+        self._sleep_until(self.grant.ready_at)
+
     def grant_defers(self) -> bool:
         """Whether the task should stop for its grant (not when it already waited for it)."""
         return not self.grant.waited and self.defers(self.grant.ready_at)
