@@ -235,14 +235,16 @@ def test_throttling_and_per_volume_rate_are_retried_to_success(stack: Any, elear
 
 
 def test_persistent_rate_limit_is_retried_by_the_state_machine(stack: Any, elearn: Any) -> None:
-    # More failures than the Lambda's own retries: the task fails with TransientAwsError and the
-    # state machine's Retry runs it again; the repeated task makes no second snapshot set.
+    # More failures than the Lambda's own retries (7 attempts a call, the batch's 3 calls at
+    # once: 22 failures leave at least one call failing 7 times): the task fails with
+    # TransientAwsError and the state machine's Retry runs it again; the repeated task makes
+    # no second snapshot set.
     # The batch runs as a child execution of the Distributed Map, whose history AWS keeps apart
     # from the run's (and moto keeps nowhere): the retry shows as a second invocation of the
     # create function for the run's one batch.
     create = "lifeboat-BackupCreateFunction"
     before = BRIDGE.invocations.get(create, 0)
-    rule = FaultRule("CreateSnapshots", "ConcurrentSnapshotLimitExceeded", times=8)
+    rule = FaultRule("CreateSnapshots", "ConcurrentSnapshotLimitExceeded", times=22)
     with FaultInjector([rule]):
         result = run_schedule(stack, "hourly")
 

@@ -15,6 +15,7 @@ from lifeboat import tags as T
 from lifeboat.aws.catalog import Catalog
 from lifeboat.aws.clients import client
 from lifeboat.cli.restore_volume import start_volume_rollback
+from lifeboat.pace import WAKE_LEAD
 from tests.faults import FaultInjector, FaultRule, RequestRecorder
 
 pytestmark = pytest.mark.integration
@@ -100,8 +101,9 @@ def test_the_create_step_waits_for_the_shared_pace_in_the_loop(stack: Any, backe
     ]
     paced = [w for w in waits if isinstance(w, dict) and w.get("pace")]
     assert len(paced) == 1 and paced[0]["stage"] == "create"
-    # the call is handed out 60 s + 1/4 s − 80/4 s after the drain (80 at once, 4 a second)
-    assert 40 <= paced[0]["wait_seconds"] <= 41
+    # the call is handed out 60 s + 1/4 s − 80/4 s after the drain (80 at once, 4 a second);
+    # the step is woken WAKE_LEAD before it (to prepare its call, then sleep what is left)
+    assert 40 - WAKE_LEAD - 1 <= paced[0]["wait_seconds"] <= 41 - WAKE_LEAD
     assert paced[0]["pace"]["reserved_at"] == pytest.approx(ahead + 0.25 - 20, abs=0.01)
     tat = float(ddb.get_item(TableName=table, Key=key)["Item"]["tat"]["N"])
     assert tat == pytest.approx(ahead + 1 / 4.0, abs=0.01)
