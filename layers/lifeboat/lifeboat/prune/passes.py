@@ -138,15 +138,17 @@ def _chunk(
         _save(batch, catalog, event.owner, next=end, deleted=batch["deleted"] + counted, done=True)
         result.deleted += counted
         return
+    claimed = [(p, _deletion(p, batch, i)) for i, p in chunk]
+    # Read before the deletes are reserved: what comes between a reservation and its calls
+    # makes them late (the pace moves later for calls beyond its headroom).
+    held = catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
     if not pacing.grant.calls:
         pacing.reserve_chunk(calls)
     if pacing.grant_defers():
         raise PaceDeferred(pacing.grant.ready_at, "a chunk's deletes")
-    claimed = [(p, _deletion(p, batch, i)) for i, p in chunk]
     taken: set[int] = set(batch.get("taken_over") or [])
     fresh = {p.recovery_point_id for i, p in chunk if i >= batch["started"] and i not in taken}
     _save(batch, catalog, event.owner, started=max(end, batch["started"]))  # write-ahead
-    held = catalog.active_locks([p.source_id for p, _ in claimed], epoch(now))
     try:
         settle(claimed, fresh, held, report, ports, now, deleter=lambda ps: _parallel(ps, ports))
     finally:
