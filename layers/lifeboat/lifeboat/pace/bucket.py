@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from lifeboat.errors import TransientAwsError
 from lifeboat.pacing import AWS_BUCKETS, DEFAULT_BUCKET, Pacing
@@ -24,6 +24,7 @@ SHARED_APIS = frozenset(AWS_BUCKETS) | {
     "CopyDBClusterSnapshot",
 }
 CONTENTION_ATTEMPTS = 25
+Result = TypeVar("Result")
 # A task stopped for the pace is woken this many seconds before its calls' moment: called
 # again, it does its own work first (describes its batch, builds a launch), then sleeps what is
 # left, so that this work does not make its calls late (see SharedPacing.mind_lateness).
@@ -80,19 +81,15 @@ def reserve(
     not_after: float | None = None,
 ) -> float:
     """Reserve ``count`` calls of the shared bucket ``key``; the epoch second they may go.
-    A concurrent writer makes the conditional write fail: read again (after a short random
-    pause, so that racing writers spread out) and recompute. With ``not_after``, calls the
-    bucket would hand out later than that are not reserved (nothing is written): the moment
-    they would have gone is returned, for the caller to see it is too late."""
-    for attempt in range(CONTENTION_ATTEMPTS):
-        old = store.read_pace(key)
+    With ``not_after``, calls the bucket would hand out later than that are not reserved
+    (nothing is written): the moment they would have gone is returned, for the caller to see
+    it is too late."""
+
+    def change(old: float | None) -> tuple[float | None, float]:
         new_tat, ready_at = gcra(old, clock(), count, capacity, rate)
-        if not_after is not None and ready_at > not_after:
-            return ready_at
-        if store.write_pace(key, new_tat, old):
-            return ready_at
-        sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
-    raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
+        return (None if not_after is not None and ready_at > not_after else new_tat), ready_at
+
+    return _update(store, key, change, sleep)
 
 
 def shift(
@@ -103,10 +100,23 @@ def shift(
 ) -> None:
     """Move bucket ``key``'s arrival time ``seconds`` later (calls that went that much later
     than they were handed out: every later reservation keeps its distance from them)."""
+    _update(store, key, lambda old: (None if old is None else _ms_up(old + seconds), None), sleep)
+
+
+def _update(
+    store: CasStore,
+    key: str,
+    change: Callable[[float | None], tuple[float | None, Result]],
+    sleep: Callable[[float], None],
+) -> Result:
+    """Write ``change``'s arrival time for the one read (None: write nothing) and return its
+    result. A concurrent writer makes the conditional write fail: read again (after a short
+    random pause, so that racing writers spread out) and recompute."""
     for attempt in range(CONTENTION_ATTEMPTS):
         old = store.read_pace(key)
-        if old is None or store.write_pace(key, _ms_up(old + seconds), old):
-            return
+        new_tat, result = change(old)
+        if new_tat is None or store.write_pace(key, new_tat, old):
+            return result
         sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
     raise TransientAwsError(f"pace bucket {key} contended {CONTENTION_ATTEMPTS} times")
 
