@@ -12,7 +12,7 @@ import pytest
 
 from lifeboat.errors import InvalidInputError
 from lifeboat.models import PointStatus
-from lifeboat.pace import SharedPacing
+from lifeboat.pace import WAKE_LEAD, SharedPacing
 from lifeboat.prune import PruneRequest, deletes, machine, passes
 from lifeboat.prune.machine import finish_run, plan_run
 from lifeboat.prune.passes import PassEvent, PassResult, delete_pass
@@ -97,6 +97,9 @@ def test_marks_are_written_one_batch_at_a_time_and_the_deletes_follow_the_pace()
     first = run.one_pass()
     assert not first.done and parse_iso(first.wait_until) > world.now
     assert first.reserved  # the next chunk's calls, reserved: the machine waits for them
+    # ... and wakes the pass WAKE_LEAD before their moment (it loads its batch, then sleeps)
+    woken = parse_iso(first.wait_until).timestamp()
+    assert first.reserved_at - WAKE_LEAD - 1 < woken <= first.reserved_at - WAKE_LEAD
     # Then only the first batch is marked (never all first), one point of it deleted
     statuses = _statuses(world)
     assert len(statuses["deleted"]) == 1 and len(statuses["deleting"]) == 2
