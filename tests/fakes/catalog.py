@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ class FakeCatalog:
     items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     fail_after_writes: int | None = None  # writes that still succeed before the table fails
     pace_clock: Callable[[], float] = time.time  # the shared pace's clock
+    record_reads: int = 0  # records handed out by records and records_from
 
     def _write(self) -> None:
         if self.fail_after_writes is None:
@@ -119,7 +120,15 @@ class FakeCatalog:
         self.items[(pk, sk)] = {"pk": pk, "sk": sk, **attrs}
 
     def records(self, pk: str) -> list[dict[str, Any]]:
-        return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+        found = [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+        self.record_reads += len(found)
+        return found
+
+    def records_from(self, pk: str, start: str, prefix: str) -> Iterator[dict[str, Any]]:
+        for (p, sk), v in sorted(self.items.items()):
+            if p == pk and sk.startswith(prefix) and sk >= start:
+                self.record_reads += 1
+                yield dict(v)
 
     def reserve_pace(
         self, key: str, count: int, capacity: float, rate: float, not_after: float | None = None

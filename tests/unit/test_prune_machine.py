@@ -57,6 +57,7 @@ class Machine:
             passes=previous.passes if previous else 0,
             reserved=previous.reserved if previous else {},
             reserved_at=previous.reserved_at if previous else 0.0,
+            cursor=previous.cursor if previous else "",
         )
         self.passes += 1
         return delete_pass(
@@ -112,6 +113,23 @@ def test_marks_are_written_one_batch_at_a_time_and_the_deletes_follow_the_pace()
     assert len(_statuses(world)["deleted"]) == 10 and "deleting" not in _statuses(world)
     summary = run.finish()
     assert summary["deleted"] == 10 and summary["unfinished_batches"] == 0
+
+
+def test_each_pass_reads_from_the_batch_the_last_one_stopped_at() -> None:
+    # Given 10 expired points in 4 batches, deleted one point per pass (40 passes' worth of
+    # reads if every pass read every batch)
+    world = World()
+    world.daily_runs(12)
+    run = Machine(world, share=0.02)
+    run.plan()
+    world.catalog.record_reads = 0
+    # When the passes run until the region is done
+    last = run.until_done()
+    # Then each read the batch it was handed and those it went on to: its reads do not grow
+    # with the prune's size
+    assert last.done and run.passes == 10
+    assert world.catalog.record_reads <= run.passes + 4
+    assert last.cursor == "B#us-east-1#000003"
 
 
 def test_a_pass_stops_before_its_time_runs_out_and_the_next_goes_on_at_once() -> None:

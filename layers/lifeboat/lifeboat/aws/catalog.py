@@ -29,6 +29,9 @@ from lifeboat.errors import error_code
 from lifeboat.models import PointStatus, RecoveryPoint, marked
 from lifeboat.timeutil import iso
 
+# Records read per page by records_from (a prune batch is about 10 KB: a few at a time).
+RECORDS_PAGE = 4
+
 
 def point_keys(point: RecoveryPoint) -> dict[str, str]:
     if point.region is not None:
@@ -177,6 +180,23 @@ class Catalog(CopyQueries, CatalogHolds, CatalogPace):
         ):
             found.extend(_ints(_plain(item)) for item in page["Items"])
         return found
+
+    @needs("dynamodb:Query")
+    def records_from(self, pk: str, start: str, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.ddb.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :p AND sk BETWEEN :s AND :e",
+            ExpressionAttributeValues={
+                ":p": {"S": pk},
+                ":s": {"S": max(start, prefix)},
+                ":e": {"S": prefix + "\uffff"},  # sorts after every key with the prefix
+            },
+            ConsistentRead=True,
+            PaginationConfig={"PageSize": RECORDS_PAGE},  # read as consumed, not all at once
+        ):
+            for item in page["Items"]:
+                yield _ints(_plain(item))
 
     # --- recovery points ------------------------------------------------------------------
     @needs("dynamodb:PutItem")

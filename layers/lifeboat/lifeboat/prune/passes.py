@@ -37,6 +37,7 @@ class PassEvent(BaseModel):
     passes: int = Field(0, ge=0)
     reserved: dict[str, int] = Field(default_factory=dict, description="calls reserved ahead")
     reserved_at: float = Field(0.0, description="epoch second the reserved calls may go")
+    cursor: str = Field("", description="the batch the previous pass stopped at ('': the first)")
 
 
 class PassResult(BaseModel):
@@ -47,6 +48,7 @@ class PassResult(BaseModel):
     reserved: dict[str, int] = Field(default_factory=dict)
     reserved_at: float = 0.0
     deleted: int = 0
+    cursor: str = Field("", description="the batch this pass stopped at (the next starts there)")
 
 
 # --- a pass ---------------------------------------------------------------------------------
@@ -60,16 +62,16 @@ def delete_pass(
     """Delete the region's batches until done, the pace says wait, or time runs short."""
     catalog = ports.catalog
     prefix = f"B#{event.region}#"
-    batches = [
-        b
-        for b in catalog.records(BATCHES + event.owner)
-        if str(b["sk"]).startswith(prefix) and not b.get("done")
-    ]
     if event.reserved:
         pacing.resume(event.reserved, event.reserved_at)
-    result = PassResult(region=event.region, done=False, passes=event.passes + 1, wait_until="")
+    result = PassResult(
+        region=event.region, done=False, passes=event.passes + 1, wait_until="", cursor=event.cursor
+    )
     longest = 0.0
-    for batch in sorted(batches, key=lambda b: str(b["sk"])):
+    # From the batch the previous pass stopped at (every one before it is done), read as the
+    # pass goes: a pass's reads do not grow with the prune's size.
+    for batch in catalog.records_from(BATCHES + event.owner, event.cursor or prefix, prefix):
+        result.cursor = str(batch["sk"])
         while not batch.get("done"):
             if remaining_ms() < MARGIN_MS + 2 * longest * 1000:
                 return _again(result, clock(), pacing)
