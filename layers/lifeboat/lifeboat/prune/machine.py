@@ -4,8 +4,8 @@
   deletions are written to the catalog in batches of :data:`BATCH_POINTS` per region (the home
   region, and each copy region), under ``PRUNE#<owner>``; the owner (the execution's id) is
   recorded as running under ``PRUNERUN#<owner>``. Nothing is marked yet.
-* **pass** (the prune-batch function, once per region, over and over): the region's next batch
-  is marked ``deleting`` by its owner (write-ahead, one batch at a time), the restore locks are
+* **pass** (the prune-batch function, once per region, over and over): from the batch the
+  previous pass stopped at (its ``cursor``), the region's next batch not done is marked ``deleting`` by its owner (write-ahead, one batch at a time), the restore locks are
   read, and its points are deleted a chunk at a time: each chunk's calls are reserved from the
   shared pace (:mod:`lifeboat.pace`) of the region the artifacts are in; when the pace hands them
   out later, or the invocation's remaining time runs short, the pass returns and the machine
