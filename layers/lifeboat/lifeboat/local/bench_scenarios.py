@@ -64,7 +64,7 @@ plans:
         kinds: [ami, ebs]
         retention: {daily: 7}
 """
-STATES = ("lifeboat-PruneFunction", "lifeboat-PruneBatchFunction")
+PASS_FUNCTION = "lifeboat-PruneBatchFunction"  # the prune machine's pass
 
 
 def _cost(transitions: int, requests: int, gb_seconds: float) -> float:
@@ -197,6 +197,7 @@ def bench_prune(
             runtime.reset()
             BRIDGE.invocations.clear()
             BRIDGE.seconds.clear()
+            BRIDGE.longest.clear()
             # Everything runs rate_scale times faster: EC2's refill, and each call's latency.
             BRIDGE.meter.start(latency=latency / rate_scale, enforce=True, rate_scale=rate_scale)
             started = time.perf_counter()
@@ -215,6 +216,8 @@ def bench_prune(
             calls = {k: v for k, v in sorted(meter.calls.items()) if k not in _OBSERVER}
             seconds = dict(BRIDGE.seconds)
             invocations = dict(BRIDGE.invocations)
+            longest = BRIDGE.longest.get(PASS_FUNCTION, 0.0)
+            timeout = BRIDGE.functions[PASS_FUNCTION].timeout
     finally:
         os.environ.pop("LIFEBOAT_PLANS_FILE", None)
     deletes = meter.times.get("DeleteSnapshot", [])
@@ -240,6 +243,9 @@ def bench_prune(
         "api_calls": calls,
         "state_transitions": transitions,
         "lambda_invocations": {k.removeprefix("lifeboat-"): v for k, v in invocations.items()},
+        # A pass's longest invocation in AWS time (an upper bound, as the GB-s) and its time-out
+        "longest_pass_seconds": round(longest * rate_scale, 1),
+        "pass_timeout_seconds": timeout,
         "lambda_gb_seconds": round(gb_seconds, 2),
         "estimated_cost_usd": _cost(transitions, requests, gb_seconds),
     }

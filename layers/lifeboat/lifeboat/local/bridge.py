@@ -125,6 +125,10 @@ class Bridge:
         return self.lambdas.seconds
 
     @property
+    def longest(self) -> dict[str, float]:
+        return self.lambdas.longest
+
+    @property
     def async_results(self) -> list[tuple[str, Any, bool]]:
         return self.lambdas.async_results
 

@@ -141,6 +141,7 @@ class Functions:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     invocations: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    longest: dict[str, float] = field(default_factory=dict)  # each function's longest invocation
     async_results: list[tuple[str, Any, bool]] = field(default_factory=list)
     # Applied over every function's own variables (the benchmark paces at AWS's real rates).
     local_environment: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ENVIRONMENT))
@@ -186,7 +187,9 @@ class Functions:
             return json.dumps(payload).encode(), True
         finally:
             with self._lock:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+                took = time.monotonic() - started
+                self.seconds[name] = self.seconds.get(name, 0.0) + took
+                self.longest[name] = max(self.longest.get(name, 0.0), took)
             _discard_metrics()
 
     def invoke_async(self, name: str, event: Any) -> None:

@@ -5,9 +5,10 @@
   region, and each copy region), under ``PRUNE#<owner>``; the owner (the execution's id) is
   recorded as running under ``PRUNERUN#<owner>``. Nothing is marked yet.
 * **pass** (the prune-batch function, once per region, over and over): from the batch the
-  previous pass stopped at (its ``cursor``), the region's next batch not done is marked ``deleting`` by its owner (write-ahead, one batch at a time), the restore locks are
-  read, and its points are deleted a chunk at a time: each chunk's calls are reserved from the
-  shared pace (:mod:`lifeboat.pace`) of the region the artifacts are in; when the pace hands them
+  previous pass stopped at (its ``cursor``), the region's next batch not done is marked
+  ``deleting`` by its owner (write-ahead, one batch at a time), the restore locks are read,
+  and its points are deleted a chunk at a time: each chunk's calls are reserved from the shared
+  pace (:mod:`lifeboat.pace`) of the region the artifacts are in; when the pace hands them
   out later, or the invocation's remaining time runs short, the pass returns and the machine
   waits (``Wait``, ``TimestampPath``) and calls it again. A pass killed part-way (a time-out,
   retried on ``Sandbox.Timedout``) is finished by the next one at once: its marks carry its
