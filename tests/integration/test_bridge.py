@@ -12,7 +12,7 @@ import moto
 import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from lifeboat.local import bridge
+from lifeboat.local import bridge, lambdas
 from tests.events import load_event
 
 pytestmark = pytest.mark.integration
@@ -134,6 +134,21 @@ def test_each_invocation_runs_in_its_own_environment(emulator: object, tmp_path:
     assert answers["env-router"] == {"only": "router", "arn": "arn:restore"}
     assert answers["env-other"] == {"only": None, "arn": ""}
     assert "ONLY_HERE" not in os.environ  # the process environment never saw it
+
+
+def test_each_function_keeps_its_time_and_its_longest_invocation(tmp_path: Path) -> None:
+    # The benchmark's GB-s and its "no task near its time-out" are read from these
+    (tmp_path / "app.py").write_text(
+        "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return {}\n",
+        encoding="utf-8",
+    )
+    functions = lambdas.Functions()
+    functions.register(lambdas.LocalFunction("timed", tmp_path, "app.handler"))
+    for seconds in (0.05, 0.2, 0.1):
+        functions.invoke("timed", {"s": seconds})
+    assert functions.invocations == {"timed": 3}
+    assert 0.35 <= functions.seconds["timed"] < 1.0
+    assert 0.2 <= functions.longest["timed"] < 0.3
 
 
 def test_retrier_still_sleeps_through_time_module() -> None:
