@@ -126,7 +126,7 @@ class FakeCatalog:
 
     def records_from(self, pk: str, start: str, prefix: str) -> Iterator[dict[str, Any]]:
         for (p, sk), v in sorted(self.items.items()):
-            if p == pk and sk.startswith(prefix) and sk >= start:
+            if p == pk and sk.startswith(prefix) and (sk >= start or not start.startswith(prefix)):
                 self.record_reads += 1
                 yield dict(v)
 

@@ -101,3 +101,26 @@ def test_a_dry_run_plans_and_changes_nothing(stack: Any, elearn: Any) -> None:
     assert result["status"] == "SUCCEEDED"
     assert result["output"]["expired"] == 7 and result["output"]["deleted"] == 0
     assert all(p.status is PointStatus.COMPLETED for p in catalog.points_for_resource(web1))
+
+
+def test_records_are_read_from_a_start_a_page_at_a_time(stack: Any) -> None:
+    # Given a prune's batches in two regions
+    catalog = Catalog(stack.outputs["CatalogTableName"])
+    for region in ("us-east-1", "us-east-10"):
+        for index in range(10):
+            catalog.put_record("PRUNE#x", f"B#{region}#{index:06d}", {"n": index})
+    queries: list[dict[str, Any]] = []
+    catalog.ddb.meta.events.register(
+        "before-call.dynamodb.Query", lambda params, **_: queries.append(params)
+    )
+    # When a pass reads from the third batch of us-east-1
+    found = catalog.records_from("PRUNE#x", "B#us-east-1#000002", "B#us-east-1#")
+    first = next(found)
+    # Then it read one page of RECORDS_PAGE, and nothing of the other region, in order
+    assert first["sk"] == "B#us-east-1#000002" and len(queries) == 1
+    rest = [r["sk"] for r in found]
+    assert rest == [f"B#us-east-1#{i:06d}" for i in range(3, 10)]
+    assert len(queries) == 3  # 8 records, 4 a page, and an empty last page (as DynamoDB does)
+    # and a start of another region reads the region's records from the first
+    other = [r["n"] for r in catalog.records_from("PRUNE#x", "B#us-west-2#000000", "B#us-east-1#")]
+    assert other == list(range(10))

@@ -5,7 +5,9 @@ part-way finished by the next one at once."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests.fakes import TaskKilled
 from tests.worlds.prune import PLANS, World
 
 pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
 OWNER = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-prune:p1"
 
 
@@ -179,6 +182,47 @@ def test_a_pass_killed_part_way_is_finished_by_the_next_pass_at_once(
     assert len(kept) == 2 and all(p.image_id in world.ec2.amis for p in kept)
 
 
+def test_a_pass_killed_past_its_first_batch_is_retried_from_its_own_cursor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given passes one point each, until one is handed the second batch as its cursor
+    world = World()
+    world.daily_runs(12)
+    run = Machine(world, share=0.02)
+    run.plan()
+    result = run.one_pass()
+    while result.cursor != "B#us-east-1#000001":
+        world.now = max(world.now, parse_iso(result.wait_until))
+        result = run.one_pass(result)
+    world.now = max(world.now, parse_iso(result.wait_until))
+    # When the next pass is killed while deleting, and Step Functions retries it (same input)
+    real = deletes.delete_artifacts
+
+    def killed(point: Any, ports: Any) -> dict[str, str]:
+        real(point, ports)
+        raise TaskKilled(point.recovery_point_id)
+
+    monkeypatch.setattr(passes, "delete_artifacts", killed)
+    with pytest.raises(TaskKilled):
+        run.one_pass(result)
+    monkeypatch.setattr(passes, "delete_artifacts", real)
+    last = run.until_done(run.one_pass(result))
+    # Then every expired point is deleted, none left deleting, each counted once
+    assert last.done and len(_statuses(world)["deleted"]) == 10
+    assert "deleting" not in _statuses(world) and run.finish()["deleted"] == 10
+
+
+def test_a_cursor_of_another_region_reads_from_the_first_batch() -> None:
+    world = World()
+    world.daily_runs(6)
+    run = Machine(world)
+    run.plan()
+    pacing = SharedPacing(world.catalog.reserve_pace, "us-east-1", 0.8, sleep=lambda s: None)
+    event = PassEvent(owner=OWNER, plan="standard", region="us-east-1", cursor="B#us-west-2#000000")
+    result = delete_pass(event, world.ports, pacing, lambda: 600_000, lambda: world.now)
+    assert result.done and len(_statuses(world)["deleted"]) == 4
+
+
 def test_another_prunes_marks_wait_while_it_runs_and_are_taken_over_once_it_ended() -> None:
     # Given prune A marked a batch and stopped (its machine still running)
     world = World()
@@ -265,3 +309,20 @@ def test_a_taken_over_mark_is_never_put_back_by_a_restore_lock() -> None:
         for i in statuses
         if i not in marked_by_a and statuses[i].value != "deleted"
     }
+
+
+def test_the_machine_hands_each_pass_what_the_last_one_returned() -> None:
+    # Every field a pass carries over (its count, its reserved calls, its cursor) is set by
+    # FirstPass, passed in DeletePass's payload and kept from its result: one missing, and
+    # the next pass starts over (reads every batch again, or loses its reservation).
+    asl = json.loads((ROOT / "statemachines" / "prune.asl.json").read_text(encoding="utf-8"))
+    states = asl["States"]["DeleteInEachRegion"]["ItemProcessor"]["States"]
+    carried = set(PassEvent.model_fields) - {"owner", "plan", "region"}
+    assert carried == {"passes", "reserved", "reserved_at", "cursor"}
+    assert carried <= set(states["FirstPass"]["Result"])
+    payload = states["DeletePass"]["Parameters"]["Payload"]
+    selected = states["DeletePass"]["ResultSelector"]
+    for name in carried:
+        assert payload[f"{name}.$"] == f"$.pass.{name}", name
+        assert selected[f"{name}.$"] == f"$.Payload.{name}", name
+        assert name in PassResult.model_fields, name

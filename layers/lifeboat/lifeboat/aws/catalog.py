@@ -189,14 +189,16 @@ class Catalog(CopyQueries, CatalogHolds, CatalogPace):
             KeyConditionExpression="pk = :p AND sk BETWEEN :s AND :e",
             ExpressionAttributeValues={
                 ":p": {"S": pk},
-                ":s": {"S": max(start, prefix)},
-                ":e": {"S": prefix + "\uffff"},  # sorts after every key with the prefix
+                ":s": {"S": start if start.startswith(prefix) else prefix},
+                # The prefix's last character, one higher: after every key with the prefix
+                ":e": {"S": prefix[:-1] + chr(ord(prefix[-1]) + 1)},
             },
             ConsistentRead=True,
             PaginationConfig={"PageSize": RECORDS_PAGE},  # read as consumed, not all at once
         ):
             for item in page["Items"]:
-                yield _ints(_plain(item))
+                if str(item["sk"]["S"]).startswith(prefix):
+                    yield _ints(_plain(item))
 
     # --- recovery points ------------------------------------------------------------------
     @needs("dynamodb:PutItem")
