@@ -17,6 +17,18 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 os.environ["LIFEBOAT_ROOT"] = str(ROOT)
 
 
+@pytest.fixture(autouse=True)
+def _metrics_flushed_after_each_test() -> Iterator[None]:
+    """Each test ends as a Lambda invocation does: Powertools' metric set emptied. Domain code
+    called directly (not through a decorated handler) adds metrics that nothing flushes; left
+    to pile up across a worker's tests, the 100th value of one makes Powertools serialize the
+    set and fail (no namespace outside a function's environment), in whichever test adds it."""
+    yield
+    from lifeboat.observability import metrics
+
+    metrics.clear_metrics()
+
+
 @pytest.fixture
 def lambda_context() -> Any:
     from lifeboat.local.bridge import LocalContext, LocalFunction
