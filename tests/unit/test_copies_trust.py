@@ -15,6 +15,7 @@ from lifeboat.copies.start import client_token
 from lifeboat.models import PointStatus, SnapshotLock
 from lifeboat.plans import Kind
 from lifeboat.prune import PruneRequest, prune
+from lifeboat.timeutil import iso
 from tests.fakes.copies import DiedAfterCall, FakeCopier
 from tests.worlds.copies import (
     HOME_ARN,
@@ -202,6 +203,46 @@ def test_a_lock_set_after_prune_read_the_locks_still_deletes_nothing_of_the_set(
     )
     assert after.status is PointStatus.COMPLETED  # put back whole, offered again
     assert oldest.recovery_point_id in {lock.id for lock in report.locked} and report.deleted == 0
+
+
+@pytest.mark.parametrize("kind", [Kind.AMI, Kind.EBS])
+def test_an_interrupted_copy_deletion_under_a_lock_is_left_deleting_not_counted(
+    kind: Kind,
+) -> None:
+    # Given a copy whose deletion a prune began and never finished (marked an hour ago), and
+    # one of its snapshots locked by hand in us-west-2 since
+    ports, catalog, copier, copies = completed_copies(kind)
+    oldest = copies[0]
+    mark = {"deleting_since": iso(NOW - timedelta(hours=1)), "deleting_by": "prune:gone"}
+    assert catalog.transition(oldest, PointStatus.COMPLETED, PointStatus.DELETING, mark)
+    snapshot_ids = sorted(
+        s
+        for s, v in copier.snaps.items()
+        if T.to_dict(v["Tags"])[T.COPY_POINT] == oldest.recovery_point_id
+    )
+    copier.locks[snapshot_ids[0]] = SnapshotLock(
+        snapshot_id=snapshot_ids[0], state="governance", expires_on=NOW + timedelta(days=3)
+    )
+    # When a prune runs while the lock holds (planned, then done)
+    for dry_run in (True, False):
+        report = prune(
+            PruneRequest(plan="standard", dry_run=dry_run),
+            plans(copy_retention={"daily": 2}),
+            ports,
+            NOW,
+        )
+        # Then it is reported locked, never expired nor freed, and nothing of it is deleted
+        assert oldest.recovery_point_id in {lock.id for lock in report.locked}
+        assert oldest.recovery_point_id not in {e.recovery_point_id for e in report.expired}
+    assert all(s in copier.snaps for s in snapshot_ids)
+    if oldest.image_id:
+        assert oldest.image_id in copier.images_
+    after = next(
+        c
+        for c in catalog.copies_for_resource("i-0web1", "us-west-2")
+        if c.recovery_point_id == oldest.recovery_point_id
+    )
+    assert after.status is PointStatus.DELETING  # never offered again: some may be gone
 
 
 def test_a_copy_of_a_locked_point_claims_no_lock_and_its_claim_is_not_believed() -> None:

@@ -164,6 +164,19 @@ def test_a_lock_that_appears_after_prune_read_is_never_counted_as_deleted() -> N
     left = world.catalog.get_point(oldest.source_id, oldest.run_id, oldest.kind.value)
     assert left is not None and left.status is PointStatus.DELETING
     world.ec2.deregister_image = deregister  # type: ignore[method-assign]
+    # And a prune while the lock holds (the mark taken over) reports it locked, not expired,
+    # and leaves what is left of it alone (planned and done alike)
+    world.now += timedelta(hours=1)
+    present = [s.snapshot_id for s in oldest.snapshots if world.ec2.exists(s.snapshot_id)]
+    assert present == [locked_sid]  # the other went before the lock refused this one
+    for dry_run in (True, False):
+        held = prune(PruneRequest(plan="standard", dry_run=dry_run), PLANS, world.ports, world.now)
+        assert oldest.recovery_point_id not in {e.recovery_point_id for e in held.expired}
+        assert [lock.id for lock in held.locked] == [oldest.recovery_point_id]
+        assert held.deleted == 0 and held.frees_gb == 0
+    left = world.catalog.get_point(oldest.source_id, oldest.run_id, oldest.kind.value)
+    assert left is not None and left.status is PointStatus.DELETING
+    assert world.ec2.exists(locked_sid)
     world.now += timedelta(days=2)
     prune(PruneRequest(plan="standard"), PLANS, world.ports, world.now)
     done = world.catalog.get_point(oldest.source_id, oldest.run_id, oldest.kind.value)

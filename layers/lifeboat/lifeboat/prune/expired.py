@@ -112,6 +112,9 @@ def plan_prune(
         interrupted = [
             (p, "completing an interrupted prune") for p in ours if takeover.interrupted(p, now)
         ]
+        # A lock on what is left of one holds it too: reported locked, not expired, and left
+        # 'deleting' (some of it may be gone: never offered again) until the lock ends.
+        interrupted = _held_back(interrupted, {}, report, now, ports)
         for point, reason in [*interrupted, *expired]:
             deletion = Deletion(
                 recovery_point_id=point.recovery_point_id,
@@ -173,21 +176,19 @@ def _copy_work(
 ) -> list[tuple[RecoveryPoint, Deletion]]:
     """The expired copies to delete (``gone``: home resources that no longer exist, since
     when: their copies follow decommissioned_days too). A copy under a lock set by hand in its
-    region is kept whole, as a home point is (an interrupted deletion is finished or put back
-    by its own lock check when deleted)."""
+    region is kept whole, as a home point is; an interrupted deletion under one is left
+    ``deleting`` until the lock ends."""
     plan = plans.plan(request.plan)
     copy_work, evaluated, kept = expired_copies(
         request.plan, plan, rule_names, ports, now, gone=gone, takeover=takeover
     )
     report.evaluated += evaluated
     report.kept += kept
-    fresh = [(c, d.reason) for c, d in copy_work if c.status is not PointStatus.DELETING]
-    free = {c.recovery_point_id for c, _ in _held_back(fresh, {}, report, now, ports)}
-    work = [
-        (c, d)
-        for c, d in copy_work
-        if c.status is PointStatus.DELETING or c.recovery_point_id in free
-    ]
+    # Interrupted deletions too: a lock on what is left holds it (left 'deleting', reported
+    # locked, not expired), as at home.
+    every = [(c, d.reason) for c, d in copy_work]
+    free = {c.recovery_point_id for c, _ in _held_back(every, {}, report, now, ports)}
+    work = [(c, d) for c, d in copy_work if c.recovery_point_id in free]
     for _copy, deletion in work:
         report.expired.append(deletion)
         report.frees_gb += deletion.size_gb
