@@ -12,10 +12,11 @@ import pytest
 from lifeboat import tags as T
 from lifeboat.copies.enqueue import queue_copies
 from lifeboat.copies.start import client_token
-from lifeboat.models import PointStatus, SnapshotLock
+from lifeboat.models import PointStatus, RecoveryPoint, SnapshotLock
 from lifeboat.plans import Kind
 from lifeboat.prune import PruneRequest, prune
 from lifeboat.timeutil import iso
+from tests.fakes.catalog import FakeCatalog
 from tests.fakes.copies import DiedAfterCall, FakeCopier
 from tests.worlds.copies import (
     HOME_ARN,
@@ -136,15 +137,34 @@ def test_an_image_returned_for_our_client_token_but_made_before_the_intent_is_no
     assert copy.image_id is None and "ami-0f0f0f0f" in copier.images_  # forgotten, not deleted
 
 
+def _snapshots_of(copier: FakeCopier, copy: RecoveryPoint) -> list[str]:
+    """The copy's snapshots in its region (by the copy id they are tagged with)."""
+    return sorted(
+        s
+        for s, v in copier.snaps.items()
+        if T.to_dict(v["Tags"])[T.COPY_POINT] == copy.recovery_point_id
+    )
+
+
+def _untouched(
+    catalog: FakeCatalog, copier: FakeCopier, copy: RecoveryPoint, snapshot_ids: list[str]
+) -> RecoveryPoint:
+    """Asserts nothing of the copy was deleted; the copy as the catalog has it now."""
+    assert all(s in copier.snaps for s in snapshot_ids)
+    if copy.image_id:
+        assert copy.image_id in copier.images_
+    return next(
+        c
+        for c in catalog.copies_for_resource("i-0web1", "us-west-2")
+        if c.recovery_point_id == copy.recovery_point_id
+    )
+
+
 @pytest.mark.parametrize("kind", [Kind.AMI, Kind.EBS])
 def test_a_copy_locked_by_hand_in_its_region_is_kept_whole_and_listed_locked(kind: Kind) -> None:
     ports, catalog, copier, copies = completed_copies(kind)
     oldest = copies[0]
-    snapshot_ids = sorted(
-        s
-        for s, v in copier.snaps.items()
-        if T.to_dict(v["Tags"])[T.COPY_POINT] == oldest.recovery_point_id
-    )
+    snapshot_ids = _snapshots_of(copier, oldest)
     assert len(snapshot_ids) == 2
     # Given one of its snapshots locked by hand in us-west-2
     copier.locks[snapshot_ids[1]] = SnapshotLock(
@@ -175,11 +195,7 @@ def test_a_lock_set_after_prune_read_the_locks_still_deletes_nothing_of_the_set(
     # taken over 'deleting'): the set's locks are read again before its first delete.
     ports, catalog, copier, copies = completed_copies(kind)
     oldest = copies[0]
-    snapshot_ids = sorted(
-        s
-        for s, v in copier.snaps.items()
-        if T.to_dict(v["Tags"])[T.COPY_POINT] == oldest.recovery_point_id
-    )
+    snapshot_ids = _snapshots_of(copier, oldest)
     real = copier.snapshot_locks
     calls = {"n": 0}
 
@@ -193,14 +209,7 @@ def test_a_lock_set_after_prune_read_the_locks_still_deletes_nothing_of_the_set(
 
     copier.snapshot_locks = lock_appears  # type: ignore[method-assign]
     report = prune(PruneRequest(plan="standard"), plans(copy_retention={"daily": 2}), ports, NOW)
-    assert all(s in copier.snaps for s in snapshot_ids)
-    if oldest.image_id:
-        assert oldest.image_id in copier.images_
-    after = next(
-        c
-        for c in catalog.copies_for_resource("i-0web1", "us-west-2")
-        if c.recovery_point_id == oldest.recovery_point_id
-    )
+    after = _untouched(catalog, copier, oldest, snapshot_ids)
     assert after.status is PointStatus.COMPLETED  # put back whole, offered again
     assert oldest.recovery_point_id in {lock.id for lock in report.locked} and report.deleted == 0
 
@@ -215,11 +224,7 @@ def test_an_interrupted_copy_deletion_under_a_lock_is_left_deleting_not_counted(
     oldest = copies[0]
     mark = {"deleting_since": iso(NOW - timedelta(hours=1)), "deleting_by": "prune:gone"}
     assert catalog.transition(oldest, PointStatus.COMPLETED, PointStatus.DELETING, mark)
-    snapshot_ids = sorted(
-        s
-        for s, v in copier.snaps.items()
-        if T.to_dict(v["Tags"])[T.COPY_POINT] == oldest.recovery_point_id
-    )
+    snapshot_ids = _snapshots_of(copier, oldest)
     copier.locks[snapshot_ids[0]] = SnapshotLock(
         snapshot_id=snapshot_ids[0], state="governance", expires_on=NOW + timedelta(days=3)
     )
@@ -234,14 +239,7 @@ def test_an_interrupted_copy_deletion_under_a_lock_is_left_deleting_not_counted(
         # Then it is reported locked, never expired nor freed, and nothing of it is deleted
         assert oldest.recovery_point_id in {lock.id for lock in report.locked}
         assert oldest.recovery_point_id not in {e.recovery_point_id for e in report.expired}
-    assert all(s in copier.snaps for s in snapshot_ids)
-    if oldest.image_id:
-        assert oldest.image_id in copier.images_
-    after = next(
-        c
-        for c in catalog.copies_for_resource("i-0web1", "us-west-2")
-        if c.recovery_point_id == oldest.recovery_point_id
-    )
+    after = _untouched(catalog, copier, oldest, snapshot_ids)
     assert after.status is PointStatus.DELETING  # never offered again: some may be gone
 
 
