@@ -250,6 +250,36 @@ def test_another_prunes_marks_wait_while_it_runs_and_are_taken_over_once_it_ende
     assert marked_by_a <= set(_statuses(world)["deleted"])
 
 
+def test_a_taken_over_mark_under_a_snapshot_lock_is_planned_locked_not_deleted() -> None:
+    # Given prune A marked a batch, then ended (failed), and someone locked a snapshot of
+    # one of its marked points by hand
+    world = World()
+    world.daily_runs(6)
+    a = Machine(world, owner=OWNER, share=0.02)
+    a.plan()
+    a.one_pass()
+    a.finish(failed=True)
+    marked = [p for p in world.catalog.all_points() if p.status is PointStatus.DELETING]
+    held = marked[-1]
+    world.ec2.lock_by_hand(held.snapshots[0].snapshot_id, world.now + timedelta(days=3))
+    # When prune B plans and runs (the marks taken over)
+    b = Machine(world, owner=OWNER.replace("p1", "p2"))
+    plan = b.plan()
+    assert b.until_done().done
+    # Then the locked one is planned locked, not expired, and left 'deleting' whole
+    assert plan["summary"]["locked"] == 1
+    batched = [
+        tuple(key)
+        for batch in world.catalog.records(machine.BATCHES + b.owner)
+        for key in batch["points"]
+    ]
+    assert (held.source_id, held.run_id, held.kind.value) not in batched
+    assert len(batched) == plan["summary"]["expired"] >= len(marked) - 1
+    after = world.catalog.get_point(held.source_id, held.run_id, held.kind.value)
+    assert after is not None and after.status is PointStatus.DELETING
+    assert all(world.ec2.exists(a) for a in held.artifact_ids())
+
+
 def test_a_restore_lock_read_after_the_mark_puts_the_batch_back() -> None:
     world = World()
     world.daily_runs(5)
