@@ -250,15 +250,22 @@ def test_another_prunes_marks_wait_while_it_runs_and_are_taken_over_once_it_ende
     assert marked_by_a <= set(_statuses(world)["deleted"])
 
 
-def test_a_taken_over_mark_under_a_snapshot_lock_is_planned_locked_not_deleted() -> None:
-    # Given prune A marked a batch, then ended (failed), and someone locked a snapshot of
-    # one of its marked points by hand
+def _marks_of_a_failed_prune() -> World:
+    """Six daily points, and prune A, which marked a batch, deleted one point of it and ended
+    (failed): its marks are left for the next prune to take over."""
     world = World()
     world.daily_runs(6)
     a = Machine(world, owner=OWNER, share=0.02)
     a.plan()
     a.one_pass()
     a.finish(failed=True)
+    return world
+
+
+def test_a_taken_over_mark_under_a_snapshot_lock_is_planned_locked_not_deleted() -> None:
+    # Given prune A marked a batch, then ended (failed), and someone locked a snapshot of
+    # one of its marked points by hand
+    world = _marks_of_a_failed_prune()
     marked = [p for p in world.catalog.all_points() if p.status is PointStatus.DELETING]
     held = marked[-1]
     world.ec2.lock_by_hand(held.snapshots[0].snapshot_id, world.now + timedelta(days=3))
@@ -316,12 +323,7 @@ def test_the_machine_time_out_matches_the_takeover_rule() -> None:
 
 def test_a_taken_over_mark_is_never_put_back_by_a_restore_lock() -> None:
     # Given prune A marked a batch, deleted one point of it, and ended (failed)
-    world = World()
-    world.daily_runs(6)
-    a = Machine(world, owner=OWNER, share=0.02)
-    a.plan()
-    a.one_pass()
-    a.finish(failed=True)
+    world = _marks_of_a_failed_prune()
     marked_by_a = {
         p.recovery_point_id for p in world.catalog.all_points() if p.status.value == "deleting"
     }
